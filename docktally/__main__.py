@@ -1,0 +1,3 @@
+from docktally.cli import entry
+
+entry()

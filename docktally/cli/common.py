@@ -1,0 +1,93 @@
+"""Options and helpers shared by subcommands. The clock is read here, at the edge, and passed in."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from docktally.analytics.model import Window
+from docktally.errors import UsageError
+from docktally.store import db
+from docktally.timespec import parse_instant_ns
+
+FORMATS = ("table", "json", "csv", "markdown", "html")
+GROUP_BY = ("container", "service", "image", "host", "policy")
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        help="database URL or SQLite path (env DOCKTALLY_DB; default: "
+        "~/.local/share/docktally/docktally.db)",
+    )
+
+
+def add_window(parser: argparse.ArgumentParser, default_since: str | None = "7d") -> None:
+    parser.add_argument(
+        "--since",
+        default=default_since,
+        help=f"start: a duration before now (7d, 6h) or an ISO time (default: {default_since})",
+    )
+    parser.add_argument("--until", default=None, help="end: a duration or ISO time (default: now)")
+
+
+def add_format(
+    parser: argparse.ArgumentParser, choices: tuple[str, ...] = FORMATS, default: str = "table"
+) -> None:
+    parser.add_argument("--format", choices=choices, default=default, help=f"(default: {default})")
+    parser.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+
+
+def add_by(parser: argparse.ArgumentParser, default: str = "container") -> None:
+    # Checked by hand, not with `choices`, so a bad value gets our one-line error and exit 2.
+    parser.add_argument(
+        "--by", default=default, help=f"group by {'|'.join(GROUP_BY)} (default: {default})"
+    )
+
+
+def check_by(value: str) -> str:
+    if value not in GROUP_BY:
+        raise UsageError(f"--by: {value!r} is not one of {', '.join(GROUP_BY)}")
+    return value
+
+
+def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
+    return db.connect(getattr(args, "db", None), readonly=readonly)
+
+
+def window_from_args(args: argparse.Namespace, now: int) -> Window:
+    end = parse_instant_ns(args.until, now_ns=now, what="--until") if args.until else now
+    if args.since is None:
+        raise UsageError("--since is required here")
+    start = parse_instant_ns(args.since, now_ns=now, what="--since")
+    if end <= start:
+        raise UsageError(f"--since {args.since!r} is not before --until {args.until or 'now'!r}")
+    return Window(start, end)
+
+
+def write_output(text: str | bytes, out: str | None) -> None:
+    if out:
+        path = Path(out)
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}", file=sys.stderr)
+    elif isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def not_yet(args: Any) -> int:
+    raise UsageError(f"`docktally {args.command}` is not available in this build yet")

@@ -1,0 +1,18 @@
+"""`docktally maintenance`: declare and list maintenance windows."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from docktally.cli.common import add_db, not_yet
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "maintenance",
+        help="declare and list maintenance windows",
+        description="declare and list maintenance windows",
+    )
+    add_db(p)
+    p.set_defaults(func=not_yet)

@@ -1,0 +1,1 @@
+"""The database: table definitions, connections, idempotent writes and reads into DataFrames."""

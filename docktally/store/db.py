@@ -1,0 +1,156 @@
+"""Opening the database: URL checks, the SQLite file's mode and pragmas, and migration to head."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from docktally.errors import StoreError, UsageError
+
+ENV_DB = "DOCKTALLY_DB"
+
+
+def default_db_path(env: dict[str, str] | None = None) -> Path:
+    """The embedded default: $XDG_DATA_HOME/docktally/docktally.db (~/.local/share/...)."""
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
+    return Path(base) / "docktally" / "docktally.db"
+
+
+def resolve_db_url(url: str | None, env: dict[str, str] | None = None) -> str:
+    """--db, else $DOCKTALLY_DB, else the SQLite file in the user's data directory.
+
+    A bare path is taken as a SQLite file; `postgresql://` means psycopg 3.
+    """
+    env = dict(os.environ) if env is None else env
+    url = url or env.get(ENV_DB) or ""
+    if not url:
+        return f"sqlite:///{default_db_path(env)}"
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().absolute()}"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def _check_url(url: str) -> Any:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UsageError(
+            f"--db: {url!r} is not a database URL (sqlite:///PATH or postgresql://...)"
+        ) from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UsageError(
+            f"--db: {parsed.get_backend_name()!r} is not supported; use sqlite:///PATH or "
+            "postgresql://USER@HOST/DB"
+        )
+    if parsed.get_backend_name() == "sqlite" and not parsed.database:
+        raise UsageError("--db: an in-memory SQLite database keeps nothing; give a file path")
+    return parsed
+
+
+def _prepare_sqlite_file(path: Path, readonly: bool) -> None:
+    if readonly:
+        if not path.exists():
+            raise StoreError(f"database {path} does not exist yet: run `docktally collect` first")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Create the file ourselves so it is born 0600: it may hold log lines. SQLite gives the
+        # -wal and -shm files the same mode as the database.
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+    except OSError as exc:
+        raise StoreError(f"database {path} is not writable: {exc.strerror}") from None
+    if not os.access(path, os.W_OK):
+        raise StoreError(f"database {path} is not writable (permission denied)")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL: the dashboard reads while the collector writes; busy_timeout: writers wait, not fail.
+    cur.execute("PRAGMA busy_timeout=10000")
+    mode = cur.execute("PRAGMA journal_mode").fetchone()[0]
+    if mode != "wal":
+        # A read-only connection cannot switch modes, and needs not.
+        with contextlib.suppress(Exception):
+            cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = True) -> Engine:
+    """An Engine for the store, at head. Raises UsageError/StoreError with one-line messages."""
+    resolved = resolve_db_url(url)
+    parsed = _check_url(resolved)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database).expanduser()
+        _prepare_sqlite_file(path, readonly)
+        if readonly:
+            engine = create_engine(
+                f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"check_same_thread": False}
+            )
+        else:
+            engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = create_engine(resolved, pool_pre_ping=True)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open database {_safe(parsed)}: {_first_line(exc)}") from None
+    if migrate and not readonly:
+        upgrade(engine)
+    elif migrate and not is_at_head(engine):
+        raise StoreError(
+            f"database {_safe(parsed)} is not at the current schema: run `docktally db upgrade`"
+        )
+    return engine
+
+
+def _safe(parsed: Any) -> str:
+    return str(parsed.render_as_string(hide_password=True))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def alembic_config(engine: Engine) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to `revision`; an empty or older database is brought up by itself."""
+    from alembic import command
+
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise StoreError(f"cannot migrate the database: {_first_line(exc)}") from None
+
+
+def is_at_head(engine: Engine) -> bool:
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return False
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    return current == set(script.get_heads())

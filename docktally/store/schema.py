@@ -1,0 +1,166 @@
+"""Table definitions (SQLAlchemy Core). Migrations in docktally/migrations must match these;
+`alembic check` in the tests catches any drift.
+
+Times are integer nanoseconds since the epoch, UTC, in columns named `*_ns`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names, so migrations and `alembic check` agree on every backend.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT for big tables.
+_Id = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("container_id", String(64), nullable=False),
+    Column("time_ns", BigInteger, nullable=False),
+    # The engine's spelling, e.g. "die" or "health_status: healthy".
+    Column("action", String(128), nullable=False),
+    # The action without its argument ("health_status", "exec_start"): what analytics keys on.
+    Column("kind", String(64), nullable=False),
+    Column("name", String(255)),
+    Column("image", String(512)),
+    Column("exit_code", Integer),
+    Column("signal", Integer),
+    Column("health", String(16)),
+    Column("compose_project", String(255)),
+    Column("compose_service", String(255)),
+    # True for transitions reconstructed from inspect rather than received as events.
+    Column("inferred", Boolean, nullable=False, default=False),
+    # For inferred rows: what we know caused them ("engine_restart", "oom", ...).
+    Column("cause_hint", String(32)),
+    Column("evidence", Text),
+    Column("raw", Text),
+    Column("source", String(16), nullable=False),
+    UniqueConstraint("host", "container_id", "time_ns", "action"),
+    Index(None, "time_ns"),
+)
+
+container_facts = Table(
+    "container_facts",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    Column("observed_ns", BigInteger, primary_key=True),
+    Column("name", String(255)),
+    Column("image", String(512)),
+    Column("created_ns", BigInteger),
+    Column("restart_policy", String(32)),
+    Column("restart_max_retries", Integer),
+    Column("has_healthcheck", Boolean, nullable=False, default=False),
+    Column("stop_timeout_s", Integer),
+    Column("memory_limit_bytes", BigInteger),
+    Column("compose_project", String(255)),
+    Column("compose_service", String(255)),
+    Column("labels", Text),
+)
+
+coverage = Table(
+    "coverage",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("engine_url", String(512)),
+    Column("engine_id", String(128)),
+    Column("source", String(16), nullable=False),
+    Column("start_ns", BigInteger, nullable=False),
+    # Open while a collector watches; a killed collector leaves it open and its heartbeat says
+    # how far it got.
+    Column("end_ns", BigInteger),
+    Column("heartbeat_ns", BigInteger),
+    Column("closed_reason", String(64)),
+    Column("run_label", String(128)),
+    Index(None, "host", "start_ns"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("engine_url", String(512), primary_key=True),
+    # The natural key of the last event stored; `since` resumes from its time.
+    Column("time_ns", BigInteger, nullable=False),
+    Column("container_id", String(64), nullable=False),
+    Column("action", String(128), nullable=False),
+    Column("updated_ns", BigInteger, nullable=False),
+)
+
+gaps = Table(
+    "gaps",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("engine_url", String(512)),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger, nullable=False),
+    # "engine_restart" or "replay_overflow": why the engine could not replay the gap.
+    Column("reason", String(32), nullable=False),
+    Column("events_replayed", Integer),
+    Column("detail", Text),
+)
+
+log_tails = Table(
+    "log_tails",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    # The time of the `die` the tail belongs to.
+    Column("time_ns", BigInteger, primary_key=True),
+    Column("captured_ns", BigInteger, nullable=False),
+    Column("lines", Text, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("truncated", Boolean, nullable=False, default=False),
+)
+
+maintenance = Table(
+    "maintenance",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("host", String(255)),
+    # "container" or "service"; target is the container name or "project/service".
+    Column("target_kind", String(16), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("start_ns", BigInteger, nullable=False),
+    Column("end_ns", BigInteger, nullable=False),
+    # "maintenance" or "deploy": how the time is reclassified.
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("label", String(128), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("ended_ns", BigInteger),
+    Column("params", Text),
+)
