@@ -1,0 +1,208 @@
+"""`docker events --format '{{json .}}'` lines -> `events` rows -> the store.
+
+No docker SDK and no clock: the caller passes the lines, the connection (and so owns the
+transaction) and a progress callback. Rows come from normalize.normalize_event, as the live
+collector's do, with `raw` set to the line exactly as read.
+
+SQLite takes a fast path: `INSERT ... ON CONFLICT DO NOTHING` through the DBAPI cursor's
+executemany in big chunks (one statement compiled once, no per-row SQLAlchemy work); PostgreSQL
+goes through writes.insert_events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, select
+
+from docktally.collector.normalize import InvalidEvent, normalize_event
+from docktally.store import writes
+from docktally.store.schema import coverage, events
+
+SOURCE = "import"
+CHUNK_ROWS = 20_000
+# Column order of the SQLite fast path's tuples.
+_COLUMNS = [c.name for c in events.c if c.name != "id"]
+_SQLITE_INSERT = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+class InvalidLine(ValueError):
+    """A line that is not a storable event: `line_no` (1-based) and the reason."""
+
+    def __init__(self, line_no: int, reason: str) -> None:
+        super().__init__(f"line {line_no}: {reason}")
+        self.line_no = line_no
+        self.reason = reason
+
+
+@dataclass
+class ImportResult:
+    read: int = 0  # non-blank lines
+    new: int = 0  # rows written
+    already_stored: int = 0  # container events whose natural key was there already
+    not_container: int = 0  # valid events about something else (network, image, ...)
+    invalid: list[InvalidLine] = field(default_factory=list)  # with skip_invalid only
+    first_ns: int | None = None
+    last_ns: int | None = None
+    coverage_id: int | None = None
+
+    @property
+    def skipped(self) -> int:
+        return self.not_container + len(self.invalid)
+
+    def summary(self) -> str:
+        parts = [
+            f"{self.read:,} read",
+            f"{self.new:,} new",
+            f"{self.already_stored:,} already stored",
+            f"{self.skipped:,} skipped",
+        ]
+        detail = []
+        if self.not_container:
+            detail.append(f"{self.not_container:,} not about a container")
+        if self.invalid:
+            detail.append(f"{len(self.invalid):,} invalid")
+        return ", ".join(parts) + (f" ({'; '.join(detail)})" if detail else "")
+
+
+def parse_line(line: bytes | str, line_no: int, *, host: str) -> dict[str, Any] | None:
+    """One line -> an `events` row, or None for an event that is not about a container.
+
+    Raises InvalidLine naming what is wrong.
+    """
+    try:
+        payload = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidLine(line_no, f"not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise InvalidLine(line_no, f"not a JSON object (a {_json_type(payload)})")
+    raw = line.decode("utf-8") if isinstance(line, bytes) else line
+    try:
+        return normalize_event(payload, host=host, source=SOURCE, raw=raw.rstrip("\r\n"))
+    except InvalidEvent as exc:
+        raise InvalidLine(line_no, str(exc)) from None
+
+
+def _json_type(value: object) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    return "number"
+
+
+def import_lines(
+    conn: Connection,
+    lines: Iterable[bytes | str],
+    *,
+    host: str,
+    skip_invalid: bool = False,
+    covers: tuple[int, int] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> ImportResult:
+    """Store every container event of `lines`; the caller owns (and commits) the transaction.
+
+    Strict unless `skip_invalid`: the first bad line raises InvalidLine and the caller rolls
+    back, so nothing is written. Coverage ("import") spans the first to the last event, or
+    `covers` when given. `on_progress(lines_read)` is called after each chunk.
+    """
+    result = ImportResult()
+    insert = _sqlite_inserter(conn) if conn.dialect.name == "sqlite" else _generic_inserter(conn)
+    batch: list[dict[str, Any]] = []
+    first = last = None
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        result.read += 1
+        try:
+            row = parse_line(line, line_no, host=host)
+        except InvalidLine as exc:
+            if not skip_invalid:
+                raise
+            result.invalid.append(exc)
+            continue
+        if row is None:
+            result.not_container += 1
+            continue
+        t = row["time_ns"]
+        if first is None or t < first:
+            first = t
+        if last is None or t > last:
+            last = t
+        batch.append(row)
+        if len(batch) >= chunk_rows:
+            result.new += insert(batch)
+            result.already_stored += len(batch)
+            batch = []
+            if on_progress is not None:
+                on_progress(result.read)
+    if batch:
+        result.new += insert(batch)
+        result.already_stored += len(batch)
+    result.already_stored -= result.new
+    result.first_ns, result.last_ns = first, last
+    span = covers if covers is not None else (first, last) if first is not None else None
+    if span is not None:
+        assert span[0] is not None and span[1] is not None
+        result.coverage_id = record_import_coverage(
+            conn, host=host, start_ns=span[0], end_ns=span[1]
+        )
+    if on_progress is not None:
+        on_progress(result.read)
+    return result
+
+
+def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns: int) -> int:
+    """Coverage for an import, once: importing the same span again adds no second row."""
+    existing = conn.execute(
+        select(coverage.c.id).where(
+            coverage.c.host == host,
+            coverage.c.source == SOURCE,
+            coverage.c.start_ns == start_ns,
+            coverage.c.end_ns == end_ns,
+        )
+    ).first()
+    if existing is not None:
+        return int(existing[0])
+    cov_id = writes.open_coverage(
+        conn, host=host, engine_url=None, engine_id=None, source=SOURCE, start_ns=start_ns
+    )
+    writes.close_coverage(conn, cov_id, end_ns, SOURCE)
+    return cov_id
+
+
+def _sqlite_inserter(conn: Connection) -> Callable[[Sequence[Mapping[str, Any]]], int]:
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cur = dbapi.cursor()
+    # A bigger page cache keeps the natural-key index in memory while a big file goes in.
+    cur.execute("PRAGMA cache_size=-131072")
+    cols = _COLUMNS
+
+    def insert(rows: Sequence[Mapping[str, Any]]) -> int:
+        before = dbapi.total_changes
+        cur.executemany(_SQLITE_INSERT, [tuple(r[c] for c in cols) for r in rows])
+        return int(dbapi.total_changes - before)
+
+    return insert
+
+
+def _generic_inserter(conn: Connection) -> Callable[[Sequence[Mapping[str, Any]]], int]:
+    def insert(rows: Sequence[Mapping[str, Any]]) -> int:
+        n = writes.insert_events(conn, rows)
+        if n >= 0:
+            return n
+        raise RuntimeError("the database did not say how many rows it wrote")
+
+    return insert
