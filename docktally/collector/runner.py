@@ -1,0 +1,581 @@
+"""The live collector: one engine's events into the store, with no loss it does not record.
+
+One connection ("session") goes: /info (engine's now) -> bounded replay from the checkpoint ->
+gap row if the replay could not reach back -> coverage row -> live subscription in a reader
+thread that only queues -> reconciliation by inspect -> the writer loop, which commits batches
+with the checkpoint in the same transaction and heartbeats the coverage. Any end of the stream
+is a disconnect: coverage closed, back-off, and a new session.
+
+Only GET endpoints are used (/_ping, /version, /info, /events, /containers/json,
+/containers/{id}/json, /containers/{id}/logs), so the collector runs behind a read-only proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from docktally.collector import storeview
+from docktally.collector.engine_url import default_engine_url
+from docktally.collector.logtail import TAIL_LINES, bound_tail
+from docktally.collector.normalize import (
+    REFRESH_FACTS_KINDS,
+    InvalidEvent,
+    facts_from_inspect,
+    normalize_event,
+)
+from docktally.collector.reconcile import infer_transitions
+from docktally.store import writes
+from docktally.timespec import ns_to_iso, ns_to_since, parse_rfc3339_ns
+
+# The engine keeps this many events for `since` replay; a replay this long may have lost some.
+ENGINE_EVENT_BUFFER = 256
+BATCH_MAX_EVENTS = 500
+# At most 200 ms from a batch's first event to its commit; shorter keeps latency well inside.
+BATCH_MAX_WAIT_S = 0.1
+HEARTBEAT_S = 0.5
+# With no event for this long, /_ping the engine: a half-open connection never ends by itself.
+SILENCE_S = 5.0
+PING_TIMEOUT_S = 3.0
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+# On stop: keep reading until the stream has been quiet this long (at most STOP_DRAIN_MAX_S).
+STOP_QUIET_S = 0.15
+STOP_DRAIN_MAX_S = 0.8
+CONTAINER_FILTER = {"type": ["container"]}
+
+_END = object()
+
+ClientFactory = Callable[[str | None], docker.APIClient]
+CommitHook = Callable[[Sequence[Mapping[str, Any]], int], None]
+
+
+def default_client_factory(url: str | None) -> docker.APIClient:
+    # version="auto" asks GET /version; timeout bounds every call but the event stream.
+    return docker.APIClient(base_url=url or default_engine_url(), version="auto", timeout=10)
+
+
+def _log_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class EngineTrouble(Exception):
+    """The engine cannot be used right now; the message is one line for the user."""
+
+
+class _StreamFailed(Exception):
+    pass
+
+
+def describe_engine_error(url: str, exc: BaseException) -> str:
+    """One line a user can act on, naming the URL that was tried."""
+    text = f"{exc!r} {exc}"
+    if "Permission denied" in text or "PermissionError" in text:
+        sock = url.removeprefix("unix://")
+        return (
+            f"permission denied on the Docker socket {sock}: run as root, add this user to the "
+            f"`docker` group (then log in again), or point --engine at a socket you may read"
+        )
+    if "FileNotFoundError" in text or "No such file" in text:
+        return f"cannot reach the Docker engine at {url}: no socket there (is dockerd running?)"
+    if isinstance(exc, docker.errors.APIError):
+        return f"the Docker engine at {url} answered: {_first_line(exc.explanation or str(exc))}"
+    return f"cannot reach the Docker engine at {url}: {_first_line(str(exc)) or type(exc).__name__}"
+
+
+def _first_line(text: str) -> str:
+    text = str(text).strip()
+    return text.splitlines()[0][:300] if text else ""
+
+
+class Collector:
+    """Watch one engine until `stop` is set (or `duration_s` passed), storing every container
+    event once, with coverage, gaps and inferred transitions where the engine lost events."""
+
+    def __init__(
+        self,
+        *,
+        store: Engine,
+        engine_url: str | None = None,
+        host: str | None = None,
+        capture_logs: bool = True,
+        run_label: str | None = None,
+        client_factory: ClientFactory | None = None,
+        log: Callable[[str], None] = _log_stderr,
+        on_commit: CommitHook | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.store = store
+        self.engine_url = engine_url or default_engine_url()
+        self.host = host
+        self.capture_logs = capture_logs
+        self.run_label = run_label
+        self.client_factory = client_factory or default_client_factory
+        self.log = log
+        self.on_commit = on_commit
+        self.clock_ns = clock_ns
+        self._stop = threading.Event()
+        self._deadline: float | None = None
+        self._abandoned_closed = False
+        self._restart_counts: dict[str, int] = {}
+        self._enrich: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
+        self._enrich_client: docker.APIClient | None = None
+        # Exposed for tests and status output.
+        self.sessions = 0
+        self.events_committed = 0
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event, duration_s: float | None = None) -> None:
+        self._stop = stop
+        self._deadline = time.monotonic() + duration_s if duration_s is not None else None
+        enricher = threading.Thread(target=self._enrich_loop, name="docktally-enrich", daemon=True)
+        enricher.start()
+        backoff = BACKOFF_START_S
+        try:
+            while not self._stopping():
+                try:
+                    if self._session():
+                        backoff = BACKOFF_START_S
+                except EngineTrouble as exc:
+                    self.log(f"docktally collect: {exc}")
+                except _StreamFailed as exc:
+                    self.log(f"docktally collect: the engine refused the event stream: {exc}")
+                except SQLAlchemyError as exc:
+                    self.log(f"docktally collect: database error: {_first_line(str(exc))}")
+                except Exception as exc:  # the collector must outlive anything the engine sends
+                    self.log(f"docktally collect: {describe_engine_error(self.engine_url, exc)}")
+                if self._stopping():
+                    break
+                delay = min(BACKOFF_MAX_S, backoff) * random.uniform(0.75, 1.25)
+                self.log(f"docktally collect: reconnecting to {self.engine_url} in {delay:.1f}s")
+                self._wait(delay)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+        finally:
+            self._enrich.put(None)
+            enricher.join(timeout=0.5)
+
+    def _stopping(self) -> bool:
+        if self._stop.is_set():
+            return True
+        return self._deadline is not None and time.monotonic() >= self._deadline
+
+    def _wait(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while not self._stopping():
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(min(left, 0.1))
+
+    def _client(self) -> docker.APIClient:
+        try:
+            return self.client_factory(self.engine_url)
+        except Exception as exc:
+            raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
+
+    # --- one connection ------------------------------------------------------------------------
+    def _session(self) -> bool:
+        """Run one connection to its end. True once it got as far as the live stream."""
+        ctl = self._client()
+        stream_client: docker.APIClient | None = None
+        cov_id: int | None = None
+        reason = "error"
+        try:
+            try:
+                ctl.ping()
+                info = ctl.info()
+            except Exception as exc:
+                raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
+            if self.host is None:
+                self.host = str(info.get("Name") or "unknown")
+            host = self.host
+            until_ns = parse_rfc3339_ns(str(info.get("SystemTime") or "")) or self.clock_ns()
+            if not self._abandoned_closed:
+                with self.store.begin() as conn:
+                    n = writes.close_abandoned_coverage(conn, host=host, engine_url=self.engine_url)
+                self._abandoned_closed = True
+                if n:
+                    self.log(
+                        f"docktally collect: closed {n} coverage row(s) a killed run left open"
+                    )
+            with self.store.begin() as conn:
+                cp = writes.load_checkpoint(conn, host=host, engine_url=self.engine_url)
+                prev_end = storeview.last_coverage_end(conn, host=host, engine_url=self.engine_url)
+
+            replay: list[dict[str, Any]] = []
+            if cp is not None:
+                replay = self._replay(ctl, int(cp["time_ns"]), until_ns)
+            complete = cp is None or any(_is_checkpoint(ev, cp) for ev in replay)
+            gap_reason: str | None = None
+            gap_start_ns: int | None = int(cp["time_ns"]) if cp is not None else None
+            rows = self._normalize(replay, source="replay")
+            now = self.clock_ns()
+            with self.store.begin() as conn:
+                if not complete and cp is not None:
+                    gap_reason = (
+                        "replay_overflow"
+                        if len(replay) >= ENGINE_EVENT_BUFFER
+                        else "engine_restart"
+                    )
+                    gap_start_ns = max(int(cp["time_ns"]), prev_end or 0)
+                    writes.record_gap(
+                        conn,
+                        host=host,
+                        engine_url=self.engine_url,
+                        start_ns=gap_start_ns,
+                        end_ns=max(until_ns, gap_start_ns),
+                        reason=gap_reason,
+                        events_replayed=len(replay),
+                        detail=(
+                            f"the engine replayed {len(replay)} event(s) since "
+                            f"{ns_to_iso(int(cp['time_ns']))} without the last stored one "
+                            f"({cp['action']} of {str(cp['container_id'])[:12]})"
+                        ),
+                    )
+                self._store_rows(conn, rows)
+                # After a lossless replay the time since the last coverage is known too.
+                start_ns = now
+                if complete and cp is not None and prev_end is not None:
+                    start_ns = min(now, max(prev_end, int(cp["time_ns"])))
+                cov_id = writes.open_coverage(
+                    conn,
+                    host=host,
+                    engine_url=self.engine_url,
+                    engine_id=info.get("ID"),
+                    source="collector",
+                    start_ns=start_ns,
+                    run_label=self.run_label,
+                )
+            if gap_reason:
+                self.log(
+                    f"docktally collect: events lost while disconnected ({gap_reason}); "
+                    "reconciling from inspect"
+                )
+
+            # Subscribe before reconciling: the reader queues what happens meanwhile.
+            stream_client = self._client()
+            try:
+                stream = stream_client.events(
+                    since=ns_to_since(until_ns), filters=CONTAINER_FILTER, decode=True
+                )
+            except Exception as exc:
+                raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
+            q: queue.Queue[Any] = queue.Queue()
+            reader = threading.Thread(
+                target=_read_stream, args=(stream, q), name="docktally-events", daemon=True
+            )
+            reader.start()
+            self.sessions += 1
+            try:
+                self._reconcile(
+                    ctl,
+                    gap_reason=gap_reason,
+                    gap_start_ns=gap_start_ns,
+                    horizon_ns=until_ns,
+                    full=gap_reason is not None,
+                )
+            except SQLAlchemyError:
+                raise
+            except Exception as exc:
+                self.log(
+                    f"docktally collect: reconciliation incomplete: "
+                    f"{describe_engine_error(self.engine_url, exc)}"
+                )
+            reason = self._pump(ctl, stream, q, cov_id)
+            reader.join(timeout=0.5)
+            if reason != "stopped":
+                self.log(
+                    f"docktally collect: lost the event stream of {self.engine_url} ({reason})"
+                )
+            return True
+        finally:
+            if cov_id is not None:
+                try:
+                    with self.store.begin() as conn:
+                        writes.close_coverage(conn, cov_id, self.clock_ns(), reason)
+                except SQLAlchemyError as exc:
+                    self.log(
+                        f"docktally collect: could not close coverage: {_first_line(str(exc))}"
+                    )
+            for c in (ctl, stream_client):
+                if c is not None:
+                    with contextlib.suppress(Exception):
+                        c.close()
+
+    def _replay(self, ctl: docker.APIClient, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
+        until_ns = max(until_ns, since_ns)
+        try:
+            return list(
+                ctl.events(
+                    since=ns_to_since(since_ns),
+                    until=ns_to_since(until_ns),
+                    filters=CONTAINER_FILTER,
+                    decode=True,
+                )
+            )
+        except Exception as exc:
+            raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
+
+    def _normalize(self, payloads: Sequence[Any], *, source: str) -> list[dict[str, Any]]:
+        assert self.host is not None
+        rows = []
+        for ev in payloads:
+            try:
+                row = normalize_event(ev, host=self.host, source=source)
+            except InvalidEvent as exc:
+                if isinstance(ev, Mapping) and "message" in ev:
+                    raise _StreamFailed(_first_line(str(ev["message"]))) from None
+                self.log(f"docktally collect: skipped an event: {exc}")
+                continue
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def _store_rows(self, conn: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert (duplicates ignored) and move the checkpoint to the newest row, in `conn`'s
+        transaction, so a crash can never leave the checkpoint ahead of what is stored."""
+        if not rows:
+            return
+        assert self.host is not None
+        writes.insert_events(conn, rows)
+        last = max(rows, key=lambda r: int(r["time_ns"]))
+        writes.save_checkpoint(
+            conn,
+            host=self.host,
+            engine_url=self.engine_url,
+            time_ns=int(last["time_ns"]),
+            container_id=str(last["container_id"]),
+            action=str(last["action"]),
+            updated_ns=self.clock_ns(),
+        )
+
+    # --- reconciliation ------------------------------------------------------------------------
+    def _reconcile(
+        self,
+        ctl: docker.APIClient,
+        *,
+        gap_reason: str | None,
+        gap_start_ns: int | None,
+        horizon_ns: int,
+        full: bool,
+    ) -> None:
+        """Facts for every container; inferred transitions where events were lost (`full`) or for
+        containers the database has never seen."""
+        assert self.host is not None
+        inspects = []
+        for summary in ctl.containers(all=True):
+            try:
+                inspects.append(ctl.inspect_container(summary["Id"]))
+            except docker.errors.NotFound:
+                continue
+        observed = self.clock_ns()
+        inferred: list[dict[str, Any]] = []
+        with self.store.begin() as conn:
+            known = storeview.load_known(
+                conn,
+                host=self.host,
+                container_ids=[i["Id"] for i in inspects],
+                gap_start_ns=gap_start_ns,
+                restart_counts=self._restart_counts,
+            )
+            for ins in inspects:
+                writes.record_facts(
+                    conn, facts_from_inspect(ins, host=self.host, observed_ns=observed)
+                )
+                k = known[ins["Id"]]
+                if full or not k.seen:
+                    inferred += infer_transitions(
+                        ins, k, host=self.host, horizon_ns=horizon_ns, gap_reason=gap_reason
+                    )
+                if isinstance(ins.get("RestartCount"), int):
+                    self._restart_counts[ins["Id"]] = ins["RestartCount"]
+            writes.insert_events(conn, inferred)
+        if inferred:
+            self.log(
+                f"docktally collect: inferred {len(inferred)} transition(s) from inspect of "
+                f"{len(inspects)} container(s)"
+            )
+
+    # --- the writer loop -----------------------------------------------------------------------
+    def _pump(self, ctl: docker.APIClient, stream: Any, q: queue.Queue[Any], cov_id: int) -> str:
+        """Commit what the reader queues until the stream ends or we stop. Returns the reason."""
+        batch: list[Any] = []
+        first_at = 0.0
+        last_event_at = last_ping_at = time.monotonic()
+        next_hb = time.monotonic() + HEARTBEAT_S
+        stop_at: float | None = None
+
+        def flush() -> None:
+            nonlocal batch
+            payloads, batch = batch, []
+            if payloads:
+                self._commit(payloads, cov_id)
+
+        while True:
+            now = time.monotonic()
+            if stop_at is None and self._stopping():
+                stop_at = now
+            if stop_at is not None and (
+                (q.empty() and now - last_event_at >= STOP_QUIET_S)
+                or now - stop_at >= STOP_DRAIN_MAX_S
+            ):
+                # Everything the engine sent before the stop has arrived: close and drain.
+                _close_stream(stream)
+                while True:
+                    try:
+                        item = q.get(timeout=0.5)
+                    except queue.Empty:
+                        break
+                    if item is _END:
+                        break
+                    batch.append(item)
+                flush()
+                return "stopped"
+            timeout = max(0.0, next_hb - now)
+            if batch:
+                timeout = min(timeout, max(0.0, first_at + BATCH_MAX_WAIT_S - now))
+            timeout = min(timeout, 0.1)
+            try:
+                item = q.get(timeout=timeout)
+            except queue.Empty:
+                item = None
+            now = time.monotonic()
+            if item is _END:
+                flush()
+                return "stopped" if self._stopping() else "disconnected"
+            if item is not None:
+                if not batch:
+                    first_at = now
+                batch.append(item)
+                last_event_at = now
+            if batch and (len(batch) >= BATCH_MAX_EVENTS or now - first_at >= BATCH_MAX_WAIT_S):
+                flush()
+                next_hb = now + HEARTBEAT_S  # the commit heartbeats too
+            if now >= next_hb:
+                with self.store.begin() as conn:
+                    writes.heartbeat_coverage(conn, cov_id, self.clock_ns())
+                next_hb = now + HEARTBEAT_S
+            if (
+                stop_at is None
+                and now - last_event_at >= SILENCE_S
+                and now - last_ping_at >= SILENCE_S
+            ):
+                last_ping_at = now
+                if not _ping(ctl):
+                    _close_stream(stream)
+                    flush()
+                    return "engine_silent"
+
+    def _commit(self, payloads: Sequence[Any], cov_id: int) -> None:
+        try:
+            rows = self._normalize(payloads, source="stream")
+        except _StreamFailed as exc:
+            self.log(f"docktally collect: the engine refused the event stream: {exc}")
+            rows = []
+        with self.store.begin() as conn:
+            self._store_rows(conn, rows)
+            writes.heartbeat_coverage(conn, cov_id, self.clock_ns())
+        committed_ns = self.clock_ns()
+        self.events_committed += len(rows)
+        if self.on_commit is not None and rows:
+            self.on_commit(rows, committed_ns)
+        for row in rows:
+            if row["kind"] in REFRESH_FACTS_KINDS:
+                self._enrich.put(("facts", str(row["container_id"]), int(row["time_ns"])))
+            elif row["kind"] == "die" and self.capture_logs:
+                self._enrich.put(("logs", str(row["container_id"]), int(row["time_ns"])))
+
+    # --- facts and log tails, off the writer's path --------------------------------------------
+    def _enrich_loop(self) -> None:
+        while True:
+            task = self._enrich.get()
+            if task is None:
+                return
+            if self._stopping() and task[0] == "facts":
+                continue
+            try:
+                if self._enrich_client is None:
+                    self._enrich_client = self.client_factory(self.engine_url)
+                self._enrich_one(self._enrich_client, *task)
+            except docker.errors.NotFound:
+                pass  # gone already (`--rm`): the event has what we keep
+            except SQLAlchemyError as exc:
+                self.log(f"docktally collect: database error: {_first_line(str(exc))}")
+            except Exception:
+                # The engine went away; the next session's reconciliation refreshes the facts.
+                client, self._enrich_client = self._enrich_client, None
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        client.close()
+
+    def _enrich_one(self, client: docker.APIClient, what: str, cid: str, time_ns: int) -> None:
+        assert self.host is not None
+        if what == "facts":
+            ins = client.inspect_container(cid)
+            if isinstance(ins.get("RestartCount"), int):
+                self._restart_counts[cid] = ins["RestartCount"]
+            with self.store.begin() as conn:
+                writes.record_facts(
+                    conn, facts_from_inspect(ins, host=self.host, observed_ns=self.clock_ns())
+                )
+        elif what == "logs":
+            data = client.logs(cid, stdout=True, stderr=True, timestamps=True, tail=TAIL_LINES)
+            text, truncated = bound_tail(data if isinstance(data, bytes) else bytes(data))
+            with self.store.begin() as conn:
+                writes.save_log_tail(
+                    conn,
+                    host=self.host,
+                    container_id=cid,
+                    time_ns=time_ns,
+                    captured_ns=self.clock_ns(),
+                    lines=text,
+                    truncated=truncated,
+                )
+
+
+def _is_checkpoint(ev: Any, cp: Mapping[str, Any]) -> bool:
+    if not isinstance(ev, Mapping):
+        return False
+    actor = ev.get("Actor") or {}
+    cid = (actor.get("ID") if isinstance(actor, Mapping) else None) or ev.get("id")
+    return (
+        ev.get("timeNano") == cp["time_ns"]
+        and cid == cp["container_id"]
+        and (ev.get("Action") or ev.get("status")) == cp["action"]
+    )
+
+
+def _read_stream(stream: Any, q: queue.Queue[Any]) -> None:
+    """Nothing but read and queue: a subscriber slower than 100 ms loses events."""
+    try:
+        for ev in stream:
+            q.put(ev)
+    except Exception:
+        pass  # any end of the stream is a disconnect
+    finally:
+        q.put(_END)
+
+
+def _close_stream(stream: Any) -> None:
+    with contextlib.suppress(Exception):
+        stream.close()
+
+
+def _ping(client: docker.APIClient) -> bool:
+    try:
+        resp = client._get(client._url("/_ping"), timeout=PING_TIMEOUT_S)
+        return bool(resp.status_code == 200)
+    except (requests.RequestException, docker.errors.DockerException, OSError):
+        return False

@@ -1,0 +1,54 @@
+"""The collector's own read queries. Each takes a Connection; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, func, select
+
+from docktally.collector.reconcile import SLACK_NS, Known
+from docktally.store.schema import coverage, events
+
+
+def last_coverage_end(conn: Connection, *, host: str, engine_url: str) -> int | None:
+    """How far the previous collector of this host and engine watched (closed or heartbeat)."""
+    end = func.coalesce(coverage.c.end_ns, coverage.c.heartbeat_ns, coverage.c.start_ns)
+    value = conn.execute(
+        select(func.max(end))
+        .where(coverage.c.host == host)
+        .where(coverage.c.engine_url == engine_url)
+        .where(coverage.c.source == "collector")
+    ).scalar()
+    return int(value) if value is not None else None
+
+
+def load_known(
+    conn: Connection,
+    *,
+    host: str,
+    container_ids: Iterable[str],
+    gap_start_ns: int | None,
+    restart_counts: dict[str, int] | None = None,
+) -> dict[str, Known]:
+    """What the database knows of each container, for `reconcile.infer_transitions`."""
+    restart_counts = restart_counts or {}
+    out: dict[str, Known] = {}
+    for cid in container_ids:
+        mine = (events.c.host == host, events.c.container_id == cid)
+        last_q = select(func.max(events.c.time_ns)).where(*mine)
+        if gap_start_ns is not None:
+            last_q = last_q.where(events.c.time_ns <= gap_start_ns)
+        last = conn.execute(last_q).scalar()
+        q = select(events.c.time_ns, events.c.kind).where(
+            *mine, events.c.kind.in_(["start", "die"])
+        )
+        if last is not None:
+            q = q.where(events.c.time_ns >= int(last) - SLACK_NS)
+        rows = conn.execute(q.order_by(events.c.time_ns.desc()).limit(2000)).fetchall()
+        out[cid] = Known(
+            last_before_gap_ns=int(last) if last is not None else None,
+            starts_ns=tuple(int(t) for t, k in rows if k == "start"),
+            dies_ns=tuple(int(t) for t, k in rows if k == "die"),
+            restart_count=restart_counts.get(cid),
+        )
+    return out
