@@ -1,0 +1,304 @@
+"""Incidents: failures of one container (or service) that follow each other without a stable up
+period between them. A crash loop is one incident with many restarts.
+
+Pure: takes the failures frame (FAILURE_COLUMNS, from analytics.failures.find_failures) and the
+window; no clock, no database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from docktally.analytics.model import FAILURE_COLUMNS, Window
+
+NS_PER_S = 1_000_000_000
+DEFAULT_STABLE_S = 60.0
+# An incident with at least this many failures is a crash loop.
+CRASH_LOOP_MIN_FAILURES = 3
+SCOPES = ("container", "service")
+
+INCIDENT_COLUMNS = [
+    "id",  # "inc-" + 10 hex: the same on every run for the same data
+    "host",
+    "scope",  # "container" | "service"
+    "key",  # container name (scope container) or "project/service" / name (scope service)
+    "container_ids",  # list[str]
+    "names",  # list[str]
+    "compose_project",
+    "compose_service",
+    "policy",  # the restart policy in effect at the first failure
+    "start_ns",  # first failure
+    "end_ns",  # Int64 nullable: recovery from the last failure; null while open
+    "open",  # bool
+    "downtime_s",  # down time of the incident's failures inside the window
+    "failures",  # int
+    "restarts",  # int: recoveries (starts) after the incident's failures
+    "crash_loop",  # bool: CRASH_LOOP_MIN_FAILURES or more failures
+    "causes",  # dict cause -> count
+    "exit_codes",  # dict "code" -> count
+    "exit_meanings",  # dict "code" -> meaning
+    "time_to_recover_s",  # float nullable: end - start
+    "slo_budget_spent_ratio",  # float nullable: downtime / ((1 - slo) * window)
+    "overlapping",  # list[str]: ids of other incidents on the same host that overlap this one
+    "failure_times_ns",  # list[int]: the failures, oldest first
+]
+
+
+def incident_id(host: str, scope: str, key: str, first_failure_ns: int) -> str:
+    """Stable across runs: the same host, container/service and first failure give the same id."""
+    digest = hashlib.sha1(f"{host}\0{scope}\0{key}\0{int(first_failure_ns)}".encode()).hexdigest()
+    return f"inc-{digest[:10]}"
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return int(value)
+
+
+def service_key(row: Any) -> str:
+    """`project/service` from compose labels, else the container name, else the id."""
+    project = _opt_str(row["compose_project"])
+    service = _opt_str(row["compose_service"])
+    if service:
+        return f"{project}/{service}" if project else service
+    return _opt_str(row["name"]) or str(row["container_id"])
+
+
+def _default_meaning(code: int) -> str:
+    # Used only when no meaning function is passed; analytics.states has the full table.
+    return f"exit code {code}"
+
+
+@dataclass
+class _Group:
+    host: str
+    key: str
+    rows: list[Any]
+    last_recovery_ns: int | None
+
+
+def group_incidents(
+    failures: pd.DataFrame,
+    window: Window,
+    *,
+    scope: str = "container",
+    stable_s: float = DEFAULT_STABLE_S,
+    slo: float | None = None,
+    exit_meaning: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """Failures -> incidents (INCIDENT_COLUMNS), oldest first.
+
+    A failure joins the incident of the one before it (same host and container, or service)
+    when that one did not recover, or recovered less than `stable_s` before this failure.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"scope must be one of {SCOPES}")
+    meaning = exit_meaning or _default_meaning
+    missing = [c for c in FAILURE_COLUMNS if c not in failures.columns]
+    if missing:
+        raise ValueError(f"failures frame lacks {missing}")
+    if failures.empty:
+        return pd.DataFrame(columns=INCIDENT_COLUMNS)
+    stable_ns = int(stable_s * NS_PER_S)
+    df = failures.copy()
+    if scope == "container":
+        df["_key"] = df["container_id"].astype(str)
+    else:
+        df["_key"] = [service_key(r) for _, r in df.iterrows()]
+    df = df.sort_values(["host", "_key", "time_ns"], kind="stable")
+
+    groups: list[_Group] = []
+    current: _Group | None = None
+    for _, row in df.iterrows():
+        host, key, t = str(row["host"]), str(row["_key"]), int(row["time_ns"])
+        rec = _opt_int(row["recovered_ns"])
+        joins = (
+            current is not None
+            and current.host == host
+            and current.key == key
+            and (current.last_recovery_ns is None or t - current.last_recovery_ns < stable_ns)
+        )
+        if not joins or current is None:
+            current = _Group(host, key, [], None)
+            groups.append(current)
+        current.rows.append(row)
+        current.last_recovery_ns = rec
+
+    budget_s = (1.0 - slo) * window.seconds if slo is not None and slo < 1.0 else None
+    records = [_incident_record(g, scope, window, budget_s, meaning) for g in groups]
+    out = pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
+    out["end_ns"] = out["end_ns"].astype("Int64")
+    out["overlapping"] = _overlaps(out, window)
+    return out.sort_values(["start_ns", "id"], kind="stable").reset_index(drop=True)
+
+
+def _incident_record(
+    g: _Group,
+    scope: str,
+    window: Window,
+    budget_s: float | None,
+    meaning: Callable[[int], str],
+) -> dict[str, Any]:
+    rows = g.rows
+    first = rows[0]
+    start_ns = int(first["time_ns"])
+    last_rec = _opt_int(rows[-1]["recovered_ns"])
+    is_open = last_rec is None
+    # Down intervals of the failures, clipped to the window, merged (a health check can report
+    # unhealthy while the container is also down).
+    spans: list[tuple[int, int]] = []
+    for r in rows:
+        rec = _opt_int(r["recovered_ns"])
+        lo = max(int(r["time_ns"]), window.start_ns)
+        hi = min(rec if rec is not None else window.end_ns, window.end_ns)
+        if hi > lo:
+            spans.append((lo, hi))
+    downtime_ns = _union_length(spans)
+    causes: dict[str, int] = {}
+    codes: dict[str, int] = {}
+    meanings: dict[str, str] = {}
+    for r in rows:
+        cause = _opt_str(r["cause"]) or "unknown"
+        causes[cause] = causes.get(cause, 0) + 1
+        code = _opt_int(r["exit_code"])
+        if code is not None:
+            codes[str(code)] = codes.get(str(code), 0) + 1
+            meanings[str(code)] = meaning(code)
+    names = sorted({n for n in (_opt_str(r["name"]) for r in rows) if n})
+    ids = list(dict.fromkeys(str(r["container_id"]) for r in rows))
+    key = g.key if scope == "service" else (names[-1] if names else g.key[:12])
+    downtime_s = downtime_ns / NS_PER_S
+    return {
+        "id": incident_id(g.host, scope, g.key, start_ns),
+        "host": g.host,
+        "scope": scope,
+        "key": key,
+        "container_ids": ids,
+        "names": names,
+        "compose_project": _opt_str(first["compose_project"]),
+        "compose_service": _opt_str(first["compose_service"]),
+        "policy": _opt_str(first["policy"]),
+        "start_ns": start_ns,
+        "end_ns": None if is_open else max(last_rec or 0, start_ns),
+        "open": is_open,
+        "downtime_s": downtime_s,
+        "failures": len(rows),
+        "restarts": sum(1 for r in rows if _opt_int(r["recovered_ns"]) is not None),
+        "crash_loop": len(rows) >= CRASH_LOOP_MIN_FAILURES,
+        "causes": causes,
+        "exit_codes": codes,
+        "exit_meanings": meanings,
+        "time_to_recover_s": None if last_rec is None else (last_rec - start_ns) / NS_PER_S,
+        "slo_budget_spent_ratio": None if budget_s is None else downtime_s / budget_s,
+        "overlapping": [],
+        "failure_times_ns": [int(r["time_ns"]) for r in rows],
+    }
+
+
+def _union_length(spans: list[tuple[int, int]]) -> int:
+    total = 0
+    cur_lo: int | None = None
+    cur_hi = 0
+    for lo, hi in sorted(spans):
+        if cur_lo is None or lo > cur_hi:
+            if cur_lo is not None:
+                total += cur_hi - cur_lo
+            cur_lo, cur_hi = lo, hi
+        else:
+            cur_hi = max(cur_hi, hi)
+    if cur_lo is not None:
+        total += cur_hi - cur_lo
+    return total
+
+
+def _overlaps(incidents: pd.DataFrame, window: Window) -> list[list[str]]:
+    """For each incident, the ids of the other incidents on its host whose spans intersect it.
+
+    An open incident lasts to the window's end. Touching spans count: an engine restart takes
+    many containers down within the same instant.
+    """
+    result: list[list[str]] = [[] for _ in range(len(incidents))]
+    ends = [window.end_ns if pd.isna(e) else int(e) for e in incidents["end_ns"].tolist()]
+    by_host: dict[str, list[tuple[int, int, int, str]]] = {}
+    for pos, (host, start, iid) in enumerate(
+        zip(incidents["host"], incidents["start_ns"], incidents["id"], strict=True)
+    ):
+        by_host.setdefault(str(host), []).append((int(start), ends[pos], pos, str(iid)))
+    for spans in by_host.values():
+        active: list[tuple[int, int, str]] = []  # (end, position, id)
+        for lo, hi, pos, iid in sorted(spans):
+            active = [a for a in active if a[0] >= lo]
+            for _a_hi, a_pos, a_id in active:
+                result[a_pos].append(iid)
+                result[pos].append(a_id)
+            active.append((hi, pos, iid))
+    return [sorted(r) for r in result]
+
+
+def filter_incidents(
+    incidents: pd.DataFrame,
+    *,
+    container: str | None = None,
+    service: str | None = None,
+    cause: str | None = None,
+) -> pd.DataFrame:
+    """Keep incidents touching a container (name or id prefix), a service, or with a cause."""
+    keep = pd.Series(True, index=incidents.index)
+    if container:
+        keep &= incidents.apply(
+            lambda r: (
+                container in r["names"]
+                or any(cid.startswith(container) for cid in r["container_ids"])
+            ),
+            axis=1,
+        ).astype(bool)
+    if service:
+        keep &= incidents.apply(
+            lambda r: (
+                service
+                in {
+                    r["key"] if r["scope"] == "service" else None,
+                    r["compose_service"],
+                    f"{r['compose_project']}/{r['compose_service']}",
+                }
+            ),
+            axis=1,
+        ).astype(bool)
+    if cause:
+        keep &= incidents["causes"].apply(lambda c: cause in c).astype(bool)
+    return incidents[keep].reset_index(drop=True)
+
+
+def find_incident(incidents: pd.DataFrame, incident: str) -> pd.Series | None:
+    """The incident with this id (a unique prefix of it works too)."""
+    if incidents.empty:
+        return None
+    exact = incidents[incidents["id"] == incident]
+    if len(exact) == 1:
+        return exact.iloc[0]
+    pref = incidents[incidents["id"].str.startswith(incident)]
+    return pref.iloc[0] if len(pref) == 1 else None
+
+
+def incident_failures(failures: pd.DataFrame, incident: pd.Series) -> pd.DataFrame:
+    """The failure rows that make up an incident, oldest first."""
+    times = set(incident["failure_times_ns"])
+    sel = failures[
+        (failures["host"] == incident["host"])
+        & failures["container_id"].isin(incident["container_ids"])
+        & failures["time_ns"].isin(times)
+    ]
+    return sel.sort_values("time_ns", kind="stable").reset_index(drop=True)

@@ -1,0 +1,203 @@
+"""Incident grouping, as tables: failures (hand-built FAILURE_COLUMNS frames) -> incidents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from docktally.analytics.incidents import (
+    INCIDENT_COLUMNS,
+    filter_incidents,
+    find_incident,
+    group_incidents,
+    incident_failures,
+    incident_id,
+)
+from docktally.analytics.model import FAILURE_COLUMNS, Window
+
+S = 1_000_000_000
+T0 = 1_800_000_000 * S
+WINDOW = Window(T0, T0 + 3600 * S)
+
+
+def failure(
+    at_s: float,
+    ttr_s: float | None,
+    *,
+    cid: str = "c1",
+    name: str | None = None,
+    host: str = "h1",
+    cause: str = "crash",
+    code: int | None = 1,
+    policy: str = "always",
+    project: str | None = None,
+    service: str | None = None,
+) -> dict[str, Any]:
+    t = T0 + int(at_s * S)
+    return {
+        "host": host,
+        "container_id": cid,
+        "name": name or f"name-{cid}",
+        "image": "img",
+        "compose_project": project,
+        "compose_service": service,
+        "policy": policy,
+        "time_ns": t,
+        "cause": cause,
+        "exit_code": code,
+        "inferred": False,
+        "recovered_ns": None if ttr_s is None else t + int(ttr_s * S),
+        "ttr_s": ttr_s,
+    }
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame.from_records(rows, columns=FAILURE_COLUMNS)
+    df["exit_code"] = df["exit_code"].astype("Int64")
+    df["recovered_ns"] = df["recovered_ns"].astype("Int64")
+    return df
+
+
+# (rows, stable_s, expected failures per incident, expected open flags)
+GROUPING = [
+    pytest.param([], 60, [], [], id="nothing"),
+    pytest.param([failure(10, 1)], 60, [1], [False], id="one-failure"),
+    pytest.param(
+        [failure(10, 0.1), failure(11, 0.2), failure(13, 0.4), failure(15, 0.8)],
+        60,
+        [4],
+        [False],
+        id="crash-loop-is-one-incident",
+    ),
+    pytest.param(
+        [failure(10, 1), failure(200, 1)], 60, [1, 1], [False, False], id="stable-gap-splits"
+    ),
+    pytest.param([failure(10, 1), failure(70.9, 1)], 60, [2], [False], id="up-59.9s-is-not-stable"),
+    pytest.param([failure(10, 1), failure(71, 1)], 60, [1, 1], [False, False], id="up-60s-is"),
+    pytest.param([failure(10, 1), failure(71, 1)], 120, [2], [False], id="stable-option"),
+    pytest.param(
+        [failure(10, 0.1), failure(12, 0.2), failure(14, None)],
+        60,
+        [3],
+        [True],
+        id="gave-up-is-open",
+    ),
+    pytest.param(
+        [failure(10, 1, cid="a"), failure(11, 1, cid="b")],
+        60,
+        [1, 1],
+        [False, False],
+        id="two-containers-two-incidents",
+    ),
+    pytest.param(
+        [failure(10, 1, host="h1"), failure(11, 1, host="h2")],
+        60,
+        [1, 1],
+        [False, False],
+        id="same-id-other-host",
+    ),
+]
+
+
+@pytest.mark.parametrize(("rows", "stable_s", "sizes", "open_flags"), GROUPING)
+def test_grouping(
+    rows: list[dict[str, Any]], stable_s: float, sizes: list[int], open_flags: list[bool]
+) -> None:
+    inc = group_incidents(frame(rows), WINDOW, stable_s=stable_s)
+    assert list(inc["failures"]) == sizes
+    assert list(inc["open"]) == open_flags
+    assert list(inc.columns) == INCIDENT_COLUMNS
+
+
+def test_service_scope_joins_replacement_containers() -> None:
+    rows = [
+        failure(10, 5, cid="old", project="shop", service="web", cause="crash"),
+        failure(20, 2, cid="new", project="shop", service="web", cause="oom", code=137),
+    ]
+    by_container = group_incidents(frame(rows), WINDOW, scope="container")
+    by_service = group_incidents(frame(rows), WINDOW, scope="service")
+    assert len(by_container) == 2
+    assert len(by_service) == 1
+    inc = by_service.iloc[0]
+    assert inc["key"] == "shop/web"
+    assert inc["container_ids"] == ["old", "new"]
+    assert inc["causes"] == {"crash": 1, "oom": 1}
+
+
+def test_incident_fields() -> None:
+    rows = [failure(10, 0.5, code=3), failure(12, 1.0, code=3), failure(20, 2.0, code=137)]
+    meanings = {3: "application error", 137: "SIGKILL"}
+    inc = group_incidents(frame(rows), WINDOW, slo=0.999, exit_meaning=lambda c: meanings[c]).iloc[
+        0
+    ]
+    assert inc["id"] == incident_id("h1", "container", "c1", T0 + 10 * S)
+    assert inc["id"].startswith("inc-") and len(inc["id"]) == 14
+    assert inc["start_ns"] == T0 + 10 * S
+    assert inc["end_ns"] == T0 + 22 * S
+    assert inc["downtime_s"] == pytest.approx(3.5)
+    assert inc["time_to_recover_s"] == pytest.approx(12.0)
+    assert inc["restarts"] == 3
+    assert inc["crash_loop"]
+    assert inc["exit_codes"] == {"3": 2, "137": 1}
+    assert inc["exit_meanings"] == {"3": "application error", "137": "SIGKILL"}
+    # budget: 0.1% of one hour = 3.6 s
+    assert inc["slo_budget_spent_ratio"] == pytest.approx(3.5 / 3.6)
+    assert inc["key"] == "name-c1"
+
+
+def test_ids_are_stable_across_runs_and_input_order() -> None:
+    rows = [failure(10, 1, cid="a"), failure(11, 1, cid="b"), failure(500, 1, cid="a")]
+    one = group_incidents(frame(rows), WINDOW)
+    two = group_incidents(frame(list(reversed(rows))), WINDOW)
+    assert list(one["id"]) == list(two["id"])
+    assert len(set(one["id"])) == 3
+
+
+def test_open_incident_downtime_runs_to_window_end() -> None:
+    inc = group_incidents(frame([failure(3000, None)]), WINDOW).iloc[0]
+    assert inc["open"]
+    assert pd.isna(inc["end_ns"])
+    assert inc["downtime_s"] == pytest.approx(600)
+    assert inc["time_to_recover_s"] is None
+
+
+def test_engine_restart_overlaps_on_same_host_only() -> None:
+    rows = [
+        failure(100, 10, cid="a", cause="engine_restart", code=None),
+        failure(100.2, 10.5, cid="b", cause="engine_restart", code=None),
+        failure(100.1, 10, cid="c", host="h2", cause="engine_restart", code=None),
+        failure(1000, 1, cid="a"),
+    ]
+    inc = group_incidents(frame(rows), WINDOW)
+    by_cid = {tuple(r["container_ids"]): r for _, r in inc.iterrows()}
+    a0 = inc[(inc["start_ns"] == T0 + 100 * S)].iloc[0]
+    b0 = by_cid[("b",)]
+    assert a0["overlapping"] == [b0["id"]]
+    assert b0["overlapping"] == [a0["id"]]
+    assert by_cid[("c",)]["overlapping"] == []
+    late = inc[inc["start_ns"] == T0 + 1000 * S].iloc[0]
+    assert late["overlapping"] == []
+
+
+def test_filters_and_lookup() -> None:
+    rows = [
+        failure(10, 1, cid="aaaa1", name="web"),
+        failure(300, 1, cid="bbbb2", name="db", cause="oom", code=137),
+        failure(600, 1, cid="cccc3", name="api", project="p", service="api"),
+    ]
+    failures = frame(rows)
+    inc = group_incidents(failures, WINDOW)
+    assert list(filter_incidents(inc, container="web")["names"]) == [["web"]]
+    assert list(filter_incidents(inc, container="bbbb")["names"]) == [["db"]]
+    assert list(filter_incidents(inc, cause="oom")["names"]) == [["db"]]
+    assert list(filter_incidents(inc, service="p/api")["names"]) == [["api"]]
+    assert list(filter_incidents(inc, service="api")["names"]) == [["api"]]
+    iid = inc.iloc[1]["id"]
+    found = find_incident(inc, iid)
+    assert found is not None and found["id"] == iid
+    assert find_incident(inc, iid[:8] + "zz") is None
+    assert find_incident(inc, "inc-") is None  # ambiguous prefix
+    members = incident_failures(failures, found)
+    assert list(members["container_id"]) == ["bbbb2"]
