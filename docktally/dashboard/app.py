@@ -1,0 +1,38 @@
+"""The docktally dashboard: `docktally dashboard` runs this file with Streamlit.
+
+Pages are found next to this file, so the app runs from an installed package.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from docktally.dashboard import data, ui
+
+HERE = Path(__file__).parent
+PAGES = HERE / "pages"
+
+
+def run() -> None:
+    st.set_page_config(page_title="docktally", page_icon=":material/monitor_heart:", layout="wide")
+    page = st.navigation(
+        [
+            st.Page(
+                PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True
+            ),
+            st.Page(PAGES / "timeline.py", title="Timeline", icon=":material/timeline:"),
+            st.Page(PAGES / "reliability.py", title="Reliability", icon=":material/insights:"),
+            st.Page(PAGES / "policies.py", title="Restart policies", icon=":material/replay:"),
+            st.Page(PAGES / "incidents.py", title="Incidents", icon=":material/report:"),
+            st.Page(PAGES / "collector.py", title="Collector", icon=":material/sensors:"),
+        ]
+    )
+    url = data.database_url()
+    ui.sidebar(url, live_default=data.collector_status() is not None)
+    ui.collector_banner(url)
+    page.run()
+
+
+run()

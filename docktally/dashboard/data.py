@@ -1,0 +1,458 @@
+"""Cached loaders for the dashboard: the database, read-only, into the frames analytics takes,
+and analytics' results for the pages to show.
+
+Pages call these and show what comes back; they compute nothing. Everything here is keyed by
+plain values (the database URL, the window in ns, the filters) so Streamlit can cache it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import Engine, func, select
+
+from docktally.analytics.model import History, Window
+from docktally.errors import DocktallyError
+from docktally.store import db, reads
+from docktally.store.schema import events
+
+DB_ENV = db.ENV_DB
+# Set by `docktally up`: a JSON file where the collector thread says how its engines answer.
+STATUS_ENV = "DOCKTALLY_COLLECTOR_STATUS"
+
+# Short: the collector writes while we read.
+TTL_S = 15
+# "Now" moves in steps, so reruns within one step hit the cache instead of reloading.
+NOW_STEP_NS = 10 * 1_000_000_000
+# A collector whose heartbeat is older than this is not watching any more.
+STALE_HEARTBEAT_NS = 120 * 1_000_000_000
+
+RANGES = ("1h", "6h", "24h", "7d", "30d", "90d", "365d")
+DEFAULT_RANGE = "7d"
+POLICIES = ("no", "on-failure", "always", "unless-stopped")
+ANY = "(all)"
+
+
+class Unavailable(DocktallyError):
+    """A part of docktally this page needs is not in this build (yet)."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the sidebar selected. Empty strings mean "any"."""
+
+    host: str = ""
+    project: str = ""
+    service: str = ""
+    search: str = ""
+    policy: str = ""
+
+    def key(self) -> tuple[str, ...]:
+        return (self.host, self.project, self.service, self.search, self.policy)
+
+
+@dataclass(frozen=True)
+class View:
+    """Everything a page needs to know to load its data."""
+
+    url: str
+    window: Window
+    filters: Filters = field(default_factory=Filters)
+    by: str = "container"
+    slo: float | None = None
+
+
+def database_url() -> str:
+    """The URL `docktally dashboard` passed in DOCKTALLY_DB (or the default SQLite file)."""
+    return db.resolve_db_url(os.environ.get(DB_ENV) or None)
+
+
+def now_ns() -> int:
+    return time.time_ns() // NOW_STEP_NS * NOW_STEP_NS
+
+
+def window_for(range_text: str, now: int) -> Window:
+    from docktally.timespec import parse_duration_ns
+
+    return Window(now - parse_duration_ns(range_text), now)
+
+
+def _analytics(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        if exc.name is not None and exc.name.startswith("docktally"):
+            raise Unavailable(f"{name} is not part of this build yet") from None
+        raise
+
+
+# --- the database ------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def engine(url: str) -> Engine:
+    """One read-only Engine per URL for the whole server."""
+    return db.connect(url, readonly=True)
+
+
+def open_error(url: str) -> str | None:
+    """Why the database cannot be read, or None. A missing file is the first-run case."""
+    try:
+        engine(url)
+    except DocktallyError as exc:
+        return str(exc)
+    return None
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def event_count(url: str) -> int:
+    with engine(url).connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
+
+
+@st.cache_resource(ttl=TTL_S, max_entries=8, show_spinner=False)
+def _history(url: str, start_ns: int, end_ns: int) -> History:
+    # cache_resource, not cache_data: the frames are big and nobody mutates them, so every
+    # session shares one copy instead of unpickling its own.
+    with engine(url).connect() as conn:
+        return reads.load_history(conn, start_ns, end_ns)
+
+
+def containers(history: History) -> pd.DataFrame:
+    """One row per container seen in the history: the latest name, compose labels and policy."""
+    ev = history.events
+    cols = ["host", "container_id", "name", "image", "compose_project", "compose_service"]
+    from_events = (
+        ev[cols].groupby(["host", "container_id"], sort=False).last().reset_index()
+        if len(ev)
+        else pd.DataFrame(columns=cols)
+    )
+    facts = history.facts
+    if len(facts):
+        latest = (
+            facts.sort_values("observed_ns", kind="stable")
+            .groupby(["host", "container_id"], sort=False)
+            .last()
+            .reset_index()[[*cols, "restart_policy", "labels"]]
+        )
+    else:
+        latest = pd.DataFrame(columns=[*cols, "restart_policy", "labels"])
+    merged = from_events.merge(
+        latest, on=["host", "container_id"], how="outer", suffixes=("", "_fact")
+    )
+    for col in ("name", "image", "compose_project", "compose_service"):
+        merged[col] = merged[col].where(merged[col].notna(), merged[f"{col}_fact"])
+    out = merged[[*cols, "restart_policy", "labels"]].copy()
+    out["name"] = out["name"].fillna(out["container_id"].str[:12])
+    return out.sort_values(["host", "name"], kind="stable").reset_index(drop=True)
+
+
+def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
+    mask = pd.Series(True, index=table.index)
+    if f.host:
+        mask &= table["host"] == f.host
+    if f.project:
+        mask &= table["compose_project"] == f.project
+    if f.service:
+        mask &= table["compose_service"] == f.service
+    if f.policy:
+        mask &= table["restart_policy"] == f.policy
+    if f.search:
+        needle = f.search.lower()
+        mask &= table["name"].fillna("").str.lower().str.contains(needle, regex=False) | table[
+            "container_id"
+        ].str.startswith(f.search)
+    picked = table[mask]
+    return set(zip(picked["host"], picked["container_id"], strict=True))
+
+
+def _select(history: History, f: Filters) -> History:
+    if f == Filters():
+        return history
+    keep = _matching_ids(containers(history), f)
+
+    def by_id(df: pd.DataFrame) -> pd.DataFrame:
+        if not len(df):
+            return df
+        pairs = pd.Series(list(zip(df["host"], df["container_id"], strict=True)), index=df.index)
+        return df[pairs.isin(keep)].reset_index(drop=True)
+
+    cov = history.coverage
+    if f.host and len(cov):
+        cov = cov[cov["host"] == f.host].reset_index(drop=True)
+    return History(
+        events=by_id(history.events),
+        facts=by_id(history.facts),
+        coverage=cov,
+        maintenance=history.maintenance,
+    )
+
+
+def history(view: View) -> History:
+    h = _history(view.url, view.window.start_ns, view.window.end_ns)
+    return _select(h, view.filters)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+    return containers(_history(url, start_ns, end_ns))
+
+
+def filter_options(view: View) -> dict[str, list[str]]:
+    """The values the sidebar offers, from what the window holds."""
+    table = container_table(view.url, view.window.start_ns, view.window.end_ns)
+
+    def values(col: str, df: pd.DataFrame = table) -> list[str]:
+        return sorted({str(v) for v in df[col].dropna()})
+
+    in_project = (
+        table[table["compose_project"] == view.filters.project] if view.filters.project else table
+    )
+    return {
+        "host": values("host"),
+        "project": values("compose_project"),
+        "service": values("compose_service", in_project),
+    }
+
+
+# --- analytics ----------------------------------------------------------------------------------
+
+
+def _view_key(view: View) -> tuple[Any, ...]:
+    return (
+        view.url,
+        view.window.start_ns,
+        view.window.end_ns,
+        view.filters.key(),
+        view.by,
+        view.slo,
+    )
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=32)
+def _report(key: tuple[Any, ...], every: str | None) -> Any:
+    view = _view_from_key(key)
+    mod = _analytics("docktally.analytics.report")
+    return mod.build_report(history(view), view.window, by=view.by, slo=view.slo, every=every)
+
+
+def _view_from_key(key: tuple[Any, ...]) -> View:
+    url, start_ns, end_ns, fkey, by, slo = key
+    return View(url, Window(start_ns, end_ns), Filters(*fkey), by, slo)
+
+
+def report(view: View, every: str | None = None) -> Any:
+    """analytics.report.build_report for the view: `.groups`, and `.breakdown` with `every`."""
+    return _report(_view_key(view), every)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
+    view = _view_from_key(key)
+    mod = _analytics("docktally.analytics.intervals")
+    return mod.build_intervals(history(view), view.window)
+
+
+def intervals(view: View) -> pd.DataFrame:
+    return _intervals(_view_key(view))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _failures(key: tuple[Any, ...]) -> pd.DataFrame:
+    view = _view_from_key(key)
+    mod = _analytics("docktally.analytics.failures")
+    return mod.find_failures(history(view), view.window)
+
+
+def failures(view: View) -> pd.DataFrame:
+    return _failures(_view_key(view))
+
+
+def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
+    """Add the container's name (and compose labels) to rows keyed by host + container_id."""
+    if "name" in df.columns or not len(df):
+        return df
+    table = container_table(view.url, view.window.start_ns, view.window.end_ns)
+    names = table[["host", "container_id", "name", "compose_project", "compose_service"]]
+    return df.merge(names, on=["host", "container_id"], how="left")
+
+
+GROUP_METRICS = [
+    "availability",
+    "uptime_s",
+    "downtime_s",
+    "planned_s",
+    "unknown_s",
+    "failures",
+    "restarts",
+    "mtbf_s",
+    "mttr_s",
+    "oom_kills",
+]
+
+
+def groups_table(rep: Any) -> pd.DataFrame:
+    """The report's groups as a flat table: key columns, then the metrics; availability in %,
+    dict columns as JSON text."""
+    groups: pd.DataFrame = rep.groups
+    if not len(groups):
+        return groups
+    out = groups.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
+            out[col] = out[col].map(
+                lambda v: (
+                    json.dumps(v, sort_keys=True, default=str)
+                    if isinstance(v, dict | list | tuple)
+                    else v
+                )
+            )
+    if "availability" in out.columns:
+        out["availability"] = pd.to_numeric(out["availability"], errors="coerce") * 100.0
+    return out
+
+
+def fleet(rep: Any) -> dict[str, Any]:
+    """The whole selection in one row, as analytics summed it."""
+    return dict(getattr(rep, "fleet", None) or {})
+
+
+def down_now(view: View) -> pd.DataFrame:
+    """Containers whose last state in the window is down or unhealthy, longest first."""
+    iv = intervals(view)
+    if not len(iv):
+        return pd.DataFrame(columns=["host", "container_id", "name", "state", "cause", "since"])
+    last = iv.sort_values("end_ns", kind="stable").groupby(["host", "container_id"]).tail(1)
+    last = last[(last["end_ns"] == view.window.end_ns) & last["state"].isin(["down", "unhealthy"])]
+    last = with_names(last, view).sort_values("start_ns", kind="stable")
+    out = last[["host", "name", "container_id", "state", "cause", "start_ns"]].copy()
+    out["since"] = pd.to_datetime(out.pop("start_ns"), unit="ns", utc=True)
+    return out.reset_index(drop=True)
+
+
+def exit_codes(view: View) -> pd.DataFrame:
+    """Failures counted by exit code and cause, with what each code means."""
+    fl = failures(view)
+    if not len(fl):
+        return pd.DataFrame(columns=["exit_code", "meaning", "cause", "failures"])
+    counts = (
+        fl.groupby(["exit_code", "cause"], dropna=False)
+        .size()
+        .reset_index(name="failures")
+        .sort_values("failures", ascending=False, kind="stable")
+    )
+    meaning = _analytics("docktally.analytics.states").exit_code_meaning
+    counts.insert(
+        1, "meaning", [meaning(None if pd.isna(c) else int(c)) for c in counts["exit_code"]]
+    )
+    return counts.reset_index(drop=True)
+
+
+# --- the collector ------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def coverage_rows(url: str) -> pd.DataFrame:
+    with engine(url).connect() as conn:
+        return reads.load_coverage_rows(conn)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def gap_rows(url: str) -> pd.DataFrame:
+    with engine(url).connect() as conn:
+        return reads.load_gaps(conn)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def last_events(url: str, limit: int = 20) -> pd.DataFrame:
+    cols = ["host", "name", "container_id", "action", "exit_code", "time_ns", "source"]
+    stmt = select(*[events.c[c] for c in cols]).order_by(events.c.time_ns.desc()).limit(limit)
+    with engine(url).connect() as conn:
+        rows = conn.execute(stmt).fetchall()
+    df = pd.DataFrame.from_records(rows, columns=cols)
+    df["exit_code"] = df["exit_code"].astype("Int64")
+    return df
+
+
+def watching(url: str, now: int) -> pd.DataFrame:
+    """Coverage rows of collectors that are watching now (open, with a fresh heartbeat)."""
+    cov = coverage_rows(url)
+    if not len(cov):
+        return cov
+    live = cov["end_ns"].isna() & (cov["heartbeat_ns"].fillna(0) >= now - STALE_HEARTBEAT_NS)
+    return cov[live].reset_index(drop=True)
+
+
+def collector_status(env: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """What `docktally up` says about its collector (None when not run by `up`)."""
+    env = dict(os.environ) if env is None else env
+    path = env.get(STATUS_ENV)
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def engine_status_table(status: dict[str, Any]) -> pd.DataFrame:
+    rows = [
+        {
+            "engine": str(e.get("url") or "(DOCKER_HOST)"),
+            "state": str(e.get("state", "?")),
+            "detail": str(e.get("detail") or ""),
+            "since": pd.to_datetime(int(e.get("since_ns") or 0), unit="ns", utc=True),
+        }
+        for e in status.get("engines", [])
+        if isinstance(e, dict)
+    ]
+    return pd.DataFrame(rows, columns=["engine", "state", "detail", "since"])
+
+
+def coverage_summary(view: View) -> pd.DataFrame:
+    """Per host: how much of the window a collector (or an import) covered."""
+    cols = ["host", "covered_s", "covered_pct", "uncovered_s", "first", "last", "sources"]
+    cov = history(view).coverage
+    if not len(cov):
+        return pd.DataFrame(columns=cols)
+    w = view.window
+    rows = []
+    for host, grp in cov.groupby("host", sort=True):
+        spans = sorted(
+            (max(int(s), w.start_ns), min(int(e), w.end_ns))
+            for s, e in zip(grp["start_ns"], grp["end_ns"], strict=True)
+            if pd.notna(e) and int(e) > w.start_ns and int(s) < w.end_ns
+        )
+        covered = 0
+        cur_s, cur_e = None, None
+        for s, e in spans:  # union of overlapping spans
+            if cur_e is None or s > cur_e:
+                if cur_e is not None and cur_s is not None:
+                    covered += cur_e - cur_s
+                cur_s, cur_e = s, e
+            else:
+                cur_e = max(cur_e, e)
+        if cur_e is not None and cur_s is not None:
+            covered += cur_e - cur_s
+        rows.append(
+            {
+                "host": host,
+                "covered_s": covered / 1e9,
+                "covered_pct": 100.0 * covered / (w.end_ns - w.start_ns),
+                "uncovered_s": (w.end_ns - w.start_ns - covered) / 1e9,
+                "first": pd.to_datetime(grp["start_ns"].min(), unit="ns", utc=True),
+                "last": pd.to_datetime(grp["end_ns"].max(), unit="ns", utc=True),
+                "sources": ", ".join(sorted({str(x) for x in grp["source"]})),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,50 @@
+"""Collector: is anything watching the engine, what time is covered, where the gaps are, and
+the last events stored."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from docktally.dashboard import data, ui
+
+view = ui.current_view()
+now = data.now_ns()
+
+st.title("Collector")
+
+st.subheader("Engine status")
+status = data.collector_status()
+if status is not None:
+    st.dataframe(data.engine_status_table(status), hide_index=True)
+live = data.watching(view.url, now)
+if len(live):
+    st.success(f"{len(live)} collector(s) watching now.")
+    st.dataframe(
+        ui.ns_to_datetime(live, "start_ns", "heartbeat_ns"),
+        hide_index=True,
+        column_order=["host", "engine_url", "source", "start_ns", "heartbeat_ns", "run_label"],
+    )
+else:
+    st.info(
+        "No collector is watching right now. Start one with `docktally collect` "
+        "(or `docktally up`); time nobody watched counts as unknown, never as uptime."
+    )
+
+st.subheader("Coverage in this time range")
+summary = data.coverage_summary(view)
+st.dataframe(summary, hide_index=True)
+
+st.subheader("Last events")
+last = data.last_events(view.url)
+st.dataframe(ui.ns_to_datetime(last, "time_ns"), hide_index=True)
+
+st.subheader("Gaps the engine could not replay")
+gaps = data.gap_rows(view.url)
+if len(gaps):
+    st.dataframe(ui.ns_to_datetime(gaps, "start_ns", "end_ns"), hide_index=True)
+else:
+    st.text("none")
+
+with st.expander("Every coverage row"):
+    rows = data.coverage_rows(view.url)
+    st.dataframe(ui.ns_to_datetime(rows, "start_ns", "end_ns", "heartbeat_ns"), hide_index=True)

@@ -1,0 +1,10 @@
+"""Timeline."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from docktally.dashboard import ui
+
+view = ui.current_view()
+st.title("Timeline")

@@ -1,0 +1,252 @@
+"""Pieces every page shares: the sidebar filters (kept in the URL), the empty state, banners,
+and safe ways to show user data (container names and labels are only ever shown as text)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from docktally.dashboard import data, server
+from docktally.dashboard.data import ANY, Filters, Unavailable, View
+
+T = TypeVar("T")
+
+_VIEW_KEY = "_docktally_view"
+_RENDERED_KEY = "_docktally_rendered_at"
+REFRESH_S = data.TTL_S
+
+EMPTY_STATE = """\
+**No container events in this database yet.** docktally learns about containers from the Docker
+engine's own events. Get some with one of:
+"""
+HOW_TO_GET_DATA = """\
+docktally collect             # watch the engine DOCKER_HOST names, until Ctrl-C
+docktally up                  # collect and serve this dashboard together
+docktally lab                 # run a restart-policy experiment on the engine
+docktally import FILE         # load `docker events --format '{{json .}}'` lines
+"""
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:$])")
+
+
+def esc(text: object) -> str:
+    """User data made inert inside st.markdown: every Markdown/HTML character escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+# --- the sidebar --------------------------------------------------------------------------------
+
+
+def _choice(label: str, key: str, options: list[str], help_text: str) -> str:
+    value = st.sidebar.selectbox(
+        label, [ANY, *options], key=key, bind="query-params", help=help_text
+    )
+    return "" if value in (None, ANY) else str(value)
+
+
+def sidebar(url: str, *, live_default: bool) -> View:
+    """Render the filters and return the view they select. Widgets are bound to the URL's query
+    parameters, so a link reproduces the view."""
+    st.sidebar.header("Filters")
+    rng = st.sidebar.selectbox(
+        "Time range",
+        list(data.RANGES),
+        index=data.RANGES.index(data.DEFAULT_RANGE),
+        key="range",
+        bind="query-params",
+        help="how far back from now",
+    )
+    now = data.now_ns()
+    base = View(url=url, window=data.window_for(str(rng), now))
+    options = data.filter_options(base) if data.open_error(url) is None else {}
+    host = _choice("Host", "host", options.get("host", []), "the engine's host")
+    project = _choice("Compose project", "project", options.get("project", []), "")
+    service_opts = (
+        data.filter_options(View(url, base.window, Filters(project=project))).get("service", [])
+        if options
+        else []
+    )
+    service = _choice("Compose service", "service", service_opts, "")
+    search = st.sidebar.text_input(
+        "Container", key="q", bind="query-params", help="name contains, or an id prefix"
+    )
+    policy = _choice("Restart policy", "policy", list(data.POLICIES), "policy in effect")
+    by = st.sidebar.radio(
+        "Group by",
+        ["container", "service"],
+        key="by",
+        bind="query-params",
+        horizontal=True,
+    )
+    slo_pct = st.sidebar.number_input(
+        "SLO target (% availability)",
+        min_value=0.0,
+        max_value=100.0,
+        value=None,
+        step=0.1,
+        format="%.3f",
+        key="slo",
+        bind="query-params",
+        help="leave empty for no SLO",
+    )
+    st.sidebar.divider()
+    live = st.sidebar.toggle(
+        "Auto-refresh",
+        value=live_default,
+        key="live",
+        help=f"reload the data every {REFRESH_S} s while the collector runs",
+    )
+    view = View(
+        url=url,
+        window=base.window,
+        filters=Filters(host, project, service, (search or "").strip(), policy),
+        by=str(by or "container"),
+        slo=None if slo_pct is None else float(slo_pct) / 100.0,
+    )
+    st.session_state[_VIEW_KEY] = view
+    st.session_state[_RENDERED_KEY] = time.monotonic()
+    if live:
+        _auto_refresh()
+    return view
+
+
+@st.fragment(run_every=REFRESH_S)
+def _auto_refresh() -> None:
+    # The fragment runs with the page, then every REFRESH_S seconds on its own: those later runs
+    # rerun the whole app, which reloads the (by then expired) cached data.
+    rendered = st.session_state.get(_RENDERED_KEY, 0.0)
+    if time.monotonic() - float(rendered) >= REFRESH_S - 1:
+        st.rerun(scope="app")
+
+
+# --- what pages call ---------------------------------------------------------------------------
+
+
+def stop_with_empty_state(url: str, problem: str | None = None) -> NoReturn:
+    st.title("docktally")
+    if problem:
+        st.info("The dashboard cannot read the database yet:")
+        st.text(problem)
+    st.markdown(EMPTY_STATE)
+    st.code(HOW_TO_GET_DATA, language="bash")
+    st.caption("Database:")
+    st.text(server.safe_url(url))
+    st.stop()
+    raise AssertionError("unreachable")
+
+
+def current_view() -> View:
+    """The view the sidebar selected; a first-time user gets the empty state instead."""
+    view: View | None = st.session_state.get(_VIEW_KEY)
+    url = view.url if view else data.database_url()
+    problem = data.open_error(url)
+    if view is None or problem is not None or data.event_count(url) == 0:
+        stop_with_empty_state(url, problem)
+    assert view is not None
+    return view
+
+
+def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a loader; a part missing from this build becomes a message, not a traceback."""
+    try:
+        return fn(*args, **kwargs)
+    except Unavailable as exc:
+        st.info(f"Not available in this build: {exc}.")
+        st.stop()
+        raise AssertionError("unreachable") from None
+
+
+def nothing_selected(view: View) -> None:
+    st.info(
+        "No containers match these filters in this time range. "
+        "Widen the time range or clear the filters in the sidebar."
+    )
+
+
+def collector_banner(url: str) -> None:
+    """Say so when no collector is watching: the numbers then stop at the last event."""
+    status = data.collector_status()
+    if status is not None:
+        for eng in status.get("engines", []):
+            if eng.get("state") != "connected":
+                st.warning(
+                    "The collector cannot reach the Docker engine; it keeps retrying. "
+                    "See the Collector page."
+                )
+                return
+        return
+    if data.open_error(url) is None and not len(data.watching(url, time.time_ns())):
+        st.caption("No collector is watching right now: data ends at the last stored event.")
+
+
+def ns_to_datetime(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
+    """Nanosecond columns shown as UTC datetimes."""
+    out = df.copy()
+    for col in cols:
+        if col in out.columns:
+            out[col] = pd.to_datetime(out[col], unit="ns", utc=True)
+    return out
+
+
+def fmt_duration(seconds: Any) -> str:
+    """1234.5 -> "20m 34s"; None -> "–"."""
+    if seconds is None or pd.isna(seconds):
+        return "–"
+    s = float(seconds)
+    if s < 60:
+        return f"{s:.1f}s"
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if s >= size or (parts and unit == "s"):
+            n = int(s // size)
+            s -= n * size
+            parts.append(f"{n}{unit}")
+        if len(parts) == 2:
+            break
+    return " ".join(parts)
+
+
+def fmt_pct(ratio: Any) -> str:
+    if ratio is None or pd.isna(ratio):
+        return "–"
+    return f"{100.0 * float(ratio):.3f}%"
+
+
+def window_caption(view: View) -> str:
+    from docktally.timespec import ns_to_iso
+
+    w = view.window
+    return f"{ns_to_iso(w.start_ns)} to {ns_to_iso(w.end_ns)} (UTC)"
+
+
+def fleet_metrics(fleet: dict[str, Any], *, slo: float | None) -> None:
+    cols = st.columns(5)
+    cols[0].metric("Availability", fmt_pct(fleet.get("availability")))
+    cols[1].metric("Failures", str(int(fleet.get("failures") or 0)))
+    cols[2].metric("MTBF", fmt_duration(fleet.get("mtbf_s")))
+    cols[3].metric("MTTR", fmt_duration(fleet.get("mttr_s")))
+    if slo is None:
+        cols[4].metric("SLO", "not set", help="set a target in the sidebar")
+    else:
+        avail = fleet.get("availability")
+        met = avail is not None and not pd.isna(avail) and float(avail) >= slo
+        cols[4].metric(
+            f"SLO {100 * slo:g}%",
+            "met" if met else ("no data" if avail is None or pd.isna(avail) else "missed"),
+        )
+
+
+METRIC_COLUMNS: dict[str, Any] = {
+    "availability": st.column_config.NumberColumn("availability %", format="%.3f"),
+    "uptime_s": st.column_config.NumberColumn("uptime s", format="%.0f"),
+    "downtime_s": st.column_config.NumberColumn("downtime s", format="%.1f"),
+    "planned_s": st.column_config.NumberColumn("planned s", format="%.0f"),
+    "unknown_s": st.column_config.NumberColumn("unknown s", format="%.0f"),
+    "mtbf_s": st.column_config.NumberColumn("MTBF s", format="%.0f"),
+    "mttr_s": st.column_config.NumberColumn("MTTR s", format="%.1f"),
+}
