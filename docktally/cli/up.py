@@ -3,16 +3,127 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-from docktally.cli.common import add_db, not_yet
+from docktally.cli.common import add_db, open_db
+from docktally.cli.dashboard import add_serve_options
+from docktally.dashboard import server
+from docktally.dashboard.signals import stop_requested
+from docktally.dashboard.status import STATUS_ENV, EngineStatus, write_status
+from docktally.errors import UsageError
+
+STATUS_EVERY_S = 1.0
+COLLECTOR_JOIN_S = 10.0
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "up",
         help="migrate, collect and serve the dashboard together",
-        description="migrate, collect and serve the dashboard together",
+        description="Bring the database to the newest schema, watch the Docker engine and serve "
+        "the dashboard, until Ctrl-C or SIGTERM. When the engine does not answer, the dashboard "
+        "still serves and the collector keeps retrying.",
     )
     add_db(p)
-    p.set_defaults(func=not_yet)
+    p.add_argument(
+        "--engine",
+        metavar="URL",
+        action="append",
+        help="engine URL, e.g. unix:///var/run/docker.sock; repeat for several "
+        "(default: DOCKER_HOST as the docker CLI reads it, else the default socket)",
+    )
+    add_serve_options(p)
+    p.add_argument(
+        "--no-logs", action="store_true", help="do not capture log tails of containers that die"
+    )
+    p.set_defaults(func=run)
+
+
+def check_port_free(address: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError as exc:
+            raise UsageError(f"--address {address} --port {port}: {exc.strerror}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    # Imported here: only commands that collect need the docker SDK.
+    from docktally.collector.engine_url import default_engine_url
+    from docktally.collector.runner import Collector
+
+    check_port_free(args.address, args.port)
+    store = open_db(args)  # migrates to head
+    url = store.url.render_as_string(hide_password=False)
+    status_dir = Path(tempfile.mkdtemp(prefix="docktally-up-"))
+    status_path = status_dir / "collector.json"
+    stop = threading.Event()
+    collectors: list[tuple[Any, EngineStatus, threading.Thread]] = []
+    for engine_url in args.engine or [default_engine_url()]:
+        status = EngineStatus(engine_url, time.time_ns)
+
+        def log(line: str, status: EngineStatus = status) -> None:
+            status.note(line)
+            print(line, file=sys.stderr, flush=True)
+
+        collector = Collector(
+            store=store, engine_url=engine_url, capture_logs=not args.no_logs, log=log
+        )
+        thread = threading.Thread(
+            target=collector.run, args=(stop,), name=f"collect {engine_url}", daemon=True
+        )
+        collectors.append((collector, status, thread))
+
+    def publish() -> None:
+        engines = [s.refresh(int(c.sessions)) for c, s, _ in collectors]
+        write_status(status_path, engines, time.time_ns())
+
+    publish()
+    proc = server.start(
+        url,
+        address=args.address,
+        port=args.port,
+        extra_env={STATUS_ENV: str(status_path)},
+        quiet_stdout=True,
+    )
+    code = 0
+    try:
+        with stop_requested() as stopping:
+            for _, _, thread in collectors:
+                thread.start()
+            print(
+                f"docktally up: dashboard at {server.url_for(args.address, args.port)}\n"
+                f"docktally up: collecting from {', '.join(s.url for _, s, _ in collectors)} "
+                f"into {server.safe_url(url)}\n"
+                "docktally up: Ctrl-C stops both",
+                file=sys.stderr,
+                flush=True,
+            )
+            while not stopping.wait(STATUS_EVERY_S):
+                publish()
+                if proc.poll() is not None:
+                    print(
+                        f"docktally up: the dashboard exited (code {proc.returncode}); stopping",
+                        file=sys.stderr,
+                    )
+                    code = 1
+                    break
+    finally:
+        print("docktally up: stopping", file=sys.stderr, flush=True)
+        stop.set()
+        server.stop(proc)
+        for _, _, thread in collectors:
+            if thread.is_alive():
+                thread.join(timeout=COLLECTOR_JOIN_S)
+        store.dispose()
+        shutil.rmtree(status_dir, ignore_errors=True)
+    return code

@@ -21,13 +21,12 @@ import streamlit as st
 from sqlalchemy import Engine, func, select
 
 from docktally.analytics.model import History, Window
+from docktally.dashboard.status import STATUS_ENV
 from docktally.errors import DocktallyError
 from docktally.store import db, reads
 from docktally.store.schema import events
 
 DB_ENV = db.ENV_DB
-# Set by `docktally up`: a JSON file where the collector thread says how its engines answer.
-STATUS_ENV = "DOCKTALLY_COLLECTOR_STATUS"
 
 # Short: the collector writes while we read.
 TTL_S = 15

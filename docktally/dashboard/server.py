@@ -63,7 +63,7 @@ def start(
     address: str,
     port: int,
     extra_env: Mapping[str, str] | None = None,
-    quiet: bool = False,
+    quiet_stdout: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start the Streamlit server; the app finds the database in DOCKTALLY_DB."""
     env = dict(os.environ)
@@ -74,8 +74,8 @@ def start(
     return subprocess.Popen(
         command(address, port),
         env=env,
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.DEVNULL if quiet else None,
+        # Streamlit's own banner: `up` prints its URL itself.
+        stdout=subprocess.DEVNULL if quiet_stdout else None,
         start_new_session=True,
     )
 

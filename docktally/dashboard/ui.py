@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from docktally.dashboard import data, server
+from docktally.dashboard import status as status_mod
 from docktally.dashboard.data import ANY, Filters, Unavailable, View
 
 T = TypeVar("T")
@@ -173,10 +174,10 @@ def collector_banner(url: str) -> None:
     status = data.collector_status()
     if status is not None:
         for eng in status.get("engines", []):
-            if eng.get("state") != "connected":
+            if eng.get("state") == status_mod.UNREACHABLE:
                 st.warning(
                     "The collector cannot reach the Docker engine; it keeps retrying. "
-                    "See the Collector page."
+                    "The dashboard shows what is stored. See the Collector page."
                 )
                 return
         return
