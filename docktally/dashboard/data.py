@@ -325,6 +325,41 @@ def fleet(rep: Any) -> dict[str, Any]:
     return dict(getattr(rep, "fleet", None) or {})
 
 
+def key_columns(groups: pd.DataFrame) -> list[str]:
+    """The columns that name a group (container, service, host, ...): the ones before the
+    metrics."""
+    cols = list(groups.columns)
+    return cols[: cols.index("uptime_s")] if "uptime_s" in cols else cols[:1]
+
+
+def daily_trend(rep: Any) -> pd.DataFrame:
+    """MTBF and MTTR per day and group, from the report's breakdown."""
+    b: pd.DataFrame | None = getattr(rep, "breakdown", None)
+    if b is None or not len(b):
+        return pd.DataFrame(columns=["period_start_ns", "group", "mtbf_s", "mttr_s"])
+    keys = [c for c in key_columns(rep.groups) if c in b.columns]
+    out = b.copy()
+    out["group"] = out[keys].astype(str).agg(" / ".join, axis=1) if keys else "all"
+    out = out[["period_start_ns", "group", "mtbf_s", "mttr_s"]]
+    return out[out[["mtbf_s", "mttr_s"]].notna().any(axis=1)].reset_index(drop=True)
+
+
+def downtime_by_cause(rep: Any) -> pd.DataFrame:
+    """Seconds of downtime per cause over the whole selection."""
+    totals: dict[str, float] = {}
+    fleet_causes = fleet(rep).get("downtime_by_cause_s")
+    sources = (
+        [fleet_causes]
+        if isinstance(fleet_causes, dict)
+        else list(rep.groups.get("downtime_by_cause_s", []))
+    )
+    for item in sources:
+        for cause, secs in dict(item or {}).items():
+            totals[str(cause)] = totals.get(str(cause), 0.0) + float(secs or 0.0)
+    rows = sorted(((c, s) for c, s in totals.items() if s > 0), key=lambda r: -r[1])
+    return pd.DataFrame(rows, columns=["cause", "downtime_s"])
+
+
 def down_now(view: View) -> pd.DataFrame:
     """Containers whose last state in the window is down or unhealthy, longest first."""
     iv = intervals(view)
@@ -455,3 +490,165 @@ def coverage_summary(view: View) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=cols)
+
+
+# --- timeline, incidents, policies -------------------------------------------------------------
+
+TIMELINE_MAX_CONTAINERS = 40
+
+
+@dataclass(frozen=True)
+class TimelineData:
+    intervals: pd.DataFrame
+    failures: pd.DataFrame
+    shown: int
+    total: int
+
+
+def timeline(view: View, limit: int = TIMELINE_MAX_CONTAINERS) -> TimelineData:
+    """Intervals and failures of at most `limit` containers: the ones with the most time not up
+    (a browser cannot draw a thousand rows usefully)."""
+    iv = intervals(view)
+    fl = failures(view)
+    keys = iv[["host", "container_id"]].drop_duplicates()
+    total = len(keys)
+    if total > limit:
+        bad = iv[iv["state"] != "up"].assign(len_ns=lambda d: d["end_ns"] - d["start_ns"])
+        worst = (
+            bad.groupby(["host", "container_id"])["len_ns"]
+            .sum()
+            .sort_values(ascending=False, kind="stable")
+            .head(limit)
+            .index
+        )
+        pick = set(worst)
+        for h, c in zip(keys["host"], keys["container_id"], strict=True):
+            if len(pick) >= limit:
+                break
+            pick.add((h, c))
+        mask = pd.Series(list(zip(iv["host"], iv["container_id"], strict=True))).isin(pick)
+        iv = iv[mask.to_numpy()]
+        fmask = pd.Series(list(zip(fl["host"], fl["container_id"], strict=True))).isin(pick)
+        fl = fl[fmask.to_numpy()] if len(fl) else fl
+    shown = min(total, limit)
+    return TimelineData(with_names(iv.reset_index(drop=True), view), fl, shown, total)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
+    view = _view_from_key(key)
+    mod = _analytics("docktally.analytics.incidents")
+    meaning = _analytics("docktally.analytics.states").exit_code_meaning
+    scope = view.by if view.by in mod.SCOPES else "container"
+    return mod.group_incidents(
+        failures(view), view.window, scope=scope, slo=view.slo, exit_meaning=meaning
+    )
+
+
+def incidents(view: View) -> pd.DataFrame:
+    """Incidents in the window, newest first."""
+    df = _incidents(_view_key(view))
+    return df.sort_values("start_ns", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def incident_table(df: pd.DataFrame) -> pd.DataFrame:
+    """The incident list as shown: lists and dicts as text, times as datetimes."""
+    cols = [
+        "id",
+        "host",
+        "key",
+        "policy",
+        "start_ns",
+        "end_ns",
+        "open",
+        "failures",
+        "restarts",
+        "crash_loop",
+        "downtime_s",
+        "causes",
+        "exit_codes",
+    ]
+    out = df[[c for c in cols if c in df.columns]].copy()
+    for col in ("causes", "exit_codes"):
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: ", ".join(f"{k}: {n}" for k, n in dict(v).items()))
+    out["start"] = pd.to_datetime(out.pop("start_ns"), unit="ns", utc=True)
+    out["end"] = pd.to_datetime(out.pop("end_ns").astype("Int64"), unit="ns", utc=True)
+    return out
+
+
+def incident(view: View, incident_id: str) -> pd.Series | None:
+    mod = _analytics("docktally.analytics.incidents")
+    found: pd.Series | None = mod.find_incident(_incidents(_view_key(view)), incident_id)
+    return found
+
+
+def incident_failures(view: View, inc: pd.Series) -> pd.DataFrame:
+    mod = _analytics("docktally.analytics.incidents")
+    df: pd.DataFrame = mod.incident_failures(failures(view), inc)
+    return df
+
+
+def incident_timeline(view: View, inc: pd.Series) -> TimelineData:
+    """The incident's containers, from a little before its first failure to its end."""
+    pad = 60 * 1_000_000_000
+    start = max(view.window.start_ns, int(inc["start_ns"]) - pad)
+    end_ns = inc["end_ns"]
+    end = view.window.end_ns if pd.isna(end_ns) else min(view.window.end_ns, int(end_ns) + pad)
+    sub = View(view.url, Window(start, max(end, start + 1)), view.filters, view.by, view.slo)
+    iv = intervals(sub)
+    fl = failures(sub)
+    ids = set(inc["container_ids"])
+    iv = iv[(iv["host"] == inc["host"]) & iv["container_id"].isin(ids)]
+    fl = fl[(fl["host"] == inc["host"]) & fl["container_id"].isin(ids)] if len(fl) else fl
+    return TimelineData(with_names(iv.reset_index(drop=True), view), fl, len(ids), len(ids))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def log_lines(
+    url: str, host: str, container_ids: tuple[str, ...], start_ns: int, end_ns: int
+) -> pd.DataFrame:
+    """Log tails captured at the incident's failures."""
+    frames = []
+    with engine(url).connect() as conn:
+        for cid in container_ids:
+            frames.append(
+                reads.load_log_tails(
+                    conn, host=host, container_id=cid, start_ns=start_ns, end_ns=end_ns
+                )
+            )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def postmortem(view: View, inc: pd.Series, fmt: str) -> str:
+    """The postmortem of one incident, as docktally.reports.postmortem renders it."""
+    mod = _analytics("docktally.reports.postmortem")
+    raise Unavailable(f"{mod.__name__} has no renderer this dashboard knows")
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _policies(key: tuple[Any, ...], retries: int, manual_mttr_s: float | None) -> dict[str, Any]:
+    view = _view_from_key(key)
+    mod = _analytics("docktally.analytics.policies")
+    result: dict[str, Any] = mod.compare_policies(
+        failures(view),
+        intervals(view),
+        history(view).facts,
+        view.window,
+        retries=retries,
+        manual_mttr_s=manual_mttr_s,
+    )
+    return result
+
+
+def policies(view: View, retries: int, manual_mttr_s: float | None = None) -> dict[str, Any]:
+    """Observed outcomes by policy in effect, and the what-if replay under every policy."""
+    return _policies(_view_key(view), retries, manual_mttr_s)
+
+
+def policy_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    out = pd.DataFrame(rows)
+    for col in ("availability", "recovered_without_person_ratio"):
+        if col in out.columns:
+            out[col] = pd.to_numeric(out[col], errors="coerce") * 100.0
+    return out

@@ -251,3 +251,51 @@ METRIC_COLUMNS: dict[str, Any] = {
     "mtbf_s": st.column_config.NumberColumn("MTBF s", format="%.0f"),
     "mttr_s": st.column_config.NumberColumn("MTTR s", format="%.1f"),
 }
+
+
+POLICY_COLUMNS: dict[str, Any] = {
+    "availability": st.column_config.NumberColumn("availability %", format="%.3f"),
+    "recovered_without_person_ratio": st.column_config.NumberColumn(
+        "recovered by the engine %", format="%.1f"
+    ),
+    "mttr_s": st.column_config.NumberColumn("MTTR s", format="%.1f"),
+    "replayed_mttr_s": st.column_config.NumberColumn("replayed MTTR s", format="%.1f"),
+    "uptime_s": st.column_config.NumberColumn("uptime s", format="%.0f"),
+    "downtime_s": st.column_config.NumberColumn("downtime s", format="%.1f"),
+    "backoff_wait_s": st.column_config.NumberColumn("back-off wait s", format="%.1f"),
+}
+
+
+def fmt_time(ns: Any) -> str:
+    from docktally.timespec import ns_to_iso
+
+    if ns is None or pd.isna(ns):
+        return "–"
+    return ns_to_iso(int(ns))
+
+
+def incident_label(incidents: pd.DataFrame, incident_id: str) -> str:
+    row = incidents[incidents["id"] == incident_id].iloc[0]
+    return (
+        f"{incident_id}  {row['key']}  {fmt_time(row['start_ns'])}  {int(row['failures'])} failures"
+    )
+
+
+def incident_summary(inc: pd.Series) -> None:
+    """The incident's facts, as text and metrics (names go through st.text, never markdown)."""
+    st.text(f"{inc['id']}: {inc['scope']} {inc['key']} on {inc['host']}")
+    cols = st.columns(4)
+    cols[0].metric("Failures", str(int(inc["failures"])))
+    cols[1].metric("Restarts", str(int(inc["restarts"])))
+    cols[2].metric("Downtime", fmt_duration(inc["downtime_s"]))
+    cols[3].metric("State", "open" if bool(inc["open"]) else "recovered")
+    st.text(
+        f"From {fmt_time(inc['start_ns'])} to "
+        f"{'now (still down)' if bool(inc['open']) else fmt_time(inc['end_ns'])}; "
+        f"policy {inc['policy']}; crash loop: {'yes' if bool(inc['crash_loop']) else 'no'}"
+    )
+    meanings = dict(inc["exit_meanings"] or {})
+    for code, n in dict(inc["exit_codes"] or {}).items():
+        st.text(f"exit {code} x{n}: {meanings.get(code, '')}")
+    for cause, n in dict(inc["causes"] or {}).items():
+        st.text(f"cause {cause} x{n}")

@@ -1,10 +1,40 @@
-"""Policies."""
+"""Restart policies: what was observed under each policy in effect, and what every policy would
+have done with the same failures (a replay under the engine's restart rules)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from docktally.dashboard import ui
+from docktally.dashboard import data, ui
 
 view = ui.current_view()
-st.title("Policies")
+st.title("Restart policies")
+st.caption(ui.window_caption(view))
+
+left, right = st.columns(2)
+retries = int(
+    left.number_input(
+        "on-failure retries (what-if)", min_value=1, max_value=100, value=3, key="retries"
+    )
+)
+manual = right.number_input(
+    "Time for a person to restart it (s)",
+    min_value=1.0,
+    value=None,
+    placeholder="measured from history",
+    key="manual_mttr",
+    help="used for policies that do not restart; empty: measured, else 600 s",
+)
+result = ui.load(data.policies, view, retries, None if manual is None else float(manual))
+
+st.subheader("Observed, by policy in effect")
+st.dataframe(
+    data.policy_table(result["observed"]), hide_index=True, column_config=ui.POLICY_COLUMNS
+)
+
+st.subheader("What if every container had run under each policy")
+st.dataframe(data.policy_table(result["what_if"]), hide_index=True, column_config=ui.POLICY_COLUMNS)
+
+st.subheader("Assumptions")
+for line in result["assumptions"]:
+    st.text(f"- {line}")
