@@ -1,0 +1,445 @@
+"""The live collector against a private real engine: stored events equal an independent
+`docker events` recording; kill -9, SIGTERM, replay overflow and engine restart lose nothing
+they do not record; only GET endpoints are used."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+
+from docktally.collector.runner import Collector
+from docktally.store import db
+from docktally.store.schema import container_facts, coverage, events, gaps, log_tails
+from docktally.timespec import parse_rfc3339_ns
+from tests.private_engine import IMAGE, EventRecorder, PrivateEngine
+from tests.readonly_proxy import ReadonlyProxy
+
+pytestmark = pytest.mark.engine
+
+REPO = Path(__file__).parent.parent
+Key = tuple[str, int, str, int | None]
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def wait_until(pred: Callable[[], bool], timeout_s: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def recorded_keys(rec: EventRecorder) -> list[Key]:
+    out = []
+    for line in rec.lines():
+        ev = json.loads(line)
+        code = ev["Actor"]["Attributes"].get("exitCode")
+        out.append((ev["Actor"]["ID"], ev["timeNano"], ev["Action"], int(code) if code else None))
+    return out
+
+
+def stored_keys(store: Engine, inferred: bool = False) -> list[Key]:
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(events.c.container_id, events.c.time_ns, events.c.action, events.c.exit_code)
+            .where(events.c.inferred.is_(inferred))
+            .order_by(events.c.time_ns)
+        ).fetchall()
+    return [(r[0], int(r[1]), r[2], r[3]) for r in rows]
+
+
+def inferred_rows(store: Engine) -> list[dict[str, Any]]:
+    with store.connect() as conn:
+        rows = conn.execute(select(events).where(events.c.inferred.is_(True))).fetchall()
+    return [dict(r._mapping) for r in rows]
+
+
+def table(store: Engine, t: Any) -> list[dict[str, Any]]:
+    with store.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(select(t)).fetchall()]
+
+
+@contextlib.contextmanager
+def collector_thread(store: Engine, url: str, **kwargs: Any) -> Iterator[Collector]:
+    lines: list[str] = []
+    col = Collector(store=store, engine_url=url, log=lines.append, **kwargs)
+    stop = threading.Event()
+    t = threading.Thread(target=col.run, args=(stop,), daemon=True)
+    t.start()
+    wait_until(lambda: col.sessions >= 1, 20, "the collector to subscribe")
+    try:
+        yield col
+    finally:
+        stop.set()
+        t.join(10)
+        assert not t.is_alive(), "the collector did not stop"
+
+
+def start_cli(db_url: str, url: str, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "docktally", "collect", "--db", db_url, "--engine", url],
+        stderr=open(log, "ab"),
+        cwd=REPO,
+    )
+
+
+def wait_subscribed(store: Engine, n_rows: int = 1) -> None:
+    def ok() -> bool:
+        with store.connect() as conn:
+            return len(conn.execute(select(coverage.c.id)).fetchall()) >= n_rows
+
+    wait_until(ok, 30, "the collector's coverage row")
+    time.sleep(0.3)
+
+
+def state_ns(ins: dict[str, Any], field: str) -> int:
+    value = parse_rfc3339_ns(ins["State"][field])
+    assert value is not None
+    return value
+
+
+def crash_loop(eng: PrivateEngine, retries: int = 4, name: str | None = None) -> Any:
+    return eng.run(
+        "sh",
+        "-c",
+        "echo crashing; exit 3",
+        name=name,
+        restart_policy={"Name": "on-failure", "MaximumRetryCount": retries},
+    )
+
+
+def wait_loop_done(eng: PrivateEngine, cid: str, retries: int) -> None:
+    def done() -> bool:
+        ins = eng.client.api.inspect_container(cid)
+        st = ins["State"]
+        return bool(ins["RestartCount"] == retries and not st["Running"] and not st["Restarting"])
+
+    wait_until(done, 30, "the crash loop to give up")
+
+
+# --- stored == recorded -------------------------------------------------------------------------
+def test_crash_loop_oom_stop_health_rm_equal_docker_events(
+    clean_engine: PrivateEngine, db_url: str, tmp_path: Path
+) -> None:
+    eng = clean_engine
+    api = eng.client.api
+    store = db.connect(db_url)
+    with EventRecorder(eng, tmp_path / "events.jsonl") as rec:
+        with collector_thread(store, eng.url) as col:
+            loop = crash_loop(eng, 4, name="loop")
+            oom = eng.run(
+                "sh", "-c", "x=a; while true; do x=$x$x; done", name="oom", mem_limit="8m"
+            )
+            sleeper = eng.run("sleep", "3600", name="sleeper")
+            health = eng.run(
+                "sh",
+                "-c",
+                "touch /tmp/ok; sleep 3600",
+                name="health",
+                healthcheck={
+                    "test": ["CMD-SHELL", "test -f /tmp/ok"],
+                    "interval": 500_000_000,
+                    "timeout": 2_000_000_000,
+                    "retries": 1,
+                },
+            )
+            rm = eng.run("sh", "-c", "echo bye; exit 5", name="rm", auto_remove=True)
+
+            def health_is(status: str) -> Callable[[], bool]:
+                return lambda: (
+                    api.inspect_container(health.id)["State"]["Health"]["Status"] == (status)
+                )
+
+            wait_until(health_is("healthy"), 30, "healthy")
+            api.exec_start(api.exec_create(health.id, ["rm", "/tmp/ok"]))
+            wait_until(health_is("unhealthy"), 30, "unhealthy")
+            api.exec_start(api.exec_create(health.id, ["touch", "/tmp/ok"]))
+            wait_until(health_is("healthy"), 30, "healthy again")
+            sleeper.stop(timeout=1)
+            assert oom.wait(timeout=60)["StatusCode"] == 137
+            assert api.inspect_container(oom.id)["State"]["OOMKilled"] is True
+            wait_loop_done(eng, loop.id, 4)
+            with contextlib.suppress(Exception):
+                rm.wait(timeout=10)
+            health.remove(force=True)
+            time.sleep(0.3)
+            expected_last = None
+
+            def caught_up() -> bool:
+                nonlocal expected_last
+                return set(recorded_keys(rec)) <= set(stored_keys(store))
+
+            wait_until(caught_up, 15, "the collector to store every recorded event")
+            assert col.events_committed > 0
+        recorded = recorded_keys(rec)
+    stored = stored_keys(store)
+    assert len(stored) == len(set(stored))
+    assert sorted(stored) == sorted(recorded)
+    actions = {a for _, _, a, _ in stored}
+    assert {"oom", "kill", "stop", "destroy", "health_status: unhealthy"} <= actions
+    assert [k[3] for k in stored if k[0] == loop.id and k[2] == "die"] == [3] * 5
+    assert inferred_rows(store) == []
+    facts = [f for f in table(store, container_facts) if f["container_id"] == loop.id]
+    assert facts and facts[-1]["restart_policy"] == "on-failure"
+    assert facts[-1]["restart_max_retries"] == 4
+    tails = [t for t in table(store, log_tails) if t["container_id"] == loop.id]
+    assert tails and all("crashing" in t["lines"] for t in tails)
+    cov = table(store, coverage)
+    assert len(cov) == 1 and cov[0]["closed_reason"] == "stopped" and cov[0]["end_ns"]
+    store.dispose()
+
+
+def test_only_get_endpoints_through_a_readonly_proxy(
+    clean_engine: PrivateEngine, tmp_path: Path
+) -> None:
+    eng = clean_engine
+    store = db.connect(f"sqlite:///{tmp_path / 'd.db'}")
+    with (
+        ReadonlyProxy(eng.sock, Path(f"{eng.root}/ro.sock")) as proxy,
+        EventRecorder(eng, tmp_path / "events.jsonl") as rec,
+    ):
+        with collector_thread(store, proxy.url):
+            loop = crash_loop(eng, 2)
+            wait_loop_done(eng, loop.id, 2)
+            wait_until(lambda: set(recorded_keys(rec)) <= set(stored_keys(store)), 15, "all events")
+        # The proxy really refuses writes.
+        import docker
+
+        sdk = docker.APIClient(base_url=proxy.url, version="1.41")
+        with pytest.raises(docker.errors.APIError) as info:
+            sdk.create_container(IMAGE, ["true"])
+        assert info.value.status_code == 403
+        sdk.close()
+    assert sorted(stored_keys(store)) == sorted(recorded_keys(rec))
+    allowed = re.compile(
+        r"^(/v[0-9.]+)?/(_ping|version|info|events|containers/json"
+        r"|containers/[0-9a-f]{64}/(json|logs))(\?.*)?$"
+    )
+    collector_requests = [r for r in proxy.requests if r != ("POST", "/v1.41/containers/create")]
+    assert collector_requests
+    assert all(m == "GET" and allowed.match(p) for m, p in collector_requests), collector_requests
+    used = {re.sub(r"[0-9a-f]{64}", "ID", p.split("?")[0]) for _, p in collector_requests}
+    assert {"/v1.41/events", "/v1.41/containers/ID/json", "/v1.41/containers/ID/logs"} <= used
+    store.dispose()
+
+
+# --- kill -9, SIGTERM ---------------------------------------------------------------------------
+def churn(eng: PrivateEngine, stop: threading.Event, errors: list[BaseException]) -> None:
+    api = eng.client.api
+    try:
+        while not stop.is_set():
+            c = api.create_container(
+                IMAGE,
+                ["sh", "-c", "exit 1"],
+                host_config=api.create_host_config(network_mode="none"),
+            )
+            api.start(c["Id"])
+            api.wait(c["Id"], timeout=30)
+            api.remove_container(c["Id"])
+    except BaseException as exc:  # reported by the test
+        errors.append(exc)
+
+
+def test_kill_9_then_restart_loses_nothing_and_doubles_nothing(
+    clean_engine: PrivateEngine, tmp_path: Path
+) -> None:
+    eng = clean_engine
+    db_url = f"sqlite:///{tmp_path / 'd.db'}"
+    store = db.connect(db_url)
+    log = tmp_path / "collect.log"
+    with EventRecorder(eng, tmp_path / "events.jsonl") as rec:
+        proc = start_cli(db_url, eng.url, log)
+        wait_subscribed(store)
+        stop, errors = threading.Event(), []  # type: ignore[var-annotated]
+        t = threading.Thread(target=churn, args=(eng, stop, errors), daemon=True)
+        t.start()
+        time.sleep(2.0)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        time.sleep(1.5)
+        proc = start_cli(db_url, eng.url, log)
+        wait_subscribed(store, 2)
+        time.sleep(1.5)
+        stop.set()
+        t.join(30)
+        assert not errors, errors
+        wait_until(lambda: set(recorded_keys(rec)) <= set(stored_keys(store)), 15, "catch-up")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    stored, recorded = stored_keys(store), recorded_keys(rec)
+    assert len(recorded) > 20
+    assert sorted(stored) == sorted(recorded), log.read_text()
+    assert inferred_rows(store) == []
+    assert table(store, gaps) == []
+    cov = sorted(table(store, coverage), key=lambda r: r["start_ns"])
+    assert [c["closed_reason"] for c in cov] == ["abandoned", "stopped"]
+    assert cov[0]["end_ns"] == cov[0]["heartbeat_ns"]
+    store.dispose()
+
+
+def test_sigterm_with_events_in_flight_commits_everything_and_exits_0(
+    clean_engine: PrivateEngine, tmp_path: Path
+) -> None:
+    eng = clean_engine
+    db_url = f"sqlite:///{tmp_path / 'd.db'}"
+    store = db.connect(db_url)
+    log = tmp_path / "collect.log"
+    with EventRecorder(eng, tmp_path / "events.jsonl") as rec:
+        proc = start_cli(db_url, eng.url, log)
+        wait_subscribed(store)
+        stop, errors = threading.Event(), []  # type: ignore[var-annotated]
+        t = threading.Thread(target=churn, args=(eng, stop, errors), daemon=True)
+        t.start()
+        time.sleep(1.5)
+        sent_ns = time.time_ns()
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+        took_s = time.monotonic() - t0
+        stop.set()
+        t.join(30)
+    print(f"collector exited {code} {took_s:.2f}s after SIGTERM")
+    assert code == 0, log.read_text()
+    stored = set(stored_keys(store))
+    before = {k for k in recorded_keys(rec) if k[1] <= sent_ns}
+    assert len(before) > 5
+    assert before <= stored
+    assert stored <= set(recorded_keys(rec))
+    cov = table(store, coverage)
+    assert len(cov) == 1 and cov[0]["closed_reason"] == "stopped"
+    assert "watching" in log.read_text()
+    store.dispose()
+
+
+# --- overflow and engine restart ----------------------------------------------------------------
+def test_more_than_256_events_while_down_records_a_gap_and_reconciles(
+    clean_engine: PrivateEngine, tmp_path: Path
+) -> None:
+    eng = clean_engine
+    api = eng.client.api
+    store = db.connect(f"sqlite:///{tmp_path / 'd.db'}")
+    with collector_thread(store, eng.url):
+        pauser = eng.run("sleep", "3600", name="pauser", stop_signal="SIGKILL")
+        dies_later = eng.run("sh", "-c", "sleep 1; exit 4", name="dies_later")
+        wait_until(lambda: len(stored_keys(store)) >= 4, 10, "the first events")
+    # The collector is down: one container dies, three are born and die, and the pause loop
+    # pushes all of it out of the engine's 256-event buffer.
+    assert dies_later.wait(timeout=30)["StatusCode"] == 4
+    born = [eng.run("sh", "-c", "exit 6", name=f"born{i}") for i in range(3)]
+    for c in born:
+        c.wait(timeout=30)
+    for _ in range(135):
+        api.pause(pauser.id)
+        api.unpause(pauser.id)
+    with collector_thread(store, eng.url):
+        wait_until(lambda: len(inferred_rows(store)) >= 4, 15, "inferred rows")
+    gap_rows = table(store, gaps)
+    assert len(gap_rows) == 1
+    assert gap_rows[0]["reason"] == "replay_overflow"
+    assert gap_rows[0]["events_replayed"] >= 256
+    inferred = {(r["container_id"], r["action"]): r for r in inferred_rows(store)}
+    for c, code in [(dies_later, 4)] + [(b, 6) for b in born]:
+        ins = api.inspect_container(c.id)
+        row = inferred[(c.id, "die")]
+        assert row["time_ns"] == state_ns(ins, "FinishedAt")
+        assert row["exit_code"] == code
+        assert row["source"] == "inspect"
+        assert json.loads(row["evidence"])["FinishedAt"] == ins["State"]["FinishedAt"]
+    assert not [k for k in inferred if k[0] == pauser.id]
+    store.dispose()
+
+
+def test_engine_restart_under_the_collector(fresh_engine: PrivateEngine, tmp_path: Path) -> None:
+    eng = fresh_engine
+    store = db.connect(f"sqlite:///{tmp_path / 'd.db'}")
+    with collector_thread(store, eng.url) as col:
+        always = eng.run("sleep", "3600", restart_policy={"Name": "always"}, stop_timeout=1)
+        never = eng.run("sleep", "3600", stop_timeout=1)
+        wait_until(lambda: len(stored_keys(store)) >= 4, 10, "the starts")
+        eng.restart()
+        wait_until(lambda: col.sessions >= 2, 60, "the collector to reconnect")
+        wait_until(lambda: len(inferred_rows(store)) >= 2, 20, "inferred dies")
+        api = eng.client.api
+        ins_always = api.inspect_container(always.id)
+        ins_never = api.inspect_container(never.id)
+    assert ins_always["State"]["Running"] and not ins_never["State"]["Running"]
+    inferred = {(r["container_id"], r["action"]): r for r in inferred_rows(store)}
+    die = inferred[(always.id, "die")]
+    assert die["time_ns"] == state_ns(ins_always, "FinishedAt")
+    assert die["cause_hint"] == "engine_restart"
+    started = state_ns(ins_always, "StartedAt")
+    if (always.id, "start") in inferred:
+        assert inferred[(always.id, "start")]["time_ns"] == started
+        assert inferred[(always.id, "start")]["cause_hint"] == "engine_restart"
+    else:
+        # The new daemon's own `start` came in the replay: it is kept, and not doubled.
+        real = [k for k in stored_keys(store) if k[0] == always.id and k[2] == "start"]
+        assert any(0 <= t - started <= 1_000_000_000 for _, t, _, _ in real)
+    starts_after = [
+        t
+        for cid, t, a, _ in stored_keys(store) + stored_keys(store, inferred=True)
+        if cid == always.id and a == "start" and t > die["time_ns"]
+    ]
+    assert len(starts_after) == 1
+    never_die = inferred[(never.id, "die")]
+    assert never_die["time_ns"] == state_ns(ins_never, "FinishedAt")
+    assert never_die["exit_code"] == ins_never["State"]["ExitCode"] == 137
+    assert never_die["cause_hint"] == "engine_restart"
+    assert [g["reason"] for g in table(store, gaps)] == ["engine_restart"]
+    reasons = [c["closed_reason"] for c in sorted(table(store, coverage), key=lambda c: c["id"])]
+    assert reasons[0] == "disconnected" and reasons[-1] == "stopped"
+    store.dispose()
+
+
+# --- the command line ---------------------------------------------------------------------------
+def test_cli_unreachable_engine_one_line_then_retries_and_exits_0(tmp_path: Path) -> None:
+    missing = f"unix://{tmp_path}/nope.sock"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "docktally",
+            "collect",
+            "--db",
+            str(tmp_path / "d.db"),
+            "--engine",
+            missing,
+            "--duration",
+            "1.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ},
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert any(missing in ln and "cannot reach" in ln for ln in lines), lines
+    assert not any("Traceback" in ln for ln in lines)
+
+
+def test_cli_bad_db_url_is_one_line_exit_2(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "docktally", "collect", "--db", "mysql://x/y", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1
