@@ -1,13 +1,88 @@
-"""The uptime report (stub)."""
+"""The uptime report: availability, MTBF (with a 90% CI), MTTR, error budgets, per group.
+
+Pure: a History and a Window in, a Report out. Rendering lives in docktally.reports.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
 from docktally.analytics.model import History, Window
+from docktally.analytics.periods import calendar_periods, period_breaks
+from docktally.analytics.timeline import (
+    ABSENT_CAUSES,
+    CAUSE_NAMES,
+    DOWN,
+    PLANNED,
+    STATE_NAMES,
+    UNHEALTHY,
+    UNKNOWN,
+    UP,
+    Timeline,
+    _group_bounds,
+    bfill_idx,
+    build_timeline,
+)
+from docktally.errors import UsageError
+from docktally.timespec import ns_to_iso
+
+NS = 1_000_000_000
+GROUP_BY = ("container", "service", "image", "host", "policy")
+KEY_COLUMNS: dict[str, list[str]] = {
+    "container": ["host", "container_id", "container"],
+    "service": ["host", "service"],
+    "image": ["image"],
+    "host": ["host"],
+    "policy": ["policy"],
+}
+METRIC_COLUMNS = [
+    "uptime_s",
+    "downtime_s",
+    "planned_s",
+    "unknown_s",
+    "availability",
+    "failures",
+    "restarts",
+    "mtbf_s",
+    "mtbf_ci90_low_s",
+    "mtbf_ci90_high_s",
+    "mttr_s",
+    "exit_codes",
+    "oom_kills",
+    "downtime_by_cause_s",
+]
+SLO_COLUMNS = [
+    "slo_target",
+    "budget_s",
+    "budget_spent_s",
+    "budget_left_s",
+    "burn_rate_5m",
+    "burn_rate_30m",
+    "burn_rate_1h",
+    "burn_rate_6h",
+    "burn_rate_3d",
+    "slo_alert",
+]
+# The SRE workbook's multiwindow, multi-burn-rate alerts: (factor, long, short, severity).
+BURN_ALERTS = (
+    (14.4, "1h", "5m", "page"),
+    (6.0, "6h", "30m", "page"),
+    (1.0, "3d", "6h", "ticket"),
+)
+BURN_WINDOWS_NS = {
+    "5m": 300 * NS,
+    "30m": 1800 * NS,
+    "1h": 3600 * NS,
+    "6h": 6 * 3600 * NS,
+    "3d": 3 * 86400 * NS,
+}
 
 
 @dataclass
@@ -21,8 +96,492 @@ class Report:
     slo: float | None = None
     every: str | None = None
 
+    @property
+    def key_columns(self) -> list[str]:
+        return KEY_COLUMNS[self.by]
+
+    @property
+    def empty(self) -> bool:
+        return self.groups.empty
+
     def to_json_dict(self) -> dict[str, Any]:
-        return {"window": {}, "groups": []}
+        """DESIGN.md's `docktally report --format json` object."""
+        out: dict[str, Any] = {
+            "window": {
+                "start": ns_to_iso(self.window.start_ns),
+                "end": ns_to_iso(self.window.end_ns),
+            },
+            "by": self.by,
+            "groups": [self._group_json(r) for r in self.groups.to_dict("records")],
+            "time_by_class_s": {k: _num(v) for k, v in self.time_by_class_s.items()},
+            "fleet": {k: _jsonable(v) for k, v in self.fleet.items()},
+        }
+        if self.slo is not None:
+            out["slo"] = {
+                "target": self.slo,
+                "alerts": {f"{f}x/{lng}+{sh}": sev for f, lng, sh, sev in BURN_ALERTS},
+            }
+        if self.breakdown is not None:
+            out["every"] = self.every
+            out["breakdown"] = [
+                {
+                    "period": {
+                        "start": ns_to_iso(int(r["period_start_ns"])),
+                        "end": ns_to_iso(int(r["period_end_ns"])),
+                    },
+                    **self._group_json(r),
+                }
+                for r in self.breakdown.to_dict("records")
+            ]
+        return out
+
+    def _group_json(self, r: Mapping[Hashable, Any]) -> dict[str, Any]:
+        key = {self.by if c == "container" else c: _jsonable(r[c]) for c in self.key_columns}
+        g: dict[str, Any] = {"key": key}
+        for c in ("uptime_s", "downtime_s", "planned_s", "unknown_s", "availability"):
+            g[c] = _num(r[c])
+        g["failures"] = int(r["failures"])
+        g["restarts"] = int(r["restarts"])
+        g["mtbf_s"] = _num(r["mtbf_s"])
+        g["mttr_s"] = _num(r["mttr_s"])
+        g["mtbf_ci90_s"] = [_num(r["mtbf_ci90_low_s"]), _num(r["mtbf_ci90_high_s"])]
+        g["exit_codes"] = {str(k): int(v) for k, v in r["exit_codes"].items()}
+        g["oom_kills"] = int(r["oom_kills"])
+        g["downtime_by_cause_s"] = {k: _num(v) for k, v in r["downtime_by_cause_s"].items()}
+        if self.slo is not None and "slo_target" in r:
+            g["slo"] = {c: _jsonable(r[c]) for c in SLO_COLUMNS}
+        return g
+
+
+def _num(v: Any) -> float | None:
+    if v is None:
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        return _num(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    if v is pd.NA:
+        return None
+    return v
+
+
+def mtbf_ci90(uptime_s: float, failures: int) -> tuple[float, float | None]:
+    """Two-sided 90% CI of the MTBF under the exponential model (T uptime, r failures):
+    lower 2T / chi2_0.95(2r+2), upper 2T / chi2_0.05(2r); no upper bound when r = 0."""
+    t2 = 2.0 * uptime_s
+    low = t2 / float(chi2.ppf(0.95, 2 * failures + 2))
+    high = t2 / float(chi2.ppf(0.05, 2 * failures)) if failures > 0 else None
+    return low, high
+
+
+def check_slo(slo: float | None) -> float | None:
+    if slo is None:
+        return None
+    if not (isinstance(slo, int | float) and 0 < slo < 100) or math.isnan(slo):
+        raise UsageError(f"--slo: {slo!r} must be a percentage between 0 and 100 (e.g. 99.9)")
+    return float(slo)
+
+
+# --- grouping ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Units:
+    """Segments, failures and restarts with an integer group code `g`, and the key table."""
+
+    seg: pd.DataFrame  # g, start_ns, end_ns, state, cause
+    fail: pd.DataFrame  # g, time_ns, cause, exit_code, recovered_ns
+    restarts: pd.DataFrame  # g, time_ns
+    ooms: pd.DataFrame  # g, time_ns (container-level OOM kills)
+    exits: pd.DataFrame  # g, time_ns, exit_code (container-level failures)
+    keys: pd.DataFrame  # one row per g: the key columns
+    real: np.ndarray  # per g: has any time besides absent/removed
+
+
+def _container_units(tl: Timeline, by: str) -> _Units:
+    c = tl.containers
+    seg = tl.segments
+    ck_seg = seg["ck"].to_numpy(dtype=np.int64)
+    if by == "container":
+        g_of_ck = np.arange(len(c), dtype=np.int64)
+        keys = pd.DataFrame(
+            {"host": c["host"], "container_id": c["container_id"], "container": c["name"]}
+        )
+        g_seg = g_of_ck[ck_seg] if len(c) else ck_seg
+        g_fail = tl.failures["ck"].to_numpy(dtype=np.int64)
+        g_rest = tl.restarts["ck"].to_numpy(dtype=np.int64)
+    elif by == "policy":
+        # The policy in effect at each moment: segments are cut at every facts change.
+        used = np.unique(
+            np.concatenate(
+                [
+                    seg["pcode"].to_numpy(dtype=np.int64),
+                    tl.failures["pcode"].to_numpy(dtype=np.int64),
+                    tl.restarts["pcode"].to_numpy(dtype=np.int64),
+                ]
+            )
+        )
+        remap = np.full(len(tl.policies), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        keys = pd.DataFrame({"policy": tl.policies[used]})
+        g_seg = remap[seg["pcode"].to_numpy(dtype=np.int64)]
+        g_fail = remap[tl.failures["pcode"].to_numpy(dtype=np.int64)]
+        g_rest = remap[tl.restarts["pcode"].to_numpy(dtype=np.int64)]
+    else:
+        col = {"image": "image", "host": "host"}[by]
+        vals = c[col].fillna("?").astype(str).to_numpy(dtype=object)
+        codes, uni = pd.factorize(vals, use_na_sentinel=False)
+        g_of_ck = codes.astype(np.int64)
+        keys = pd.DataFrame({col: np.asarray(uni, dtype=object)})
+        g_seg = g_of_ck[ck_seg]
+        g_fail = g_of_ck[tl.failures["ck"].to_numpy(dtype=np.int64)]
+        g_rest = g_of_ck[tl.restarts["ck"].to_numpy(dtype=np.int64)]
+    segs = pd.DataFrame(
+        {
+            "g": g_seg,
+            "start_ns": seg["start_ns"].to_numpy(dtype=np.int64),
+            "end_ns": seg["end_ns"].to_numpy(dtype=np.int64),
+            "state": seg["state"].to_numpy(dtype=np.int8),
+            "cause": seg["cause"].to_numpy(dtype=np.int16),
+        }
+    )
+    fail = pd.DataFrame(
+        {
+            "g": g_fail,
+            "time_ns": tl.failures["time_ns"].to_numpy(dtype=np.int64),
+            "cause": tl.failures["cause"].to_numpy(dtype=np.int16),
+            "exit_code": tl.failures["exit_code"].to_numpy(dtype=np.float64),
+            "recovered_ns": tl.failures["recovered_ns"].to_numpy(dtype=np.int64),
+        }
+    )
+    rest = pd.DataFrame({"g": g_rest, "time_ns": tl.restarts["time_ns"].to_numpy(dtype=np.int64)})
+    return _Units(
+        seg=segs,
+        fail=fail,
+        restarts=rest,
+        ooms=fail[fail["cause"] == _cause_code("oom")][["g", "time_ns"]],
+        exits=fail[["g", "time_ns", "exit_code"]],
+        keys=keys.reset_index(drop=True),
+        real=_real_groups(segs, len(keys), tl.window),
+    )
+
+
+def _cause_code(name: str) -> int:
+    return int(np.flatnonzero(name == CAUSE_NAMES)[0])
+
+
+def _real_groups(seg: pd.DataFrame, n_g: int, window: Window) -> np.ndarray:
+    s = seg[seg["start_ns"] >= window.start_ns]
+    st = s["state"].to_numpy()
+    ca = s["cause"].to_numpy()
+    real = ~((st == PLANNED) & np.isin(ca, ABSENT_CAUSES))
+    out = np.zeros(n_g, dtype=bool)
+    out[s["g"].to_numpy(dtype=np.int64)[real]] = True
+    return out
+
+
+# Service state, highest first: up while any container is up; else unhealthy if any is;
+# else down if any is; else unknown if any is; else planned.
+_SERVICE_PRIORITY = (UP, UNHEALTHY, DOWN, UNKNOWN, PLANNED)
+
+
+def _service_units(tl: Timeline) -> _Units:
+    c = tl.containers
+    skey = (c["host"].astype(str) + "\x00" + c["service"].astype(str)).to_numpy(dtype=object)
+    codes, uni = pd.factorize(skey, use_na_sentinel=False)
+    sk_of_ck = codes.astype(np.int64)
+    keys = pd.DataFrame(
+        {
+            "host": [u.split("\x00", 1)[0] for u in uni],
+            "service": [u.split("\x00", 1)[1] for u in uni],
+        }
+    )
+    n_s = len(uni)
+    seg = tl.segments
+    sk = sk_of_ck[seg["ck"].to_numpy(dtype=np.int64)]
+    s = seg["start_ns"].to_numpy(dtype=np.int64)
+    e = seg["end_ns"].to_numpy(dtype=np.int64)
+    st = seg["state"].to_numpy(dtype=np.int8)
+    ca = seg["cause"].to_numpy(dtype=np.int16)
+    # Sweep: +1 at each segment start, -1 at its end, per state level; counts per service
+    # return to zero at its end, so one global cumulative sum serves all services.
+    m = len(s)
+    ev_sk = np.concatenate([sk, sk])
+    ev_t = np.concatenate([s, e])
+    ev_st = np.concatenate([st, st])
+    ev_d = np.concatenate([np.ones(m, np.int64), -np.ones(m, np.int64)])
+    order = np.lexsort((ev_t, ev_sk))
+    ev_sk, ev_t, ev_st, ev_d = ev_sk[order], ev_t[order], ev_st[order], ev_d[order]
+    counts = np.zeros((len(ev_t), 5), dtype=np.int64)
+    for level in range(5):
+        counts[:, level] = np.cumsum(np.where(ev_st == level, ev_d, 0))
+    # The state after all changes at one (service, time).
+    lastrow = np.ones(len(ev_t), dtype=bool)
+    if len(ev_t):
+        lastrow[:-1] = (ev_sk[1:] != ev_sk[:-1]) | (ev_t[1:] != ev_t[:-1])
+    cnt = counts[lastrow]
+    p_sk = ev_sk[lastrow]
+    p_t = ev_t[lastrow]
+    p_state = np.full(len(p_t), -1, dtype=np.int8)
+    for level in reversed(_SERVICE_PRIORITY):
+        p_state = np.where(cnt[:, level] > 0, level, p_state).astype(np.int8)
+    p_end = np.empty(len(p_t), dtype=np.int64)
+    if len(p_t):
+        p_end[:-1] = p_t[1:]
+        p_end[-1] = p_t[-1]
+        same = np.zeros(len(p_t), dtype=bool)
+        same[:-1] = p_sk[1:] == p_sk[:-1]
+        p_end = np.where(same, p_end, p_t)
+    ok = (p_state >= 0) & (p_end > p_t)
+    pieces = pd.DataFrame(
+        {"g": p_sk[ok], "start_ns": p_t[ok], "end_ns": p_end[ok], "state": p_state[ok]}
+    )
+    # Cause of a service piece: the latest-starting container segment in that state.
+    cs = pd.DataFrame({"g": sk, "start_ns": s, "state": st, "cause": ca}).sort_values("start_ns")
+    pieces = pd.merge_asof(
+        pieces.sort_values("start_ns"),
+        cs,
+        on="start_ns",
+        by=["g", "state"],
+        direction="backward",
+    )
+    pieces["cause"] = pieces["cause"].fillna(0).astype(np.int16)
+    pieces["state"] = pieces["state"].astype(np.int8)
+    pieces = pieces.sort_values(["g", "start_ns"], kind="stable").reset_index(drop=True)
+
+    # Service failures: up -> down/unhealthy; recovery: the next up piece.
+    pg = pieces["g"].to_numpy(dtype=np.int64)
+    pst = pieces["state"].to_numpy(dtype=np.int8)
+    pstart = pieces["start_ns"].to_numpy(dtype=np.int64)
+    pend = pieces["end_ns"].to_numpy(dtype=np.int64)
+    prev_same = np.zeros(len(pg), dtype=bool)
+    prev_same[1:] = (pg[1:] == pg[:-1]) & (pend[:-1] == pstart[1:])
+    prev_state = np.full(len(pg), -1, dtype=np.int8)
+    prev_state[1:] = pst[:-1]
+    is_fail = (
+        prev_same
+        & (prev_state == UP)
+        & np.isin(pst, (DOWN, UNHEALTHY))
+        & (pstart >= tl.window.start_ns)
+    )
+    _, _, _, gend = _group_bounds(pg)
+    nxt_up = bfill_idx(pst == UP, gend)
+    fi = np.flatnonzero(is_fail)
+    rec = nxt_up[fi]
+    fail = pd.DataFrame(
+        {
+            "g": pg[fi],
+            "time_ns": pstart[fi],
+            "cause": pieces["cause"].to_numpy(dtype=np.int16)[fi],
+            "exit_code": np.full(len(fi), np.nan),
+            "recovered_ns": np.where(rec >= 0, pstart[np.maximum(rec, 0)], -1),
+        }
+    )
+    # Exit code and cause from the container failure that took the service down, if any.
+    cf = tl.failures
+    cfx = pd.DataFrame(
+        {
+            "g": sk_of_ck[cf["ck"].to_numpy(dtype=np.int64)],
+            "time_ns": cf["time_ns"].to_numpy(dtype=np.int64),
+            "cause_c": cf["cause"].to_numpy(dtype=np.int16),
+            "exit_c": cf["exit_code"].to_numpy(dtype=np.float64),
+        }
+    ).drop_duplicates(["g", "time_ns"])
+    fail = fail.merge(cfx, on=["g", "time_ns"], how="left")
+    fail["exit_code"] = fail["exit_c"]
+    fail["cause"] = np.where(fail["cause_c"].notna(), fail["cause_c"], fail["cause"]).astype(
+        np.int16
+    )
+    fail = fail[["g", "time_ns", "cause", "exit_code", "recovered_ns"]]
+    rest = pd.DataFrame(
+        {
+            "g": sk_of_ck[tl.restarts["ck"].to_numpy(dtype=np.int64)],
+            "time_ns": tl.restarts["time_ns"].to_numpy(dtype=np.int64),
+        }
+    )
+    oom_mask = cf["cause"].to_numpy() == _cause_code("oom")
+    ooms = pd.DataFrame(
+        {
+            "g": sk_of_ck[cf["ck"].to_numpy(dtype=np.int64)[oom_mask]],
+            "time_ns": cf["time_ns"].to_numpy(dtype=np.int64)[oom_mask],
+        }
+    )
+    exits = pd.DataFrame(
+        {
+            "g": sk_of_ck[cf["ck"].to_numpy(dtype=np.int64)],
+            "time_ns": cf["time_ns"].to_numpy(dtype=np.int64),
+            "exit_code": cf["exit_code"].to_numpy(dtype=np.float64),
+        }
+    )
+    seg_units = pieces[["g", "start_ns", "end_ns", "state", "cause"]]
+    return _Units(
+        seg=seg_units,
+        fail=fail,
+        restarts=rest,
+        ooms=ooms,
+        exits=exits,
+        keys=keys,
+        real=_real_groups(seg_units, n_s, tl.window),
+    )
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """One row per group code with METRIC_COLUMNS, over [start_ns, end_ns)."""
+    n_g = len(u.keys)
+    seg = u.seg
+    s = seg["start_ns"].to_numpy(dtype=np.int64)
+    e = seg["end_ns"].to_numpy(dtype=np.int64)
+    inside = (s >= start_ns) & (s < end_ns)
+    g = seg["g"].to_numpy(dtype=np.int64)[inside]
+    st = seg["state"].to_numpy(dtype=np.int64)[inside]
+    ca = seg["cause"].to_numpy(dtype=np.int64)[inside]
+    dur = (np.minimum(e[inside], end_ns) - s[inside]) / NS
+    by_state = np.bincount(g * 5 + st, weights=dur, minlength=n_g * 5).reshape(n_g, 5)
+    up = by_state[:, UP]
+    downtime = by_state[:, DOWN] + by_state[:, UNHEALTHY]
+    planned = by_state[:, PLANNED]
+    unknown = by_state[:, UNKNOWN]
+    known = up + downtime
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avail = np.where(known > 0, up / np.where(known > 0, known, 1), np.nan)
+
+    f = u.fail
+    ft = f["time_ns"].to_numpy(dtype=np.int64)
+    fin = (ft >= start_ns) & (ft < end_ns)
+    fg = f["g"].to_numpy(dtype=np.int64)[fin]
+    failures = np.bincount(fg, minlength=n_g)
+    rec = f["recovered_ns"].to_numpy(dtype=np.int64)[fin]
+    recovered = (rec >= 0) & (rec <= end_ns)
+    ttr = (rec - ft[fin]) / NS
+    ttr_sum = np.bincount(fg[recovered], weights=ttr[recovered], minlength=n_g)
+    ttr_n = np.bincount(fg[recovered], minlength=n_g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mttr = np.where(ttr_n > 0, ttr_sum / np.maximum(ttr_n, 1), np.nan)
+        mtbf = np.where(failures > 0, up / np.maximum(failures, 1), np.nan)
+    rt = u.restarts["time_ns"].to_numpy(dtype=np.int64)
+    rin = (rt >= start_ns) & (rt < end_ns)
+    restarts = np.bincount(u.restarts["g"].to_numpy(dtype=np.int64)[rin], minlength=n_g)
+    ot = u.ooms["time_ns"].to_numpy(dtype=np.int64)
+    oin = (ot >= start_ns) & (ot < end_ns)
+    ooms = np.bincount(u.ooms["g"].to_numpy(dtype=np.int64)[oin], minlength=n_g)
+
+    # Chi-squared quantiles once per distinct failure count, not once per group.
+    r_uni, r_inv = np.unique(failures, return_inverse=True)
+    q_low = chi2.ppf(0.95, 2 * r_uni + 2)
+    q_high = np.where(r_uni > 0, chi2.ppf(0.05, np.maximum(2 * r_uni, 1)), np.nan)
+    ci_low = 2 * up / q_low[r_inv]
+    ci_high = 2 * up / q_high[r_inv]
+
+    # Exit codes of failures, and downtime by cause: small dicts per group.
+    xt = u.exits["time_ns"].to_numpy(dtype=np.int64)
+    xc = u.exits["exit_code"].to_numpy(dtype=np.float64)
+    xin = (xt >= start_ns) & (xt < end_ns) & ~np.isnan(xc)
+    exit_codes: list[dict[str, int]] = [{} for _ in range(n_g)]
+    if xin.any():
+        xdf = pd.DataFrame({"g": u.exits["g"].to_numpy(dtype=np.int64)[xin], "c": xc[xin]})
+        for gi, code, cnt in _pairs(xdf.groupby(["g", "c"]).size()):
+            exit_codes[int(gi)][str(int(code))] = int(cnt)
+    by_cause: list[dict[str, float]] = [{} for _ in range(n_g)]
+    dmask = (st == DOWN) | (st == UNHEALTHY)
+    if dmask.any():
+        ddf = pd.DataFrame({"g": g[dmask], "c": ca[dmask], "d": dur[dmask]})
+        for gi, cc, d in _pairs(ddf.groupby(["g", "c"])["d"].sum()):
+            by_cause[int(gi)][str(CAUSE_NAMES[int(cc)] or "unknown")] = float(d)
+
+    return pd.DataFrame(
+        {
+            "uptime_s": up,
+            "downtime_s": downtime,
+            "planned_s": planned,
+            "unknown_s": unknown,
+            "availability": avail,
+            "failures": failures.astype(np.int64),
+            "restarts": restarts.astype(np.int64),
+            "mtbf_s": mtbf,
+            "mtbf_ci90_low_s": ci_low,
+            "mtbf_ci90_high_s": ci_high,
+            "mttr_s": mttr,
+            "exit_codes": exit_codes,
+            "oom_kills": ooms.astype(np.int64),
+            "downtime_by_cause_s": by_cause,
+        }
+    )
+
+
+def _pairs(series: pd.Series) -> Iterator[tuple[Any, Any, Any]]:
+    """(level 0, level 1, value) of a two-level grouped result."""
+    idx = series.index
+    return zip(
+        idx.get_level_values(0).to_numpy(),
+        idx.get_level_values(1).to_numpy(),
+        series.to_numpy(),
+        strict=True,
+    )
+
+
+def _burn(u: _Units, lookback_ns: int, end_ns: int, slo: float) -> np.ndarray:
+    """Error-budget burn rate per group over [end - lookback, end): bad fraction / allowed."""
+    n_g = len(u.keys)
+    s = u.seg["start_ns"].to_numpy(dtype=np.int64)
+    e = u.seg["end_ns"].to_numpy(dtype=np.int64)
+    lo = end_ns - lookback_ns
+    ov = np.clip(np.minimum(e, end_ns) - np.maximum(s, lo), 0, None) / NS
+    st = u.seg["state"].to_numpy(dtype=np.int64)
+    g = u.seg["g"].to_numpy(dtype=np.int64)
+    bad = np.bincount(g, weights=np.where((st == DOWN) | (st == UNHEALTHY), ov, 0), minlength=n_g)
+    good = np.bincount(g, weights=np.where(st == UP, ov, 0), minlength=n_g)
+    allowed = 1.0 - slo / 100.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(bad + good > 0, bad / np.maximum(bad + good, 1e-300) / allowed, np.nan)
+
+
+def _slo_columns(u: _Units, m: pd.DataFrame, window: Window, slo: float) -> pd.DataFrame:
+    allowed = 1.0 - slo / 100.0
+    out = pd.DataFrame(index=m.index)
+    out["slo_target"] = slo
+    out["budget_s"] = allowed * (m["uptime_s"] + m["downtime_s"])
+    out["budget_spent_s"] = m["downtime_s"]
+    out["budget_left_s"] = out["budget_s"] - out["budget_spent_s"]
+    burns = {k: _burn(u, v, window.end_ns, slo) for k, v in BURN_WINDOWS_NS.items()}
+    for k, v in burns.items():
+        out[f"burn_rate_{k}"] = v
+    alert = np.full(len(m), None, dtype=object)
+    for factor, lng, sh, sev in reversed(BURN_ALERTS):
+        fire = (np.nan_to_num(burns[lng]) >= factor) & (np.nan_to_num(burns[sh]) >= factor)
+        alert = np.where(fire, f"{sev}: burn >= {factor:g}x over {lng} and {sh}", alert)
+    out["slo_alert"] = alert
+    return out
+
+
+def _time_by_class(tl: Timeline) -> dict[str, float]:
+    seg = tl.segments
+    seg = seg[seg["start_ns"] >= tl.window.start_ns]
+    dur = (seg["end_ns"] - seg["start_ns"]).to_numpy(dtype=np.float64) / NS
+    st = seg["state"].to_numpy(dtype=np.int64)
+    ca = seg["cause"].to_numpy(dtype=np.int64)
+    out: dict[str, float] = {"up": 0.0, "unhealthy": 0.0, "down": 0.0, "unknown": 0.0}
+    df = pd.DataFrame({"st": st, "ca": ca, "d": dur})
+    for s_code, c_code, d in _pairs(df.groupby(["st", "ca"])["d"].sum()):
+        s_i, c_i = int(s_code), int(c_code)
+        if s_i == PLANNED and c_i in ABSENT_CAUSES:
+            continue  # the container did not exist: not time it "took"
+        name = str(STATE_NAMES[s_i])
+        key = f"planned:{CAUSE_NAMES[c_i]}" if s_i == PLANNED else name
+        out[key] = out.get(key, 0.0) + float(d)
+    return out
 
 
 def build_report(
@@ -33,4 +592,68 @@ def build_report(
     slo: float | None = None,
     every: str | None = None,
 ) -> Report:
-    return Report(window=window, by=by, groups=pd.DataFrame())
+    """Per-group availability, MTBF/MTTR, error budget (with `slo`, a percentage such as 99.9)
+    and calendar breakdowns (with `every` = day|week|month, UTC)."""
+    if by not in GROUP_BY:
+        raise UsageError(f"--by: {by!r} is not one of {', '.join(GROUP_BY)}")
+    slo = check_slo(slo)
+    periods = calendar_periods(window, every) if every else []
+    context = window.end_ns - BURN_WINDOWS_NS["3d"] if slo is not None else None
+    tl = build_timeline(
+        history,
+        window,
+        extra_breaks_ns=period_breaks(periods) if periods else None,
+        context_start_ns=context,
+    )
+    u = _service_units(tl) if by == "service" else _container_units(tl, by)
+    m = _metrics(u, window.start_ns, window.end_ns)
+    if slo is not None:
+        m = pd.concat([m, _slo_columns(u, m, window, slo)], axis=1)
+    keep = u.real | (m["failures"].to_numpy() > 0)
+    groups = pd.concat([u.keys, m], axis=1)[keep]
+    groups = groups.sort_values(KEY_COLUMNS[by], kind="stable").reset_index(drop=True)
+    breakdown = None
+    if every:
+        parts = []
+        for ps, pe in periods:
+            pm = _metrics(u, ps, pe)
+            part = pd.concat([u.keys, pm], axis=1)[keep]
+            part.insert(0, "period_end_ns", pe)
+            part.insert(0, "period_start_ns", ps)
+            parts.append(part)
+        breakdown = pd.concat(parts, ignore_index=True) if parts else None
+        if breakdown is not None:
+            breakdown = breakdown.sort_values(
+                [*KEY_COLUMNS[by], "period_start_ns"], kind="stable"
+            ).reset_index(drop=True)
+    return Report(
+        window=window,
+        by=by,
+        groups=groups,
+        breakdown=breakdown,
+        time_by_class_s=_time_by_class(tl),
+        fleet=_fleet(tl, window),
+        slo=slo,
+        every=every,
+    )
+
+
+def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
+    """Fleet-wide totals, in container-seconds."""
+    u = _container_units(tl, "host")
+    all_one = _Units(
+        seg=u.seg.assign(g=0),
+        fail=u.fail.assign(g=0),
+        restarts=u.restarts.assign(g=0),
+        ooms=u.ooms.assign(g=0),
+        exits=u.exits.assign(g=0),
+        keys=pd.DataFrame({"fleet": ["all"]}),
+        real=np.ones(1, dtype=bool),
+    )
+    m = _metrics(all_one, window.start_ns, window.end_ns).iloc[0].to_dict()
+    cu = _container_units(tl, "container")
+    m["containers"] = int(cu.real.sum())
+    m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
+    m.pop("downtime_by_cause_s", None)
+    m["exit_codes"] = {str(k): int(v) for k, v in m["exit_codes"].items()}
+    return {str(k): _jsonable(v) for k, v in m.items()}
