@@ -302,3 +302,145 @@ def incident_failures(failures: pd.DataFrame, incident: pd.Series) -> pd.DataFra
         & failures["time_ns"].isin(times)
     ]
     return sel.sort_values("time_ns", kind="stable").reset_index(drop=True)
+
+
+# --- one incident in detail (for postmortems) ---------------------------------------------------
+
+TIMELINE_COLUMNS = ["time_ns", "rel_s", "container_id", "name", "kind", "what", "detail"]
+# Events this long before the first failure belong to the timeline (the run-up: a kill, an oom).
+TIMELINE_LEAD_NS = 30 * NS_PER_S
+TIMELINE_TAIL_NS = 5 * NS_PER_S
+
+
+def incident_timeline(
+    events: pd.DataFrame,
+    incident: pd.Series,
+    members: pd.DataFrame,
+    window: Window,
+    *,
+    exit_meaning: Callable[[int], str] | None = None,
+    signal_name: Callable[[int], str] | None = None,
+) -> pd.DataFrame:
+    """The incident's events, oldest first, each with a sentence.
+
+    `members` are the incident's failures, with `auto` and `engine_delay_s` added by
+    analytics.policies.classify_recoveries (the delay the engine's rules say it waited).
+    """
+    meaning = exit_meaning or _default_meaning
+    sig_name = signal_name or (lambda n: f"signal {n}")
+    start = int(incident["start_ns"]) - TIMELINE_LEAD_NS
+    end_ns = incident["end_ns"]
+    stop = (window.end_ns if pd.isna(end_ns) else int(end_ns)) + TIMELINE_TAIL_NS
+    ev = events[
+        (events["host"] == incident["host"])
+        & events["container_id"].isin(incident["container_ids"])
+        & (events["time_ns"] >= start)
+        & (events["time_ns"] <= stop)
+    ].sort_values("time_ns", kind="stable")
+    fail_by_time = {(str(r["container_id"]), int(r["time_ns"])): r for _, r in members.iterrows()}
+    last_fail: dict[str, Any] = {}
+    restarts = 0
+    rows: list[dict[str, Any]] = []
+    t0 = int(incident["start_ns"])
+    for _, e in ev.iterrows():
+        cid = str(e["container_id"])
+        t = int(e["time_ns"])
+        kind = str(e["kind"])
+        what = kind
+        detail = ""
+        if kind == "kill":
+            sig = _opt_int(e["signal"])
+            detail = f"signal {sig} ({sig_name(sig)})" if sig is not None else "signal unknown"
+        elif kind == "oom":
+            detail = "out of memory: the kernel's OOM killer ended a process"
+        elif kind == "die":
+            code = _opt_int(e["exit_code"])
+            f = fail_by_time.get((cid, t))
+            cause = str(f["cause"]) if f is not None else "not a failure (asked for)"
+            code_txt = f"exit {code} ({meaning(code)})" if code is not None else "exit unknown"
+            inferred = " [inferred from inspect]" if bool(e["inferred"]) else ""
+            detail = f"{code_txt}; cause: {cause}{inferred}"
+            if f is not None:
+                last_fail[cid] = f
+        elif kind in ("start", "restart") and cid in last_fail:
+            f = last_fail.pop(cid)
+            restarts += 1
+            gap_s = (t - int(f["time_ns"])) / NS_PER_S
+            delay = f.get("engine_delay_s")
+            if delay is not None and not pd.isna(delay):
+                who = f"the engine's back-off {float(delay):.1f} s + start"
+            else:
+                who = "restarted by hand (or the engine came back)"
+            what = "restart"
+            detail = f"restart #{restarts}: {gap_s:.2f} s after the die ({who})"
+            rec = _opt_int(f["recovered_ns"])
+            if rec is not None and rec == t and not pd.isna(end_ns) and t == int(end_ns):
+                what = "recovered"
+        elif kind == "health_status":
+            detail = f"health: {e['health']}"
+            if e["health"] == "unhealthy":
+                f = fail_by_time.get((cid, t))
+                if f is not None:
+                    last_fail[cid] = f
+            elif e["health"] == "healthy" and not pd.isna(end_ns) and t == int(end_ns):
+                what = "recovered"
+        elif kind in ("stop", "destroy", "create", "pause", "unpause", "rename", "update"):
+            detail = ""
+        rows.append(
+            {
+                "time_ns": t,
+                "rel_s": (t - t0) / NS_PER_S,
+                "container_id": cid,
+                "name": _opt_str(e["name"]) or cid[:12],
+                "kind": kind,
+                "what": what,
+                "detail": detail,
+            }
+        )
+    return pd.DataFrame.from_records(rows, columns=TIMELINE_COLUMNS)
+
+
+def recovery_breakdown(events: pd.DataFrame, members: pd.DataFrame) -> dict[str, Any]:
+    """Time to recover, split: waiting (the engine's back-off, or a person), starting (die ->
+    start minus the wait), becoming healthy (start -> healthy, with a health check)."""
+    out: dict[str, Any] = {
+        "backoff_wait_s": 0.0,
+        "manual_wait_s": 0.0,
+        "start_s": 0.0,
+        "to_healthy_s": 0.0,
+        "recovered": 0,
+    }
+    starts = events[events["kind"].isin(["start", "restart"])]
+    for _, f in members.iterrows():
+        rec = _opt_int(f["recovered_ns"])
+        if rec is None or str(f["cause"]) == "unhealthy":
+            if rec is not None:
+                out["to_healthy_s"] += (rec - int(f["time_ns"])) / NS_PER_S
+                out["recovered"] += 1
+            continue
+        t = int(f["time_ns"])
+        nxt = starts[
+            (starts["host"] == f["host"])
+            & (starts["container_id"] == f["container_id"])
+            & (starts["time_ns"] > t)
+            & (starts["time_ns"] <= rec)
+        ]
+        started = int(nxt["time_ns"].min()) if len(nxt) else rec
+        gap = (started - t) / NS_PER_S
+        delay = f.get("engine_delay_s")
+        if delay is not None and not pd.isna(delay):
+            wait = min(float(delay), gap)
+            out["backoff_wait_s"] += wait
+        else:
+            wait = gap
+            out["manual_wait_s"] += wait
+        out["start_s"] += gap - wait
+        out["to_healthy_s"] += (rec - started) / NS_PER_S
+        out["recovered"] += 1
+    n = out["recovered"]
+    out["mttr_s"] = (
+        (out["backoff_wait_s"] + out["manual_wait_s"] + out["start_s"] + out["to_healthy_s"]) / n
+        if n
+        else None
+    )
+    return out

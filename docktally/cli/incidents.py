@@ -1,16 +1,106 @@
-"""`docktally incidents`: list incidents."""
+"""`docktally incidents`: list incidents (failures without a stable up period between them)."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any
 
-from docktally.cli.common import add_db, not_yet
+import pandas as pd
+
+from docktally.analytics.failures import find_failures
+from docktally.analytics.incidents import (
+    DEFAULT_STABLE_S,
+    SCOPES,
+    filter_incidents,
+    group_incidents,
+)
+from docktally.analytics.model import History, Window
+from docktally.analytics.states import exit_code_meaning
+from docktally.cli.common import add_db, add_window, now_ns, open_db, window_from_args, write_output
+from docktally.errors import UsageError
+from docktally.reports.postmortem_incidents import render_incidents
+from docktally.store import reads
+from docktally.timespec import parse_duration_ns
+
+DEFAULT_SLO = 0.999
+
+
+@dataclass
+class IncidentContext:
+    window: Window
+    history: History
+    failures: pd.DataFrame
+    incidents: pd.DataFrame
+
+
+def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") -> None:
+    add_db(p)
+    add_window(p, default_since)
+    p.add_argument(
+        "--stable",
+        default=f"{int(DEFAULT_STABLE_S)}s",
+        help="up this long between failures ends an incident (default: 60s)",
+    )
+    p.add_argument(
+        "--slo",
+        type=float,
+        default=DEFAULT_SLO,
+        help=f"availability target for the budget column, e.g. 0.999 (default: {DEFAULT_SLO})",
+    )
+    p.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default="container",
+        help="group failures per container or per compose service (default: container)",
+    )
+
+
+def load_context(args: argparse.Namespace) -> IncidentContext:
+    if not 0 < args.slo < 1:
+        raise UsageError(f"--slo: {args.slo} is not a target between 0 and 1 (e.g. 0.999)")
+    stable_s = parse_duration_ns(args.stable, what="--stable") / 1e9
+    window = window_from_args(args, now_ns())
+    engine = open_db(args, readonly=True)
+    try:
+        with engine.connect() as conn:
+            history = reads.load_history(conn, window.start_ns, window.end_ns)
+    finally:
+        engine.dispose()
+    failures = find_failures(history, window)
+    incidents = group_incidents(
+        failures,
+        window,
+        scope=args.scope,
+        stable_s=stable_s,
+        slo=args.slo,
+        exit_meaning=exit_code_meaning,
+    )
+    return IncidentContext(window, history, failures, incidents)
+
+
+def run(args: argparse.Namespace) -> int:
+    ctx = load_context(args)
+    inc = filter_incidents(
+        ctx.incidents, container=args.container, service=args.service, cause=args.cause
+    )
+    write_output(render_incidents(inc, ctx.window, args.format), args.out)
+    return 0
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "incidents", help="list incidents", description="list incidents"
+        "incidents",
+        help="list incidents",
+        description=(
+            "List incidents: failures of one container (or service) that follow each other "
+            "without a stable up period between them. A crash loop is one incident."
+        ),
     )
-    add_db(p)
-    p.set_defaults(func=not_yet)
+    add_incident_options(p)
+    p.add_argument("--container", help="only incidents of this container (name or id prefix)")
+    p.add_argument("--service", help="only incidents of this compose service (project/service)")
+    p.add_argument("--cause", help="only incidents with a failure of this cause (e.g. oom)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
+    p.set_defaults(func=run)

@@ -1,0 +1,240 @@
+"""One incident as a postmortem draft: Markdown, or self-contained HTML with a timeline figure.
+
+Rendering only: the numbers come from analytics.incidents (timeline, recovery breakdown).
+Every name, label and log line in HTML goes through html.escape; the figure is built with
+matplotlib.figure.Figure (never pyplot: this may run inside a server) and embedded as SVG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from docktally.timespec import ns_to_iso
+
+NS_PER_S = 1_000_000_000
+
+
+@dataclass
+class LogTail:
+    container: str
+    die_time_ns: int
+    lines: list[str]
+    truncated: bool
+
+
+@dataclass
+class Postmortem:
+    incident: dict[str, Any]  # from reports.postmortem_incidents.incident_dicts
+    timeline: pd.DataFrame  # analytics.incidents.TIMELINE_COLUMNS
+    breakdown: dict[str, Any]  # analytics.incidents.recovery_breakdown
+    down_spans: list[tuple[str, float, float | None]]  # (container, rel start s, rel end s)
+    window_end_rel_s: float
+    logs: list[LogTail] = field(default_factory=list)
+    related: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _s(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if abs(v) < 120:
+        return f"{v:.2f} s"
+    if abs(v) < 7200:
+        return f"{v / 60:.1f} min"
+    return f"{v / 3600:.2f} h"
+
+
+def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
+    inc = pm.incident
+    codes = ", ".join(
+        f"{c} ({inc['exit_meanings'].get(c, '')}) x{n}"
+        for c, n in sorted(inc["exit_codes"].items())
+    )
+    causes = ", ".join(f"{c} x{n}" for c, n in sorted(inc["causes"].items()))
+    budget = inc["slo_budget_spent_ratio"]
+    return [
+        ("Incident", inc["id"]),
+        ("Host", str(inc["host"])),
+        ("Container" if inc["scope"] == "container" else "Service", str(inc["key"])),
+        ("Containers", ", ".join(inc["containers"]) or "-"),
+        ("Restart policy", str(inc["policy"] or "-")),
+        ("Start", inc["start"]),
+        ("End", inc["end"] or "still open at the end of the window"),
+        ("Time to recover", _s(inc["time_to_recover_s"]) if not inc["open"] else "open"),
+        ("Downtime", _s(inc["downtime_s"])),
+        ("Failures", str(inc["failures"])),
+        ("Restarts", str(inc["restarts"])),
+        ("Crash loop", "yes" if inc["crash_loop"] else "no"),
+        ("Causes", causes or "-"),
+        ("Exit codes", codes or "-"),
+        (
+            "SLO budget spent",
+            "-" if budget is None else f"{100 * budget:.1f}% of the window's error budget",
+        ),
+    ]
+
+
+def _breakdown_lines(pm: Postmortem) -> list[tuple[str, str]]:
+    b = pm.breakdown
+    n = b["recovered"] or 1
+    return [
+        ("Recoveries", str(b["recovered"])),
+        ("MTTR", _s(b["mttr_s"])),
+        ("Waiting in the engine's back-off (mean)", _s(b["backoff_wait_s"] / n)),
+        ("Waiting for a person / the engine to return (mean)", _s(b["manual_wait_s"] / n)),
+        ("Starting (mean)", _s(b["start_s"] / n)),
+        ("Becoming healthy (mean)", _s(b["to_healthy_s"] / n)),
+    ]
+
+
+def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
+    out = []
+    for _, r in pm.timeline.iterrows():
+        out.append(
+            (
+                ns_to_iso(int(r["time_ns"])),
+                f"{r['rel_s']:+.3f} s",
+                str(r["name"]),
+                str(r["what"]),
+                str(r["detail"]),
+            )
+        )
+    return out
+
+
+def render_markdown(pm: Postmortem) -> str:
+    inc = pm.incident
+    md: list[str] = [f"# Postmortem: {inc['key']} ({inc['id']})", "", "## Summary and impact", ""]
+    md += ["| | |", "|---|---|"]
+    md += [f"| {k} | {_md(v)} |" for k, v in _summary_lines(pm)]
+    md += ["", "## Timeline", "", "Relative times are from the first failure.", ""]
+    md += ["| Time (UTC) | Relative | Container | Event | Detail |", "|---|---|---|---|---|"]
+    md += [f"| {' | '.join(_md(c) for c in row)} |" for row in _timeline_rows(pm)]
+    md += ["", "## Time to recover", ""]
+    md += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _breakdown_lines(pm)]
+    md += ["", "## Logs around each failure", ""]
+    if not pm.logs:
+        md += ["No log lines were captured for these failures.", ""]
+    for tail in pm.logs:
+        md += [
+            f"Last lines of {tail.container} before the die at {ns_to_iso(tail.die_time_ns)}"
+            + (" (truncated)" if tail.truncated else "")
+            + ":",
+            "",
+            "```",
+            *[ln.replace("```", "'''") for ln in tail.lines],
+            "```",
+            "",
+        ]
+    md += ["## Related incidents", ""]
+    if pm.related:
+        md += ["Other incidents on the same host at the same time:", ""]
+        md += [
+            f"- {r['id']}: {r['key']} from {r['start']} ({', '.join(sorted(r['causes']))})"
+            for r in pm.related
+        ]
+    else:
+        md += ["None on the same host at the same time."]
+    md += ["", "## Root cause", "", "_To be written._", "", "## Action items", "", "- [ ] ", ""]
+    return "\n".join(md)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def timeline_figure(pm: Postmortem) -> Figure:
+    """Containers as rows; down spans in red, up in green, events as markers."""
+    names = list(dict.fromkeys([c for c, _, _ in pm.down_spans] + list(pm.timeline["name"])))
+    fig = Figure(figsize=(9, 1.2 + 0.5 * max(1, len(names))), layout="constrained")
+    ax = fig.add_subplot()
+    t_min = min([0.0, *list(pm.timeline["rel_s"])]) if len(pm.timeline) else 0.0
+    t_max = max([1.0, *list(pm.timeline["rel_s"])]) if len(pm.timeline) else 1.0
+    for i, name in enumerate(names):
+        ax.broken_barh([(t_min, t_max - t_min)], (i - 0.3, 0.6), color="#cfe8cf")
+        spans = [
+            (lo, (hi if hi is not None else t_max) - lo) for c, lo, hi in pm.down_spans if c == name
+        ]
+        ax.broken_barh(spans, (i - 0.3, 0.6), color="#d9534f")
+    marker = {"die": "x", "start": "^", "restart": "^", "recovered": "*", "kill": "|", "oom": "v"}
+    for _, r in pm.timeline.iterrows():
+        m = marker.get(str(r["what"])) or marker.get(str(r["kind"]))
+        if m and r["name"] in names:
+            ax.plot([r["rel_s"]], [names.index(r["name"])], marker=m, color="black", ms=7)
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.set_xlabel("seconds from the first failure")
+    ax.set_title("down (red) and up (green)")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
+
+
+def figure_data_uri(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="svg")
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
+text-align:left;vertical-align:top}th{background:#f3f3f3}pre{background:#f6f6f6;padding:.5em;
+overflow-x:auto}.todo{min-height:4em;border:1px dashed #aaa;padding:.5em;color:#777}
+"""
+
+
+def render_html(pm: Postmortem) -> str:
+    e = html.escape
+    inc = pm.incident
+    h: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Postmortem {e(inc['id'])}: {e(str(inc['key']))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Postmortem: {e(str(inc['key']))} <small>({e(inc['id'])})</small></h1>",
+        "<h2>Summary and impact</h2><table>",
+    ]
+    h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _summary_lines(pm)]
+    h += ["</table>", "<h2>Timeline</h2>"]
+    h.append(
+        f'<img alt="timeline of {e(str(inc["key"]))}" src="{figure_data_uri(timeline_figure(pm))}">'
+    )
+    h += ["<p>Relative times are from the first failure.</p><table>"]
+    h += [
+        "<tr><th>Time (UTC)</th><th>Relative</th><th>Container</th><th>Event</th>"
+        "<th>Detail</th></tr>"
+    ]
+    h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _timeline_rows(pm)]
+    h += ["</table>", "<h2>Time to recover</h2><table>"]
+    h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _breakdown_lines(pm)]
+    h += ["</table>", "<h2>Logs around each failure</h2>"]
+    if not pm.logs:
+        h.append("<p>No log lines were captured for these failures.</p>")
+    for tail in pm.logs:
+        h.append(
+            f"<p>Last lines of {e(tail.container)} before the die at "
+            f"{e(ns_to_iso(tail.die_time_ns))}{' (truncated)' if tail.truncated else ''}:</p>"
+        )
+        h.append("<pre>" + "\n".join(e(ln) for ln in tail.lines) + "</pre>")
+    h.append("<h2>Related incidents</h2>")
+    if pm.related:
+        h.append("<ul>")
+        h += [
+            f"<li>{e(r['id'])}: {e(str(r['key']))} from {e(r['start'])} "
+            f"({e(', '.join(sorted(r['causes'])))})</li>"
+            for r in pm.related
+        ]
+        h.append("</ul>")
+    else:
+        h.append("<p>None on the same host at the same time.</p>")
+    h += [
+        '<h2>Root cause</h2><div class="todo">To be written.</div>',
+        '<h2>Action items</h2><div class="todo">To be written.</div>',
+        "</body></html>",
+    ]
+    return "\n".join(h) + "\n"

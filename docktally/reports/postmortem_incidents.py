@@ -1,0 +1,153 @@
+"""The incident list as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pandas as pd
+
+from docktally.analytics.model import Window
+from docktally.timespec import ns_to_iso
+
+
+def incident_dicts(incidents: pd.DataFrame) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for _, r in incidents.iterrows():
+        end = None if pd.isna(r["end_ns"]) else int(r["end_ns"])
+        out.append(
+            {
+                "id": r["id"],
+                "host": r["host"],
+                "scope": r["scope"],
+                "key": r["key"],
+                "containers": list(r["names"]),
+                "container_ids": list(r["container_ids"]),
+                "policy": r["policy"],
+                "start": ns_to_iso(int(r["start_ns"])),
+                "end": None if end is None else ns_to_iso(end),
+                "start_ns": int(r["start_ns"]),
+                "end_ns": end,
+                "open": bool(r["open"]),
+                "downtime_s": float(r["downtime_s"]),
+                "failures": int(r["failures"]),
+                "restarts": int(r["restarts"]),
+                "crash_loop": bool(r["crash_loop"]),
+                "causes": dict(r["causes"]),
+                "exit_codes": dict(r["exit_codes"]),
+                "exit_meanings": dict(r["exit_meanings"]),
+                "time_to_recover_s": _f(r["time_to_recover_s"]),
+                "slo_budget_spent_ratio": _f(r["slo_budget_spent_ratio"]),
+                "overlapping": list(r["overlapping"]),
+            }
+        )
+    return out
+
+
+def _f(v: Any) -> float | None:
+    return None if v is None or pd.isna(v) else float(v)
+
+
+def _fmt_s(v: float | None) -> str:
+    if v is None:
+        return "-"
+    if v < 60:
+        return f"{v:.1f}s"
+    if v < 3600:
+        return f"{v / 60:.1f}m"
+    return f"{v / 3600:.1f}h"
+
+
+def render_incidents(incidents: pd.DataFrame, window: Window, fmt: str) -> str:
+    rows = incident_dicts(incidents)
+    if fmt == "json":
+        return json.dumps(
+            {
+                "window": {"start": ns_to_iso(window.start_ns), "end": ns_to_iso(window.end_ns)},
+                "incidents": rows,
+            },
+            indent=2,
+        )
+    flat = [
+        {
+            "id": r["id"],
+            "host": r["host"],
+            "key": r["key"],
+            "policy": r["policy"],
+            "start": r["start"],
+            "end": r["end"] or "open",
+            "downtime_s": round(r["downtime_s"], 3),
+            "failures": r["failures"],
+            "restarts": r["restarts"],
+            "causes": ",".join(f"{k}:{v}" for k, v in sorted(r["causes"].items())),
+            "exit_codes": ",".join(f"{k}:{v}" for k, v in sorted(r["exit_codes"].items())),
+            "ttr_s": r["time_to_recover_s"],
+            "slo_budget": r["slo_budget_spent_ratio"],
+            "overlapping": " ".join(r["overlapping"]),
+        }
+        for r in rows
+    ]
+    if fmt == "csv":
+        buf = io.StringIO()
+        pd.DataFrame.from_records(
+            flat,
+            columns=[
+                "id",
+                "host",
+                "key",
+                "policy",
+                "start",
+                "end",
+                "downtime_s",
+                "failures",
+                "restarts",
+                "causes",
+                "exit_codes",
+                "ttr_s",
+                "slo_budget",
+                "overlapping",
+            ],
+        ).to_csv(buf, index=False)
+        return buf.getvalue()
+    if not flat:
+        return "no incidents in the window\n"
+    table = [
+        [
+            "ID",
+            "CONTAINER",
+            "START",
+            "DOWN",
+            "FAILS",
+            "RESTARTS",
+            "CAUSES",
+            "EXIT",
+            "TTR",
+            "BUDGET",
+            "OVERLAPS",
+        ]
+    ]
+    for r in flat:
+        table.append(
+            [
+                r["id"],
+                str(r["key"]),
+                str(r["start"])[:19].replace("T", " "),
+                _fmt_s(r["downtime_s"]),
+                str(r["failures"]),
+                str(r["restarts"]),
+                str(r["causes"]),
+                str(r["exit_codes"]) or "-",
+                "open" if r["end"] == "open" else _fmt_s(r["ttr_s"]),
+                "-" if r["slo_budget"] is None else f"{100 * r['slo_budget']:.0f}%",
+                str(len(r["overlapping"])),
+            ]
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return (
+        "\n".join(
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        )
+        + "\n"
+    )
