@@ -16,9 +16,21 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from docktally.timespec import ns_to_iso
+from docktally.analytics.incidents import (
+    incident_failures,
+    incident_timeline,
+    recovery_breakdown,
+)
+from docktally.analytics.model import Window
+from docktally.analytics.policies import classify_recoveries
+from docktally.analytics.states import exit_code_meaning, signal_name
+from docktally.reports.postmortem_incidents import incident_dicts
+from docktally.timespec import ns_to_iso, parse_rfc3339_ns
 
 NS_PER_S = 1_000_000_000
+# Log tails captured this long before the first failure are shown too.
+LOG_LEAD_NS = 60 * NS_PER_S
+LOG_LINES = 20  # per failure
 
 
 @dataclass
@@ -238,3 +250,74 @@ def render_html(pm: Postmortem) -> str:
         "</body></html>",
     ]
     return "\n".join(h) + "\n"
+
+
+def build_postmortem(
+    events: pd.DataFrame,
+    failures: pd.DataFrame,
+    incidents: pd.DataFrame,
+    row: pd.Series,
+    window: Window,
+    log_tails: list[pd.DataFrame],
+) -> Postmortem:
+    """Everything the postmortem of incident `row` shows. `events` are History.events,
+    `failures` find_failures' frame, `incidents` group_incidents' frame (for related incidents),
+    `log_tails` frames of store.reads.load_log_tails for the incident's containers."""
+    members = classify_recoveries(incident_failures(failures, row))
+    timeline = incident_timeline(
+        events, row, members, window, exit_meaning=exit_code_meaning, signal_name=signal_name
+    )
+    t0 = int(row["start_ns"])
+    names = {str(c): str(n) for c, n in zip(events["container_id"], events["name"], strict=True)}
+    spans = [
+        (
+            names.get(str(f["container_id"]), str(f["name"])),
+            (int(f["time_ns"]) - t0) / NS_PER_S,
+            None if pd.isna(f["recovered_ns"]) else (int(f["recovered_ns"]) - t0) / NS_PER_S,
+        )
+        for _, f in members.iterrows()
+    ]
+    logs = [
+        LogTail(
+            container=names.get(str(t["container_id"]), str(t["container_id"])[:12]),
+            die_time_ns=int(t["time_ns"]),
+            lines=lines_before(str(t["lines"]).splitlines(), int(t["time_ns"])),
+            truncated=bool(t["truncated"]),
+        )
+        for frame in log_tails
+        for _, t in frame.iterrows()
+    ]
+    (incident,) = incident_dicts(incidents[incidents["id"] == row["id"]])
+    return Postmortem(
+        incident=incident,
+        timeline=timeline,
+        breakdown=recovery_breakdown(events, members),
+        down_spans=spans,
+        window_end_rel_s=(window.end_ns - t0) / NS_PER_S,
+        logs=sorted(logs, key=lambda lt: lt.die_time_ns),
+        related=incident_dicts(incidents[incidents["id"].isin(row["overlapping"])]),
+    )
+
+
+def lines_before(lines: list[str], die_ns: int, keep: int = LOG_LINES) -> list[str]:
+    """The last `keep` lines logged up to the die: a tail captured late also holds lines of the
+    next run. Lines without the engine's timestamp are kept."""
+    out: list[str] = []
+    for ln in lines:
+        stamp, _, _rest = ln.partition(" ")
+        try:
+            t = parse_rfc3339_ns(stamp)
+        except ValueError:
+            t = None
+        if t is None or t <= die_ns:
+            out.append(ln)
+    return out[-keep:]
+
+
+def render(pm: Postmortem, fmt: str) -> str:
+    """`markdown` or `html`."""
+    if fmt == "html":
+        return render_html(pm)
+    if fmt == "markdown":
+        return render_markdown(pm)
+    raise ValueError(f"postmortem format {fmt!r} is not markdown or html")
