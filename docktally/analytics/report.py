@@ -35,6 +35,14 @@ from docktally.timespec import ns_to_iso
 
 NS = 1_000_000_000
 GROUP_BY = ("container", "service", "image", "host", "policy")
+# Sort order of groups: names first, ids only to break ties.
+SORT_COLUMNS: dict[str, list[str]] = {
+    "container": ["host", "container", "container_id"],
+    "service": ["host", "service"],
+    "image": ["image"],
+    "host": ["host"],
+    "policy": ["policy"],
+}
 KEY_COLUMNS: dict[str, list[str]] = {
     "container": ["host", "container_id", "container"],
     "service": ["host", "service"],
@@ -611,7 +619,7 @@ def build_report(
         m = pd.concat([m, _slo_columns(u, m, window, slo)], axis=1)
     keep = u.real | (m["failures"].to_numpy() > 0)
     groups = pd.concat([u.keys, m], axis=1)[keep]
-    groups = groups.sort_values(KEY_COLUMNS[by], kind="stable").reset_index(drop=True)
+    groups = groups.sort_values(SORT_COLUMNS[by], kind="stable").reset_index(drop=True)
     breakdown = None
     if every:
         parts = []
@@ -624,7 +632,7 @@ def build_report(
         breakdown = pd.concat(parts, ignore_index=True) if parts else None
         if breakdown is not None:
             breakdown = breakdown.sort_values(
-                [*KEY_COLUMNS[by], "period_start_ns"], kind="stable"
+                [*SORT_COLUMNS[by], "period_start_ns"], kind="stable"
             ).reset_index(drop=True)
     return Report(
         window=window,

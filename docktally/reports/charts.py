@@ -1,0 +1,86 @@
+"""Charts as PNG bytes, drawn on matplotlib.figure.Figure (never pyplot: no global state)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from docktally.analytics.report import Report
+
+STATE_COLOURS = {"up": "#2e7d32", "unhealthy": "#f9a825", "down": "#c62828"}
+MAX_BARS = 40
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def group_labels(report: Report, frame: pd.DataFrame) -> list[str]:
+    cols = [c for c in report.key_columns if c not in ("container_id", "host")] or ["host"]
+    return [" / ".join(str(v) for v in row) for row in frame[cols].itertuples(index=False)]
+
+
+def availability_chart(report: Report) -> bytes:
+    g = report.groups.sort_values("availability", na_position="first").head(MAX_BARS)
+    labels = group_labels(report, g)
+    values = [100 * (v if v == v else 0.0) for v in g["availability"]]
+    fig = Figure(figsize=(8, max(2.0, 0.3 * len(labels) + 1)))
+    ax = fig.add_subplot()
+    ax.barh(range(len(labels)), values, color=STATE_COLOURS["up"])
+    ax.set_yticks(range(len(labels)), labels=labels, fontsize=8)
+    ax.set_xlabel("availability (%)")
+    low = min(values, default=0.0)
+    ax.set_xlim(max(0.0, min(low - 1.0, 99.0)), 100.0)
+    if report.slo is not None:
+        ax.axvline(report.slo, color="#555555", linestyle="--", label=f"SLO {report.slo:g}%")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(f"Availability per {report.by} (lowest {len(labels)})")
+    return _png(fig)
+
+
+def downtime_by_cause_chart(report: Report) -> bytes:
+    totals: dict[str, float] = {}
+    for d in report.groups["downtime_by_cause_s"]:
+        for k, v in d.items():
+            totals[k] = totals.get(k, 0.0) + float(v)
+    for k, v in report.time_by_class_s.items():
+        if k.startswith("planned:") and v > 0:
+            totals[k] = v
+    items = sorted(totals.items(), key=lambda kv: -kv[1])
+    fig = Figure(figsize=(8, max(2.0, 0.35 * len(items) + 1)))
+    ax = fig.add_subplot()
+    if items:
+        ax.barh(
+            [k for k, _ in items],
+            [v / 60 for _, v in items],
+            color=["#c62828" if not k.startswith("planned") else "#1565c0" for k, _ in items],
+        )
+    else:
+        ax.text(0.5, 0.5, "no downtime", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("minutes (container time)")
+    ax.set_title("Downtime by cause (red) and planned time by reason (blue)")
+    return _png(fig)
+
+
+def availability_per_day_chart(report: Report) -> bytes:
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot()
+    bd = report.breakdown
+    if bd is not None and not bd.empty:
+        per = bd.groupby("period_start_ns")[["uptime_s", "downtime_s"]].sum()
+        known = per["uptime_s"] + per["downtime_s"]
+        avail = (100 * per["uptime_s"] / known.where(known > 0)).fillna(float("nan"))
+        days = pd.to_datetime(per.index.to_numpy(), unit="ns", utc=True)
+        ax.plot(days, avail.to_numpy(), marker="o", color=STATE_COLOURS["up"])
+        if report.slo is not None:
+            ax.axhline(report.slo, color="#555555", linestyle="--")
+        fig.autofmt_xdate()
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("availability (%)")
+    ax.set_title(f"Fleet availability per {report.every or 'day'} (UTC)")
+    return _png(fig)

@@ -1,0 +1,26 @@
+"""`--format csv`: one row per group (or per group and period with --every), raw numbers;
+dict columns (exit codes, downtime by cause) as JSON text."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+
+from docktally.analytics.report import Report
+
+
+def report_frame(report: Report) -> pd.DataFrame:
+    df = report.breakdown if report.breakdown is not None else report.groups
+    df = df.copy()
+    for col in ("exit_codes", "downtime_by_cause_s"):
+        if col in df.columns:
+            df[col] = [json.dumps(v, sort_keys=True) for v in df[col]]
+    return df
+
+
+def render_csv(report: Report) -> str:
+    buf = io.StringIO()
+    report_frame(report).to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue()

@@ -1,0 +1,35 @@
+"""`--format markdown`: the report as GitHub-flavoured Markdown tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from docktally.analytics.report import Report
+from docktally.reports.tables import NO_DATA, display_rows, header_lines, time_by_class_rows
+
+
+def md_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(df: pd.DataFrame) -> str:
+    cols = [md_escape(str(c)) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(md_escape(str(v)) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(report: Report) -> str:
+    head = header_lines(report)
+    parts = [f"# {head[0]}", *head[1:]]
+    if report.empty:
+        return "\n\n".join([*parts, NO_DATA]) + "\n"
+    parts += [
+        md_table(display_rows(report)),
+        "## Time by class",
+        md_table(time_by_class_rows(report)),
+    ]
+    if report.breakdown is not None:
+        parts += [f"## Per {report.every}", md_table(display_rows(report, report.breakdown))]
+    return "\n\n".join(parts) + "\n"
