@@ -11,8 +11,12 @@ goes through writes.insert_events.
 
 from __future__ import annotations
 
+import gc
+import queue
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -118,38 +122,48 @@ def import_lines(
     `covers` when given. `on_progress(lines_read)` is called after each chunk.
     """
     result = ImportResult()
-    insert = _sqlite_inserter(conn) if conn.dialect.name == "sqlite" else _generic_inserter(conn)
+    sqlite = conn.dialect.name == "sqlite"
+    writer = _SqliteWriter(conn) if sqlite else _GenericWriter(conn)
     batch: list[dict[str, Any]] = []
     first = last = None
-    for line_no, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        result.read += 1
-        try:
-            row = parse_line(line, line_no, host=host)
-        except InvalidLine as exc:
-            if not skip_invalid:
-                raise
-            result.invalid.append(exc)
-            continue
-        if row is None:
-            result.not_container += 1
-            continue
-        t = row["time_ns"]
-        if first is None or t < first:
-            first = t
-        if last is None or t > last:
-            last = t
-        batch.append(row)
-        if len(batch) >= chunk_rows:
-            result.new += insert(batch)
+    # Millions of short-lived dicts: the cyclic GC would walk them over and over for nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for line_no, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            result.read += 1
+            try:
+                row = parse_line(line, line_no, host=host)
+            except InvalidLine as exc:
+                if not skip_invalid:
+                    raise
+                result.invalid.append(exc)
+                continue
+            if row is None:
+                result.not_container += 1
+                continue
+            t = row["time_ns"]
+            if first is None or t < first:
+                first = t
+            if last is None or t > last:
+                last = t
+            batch.append(row)
+            if len(batch) >= chunk_rows:
+                writer.put(batch)
+                result.already_stored += len(batch)
+                batch = []
+                if on_progress is not None:
+                    on_progress(result.read)
+        if batch:
+            writer.put(batch)
             result.already_stored += len(batch)
-            batch = []
-            if on_progress is not None:
-                on_progress(result.read)
-    if batch:
-        result.new += insert(batch)
-        result.already_stored += len(batch)
+        result.new = writer.finish()
+    finally:
+        writer.close()
+        if gc_was_enabled:
+            gc.enable()
     result.already_stored -= result.new
     result.first_ns, result.last_ns = first, last
     span = covers if covers is not None else (first, last) if first is not None else None
@@ -182,27 +196,80 @@ def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns
     return cov_id
 
 
-def _sqlite_inserter(conn: Connection) -> Callable[[Sequence[Mapping[str, Any]]], int]:
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
-    cur = dbapi.cursor()
-    # A bigger page cache keeps the natural-key index in memory while a big file goes in.
-    cur.execute("PRAGMA cache_size=-131072")
-    cols = _COLUMNS
+class _GenericWriter:
+    """Rows through SQLAlchemy (PostgreSQL): writes.insert_events, chunk by chunk."""
 
-    def insert(rows: Sequence[Mapping[str, Any]]) -> int:
-        before = dbapi.total_changes
-        cur.executemany(_SQLITE_INSERT, [tuple(r[c] for c in cols) for r in rows])
-        return int(dbapi.total_changes - before)
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.new = 0
 
-    return insert
+    def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        n = writes.insert_events(self.conn, rows)
+        if n < 0:
+            raise RuntimeError("the database did not say how many rows it wrote")
+        self.new += n
+
+    def finish(self) -> int:
+        return self.new
+
+    def close(self) -> None:
+        pass
 
 
-def _generic_inserter(conn: Connection) -> Callable[[Sequence[Mapping[str, Any]]], int]:
-    def insert(rows: Sequence[Mapping[str, Any]]) -> int:
-        n = writes.insert_events(conn, rows)
-        if n >= 0:
-            return n
-        raise RuntimeError("the database did not say how many rows it wrote")
+class _SqliteWriter:
+    """executemany on the DBAPI cursor, in a thread of its own.
 
-    return insert
+    sqlite3 lets go of the GIL while SQLite works, so parsing the next chunk overlaps writing
+    this one. The caller's transaction is the one the rows go into: the thread only borrows the
+    connection, and is joined before the caller commits or rolls back.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        dbapi = conn.connection.dbapi_connection
+        assert dbapi is not None
+        self.dbapi: Any = dbapi
+        self.cur = dbapi.cursor()
+        # A bigger page cache keeps the natural-key index in memory while a big file goes in.
+        self.cur.execute("PRAGMA cache_size=-131072")
+        # The DBAPI layer (pysqlite) opens its transaction on the first INSERT: make sure it is
+        # the one SQLAlchemy will commit or roll back, before the thread runs.
+        self.before = dbapi.total_changes
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
+        self.thread = threading.Thread(target=self._run, name="docktally-import-writer")
+        self.thread.start()
+        self.closed = False
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is not None:
+                continue
+            try:
+                self.cur.executemany(_SQLITE_INSERT, item)
+            except BaseException as exc:  # re-raised in the caller's thread
+                self.error = exc
+
+    def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if self.error is not None:
+            self.close()
+            raise self.error
+        self.queue.put([_as_tuple(r) for r in rows])
+
+    def finish(self) -> int:
+        self.close()
+        if self.error is not None:
+            raise self.error
+        return int(self.dbapi.total_changes - self.before)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.queue.put(None)
+            self.thread.join()
+            self.cur.close()
+
+
+_as_tuple = itemgetter(*_COLUMNS)

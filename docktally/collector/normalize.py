@@ -6,6 +6,7 @@ Shared by the live collector and `docktally import`, so both store the same thin
 from __future__ import annotations
 
 import json
+import math
 import signal as _signal
 from collections.abc import Mapping
 from typing import Any
@@ -86,13 +87,21 @@ def normalize_event(
     cid = actor.get("ID") or payload.get("id")
     if not isinstance(cid, str) or not cid:
         raise InvalidEvent("no container id (Actor.ID or id)")
+    if len(cid) > 64:
+        raise InvalidEvent(f"container id {cid[:16]!r}... is longer than 64 characters")
     time_nano = payload.get("timeNano")
+    secs = payload.get("time")
     if isinstance(time_nano, int) and not isinstance(time_nano, bool):
         time_ns = time_nano
-    elif isinstance(payload.get("time"), int | float) and not isinstance(payload.get("time"), bool):
-        time_ns = int(payload["time"]) * 1_000_000_000
+    elif isinstance(secs, int | float) and not isinstance(secs, bool) and math.isfinite(secs):
+        time_ns = int(secs) * 1_000_000_000
     else:
         raise InvalidEvent("no timeNano or time")
+    # The column is a signed 64-bit integer: the engine never sends more, a corrupt line might.
+    if not 0 <= time_ns < 2**63:
+        raise InvalidEvent(f"timeNano/time {time_ns} is out of range")
+    if len(action) > 128:
+        raise InvalidEvent(f"Action {action[:16]!r}... is longer than 128 characters")
     attrs = actor.get("Attributes") or {}
     if not isinstance(attrs, Mapping):
         raise InvalidEvent("Actor.Attributes is not an object")
