@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, select
+from sqlalchemy.dialects import postgresql
 
 from docktally.collector.normalize import InvalidEvent, normalize_event
 from docktally.store import writes
@@ -197,17 +198,19 @@ def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns
 
 
 class _GenericWriter:
-    """Rows through SQLAlchemy (PostgreSQL): writes.insert_events, chunk by chunk."""
+    """Rows through SQLAlchemy (PostgreSQL), chunk by chunk.
+
+    INSERT ... ON CONFLICT DO NOTHING RETURNING id: psycopg's executemany cannot say how many
+    rows it wrote, the returned ids can.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.new = 0
+        self.stmt = postgresql.insert(events).on_conflict_do_nothing().returning(events.c.id)
 
     def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        n = writes.insert_events(self.conn, rows)
-        if n < 0:
-            raise RuntimeError("the database did not say how many rows it wrote")
-        self.new += n
+        self.new += len(self.conn.execute(self.stmt, list(rows)).all())
 
     def finish(self) -> int:
         return self.new
