@@ -12,7 +12,7 @@ import streamlit as st
 from docktally.dashboard import data, ui
 
 HERE = Path(__file__).parent
-PAGES = HERE / "pages"
+PAGES = HERE / "views"
 
 
 def run() -> None:

@@ -79,10 +79,20 @@ def now_ns() -> int:
     return time.time_ns() // NOW_STEP_NS * NOW_STEP_NS
 
 
-def window_for(range_text: str, now: int) -> Window:
+def window_for(range_text: str, end_ns: int) -> Window:
+    """The `range_text` (7d) before `end_ns`."""
     from docktally.timespec import parse_duration_ns
 
-    return Window(now - parse_duration_ns(range_text), now)
+    return Window(end_ns - parse_duration_ns(range_text), end_ns)
+
+
+def end_of_range(until: str | None, now: int) -> int:
+    """Empty: now; else an ISO time or a duration before now, as --until takes it."""
+    from docktally.timespec import parse_instant_ns
+
+    if not until or not until.strip():
+        return now
+    return parse_instant_ns(until.strip(), now_ns=now, what="Until")
 
 
 def _analytics(name: str) -> ModuleType:
@@ -278,11 +288,11 @@ def failures(view: View) -> pd.DataFrame:
 
 def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
     """Add the container's name (and compose labels) to rows keyed by host + container_id."""
-    if "name" in df.columns or not len(df):
+    if "name" in df.columns:
         return df
     table = container_table(view.url, view.window.start_ns, view.window.end_ns)
     names = table[["host", "container_id", "name", "compose_project", "compose_service"]]
-    return df.merge(names, on=["host", "container_id"], how="left")
+    return df.merge(names.astype(object), on=["host", "container_id"], how="left")
 
 
 GROUP_METRICS = [
@@ -604,26 +614,52 @@ def incident_timeline(view: View, inc: pd.Series) -> TimelineData:
     return TimelineData(with_names(iv.reset_index(drop=True), view), fl, len(ids), len(ids))
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def log_lines(
-    url: str, host: str, container_ids: tuple[str, ...], start_ns: int, end_ns: int
-) -> pd.DataFrame:
-    """Log tails captured at the incident's failures."""
-    frames = []
-    with engine(url).connect() as conn:
-        for cid in container_ids:
-            frames.append(
-                reads.load_log_tails(
-                    conn, host=host, container_id=cid, start_ns=start_ns, end_ns=end_ns
-                )
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _postmortem(key: tuple[Any, ...], incident_id: str) -> Any:
+    view = _view_from_key(key)
+    pm_mod = _analytics("docktally.reports.postmortem")
+    inc_mod = _analytics("docktally.analytics.incidents")
+    incidents_df = _incidents(key)
+    row = inc_mod.find_incident(incidents_df, incident_id)
+    if row is None:
+        return None
+    with engine(view.url).connect() as conn:
+        tails = [
+            reads.load_log_tails(
+                conn,
+                host=str(row["host"]),
+                container_id=str(cid),
+                start_ns=int(row["start_ns"]) - pm_mod.LOG_LEAD_NS,
+                end_ns=int(max(row["failure_times_ns"])) + pm_mod.NS_PER_S,
             )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            for cid in row["container_ids"]
+        ]
+    return pm_mod.build_postmortem(
+        history(view).events, failures(view), incidents_df, row, view.window, tails
+    )
 
 
-def postmortem(view: View, inc: pd.Series, fmt: str) -> str:
-    """The postmortem of one incident, as docktally.reports.postmortem renders it."""
-    mod = _analytics("docktally.reports.postmortem")
-    raise Unavailable(f"{mod.__name__} has no renderer this dashboard knows")
+def postmortem(view: View, incident_id: str) -> Any:
+    """reports.postmortem's Postmortem of one incident: timeline, recovery breakdown, log tails."""
+    return _postmortem(_view_key(view), incident_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+def _rendered(key: tuple[Any, ...], incident_id: str, fmt: str) -> str:
+    pm = _postmortem(key, incident_id)
+    return "" if pm is None else str(_analytics("docktally.reports.postmortem").render(pm, fmt))
+
+
+def render_postmortem(view: View, incident_id: str, fmt: str) -> str:
+    """The postmortem as `markdown` or `html`, exactly as `docktally postmortem` writes it."""
+    return _rendered(_view_key(view), incident_id, fmt)
+
+
+def postmortem_timeline(pm: Any) -> pd.DataFrame:
+    tl: pd.DataFrame = pm.timeline.copy()
+    if "time_ns" in tl.columns:
+        tl["time_ns"] = pd.to_datetime(tl["time_ns"], unit="ns", utc=True)
+    return tl.rename(columns={"time_ns": "time"})
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)

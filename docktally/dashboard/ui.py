@@ -14,6 +14,7 @@ import streamlit as st
 from docktally.dashboard import data, server
 from docktally.dashboard import status as status_mod
 from docktally.dashboard.data import ANY, Filters, Unavailable, View
+from docktally.errors import DocktallyError
 
 T = TypeVar("T")
 
@@ -62,8 +63,20 @@ def sidebar(url: str, *, live_default: bool) -> View:
         bind="query-params",
         help="how far back from now",
     )
+    until = st.sidebar.text_input(
+        "Until",
+        key="until",
+        bind="query-params",
+        placeholder="now",
+        help="end of the range: empty for now, or an ISO time such as 2026-11-01T12:00",
+    )
     now = data.now_ns()
-    base = View(url=url, window=data.window_for(str(rng), now))
+    try:
+        end = data.end_of_range(until, now)
+    except DocktallyError as exc:
+        st.sidebar.error(str(exc))
+        end = now
+    base = View(url=url, window=data.window_for(str(rng), end))
     options = data.filter_options(base) if data.open_error(url) is None else {}
     host = _choice("Host", "host", options.get("host", []), "the engine's host")
     project = _choice("Compose project", "project", options.get("project", []), "")
@@ -112,7 +125,8 @@ def sidebar(url: str, *, live_default: bool) -> View:
     st.session_state[_VIEW_KEY] = view
     st.session_state[_RENDERED_KEY] = time.monotonic()
     if live:
-        _auto_refresh()
+        with st.sidebar:
+            _auto_refresh()
     return view
 
 

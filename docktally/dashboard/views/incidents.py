@@ -40,11 +40,30 @@ if inc is None:
 
 st.header("Postmortem")
 ui.incident_summary(inc)
+pm = ui.load(data.postmortem, view, chosen)
+
+left, right = st.columns(2)
+left.download_button(
+    "Postmortem (Markdown)",
+    data.render_postmortem(view, chosen, "markdown"),
+    file_name=f"{chosen}.md",
+    mime="text/markdown",
+    on_click="ignore",
+)
+right.download_button(
+    "Postmortem (HTML)",
+    data.render_postmortem(view, chosen, "html"),
+    file_name=f"{chosen}.html",
+    mime="text/html",
+    on_click="ignore",
+)
 
 st.subheader("Timeline")
 tl = data.incident_timeline(view, inc)
 if len(tl.intervals):
     st.altair_chart(charts.timeline(tl.intervals, tl.failures), width="stretch")
+if pm is not None:
+    st.dataframe(data.postmortem_timeline(pm), hide_index=True)
 
 st.subheader("Failures")
 st.dataframe(
@@ -54,29 +73,12 @@ st.dataframe(
 )
 
 st.subheader("Last log lines")
-logs = data.log_lines(
-    view.url,
-    str(inc["host"]),
-    tuple(inc["container_ids"]),
-    int(inc["start_ns"]),
-    view.window.end_ns,
-)
-if len(logs):
-    for _, tail in logs.iterrows():
-        st.caption(f"captured at the failure of {ui.fmt_time(tail['time_ns'])}")
-        st.code(tail["lines"], language=None)
+if pm is not None and pm.logs:
+    for tail in pm.logs:
+        st.text(
+            f"{tail.container}: captured at its failure of {ui.fmt_time(tail.die_time_ns)}"
+            + (" (truncated)" if tail.truncated else "")
+        )
+        st.code("\n".join(tail.lines), language=None)
 else:
     st.text("No log lines were captured for this incident.")
-
-st.subheader("Download")
-try:
-    md = data.postmortem(view, inc, "markdown")
-    html = data.postmortem(view, inc, "html")
-except data.Unavailable as exc:
-    st.info(f"Postmortem downloads are not available in this build: {exc}.")
-else:
-    left, right = st.columns(2)
-    left.download_button(
-        "Postmortem (Markdown)", md, file_name=f"{chosen}.md", mime="text/markdown"
-    )
-    right.download_button("Postmortem (HTML)", html, file_name=f"{chosen}.html", mime="text/html")

@@ -1,0 +1,262 @@
+"""The dashboard's pages under Streamlit's AppTest, on a seeded database: no exception, and the
+numbers the seed implies on every page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from docktally.dashboard import data
+from docktally.store import db
+from tests.test_dashboard_seed import HOSTILE, HOSTILE_LABEL, WORKER_FAILURES, Seed, seed
+
+APP = Path(data.__file__).parent / "app.py"
+PAGES = ("overview", "timeline", "reliability", "policies", "incidents", "collector")
+TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seed:
+    path = tmp_path_factory.mktemp("dash") / "seeded.db"
+    return seed(f"sqlite:///{path}", time.time_ns())
+
+
+@pytest.fixture
+def app(seeded: Seed, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv(data.DB_ENV, seeded.url)
+    monkeypatch.delenv("DOCKTALLY_COLLECTOR_STATUS", raising=False)
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    yield at
+
+
+def open_page(at: AppTest, page: str, **params: str) -> AppTest:
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if page != "overview":
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def frames(at: AppTest) -> list[pd.DataFrame]:
+    return [d.value for d in at.dataframe]
+
+
+def texts(at: AppTest) -> str:
+    parts: list[str] = []
+    for kind in ("title", "header", "subheader", "text", "caption", "info", "success", "warning"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    parts += [str(e.value) for e in at.code]
+    parts += [f"{m.label}={m.value}" for m in at.metric]
+    return "\n".join(parts)
+
+
+def frame_with(at: AppTest, column: str) -> pd.DataFrame:
+    for df in frames(at):
+        if column in df.columns:
+            return df
+    raise AssertionError(
+        f"no table with a {column!r} column: {[list(f.columns) for f in frames(at)]}"
+    )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_exception(app: AppTest, page: str) -> None:
+    open_page(app, page)
+    assert app.title, "every page has a title"
+
+
+def test_overview_shows_fleet_numbers_and_what_is_down(app: AppTest) -> None:
+    open_page(app, "overview")
+    groups = frame_with(app, "failures")
+    by_name = groups.set_index("container")
+    assert int(by_name.loc["worker", "failures"]) == WORKER_FAILURES
+    assert int(by_name.loc["db", "failures"]) == 1
+    assert int(by_name.loc["batch", "failures"]) == 0  # a user stop is planned, not a failure
+    assert int(by_name.loc["web", "failures"]) == 0
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Failures"] == str(WORKER_FAILURES + 2)  # worker 4, db 1, hostile 1
+    down = frame_with(app, "since")
+    assert list(down["name"]) == ["worker"]
+
+
+def test_overview_groups_by_service(app: AppTest) -> None:
+    open_page(app, "overview", by="service")
+    text = frame_with(app, "failures").astype(str).to_string()
+    assert "shop" in text
+
+
+def test_slo_status_is_shown(app: AppTest) -> None:
+    open_page(app, "overview", slo="99.9")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["SLO 99.9%"] in ("met", "missed")
+
+
+def test_container_search_filters_every_table(app: AppTest) -> None:
+    open_page(app, "overview", q="worker")
+    groups = frame_with(app, "failures")
+    assert len(groups) == 1
+    assert {m.label: m.value for m in app.metric}["Failures"] == str(WORKER_FAILURES)
+
+
+def test_filters_come_from_the_url(app: AppTest) -> None:
+    open_page(app, "overview", project="shop", range="24h")
+    assert app.selectbox(key="project").value == "shop"
+    assert app.selectbox(key="range").value == "24h"
+    groups = frame_with(app, "failures")
+    assert len(groups) == 2  # web and db
+
+
+def test_policy_filter(app: AppTest) -> None:
+    open_page(app, "overview", policy="on-failure")
+    assert len(frame_with(app, "failures")) == 1
+
+
+def test_timeline_draws_every_container(app: AppTest) -> None:
+    open_page(app, "timeline")
+    iv = frame_with(app, "state")
+    assert set(iv["name"]) == {"web", "worker", "db", "batch", HOSTILE}
+    assert {"up", "down", "planned"} <= set(iv["state"])
+    # The chart itself is a Vega-Lite element.
+    assert any(type(e).__name__ in ("UnknownElement", "VegaLiteChart") for e in app.main)
+
+
+def test_reliability_lists_exit_codes_and_causes(app: AppTest) -> None:
+    open_page(app, "reliability")
+    codes = frame_with(app, "meaning")
+    counts = {int(c): int(n) for c, n in zip(codes["exit_code"], codes["failures"], strict=True)}
+    assert counts[1] == WORKER_FAILURES
+    assert counts[137] == 1
+    assert "oom" in set(codes["cause"])
+    causes = frame_with(app, "downtime_s")
+    assert {"crash", "oom"} <= set(causes["cause"])
+
+
+def test_policies_compare_observed_and_what_if(app: AppTest) -> None:
+    open_page(app, "policies")
+    observed, what_if = (df for df in frames(app) if "policy" in df.columns)
+    row = observed.set_index("policy").loc["on-failure:3"]
+    assert int(row["failures"]) == WORKER_FAILURES
+    assert {"no", "always", "unless-stopped"} <= set(what_if["policy"])
+    assert "Assumptions" in texts(app)
+
+
+def test_incidents_list_and_postmortem(app: AppTest) -> None:
+    open_page(app, "incidents")
+    table = frame_with(app, "crash_loop")
+    assert len(table) == 3
+    worker = table[table["key"] == "worker"].iloc[0]
+    assert bool(worker["crash_loop"]) and int(worker["failures"]) == WORKER_FAILURES
+    app.selectbox[0].set_value(worker["id"]).run()
+    assert not app.exception
+    assert "panic: cannot connect to queue <b>bold</b>" in texts(app)
+    assert (
+        app.query_params["incident"] == [worker["id"]]
+        or app.query_params["incident"] == worker["id"]
+    )
+
+
+def test_incident_from_the_url(app: AppTest) -> None:
+    open_page(app, "incidents")
+    table = frame_with(app, "crash_loop")
+    db_id = table[table["key"] == "db"].iloc[0]["id"]
+    fresh = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    open_page(fresh, "incidents", incident=db_id)
+    assert fresh.selectbox[0].value == db_id
+    assert "exit 137" in texts(fresh)
+
+
+def test_postmortem_downloads(app: AppTest) -> None:
+    open_page(app, "incidents")
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert labels == ["Postmortem (Markdown)", "Postmortem (HTML)"]
+
+
+def test_collector_page_shows_coverage_gaps_and_last_events(app: AppTest) -> None:
+    open_page(app, "collector")
+    cov = frame_with(app, "covered_pct")
+    assert list(cov["host"]) == ["testhost"]
+    gaps = frame_with(app, "reason")
+    assert list(gaps["reason"]) == ["engine_restart"]
+    last = frame_with(app, "action")
+    assert last.iloc[0]["action"] == "start"
+    assert "No collector is watching right now" in texts(app)
+
+
+def test_collector_status_from_up_shows_a_banner(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docktally.dashboard.status import STATUS_ENV, write_status
+
+    path = tmp_path / "status.json"
+    write_status(
+        path,
+        [
+            {
+                "url": "unix:///nowhere.sock",
+                "state": "unreachable",
+                "detail": "no socket there",
+                "since_ns": time.time_ns(),
+            }
+        ],
+        time.time_ns(),
+    )
+    monkeypatch.setenv(STATUS_ENV, str(path))
+    assert data.collector_status() is not None, (path.read_text(), data.collector_status())
+    open_page(app, "collector")
+    assert "cannot reach the Docker engine" in texts(app)
+    engines = frame_with(app, "engine")
+    assert list(engines["state"]) == ["unreachable"]
+    assert app.toggle(key="live").value is True  # auto-refresh on while `up` collects
+
+
+def test_hostile_name_and_label_stay_text(app: AppTest) -> None:
+    for page in PAGES:
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+        open_page(at, page)
+        # Never through Markdown or HTML: every markdown element is ours.
+        for md in at.markdown:
+            assert "<img" not in str(md.value) and "<script" not in str(md.value), page
+        assert not at.get("html"), page
+    at = open_page(AppTest.from_file(str(APP), default_timeout=TIMEOUT_S), "incidents")
+    assert HOSTILE in texts(at)  # shown as the literal characters, through st.text
+    assert HOSTILE_LABEL  # the label is stored in facts; no page renders labels as markup
+
+
+def test_empty_database_shows_how_to_get_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    db.connect(url).dispose()
+    monkeypatch.setenv(data.DB_ENV, url)
+    for page in PAGES:
+        at = open_page(AppTest.from_file(str(APP), default_timeout=TIMEOUT_S), page)
+        shown = texts(at)
+        for command in ("docktally collect", "docktally lab", "docktally import FILE"):
+            assert command in shown, page
+        assert not at.dataframe, page
+
+
+def test_missing_database_shows_how_to_get_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(data.DB_ENV, f"sqlite:///{tmp_path / 'nothing-here.db'}")
+    at = open_page(AppTest.from_file(str(APP), default_timeout=TIMEOUT_S), "overview")
+    shown = texts(at)
+    assert "does not exist yet" in shown
+    assert "docktally collect" in shown
+    assert not (tmp_path / "nothing-here.db").exists()  # read-only: never created
+
+
+def test_bad_until_is_reported_not_raised(app: AppTest) -> None:
+    open_page(app, "overview", until="yesterday-ish")
+    assert any("neither a duration" in str(e.value) for e in app.sidebar.get("alert")) or any(
+        "neither a duration" in str(e.value) for e in app.error
+    )
