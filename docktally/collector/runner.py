@@ -43,8 +43,11 @@ from docktally.timespec import ns_to_iso, ns_to_since, parse_rfc3339_ns
 # The engine keeps this many events for `since` replay; a replay this long may have lost some.
 ENGINE_EVENT_BUFFER = 256
 BATCH_MAX_EVENTS = 500
-# At most 200 ms from a batch's first event to its commit; shorter keeps latency well inside.
-BATCH_MAX_WAIT_S = 0.1
+# At most 200 ms from a batch's first event to its commit. A batch is also committed as soon
+# as the stream has been quiet for BATCH_LINGER_S: low latency when events trickle, big batches
+# (one transaction each) when they pour.
+BATCH_MAX_WAIT_S = 0.2
+BATCH_LINGER_S = 0.01
 HEARTBEAT_S = 0.5
 # With no event for this long, /_ping the engine: a half-open connection never ends by itself.
 SILENCE_S = 5.0
@@ -445,12 +448,13 @@ class Collector:
                 return "stopped"
             timeout = max(0.0, next_hb - now)
             if batch:
-                timeout = min(timeout, max(0.0, first_at + BATCH_MAX_WAIT_S - now))
+                timeout = min(timeout, BATCH_LINGER_S, max(0.0, first_at + BATCH_MAX_WAIT_S - now))
             timeout = min(timeout, 0.1)
+            quiet = False
             try:
                 item = q.get(timeout=timeout)
             except queue.Empty:
-                item = None
+                item, quiet = None, True
             now = time.monotonic()
             if item is _END:
                 flush()
@@ -460,7 +464,9 @@ class Collector:
                     first_at = now
                 batch.append(item)
                 last_event_at = now
-            if batch and (len(batch) >= BATCH_MAX_EVENTS or now - first_at >= BATCH_MAX_WAIT_S):
+            if batch and (
+                quiet or len(batch) >= BATCH_MAX_EVENTS or now - first_at >= BATCH_MAX_WAIT_S
+            ):
                 flush()
                 next_hb = now + HEARTBEAT_S  # the commit heartbeats too
             if now >= next_hb:
