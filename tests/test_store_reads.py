@@ -1,0 +1,137 @@
+"""Read queries on SQLite and PostgreSQL: load_history's lookback and last-event-before, and
+list_events filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+
+from docktally.analytics.model import EVENT_COLUMNS
+from docktally.store import reads, writes
+
+NS = 1_000_000_000
+HOUR = 3600 * NS
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+def ev(cid: str, t_ns: int, action: str, host: str = "h", **extra: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "host": host,
+        "container_id": cid,
+        "time_ns": t_ns,
+        "action": action,
+        "kind": action.split(":")[0],
+        "name": {A: "web", B: "db", C: "job"}[cid],
+        "inferred": False,
+        "source": "test",
+        # Every row the same keys: an executemany takes its columns from the first row.
+        "exit_code": None,
+        "signal": None,
+        "health": None,
+    }
+    if action.startswith("health_status"):
+        row["health"] = action.split(": ")[1]
+    row.update(extra)
+    return row
+
+
+START = 100 * HOUR
+END = 110 * HOUR
+
+
+def seed(store: Engine) -> None:
+    rows = [
+        # A: started long ago, died just before the lookback, started again inside it.
+        ev(A, 10 * HOUR, "start"),
+        ev(A, 50 * HOUR, "die", exit_code=1),
+        ev(A, START - HOUR // 2, "start"),
+        ev(A, START + HOUR, "exec_start: sh"),  # not lifecycle: never loaded
+        ev(A, START + 2 * HOUR, "health_status: unhealthy"),
+        ev(A, END, "die", exit_code=137),  # at the end: outside
+        # B: its last event before the window is a start long ago: that sets its state.
+        ev(B, 1 * HOUR, "create"),
+        ev(B, 2 * HOUR, "start"),
+        ev(B, 3 * HOUR, "exec_die", exit_code=0),
+        # C: another host, only after the window.
+        ev(C, END + HOUR, "start", host="h2"),
+        ev(C, START + HOUR, "kill", host="h2", signal=15),
+    ]
+    with store.begin() as conn:
+        writes.insert_events(conn, rows)
+
+
+def test_load_history_keeps_each_containers_last_event_before_the_window(store: Engine) -> None:
+    seed(store)
+    with store.connect() as conn:
+        h = reads.load_history(conn, START, END)
+    df = h.events
+    assert list(df.columns) == EVENT_COLUMNS
+    got = [(r.container_id[0], r.time_ns, r.action) for r in df.itertuples()]
+    assert got == [
+        ("a", 50 * HOUR, "die"),  # last before the lookback horizon
+        ("a", START - HOUR // 2, "start"),  # inside the lookback
+        ("a", START + 2 * HOUR, "health_status: unhealthy"),
+        ("b", 2 * HOUR, "start"),  # the exec_die after it does not count
+        ("c", START + HOUR, "kill"),
+    ]
+    assert df["exit_code"].dtype.name == "Int64" and df["inferred"].dtype == bool
+    assert df.loc[0, "exit_code"] == 1
+    assert df.loc[2, "health"] == "unhealthy"
+
+
+def test_load_history_by_host(store: Engine) -> None:
+    seed(store)
+    with store.connect() as conn:
+        h = reads.load_history(conn, START, END, hosts=["h2"])
+    assert set(h.events["host"]) == {"h2"}
+
+
+def test_load_history_brings_coverage_and_facts(store: Engine) -> None:
+    seed(store)
+    with store.begin() as conn:
+        c = writes.open_coverage(
+            conn, host="h", engine_url=None, engine_id=None, source="import", start_ns=START
+        )
+        writes.close_coverage(conn, c, END, "import")
+        early = writes.open_coverage(
+            conn, host="h", engine_url=None, engine_id=None, source="import", start_ns=0
+        )
+        writes.close_coverage(conn, early, HOUR, "import")
+    with store.connect() as conn:
+        h = reads.load_history(conn, START, END)
+    assert h.coverage[["start_ns", "end_ns"]].values.tolist() == [[START, END]]
+    assert h.facts.empty and h.maintenance.empty
+
+
+def test_list_events_filters(store: Engine) -> None:
+    seed(store)
+    with store.connect() as conn:
+
+        def actions(**kw: Any) -> list[str]:
+            return list(reads.list_events(conn, **kw)["action"])
+
+        everything = reads.list_events(conn)
+        assert len(everything) == 11
+        assert everything["time_ns"].is_monotonic_increasing
+        assert actions(container="web") == [
+            "start",
+            "die",
+            "start",
+            "exec_start: sh",
+            "health_status: unhealthy",
+            "die",
+        ]
+        assert actions(container="bbbb") == ["create", "start", "exec_die"]
+        assert actions(container="nope") == []
+        assert actions(action="die") == ["die", "die"]
+        assert actions(action="exec_start: sh") == ["exec_start: sh"]
+        assert actions(action="health_status") == ["health_status: unhealthy"]
+        assert actions(since_ns=START, until_ns=END) == [
+            "exec_start: sh",
+            "kill",
+            "health_status: unhealthy",
+        ]
+        assert actions(host="h2") == ["kill", "start"]
+        assert actions(limit=2) == ["create", "start"]
+        assert actions(container="web", action="die", since_ns=START) == ["die"]
