@@ -1,0 +1,119 @@
+"""Delivering events duplicated, overlapping, replayed, in any order and chunking never changes
+what is stored: the same rows as inserting each event once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+
+from docktally.collector.importer import import_lines
+from docktally.store import db, writes
+from docktally.store.schema import events
+from tests.data import recorded
+
+LINES = [ln for name in recorded.SCENARIOS for ln in recorded.lines(name)]
+COLUMNS = [c for c in events.c if c.name != "id"]
+
+
+def stored(eng: Engine) -> set[tuple[Any, ...]]:
+    with eng.connect() as conn:
+        return {tuple(r) for r in conn.execute(select(*COLUMNS))}
+
+
+def deliver(eng: Engine, batches: list[list[str]], chunk_rows: int) -> None:
+    for batch in batches:
+        with eng.begin() as conn:
+            import_lines(conn, batch, host="h", chunk_rows=chunk_rows)
+
+
+def reference(url: str) -> set[tuple[Any, ...]]:
+    eng = db.connect(url)
+    deliver(eng, [LINES], 10_000)
+    rows = stored(eng)
+    eng.dispose()
+    return rows
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated, empty SQLite file: copying it is much faster than migrating per example."""
+    path = tmp_path_factory.mktemp("template") / "empty.db"
+    eng = db.connect(str(path))
+    with eng.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    eng.dispose()
+    return path
+
+
+@pytest.fixture(scope="module")
+def expected() -> set[tuple[Any, ...]]:
+    with tempfile.TemporaryDirectory() as d:
+        return reference(f"sqlite:///{Path(d) / 'ref.db'}")
+
+
+# A delivery: slices of the recorded lines (overlapping, repeated), each maybe shuffled, in any
+# order, with every line delivered at least once.
+deliveries = st.lists(
+    st.tuples(st.integers(0, len(LINES) - 1), st.integers(1, len(LINES))),
+    min_size=0,
+    max_size=6,
+).flatmap(
+    lambda spans: st.tuples(
+        st.permutations([LINES[a : a + n] for a, n in spans] + [LINES]),
+        st.randoms(use_true_random=False),
+        st.integers(1, 40),
+    )
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(delivery=deliveries)
+def test_any_delivery_stores_each_event_once(
+    template: Path, expected: set[tuple[Any, ...]], delivery: tuple[list[list[str]], Any, int]
+) -> None:
+    batches, rnd, chunk_rows = delivery
+    batches = [rnd.sample(b, len(b)) for b in batches]
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(template, Path(d) / "p.db")
+        eng = db.connect(f"sqlite:///{Path(d) / 'p.db'}", migrate=False)
+        deliver(eng, batches, chunk_rows)
+        got = stored(eng)
+        eng.dispose()
+    assert got == expected
+
+
+def test_collector_rows_and_import_rows_share_the_key(store: Engine) -> None:
+    """A replay through writes.insert_events after an import writes nothing new."""
+    from docktally.collector.importer import parse_line
+
+    with store.begin() as conn:
+        import_lines(conn, LINES, host="h")
+    before = stored(store)
+    rows = [r for i, ln in enumerate(LINES) if (r := parse_line(ln, i, host="h")) is not None]
+    with store.begin() as conn:
+        writes.insert_events(conn, [{**r, "source": "collect"} for r in rows])
+    assert stored(store) == before
+
+
+@pytest.mark.postgres
+def test_one_replayed_delivery_on_postgresql(pg_url: str, expected: set[Any]) -> None:
+    eng = db.connect(pg_url)
+    half = len(LINES) // 2
+    deliver(eng, [LINES[half:], LINES, LINES[: half + 5][::-1], LINES[3:9]], 7)
+    assert stored(eng) == expected
+    eng.dispose()
+
+
+def test_pg_is_configured_in_ci() -> None:
+    if os.environ.get("CI") == "true":
+        assert os.environ.get("DOCKTALLY_TEST_PG_URL"), "CI runs the PostgreSQL cases too"
