@@ -22,10 +22,11 @@ import threading
 import time
 from pathlib import Path
 
+import docker.errors
 from sqlalchemy import func, select
 
 from docktally.store import db
-from docktally.store.schema import events
+from docktally.store.schema import coverage, events
 from tests.private_engine import PrivateEngine
 
 REPO = Path(__file__).parent.parent
@@ -57,11 +58,23 @@ def count(url: str) -> int:
         store.dispose()
 
 
+def covered(url: str) -> bool:
+    store = db.connect(url, migrate=False)
+    try:
+        with store.connect() as conn:
+            return conn.execute(select(func.count()).select_from(coverage)).scalar() != 0
+    finally:
+        store.dispose()
+
+
 def pauser(eng: PrivateEngine, cid: str, stop: threading.Event) -> None:
     api = eng.client.api
     while not stop.is_set():
-        api.pause(cid)
-        api.unpause(cid)
+        try:
+            api.pause(cid)
+            api.unpause(cid)
+        except docker.errors.APIError:
+            time.sleep(0.05)  # "is not paused": the engine was still settling; go on
 
 
 def main() -> None:
@@ -93,7 +106,10 @@ def main() -> None:
             ],
             cwd=REPO,
         )
-        time.sleep(4)
+        # The CLI's own imports finish before its coverage row appears.
+        while not all(covered(u) for u in urls.values()):
+            time.sleep(0.5)
+        time.sleep(1)
         base = {k: mem_kb(p.pid) for k, p in procs.items()}
         containers = [eng.run("sleep", "3600", stop_signal="SIGKILL") for _ in range(args.pausers)]
         stop = threading.Event()
