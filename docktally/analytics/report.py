@@ -570,7 +570,7 @@ def _slo_columns(u: _Units, m: pd.DataFrame, window: Window, slo: float) -> pd.D
     for factor, lng, sh, sev in reversed(BURN_ALERTS):
         fire = (np.nan_to_num(burns[lng]) >= factor) & (np.nan_to_num(burns[sh]) >= factor)
         alert = np.where(fire, f"{sev}: burn >= {factor:g}x over {lng} and {sh}", alert)
-    out["slo_alert"] = alert
+    out["slo_alert"] = pd.Series(alert, index=m.index, dtype=object)
     return out
 
 
@@ -648,19 +648,34 @@ def build_report(
 
 def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
     """Fleet-wide totals, in container-seconds."""
-    u = _container_units(tl, "host")
-    all_one = _Units(
-        seg=u.seg.assign(g=0),
-        fail=u.fail.assign(g=0),
-        restarts=u.restarts.assign(g=0),
-        ooms=u.ooms.assign(g=0),
-        exits=u.exits.assign(g=0),
+    seg = tl.segments
+    u = _Units(
+        seg=pd.DataFrame(
+            {
+                "g": np.zeros(len(seg), dtype=np.int64),
+                "start_ns": seg["start_ns"].to_numpy(),
+                "end_ns": seg["end_ns"].to_numpy(),
+                "state": seg["state"].to_numpy(),
+                "cause": seg["cause"].to_numpy(),
+            }
+        ),
+        fail=tl.failures.assign(g=0),
+        restarts=tl.restarts.assign(g=0),
+        ooms=tl.failures[tl.failures["cause"] == _cause_code("oom")].assign(g=0),
+        exits=tl.failures.assign(g=0),
         keys=pd.DataFrame({"fleet": ["all"]}),
         real=np.ones(1, dtype=bool),
     )
-    m = _metrics(all_one, window.start_ns, window.end_ns).iloc[0].to_dict()
-    cu = _container_units(tl, "container")
-    m["containers"] = int(cu.real.sum())
+    m = _metrics(u, window.start_ns, window.end_ns).iloc[0].to_dict()
+    per_ck = pd.DataFrame(
+        {
+            "g": seg["ck"].to_numpy(),
+            "state": seg["state"].to_numpy(),
+            "cause": seg["cause"].to_numpy(),
+            "start_ns": seg["start_ns"].to_numpy(),
+        }
+    )
+    m["containers"] = int(_real_groups(per_ck, len(tl.containers), window).sum())
     m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
     m.pop("downtime_by_cause_s", None)
     m["exit_codes"] = {str(k): int(v) for k, v in m["exit_codes"].items()}
