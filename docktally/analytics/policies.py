@@ -221,6 +221,19 @@ def start_latency_by_container(classified: pd.DataFrame) -> dict[tuple[str, str]
     return out
 
 
+def manual_mttr_by_container(classified: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """Each container's mean die -> start of the failures a person restarted."""
+    by_hand = classified[
+        ~classified["auto"].astype(bool)
+        & classified["ttr_s"].notna()
+        & ~classified["cause"].isin(list(POLICY_INDEPENDENT))
+    ]
+    return {
+        (str(h), str(c)): float(g["ttr_s"].astype(float).mean())
+        for (h, c), g in by_hand.groupby(["host", "container_id"], sort=False)
+    }
+
+
 def _container_spans(
     intervals: pd.DataFrame, window: Window
 ) -> dict[tuple[str, str], tuple[int, int]]:
@@ -490,6 +503,7 @@ def compare_policies(
 
     traces = build_traces(classified, intervals, window)
     own_latency = start_latency_by_container(classified)
+    own_manual = manual_mttr_by_container(classified) if manual_mttr_s is None else {}
     observed: list[dict[str, Any]] = []
     policies = sorted({policy_of.get(k, "no") for k in all_keys} | set(classified["policy"]))
     for pol in policies:
@@ -506,8 +520,13 @@ def compare_policies(
         mine = [tr for tr in traces if tr.policy == pol]
         self_out, host_out = Outcome(), Outcome()
         for tr in mine:
-            lat = own_latency.get((tr.host, tr.container_id), params.start_latency_s)
-            self_out.add(replay(tr, RestartPolicy.parse(pol), replace(params, start_latency_s=lat)))
+            key = (tr.host, tr.container_id)
+            own = replace(
+                params,
+                start_latency_s=own_latency.get(key, params.start_latency_s),
+                manual_mttr_s=own_manual.get(key, params.manual_mttr_s),
+            )
+            self_out.add(replay(tr, RestartPolicy.parse(pol), own))
             host_out.add(replay(tr, RestartPolicy.parse(pol), params))
         row["replayed_mttr_s"] = self_out.as_dict()["mttr_s"]
         row["replayed_mttr_host_latency_s"] = host_out.as_dict()["mttr_s"]

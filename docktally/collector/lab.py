@@ -206,7 +206,7 @@ class Lab:
             end_at = t0 + int(cfg.duration_s * NS_PER_S)
             last_progress = 0.0
             while self.clock_ns() < end_at and not stop.is_set():
-                states = self._act_as_person(containers, by_hand)
+                states, due_ns = self._act_as_person(containers, by_hand)
                 if progress is not None and time.monotonic() - last_progress >= 1.0:
                     last_progress = time.monotonic()
                     progress(
@@ -214,7 +214,9 @@ class Lab:
                             (self.clock_ns() - t0) / NS_PER_S, cfg.duration_s, states, dict(by_hand)
                         )
                     )
-                time.sleep(POLL_S)
+                # Wake up on time for the next restart by hand, so the person's MTTR is steady.
+                wait_s = POLL_S if due_ns is None else (due_ns - self.clock_ns()) / NS_PER_S
+                time.sleep(min(POLL_S, max(0.0, wait_s)))
             ended = self.clock_ns()
         finally:
             for c in containers.values():
@@ -232,9 +234,13 @@ class Lab:
             restarts_by_hand=by_hand,
         )
 
-    def _act_as_person(self, containers: dict[str, Any], by_hand: dict[str, int]) -> dict[str, str]:
-        """Start by hand any container the engine left exited for the manual MTTR."""
+    def _act_as_person(
+        self, containers: dict[str, Any], by_hand: dict[str, int]
+    ) -> tuple[dict[str, str], int | None]:
+        """Start by hand any container the engine left exited for the manual MTTR. Returns the
+        states seen and when the next restart by hand is due."""
         states: dict[str, str] = {}
+        due_next: int | None = None
         now = self.clock_ns()
         for policy, c in containers.items():
             try:
@@ -248,7 +254,12 @@ class Lab:
             if status != "exited":
                 continue
             finished = parse_rfc3339_ns(str(state.get("FinishedAt") or ""))
-            if finished is not None and now >= finished + int(self.config.manual_mttr_s * NS_PER_S):
+            if finished is None:
+                continue
+            due = finished + int(self.config.manual_mttr_s * NS_PER_S)
+            if now >= due:
                 c.start()
                 by_hand[policy] = by_hand.get(policy, 0) + 1
-        return states
+            else:
+                due_next = due if due_next is None else min(due_next, due)
+        return states, due_next
