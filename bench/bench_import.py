@@ -42,12 +42,18 @@ def main() -> int:
     t = time.perf_counter()
     subprocess.run(cmd, check=True)
     wall = time.perf_counter() - t
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak_kb = usage.ru_maxrss
+    cpu = usage.ru_utime + usage.ru_stime
     size_mb = dbfile.stat().st_size / 1e6
     print(
         f"imported {args.events:,} events in {wall:.1f}s: {args.events / wall:,.0f} events/s "
         f"end to end; peak RSS {peak_kb / 1024:.0f} MiB; database {size_mb:,.0f} MB "
-        f"({os.cpu_count()} CPUs)"
+        f"({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})"
+    )
+    print(
+        f"CPU time {cpu:.1f}s (user {usage.ru_utime:.1f}s, sys {usage.ru_stime:.1f}s): "
+        f"{args.events / cpu:,.0f} events per CPU-second"
     )
     if not args.keep:
         for f in dbfile.parent.iterdir():

@@ -51,6 +51,14 @@ def test_import_lines_stores_every_container_event_once(store: Engine) -> None:
     assert count(store) == r.new
 
 
+def test_host_with_a_quote(store: Engine) -> None:
+    with store.begin() as conn:
+        r = import_lines(conn, recorded.lines("kill"), host="o'brien; --")
+    with store.connect() as conn:
+        assert set(reads.list_events(conn)["host"]) == {"o'brien; --"}
+    assert r.new == count(store) > 0
+
+
 def test_small_chunks_and_duplicates_within_a_file(store: Engine) -> None:
     lines = recorded.lines("crash_loop")
     with store.begin() as conn:

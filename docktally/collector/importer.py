@@ -29,12 +29,24 @@ from docktally.store.schema import coverage, events
 
 SOURCE = "import"
 CHUNK_ROWS = 20_000
-# Column order of the SQLite fast path's tuples.
-_COLUMNS = [c.name for c in events.c if c.name != "id"]
-_SQLITE_INSERT = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-    "ON CONFLICT DO NOTHING"
-)
+# The SQLite fast path binds only the columns that vary from event to event; what every row of
+# an import shares (host, source, not inferred, no cause or evidence) goes into the statement as
+# literals. Binding a parameter costs as much as storing it: this halves the insert's CPU time.
+_CONSTANT = {"host", "inferred", "cause_hint", "evidence", "source"}
+_VARYING = [c.name for c in events.c if c.name != "id" and c.name not in _CONSTANT]
+_as_tuple = itemgetter(*_VARYING)
+
+
+def _sqlite_insert_sql(host: str) -> str:
+    def literal(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    cols = [*_VARYING, "host", "inferred", "cause_hint", "evidence", "source"]
+    values = ["?"] * len(_VARYING) + [literal(host), "0", "NULL", "NULL", literal(SOURCE)]
+    return (
+        f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join(values)}) "
+        "ON CONFLICT DO NOTHING"
+    )
 
 
 class InvalidLine(ValueError):
@@ -124,7 +136,7 @@ def import_lines(
     """
     result = ImportResult()
     sqlite = conn.dialect.name == "sqlite"
-    writer = _SqliteWriter(conn) if sqlite else _GenericWriter(conn)
+    writer = _SqliteWriter(conn, host) if sqlite else _GenericWriter(conn)
     batch: list[dict[str, Any]] = []
     first = last = None
     # Millions of short-lived dicts: the cyclic GC would walk them over and over for nothing.
@@ -227,7 +239,8 @@ class _SqliteWriter:
     connection, and is joined before the caller commits or rolls back.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, host: str) -> None:
+        self.sql = _sqlite_insert_sql(host)
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         self.dbapi: Any = dbapi
@@ -251,7 +264,7 @@ class _SqliteWriter:
             if self.error is not None:
                 continue
             try:
-                self.cur.executemany(_SQLITE_INSERT, item)
+                self.cur.executemany(self.sql, item)
             except BaseException as exc:  # re-raised in the caller's thread
                 self.error = exc
 
@@ -273,6 +286,3 @@ class _SqliteWriter:
             self.queue.put(None)
             self.thread.join()
             self.cur.close()
-
-
-_as_tuple = itemgetter(*_COLUMNS)
