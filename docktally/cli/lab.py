@@ -8,7 +8,6 @@ import sys
 import threading
 from typing import Any
 
-import docker
 from sqlalchemy import Engine
 
 from docktally.analytics.failures import find_failures
@@ -17,8 +16,8 @@ from docktally.analytics.policies import compare_policies, mttr_agreement
 from docktally.cli.common import add_db, now_ns, open_db, write_output
 from docktally.cli.policies import add_replay_options, replay_args
 from docktally.collector.engine_url import default_engine_url
-from docktally.collector.lab import LABEL_RUN, Lab, LabConfig, LabRun, LabStatus
-from docktally.errors import EngineUnreachable, UsageError
+from docktally.collector.lab import LABEL_RUN, Lab, LabConfig, LabRun, LabStatus, connect_engine
+from docktally.errors import UsageError
 from docktally.reports.policies import render_policies
 from docktally.store import reads
 from docktally.timespec import ns_to_iso, parse_duration_ns
@@ -79,11 +78,7 @@ def run(args: argparse.Namespace) -> int:
         run_label=label,
     )
     url = args.engine or default_engine_url()
-    try:
-        client = docker.DockerClient(base_url=url, version="auto", timeout=60)
-        client.ping()
-    except Exception as exc:
-        raise EngineUnreachable(f"no Docker engine answers at {url}: {exc}") from None
+    client = connect_engine(url)
     store = open_db(args)
     try:
         lab = Lab(client=client, store=store, engine_url=url, config=config, host=args.host)

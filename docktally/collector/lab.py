@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from docktally.analytics.backoff import RestartPolicy
 from docktally.analytics.model import Window
 from docktally.collector.runner import Collector
+from docktally.errors import EngineUnreachable
 from docktally.store import writes
 from docktally.timespec import parse_rfc3339_ns
 
@@ -263,3 +264,13 @@ class Lab:
             else:
                 due_next = due if due_next is None else min(due_next, due)
         return states, due_next
+
+
+def connect_engine(url: str) -> Any:
+    """A docker client for the lab's own (writing) calls; the collector keeps its read-only one."""
+    try:
+        client = docker.DockerClient(base_url=url, version="auto", timeout=60)
+        client.ping()
+    except Exception as exc:
+        raise EngineUnreachable(f"no Docker engine answers at {url}: {exc}") from None
+    return client
