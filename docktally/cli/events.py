@@ -50,6 +50,7 @@ TABLE_COLUMNS = [
     ("NOTE", "note"),
 ]
 
+ACTION_WIDTH = 40
 EMPTY_DB = "no events stored yet (load some with `docktally import` or `docktally collect`)"
 NO_MATCH = "no stored event matches these filters"
 
@@ -177,6 +178,9 @@ def render_table(records: Sequence[dict[str, Any]]) -> str:
         cells["time"] = r["time"][:23] + "Z" if len(r["time"]) > 20 else r["time"]
         cells["short_id"] = r["container_id"][:12]
         cells["note"] = _note(r)
+        # exec_* actions carry the whole command line: keep the column readable.
+        if len(r["action"]) > ACTION_WIDTH:
+            cells["action"] = r["action"][: ACTION_WIDTH - 1] + "…"
         rows.append(["" if cells[f] is None else str(cells[f]) for _, f in TABLE_COLUMNS])
     headers = [h for h, _ in TABLE_COLUMNS]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
