@@ -67,7 +67,7 @@ class View:
     window: Window
     filters: Filters = field(default_factory=Filters)
     by: str = "container"
-    slo: float | None = None
+    slo: float | None = None  # availability target in percent (99.9), as `report --slo` takes it
 
 
 def database_url() -> str:
@@ -327,7 +327,13 @@ def groups_table(rep: Any) -> pd.DataFrame:
             )
     if "availability" in out.columns:
         out["availability"] = pd.to_numeric(out["availability"], errors="coerce") * 100.0
-    return out
+    # The name first; the id shortened the way `docker ps` shows it.
+    keys = key_columns(groups)
+    if "container_id" in out.columns:
+        out["container_id"] = out["container_id"].astype(str).str[:12]
+    first = [k for k in keys if k not in ("host", "container_id")]
+    first += [k for k in ("host", "container_id") if k in keys]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def fleet(rep: Any) -> dict[str, Any]:
@@ -378,7 +384,8 @@ def down_now(view: View) -> pd.DataFrame:
     last = iv.sort_values("end_ns", kind="stable").groupby(["host", "container_id"]).tail(1)
     last = last[(last["end_ns"] == view.window.end_ns) & last["state"].isin(["down", "unhealthy"])]
     last = with_names(last, view).sort_values("start_ns", kind="stable")
-    out = last[["host", "name", "container_id", "state", "cause", "start_ns"]].copy()
+    out = last[["name", "host", "container_id", "state", "cause", "start_ns"]].copy()
+    out["container_id"] = out["container_id"].astype(str).str[:12]
     out["since"] = pd.to_datetime(out.pop("start_ns"), unit="ns", utc=True)
     return out.reset_index(drop=True)
 
@@ -551,7 +558,11 @@ def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
     meaning = _analytics("docktally.analytics.states").exit_code_meaning
     scope = view.by if view.by in mod.SCOPES else "container"
     return mod.group_incidents(
-        failures(view), view.window, scope=scope, slo=view.slo, exit_meaning=meaning
+        failures(view),
+        view.window,
+        scope=scope,
+        slo=None if view.slo is None else view.slo / 100.0,  # incidents take a ratio
+        exit_meaning=meaning,
     )
 
 

@@ -99,8 +99,8 @@ def sidebar(url: str, *, live_default: bool) -> View:
     )
     slo_pct = st.sidebar.number_input(
         "SLO target (% availability)",
-        min_value=0.0,
-        max_value=100.0,
+        min_value=0.001,
+        max_value=99.999,
         value=None,
         step=0.1,
         format="%.3f",
@@ -120,7 +120,7 @@ def sidebar(url: str, *, live_default: bool) -> View:
         window=base.window,
         filters=Filters(host, project, service, (search or "").strip(), policy),
         by=str(by or "container"),
-        slo=None if slo_pct is None else float(slo_pct) / 100.0,
+        slo=None if slo_pct is None else float(slo_pct),
     )
     st.session_state[_VIEW_KEY] = view
     st.session_state[_RENDERED_KEY] = time.monotonic()
@@ -249,9 +249,9 @@ def fleet_metrics(fleet: dict[str, Any], *, slo: float | None) -> None:
         cols[4].metric("SLO", "not set", help="set a target in the sidebar")
     else:
         avail = fleet.get("availability")
-        met = avail is not None and not pd.isna(avail) and float(avail) >= slo
+        met = avail is not None and not pd.isna(avail) and 100.0 * float(avail) >= slo
         cols[4].metric(
-            f"SLO {100 * slo:g}%",
+            f"SLO {slo:g}%",
             "met" if met else ("no data" if avail is None or pd.isna(avail) else "missed"),
         )
 
