@@ -26,7 +26,7 @@ def _label(df: pd.DataFrame) -> pd.Series:
     return name + " (" + short + ")"
 
 
-def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: int = 26) -> Any:
+def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: int = 40) -> Any:
     """Each container's states as bars over time; failures as black ticks on top."""
     iv = intervals.copy()
     iv["container"] = _label(iv)
@@ -80,7 +80,11 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
             )
         )
         layers.append(ticks)
-    return alt.layer(*layers).properties(height=max(80, height_per_row * len(rows)))
+    return alt.layer(*layers).properties(height=timeline_height(len(rows), height_per_row))
+
+
+def timeline_height(rows: int, height_per_row: int = 40) -> int:
+    return max(120, height_per_row * rows)
 
 
 def over_time(breakdown: pd.DataFrame, metric: str, title: str) -> Any:

@@ -61,7 +61,11 @@ right.download_button(
 st.subheader("Timeline")
 tl = data.incident_timeline(view, inc)
 if len(tl.intervals):
-    st.altair_chart(charts.timeline(tl.intervals, tl.failures), width="stretch")
+    st.altair_chart(
+        charts.timeline(tl.intervals, tl.failures),
+        width="stretch",
+        height=charts.timeline_height(tl.shown) + 60,
+    )
 if pm is not None:
     st.dataframe(data.postmortem_timeline(pm), hide_index=True)
 

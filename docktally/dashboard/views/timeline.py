@@ -19,7 +19,11 @@ if tl.shown < tl.total:
         f"Showing the {tl.shown} containers with the most time not up, of {tl.total}. "
         "Narrow the selection in the sidebar to see others."
     )
-st.altair_chart(charts.timeline(tl.intervals, tl.failures), width="stretch")
+st.altair_chart(
+    charts.timeline(tl.intervals, tl.failures),
+    width="stretch",
+    height=charts.timeline_height(tl.shown) + 60,
+)
 st.caption(
     "Green up, amber unhealthy, red down, blue planned (stopped by a person, maintenance), "
     "grey unknown (nobody watched). Black ticks are failures."
