@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
+import docker.errors
 import pytest
 from sqlalchemy import Engine, select
 
@@ -217,8 +219,6 @@ def test_only_get_endpoints_through_a_readonly_proxy(
             wait_loop_done(eng, loop.id, 2)
             wait_until(lambda: set(recorded_keys(rec)) <= set(stored_keys(store)), 15, "all events")
         # The proxy really refuses writes.
-        import docker
-
         sdk = docker.APIClient(base_url=proxy.url, version="1.41")
         with pytest.raises(docker.errors.APIError) as info:
             sdk.create_container(IMAGE, ["true"])
@@ -342,9 +342,16 @@ def test_more_than_256_events_while_down_records_a_gap_and_reconciles(
     born = [eng.run("sh", "-c", "exit 6", name=f"born{i}") for i in range(3)]
     for c in born:
         c.wait(timeout=30)
-    for _ in range(135):
-        api.pause(pauser.id)
-        api.unpause(pauser.id)
+    done = 0
+    for _ in range(600):
+        if done >= 280:
+            break
+        for op in (api.pause, api.unpause):
+            # Under load the engine now and then answers "is not paused": not our business.
+            with contextlib.suppress(docker.errors.APIError):
+                op(pauser.id)
+                done += 1
+    assert done >= 280
     with collector_thread(store, eng.url):
         wait_until(lambda: len(inferred_rows(store)) >= 4, 15, "inferred rows")
     gap_rows = table(store, gaps)
