@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from docktally.analytics.model import History, Window
 from docktally.analytics.periods import calendar_periods, period_breaks
@@ -183,12 +182,20 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def chi2_ppf(q: float, df: Any) -> Any:
+    """scipy.stats.chi2.ppf(q, df), computed as scipy.stats computes it (2 * gammaincinv(df/2,
+    q)) without importing scipy.stats, whose import alone costs about a second per command."""
+    from scipy.special import gammaincinv  # on use: keeps `docktally --help` light
+
+    return 2.0 * gammaincinv(np.asarray(df, dtype=np.float64) / 2.0, q)
+
+
 def mtbf_ci90(uptime_s: float, failures: int) -> tuple[float, float | None]:
     """Two-sided 90% CI of the MTBF under the exponential model (T uptime, r failures):
     lower 2T / chi2_0.95(2r+2), upper 2T / chi2_0.05(2r); no upper bound when r = 0."""
     t2 = 2.0 * uptime_s
-    low = t2 / float(chi2.ppf(0.95, 2 * failures + 2))
-    high = t2 / float(chi2.ppf(0.05, 2 * failures)) if failures > 0 else None
+    low = t2 / float(chi2_ppf(0.95, 2 * failures + 2))
+    high = t2 / float(chi2_ppf(0.05, 2 * failures)) if failures > 0 else None
     return low, high
 
 
@@ -488,8 +495,8 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
 
     # Chi-squared quantiles once per distinct failure count, not once per group.
     r_uni, r_inv = np.unique(failures, return_inverse=True)
-    q_low = chi2.ppf(0.95, 2 * r_uni + 2)
-    q_high = np.where(r_uni > 0, chi2.ppf(0.05, np.maximum(2 * r_uni, 1)), np.nan)
+    q_low = chi2_ppf(0.95, 2 * r_uni + 2)
+    q_high = np.where(r_uni > 0, chi2_ppf(0.05, np.maximum(2 * r_uni, 1)), np.nan)
     ci_low = 2 * up / q_low[r_inv]
     ci_high = 2 * up / q_high[r_inv]
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from docktally.analytics.report import Report
 
@@ -13,7 +13,14 @@ STATE_COLOURS = {"up": "#2e7d32", "unhealthy": "#f9a825", "down": "#c62828"}
 MAX_BARS = 40
 
 
-def _png(fig: Figure) -> bytes:
+def Figure(**kwargs: Any) -> Any:
+    # Imported on use: matplotlib costs about a second to import, and only HTML needs it.
+    from matplotlib.figure import Figure as _Figure
+
+    return _Figure(**kwargs)
+
+
+def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
     return buf.getvalue()
