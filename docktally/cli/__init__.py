@@ -14,24 +14,38 @@ from collections.abc import Sequence
 from docktally import __version__
 from docktally.errors import DocktallyError
 
-# Order is the order `docktally --help` lists them.
-SUBCOMMAND_MODULES = [
-    "up",
-    "collect",
-    "import_events",
-    "events",
-    "report",
-    "maintenance",
-    "incidents",
-    "postmortem",
-    "policies",
-    "lab",
-    "dashboard",
-    "db",
-]
+# Order is the order `docktally --help` lists them; the help line is here so that listing
+# commands imports none of them.
+SUBCOMMANDS = {
+    "up": ("up", "migrate, collect and serve the dashboard together"),
+    "collect": ("collect", "watch the Docker engine and record every container event"),
+    "import": ("import_events", "load `docker events --format '{{json .}}'` lines"),
+    "events": ("events", "list stored events"),
+    "report": ("report", "uptime report: availability, MTBF, MTTR"),
+    "maintenance": ("maintenance", "declare and list maintenance windows"),
+    "incidents": ("incidents", "list incidents"),
+    "postmortem": ("postmortem", "one incident as a postmortem draft (Markdown or HTML)"),
+    "policies": ("policies", "compare restart policies: observed and what-if"),
+    "lab": ("lab", "run a restart-policy experiment on the local engine"),
+    "dashboard": ("dashboard", "serve the Streamlit dashboard"),
+    "db": ("db", "database maintenance"),
+}
+SUBCOMMAND_MODULES = [module for module, _ in SUBCOMMANDS.values()]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in SUBCOMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with argv, only the chosen subcommand's module is imported.
+
+    Importing every subcommand would load pandas, scipy, matplotlib and Streamlit into
+    `docktally collect`, a long-running process that needs none of them.
+    """
     parser = argparse.ArgumentParser(
         prog="docktally",
         description=(
@@ -42,15 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"docktally {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in SUBCOMMAND_MODULES:
-        module = importlib.import_module(f"docktally.cli.{name}")
-        module.register(sub)
+    chosen = _chosen_command(argv) if argv is not None else None
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        if argv is None or name == chosen:
+            module = importlib.import_module(f"docktally.cli.{module_name}")
+            module.register(sub)
+        else:
+            sub.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         code = int(args.func(args) or 0)
     except DocktallyError as exc:

@@ -6,14 +6,17 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from docktally.analytics.model import Window
 from docktally.errors import UsageError
 from docktally.store import db
 from docktally.timespec import parse_instant_ns
+
+if TYPE_CHECKING:
+    # Imported late at run time: pandas is heavy and `docktally collect` needs none of it.
+    from sqlalchemy import Engine
+
+    from docktally.analytics.model import Window
 
 FORMATS = ("table", "json", "csv", "markdown", "html")
 GROUP_BY = ("container", "service", "image", "host", "policy")
@@ -66,6 +69,8 @@ def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
 
 
 def window_from_args(args: argparse.Namespace, now: int) -> Window:
+    from docktally.analytics.model import Window
+
     end = parse_instant_ns(args.until, now_ns=now, what="--until") if args.until else now
     if args.since is None:
         raise UsageError("--since is required here")
