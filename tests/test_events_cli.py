@@ -175,3 +175,13 @@ def test_events_help() -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["events", "--help"])
     assert exit_.value.code == 0
+
+
+def test_missing_database_is_an_empty_listing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "never.db"
+    code, out, _ = run(capsys, "--db", str(missing))
+    assert code == 0 and out.startswith("no events stored yet")
+    assert as_json(capsys, "--db", str(missing)) == []
+    assert not missing.exists()

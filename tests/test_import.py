@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from docktally.cli import main
-from docktally.cli.import_events import parse_covers
+from docktally.cli.import_events import parse_covers, progress_printer
 from docktally.collector.importer import InvalidLine, import_lines, parse_line
 from docktally.errors import UsageError
 from docktally.store import db, reads
@@ -289,3 +290,27 @@ def test_import_help() -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["import", "--help"])
     assert exit_.value.code == 0
+
+
+class FakeTty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_rate_limited_on_a_terminal() -> None:
+    stream = FakeTty()
+    clock = iter([0.0, 0.1, 0.6, 0.7, 1.2]).__next__
+    show = progress_printer(stream, clock)
+    for n in (1000, 2000, 3000, 4000):
+        show(n)
+    # Shown at 0.6 s (3000 lines) and at 1.2 s (4000): not at 0.1 s nor 0.7 s.
+    assert (
+        stream.getvalue() == "\rimporting: 3,000 lines (5,000/s)\rimporting: 4,000 lines (3,333/s)"
+    )
+
+
+def test_progress_is_silent_when_not_a_terminal() -> None:
+    stream = io.StringIO()
+    show = progress_printer(stream, lambda: 0.0)
+    show(10)
+    assert stream.getvalue() == ""

@@ -8,13 +8,14 @@ import io
 import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from docktally.cli.common import add_db, add_format, add_window, now_ns, open_db, write_output
 from docktally.errors import UsageError
-from docktally.store import reads
+from docktally.store import db, reads
 from docktally.timespec import ns_to_iso, parse_instant_ns
 
 FORMATS = ("table", "json", "csv")
@@ -88,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since!r} is not before --until {args.until!r}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: {args.limit} is not a positive number")
+    if _sqlite_file_missing(args.db):
+        # Nothing collected or imported yet: an empty listing, not an error.
+        return _write(args, [], empty_db=True)
     engine = open_db(args, readonly=True)
     try:
         with engine.connect() as conn:
@@ -103,7 +107,16 @@ def run(args: argparse.Namespace) -> int:
             empty_db = df.empty and reads.list_events(conn, limit=1).empty
     finally:
         engine.dispose()
-    records = to_records(df)
+    return _write(args, to_records(df), empty_db=empty_db)
+
+
+def _sqlite_file_missing(url: str | None) -> bool:
+    resolved = db.resolve_db_url(url)
+    prefix = "sqlite:///"
+    return resolved.startswith(prefix) and not Path(resolved[len(prefix) :]).exists()
+
+
+def _write(args: argparse.Namespace, records: list[dict[str, Any]], *, empty_db: bool) -> int:
     if args.format == "json":
         write_output(json.dumps(records, indent=1) + "\n", args.out)
     elif args.format == "csv":
