@@ -303,9 +303,9 @@ def test_progress_is_rate_limited_on_a_terminal() -> None:
     show = progress_printer(stream, clock)
     for n in (1000, 2000, 3000, 4000):
         show(n)
-    # Shown at 0.6 s (3000 lines) and at 1.2 s (4000): not at 0.1 s nor 0.7 s.
+    # Shown at 0.6 s (2000 lines) and at 1.2 s (4000): not at 0.1 s nor 0.7 s.
     assert (
-        stream.getvalue() == "\rimporting: 3,000 lines (5,000/s)\rimporting: 4,000 lines (3,333/s)"
+        stream.getvalue() == "\rimporting: 2,000 lines (3,333/s)\rimporting: 4,000 lines (3,333/s)"
     )
 
 
