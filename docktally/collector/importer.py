@@ -6,14 +6,12 @@ collector's do, with `raw` set to the line exactly as read.
 
 SQLite takes a fast path: `INSERT ... ON CONFLICT DO NOTHING` through the DBAPI cursor's
 executemany in big chunks (one statement compiled once, no per-row SQLAlchemy work); PostgreSQL
-goes through writes.insert_events.
+goes through SQLAlchemy, with RETURNING to count what was new.
 """
 
 from __future__ import annotations
 
 import gc
-import queue
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -232,11 +230,10 @@ class _GenericWriter:
 
 
 class _SqliteWriter:
-    """executemany on the DBAPI cursor, in a thread of its own.
+    """executemany on the DBAPI cursor, in the caller's transaction.
 
-    sqlite3 lets go of the GIL while SQLite works, so parsing the next chunk overlaps writing
-    this one. The caller's transaction is the one the rows go into: the thread only borrows the
-    connection, and is joined before the caller commits or rolls back.
+    A writer thread was tried (parse the next chunk while SQLite writes this one): it cost more
+    CPU and gained no time, the two threads handing the GIL back and forth on every row.
     """
 
     def __init__(self, conn: Connection, host: str) -> None:
@@ -247,42 +244,13 @@ class _SqliteWriter:
         self.cur = dbapi.cursor()
         # A bigger page cache keeps the natural-key index in memory while a big file goes in.
         self.cur.execute("PRAGMA cache_size=-131072")
-        # The DBAPI layer (pysqlite) opens its transaction on the first INSERT: make sure it is
-        # the one SQLAlchemy will commit or roll back, before the thread runs.
         self.before = dbapi.total_changes
-        self.error: BaseException | None = None
-        self.queue: queue.Queue[list[tuple[Any, ...]] | None] = queue.Queue(maxsize=2)
-        self.thread = threading.Thread(target=self._run, name="docktally-import-writer")
-        self.thread.start()
-        self.closed = False
-
-    def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
-            if self.error is not None:
-                continue
-            try:
-                self.cur.executemany(self.sql, item)
-            except BaseException as exc:  # re-raised in the caller's thread
-                self.error = exc
 
     def put(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        if self.error is not None:
-            self.close()
-            raise self.error
-        self.queue.put([_as_tuple(r) for r in rows])
+        self.cur.executemany(self.sql, [_as_tuple(r) for r in rows])
 
     def finish(self) -> int:
-        self.close()
-        if self.error is not None:
-            raise self.error
         return int(self.dbapi.total_changes - self.before)
 
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.queue.put(None)
-            self.thread.join()
-            self.cur.close()
+        self.cur.close()
