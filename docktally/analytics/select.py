@@ -27,11 +27,8 @@ def filter_history(
     if host:
         keep &= ev["host"] == host
     if container:
-        ids = ev.loc[
-            (ev["name"] == container) | ev["container_id"].astype(str).str.startswith(container),
-            "container_id",
-        ]
-        keep &= ev["container_id"].isin(set(ids))
+        named = (ev["name"] == container) | ev["container_id"].astype(str).str.startswith(container)
+        keep &= ev["container_id"].isin(set(ev.loc[named, "container_id"]))
     if service:
         keys = pd.Series(
             [
@@ -45,9 +42,9 @@ def filter_history(
         hit = (keys == service) | (ev["compose_service"] == service)
         keep &= ev["container_id"].isin(set(ev.loc[hit, "container_id"]))
     events = ev[keep].reset_index(drop=True)
-    ids = set(events["container_id"])
+    kept = set(events["container_id"])
     facts = history.facts
-    facts = facts[facts["container_id"].isin(ids)].reset_index(drop=True)
+    facts = facts[facts["container_id"].isin(kept)].reset_index(drop=True)
     cov = history.coverage
     if host:
         cov = cov[cov["host"] == host].reset_index(drop=True)

@@ -160,6 +160,21 @@ def bfill_idx(valid: np.ndarray, gend: np.ndarray) -> np.ndarray:
     return np.where(nxt <= gend, nxt, -1)
 
 
+def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column's codes (NA -> -1) and its distinct values as an object array."""
+    codes, uni = pd.factorize(col)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uni, dtype=object)
+
+
+def _with_none(uni: np.ndarray) -> np.ndarray:
+    """The values with None appended, so code -1 picks None."""
+    return np.concatenate([uni, np.array([None], dtype=object)])
+
+
+def _lookup(uni: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    return _with_none(uni)[codes]
+
+
 def _merge_coverage(cov: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """host -> sorted, merged [start, end) arrays."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -215,46 +230,47 @@ def build_timeline(
         return _empty_timeline(window)
 
     # --- container codes -------------------------------------------------------------------
-    h_codes, h_uni = pd.factorize(ev["host"].astype(object), use_na_sentinel=False)
-    c_codes, c_uni = pd.factorize(ev["container_id"].astype(object), use_na_sentinel=False)
-    pair = h_codes.astype(np.int64) * (len(c_uni) + 1) + c_codes
+    # Strings are factorised once (Arrow-backed, in C); everything after works on int codes.
+    h_codes, h_uni = _codes(ev["host"])
+    c_codes, c_uni = _codes(ev["container_id"])
+    base_c = len(c_uni) + 1
+    pair = (h_codes + 1) * base_c + (c_codes + 1)
     ck_ev, pair_uni = pd.factorize(pair)
     ck_ev = ck_ev.astype(np.int64)
     n_c = len(pair_uni)
-    host_of_ck = np.asarray(h_uni, dtype=object)[pair_uni // (len(c_uni) + 1)]
-    cid_of_ck = np.asarray(c_uni, dtype=object)[pair_uni % (len(c_uni) + 1)]
+    host_of_ck = _lookup(h_uni, pair_uni // base_c - 1)
+    cid_of_ck = _lookup(c_uni, pair_uni % base_c - 1)
 
     t_ev = ev["time_ns"].to_numpy(dtype=np.int64)
-    kind_codes, kind_uni = pd.factorize(ev["kind"].astype(object), use_na_sentinel=False)
-    kind_map = np.array([K.get(str(k), K_OTHER) for k in kind_uni], dtype=np.int16)
-    kc_ev = kind_map[kind_codes] if len(kind_uni) else np.zeros(0, dtype=np.int16)
-    health = ev["health"].to_numpy(dtype=object)
+    kind_codes, kind_uni = _codes(ev["kind"])
+    kind_map = np.array([K.get(str(k), K_OTHER) for k in kind_uni] + [K_OTHER], dtype=np.int16)
+    kc_ev = kind_map[kind_codes]  # code -1 -> the appended K_OTHER
     is_h = kc_ev == K["health_status"]
     if is_h.any():
+        hl_codes, hl_uni = _codes(ev["health"])
+        hl = _with_none(hl_uni)[hl_codes]
         kc_ev = kc_ev.copy()
-        kc_ev[is_h & (health == "healthy")] = K_HEALTHY
-        kc_ev[is_h & (health == "unhealthy")] = K_UNHEALTHY
+        kc_ev[is_h & (hl == "healthy")] = K_HEALTHY
+        kc_ev[is_h & (hl == "unhealthy")] = K_UNHEALTHY
     exit_ev = ev["exit_code"].to_numpy(dtype=np.float64, na_value=np.nan)
     inf_ev = ev["inferred"].to_numpy(dtype=bool)
-    hint_ev = ev["cause_hint"].to_numpy(dtype=object)
+    hint_codes, hint_uni = _codes(ev["cause_hint"])
+    hint_ev = _with_none(hint_uni)[hint_codes] if len(hint_uni) else None
 
-    # --- per-container descriptors ---------------------------------------------------------
-    desc = (
-        pd.DataFrame(
-            {
-                "ck": ck_ev,
-                "name": ev["name"].to_numpy(dtype=object),
-                "image": ev["image"].to_numpy(dtype=object),
-                "compose_project": ev["compose_project"].to_numpy(dtype=object),
-                "compose_service": ev["compose_service"].to_numpy(dtype=object),
-                "time_ns": t_ev,
-            }
-        )
-        .sort_values(["ck", "time_ns"], kind="stable")
-        .groupby("ck", sort=True)[["name", "image", "compose_project", "compose_service"]]
-        .last()
-        .reindex(np.arange(n_c))
-    )
+    # --- per-container descriptors: the last non-null value of each, in time order --------
+    ev_order = np.lexsort((t_ev, ck_ev))
+    ck_sorted = ck_ev[ev_order]
+    _, ev_last, ev_gstart, _ = _group_bounds(ck_sorted)
+    desc_cols: dict[str, np.ndarray] = {}
+    for col in ("name", "image", "compose_project", "compose_service"):
+        codes, uni = _codes(ev[col])
+        cs_ = codes[ev_order]
+        li = ffill_idx(cs_ >= 0, ev_gstart)[ev_last]
+        vals = np.full(n_c, None, dtype=object)
+        got = li >= 0
+        vals[ck_sorted[ev_last][got]] = uni[cs_[li[got]]]
+        desc_cols[col] = vals
+    desc = pd.DataFrame(desc_cols)
 
     facts = history.facts
     f_ck = np.zeros(0, dtype=np.int64)
@@ -265,7 +281,7 @@ def build_timeline(
     if facts is not None and len(facts):
         fh = pd.Index(h_uni).get_indexer(facts["host"].astype(object))
         fc = pd.Index(c_uni).get_indexer(facts["container_id"].astype(object))
-        fpair = fh.astype(np.int64) * (len(c_uni) + 1) + fc
+        fpair = (fh.astype(np.int64) + 1) * base_c + (fc + 1)
         fck = pd.Index(pair_uni).get_indexer(fpair)
         ok = (fh >= 0) & (fc >= 0) & (fck >= 0)
         fx = facts.loc[ok].copy()
@@ -378,7 +394,7 @@ def build_timeline(
     srcx = np.maximum(src, 0)
     exit_code = np.where(real, exit_ev[srcx] if n_ev else np.nan, np.nan)
     inferred = np.where(real, inf_ev[srcx] if n_ev else False, False)
-    hint = np.where(real, hint_ev[srcx] if n_ev else None, None)
+    hint = np.where(real, hint_ev[srcx], None) if hint_ev is not None else np.full(n, None, object)
     first, last, gstart, gend = _group_bounds(ck)
 
     # --- policy in effect at each row (facts asof; before the first observation: the first) --
