@@ -18,14 +18,12 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy import Engine
 
-from docktally.analytics.model import EVENT_COLUMNS, History, Window
-from docktally.collector.normalize import LIFECYCLE_KINDS
+from docktally.analytics.model import History, Window
 from docktally.dashboard.status import STATUS_ENV
 from docktally.errors import DocktallyError
 from docktally.store import db, reads
-from docktally.store.schema import events
 
 DB_ENV = db.ENV_DB
 
@@ -126,50 +124,7 @@ def open_error(url: str) -> str | None:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def event_count(url: str) -> int:
     with engine(url).connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
-
-
-def _lifecycle_action(table: Any) -> Any:
-    # On `action`, which the natural-key index holds, not `kind`, which only the table does:
-    # the walk back through the index then never leaves it.
-    kinds = sorted(LIFECYCLE_KINDS)
-    return or_(table.c.action.in_(kinds), *[table.c.action.like(f"{k}:%") for k in kinds])
-
-
-def load_events_for_window(conn: Connection, start_ns: int, end_ns: int) -> pd.DataFrame:
-    """What store.reads.load_events_for_window returns (events from an hour before the window
-    to its end, plus each container's last one before that), with the "last one before" found
-    through the natural-key index one container at a time: on 1M events that is under a second,
-    where the window-function form scans the table (about 20 s on the benchmark database)."""
-    cols = [events.c[c] for c in EVENT_COLUMNS]
-    kind_ok = events.c.kind.in_(sorted(LIFECYCLE_KINDS))
-    horizon = start_ns - reads.LOOKBACK_NS
-    inside = select(*cols).where(kind_ok, events.c.time_ns >= horizon, events.c.time_ns < end_ns)
-    inner = events.alias("i")
-    keys = select(events.c.host, events.c.container_id).distinct().subquery("c")
-    last_id = (
-        select(inner.c.id)
-        .where(
-            inner.c.host == keys.c.host,
-            inner.c.container_id == keys.c.container_id,
-            inner.c.time_ns < horizon,
-            _lifecycle_action(inner),
-        )
-        .order_by(inner.c.time_ns.desc(), inner.c.action.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    before = select(*cols).where(events.c.id.in_(select(last_id).select_from(keys)), kind_ok)
-    frames = [
-        pd.DataFrame.from_records(conn.execute(q).fetchall(), columns=EVENT_COLUMNS)
-        for q in (before, inside)
-    ]
-    df = pd.concat(frames, ignore_index=True)
-    for col in ("exit_code", "signal"):
-        df[col] = df[col].astype("Int64")
-    df["time_ns"] = df["time_ns"].astype("int64")
-    df["inferred"] = df["inferred"].astype(bool)
-    return df.sort_values(["host", "container_id", "time_ns"], kind="stable").reset_index(drop=True)
+        return reads.count_events(conn)
 
 
 @st.cache_resource(ttl=TTL_S, max_entries=8, show_spinner=False)
@@ -179,7 +134,7 @@ def _history(url: str, start_ns: int, end_ns: int) -> History:
     lookback = start_ns - reads.LOOKBACK_NS
     with engine(url).connect() as conn:
         return History(
-            events=load_events_for_window(conn, start_ns, end_ns),
+            events=reads.load_events_for_window(conn, start_ns, end_ns),
             facts=reads.load_facts(conn),
             coverage=reads.load_coverage(conn, lookback, end_ns),
             maintenance=reads.load_maintenance(conn, lookback, end_ns),
@@ -480,13 +435,8 @@ def gap_rows(url: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def last_events(url: str, limit: int = 20) -> pd.DataFrame:
-    cols = ["host", "name", "container_id", "action", "exit_code", "time_ns", "source"]
-    stmt = select(*[events.c[c] for c in cols]).order_by(events.c.time_ns.desc()).limit(limit)
     with engine(url).connect() as conn:
-        rows = conn.execute(stmt).fetchall()
-    df = pd.DataFrame.from_records(rows, columns=cols)
-    df["exit_code"] = df["exit_code"].astype("Int64")
-    return df
+        return reads.last_events(conn, limit)
 
 
 def watching(url: str, now: int) -> pd.DataFrame:
