@@ -52,7 +52,7 @@ histories = st.fixed_dictionaries(
         ),
     }
 )
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _history(d: dict[str, Any]) -> Any:
