@@ -18,12 +18,11 @@ from docktally.analytics.incidents import (
 from docktally.analytics.model import History, Window
 from docktally.analytics.states import exit_code_meaning
 from docktally.cli.common import add_db, add_window, now_ns, open_db, window_from_args, write_output
-from docktally.errors import UsageError
 from docktally.reports.postmortem_incidents import render_incidents
 from docktally.store import reads
 from docktally.timespec import parse_duration_ns
 
-DEFAULT_SLO = 0.999
+DEFAULT_SLO = "99.9"  # percent, as `docktally report --slo` takes it
 
 
 @dataclass
@@ -44,9 +43,8 @@ def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") 
     )
     p.add_argument(
         "--slo",
-        type=float,
         default=DEFAULT_SLO,
-        help=f"availability target for the budget column, e.g. 0.999 (default: {DEFAULT_SLO})",
+        help=f"availability target in percent for the budget column (default: {DEFAULT_SLO})",
     )
     p.add_argument(
         "--scope",
@@ -57,8 +55,10 @@ def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") 
 
 
 def load_context(args: argparse.Namespace) -> IncidentContext:
-    if not 0 < args.slo < 1:
-        raise UsageError(f"--slo: {args.slo} is not a target between 0 and 1 (e.g. 0.999)")
+    from docktally.cli.report import parse_slo
+
+    slo_percent = parse_slo(args.slo)
+    assert slo_percent is not None
     stable_s = parse_duration_ns(args.stable, what="--stable") / 1e9
     window = window_from_args(args, now_ns())
     engine = open_db(args, readonly=True)
@@ -73,7 +73,7 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
         window,
         scope=args.scope,
         stable_s=stable_s,
-        slo=args.slo,
+        slo=slo_percent / 100,
         exit_meaning=exit_code_meaning,
     )
     return IncidentContext(window, history, failures, incidents)
