@@ -194,3 +194,26 @@ def test_coverage_window_filter(store: Engine) -> None:
     with store.connect() as conn:
         df = reads.load_coverage(conn, 25, 45)
     assert df["start_ns"].tolist() == [20, 40]
+
+
+def test_rows_with_different_columns_keep_every_value(store: Engine) -> None:
+    from docktally.store import writes as w
+    from docktally.store.schema import events as ev
+
+    base = {
+        "host": "h",
+        "container_id": "c1",
+        "time_ns": 1,
+        "action": "die",
+        "kind": "die",
+        "source": "stream",
+        "inferred": False,
+    }
+    rows = [base, {**base, "time_ns": 2, "exit_code": 3}]
+    with store.begin() as conn:
+        w.insert_events(conn, rows)
+    with store.connect() as conn:
+        got = conn.execute(
+            ev.select().with_only_columns(ev.c.time_ns, ev.c.exit_code).order_by(ev.c.time_ns)
+        ).all()
+    assert [tuple(r) for r in got] == [(1, None), (2, 3)]

@@ -35,8 +35,16 @@ def insert_ignoring_duplicates(
         stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
     else:
         stmt = sqlite.insert(table).on_conflict_do_nothing()
-    result = conn.execute(stmt, list(rows))
-    return int(result.rowcount)
+    # executemany binds the first row's keys for every row: group rows by their key set, so a
+    # row with an extra column never loses its value silently.
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(row)
+    written = 0
+    for group in groups.values():
+        count = int(conn.execute(stmt, group).rowcount)
+        written = -1 if count < 0 or written < 0 else written + count
+    return written
 
 
 def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
