@@ -85,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
     history = filter_history(
         history, host=args.host, container=args.container, service=args.service
     )
-    report = build_report(history, window, by=by, slo=slo, every=args.every)
+    every = args.every
+    if every is None and args.format == "html":
+        every = "day"  # the HTML report always draws availability per day
+    report = build_report(history, window, by=by, slo=slo, every=every)
     write_output(render_report(report, args.format), args.out)
     return 0

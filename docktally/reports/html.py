@@ -11,6 +11,9 @@ from docktally.analytics.report import Report
 from docktally.reports import charts
 from docktally.reports.tables import NO_DATA, display_rows, header_lines, time_by_class_rows
 
+# Past this many (group, period) rows the per-period table is left to the CSV/JSON formats.
+MAX_BREAKDOWN_ROWS = 500
+
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
@@ -51,7 +54,7 @@ def render_html(report: Report) -> str:
             f"<h2>Availability per {html.escape(report.every or 'day')}</h2>",
             img(charts.availability_per_day_chart(report), "availability per day"),
         ]
-        if report.breakdown is not None:
+        if report.breakdown is not None and len(report.breakdown) <= MAX_BREAKDOWN_ROWS:
             body.append(html_table(display_rows(report, report.breakdown)))
     title = html.escape(head[0])
     return (
