@@ -227,7 +227,10 @@ def test_hostile_name_and_label_stay_text(app: AppTest) -> None:
         assert not at.get("html"), page
     at = open_page(AppTest.from_file(str(APP), default_timeout=TIMEOUT_S), "incidents")
     assert HOSTILE in texts(at)  # shown as the literal characters, through st.text
-    assert HOSTILE_LABEL  # the label is stored in facts; no page renders labels as markup
+    # The overview shows the labels of the picked container through st.json: as text.
+    at = open_page(AppTest.from_file(str(APP), default_timeout=TIMEOUT_S), "overview")
+    at.selectbox(key="labels_of").select(HOSTILE).run()
+    assert any(HOSTILE_LABEL in str(j.value) for j in at.json)
 
 
 def test_empty_database_shows_how_to_get_data(

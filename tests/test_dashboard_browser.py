@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.test_dashboard_seed import HOSTILE, seed
+from tests.test_dashboard_seed import HOSTILE, HOSTILE_LABEL, seed
 from tests.test_up import free_port, spawn, wait_for_http
 
 pytestmark = pytest.mark.browser
@@ -91,6 +91,14 @@ def test_overview_navigation_incident_and_download(
     page.get_by_text("Down now").wait_for()
     wait_rendered(page)
     page.screenshot(path=str(artifacts_dir / "dashboard-overview.png"), full_page=True)
+
+    # The hostile container's labels, picked on the overview, show as the literal characters.
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Labels of").click()
+    page.get_by_role("option", name=HOSTILE).click()
+    page.get_by_text(HOSTILE_LABEL, exact=False).first.wait_for()
+    assert page.locator("img[src='x']").count() == 0
+    wait_rendered(page)
+    page.screenshot(path=str(artifacts_dir / "dashboard-hostile-label.png"), full_page=True)
 
     nav = page.locator('[data-testid="stSidebarNav"]')
     nav.get_by_role("link", name="Timeline").click()

@@ -704,3 +704,14 @@ def policy_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
         if col in out.columns:
             out[col] = pd.to_numeric(out[col], errors="coerce") * 100.0
     return out
+
+
+def parse_labels(raw: object) -> dict[str, Any]:
+    """The labels column (JSON text from inspect, or missing) as a dict."""
+    if not isinstance(raw, str) or not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -313,3 +313,16 @@ def incident_summary(inc: pd.Series) -> None:
         st.text(f"exit {code} x{n}: {meanings.get(code, '')}")
     for cause, n in dict(inc["causes"] or {}).items():
         st.text(f"cause {cause} x{n}")
+
+
+def container_details(table: pd.DataFrame) -> None:
+    """The selection's containers, and one container's labels. Labels come from whoever ran
+    the container, so they go through st.json, which shows them as text."""
+    if not len(table):
+        return
+    cols = ["name", "image", "restart_policy", "compose_project", "compose_service", "host"]
+    st.dataframe(table[cols], hide_index=True)
+    names = table["name"].astype(str).tolist()
+    pick = st.selectbox("Labels of", names, key="labels_of")
+    raw = table.loc[table["name"].astype(str) == pick, "labels"].iloc[0]
+    st.json(data.parse_labels(raw))

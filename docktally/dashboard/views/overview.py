@@ -27,3 +27,6 @@ else:
 st.subheader(f"By {view.by}")
 st.caption("Click a column header to sort. Times in seconds; availability in percent.")
 st.dataframe(data.groups_table(rep), hide_index=True, column_config=ui.METRIC_COLUMNS)
+
+st.subheader("Containers")
+ui.container_details(ui.load(data.containers, ui.load(data.history, view)))
