@@ -263,12 +263,12 @@ def build_timeline(
     _, ev_last, ev_gstart, _ = _group_bounds(ck_sorted)
     desc_cols: dict[str, np.ndarray] = {}
     for col in ("name", "image", "compose_project", "compose_service"):
-        codes, uni = _codes(ev[col])
-        cs_ = codes[ev_order]
-        li = ffill_idx(cs_ >= 0, ev_gstart)[ev_last]
+        # No factorising here: only each container's last value is wanted.
+        present = ev[col].notna().to_numpy(dtype=bool)[ev_order]
+        li = ffill_idx(present, ev_gstart)[ev_last]
         vals = np.full(n_c, None, dtype=object)
         got = li >= 0
-        vals[ck_sorted[ev_last][got]] = uni[cs_[li[got]]]
+        vals[ck_sorted[ev_last][got]] = ev[col].to_numpy(dtype=object)[ev_order[li[got]]]
         desc_cols[col] = vals
     desc = pd.DataFrame(desc_cols)
 
