@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -167,3 +168,41 @@ def test_format_policy(policy: str | None, retries: int | None, want: str) -> No
 def test_mtbf_ci90_has_no_upper_bound_without_failures() -> None:
     low, high = mtbf_ci90(1000.0, 0)
     assert high is None and low == pytest.approx(2000 / 5.991464547107979)
+
+
+@pytest.mark.parametrize(
+    ("every", "want"),
+    [
+        ("day", ["2026-01-30T05:00:00Z", "2026-01-31T00:00:00Z", "2026-02-01T00:00:00Z"]),
+        ("week", ["2026-01-30T05:00:00Z", "2026-02-02T00:00:00Z", "2026-02-09T00:00:00Z"]),
+        ("month", ["2026-01-30T05:00:00Z", "2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"]),
+    ],
+)
+def test_calendar_periods_are_utc_and_clipped(every: str, want: list[str]) -> None:
+    from docktally.analytics.periods import calendar_periods
+    from docktally.timespec import ns_to_iso, parse_instant_ns
+
+    w = Window(
+        parse_instant_ns("2026-01-30T05:00", now_ns=0),
+        parse_instant_ns("2026-03-02T01:00", now_ns=0),
+    )
+    periods = calendar_periods(w, every)
+    assert [ns_to_iso(s) for s, _ in periods[:3]] == want
+    assert periods[-1][1] == w.end_ns
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(periods))
+
+
+def test_filter_history_by_container_service_and_host() -> None:
+    from docktally.analytics.select import filter_history
+
+    svc = {"compose_project": "shop", "compose_service": "web"}
+    h = history_from_rows(
+        events=[("web-1", 0, "start", svc), ("db", 0, "start")],
+        facts=[("web-1", 0, {}), ("db", 0, {})],
+        coverage=[(-10, 10)],
+    )
+    assert set(filter_history(h, container="db").events["name"]) == {"db"}
+    assert set(filter_history(h, service="shop/web").events["name"]) == {"web-1"}
+    assert set(filter_history(h, service="web").facts["name"]) == {"web-1"}
+    assert filter_history(h, host="other").events.empty
+    assert filter_history(h) is h
