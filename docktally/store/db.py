@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,8 @@ def _first_line(exc: BaseException) -> str:
 def alembic_config(engine: Engine) -> Any:
     from alembic.config import Config
 
-    cfg = Config()
+    # Alembic's default stdout is bound when alembic is imported; hand it today's.
+    cfg = Config(stdout=sys.stdout)
     cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
     cfg.attributes["engine"] = engine
     return cfg
