@@ -314,3 +314,21 @@ def test_progress_is_silent_when_not_a_terminal() -> None:
     show = progress_printer(stream, lambda: 0.0)
     show(10)
     assert stream.getvalue() == ""
+
+
+def test_cli_import_leaves_no_write_ahead_log_behind(tmp_path: Path) -> None:
+    # While another process (the dashboard, say) holds the database open, SQLite keeps the WAL
+    # file at its largest; a large one left behind made the next read-only reader replay it.
+    import sqlite3
+
+    src = write(tmp_path, all_lines())
+    path = tmp_path / "wal.db"
+    assert main(["db", "upgrade", "--db", str(path)]) == 0
+    reader = sqlite3.connect(path)
+    reader.execute("SELECT count(*) FROM events").fetchone()
+    try:
+        assert main(["import", str(src), "--db", str(path)]) == 0
+        wal = Path(f"{path}-wal")
+        assert wal.stat().st_size == 0
+    finally:
+        reader.close()

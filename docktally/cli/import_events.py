@@ -13,6 +13,7 @@ from typing import IO, Any
 from docktally.cli.common import add_db, now_ns, open_db
 from docktally.collector.importer import InvalidLine, import_lines
 from docktally.errors import UsageError
+from docktally.store.db import checkpoint_wal
 from docktally.timespec import ns_to_iso, parse_instant_ns
 
 DESCRIPTION = """\
@@ -144,6 +145,10 @@ def run(args: argparse.Namespace) -> int:
             f"{name}:{exc.line_no}: {exc.reason}; nothing was imported "
             "(--skip-invalid stores the valid lines)"
         ) from None
+    else:
+        # Fold the import's WAL into the database now: left for later, a big one made the next
+        # read-only reader replay it (one report took minutes).
+        checkpoint_wal(engine)
     finally:
         engine.dispose()
     if err.isatty():

@@ -11,10 +11,9 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from matplotlib.figure import Figure
 
 from docktally.analytics.incidents import (
     incident_failures,
@@ -26,6 +25,9 @@ from docktally.analytics.policies import classify_recoveries
 from docktally.analytics.states import exit_code_meaning, signal_name
 from docktally.reports.postmortem_incidents import incident_dicts
 from docktally.timespec import ns_to_iso, parse_rfc3339_ns
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 NS_PER_S = 1_000_000_000
 # Log tails captured this long before the first failure are shown too.
@@ -162,6 +164,9 @@ def _md(text: str) -> str:
 
 
 def timeline_figure(pm: Postmortem) -> Figure:
+    # Imported on use: matplotlib costs about a second, and only HTML needs it.
+    from matplotlib.figure import Figure
+
     """Containers as rows; down spans in red, up in green, events as markers."""
     names = list(dict.fromkeys([c for c, _, _ in pm.down_spans] + list(pm.timeline["name"])))
     fig = Figure(figsize=(9, 1.2 + 0.5 * max(1, len(names))), layout="constrained")
