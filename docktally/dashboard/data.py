@@ -221,6 +221,16 @@ def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     return containers(_history(url, start_ns, end_ns))
 
 
+def selected_containers(view: View) -> pd.DataFrame:
+    """The containers the sidebar's filters select, from the cached container table."""
+    table = container_table(view.url, view.window.start_ns, view.window.end_ns)
+    if view.filters == Filters():
+        return table
+    keep = _matching_ids(table, view.filters)
+    pairs = pd.Series(list(zip(table["host"], table["container_id"], strict=True)))
+    return table[pairs.isin(keep).to_numpy()].reset_index(drop=True)
+
+
 def filter_options(view: View) -> dict[str, list[str]]:
     """The values the sidebar offers, from what the window holds."""
     table = container_table(view.url, view.window.start_ns, view.window.end_ns)

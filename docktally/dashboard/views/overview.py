@@ -29,4 +29,4 @@ st.caption("Click a column header to sort. Times in seconds; availability in per
 st.dataframe(data.groups_table(rep), hide_index=True, column_config=ui.METRIC_COLUMNS)
 
 st.subheader("Containers")
-ui.container_details(ui.load(data.containers, ui.load(data.history, view)))
+ui.container_details(ui.load(data.selected_containers, view))
