@@ -201,3 +201,13 @@ def test_filters_and_lookup() -> None:
     assert find_incident(inc, "inc-") is None  # ambiguous prefix
     members = incident_failures(failures, found)
     assert list(members["container_id"]) == ["bbbb2"]
+
+
+def test_table_counts_overlapping_incidents() -> None:
+    from docktally.reports.postmortem_incidents import render_incidents
+
+    rows = [failure(100, 10, cid=cid, cause="engine_restart", code=None) for cid in ("a", "b", "c")]
+    table = render_incidents(group_incidents(frame(rows), WINDOW), WINDOW, "table")
+    header, *lines = table.splitlines()
+    assert header.split()[-1] == "OVERLAPS"
+    assert [line.split()[-1] for line in lines] == ["2", "2", "2"]

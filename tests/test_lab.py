@@ -24,7 +24,8 @@ def test_workload_is_seeded_and_exponential() -> None:
     assert sum(a) / len(a) == pytest.approx(2.0, rel=0.15)
     cmd = workload_command([0.5, 1.25], 2.0, 3, oom=False)
     assert cmd[:2] == ["sh", "-c"] and "exit 3" in cmd[2] and "set -- 0.5 1.25;" in cmd[2]
-    assert "dd if=/dev/zero" in workload_command([1.0], 2.0, 1, oom=True)[2]
+    # The allocating process is the main one, so an OOM kill ends the container (137).
+    assert "exec dd if=/dev/zero" in workload_command([1.0], 2.0, 1, oom=True)[2]
 
 
 def test_lab_measured_and_replayed_mttr_agree(

@@ -75,7 +75,9 @@ def workload_command(sleeps: list[float], mean_s: float, exit_code: int, oom: bo
     limit."""
     fail = (
         f"echo 'docktally lab: allocating {OOM_ALLOC} past the limit'; "
-        f"dd if=/dev/zero of=/dev/null bs={OOM_ALLOC} count=1; exit 0"
+        # exec: the allocating process is the container's main one, so the OOM kill ends the
+        # container (137) as it does for a real service, not just a child of the shell.
+        f"exec dd if=/dev/zero of=/dev/null bs={OOM_ALLOC} count=1"
         if oom
         else f"echo 'docktally lab: exiting {int(exit_code)}'; exit {int(exit_code)}"
     )

@@ -140,7 +140,7 @@ def render_incidents(incidents: pd.DataFrame, window: Window, fmt: str) -> str:
                 str(r["exit_codes"]) or "-",
                 "open" if r["end"] == "open" else _fmt_s(r["ttr_s"]),
                 "-" if r["slo_budget"] is None else f"{100 * r['slo_budget']:.0f}%",
-                str(len(r["overlapping"])),
+                str(len(r["overlapping"].split())),
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
