@@ -175,7 +175,7 @@ def _lookup(uni: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _with_none(uni)[codes]
 
 
-def _merge_coverage(cov: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def merge_coverage(cov: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """host -> sorted, merged [start, end) arrays."""
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if cov.empty:
@@ -353,7 +353,7 @@ def build_timeline(
                 maint_targets.append((cks, int(row["start_ns"]), int(row["end_ns"]), code))
 
     # --- marker rows ------------------------------------------------------------------------
-    coverage = _merge_coverage(history.coverage if history.coverage is not None else pd.DataFrame())
+    coverage = merge_coverage(history.coverage if history.coverage is not None else pd.DataFrame())
     all_ck = np.arange(n_c, dtype=np.int64)
     m_ck: list[np.ndarray] = []
     m_t: list[np.ndarray] = []

@@ -143,31 +143,7 @@ def _history(url: str, start_ns: int, end_ns: int) -> History:
 
 def containers(history: History) -> pd.DataFrame:
     """One row per container seen in the history: the latest name, compose labels and policy."""
-    ev = history.events
-    cols = ["host", "container_id", "name", "image", "compose_project", "compose_service"]
-    from_events = (
-        ev[cols].groupby(["host", "container_id"], sort=False).last().reset_index()
-        if len(ev)
-        else pd.DataFrame(columns=cols)
-    )
-    facts = history.facts
-    if len(facts):
-        latest = (
-            facts.sort_values("observed_ns", kind="stable")
-            .groupby(["host", "container_id"], sort=False)
-            .last()
-            .reset_index()[[*cols, "restart_policy", "labels"]]
-        )
-    else:
-        latest = pd.DataFrame(columns=[*cols, "restart_policy", "labels"])
-    merged = from_events.merge(
-        latest, on=["host", "container_id"], how="outer", suffixes=("", "_fact")
-    )
-    for col in ("name", "image", "compose_project", "compose_service"):
-        merged[col] = merged[col].where(merged[col].notna(), merged[f"{col}_fact"])
-    out = merged[[*cols, "restart_policy", "labels"]].copy()
-    out["name"] = out["name"].fillna(out["container_id"].str[:12])
-    return out.sort_values(["host", "name"], kind="stable").reset_index(drop=True)
+    return _analytics("docktally.analytics.containers").container_table(history)
 
 
 def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
@@ -487,41 +463,8 @@ def engine_status_table(status: dict[str, Any]) -> pd.DataFrame:
 
 def coverage_summary(view: View) -> pd.DataFrame:
     """Per host: how much of the window a collector (or an import) covered."""
-    cols = ["host", "covered_s", "covered_pct", "uncovered_s", "first", "last", "sources"]
-    cov = history(view).coverage
-    if not len(cov):
-        return pd.DataFrame(columns=cols)
-    w = view.window
-    rows = []
-    for host, grp in cov.groupby("host", sort=True):
-        spans = sorted(
-            (max(int(s), w.start_ns), min(int(e), w.end_ns))
-            for s, e in zip(grp["start_ns"], grp["end_ns"], strict=True)
-            if pd.notna(e) and int(e) > w.start_ns and int(s) < w.end_ns
-        )
-        covered = 0
-        cur_s, cur_e = None, None
-        for s, e in spans:  # union of overlapping spans
-            if cur_e is None or s > cur_e:
-                if cur_e is not None and cur_s is not None:
-                    covered += cur_e - cur_s
-                cur_s, cur_e = s, e
-            else:
-                cur_e = max(cur_e, e)
-        if cur_e is not None and cur_s is not None:
-            covered += cur_e - cur_s
-        rows.append(
-            {
-                "host": host,
-                "covered_s": covered / 1e9,
-                "covered_pct": 100.0 * covered / (w.end_ns - w.start_ns),
-                "uncovered_s": (w.end_ns - w.start_ns - covered) / 1e9,
-                "first": pd.to_datetime(grp["start_ns"].min(), unit="ns", utc=True),
-                "last": pd.to_datetime(grp["end_ns"].max(), unit="ns", utc=True),
-                "sources": ", ".join(sorted({str(x) for x in grp["source"]})),
-            }
-        )
-    return pd.DataFrame(rows, columns=cols)
+    mod = _analytics("docktally.analytics.coverage")
+    return mod.coverage_by_host(history(view).coverage, view.window)
 
 
 # --- timeline, incidents, policies -------------------------------------------------------------
