@@ -36,9 +36,7 @@ def _skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def engine() -> Iterator[PrivateEngine]:
-    """One private engine for the session. Tests remove their containers when done."""
+def _private_engine() -> Iterator[PrivateEngine]:
     reason = _engine_missing_reason()
     if reason:
         _skip_or_fail(reason)
@@ -48,20 +46,18 @@ def engine() -> Iterator[PrivateEngine]:
         yield eng
     finally:
         eng.destroy()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[PrivateEngine]:
+    """One private engine for the session. Tests remove their containers when done."""
+    yield from _private_engine()
 
 
 @pytest.fixture
 def fresh_engine() -> Iterator[PrivateEngine]:
     """A private engine of the test's own, for tests that stop or restart the daemon."""
-    reason = _engine_missing_reason()
-    if reason:
-        _skip_or_fail(reason)
-    eng = PrivateEngine()
-    eng.start()
-    try:
-        yield eng
-    finally:
-        eng.destroy()
+    yield from _private_engine()
 
 
 @pytest.fixture
