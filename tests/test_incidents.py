@@ -211,3 +211,21 @@ def test_table_counts_overlapping_incidents() -> None:
     header, *lines = table.splitlines()
     assert header.split()[-1] == "OVERLAPS"
     assert [line.split()[-1] for line in lines] == ["2", "2", "2"]
+
+
+def test_open_incident_downtime_stops_where_the_container_stopped_being_down() -> None:
+    # Never recovered; removed 100 s after the failure, and nothing is known after that.
+    rows = [failure(600, None, cid="c1")]
+    iv = pd.DataFrame(
+        [
+            ("h1", "c1", T0, T0 + 600 * S, "up", None),
+            ("h1", "c1", T0 + 600 * S, T0 + 700 * S, "down", "crash"),
+            ("h1", "c1", T0 + 700 * S, T0 + 3600 * S, "planned", "removed"),
+        ],
+        columns=["host", "container_id", "start_ns", "end_ns", "state", "cause"],
+    )
+    without = group_incidents(frame(rows), WINDOW).iloc[0]
+    bounded = group_incidents(frame(rows), WINDOW, intervals=iv).iloc[0]
+    assert without["downtime_s"] == pytest.approx(3000)
+    assert bounded["downtime_s"] == pytest.approx(100)
+    assert bounded["open"]

@@ -98,8 +98,13 @@ def group_incidents(
     stable_s: float = DEFAULT_STABLE_S,
     slo: float | None = None,
     exit_meaning: Callable[[int], str] | None = None,
+    intervals: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Failures -> incidents (INCIDENT_COLUMNS), oldest first.
+
+    With `intervals` (INTERVAL_COLUMNS), an incident's downtime is the time its containers
+    were really down or unhealthy: a failure never recovered stops counting where the
+    container was removed, maintenance began, or the collector stopped watching (unknown).
 
     A failure joins the incident of the one before it (same host and container, or service)
     when that one did not recover, or recovered less than `stable_s` before this failure.
@@ -138,7 +143,8 @@ def group_incidents(
         current.last_recovery_ns = rec
 
     budget_s = (1.0 - slo) * window.seconds if slo is not None and slo < 1.0 else None
-    records = [_incident_record(g, scope, window, budget_s, meaning) for g in groups]
+    down = _down_spans(intervals)
+    records = [_incident_record(g, scope, window, budget_s, meaning, down) for g in groups]
     out = pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
     out["end_ns"] = out["end_ns"].astype("Int64")
     out["overlapping"] = _overlaps(out, window)
@@ -151,6 +157,7 @@ def _incident_record(
     window: Window,
     budget_s: float | None,
     meaning: Callable[[int], str],
+    down: dict[tuple[str, str], list[tuple[int, int]]] | None = None,
 ) -> dict[str, Any]:
     rows = g.rows
     first = rows[0]
@@ -164,8 +171,14 @@ def _incident_record(
         rec = _opt_int(r["recovered_ns"])
         lo = max(int(r["time_ns"]), window.start_ns)
         hi = min(rec if rec is not None else window.end_ns, window.end_ns)
-        if hi > lo:
+        if hi <= lo:
+            continue
+        if down is None:
             spans.append((lo, hi))
+        else:
+            for d_lo, d_hi in down.get((str(r["host"]), str(r["container_id"])), []):
+                if d_lo < hi and d_hi > lo:
+                    spans.append((max(lo, d_lo), min(hi, d_hi)))
     downtime_ns = _union_length(spans)
     causes: dict[str, int] = {}
     codes: dict[str, int] = {}
@@ -206,6 +219,21 @@ def _incident_record(
         "overlapping": [],
         "failure_times_ns": [int(r["time_ns"]) for r in rows],
     }
+
+
+def _down_spans(
+    intervals: pd.DataFrame | None,
+) -> dict[tuple[str, str], list[tuple[int, int]]] | None:
+    """(host, container id) -> its down and unhealthy intervals."""
+    if intervals is None:
+        return None
+    bad = intervals[intervals["state"].isin(["down", "unhealthy"])]
+    out: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for host, cid, lo, hi in zip(
+        bad["host"], bad["container_id"], bad["start_ns"], bad["end_ns"], strict=True
+    ):
+        out.setdefault((str(host), str(cid)), []).append((int(lo), int(hi)))
+    return out
 
 
 def _union_length(spans: list[tuple[int, int]]) -> int:

@@ -8,15 +8,17 @@ from typing import Any
 
 import pandas as pd
 
-from docktally.analytics.failures import find_failures
+from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incidents import (
     DEFAULT_STABLE_S,
     SCOPES,
     filter_incidents,
     group_incidents,
 )
+from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
 from docktally.analytics.states import exit_code_meaning
+from docktally.analytics.timeline import build_timeline
 from docktally.cli.common import add_db, add_window, now_ns, open_db, window_from_args, write_output
 from docktally.reports.postmortem_incidents import render_incidents
 from docktally.store import reads
@@ -67,7 +69,9 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
             history = reads.load_history(conn, window.start_ns, window.end_ns)
     finally:
         engine.dispose()
-    failures = find_failures(history, window)
+    # One timeline gives both the failures and the intervals that bound each one's downtime.
+    timeline = build_timeline(history, window)
+    failures = failures_from_timeline(timeline)
     incidents = group_incidents(
         failures,
         window,
@@ -75,6 +79,7 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
         stable_s=stable_s,
         slo=slo_percent / 100,
         exit_meaning=exit_code_meaning,
+        intervals=intervals_from_timeline(timeline),
     )
     return IncidentContext(window, history, failures, incidents)
 

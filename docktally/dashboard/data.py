@@ -521,6 +521,7 @@ def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
         scope=scope,
         slo=None if view.slo is None else view.slo / 100.0,  # incidents take a ratio
         exit_meaning=meaning,
+        intervals=intervals(view),
     )
 
 
