@@ -63,3 +63,15 @@ def test_bad_db_url_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) ->
     assert main(["db", "upgrade", "--db", "mysql://u@h/x"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "mysql" in err
+
+
+@pytest.mark.parametrize("command", [["report"], ["events"], ["incidents"], ["policies"]])
+def test_readers_bring_an_empty_database_to_head(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from docktally.store import db
+
+    path = tmp_path / "empty.db"
+    db.connect(str(path), migrate=False).dispose()  # a file with no schema at all
+    assert main([*command, "--db", str(path)]) == 0
+    assert db.is_at_head(db.connect(str(path), readonly=True, migrate=False))

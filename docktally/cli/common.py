@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docktally.errors import UsageError
+from docktally.errors import StoreError, UsageError
 from docktally.store import db
 from docktally.timespec import parse_instant_ns
 
@@ -65,7 +66,14 @@ def check_by(value: str) -> str:
 
 
 def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
-    return db.connect(getattr(args, "db", None), readonly=readonly)
+    """The store at head. Every command brings an empty or older database to head by itself;
+    readers then read through a read-only connection."""
+    url = getattr(args, "db", None)
+    if readonly:
+        # A reader without write access can still read a database that is at head.
+        with contextlib.suppress(StoreError):
+            db.connect(url).dispose()
+    return db.connect(url, readonly=readonly)
 
 
 def window_from_args(args: argparse.Namespace, now: int) -> Window:
