@@ -50,6 +50,7 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
     with eng.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10000
+        assert conn.exec_driver_sql("PRAGMA page_size").scalar() == 16384
 
 
 def test_older_database_is_brought_to_head_by_connect(tmp_path: Path) -> None:
