@@ -8,6 +8,24 @@ from __future__ import annotations
 
 import signal as _signal
 
+# The lifecycle event kinds, in the order analytics codes them. The collector and the store
+# take the same set: everything else (exec_*, ...) is stored but not analysed.
+LIFECYCLE_KIND_ORDER = (
+    "create",
+    "start",
+    "restart",
+    "die",
+    "kill",
+    "stop",
+    "oom",
+    "pause",
+    "unpause",
+    "destroy",
+    "health_status",
+    "rename",
+    "update",
+)
+
 # Event kind -> the state the container is in after it. None: the event changes nothing by
 # itself (a `kill` only asks; `die` is classified by cause, see DIE_CAUSE_STATE).
 ACTION_STATE: dict[str, str | None] = {

@@ -51,21 +51,7 @@ _C = {str(n): i for i, n in enumerate(CAUSE_NAMES) if n is not None}
 ABSENT_CAUSES = (_C["absent"], _C["removed"])
 
 # Event kind codes.
-_KINDS = [
-    "create",
-    "start",
-    "restart",
-    "die",
-    "kill",
-    "stop",
-    "oom",
-    "pause",
-    "unpause",
-    "destroy",
-    "health_status",
-    "rename",
-    "update",
-]
+_KINDS = list(rules.LIFECYCLE_KIND_ORDER)
 K = {k: i for i, k in enumerate(_KINDS)}
 K_OTHER = len(_KINDS)
 K_HEALTHY = K_OTHER + 1

@@ -1,0 +1,1 @@
+"""Pure computation on DataFrames: no docker, no SQL, no Streamlit, no clock."""
