@@ -254,6 +254,17 @@ def churn(eng: PrivateEngine, stop: threading.Event, errors: list[BaseException]
         errors.append(exc)
 
 
+def start_churn(
+    eng: PrivateEngine,
+) -> tuple[threading.Event, list[BaseException], threading.Thread]:
+    """Containers created, crashed and removed in a loop until the event is set."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    t = threading.Thread(target=churn, args=(eng, stop, errors), daemon=True)
+    t.start()
+    return stop, errors, t
+
+
 def test_kill_9_then_restart_loses_nothing_and_doubles_nothing(
     clean_engine: PrivateEngine, tmp_path: Path
 ) -> None:
@@ -264,9 +275,7 @@ def test_kill_9_then_restart_loses_nothing_and_doubles_nothing(
     with EventRecorder(eng, tmp_path / "events.jsonl") as rec:
         proc = start_cli(db_url, eng.url, log)
         wait_subscribed(store)
-        stop, errors = threading.Event(), []  # type: ignore[var-annotated]
-        t = threading.Thread(target=churn, args=(eng, stop, errors), daemon=True)
-        t.start()
+        stop, errors, t = start_churn(eng)
         time.sleep(2.0)
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
@@ -308,9 +317,7 @@ def test_sigterm_with_events_in_flight_commits_everything_and_exits_0(
     with EventRecorder(eng, tmp_path / "events.jsonl") as rec:
         proc = start_cli(db_url, eng.url, log)
         wait_subscribed(store)
-        stop, errors = threading.Event(), []  # type: ignore[var-annotated]
-        t = threading.Thread(target=churn, args=(eng, stop, errors), daemon=True)
-        t.start()
+        stop, _errors, t = start_churn(eng)
         wait_until(lambda: len(rec.lines()) >= 10, 30, "churn")
         sent_ns = time.time_ns()
         t0 = time.monotonic()
