@@ -206,3 +206,20 @@ def test_filter_history_by_container_service_and_host() -> None:
     assert set(filter_history(h, service="web").facts["name"]) == {"web-1"}
     assert filter_history(h, host="other").events.empty
     assert filter_history(h) is h
+
+
+@pytest.mark.parametrize(
+    ("by", "slo", "every"),
+    [("container", None, None), ("container", None, "day"), ("service", 99.9, None)],
+)
+def test_build_report_with_timeline_returns_the_timeline_of_the_report(
+    by: str, slo: float | None, every: str | None
+) -> None:
+    from docktally.analytics.intervals import build_intervals, intervals_from_timeline
+    from docktally.analytics.report import build_report_with_timeline
+
+    r, tl = build_report_with_timeline(_hist(), W, by=by, slo=slo, every=every)
+    assert r.to_json_dict() == build_report(_hist(), W, by=by, slo=slo, every=every).to_json_dict()
+    assert tl.window == W
+    # Period cuts and the SLO look-back change nothing in the intervals.
+    assert intervals_from_timeline(tl).equals(build_intervals(_hist(), W))

@@ -617,6 +617,22 @@ def build_report(
 ) -> Report:
     """Per-group availability, MTBF/MTTR, error budget (with `slo`, a percentage such as 99.9)
     and calendar breakdowns (with `every` = day|week|month, UTC)."""
+    return build_report_with_timeline(history, window, by=by, slo=slo, every=every)[0]
+
+
+def build_report_with_timeline(
+    history: History,
+    window: Window,
+    *,
+    by: str = "container",
+    slo: float | None = None,
+    every: str | None = None,
+) -> tuple[Report, Timeline]:
+    """build_report, and the timeline it was built from (for callers that also want intervals
+    or "down now" without building a second one: intervals.intervals_from_timeline). With
+    `every` its segments are also cut at period boundaries, and with `slo` it starts 3 days
+    before the window's end when that is earlier than the window's start; segments before the
+    window start are context only (intervals_from_timeline drops them)."""
     if by not in GROUP_BY:
         raise UsageError(f"--by: {by!r} is not one of {', '.join(GROUP_BY)}")
     slo = check_slo(slo)
@@ -649,7 +665,7 @@ def build_report(
             breakdown = breakdown.sort_values(
                 [*SORT_COLUMNS[by], "period_start_ns"], kind="stable"
             ).reset_index(drop=True)
-    return Report(
+    report = Report(
         window=window,
         by=by,
         groups=groups,
@@ -659,6 +675,7 @@ def build_report(
         slo=slo,
         every=every,
     )
+    return report, tl
 
 
 def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
