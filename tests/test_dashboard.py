@@ -139,6 +139,24 @@ def test_reliability_lists_exit_codes_and_causes(app: AppTest) -> None:
     assert {"crash", "oom"} <= set(causes["cause"])
 
 
+def test_an_slo_keeps_failures_to_the_range(app: AppTest, seeded: Seed) -> None:
+    # With an SLO the report looks back 3 days (burn rates); the failures shown stay the range's.
+    # The range: one hour that starts half an hour after the hostile container's crash (at
+    # 7200 s), which the dashboard then loads as look-back.
+    from docktally.timespec import ns_to_iso
+
+    until = ns_to_iso(seeded.t0_ns + (7200 + 1800 + 3600) * 1_000_000_000)
+    open_page(app, "reliability", range="1h", until=until, slo="99.9")
+    assert "No failures in this range." in texts(app)
+    assert not [df for df in frames(app) if "meaning" in df.columns]
+
+
+def test_down_now_and_the_report_agree_with_an_slo(app: AppTest) -> None:
+    open_page(app, "overview", slo="99.9")
+    assert list(frame_with(app, "since")["name"]) == ["worker"]
+    assert {m.label: m.value for m in app.metric}["Failures"] == str(WORKER_FAILURES + 2)
+
+
 def test_policies_compare_observed_and_what_if(app: AppTest) -> None:
     open_page(app, "policies")
     observed, what_if = (df for df in frames(app) if "policy" in df.columns)

@@ -238,8 +238,21 @@ def _view_key(view: View) -> tuple[Any, ...]:
     )
 
 
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
+def _analysis(key: tuple[Any, ...]) -> tuple[Any, Any]:
+    # One timeline per view serves the report, the intervals (and so "down now") and the
+    # failures. cache_resource: a report of 10,000 groups and its timeline are big,
+    # and nobody mutates them, so sessions share them instead of unpickling copies.
+    view = _view_from_key(key)
+    mod = _analytics("docktally.analytics.report")
+    report_and_timeline: tuple[Any, Any] = mod.build_report_with_timeline(
+        history(view), view.window, by=view.by, slo=view.slo
+    )
+    return report_and_timeline
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=32)
-def _report(key: tuple[Any, ...], every: str | None) -> Any:
+def _report(key: tuple[Any, ...], every: str) -> Any:
     view = _view_from_key(key)
     mod = _analytics("docktally.analytics.report")
     return mod.build_report(history(view), view.window, by=view.by, slo=view.slo, every=every)
@@ -252,20 +265,17 @@ def _view_from_key(key: tuple[Any, ...]) -> View:
 
 def report(view: View, every: str | None = None) -> Any:
     """analytics.report.build_report for the view: `.groups`, and `.breakdown` with `every`."""
+    if every is None:
+        return _analysis(_view_key(view))[0]
     return _report(_view_key(view), every)
-
-
-@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
-def _timeline(key: tuple[Any, ...]) -> Any:
-    # One timeline per view serves both intervals and failures.
-    view = _view_from_key(key)
-    return _analytics("docktally.analytics.timeline").build_timeline(history(view), view.window)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
+    # The report's timeline: an SLO's look-back changes nothing here (intervals and failures
+    # are the window's; tests/test_dashboard.py checks it).
     mod = _analytics("docktally.analytics.intervals")
-    return mod.intervals_from_timeline(_timeline(key))
+    return mod.intervals_from_timeline(_analysis(key)[1])
 
 
 def intervals(view: View) -> pd.DataFrame:
@@ -275,7 +285,7 @@ def intervals(view: View) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _failures(key: tuple[Any, ...]) -> pd.DataFrame:
     mod = _analytics("docktally.analytics.failures")
-    return mod.failures_from_timeline(_timeline(key))
+    return mod.failures_from_timeline(_analysis(key)[1])
 
 
 def failures(view: View) -> pd.DataFrame:
@@ -313,14 +323,8 @@ def groups_table(rep: Any) -> pd.DataFrame:
         return groups
     out = groups.copy()
     for col in out.columns:
-        if out[col].map(lambda v: isinstance(v, dict | list | tuple)).any():
-            out[col] = out[col].map(
-                lambda v: (
-                    json.dumps(v, sort_keys=True, default=str)
-                    if isinstance(v, dict | list | tuple)
-                    else v
-                )
-            )
+        if out[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in out[col]):
+            out[col] = pd.Series([_as_text(v) for v in out[col]], index=out.index, dtype=object)
     if "availability" in out.columns:
         out["availability"] = pd.to_numeric(out["availability"], errors="coerce") * 100.0
     # The name first; the id shortened the way `docker ps` shows it.
@@ -330,6 +334,15 @@ def groups_table(rep: Any) -> pd.DataFrame:
     first = [k for k in keys if k not in ("host", "container_id")]
     first += [k for k in ("host", "container_id") if k in keys]
     return out[first + [c for c in out.columns if c not in first]]
+
+
+_to_json = json.JSONEncoder(sort_keys=True, default=str).encode
+
+
+def _as_text(v: object) -> object:
+    if not isinstance(v, dict | list | tuple):
+        return v
+    return _to_json(v) if v else ("{}" if isinstance(v, dict) else "[]")
 
 
 def fleet(rep: Any) -> dict[str, Any]:
@@ -377,8 +390,9 @@ def down_now(view: View) -> pd.DataFrame:
     iv = intervals(view)
     if not len(iv):
         return pd.DataFrame(columns=["host", "container_id", "name", "state", "cause", "since"])
-    last = iv.sort_values("end_ns", kind="stable").groupby(["host", "container_id"]).tail(1)
-    last = last[(last["end_ns"] == view.window.end_ns) & last["state"].isin(["down", "unhealthy"])]
+    # A container's intervals tile the window, so its last state is the one row that ends at
+    # the window's end.
+    last = iv[(iv["end_ns"] == view.window.end_ns) & iv["state"].isin(["down", "unhealthy"])]
     last = with_names(last, view).sort_values("start_ns", kind="stable")
     out = last[["name", "host", "container_id", "state", "cause", "start_ns"]].copy()
     out["container_id"] = out["container_id"].astype(str).str[:12]
