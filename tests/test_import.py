@@ -78,7 +78,8 @@ def test_rows_keep_the_raw_line_and_normalised_columns(store: Engine) -> None:
     die = df.iloc[-1]
     assert die["exit_code"] == 137 and die["source"] == "import" and die["host"] == "h1"
     with store.connect() as conn:
-        raw = conn.execute(select(events.c.raw).where(events.c.action == "die")).scalar_one()
+        die_id = conn.execute(select(events.c.id).where(events.c.action == "die")).scalar_one()
+        raw = reads.load_raw(conn, [die_id])[die_id]
     assert raw in recorded.lines("oom")
 
 

@@ -13,10 +13,13 @@ from sqlalchemy import Engine, select
 from bench.generate import generate_lines
 from docktally.collector.importer import SOURCE, InvalidLine, import_lines
 from docktally.collector.normalize import normalize_event
-from docktally.store.schema import events
+from docktally.store import reads
+from docktally.store.writes import CONTAINER_FIELDS
 from tests.data import recorded
 
-COLUMNS = [c for c in events.c if c.name != "id"]
+# Per event: these columns, and the raw line; per container: CONTAINER_FIELDS.
+EVENT_COLUMNS = ["host", "container_id", "time_ns", "action", "kind", "exit_code", "signal",
+                 "health", "inferred", "cause_hint", "evidence", "source"]  # fmt: skip
 KEY = ("host", "container_id", "time_ns", "action")
 
 CID = "c" * 64
@@ -77,21 +80,48 @@ ODD_LINES = [
 
 
 def expected_rows(lines: list[str], host: str) -> list[dict[str, Any]]:
-    """What normalize_event makes of each container event; the first of a natural key wins."""
+    """What normalize_event makes of each container event (the first of a natural key wins),
+    as stored: the event's own columns and raw line, and its container's descriptors, which
+    are those of the newest event that gives any."""
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    desc: dict[tuple[str, str], tuple[dict[str, Any], int]] = {}
     for line in lines:
         if not line.strip():
             continue
         row = normalize_event(orjson.loads(line), host=host, source=SOURCE, raw=line)
-        if row is not None:
-            rows.setdefault(tuple(row[k] for k in KEY), row)
-    return sorted(rows.values(), key=lambda r: tuple(r[k] for k in KEY))
+        if row is None:
+            continue
+        rows.setdefault(tuple(row[k] for k in KEY), row)
+        ckey = (row["host"], row["container_id"])
+        known, seen = desc.get(ckey, (dict.fromkeys(CONTAINER_FIELDS), -1))
+        given = {f: row[f] for f in CONTAINER_FIELDS}
+        if any(v is not None for v in given.values()) and row["time_ns"] >= seen:
+            desc[ckey] = (given, row["time_ns"])
+        else:
+            desc.setdefault(ckey, (known, seen))
+    out = []
+    for key in sorted(rows):
+        row = rows[key]
+        ckey = (row["host"], row["container_id"])
+        want = {c: row[c] for c in EVENT_COLUMNS}
+        want.update(desc[ckey][0])
+        want["raw"] = row["raw"].replace("\n", " ")
+        out.append(want)
+    return out
 
 
 def stored_rows(store: Engine) -> list[dict[str, Any]]:
+    ev = reads.events_view()
+    cols = [*EVENT_COLUMNS, *CONTAINER_FIELDS]
     with store.connect() as conn:
-        found = conn.execute(select(*COLUMNS).order_by(*[events.c[k] for k in KEY])).mappings()
-        return [dict(r) for r in found]
+        found = conn.execute(
+            select(ev.c.id, *[ev.c[c] for c in cols]).order_by(*[ev.c[k] for k in KEY])
+        ).mappings()
+        rows = [dict(r) for r in found]
+        raw = reads.load_raw(conn, [r["id"] for r in rows])
+    for r in rows:
+        r["raw"] = raw.get(r.pop("id"))
+    return rows
 
 
 def recorded_lines() -> list[str]:

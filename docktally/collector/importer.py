@@ -2,16 +2,24 @@
 
 No docker SDK and no clock: the caller passes the lines, the connection (and so owns the
 transaction) and a progress callback. Rows are what normalize.normalize_event makes, as the live
-collector's are, with `raw` set to the line exactly as read: events of the engine's usual shape
-take `_fast_row` (the same columns without building a dict; tests/test_import_fast.py checks the
-stored rows are equal), anything else goes through normalize_event itself.
+collector's are, with the raw JSON being the line exactly as read.
 
-With `workers=1` (the CLI on SQLite), a forked process reads and parses the lines and hands the
-row tuples over (marshalled) while this process inserts: the two run on two cores.
+SQLite takes a fast path, built for 100,000 events/s on two cores:
 
-SQLite takes a fast path: `INSERT ... ON CONFLICT DO NOTHING` through the DBAPI cursor's
-executemany in big chunks (one statement compiled once, no per-row SQLAlchemy work); PostgreSQL
-goes through SQLAlchemy, with RETURNING to count what was new.
+- parsing (orjson) turns each line into a few columns: the container's `containers.ref`
+  (assigned here for new containers: the import holds SQLite's write lock from the start, so
+  nobody else can), time, action, and exit code, signal, kind and health where they are not
+  implied by the action. Events of the engine's usual shape take `_fast_columns`, anything
+  else goes through normalize_event itself (tests/test_import_fast.py checks the stored rows
+  are equal);
+- each chunk's raw lines are compressed into one raw_chunks row;
+- the columns go into an index-free TEMP table with one executemany, then into `events` with
+  one INSERT ... SELECT sorted by (container_ref, time_ns): the natural-key index is then
+  updated in key order, not at random;
+- with `workers=1` (the CLI, reading a file) a forked process does the parsing and the
+  compression while this one writes: the two run on two cores.
+
+PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by chunk.
 """
 
 from __future__ import annotations
@@ -22,12 +30,10 @@ import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from operator import itemgetter
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, select
-from sqlalchemy.dialects import postgresql
 
 from docktally.collector.normalize import (
     COMPOSE_PROJECT,
@@ -38,28 +44,10 @@ from docktally.collector.normalize import (
     parse_signal,
 )
 from docktally.store import writes
-from docktally.store.schema import coverage, events
+from docktally.store.schema import containers, coverage
 
 SOURCE = "import"
 CHUNK_ROWS = 20_000
-# The SQLite fast path binds only the columns that vary from event to event; what every row of
-# an import shares (host, source, not inferred, no cause or evidence) goes into the statement as
-# literals. Binding a parameter costs as much as storing it: this halves the insert's CPU time.
-_CONSTANT = {"host", "inferred", "cause_hint", "evidence", "source"}
-_VARYING = [c.name for c in events.c if c.name != "id" and c.name not in _CONSTANT]
-_as_tuple = itemgetter(*_VARYING)
-
-
-def _sqlite_insert_sql(host: str) -> str:
-    def literal(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
-    cols = [*_VARYING, "host", "inferred", "cause_hint", "evidence", "source"]
-    values = ["?"] * len(_VARYING) + [literal(host), "0", "NULL", "NULL", literal(SOURCE)]
-    return (
-        f"INSERT INTO events ({', '.join(cols)}) VALUES ({', '.join(values)}) "
-        "ON CONFLICT DO NOTHING"
-    )
 
 
 class InvalidLine(ValueError):
@@ -131,68 +119,111 @@ def _json_type(value: object) -> str:
     return "number"
 
 
-def _fast_row(payload: dict[str, Any], raw: str) -> tuple[Any, ...] | None:
-    """The common shape of an engine event -> the varying columns, as normalize_event makes them.
+Descriptor = tuple[Any, Any, Any, Any]  # name, image, compose project, compose service
 
-    None when the payload is not in that shape (no Type, `status` instead of Action, ...):
-    the caller then goes through normalize_event itself, so every row is what it would make.
-    """
-    if payload.get("Type") != "container":
-        return None
-    action = payload.get("Action")
-    actor = payload.get("Actor")
-    if type(action) is not str or not action or len(action) > 128 or type(actor) is not dict:
-        return None
-    cid = actor.get("ID")
-    time_ns = payload.get("timeNano")
-    attrs = actor.get("Attributes")
-    if (
-        type(cid) is not str
-        or not 0 < len(cid) <= 64
-        or type(time_ns) is not int
-        or not 0 <= time_ns < 2**63
-        or type(attrs) is not dict
-    ):
-        return None
-    kind, _, arg = action.partition(":")
-    kind = kind.strip()
-    exit_code = attrs.get("exitCode")
-    sig = attrs.get("signal")
-    return (
-        cid,
-        time_ns,
-        action,
-        kind,
-        attrs.get("name"),
-        attrs.get("image") or payload.get("from"),
-        None if exit_code is None else _int_or_none(exit_code),
-        None if sig is None else parse_signal(sig),
-        arg.strip() or None if kind == "health_status" else None,
-        attrs.get(COMPOSE_PROJECT),
-        attrs.get(COMPOSE_SERVICE),
-        raw,
-    )
+
+class _Refs:
+    """containers.ref of every container id of the import's host, assigning new ones, and each
+    container's latest name, image and compose labels (with the time they were seen)."""
+
+    def __init__(self, host: str, rows: Iterable[tuple[Any, ...]], next_ref: int) -> None:
+        self.host = host
+        self.ids: dict[str, int] = {}
+        self.desc: dict[int, tuple[Descriptor, int | None]] = {}
+        for ref, cid, name, image, project, service, seen_ns in rows:
+            self.ids[cid] = int(ref)
+            self.desc[int(ref)] = ((name, image, project, service), seen_ns)
+        self.next_ref = next_ref
+        self.new: list[tuple[Any, ...]] = []  # (ref, host, cid): created since the last take
+        self.changed: dict[int, tuple[Descriptor, int]] = {}
+
+    @classmethod
+    def load(cls, conn: Connection, host: str) -> _Refs:
+        c = containers.c
+        rows = conn.execute(
+            select(
+                c.ref, c.container_id, c.name, c.image, c.compose_project, c.compose_service,
+                c.seen_ns,
+            ).where(c.host == host)
+        ).fetchall()  # fmt: skip
+        top = conn.execute(select(c.ref).order_by(c.ref.desc()).limit(1)).scalar()
+        return cls(host, rows, int(top or 0) + 1)
+
+    def ref(self, cid: str, desc: Descriptor, time_ns: int) -> int:
+        ref = self.ids.get(cid)
+        if ref is None:
+            ref = self.ids[cid] = self.next_ref
+            self.next_ref += 1
+            self.new.append((ref, self.host, cid))
+            self.desc[ref] = ((None, None, None, None), None)
+        old, seen = self.desc[ref]
+        # The newest event that says anything of the container describes it (whatever order
+        # the lines come in: an older one never overwrites).
+        if desc != old and desc != (None, None, None, None) and (seen is None or time_ns >= seen):
+            self.desc[ref] = (desc, time_ns)
+            self.changed[ref] = (desc, time_ns)
+        return ref
+
+    def take(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """(new containers, changed descriptors as update rows) since the last take."""
+        new, self.new = self.new, []
+        changed = [(*d, t, ref) for ref, (d, t) in self.changed.items()]
+        self.changed = {}
+        return new, changed
 
 
 @dataclass
 class _Chunk:
-    """What a chunk of lines became: the rows' varying columns (as _VARYING) and the counts."""
+    """What a chunk of lines became: event columns, containers and raw, and the counts."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    refs: list[int] = field(default_factory=list)
+    times: list[int] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    kinds: list[str | None] = field(default_factory=list)  # None: the action itself
+    exits: list[int | None] = field(default_factory=list)
+    signals: list[int | None] = field(default_factory=list)
+    healths: list[str | None] = field(default_factory=list)
+    raw: bytes = b""  # writes.pack_raw of the rows' lines, in row order
+    new_containers: list[tuple[Any, ...]] = field(default_factory=list)
+    changed: list[tuple[Any, ...]] = field(default_factory=list)
     read: int = 0
     not_container: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (line_no, reason)
     first: int | None = None
     last: int | None = None
 
+    def columns(self) -> tuple[list[Any], ...]:
+        return (self.refs, self.times, self.actions, self.kinds, self.exits, self.signals,
+                self.healths)  # fmt: skip
+
+
+def _kind_health(action: str) -> tuple[str | None, str | None]:
+    """(kind unless it is the action itself, health) as normalize_event splits the action."""
+    if ":" not in action and action == action.strip():
+        return None, None
+    kind, _, arg = action.partition(":")
+    kind = kind.strip()
+    health = arg.strip() or None if kind == "health_status" else None
+    return (None if kind == action else kind), health
+
 
 def parse_chunk(
-    lines: Sequence[bytes | str], first_line_no: int, *, host: str, skip_invalid: bool
+    lines: Sequence[bytes | str],
+    first_line_no: int,
+    *,
+    refs: _Refs,
+    skip_invalid: bool,
 ) -> _Chunk:
-    """Lines (numbered from `first_line_no`) -> rows; raises InvalidLine unless skip_invalid."""
+    """Lines (numbered from `first_line_no`) -> columns; raises InvalidLine unless
+    skip_invalid."""
     out = _Chunk()
-    rows = out.rows
-    append = rows.append
+    ref_of = refs.ref
+    a_ref, a_time, a_action = out.refs.append, out.times.append, out.actions.append
+    a_kind, a_exit, a_sig, a_health = (
+        out.kinds.append, out.exits.append, out.signals.append, out.healths.append
+    )  # fmt: skip
+    raws: list[bytes] = []
+    a_raw = raws.append
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     line_no = first_line_no - 1
@@ -202,34 +233,72 @@ def parse_chunk(
         if not line.strip():
             continue
         read += 1
+        raw = line if isinstance(line, bytes) else line.encode("utf-8")
+        raw = raw.rstrip(b"\r\n")
+        if b"\n" in raw:  # JSON whitespace, but the raw chunk's line separator
+            raw = raw.replace(b"\n", b" ")
         try:
-            payload = loads(line)
+            payload = loads(raw)
         except decode_error:
-            row = None
-        else:
-            if type(payload) is dict:
-                raw = line.decode("utf-8") if isinstance(line, bytes) else line
-                row = _fast_row(payload, raw.rstrip("\r\n"))
-            else:
-                row = None
+            payload = None
+        # --- the engine's usual shape, read without building a row dict ---------------------
+        if type(payload) is dict and payload.get("Type") == "container":
+            action = payload.get("Action")
+            actor = payload.get("Actor")
+            if type(action) is str and action and len(action) <= 128 and type(actor) is dict:
+                cid = actor.get("ID")
+                time_ns = payload.get("timeNano")
+                attrs = actor.get("Attributes")
+                if (
+                    type(cid) is str
+                    and 0 < len(cid) <= 64
+                    and type(time_ns) is int
+                    and 0 <= time_ns < 2**63
+                    and type(attrs) is dict
+                ):
+                    desc = (
+                        attrs.get("name"),
+                        attrs.get("image") or payload.get("from"),
+                        attrs.get(COMPOSE_PROJECT),
+                        attrs.get(COMPOSE_SERVICE),
+                    )
+                    a_ref(ref_of(cid, desc, time_ns))
+                    a_time(time_ns)
+                    a_action(action)
+                    kind, health = _kind_health(action)
+                    a_kind(kind)
+                    a_health(health)
+                    exit_code = attrs.get("exitCode")
+                    a_exit(None if exit_code is None else _int_or_none(exit_code))
+                    sig = attrs.get("signal")
+                    a_sig(None if sig is None else parse_signal(sig))
+                    a_raw(raw)
+                    continue
+        # --- everything else (bad lines included) goes the shared way ------------------------
+        try:
+            row = parse_line(line, line_no, host=refs.host)
+        except InvalidLine as exc:
+            if not skip_invalid:
+                raise
+            out.invalid.append((exc.line_no, exc.reason))
+            continue
         if row is None:
-            # Everything off the common path (bad lines included) goes the shared way.
-            try:
-                full = parse_line(line, line_no, host=host)
-            except InvalidLine as exc:
-                if not skip_invalid:
-                    raise
-                out.invalid.append((exc.line_no, exc.reason))
-                continue
-            if full is None:
-                out.not_container += 1
-                continue
-            row = _as_tuple(full)
-        append(row)
+            out.not_container += 1
+            continue
+        desc = (row["name"], row["image"], row["compose_project"], row["compose_service"])
+        a_ref(ref_of(row["container_id"], desc, row["time_ns"]))
+        a_time(row["time_ns"])
+        a_action(row["action"])
+        a_kind(None if row["kind"] == row["action"] else row["kind"])
+        a_health(row["health"])
+        a_exit(row["exit_code"])
+        a_sig(row["signal"])
+        a_raw(raw)
     out.read = read
-    if rows:
-        times = [r[1] for r in rows]
-        out.first, out.last = min(times), max(times)
+    if raws:
+        out.raw = writes.pack_raw(raws)
+        out.first, out.last = min(out.times), max(out.times)
+    out.new_containers, out.changed = refs.take()
     return out
 
 
@@ -264,37 +333,53 @@ def import_lines(
     lines. On SQLite, `workers=1` parses in a second process while this one writes.
     """
     result = ImportResult()
-    sqlite = conn.dialect.name == "sqlite"
-    writer = _SqliteWriter(conn, host) if sqlite else _GenericWriter(conn, host)
     first: int | None = None
     last: int | None = None
     # Millions of short-lived objects: the cyclic GC would walk them over and over for nothing.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        parsed: Iterator[_Chunk]
-        if workers > 0 and sqlite:
-            parsed = _parse_in_worker(lines, chunk_rows, host=host, skip_invalid=skip_invalid)
+        if conn.dialect.name == "sqlite":
+            writer = _SqliteWriter(conn)  # takes the write lock before the refs are read
+            refs = _Refs.load(conn, host)
+            parsed: Iterator[_Chunk]
+            if workers > 0:
+                parsed = _parse_in_worker(lines, chunk_rows, refs=refs, skip_invalid=skip_invalid)
+            else:
+                parsed = (
+                    parse_chunk(c, n, refs=refs, skip_invalid=skip_invalid)
+                    for n, c in _chunks(lines, chunk_rows)
+                )
+            try:
+                for chunk in parsed:
+                    result.read += chunk.read
+                    result.not_container += chunk.not_container
+                    result.invalid.extend(InvalidLine(n, why) for n, why in chunk.invalid)
+                    if chunk.times:
+                        writer.put(chunk)
+                        result.already_stored += len(chunk.times)
+                        assert chunk.first is not None and chunk.last is not None
+                        first = chunk.first if first is None else min(first, chunk.first)
+                        last = chunk.last if last is None else max(last, chunk.last)
+                    if on_progress is not None:
+                        on_progress(result.read)
+                result.new = writer.finish()
+            finally:
+                writer.close()
         else:
-            parsed = (
-                parse_chunk(c, n, host=host, skip_invalid=skip_invalid)
-                for n, c in _chunks(lines, chunk_rows)
-            )
-        for chunk in parsed:
-            result.read += chunk.read
-            result.not_container += chunk.not_container
-            result.invalid.extend(InvalidLine(n, why) for n, why in chunk.invalid)
-            if chunk.rows:
-                writer.put(chunk.rows)
-                result.already_stored += len(chunk.rows)
-                assert chunk.first is not None and chunk.last is not None
-                first = chunk.first if first is None else min(first, chunk.first)
-                last = chunk.last if last is None else max(last, chunk.last)
-            if on_progress is not None:
-                on_progress(result.read)
-        result.new = writer.finish()
+            for n, chunk_lines in _chunks(lines, chunk_rows):
+                rows = _normalized(
+                    chunk_lines, n, host=host, skip_invalid=skip_invalid, result=result
+                )
+                if rows:
+                    result.new += writes.insert_events(conn, rows)
+                    result.already_stored += len(rows)
+                    times = [int(r["time_ns"]) for r in rows]
+                    first = min(times) if first is None else min(first, *times)
+                    last = max(times) if last is None else max(last, *times)
+                if on_progress is not None:
+                    on_progress(result.read)
     finally:
-        writer.close()
         if gc_was_enabled:
             gc.enable()
     result.already_stored -= result.new
@@ -310,20 +395,49 @@ def import_lines(
     return result
 
 
+def _normalized(
+    lines: Sequence[bytes | str],
+    first_line_no: int,
+    *,
+    host: str,
+    skip_invalid: bool,
+    result: ImportResult,
+) -> list[dict[str, Any]]:
+    """normalize_event's rows of the lines (the generic path); counts go into `result`."""
+    rows = []
+    for line_no, line in enumerate(lines, first_line_no):
+        if not line.strip():
+            continue
+        result.read += 1
+        try:
+            row = parse_line(line, line_no, host=host)
+        except InvalidLine as exc:
+            if not skip_invalid:
+                raise
+            result.invalid.append(exc)
+            continue
+        if row is None:
+            result.not_container += 1
+        else:
+            rows.append(row)
+    return rows
+
+
 _IN_FLIGHT = 3  # parsed chunks the worker may have ready before it waits for this process
 
 
 def _worker_main(
-    outq: Any, lines: Iterable[bytes | str], size: int, host: str, skip_invalid: bool
+    outq: Any, lines: Iterable[bytes | str], size: int, refs: _Refs, skip_invalid: bool
 ) -> None:
     gc.disable()
     try:
         for start, chunk_lines in _chunks(lines, size):
-            chunk = parse_chunk(chunk_lines, start, host=host, skip_invalid=skip_invalid)
+            chunk = parse_chunk(chunk_lines, start, refs=refs, skip_invalid=skip_invalid)
             # marshal, not pickle: no memo to keep for a million small objects, 3x faster.
-            rows = marshal.dumps(chunk.rows)
-            chunk.rows = []
-            outq.put(("ok", chunk, rows))
+            cols = marshal.dumps(chunk.columns())
+            for name in ("refs", "times", "actions", "kinds", "exits", "signals", "healths"):
+                setattr(chunk, name, [])
+            outq.put(("ok", chunk, cols))
         outq.put(("end", None, b""))
     except InvalidLine as exc:
         outq.put(("invalid", (exc.line_no, exc.reason), b""))
@@ -334,13 +448,13 @@ def _worker_main(
 
 
 def _parse_in_worker(
-    lines: Iterable[bytes | str], size: int, *, host: str, skip_invalid: bool
+    lines: Iterable[bytes | str], size: int, *, refs: _Refs, skip_invalid: bool
 ) -> Iterator[_Chunk]:
     """parse_chunk in a forked process, in order, a few chunks ahead of the caller.
 
     The child reads `lines` itself (it has its own copy of the iterator, and of the open file
-    behind it: this process reads none of it), so only the row tuples cross over, marshalled.
-    The caller's SQLite work and the parsing then run on two cores.
+    behind it: this process reads none of it), and owns `refs` from the fork on, so only the
+    columns, new containers and the compressed raw cross over.
     """
     import multiprocessing
 
@@ -348,7 +462,7 @@ def _parse_in_worker(
     outq: Any = ctx.Queue(maxsize=_IN_FLIGHT)
     proc = ctx.Process(
         target=_worker_main,
-        args=(outq, lines, size, host, skip_invalid),
+        args=(outq, lines, size, refs, skip_invalid),
         name="docktally-parse",
         daemon=True,
     )
@@ -356,7 +470,7 @@ def _parse_in_worker(
     try:
         while True:
             try:
-                kind, value, rows = outq.get(timeout=1.0)
+                kind, value, cols = outq.get(timeout=1.0)
             except queue.Empty:
                 if not proc.is_alive():
                     raise RuntimeError("the import's parsing process died") from None
@@ -368,7 +482,8 @@ def _parse_in_worker(
             if kind == "error":
                 raise RuntimeError(f"the import's parsing process failed: {value}")
             assert isinstance(value, _Chunk)
-            value.rows = marshal.loads(rows)
+            (value.refs, value.times, value.actions, value.kinds, value.exits, value.signals,
+             value.healths) = marshal.loads(cols)  # fmt: skip
             yield value
     finally:
         if proc.is_alive():
@@ -397,58 +512,65 @@ def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns
     return cov_id
 
 
-class _GenericWriter:
-    """Rows through SQLAlchemy (PostgreSQL), chunk by chunk.
-
-    INSERT ... ON CONFLICT DO NOTHING RETURNING id: psycopg's executemany cannot say how many
-    rows it wrote, the returned ids can.
-    """
-
-    def __init__(self, conn: Connection, host: str) -> None:
-        self.conn = conn
-        self.new = 0
-        self.stmt = postgresql.insert(events).on_conflict_do_nothing().returning(events.c.id)
-        self.constants = {
-            "host": host,
-            "inferred": False,
-            "cause_hint": None,
-            "evidence": None,
-            "source": SOURCE,
-        }
-
-    def put(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        params = [{**dict(zip(_VARYING, r, strict=True)), **self.constants} for r in rows]
-        self.new += len(self.conn.execute(self.stmt, params).all())
-
-    def finish(self) -> int:
-        return self.new
-
-    def close(self) -> None:
-        pass
-
-
 class _SqliteWriter:
-    """executemany on the DBAPI cursor, in the caller's transaction.
+    """Chunks -> containers, raw_chunks, a TEMP staging table, events; in the caller's
+    transaction, through the DBAPI cursor (no per-row SQLAlchemy work)."""
 
-    A writer thread was tried (parse the next chunk while SQLite writes this one): it cost more
-    CPU and gained no time, the two threads handing the GIL back and forth on every row.
-    """
-
-    def __init__(self, conn: Connection, host: str) -> None:
-        self.sql = _sqlite_insert_sql(host)
+    def __init__(self, conn: Connection) -> None:
         dbapi = conn.connection.dbapi_connection
         assert dbapi is not None
         self.dbapi: Any = dbapi
-        self.cur = dbapi.cursor()
+        self.cur: Any = dbapi.cursor()
         # A bigger page cache keeps the natural-key index in memory while a big file goes in.
         self.cur.execute("PRAGMA cache_size=-131072")
-        self.before = dbapi.total_changes
+        self.cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS import_stage (ref INTEGER, time_ns INTEGER, "
+            "action TEXT, kind TEXT, exit_code INTEGER, signal INTEGER, health TEXT)"
+        )
+        self.cur.execute("DELETE FROM temp.import_stage")
+        # A write first: SQLite's write lock from here on, so the refs read next stay ours.
+        self.cur.execute("UPDATE containers SET ref = ref WHERE ref < 0")
+        self.new = 0
 
-    def put(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        self.cur.executemany(self.sql, rows)
+    def put(self, chunk: _Chunk) -> None:
+        cur = self.cur
+        if chunk.new_containers:
+            cur.executemany(
+                "INSERT INTO containers (ref, host, container_id) VALUES (?, ?, ?)",
+                chunk.new_containers,
+            )
+        cur.execute(
+            "INSERT INTO raw_chunks (lines, body) VALUES (?, ?)", (len(chunk.times), chunk.raw)
+        )
+        raw_id = cur.lastrowid
+        cur.executemany("INSERT INTO temp.import_stage VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        zip(*chunk.columns(), strict=True))  # fmt: skip
+        before = self.dbapi.total_changes
+        # Staging rowids are consecutive in insertion order (one executemany into an empty
+        # table), so rowid - min(rowid) is the row's line in the raw chunk.
+        cur.execute(
+            "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, signal, "
+            "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line) "
+            "SELECT ref, time_ns, action, coalesce(kind, action), exit_code, signal, health, "
+            f"0, NULL, NULL, '{SOURCE}', ?, rowid - (SELECT min(rowid) FROM temp.import_stage) "
+            "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING",
+            (raw_id,),
+        )
+        written = self.dbapi.total_changes - before
+        self.new += written
+        cur.execute("DELETE FROM temp.import_stage")
+        if written == 0:  # all stored before: so is their raw
+            cur.execute("DELETE FROM raw_chunks WHERE id = ?", (raw_id,))
+        if chunk.changed:
+            cur.executemany(
+                "UPDATE containers SET name = ?, image = ?, compose_project = ?, "
+                "compose_service = ?, seen_ns = ? WHERE ref = ? "
+                "AND (seen_ns IS NULL OR seen_ns <= ?)",
+                [(*row, row[4]) for row in chunk.changed],
+            )
 
     def finish(self) -> int:
-        return int(self.dbapi.total_changes - self.before)
+        return self.new
 
     def close(self) -> None:
         self.cur.close()

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, func, select
 
 from docktally.collector.reconcile import SLACK_NS, Known
-from docktally.store.schema import coverage, events
+from docktally.store.schema import containers, coverage, events
 
 
 def last_coverage_end(conn: Connection, *, host: str, engine_url: str) -> int | None:
@@ -33,8 +33,15 @@ def load_known(
     """What the database knows of each container, for `reconcile.infer_transitions`."""
     restart_counts = restart_counts or {}
     out: dict[str, Known] = {}
-    for cid in container_ids:
-        mine = (events.c.host == host, events.c.container_id == cid)
+    ids = list(container_ids)
+    refs: dict[str, int] = {}
+    for i in range(0, len(ids), 500):
+        stmt = select(containers.c.container_id, containers.c.ref).where(
+            containers.c.host == host, containers.c.container_id.in_(ids[i : i + 500])
+        )
+        refs.update((str(c), int(r)) for c, r in conn.execute(stmt))
+    for cid in ids:
+        mine = (events.c.container_ref == refs.get(cid, -1),)
         last_q = select(func.max(events.c.time_ns)).where(*mine)
         if gap_start_ns is not None:
             last_q = last_q.where(events.c.time_ns <= gap_start_ns)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
+from sqlalchemy import Connection, Select, Subquery, func, or_, select, text
 
 from docktally.analytics.model import (
     COVERAGE_COLUMNS,
@@ -16,7 +19,17 @@ from docktally.analytics.model import (
     History,
 )
 from docktally.collector.normalize import LIFECYCLE_KINDS
-from docktally.store.schema import container_facts, coverage, events, gaps, log_tails, maintenance
+from docktally.store.schema import (
+    container_facts,
+    containers,
+    coverage,
+    events,
+    gaps,
+    log_tails,
+    maintenance,
+    raw_chunks,
+)
+from docktally.store.writes import CONTAINER_FIELDS, unpack_raw
 
 # Events this long before the window are loaded too: a `kill` just before the window explains a
 # `die` just inside it, and incidents need the run-up.
@@ -47,52 +60,234 @@ def _frame(
             return pd.DataFrame.from_records(rows, columns=columns)
 
 
-def _event_frame(df: pd.DataFrame) -> pd.DataFrame:
-    for col in ("exit_code", "signal"):
-        df[col] = df[col].astype("Int64")
-    df["time_ns"] = df["time_ns"].astype("int64")
-    df["inferred"] = df["inferred"].astype(bool)
-    return df.sort_values(["host", "container_id", "time_ns"], kind="stable").reset_index(drop=True)
+def events_view() -> Subquery:
+    """`events` joined to `containers`: every event with its host, container id, and the
+    container's (latest) name, image and compose labels, under the column names of the first
+    schema. For listings and tests; the report's loader reads the tables itself."""
+    return (
+        select(
+            events.c.id,
+            containers.c.host,
+            containers.c.container_id,
+            containers.c.name,
+            containers.c.image,
+            containers.c.compose_project,
+            containers.c.compose_service,
+            events.c.container_ref,
+            events.c.time_ns,
+            events.c.action,
+            events.c.kind,
+            events.c.exit_code,
+            events.c.signal,
+            events.c.health,
+            events.c.inferred,
+            events.c.cause_hint,
+            events.c.evidence,
+            events.c.source,
+            events.c.raw_chunk,
+            events.c.raw_line,
+        )
+        .select_from(events.join(containers, containers.c.ref == events.c.container_ref))
+        .subquery("ev")
+    )
 
 
-def _lifecycle_action(table: Any) -> ColumnElement[bool]:
-    # On `action`, which the natural-key index holds, rather than `kind`, which only the table
-    # holds: the walk back through the index then never leaves it.
+def load_raw(conn: Connection, event_ids: list[int]) -> dict[int, str]:
+    """The raw JSON of stored events, by event id (inferred events have none)."""
+    out: dict[int, str] = {}
+    rows = conn.execute(
+        select(events.c.id, events.c.raw_chunk, events.c.raw_line).where(
+            events.c.id.in_(event_ids), events.c.raw_chunk.is_not(None)
+        )
+    ).fetchall()
+    by_chunk: dict[int, list[tuple[int, int]]] = {}
+    for eid, chunk, line in rows:
+        by_chunk.setdefault(int(chunk), []).append((int(eid), int(line)))
+    for chunk, wanted in by_chunk.items():
+        body = conn.execute(select(raw_chunks.c.body).where(raw_chunks.c.id == chunk)).scalar()
+        if body is None:
+            continue
+        lines = unpack_raw(bytes(body))
+        for eid, line in wanted:
+            if 0 <= line < len(lines):
+                out[eid] = lines[line]
+    return out
+
+
+def load_containers(conn: Connection, hosts: list[str] | None = None) -> pd.DataFrame:
+    """Every container row: ref, host, container_id, name, image, compose labels."""
+    cols = ["ref", "host", "container_id", *CONTAINER_FIELDS]
+    stmt = select(*[containers.c[c] for c in cols])
+    if hosts:
+        stmt = stmt.where(containers.c.host.in_(hosts))
+    return _frame(conn, stmt.order_by(containers.c.ref), cols)
+
+
+def _sorted_categorical(codes: np.ndarray, uniques: np.ndarray) -> pd.Categorical:
+    """codes into `uniques` (-1: missing) -> a Categorical whose str categories are sorted, so
+    code order is string order."""
+    if not len(uniques):
+        return pd.Categorical.from_codes(
+            np.full(len(codes), -1, dtype=np.int32), categories=pd.Index([], dtype=object)
+        )
+    order = np.argsort(uniques.astype(str), kind="stable")
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    new = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1).astype(np.int32)
+    cats = pd.Index(uniques[order].astype(str).astype(object), dtype=object)
+    return pd.Categorical.from_codes(new, categories=cats)
+
+
+def _categorical(values: np.ndarray) -> pd.Categorical:
+    """Strings (None for missing) -> a Categorical with sorted str categories."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return _sorted_categorical(np.asarray(codes), np.asarray(uniques, dtype=object))
+
+
+# Event columns the window loader reads from `events`, in order. Text columns that are mostly
+# NULL are read as '' (Arrow's SQLite reader types a column from its first rows).
+_LOAD_COLS = [
+    "container_ref",
+    "time_ns",
+    "action",
+    "kind",
+    "exit_code",
+    "signal",
+    "coalesce(health, '')",
+    "inferred",
+    "coalesce(cause_hint, '')",
+]
+
+
+def _lifecycle_sql() -> str:
     kinds = sorted(LIFECYCLE_KINDS)
-    return or_(table.c.action.in_(kinds), *[table.c.action.like(f"{k}:%") for k in kinds])
+    return "(" + ", ".join(f"'{k}'" for k in kinds) + ")"
+
+
+def _window_sql(start_ns: int, end_ns: int, refs_clause: str) -> str:
+    """Lifecycle events in [start - lookback, end), plus each container's last one before.
+
+    The "last one before" walks the natural-key index (container_ref, time_ns, action)
+    backwards one container at a time: milliseconds per thousand containers, where a window
+    function over the table took ~20 s on 1M events. Only integers are formatted in.
+    """
+    horizon = int(start_ns) - LOOKBACK_NS
+    kinds = _lifecycle_sql()
+    cols = ", ".join(_LOAD_COLS)
+    prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in sorted(LIFECYCLE_KINDS))
+    return (
+        f"SELECT {cols} FROM events WHERE kind IN {kinds} "
+        f"AND time_ns >= {horizon} AND time_ns < {int(end_ns)}{refs_clause} "
+        f"UNION ALL SELECT {cols} FROM events WHERE kind IN {kinds} AND id IN ("
+        "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
+        f"AND i.time_ns < {horizon} AND (i.action IN {kinds} OR {prefixes}) "
+        "ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) "
+        f"FROM containers c WHERE 1=1{refs_clause.replace('container_ref', 'c.ref')})"
+    )
+
+
+def _sqlite_file(conn: Connection) -> str | None:
+    if conn.dialect.name != "sqlite":
+        return None
+    path = conn.engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
+
+
+_TEXT = ("action", "kind", "health", "cause_hint")
+_NULLABLE_INT = ("exit_code", "signal")
+_NAMES = ["ref", "time_ns", "action", "kind", "exit_code", "signal", "health", "inferred",
+          "cause_hint"]  # fmt: skip
+
+
+def _read_columns(conn: Connection, sql: str) -> dict[str, Any]:
+    """Run the loader's SQL -> columns: text as sorted Categoricals ('' read as missing),
+    nullable integers as float64 with NaN, the rest int64."""
+    out: dict[str, Any] = {}
+    path = _sqlite_file(conn)
+    if path is not None:
+        # Arrow's SQLite driver reads in C: ~3x faster than sqlite3's tuples, and no Python
+        # object per value. A separate read-only connection: the snapshot is its statement's.
+        import adbc_driver_sqlite.dbapi as adbc
+
+        uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
+        with adbc.connect(uri) as aconn, aconn.cursor() as cur:
+            cur.execute(sql)
+            table = cur.fetch_arrow_table()
+        for name, col in zip(_NAMES, table.columns, strict=True):
+            if name in _TEXT:
+                enc = col.combine_chunks().dictionary_encode()
+                codes = enc.indices.to_numpy(zero_copy_only=False)
+                codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
+                uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
+                out[name] = _sorted_categorical(codes.astype(np.int64), uniques)
+            elif name in _NULLABLE_INT:
+                out[name] = col.to_numpy(zero_copy_only=False).astype(np.float64)
+            else:
+                out[name] = col.to_numpy(zero_copy_only=False).astype(np.int64)
+    else:
+        rows = conn.execute(text(sql)).fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [()] * len(_NAMES)
+        for name, values in zip(_NAMES, cols, strict=True):
+            if name in _TEXT:
+                out[name] = _categorical(np.asarray(values, dtype=object))
+            elif name in _NULLABLE_INT:
+                out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            else:
+                out[name] = np.array([int(v) for v in values], dtype=np.int64)
+    for name in ("health", "cause_hint"):
+        cat = out[name]
+        if "" in cat.categories:
+            out[name] = cat.remove_categories([""])
+    return out
+
+
+def _int64_na(values: np.ndarray) -> pd.arrays.IntegerArray:
+    mask = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), mask)
 
 
 def load_events_for_window(
     conn: Connection, start_ns: int, end_ns: int, hosts: list[str] | None = None
 ) -> pd.DataFrame:
     """Lifecycle events in [start - lookback, end), plus each container's last one before that,
-    which says what state it was in when the window opened.
-
-    The "last one before" is found through the natural-key index one container at a time: on
-    1M events that takes under a second, where a window function over the table took ~20 s.
+    which says what state it was in when the window opened; EVENT_COLUMNS, sorted by host,
+    container_id, time_ns. String columns are Categoricals: per-container strings (host, id,
+    name, image, compose labels) come from `containers` through the row's ref, never per row.
     """
-    cols = [events.c[c] for c in EVENT_COLUMNS]
-    base: ColumnElement[bool] = events.c.kind.in_(sorted(LIFECYCLE_KINDS))
+    cont = load_containers(conn, hosts)
+    refs_clause = ""
     if hosts:
-        base = and_(base, events.c.host.in_(hosts))
-    horizon = start_ns - LOOKBACK_NS
-    inside = select(*cols).where(base, events.c.time_ns >= horizon, events.c.time_ns < end_ns)
-    inner = events.alias("i")
-    keys = select(events.c.host, events.c.container_id).distinct().subquery("c")
-    last_id = (
-        select(inner.c.id)
-        .where(
-            inner.c.host == keys.c.host,
-            inner.c.container_id == keys.c.container_id,
-            inner.c.time_ns < horizon,
-            _lifecycle_action(inner),
+        refs_clause = " AND container_ref IN (" + ",".join(str(int(r)) for r in cont["ref"]) + ")"
+        if not len(cont):
+            refs_clause = " AND 0"
+    cols = _read_columns(conn, _window_sql(start_ns, end_ns, refs_clause))
+    crefs = cont["ref"].to_numpy(dtype=np.int64)
+    pos = np.minimum(np.searchsorted(crefs, cols["ref"]), max(len(crefs) - 1, 0))
+    known = (crefs[pos] == cols["ref"]) if len(crefs) else np.zeros(len(pos), dtype=bool)
+    if not known.all():  # an event of a container row not visible yet: left for next time
+        pos = pos[known]
+        cols = {k: v[known] for k, v in cols.items()}
+    frame: dict[str, Any] = {}
+    for c in ("host", "container_id", *CONTAINER_FIELDS):
+        cat = _categorical(cont[c].to_numpy(dtype=object))
+        frame[c] = pd.Categorical.from_codes(np.asarray(cat.codes)[pos], categories=cat.categories)
+    frame["time_ns"] = cols["time_ns"]
+    for c in _TEXT:
+        frame[c] = cols[c]
+    frame["exit_code"] = _int64_na(cols["exit_code"])
+    frame["signal"] = _int64_na(cols["signal"])
+    frame["inferred"] = cols["inferred"].astype(bool)
+    df = pd.DataFrame(frame)
+    order = np.lexsort(
+        (
+            df["time_ns"].to_numpy(),
+            np.asarray(df["container_id"].cat.codes),
+            np.asarray(df["host"].cat.codes),
         )
-        .order_by(inner.c.time_ns.desc(), inner.c.action.desc())
-        .limit(1)
-        .scalar_subquery()
     )
-    before = select(*cols).where(events.c.id.in_(select(last_id).select_from(keys)), base)
-    return _event_frame(_frame(conn, [before, inside], EVENT_COLUMNS))
+    return df.iloc[order].reset_index(drop=True)[EVENT_COLUMNS]
 
 
 def count_events(conn: Connection) -> int:
@@ -102,7 +297,8 @@ def count_events(conn: Connection) -> int:
 def last_events(conn: Connection, limit: int = 20) -> pd.DataFrame:
     """The newest stored events, newest first (for the collector's status view)."""
     cols = ["host", "name", "container_id", "action", "exit_code", "time_ns", "source"]
-    stmt = select(*[events.c[c] for c in cols]).order_by(events.c.time_ns.desc()).limit(limit)
+    ev = events_view()
+    stmt = select(*[ev.c[c] for c in cols]).order_by(ev.c.time_ns.desc()).limit(limit)
     df = _frame(conn, stmt, cols)
     df["exit_code"] = df["exit_code"].astype("Int64")
     return df
@@ -184,20 +380,19 @@ def list_events(
     limit: int | None = None,
 ) -> pd.DataFrame:
     """Stored events, oldest first. `container` matches a name or an id prefix."""
-    stmt = select(*[events.c[c] for c in LIST_COLUMNS])
+    ev = events_view()
+    stmt = select(*[ev.c[c] for c in LIST_COLUMNS])
     if container:
-        stmt = stmt.where(
-            or_(events.c.name == container, events.c.container_id.startswith(container))
-        )
+        stmt = stmt.where(or_(ev.c.name == container, ev.c.container_id.startswith(container)))
     if action:
-        stmt = stmt.where(or_(events.c.action == action, events.c.kind == action))
+        stmt = stmt.where(or_(ev.c.action == action, ev.c.kind == action))
     if since_ns is not None:
-        stmt = stmt.where(events.c.time_ns >= since_ns)
+        stmt = stmt.where(ev.c.time_ns >= since_ns)
     if until_ns is not None:
-        stmt = stmt.where(events.c.time_ns < until_ns)
+        stmt = stmt.where(ev.c.time_ns < until_ns)
     if host:
-        stmt = stmt.where(events.c.host == host)
-    stmt = stmt.order_by(events.c.time_ns, events.c.id)
+        stmt = stmt.where(ev.c.host == host)
+    stmt = stmt.order_by(ev.c.time_ns, ev.c.id)
     if limit:
         stmt = stmt.limit(limit)
     df = _frame(conn, stmt, LIST_COLUMNS)

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -33,33 +34,62 @@ metadata = MetaData(
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants a BIGINT for big tables.
 _Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# One row per container ever seen (host, engine id): events refer to it by `ref`, so the
+# 64-character id, the name, image and compose labels are stored once, not on every event.
+# name/image/compose are the latest the events said (as of `seen_ns`), facts keep the history.
+containers = Table(
+    "containers",
+    metadata,
+    Column("ref", _Id, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("container_id", String(64), nullable=False),
+    Column("name", String(255)),
+    Column("image", String(512)),
+    Column("compose_project", String(255)),
+    Column("compose_service", String(255)),
+    # The time of the event that gave the values above: an older import does not undo a rename.
+    Column("seen_ns", BigInteger),
+    UniqueConstraint("host", "container_id"),
+)
+
 events = Table(
     "events",
     metadata,
     Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("host", String(255), nullable=False),
-    Column("container_id", String(64), nullable=False),
+    # containers.ref (no foreign key: SQLite would not enforce it, PostgreSQL would check every
+    # insert; the store's writes create the container row first).
+    Column("container_ref", BigInteger, nullable=False),
     Column("time_ns", BigInteger, nullable=False),
     # The engine's spelling, e.g. "die" or "health_status: healthy".
     Column("action", String(128), nullable=False),
     # The action without its argument ("health_status", "exec_start"): what analytics keys on.
     Column("kind", String(64), nullable=False),
-    Column("name", String(255)),
-    Column("image", String(512)),
     Column("exit_code", Integer),
     Column("signal", Integer),
     Column("health", String(16)),
-    Column("compose_project", String(255)),
-    Column("compose_service", String(255)),
     # True for transitions reconstructed from inspect rather than received as events.
     Column("inferred", Boolean, nullable=False, default=False),
     # For inferred rows: what we know caused them ("engine_restart", "oom", ...).
     Column("cause_hint", String(32)),
     Column("evidence", Text),
-    Column("raw", Text),
     Column("source", String(16), nullable=False),
-    UniqueConstraint("host", "container_id", "time_ns", "action"),
+    # The event as received: line `raw_line` (0-based) of raw_chunks row `raw_chunk`.
+    Column("raw_chunk", BigInteger),
+    Column("raw_line", Integer),
+    UniqueConstraint("container_ref", "time_ns", "action"),
     Index(None, "time_ns"),
+)
+
+# The raw JSON of received events, a batch (a collector commit, an import chunk) per row:
+# zlib-compressed lines joined by "\n" (a JSON text has no raw newline). Compressed together,
+# the repetitive JSON of one batch takes ~10x less room than a column of raw text, and writing
+# it costs one blob per batch instead of half a kilobyte per row.
+raw_chunks = Table(
+    "raw_chunks",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("lines", Integer, nullable=False),
+    Column("body", LargeBinary, nullable=False),
 )
 
 container_facts = Table(

@@ -5,22 +5,42 @@ Inserts are idempotent on the natural key, so replays and re-imports write nothi
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, update
+from sqlalchemy import Connection, Table, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from docktally.store.schema import (
     checkpoints,
     container_facts,
+    containers,
     coverage,
     events,
     gaps,
     log_tails,
     maintenance,
+    raw_chunks,
     runs,
 )
+
+# What an events row says about its container: stored once per container in `containers`.
+CONTAINER_FIELDS = ("name", "image", "compose_project", "compose_service")
+# The columns of `events` a normalised row fills directly.
+EVENT_FIELDS = (
+    "time_ns",
+    "action",
+    "kind",
+    "exit_code",
+    "signal",
+    "health",
+    "inferred",
+    "cause_hint",
+    "evidence",
+    "source",
+)
+RAW_COMPRESS_LEVEL = 1  # zlib's fastest: JSON this repetitive shrinks ~10x even so
 
 _FACT_FIELDS = [c.name for c in container_facts.c if c.name not in ("observed_ns",)]
 
@@ -47,8 +67,124 @@ def insert_ignoring_duplicates(
     return written
 
 
+Key = tuple[str, str]  # (host, container_id)
+
+
+def _latest_descriptors(rows: Iterable[Mapping[str, Any]]) -> dict[Key, dict[str, Any]]:
+    """Per container, what its newest event that says anything of it says (name, image,
+    compose labels; seen_ns is its time). Whatever the order rows come in, the newest wins."""
+    out: dict[Key, dict[str, Any]] = {}
+    for row in rows:
+        key = (str(row["host"]), str(row["container_id"]))
+        cur = out.setdefault(key, {"seen_ns": None, **dict.fromkeys(CONTAINER_FIELDS)})
+        t = int(row["time_ns"])
+        if any(row.get(f) is not None for f in CONTAINER_FIELDS) and (
+            cur["seen_ns"] is None or t >= cur["seen_ns"]
+        ):
+            cur.update({f: row.get(f) for f in CONTAINER_FIELDS}, seen_ns=t)
+    return out
+
+
+def ensure_containers(
+    conn: Connection, described: Mapping[Key, Mapping[str, Any]]
+) -> dict[Key, int]:
+    """`containers.ref` of each (host, container_id), creating missing rows, and bringing name,
+    image and compose labels up to date when a newer event says otherwise."""
+    refs: dict[Key, int] = {}
+    keys = list(described)
+    existing: dict[Key, Any] = {}
+    for i in range(0, len(keys), 500):
+        part = keys[i : i + 500]
+        stmt = select(
+            containers.c.ref,
+            containers.c.host,
+            containers.c.container_id,
+            containers.c.seen_ns,
+            *[containers.c[f] for f in CONTAINER_FIELDS],
+        ).where(tuple_(containers.c.host, containers.c.container_id).in_(part))
+        for row in conn.execute(stmt):
+            existing[(row.host, row.container_id)] = row
+    missing = [k for k in keys if k not in existing]
+    if missing:
+        insert_ignoring_duplicates(
+            conn,
+            containers,
+            [{"host": h, "container_id": c, **described[(h, c)]} for h, c in missing],
+        )
+        for i in range(0, len(missing), 500):
+            part = missing[i : i + 500]
+            stmt = select(containers.c.ref, containers.c.host, containers.c.container_id).where(
+                tuple_(containers.c.host, containers.c.container_id).in_(part)
+            )
+            for ref, host, cid in conn.execute(stmt):
+                refs[(host, cid)] = int(ref)
+    for key, row in existing.items():
+        refs[key] = int(row.ref)
+        new = described[key]
+        if new.get("seen_ns") is None or (row.seen_ns is not None and new["seen_ns"] < row.seen_ns):
+            continue
+        changed = {f: new[f] for f in CONTAINER_FIELDS if new[f] != row._mapping[f]}
+        if changed or row.seen_ns != new["seen_ns"]:
+            conn.execute(
+                update(containers)
+                .where(containers.c.ref == row.ref)
+                .values(**changed, seen_ns=new["seen_ns"])
+            )
+    return refs
+
+
+def pack_raw(lines: Sequence[bytes]) -> bytes:
+    """Raw event lines -> a raw_chunks body (see schema.raw_chunks)."""
+    return zlib.compress(b"\n".join(lines), RAW_COMPRESS_LEVEL)
+
+
+def unpack_raw(body: bytes) -> list[str]:
+    return zlib.decompress(body).decode("utf-8").split("\n")
+
+
+def store_raw_chunk(conn: Connection, body: bytes, lines: int) -> int:
+    result = conn.execute(raw_chunks.insert().values(body=body, lines=lines))
+    pk = result.inserted_primary_key
+    assert pk is not None
+    return int(pk[0])
+
+
 def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-    return insert_ignoring_duplicates(conn, events, rows)
+    """Normalised rows (normalize.normalize_event's dicts) -> containers, raw_chunks and events;
+    rows already stored (same natural key) are left alone. Returns rows written."""
+    if not rows:
+        return 0
+    refs = ensure_containers(conn, _latest_descriptors(rows))
+    raws = [r for r in rows if r.get("raw") is not None]
+    chunk_id: int | None = None
+    raw_line: dict[int, int] = {}
+    if raws:
+        lines = []
+        for i, r in enumerate(raws):
+            text = str(r["raw"])
+            if "\n" in text:  # never from the engine; keep the chunk's framing sound anyway
+                text = text.replace("\n", " ")
+            lines.append(text.encode("utf-8"))
+            raw_line[id(r)] = i
+        chunk_id = store_raw_chunk(conn, pack_raw(lines), len(lines))
+    params = []
+    for r in rows:
+        p = {f: r.get(f) for f in EVENT_FIELDS}
+        p["inferred"] = bool(p["inferred"])
+        p["container_ref"] = refs[(str(r["host"]), str(r["container_id"]))]
+        line = raw_line.get(id(r))
+        p["raw_chunk"] = chunk_id if line is not None else None
+        p["raw_line"] = line
+        params.append(p)
+    if conn.dialect.name == "postgresql":
+        stmt = postgresql.insert(events).on_conflict_do_nothing().returning(events.c.id)
+        written = len(conn.execute(stmt, params).all())
+    else:
+        written = int(conn.execute(sqlite.insert(events).on_conflict_do_nothing(), params).rowcount)
+    if written == 0 and chunk_id is not None:
+        # Everything was stored already (a replay): its raw is too, so keep no second copy.
+        conn.execute(raw_chunks.delete().where(raw_chunks.c.id == chunk_id))
+    return written
 
 
 def record_facts(conn: Connection, row: Mapping[str, Any]) -> bool:

@@ -1,0 +1,159 @@
+"""containers table, events by container ref, raw JSON in compressed chunks
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-28 03:30:00
+
+Events keep a `container_ref` into the new `containers` table instead of host, container id,
+name, image and compose labels on every row, and their raw JSON moves into `raw_chunks`
+(zlib-compressed batches). The natural key becomes (container_ref, time_ns, action). Data is
+carried over: one containers row per (host, container_id) with its latest name, image and
+labels; raw JSON 5,000 events to a chunk.
+"""
+
+import zlib
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_FIELDS = ("name", "image", "compose_project", "compose_service")
+_CHUNK = 5000
+
+
+def upgrade() -> None:
+    op.create_table(
+        "containers",
+        sa.Column("ref", _ID, autoincrement=True, nullable=False),
+        sa.Column("host", sa.String(length=255), nullable=False),
+        sa.Column("container_id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=True),
+        sa.Column("image", sa.String(length=512), nullable=True),
+        sa.Column("compose_project", sa.String(length=255), nullable=True),
+        sa.Column("compose_service", sa.String(length=255), nullable=True),
+        sa.Column("seen_ns", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("ref", name=op.f("pk_containers")),
+        sa.UniqueConstraint("host", "container_id", name=op.f("uq_containers_host_container_id")),
+    )
+    op.create_table(
+        "raw_chunks",
+        sa.Column("id", _ID, autoincrement=True, nullable=False),
+        sa.Column("lines", sa.Integer(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_raw_chunks")),
+    )
+    bind = op.get_bind()
+    bind.execute(
+        sa.text(
+            "INSERT INTO containers (host, container_id) "
+            "SELECT DISTINCT host, container_id FROM events"
+        )
+    )
+    # Each container's latest values, through the old natural-key index (host, id, time).
+    for field in _FIELDS:
+        bind.execute(
+            sa.text(
+                f"UPDATE containers SET {field} = (SELECT e.{field} FROM events e "
+                "WHERE e.host = containers.host AND e.container_id = containers.container_id "
+                f"AND e.{field} IS NOT NULL ORDER BY e.time_ns DESC LIMIT 1)"
+            )
+        )
+    bind.execute(
+        sa.text(
+            "UPDATE containers SET seen_ns = (SELECT max(e.time_ns) FROM events e "
+            "WHERE e.host = containers.host AND e.container_id = containers.container_id)"
+        )
+    )
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("container_ref", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("raw_chunk", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("raw_line", sa.Integer(), nullable=True))
+    bind.execute(
+        sa.text(
+            "UPDATE events SET container_ref = (SELECT c.ref FROM containers c "
+            "WHERE c.host = events.host AND c.container_id = events.container_id)"
+        )
+    )
+    _move_raw(bind)
+    with op.batch_alter_table("events") as batch:
+        batch.drop_constraint("uq_events_host_container_id_time_ns_action", type_="unique")
+        for column in ("host", "container_id", *_FIELDS, "raw"):
+            batch.drop_column(column)
+        batch.alter_column("container_ref", existing_type=sa.BigInteger(), nullable=False)
+        batch.create_unique_constraint(
+            batch.f("uq_events_container_ref_time_ns_action"),
+            ["container_ref", "time_ns", "action"],
+        )
+
+
+def _move_raw(bind: sa.engine.Connection) -> None:
+    """events.raw -> raw_chunks, in id order, a chunk at a time (keyset paging: no cursor
+    stays open over the table being updated)."""
+    chunks = sa.table(
+        "raw_chunks", sa.column("id", sa.BigInteger), sa.column("lines"), sa.column("body")
+    )
+    last = -1
+    while True:
+        rows = bind.execute(
+            sa.text(
+                "SELECT id, raw FROM events WHERE raw IS NOT NULL AND id > :last "
+                "ORDER BY id LIMIT :n"
+            ),
+            {"last": last, "n": _CHUNK},
+        ).fetchall()
+        if not rows:
+            return
+        lines = [str(raw).replace("\n", " ").encode("utf-8") for _, raw in rows]
+        body = zlib.compress(b"\n".join(lines), 1)
+        result = bind.execute(chunks.insert().values(lines=len(lines), body=body))
+        pk = result.inserted_primary_key
+        assert pk is not None
+        bind.execute(
+            sa.text("UPDATE events SET raw_chunk = :chunk, raw_line = :line WHERE id = :id"),
+            [{"chunk": int(pk[0]), "line": i, "id": int(eid)} for i, (eid, _) in enumerate(rows)],
+        )
+        last = int(rows[-1][0])
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("events") as batch:
+        batch.add_column(sa.Column("host", sa.String(length=255), nullable=True))
+        batch.add_column(sa.Column("container_id", sa.String(length=64), nullable=True))
+        for field, length in zip(_FIELDS, (255, 512, 255, 255), strict=True):
+            batch.add_column(sa.Column(field, sa.String(length=length), nullable=True))
+        batch.add_column(sa.Column("raw", sa.Text(), nullable=True))
+    bind = op.get_bind()
+    for field in ("host", "container_id", *_FIELDS):
+        bind.execute(
+            sa.text(
+                f"UPDATE events SET {field} = (SELECT c.{field} FROM containers c "
+                "WHERE c.ref = events.container_ref)"
+            )
+        )
+    for chunk_id, body in bind.execute(sa.text("SELECT id, body FROM raw_chunks")).fetchall():
+        lines = zlib.decompress(bytes(body)).decode("utf-8").split("\n")
+        ids = bind.execute(
+            sa.text("SELECT id, raw_line FROM events WHERE raw_chunk = :c"), {"c": chunk_id}
+        ).fetchall()
+        if ids:
+            bind.execute(
+                sa.text("UPDATE events SET raw = :raw WHERE id = :id"),
+                [{"raw": lines[int(line)], "id": int(eid)} for eid, line in ids],
+            )
+    with op.batch_alter_table("events") as batch:
+        batch.drop_constraint("uq_events_container_ref_time_ns_action", type_="unique")
+        for column in ("container_ref", "raw_chunk", "raw_line"):
+            batch.drop_column(column)
+        batch.alter_column("host", existing_type=sa.String(length=255), nullable=False)
+        batch.alter_column("container_id", existing_type=sa.String(length=64), nullable=False)
+        batch.create_unique_constraint(
+            batch.f("uq_events_host_container_id_time_ns_action"),
+            ["host", "container_id", "time_ns", "action"],
+        )
+    op.drop_table("raw_chunks")
+    op.drop_table("containers")
