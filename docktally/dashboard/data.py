@@ -3,6 +3,11 @@ and analytics' results for the pages to show.
 
 Pages call these and show what comes back; they compute nothing. Everything here is keyed by
 plain values (the database URL, the window in ns, the filters) so Streamlit can cache it.
+
+The big results (history, report, timeline, intervals, failures, the container table) are
+cached with st.cache_resource: one copy for every session and rerun, instead of cache_data's
+pickled copy per call. Callers get them as shallow copies (`_own`) and never change values in
+place.
 """
 
 from __future__ import annotations
@@ -192,9 +197,19 @@ def history(view: View) -> History:
     return _select(h, view.filters)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
+def _container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     return containers(_history(url, start_ns, end_ns))
+
+
+def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
+    return _own(_container_table(url, start_ns, end_ns))
+
+
+def _own(df: pd.DataFrame) -> pd.DataFrame:
+    """A cached frame for one caller: columns it adds or replaces stay its own (and with
+    pandas' copy-on-write, any change)."""
+    return df.copy(deep=False)
 
 
 def selected_containers(view: View) -> pd.DataFrame:
@@ -212,7 +227,7 @@ def filter_options(view: View) -> dict[str, list[str]]:
     table = container_table(view.url, view.window.start_ns, view.window.end_ns)
 
     def values(col: str, df: pd.DataFrame = table) -> list[str]:
-        return sorted({str(v) for v in df[col].dropna()})
+        return sorted({str(v) for v in df[col].dropna().unique()})
 
     in_project = (
         table[table["compose_project"] == view.filters.project] if view.filters.project else table
@@ -270,7 +285,7 @@ def report(view: View, every: str | None = None) -> Any:
     return _report(_view_key(view), every)
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
     # The report's timeline: an SLO's look-back changes nothing here (intervals and failures
     # are the window's; tests/test_dashboard.py checks it).
@@ -279,17 +294,17 @@ def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
 
 
 def intervals(view: View) -> pd.DataFrame:
-    return _intervals(_view_key(view))
+    return _own(_intervals(_view_key(view)))
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _failures(key: tuple[Any, ...]) -> pd.DataFrame:
     mod = _analytics("docktally.analytics.failures")
     return mod.failures_from_timeline(_analysis(key)[1])
 
 
 def failures(view: View) -> pd.DataFrame:
-    return _failures(_view_key(view))
+    return _own(_failures(_view_key(view)))
 
 
 def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
@@ -324,7 +339,7 @@ def groups_table(rep: Any) -> pd.DataFrame:
     out = groups.copy()
     for col in out.columns:
         if out[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in out[col]):
-            out[col] = pd.Series([_as_text(v) for v in out[col]], index=out.index, dtype=object)
+            out[col] = pd.Series(_as_texts(out[col]), index=out.index, dtype=object)
     if "availability" in out.columns:
         out["availability"] = pd.to_numeric(out["availability"], errors="coerce") * 100.0
     # The name first; the id shortened the way `docker ps` shows it.
@@ -339,10 +354,26 @@ def groups_table(rep: Any) -> pd.DataFrame:
 _to_json = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
-def _as_text(v: object) -> object:
-    if not isinstance(v, dict | list | tuple):
-        return v
-    return _to_json(v) if v else ("{}" if isinstance(v, dict) else "[]")
+def _as_texts(values: pd.Series) -> list[object]:
+    """Dicts, lists and tuples as JSON text; the same value is encoded once (most exit-code
+    counts repeat across a fleet)."""
+    done: dict[object, str] = {}
+    out: list[object] = []
+    for v in values:
+        if not isinstance(v, dict | list | tuple):
+            out.append(v)
+            continue
+        try:
+            key: object = (type(v), tuple(v.items()) if isinstance(v, dict) else tuple(v))
+            text = done.get(key)
+        except TypeError:  # unhashable inside
+            key, text = None, None
+        if text is None:
+            text = _to_json(v)
+            if key is not None:
+                done[key] = text
+        out.append(text)
+    return out
 
 
 def fleet(rep: Any) -> dict[str, Any]:
