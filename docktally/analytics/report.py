@@ -6,7 +6,7 @@ Pure: a History and a Window in, a Report out. Rendering lives in docktally.repo
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,7 +119,7 @@ class Report:
                 "end": ns_to_iso(self.window.end_ns),
             },
             "by": self.by,
-            "groups": [self._group_json(r) for r in _records(self.groups)],
+            "groups": self._groups_json(self.groups),
             "time_by_class_s": {k: _num(v) for k, v in self.time_by_class_s.items()},
             "fleet": {k: _jsonable(v) for k, v in self.fleet.items()},
         }
@@ -130,42 +130,76 @@ class Report:
             }
         if self.breakdown is not None:
             out["every"] = self.every
+            starts = [ns_to_iso(int(v)) for v in self.breakdown["period_start_ns"]]
+            ends = [ns_to_iso(int(v)) for v in self.breakdown["period_end_ns"]]
             out["breakdown"] = [
-                {
-                    "period": {
-                        "start": ns_to_iso(int(r["period_start_ns"])),
-                        "end": ns_to_iso(int(r["period_end_ns"])),
-                    },
-                    **self._group_json(r),
-                }
-                for r in _records(self.breakdown)
+                {"period": {"start": s, "end": e}, **g}
+                for s, e, g in zip(starts, ends, self._groups_json(self.breakdown), strict=True)
             ]
         return out
 
-    def _group_json(self, r: Mapping[Hashable, Any]) -> dict[str, Any]:
-        key = {self.by if c == "container" else c: _jsonable(r[c]) for c in self.key_columns}
-        g: dict[str, Any] = {"key": key}
-        for c in ("uptime_s", "downtime_s", "planned_s", "unknown_s", "availability"):
-            g[c] = _num(r[c])
-        g["failures"] = int(r["failures"])
-        g["restarts"] = int(r["restarts"])
-        g["mtbf_s"] = _num(r["mtbf_s"])
-        g["mttr_s"] = _num(r["mttr_s"])
-        g["mtbf_ci90_s"] = [_num(r["mtbf_ci90_low_s"]), _num(r["mtbf_ci90_high_s"])]
-        g["exit_codes"] = {str(k): int(v) for k, v in r["exit_codes"].items()}
-        g["oom_kills"] = int(r["oom_kills"])
-        g["downtime_by_cause_s"] = {k: _num(v) for k, v in r["downtime_by_cause_s"].items()}
-        if self.slo is not None and "slo_target" in r:
-            g["slo"] = {c: _jsonable(r[c]) for c in SLO_COLUMNS}
-        return g
+    def _groups_json(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
+        """One JSON group per row. Values are converted a column at a time: per cell, the
+        conversions cost more than building the dicts."""
+        keys = [(self.by if c == "container" else c, _values(frame[c])) for c in self.key_columns]
+        up, down, planned, unknown, avail, mtbf, mttr, lo, hi = (
+            _values(frame[c])
+            for c in (
+                "uptime_s",
+                "downtime_s",
+                "planned_s",
+                "unknown_s",
+                "availability",
+                "mtbf_s",
+                "mttr_s",
+                "mtbf_ci90_low_s",
+                "mtbf_ci90_high_s",
+            )
+        )
+        failures, restarts, ooms = (
+            frame[c].to_numpy(dtype=np.int64).tolist()
+            for c in ("failures", "restarts", "oom_kills")
+        )
+        exit_codes = frame["exit_codes"].tolist()
+        by_cause = frame["downtime_by_cause_s"].tolist()
+        slo = (
+            [(c, _values(frame[c])) for c in SLO_COLUMNS]
+            if self.slo is not None and "slo_target" in frame.columns
+            else None
+        )
+        out: list[dict[str, Any]] = []
+        for i in range(len(frame)):
+            g: dict[str, Any] = {
+                "key": {k: v[i] for k, v in keys},
+                "uptime_s": up[i],
+                "downtime_s": down[i],
+                "planned_s": planned[i],
+                "unknown_s": unknown[i],
+                "availability": avail[i],
+                "failures": failures[i],
+                "restarts": restarts[i],
+                "mtbf_s": mtbf[i],
+                "mttr_s": mttr[i],
+                "mtbf_ci90_s": [lo[i], hi[i]],
+                "exit_codes": {str(k): int(v) for k, v in exit_codes[i].items()},
+                "oom_kills": ooms[i],
+                "downtime_by_cause_s": {k: _num(v) for k, v in by_cause[i].items()},
+            }
+            if slo is not None:
+                g["slo"] = {c: v[i] for c, v in slo}
+            out.append(g)
+        return out
 
 
-def _records(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
-    """Rows as dicts of plain Python values: column-wise `.tolist()` is far cheaper than
-    DataFrame.to_dict("records") for thousands of groups."""
-    cols = list(frame.columns)
-    values = [frame[c].to_numpy(dtype=object).tolist() for c in cols]
-    return [dict(zip(cols, row, strict=True)) for row in zip(*values, strict=True)]
+def _values(col: pd.Series) -> list[Any]:
+    """A column as JSON-ready Python values (NaN and NA -> None)."""
+    if col.dtype.kind == "f":
+        a = col.to_numpy(dtype=np.float64)
+        vals: list[Any] = a.tolist()
+        if np.isnan(a).any():
+            vals = [None if v != v else v for v in vals]
+        return vals
+    return [_jsonable(v) for v in col.to_numpy(dtype=object).tolist()]
 
 
 def _num(v: Any) -> float | None:
@@ -508,21 +542,27 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
     ci_low = 2 * up / q_low[r_inv]
     ci_high = 2 * up / q_high[r_inv]
 
-    # Exit codes of failures, and downtime by cause: small dicts per group.
+    # Exit codes of failures, and downtime by cause: small dicts per group, filled from one
+    # integer key per (group, value) pair; only groups that have entries get a loop turn.
     xt = u.exits["time_ns"].to_numpy(dtype=np.int64)
     xc = u.exits["exit_code"].to_numpy(dtype=np.float64)
     xin = (xt >= start_ns) & (xt < end_ns) & ~np.isnan(xc)
     exit_codes: list[dict[str, int]] = [{} for _ in range(n_g)]
     if xin.any():
-        xdf = pd.DataFrame({"g": u.exits["g"].to_numpy(dtype=np.int64)[xin], "c": xc[xin]})
-        for gi, code, cnt in _pairs(xdf.groupby(["g", "c"]).size()):
-            exit_codes[int(gi)][str(int(code))] = int(cnt)
+        codes_uni, code_idx = np.unique(xc[xin], return_inverse=True)
+        names = [str(int(c)) for c in codes_uni]
+        key = u.exits["g"].to_numpy(dtype=np.int64)[xin] * len(codes_uni) + code_idx
+        kuni, kcnt = np.unique(key, return_counts=True)
+        for k, cnt in zip(kuni.tolist(), kcnt.tolist(), strict=True):
+            exit_codes[k // len(codes_uni)][names[k % len(codes_uni)]] = cnt
     by_cause: list[dict[str, float]] = [{} for _ in range(n_g)]
     dmask = (st == DOWN) | (st == UNHEALTHY)
     if dmask.any():
-        ddf = pd.DataFrame({"g": g[dmask], "c": ca[dmask], "d": dur[dmask]})
-        for gi, cc, d in _pairs(ddf.groupby(["g", "c"])["d"].sum()):
-            by_cause[int(gi)][str(CAUSE_NAMES[int(cc)] or "unknown")] = float(d)
+        n_ca = len(CAUSE_NAMES)
+        sums = pd.Series(dur[dmask]).groupby(g[dmask] * n_ca + ca[dmask]).sum()
+        cause_names = [str(c or "unknown") for c in CAUSE_NAMES]
+        for k, d in zip(sums.index.tolist(), sums.to_numpy().tolist(), strict=True):
+            by_cause[k // n_ca][cause_names[k % n_ca]] = d
 
     return pd.DataFrame(
         {
@@ -591,19 +631,23 @@ def _slo_columns(u: _Units, m: pd.DataFrame, window: Window, slo: float) -> pd.D
 
 def _time_by_class(tl: Timeline) -> dict[str, float]:
     seg = tl.segments
-    seg = seg[seg["start_ns"] >= tl.window.start_ns]
-    dur = (seg["end_ns"] - seg["start_ns"]).to_numpy(dtype=np.float64) / NS
-    st = seg["state"].to_numpy(dtype=np.int64)
-    ca = seg["cause"].to_numpy(dtype=np.int64)
+    s = seg["start_ns"].to_numpy(dtype=np.int64)
+    inside = s >= tl.window.start_ns
+    dur = (seg["end_ns"].to_numpy(dtype=np.int64)[inside] - s[inside]).astype(np.float64) / NS
+    n_ca = len(CAUSE_NAMES)
+    key = (
+        seg["state"].to_numpy(dtype=np.int64)[inside] * n_ca
+        + seg["cause"].to_numpy(dtype=np.int64)[inside]
+    )
     out: dict[str, float] = {"up": 0.0, "unhealthy": 0.0, "down": 0.0, "unknown": 0.0}
-    df = pd.DataFrame({"st": st, "ca": ca, "d": dur})
-    for s_code, c_code, d in _pairs(df.groupby(["st", "ca"])["d"].sum()):
-        s_i, c_i = int(s_code), int(c_code)
+    sums = pd.Series(dur).groupby(key).sum()
+    for k, d in zip(sums.index.tolist(), sums.to_numpy().tolist(), strict=True):
+        s_i, c_i = divmod(k, n_ca)
         if s_i == PLANNED and c_i in ABSENT_CAUSES:
             continue  # the container did not exist: not time it "took"
         name = str(STATE_NAMES[s_i])
-        key = f"planned:{CAUSE_NAMES[c_i]}" if s_i == PLANNED else name
-        out[key] = out.get(key, 0.0) + float(d)
+        key_name = f"planned:{CAUSE_NAMES[c_i]}" if s_i == PLANNED else name
+        out[key_name] = out.get(key_name, 0.0) + d
     return out
 
 

@@ -147,9 +147,56 @@ def bfill_idx(valid: np.ndarray, gend: np.ndarray) -> np.ndarray:
 
 
 def _codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """A column's codes (NA -> -1) and its distinct values as an object array."""
+    """A column's codes (NA -> -1) and its distinct values as an object array: a Categorical's
+    own codes and categories (no pass over the rows), else pandas.factorize."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return col.cat.codes.to_numpy(), col.cat.categories.to_numpy(dtype=object)
     codes, uni = pd.factorize(col)
-    return np.asarray(codes, dtype=np.int64), np.asarray(uni, dtype=object)
+    return np.asarray(codes), np.asarray(uni, dtype=object)
+
+
+def _sorted(ck: np.ndarray, t: np.ndarray, tie: np.ndarray | None = None) -> bool:
+    """Are the rows sorted by (ck, t[, tie])?"""
+    if len(ck) < 2:
+        return True
+    d_ck = ck[1:] - ck[:-1]
+    if (d_ck < 0).any():
+        return False
+    same = d_ck == 0
+    del d_ck
+    d_t = t[1:] - t[:-1]
+    if (same & (d_t < 0)).any():
+        return False
+    if tie is None:
+        return True
+    return not (same & (d_t == 0) & (tie[1:] < tie[:-1])).any()
+
+
+def _last_values(col: pd.Series, order: np.ndarray | None, ck: np.ndarray, n_c: int) -> np.ndarray:
+    """Per container code, the column's last non-null value in the given row order (rows
+    `order`, or as they are, with their container codes `ck` in that order); None if none."""
+    out = np.full(n_c, None, dtype=object)
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()
+        present = codes >= 0
+    else:
+        codes = None
+        present = col.notna().to_numpy(dtype=bool)
+    if order is not None:
+        present = present[order]
+    rows = np.flatnonzero(present)
+    if not len(rows):
+        return out
+    ckr = ck[rows]
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = ckr[1:] != ckr[:-1]  # rows are grouped by container: the last of each run
+    rows = rows[last]
+    src = rows if order is None else order[rows]
+    if codes is not None:
+        out[ckr[last]] = col.cat.categories.to_numpy(dtype=object)[codes[src]]
+    else:
+        out[ckr[last]] = col.to_numpy(dtype=object)[src]
+    return out
 
 
 def _with_none(uni: np.ndarray) -> np.ndarray:
@@ -216,47 +263,65 @@ def build_timeline(
         return _empty_timeline(window)
 
     # --- container codes -------------------------------------------------------------------
-    # Strings are factorised once (Arrow-backed, in C); everything after works on int codes.
+    # Strings become integer codes once (a Categorical's own codes, else pandas.factorize, in
+    # C); everything after works on int codes and never builds a Python object per event.
     h_codes, h_uni = _codes(ev["host"])
     c_codes, c_uni = _codes(ev["container_id"])
     base_c = len(c_uni) + 1
-    pair = (h_codes + 1) * base_c + (c_codes + 1)
+    pair = (h_codes.astype(np.int64) + 1) * base_c + (c_codes.astype(np.int64) + 1)
+    del h_codes, c_codes
     ck_ev, pair_uni = pd.factorize(pair)
+    del pair
     ck_ev = ck_ev.astype(np.int64)
     n_c = len(pair_uni)
-    host_of_ck = _lookup(h_uni, pair_uni // base_c - 1)
+    host_code_of_ck = pair_uni // base_c - 1
+    host_of_ck = _lookup(h_uni, host_code_of_ck)
     cid_of_ck = _lookup(c_uni, pair_uni % base_c - 1)
 
     t_ev = ev["time_ns"].to_numpy(dtype=np.int64)
     kind_codes, kind_uni = _codes(ev["kind"])
     kind_map = np.array([K.get(str(k), K_OTHER) for k in kind_uni] + [K_OTHER], dtype=np.int16)
     kc_ev = kind_map[kind_codes]  # code -1 -> the appended K_OTHER
+    del kind_codes
     is_h = kc_ev == K["health_status"]
     if is_h.any():
         hl_codes, hl_uni = _codes(ev["health"])
-        hl = _with_none(hl_uni)[hl_codes]
-        kc_ev = kc_ev.copy()
-        kc_ev[is_h & (hl == "healthy")] = K_HEALTHY
-        kc_ev[is_h & (hl == "unhealthy")] = K_UNHEALTHY
+        health_map = np.full(len(hl_uni) + 1, K["health_status"], dtype=np.int16)
+        health_map[: len(hl_uni)][hl_uni == "healthy"] = K_HEALTHY
+        health_map[: len(hl_uni)][hl_uni == "unhealthy"] = K_UNHEALTHY
+        kc_ev = np.where(is_h, health_map[hl_codes], kc_ev)
+        del hl_codes
+    del is_h
+    # Cause hints of inferred rows, as cause codes (0: none, or not a die cause).
+    hint_codes, hint_uni = _codes(ev["cause_hint"])
+    hint_map = np.zeros(len(hint_uni) + 1, dtype=np.int16)
+    for hi, h in enumerate(hint_uni):
+        if h in DIE_CAUSES:
+            hint_map[hi] = _C[str(h)]
+    hint_ev = hint_map[hint_codes]
+    del hint_codes
     exit_ev = ev["exit_code"].to_numpy(dtype=np.float64, na_value=np.nan)
     inf_ev = ev["inferred"].to_numpy(dtype=bool)
-    hint_codes, hint_uni = _codes(ev["cause_hint"])
-    hint_ev = _with_none(hint_uni)[hint_codes] if len(hint_uni) else None
+
+    # --- event order: by container, time, and the tie rank inside one nanosecond ------------
+    # The store hands events sorted by (host, container_id, time_ns): then every order here is
+    # the identity, checked in one pass; otherwise they are sorted here.
+    tie_ev = _TIE_RANK[kc_ev]
+    ev_order = None if _sorted(ck_ev, t_ev) else np.lexsort((t_ev, ck_ev))
+    ev_src = (
+        np.arange(len(t_ev)) if _sorted(ck_ev, t_ev, tie_ev) else np.lexsort((tie_ev, t_ev, ck_ev))
+    )
+    del tie_ev
 
     # --- per-container descriptors: the last non-null value of each, in time order --------
-    ev_order = np.lexsort((t_ev, ck_ev))
-    ck_sorted = ck_ev[ev_order]
-    _, ev_last, ev_gstart, _ = _group_bounds(ck_sorted)
-    desc_cols: dict[str, np.ndarray] = {}
-    for col in ("name", "image", "compose_project", "compose_service"):
-        # No factorising here: only each container's last value is wanted.
-        present = ev[col].notna().to_numpy(dtype=bool)[ev_order]
-        li = ffill_idx(present, ev_gstart)[ev_last]
-        vals = np.full(n_c, None, dtype=object)
-        got = li >= 0
-        vals[ck_sorted[ev_last][got]] = ev[col].to_numpy(dtype=object)[ev_order[li[got]]]
-        desc_cols[col] = vals
-    desc = pd.DataFrame(desc_cols)
+    ck_by_t = ck_ev if ev_order is None else ck_ev[ev_order]
+    desc = pd.DataFrame(
+        {
+            col: _last_values(ev[col], ev_order, ck_by_t, n_c)
+            for col in ("name", "image", "compose_project", "compose_service")
+        }
+    )
+    del ck_by_t, ev_order
 
     facts = history.facts
     f_ck = np.zeros(0, dtype=np.int64)
@@ -307,15 +372,18 @@ def build_timeline(
     containers["name"] = np.where(
         containers["name"].isna(), containers["container_id"].str[:12], containers["name"]
     )
-    containers["service"] = [
-        service_key(p, s, n)
-        for p, s, n in zip(
-            containers["compose_project"],
-            containers["compose_service"],
-            containers["name"],
-            strict=True,
-        )
-    ]
+    containers["service"] = np.array(
+        [
+            service_key(p, s, n)
+            for p, s, n in zip(
+                desc["compose_project"].to_numpy(dtype=object),
+                desc["compose_service"].to_numpy(dtype=object),
+                containers["name"].to_numpy(dtype=object),
+                strict=True,
+            )
+        ],
+        dtype=object,
+    )
 
     # --- maintenance: which containers each row covers --------------------------------------
     maint = history.maintenance if history.maintenance is not None else pd.DataFrame()
@@ -354,6 +422,8 @@ def build_timeline(
         edges = edges[(edges > cs0) & (edges < we)]
         if len(edges):
             cks = np.flatnonzero(host_of_ck == host)
+            if not len(cks):
+                continue
             m_ck.append(np.repeat(cks, len(edges)))
             m_t.append(np.tile(edges, len(cks)))
     for cks, ms, me, _code in maint_targets:
@@ -369,18 +439,37 @@ def build_timeline(
 
     n_ev = len(t_ev)
     n_mk = len(mk_t)
-    ck = np.concatenate([ck_ev, mk_ck])
-    t = np.concatenate([t_ev, mk_t])
-    kc = np.concatenate([kc_ev, np.full(n_mk, K_MARKER, dtype=np.int16)])
-    src = np.concatenate([np.arange(n_ev), np.full(n_mk, -1)])
-    order = np.lexsort((_TIE_RANK[kc], t, ck))
-    ck, t, kc, src = ck[order], t[order], kc[order], src[order]
+    # Merge the markers into the sorted events without sorting the events again: every time
+    # becomes its rank among the distinct marker times (2j+1 for a marker at the j-th, 2j for
+    # an event after the (j-1)-th and up to the j-th, so an event at a marker's nanosecond
+    # comes first), and one stable sort of (ck, rank) keeps the events' own order.
+    ev_ck = ck_ev[ev_src]
+    ev_t = t_ev[ev_src]
+    mk_uni = np.unique(mk_t)
+    width = 2 * len(mk_uni) + 2
+    key = np.concatenate(
+        [
+            ev_ck * width + 2 * np.searchsorted(mk_uni, ev_t, side="left"),
+            mk_ck * width + 2 * np.searchsorted(mk_uni, mk_t, side="left") + 1,
+        ]
+    )
+    order = np.argsort(key, kind="stable")
+    del key
+    ck = np.concatenate([ev_ck, mk_ck])[order]
+    t = np.concatenate([ev_t, mk_t])[order]
+    del ev_ck, ev_t
+    src = np.concatenate([ev_src, np.full(n_mk, -1, dtype=ev_src.dtype)])[order]
+    kc = np.where(src >= 0, kc_ev[np.maximum(src, 0)] if n_ev else K_MARKER, K_MARKER).astype(
+        np.int16
+    )
+    del order
     n = len(t)
     real = src >= 0
     srcx = np.maximum(src, 0)
     exit_code = np.where(real, exit_ev[srcx] if n_ev else np.nan, np.nan)
     inferred = np.where(real, inf_ev[srcx] if n_ev else False, False)
-    hint = np.where(real, hint_ev[srcx], None) if hint_ev is not None else np.full(n, None, object)
+    hint_cause = np.where(real, hint_ev[srcx], 0).astype(np.int16)
+    del srcx
     first, last, gstart, gend = _group_bounds(ck)
 
     # --- policy in effect at each row (facts asof; before the first observation: the first) --
@@ -415,12 +504,11 @@ def build_timeline(
     last_oom_t = np.where(lo >= 0, t[np.maximum(lo, 0)], I64_MIN)
     grace_ns = (stop_timeout_s[ck] + rules.STOP_SLACK_S) * NS
     user = (lk >= 0) & (last_kill_t >= last_start_t) & ((t_f - last_kill_t) <= grace_ns)
-    oom = ((lo >= 0) & (last_oom_t >= last_start_t)) | (hint == "oom")
-    start_fail = np.isin(exit_code, list(rules.START_FAILURE_CODES)) | (hint == "start_failure")
+    oom = ((lo >= 0) & (last_oom_t >= last_start_t)) | (hint_cause == _C["oom"])
+    start_fail = np.isin(exit_code, list(rules.START_FAILURE_CODES)) | (
+        hint_cause == _C["start_failure"]
+    )
     redeploy = _redeploy(is_die, kc, ck, t, gend, containers, host_of_ck)
-    hint_cause = np.zeros(n, dtype=np.int16)
-    for c in DIE_CAUSES:
-        hint_cause[hint == c] = _C[c]
     clean_fail = clean_fail_by_code[pcode]
     die_cause = np.select(
         [
@@ -502,9 +590,14 @@ def build_timeline(
     lr_inf = np.where(lr >= 0, inferred[np.maximum(lr, 0)], False)
     lr_t = np.where(lr >= 0, t[np.maximum(lr, 0)], I64_MIN)
     known = np.zeros(len(s_idx), dtype=bool)
-    seg_host = host_of_ck[seg_ck]
+    # Hosts as codes: comparing strings per segment costs more than all the rest here.
+    host_code = {h: i for i, h in enumerate(h_uni) if isinstance(h, str)}
+    cov_codes = [host_code[h] for h in coverage if h in host_code]
+    seg_hcode = host_code_of_ck[seg_ck]
     for host, (cs, ce) in coverage.items():
-        sel = np.flatnonzero(seg_host == host)
+        if host not in host_code:
+            continue
+        sel = np.flatnonzero(seg_hcode == host_code[host])
         if not len(sel):
             continue
         s = seg_s[sel]
@@ -517,7 +610,7 @@ def build_timeline(
         next_start = np.where(nxt < len(cs), cs[np.minimum(nxt, len(cs) - 1)], I64_MAX)
         by_inf = lr_inf[sel] & ~tl_cov & (s < next_start)
         known[sel] = cov | by_inf
-    no_cov_hosts = ~np.isin(seg_host, list(coverage)) if coverage else np.ones(len(s_idx), bool)
+    no_cov_hosts = ~np.isin(seg_hcode, cov_codes)
     if no_cov_hosts.any():
         known[no_cov_hosts] = lr_inf[no_cov_hosts]
     absent = np.isin(seg_cause, ABSENT_CAUSES) & (seg_state == PLANNED)

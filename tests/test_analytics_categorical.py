@@ -1,0 +1,114 @@
+"""Analytics give the same results whether string columns arrive as object/str arrays or as
+pandas Categoricals (what the store hands over for speed): same report JSON, intervals and
+failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import given
+
+from docktally.analytics.failures import find_failures
+from docktally.analytics.intervals import build_intervals
+from docktally.analytics.model import EVENT_COLUMNS, History, Window
+from docktally.analytics.report import GROUP_BY, build_report
+from docktally.analytics.sample import coverage_frame, history_from_rows, ns
+from tests.test_analytics_properties import SETTINGS, W, _history, histories
+
+STRING_EVENT_COLUMNS = [
+    "host",
+    "container_id",
+    "name",
+    "image",
+    "action",
+    "kind",
+    "health",
+    "cause_hint",
+    "compose_project",
+    "compose_service",
+]
+
+
+def categorical(h: History) -> History:
+    """The same history with every string column as a Categorical with str categories, and
+    unused categories besides (a store's dictionary may hold more values than a window uses)."""
+    ev = h.events.copy()
+    for c in STRING_EVENT_COLUMNS:
+        cat = ev[c].astype("category")
+        ev[c] = cat.cat.add_categories([f"~unused-{c}"])
+    facts = h.facts.copy()
+    for c in ("host", "container_id"):
+        facts[c] = facts[c].astype("category")
+    return History(events=ev, facts=facts, coverage=h.coverage, maintenance=h.maintenance)
+
+
+def _rich() -> History:
+    svc = {"compose_project": "shop", "compose_service": "web"}
+    h = history_from_rows(
+        events=[
+            ("web-1", -50, "create", svc),
+            ("web-1", -40, "start", svc),
+            ("web-1", 100, "health_status: healthy", svc),
+            ("web-1", 200, "health_status: unhealthy", svc),
+            ("web-1", 260, "health_status: healthy", svc),
+            ("web-1", 300, "oom", svc),
+            ("web-1", 300, "die", {**svc, "exit_code": 137}),
+            ("web-1", 330, "start", svc),
+            ("web-1", 500, "kill", {**svc, "signal": 15}),
+            ("web-1", 501, "die", {**svc, "exit_code": 143}),
+            ("web-1", 502, "stop", svc),
+            ("web-2", 400, "create", svc),
+            ("web-2", 410, "start", svc),
+            ("db", -10, "start", {"image": "pg:16"}),
+            ("db", 150, "die", {"exit_code": 1, "image": "pg:16"}),
+            ("db", 180, "start", {"image": "pg:16"}),
+            ("db", 600, "die", {"exit_code": 0, "image": "pg:16"}),
+            ("job", 20, "start", {"name": None}),
+            ("job", 40, "die", {"exit_code": 0}),
+            ("lost", 50, "die", {"inferred": True, "cause_hint": "engine_restart"}),
+            ("lost", 700, "start", {"inferred": True}),
+            ("cli", 10, "start"),
+            ("cli", 60, "die", {"exit_code": 127}),
+        ],
+        facts=[
+            ("web-1", -50, {"restart_policy": "always", "has_healthcheck": True, **svc}),
+            ("db", -20, {"restart_policy": "on-failure", "restart_max_retries": 3}),
+            ("db", 400, {"restart_policy": "unless-stopped"}),
+        ],
+        coverage=[(-100, 650)],
+        maintenance=[{"target": "db", "start": 140, "end": 160}],
+    )
+    # A second host with the same container name.
+    other = history_from_rows(events=[("db", 5, "start"), ("db", 90, "die", {"exit_code": 2})])
+    oev = other.events.assign(host="edge")
+    events = pd.concat([h.events, oev], ignore_index=True)[EVENT_COLUMNS]
+    cov = pd.concat([h.coverage, coverage_frame([(0, 400)], host="edge")], ignore_index=True)
+    return History(events=events, facts=h.facts, coverage=cov, maintenance=h.maintenance)
+
+
+def _same_everything(h: History, w: Window, **kw: Any) -> None:
+    hc = categorical(h)
+    for by in GROUP_BY:
+        a = build_report(h, w, by=by, **kw).to_json_dict()
+        b = build_report(hc, w, by=by, **kw).to_json_dict()
+        assert a == b, by
+    pd.testing.assert_frame_equal(build_intervals(h, w), build_intervals(hc, w))
+    pd.testing.assert_frame_equal(find_failures(h, w), find_failures(hc, w))
+
+
+@pytest.mark.parametrize("kw", [{}, {"slo": 99.5}, {"every": "day"}], ids=["plain", "slo", "every"])
+def test_categorical_columns_give_the_same_report(kw: dict[str, Any]) -> None:
+    h = _rich()
+    hc = categorical(h)
+    assert isinstance(hc.events["kind"].dtype, pd.CategoricalDtype)
+    _same_everything(h, Window(ns(0), ns(1000)), **kw)
+    doc = build_report(hc, Window(ns(0), ns(1000)), **kw).to_json_dict()
+    assert {g["key"]["host"] for g in doc["groups"]} == {"local", "edge"}
+
+
+@SETTINGS
+@given(histories)
+def test_categorical_columns_give_the_same_report_on_random_histories(d: dict[str, Any]) -> None:
+    _same_everything(_history(d), W)
