@@ -128,34 +128,27 @@ def recorded_lines() -> list[str]:
     return [ln for name in recorded.SCENARIOS for ln in recorded.lines(name)]
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_recorded_payloads_are_stored_as_normalize_event_makes_them(
-    store: Engine, workers: int
-) -> None:
+def test_recorded_payloads_are_stored_as_normalize_event_makes_them(store: Engine) -> None:
     lines = recorded_lines()
     with store.begin() as conn:
-        import_lines(conn, lines, host="h1", workers=workers)
+        import_lines(conn, lines, host="h1")
     assert stored_rows(store) == expected_rows(lines, "h1")
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_odd_payloads_are_stored_as_normalize_event_makes_them(store: Engine, workers: int) -> None:
+def test_odd_payloads_are_stored_as_normalize_event_makes_them(store: Engine) -> None:
     with store.begin() as conn:
-        r = import_lines(conn, ODD_LINES, host="h1", workers=workers, chunk_rows=7)
+        r = import_lines(conn, ODD_LINES, host="h1", chunk_rows=7)
     want = expected_rows(ODD_LINES, "h1")
     assert r.new == len(want)
     assert stored_rows(store) == want
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_generated_lines_are_stored_as_normalize_event_makes_them(
-    store: Engine, workers: int
-) -> None:
+def test_generated_lines_are_stored_as_normalize_event_makes_them(store: Engine) -> None:
     lines = [
         b.decode() for b in generate_lines(events=3000, containers=40, days=2, network_noise=0.05)
     ]
     with store.begin() as conn:
-        r = import_lines(conn, lines, host="gen", workers=workers, chunk_rows=500)
+        r = import_lines(conn, lines, host="gen", chunk_rows=500)
     want = expected_rows(lines, "gen")
     assert r.new == len(want) and r.not_container > 0
     assert stored_rows(store) == want
@@ -166,7 +159,7 @@ def test_worker_reads_a_file_as_bytes_with_line_numbers(store: Engine, tmp_path:
     path = tmp_path / "ev.jsonl"
     path.write_bytes(b"".join(ln.encode() + b"\r\n" for ln in lines) + b"\n")
     with path.open("rb") as fh, store.begin() as conn:
-        r = import_lines(conn, fh, host="h1", workers=1, chunk_rows=5)
+        r = import_lines(conn, fh, host="h1", chunk_rows=5)
     assert r.read == len(lines)
     assert stored_rows(store) == expected_rows(lines, "h1")
 
@@ -175,7 +168,7 @@ def test_worker_strict_stops_at_the_first_bad_line(store: Engine) -> None:
     good = recorded.lines("kill")
     lines = [*good, *good, "", '{"Type":"container"', *good]
     with pytest.raises(InvalidLine) as err, store.begin() as conn:
-        import_lines(conn, lines, host="h1", workers=1, chunk_rows=3)
+        import_lines(conn, lines, host="h1", chunk_rows=3)
     assert err.value.line_no == 2 * len(good) + 2
     assert err.value.reason.startswith("not JSON")
     assert stored_rows(store) == []
@@ -185,7 +178,7 @@ def test_worker_skip_invalid_lists_the_bad_lines_in_order(store: Engine) -> None
     good = recorded.lines("kill")
     lines = ["[1]", *good, '{"Type":"container","Action":"die"}', "", "nope"]
     with store.begin() as conn:
-        r = import_lines(conn, lines, host="h1", skip_invalid=True, workers=1, chunk_rows=2)
+        r = import_lines(conn, lines, host="h1", skip_invalid=True, chunk_rows=2)
     assert [(e.line_no, e.reason.split(" (")[0]) for e in r.invalid] == [
         (1, "not a JSON object"),
         (len(good) + 2, "no container id"),

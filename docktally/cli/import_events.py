@@ -134,9 +134,6 @@ def run(args: argparse.Namespace) -> int:
                 skip_invalid=args.skip_invalid,
                 covers=covers,
                 on_progress=progress,
-                # Parsing in a second process while this one writes (SQLite only). Not from
-                # standard input: the child's start-up closes its copy of sys.stdin.
-                workers=0 if args.file == "-" else 1,
             )
     except InvalidLine as exc:
         if err.isatty():

@@ -6,18 +6,18 @@ collector's are, with the raw JSON being the line exactly as read.
 
 SQLite takes a fast path, built for 100,000 events/s on two cores:
 
-- parsing (orjson) turns each line into a few columns: the container's `containers.ref`
-  (assigned here for new containers: the import holds SQLite's write lock from the start, so
-  nobody else can), time, action, and exit code, signal, kind and health where they are not
-  implied by the action. Events of the engine's usual shape take `_fast_columns`, anything
-  else goes through normalize_event itself (tests/test_import_fast.py checks the stored rows
-  are equal);
-- each chunk's raw lines are compressed into one raw_chunks row;
-- the columns go into an index-free TEMP table with one executemany, then into `events` with
-  one INSERT ... SELECT sorted by (container_ref, time_ns): the natural-key index is then
-  updated in key order, not at random;
-- with `workers=1` (the CLI, reading a file) a forked process does the parsing and the
-  compression while this one writes: the two run on two cores.
+- this process parses (orjson) each line into a few columns: the container's
+  `containers.ref` (assigned here for new containers: the writer holds SQLite's write lock
+  from the start, so nobody else can), time, action, and exit code, signal, kind and health
+  where the action does not imply them. Events of the engine's usual shape are read without
+  building a row dict, anything else goes through normalize_event itself
+  (tests/test_import_fast.py checks the stored rows are equal);
+- each chunk's raw lines are compressed into one raw_chunks row, and its columns sealed into
+  an Arrow table;
+- a forked process writes (_WriterProcess: why a process, see there), through Arrow's SQLite
+  driver: the chunk goes into a TEMP table in C, then into `events` with one INSERT ... SELECT
+  sorted by (container_ref, time_ns), so the natural-key index is updated in key order, not at
+  random. Parsing and writing run on two cores.
 
 PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by chunk.
 """
@@ -25,7 +25,6 @@ PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by
 from __future__ import annotations
 
 import gc
-import marshal
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,7 @@ from docktally.collector.normalize import (
     parse_signal,
 )
 from docktally.store import writes
-from docktally.store.schema import containers, coverage
+from docktally.store.schema import coverage
 
 SOURCE = "import"
 CHUNK_ROWS = 20_000
@@ -130,24 +129,15 @@ class _Refs:
         self.host = host
         self.ids: dict[str, int] = {}
         self.desc: dict[int, tuple[Descriptor, int | None]] = {}
+        # ref -> its descriptor alone: parse_chunk's test for "nothing new" on every row.
+        self.current: dict[int, Descriptor] = {}
         for ref, cid, name, image, project, service, seen_ns in rows:
             self.ids[cid] = int(ref)
             self.desc[int(ref)] = ((name, image, project, service), seen_ns)
+            self.current[int(ref)] = (name, image, project, service)
         self.next_ref = next_ref
         self.new: list[tuple[Any, ...]] = []  # (ref, host, cid): created since the last take
         self.changed: dict[int, tuple[Descriptor, int]] = {}
-
-    @classmethod
-    def load(cls, conn: Connection, host: str) -> _Refs:
-        c = containers.c
-        rows = conn.execute(
-            select(
-                c.ref, c.container_id, c.name, c.image, c.compose_project, c.compose_service,
-                c.seen_ns,
-            ).where(c.host == host)
-        ).fetchall()  # fmt: skip
-        top = conn.execute(select(c.ref).order_by(c.ref.desc()).limit(1)).scalar()
-        return cls(host, rows, int(top or 0) + 1)
 
     def ref(self, cid: str, desc: Descriptor, time_ns: int) -> int:
         ref = self.ids.get(cid)
@@ -156,11 +146,13 @@ class _Refs:
             self.next_ref += 1
             self.new.append((ref, self.host, cid))
             self.desc[ref] = ((None, None, None, None), None)
+            self.current[ref] = (None, None, None, None)
         old, seen = self.desc[ref]
         # The newest event that says anything of the container describes it (whatever order
         # the lines come in: an older one never overwrites).
         if desc != old and desc != (None, None, None, None) and (seen is None or time_ns >= seen):
             self.desc[ref] = (desc, time_ns)
+            self.current[ref] = desc
             self.changed[ref] = (desc, time_ns)
         return ref
 
@@ -176,6 +168,7 @@ class _Refs:
 class _Chunk:
     """What a chunk of lines became: event columns, containers and raw, and the counts."""
 
+    rows: int = 0
     refs: list[int] = field(default_factory=list)
     times: list[int] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
@@ -183,7 +176,7 @@ class _Chunk:
     exits: list[int | None] = field(default_factory=list)
     signals: list[int | None] = field(default_factory=list)
     healths: list[str | None] = field(default_factory=list)
-    raw: bytes = b""  # writes.pack_raw of the rows' lines, in row order
+    raw: bytes = b""  # the rows' raw lines, each ending in "\n" (compressed by the writer)
     new_containers: list[tuple[Any, ...]] = field(default_factory=list)
     changed: list[tuple[Any, ...]] = field(default_factory=list)
     read: int = 0
@@ -192,9 +185,38 @@ class _Chunk:
     first: int | None = None
     last: int | None = None
 
-    def columns(self) -> tuple[list[Any], ...]:
-        return (self.refs, self.times, self.actions, self.kinds, self.exits, self.signals,
-                self.healths)  # fmt: skip
+    # Filled from the lists above by seal(): the rows as an Arrow IPC stream, what crosses
+    # from the parsing process (a few buffers, where pickling the lists costs per object).
+    ipc: bytes = b""
+
+    def seal(self) -> None:
+        """Lists -> `ipc`; the lists are emptied."""
+        import pyarrow as pa
+
+        table = pa.table(
+            [
+                pa.array(self.refs, pa.int64()),
+                pa.array(self.times, pa.int64()),
+                pa.array(self.actions, pa.string()),
+                pa.array(self.kinds, pa.string()),
+                pa.array(self.exits, pa.int64()),
+                pa.array(self.signals, pa.int64()),
+                pa.array(self.healths, pa.string()),
+                pa.array(range(len(self.times)), pa.int32()),
+            ],
+            schema=_stage_schema(),
+        )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as out:
+            out.write_table(table)
+        self.ipc = sink.getvalue().to_pybytes()
+        for name in ("refs", "times", "actions", "kinds", "exits", "signals", "healths"):
+            setattr(self, name, [])
+
+    def table(self) -> Any:
+        import pyarrow as pa
+
+        return pa.ipc.open_stream(self.ipc).read_all()
 
 
 def _kind_health(action: str) -> tuple[str | None, str | None]:
@@ -226,21 +248,27 @@ def parse_chunk(
     a_raw = raws.append
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
+    known = refs.ids.get
+    current = refs.current.get
     line_no = first_line_no - 1
     read = 0
     for line in lines:
         line_no += 1
-        if not line.strip():
-            continue
-        read += 1
-        raw = line if isinstance(line, bytes) else line.encode("utf-8")
-        raw = raw.rstrip(b"\r\n")
-        if b"\n" in raw:  # JSON whitespace, but the raw chunk's line separator
-            raw = raw.replace(b"\n", b" ")
+        if type(line) is not bytes:
+            line = line.encode("utf-8") if isinstance(line, str) else bytes(line)
         try:
-            payload = loads(raw)
+            payload = loads(line)  # orjson takes the line's trailing newline as whitespace
         except decode_error:
+            if not line.strip():
+                continue  # a blank line
             payload = None
+        read += 1
+        # The raw line, ending in one "\n" and holding no other (the raw chunk's framing).
+        n = len(line)
+        if line.find(b"\n") == n - 1 and (n < 2 or line[n - 2] != 13):
+            raw = line
+        else:
+            raw = line.rstrip(b"\r\n").replace(b"\n", b" ") + b"\n"
         # --- the engine's usual shape, read without building a row dict ---------------------
         if type(payload) is dict and payload.get("Type") == "container":
             action = payload.get("Action")
@@ -262,12 +290,19 @@ def parse_chunk(
                         attrs.get(COMPOSE_PROJECT),
                         attrs.get(COMPOSE_SERVICE),
                     )
-                    a_ref(ref_of(cid, desc, time_ns))
+                    ref = known(cid)
+                    if ref is None or current(ref) != desc:
+                        ref = ref_of(cid, desc, time_ns)
+                    a_ref(ref)
                     a_time(time_ns)
                     a_action(action)
-                    kind, health = _kind_health(action)
-                    a_kind(kind)
-                    a_health(health)
+                    if ":" in action or action != action.strip():
+                        kind, health = _kind_health(action)
+                        a_kind(kind)
+                        a_health(health)
+                    else:
+                        a_kind(None)
+                        a_health(None)
                     exit_code = attrs.get("exitCode")
                     a_exit(None if exit_code is None else _int_or_none(exit_code))
                     sig = attrs.get("signal")
@@ -295,11 +330,32 @@ def parse_chunk(
         a_sig(row["signal"])
         a_raw(raw)
     out.read = read
+    out.rows = len(out.times)
     if raws:
-        out.raw = writes.pack_raw(raws)
+        # Compressed by the writing process, which has time to spare; this one has none.
+        out.raw = b"".join(raws)
         out.first, out.last = min(out.times), max(out.times)
     out.new_containers, out.changed = refs.take()
+    out.seal()
     return out
+
+
+def _stage_schema() -> Any:
+    """The staging table's Arrow schema (built on first use: pyarrow is heavy to import)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("ref", pa.int64()),
+            ("time_ns", pa.int64()),
+            ("action", pa.string()),
+            ("kind", pa.string()),
+            ("exit_code", pa.int64()),
+            ("signal", pa.int64()),
+            ("health", pa.string()),
+            ("line", pa.int32()),
+        ]
+    )
 
 
 def _chunks(lines: Iterable[bytes | str], size: int) -> Iterator[tuple[int, list[bytes | str]]]:
@@ -323,49 +379,41 @@ def import_lines(
     covers: tuple[int, int] | None = None,
     on_progress: Callable[[int], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    workers: int = 0,
 ) -> ImportResult:
-    """Store every container event of `lines`; the caller owns (and commits) the transaction.
+    """Store every container event of `lines`.
 
-    Strict unless `skip_invalid`: the first bad line raises InvalidLine and the caller rolls
-    back, so nothing is written. Coverage ("import") spans the first to the last event, or
-    `covers` when given. `on_progress(lines_read)` is called after each chunk of `chunk_rows`
-    lines. On SQLite, `workers=1` parses in a second process while this one writes.
+    Strict unless `skip_invalid`: the first bad line raises InvalidLine and nothing is written.
+    Coverage ("import") spans the first to the last event, or `covers` when given.
+    `on_progress(lines_read)` is called after each chunk of `chunk_rows` lines.
+
+    On a SQLite file the import is its own transaction on its own connection (Arrow's driver,
+    see _SqliteWriter), committed here: `conn` must not hold SQLite's write lock. Elsewhere
+    (PostgreSQL) it runs in `conn`'s transaction, which the caller commits.
     """
     result = ImportResult()
-    first: int | None = None
-    last: int | None = None
+    span: tuple[int, int] | None = None
     # Millions of short-lived objects: the cyclic GC would walk them over and over for nothing.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        if conn.dialect.name == "sqlite":
-            writer = _SqliteWriter(conn)  # takes the write lock before the refs are read
-            refs = _Refs.load(conn, host)
-            parsed: Iterator[_Chunk]
-            if workers > 0:
-                parsed = _parse_in_worker(lines, chunk_rows, refs=refs, skip_invalid=skip_invalid)
-            else:
-                parsed = (
-                    parse_chunk(c, n, refs=refs, skip_invalid=skip_invalid)
-                    for n, c in _chunks(lines, chunk_rows)
-                )
-            try:
-                for chunk in parsed:
-                    result.read += chunk.read
-                    result.not_container += chunk.not_container
+        path = _sqlite_file(conn)
+        if path is not None:
+            with _WriterProcess(path, host) as writer:
+                refs = writer.refs
+                for n, chunk_lines in _chunks(lines, chunk_rows):
+                    chunk = parse_chunk(chunk_lines, n, refs=refs, skip_invalid=skip_invalid)
+                    _count(result, chunk.read, chunk.not_container)
                     result.invalid.extend(InvalidLine(n, why) for n, why in chunk.invalid)
-                    if chunk.times:
+                    if chunk.rows:
                         writer.put(chunk)
-                        result.already_stored += len(chunk.times)
+                        result.already_stored += chunk.rows
                         assert chunk.first is not None and chunk.last is not None
-                        first = chunk.first if first is None else min(first, chunk.first)
-                        last = chunk.last if last is None else max(last, chunk.last)
+                        result.first_ns = _min(result.first_ns, chunk.first)
+                        result.last_ns = _max(result.last_ns, chunk.last)
                     if on_progress is not None:
                         on_progress(result.read)
-                result.new = writer.finish()
-            finally:
-                writer.close()
+                span = _span(result, covers)
+                result.new, result.coverage_id = writer.finish(span)
         else:
             for n, chunk_lines in _chunks(lines, chunk_rows):
                 rows = _normalized(
@@ -375,24 +423,53 @@ def import_lines(
                     result.new += writes.insert_events(conn, rows)
                     result.already_stored += len(rows)
                     times = [int(r["time_ns"]) for r in rows]
-                    first = min(times) if first is None else min(first, *times)
-                    last = max(times) if last is None else max(last, *times)
+                    result.first_ns = _min(result.first_ns, min(times))
+                    result.last_ns = _max(result.last_ns, max(times))
                 if on_progress is not None:
                     on_progress(result.read)
+            span = _span(result, covers)
+            if span is not None:
+                result.coverage_id = record_import_coverage(
+                    conn, host=host, start_ns=span[0], end_ns=span[1]
+                )
     finally:
         if gc_was_enabled:
             gc.enable()
     result.already_stored -= result.new
-    result.first_ns, result.last_ns = first, last
-    span = covers if covers is not None else (first, last) if first is not None else None
-    if span is not None:
-        assert span[0] is not None and span[1] is not None
-        result.coverage_id = record_import_coverage(
-            conn, host=host, start_ns=span[0], end_ns=span[1]
-        )
     if on_progress is not None:
         on_progress(result.read)
     return result
+
+
+def _count(result: ImportResult, read: int, not_container: int) -> None:
+    result.read += read
+    result.not_container += not_container
+
+
+def _min(a: int | None, b: int) -> int:
+    return b if a is None else min(a, b)
+
+
+def _max(a: int | None, b: int) -> int:
+    return b if a is None else max(a, b)
+
+
+def _span(result: ImportResult, covers: tuple[int, int] | None) -> tuple[int, int] | None:
+    if covers is not None:
+        return covers
+    if result.first_ns is None or result.last_ns is None:
+        return None
+    return result.first_ns, result.last_ns
+
+
+def _sqlite_file(conn: Connection) -> str | None:
+    """The path of a SQLite database file behind `conn`, or None (PostgreSQL, in memory)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    path = conn.engine.url.database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path
 
 
 def _normalized(
@@ -423,74 +500,120 @@ def _normalized(
     return rows
 
 
-_IN_FLIGHT = 3  # parsed chunks the worker may have ready before it waits for this process
+_IN_FLIGHT = 3  # parsed chunks that may wait for the writing process before parsing waits
 
 
-def _worker_main(
-    outq: Any, lines: Iterable[bytes | str], size: int, refs: _Refs, skip_invalid: bool
-) -> None:
-    gc.disable()
-    try:
-        for start, chunk_lines in _chunks(lines, size):
-            chunk = parse_chunk(chunk_lines, start, refs=refs, skip_invalid=skip_invalid)
-            # marshal, not pickle: no memo to keep for a million small objects, 3x faster.
-            cols = marshal.dumps(chunk.columns())
-            for name in ("refs", "times", "actions", "kinds", "exits", "signals", "healths"):
-                setattr(chunk, name, [])
-            outq.put(("ok", chunk, cols))
-        outq.put(("end", None, b""))
-    except InvalidLine as exc:
-        outq.put(("invalid", (exc.line_no, exc.reason), b""))
-    except Exception as exc:  # handed to the parent, which raises it
-        outq.put(("error", f"{type(exc).__name__}: {exc}", b""))
-    outq.close()
-    outq.join_thread()
+class _WriterProcess:
+    """_SqliteWriter in a forked process, fed parsed chunks through a queue.
 
-
-def _parse_in_worker(
-    lines: Iterable[bytes | str], size: int, *, refs: _Refs, skip_invalid: bool
-) -> Iterator[_Chunk]:
-    """parse_chunk in a forked process, in order, a few chunks ahead of the caller.
-
-    The child reads `lines` itself (it has its own copy of the iterator, and of the open file
-    behind it: this process reads none of it), and owns `refs` from the fork on, so only the
-    columns, new containers and the compressed raw cross over.
+    Why a process: Arrow's SQLite driver carries its own copy of SQLite. Two copies of SQLite in
+    one process must never open the same file (POSIX locks are per process, so each copy's
+    close drops the other's locks; SQLite's docs warn this corrupts databases), and the caller
+    holds store.db's connections. In a child only one copy has the file open. It also puts the
+    writing on the second core while this process parses.
     """
-    import multiprocessing
 
-    ctx = multiprocessing.get_context("fork")
-    outq: Any = ctx.Queue(maxsize=_IN_FLIGHT)
-    proc = ctx.Process(
-        target=_worker_main,
-        args=(outq, lines, size, refs, skip_invalid),
-        name="docktally-parse",
-        daemon=True,
-    )
-    proc.start()
-    try:
+    def __init__(self, path: str, host: str) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.inq: Any = ctx.Queue(maxsize=_IN_FLIGHT)
+        self.outq: Any = ctx.Queue()
+        self.proc = ctx.Process(
+            target=_writer_main,
+            args=(path, host, self.inq, self.outq),
+            name="docktally-import-writer",
+            daemon=True,
+        )
+        self.proc.start()
+        _, rows, next_ref = self._get("refs")
+        self.refs = _Refs(host, rows, next_ref)
+        self.done = False
+
+    def _get(self, want: str) -> tuple[Any, ...]:
         while True:
             try:
-                kind, value, cols = outq.get(timeout=1.0)
+                msg = self.outq.get(timeout=1.0)
             except queue.Empty:
-                if not proc.is_alive():
-                    raise RuntimeError("the import's parsing process died") from None
+                if not self.proc.is_alive():
+                    raise RuntimeError("the import's writing process died") from None
                 continue
-            if kind == "end":
+            if msg[0] == "error":
+                raise RuntimeError(f"the import's writing process failed: {msg[1]}")
+            assert msg[0] == want, msg
+            return tuple(msg)
+
+    def _check(self) -> None:
+        """Raise the writer's error as soon as it has one, not at the end."""
+        try:
+            msg = self.outq.get_nowait()
+        except queue.Empty:
+            return
+        if msg[0] == "error":
+            raise RuntimeError(f"the import's writing process failed: {msg[1]}")
+
+    def put(self, chunk: _Chunk) -> None:
+        self._check()
+        while True:
+            try:
+                self.inq.put(("chunk", chunk), timeout=1.0)
                 return
-            if kind == "invalid":
-                raise InvalidLine(*value)
-            if kind == "error":
-                raise RuntimeError(f"the import's parsing process failed: {value}")
-            assert isinstance(value, _Chunk)
-            (value.refs, value.times, value.actions, value.kinds, value.exits, value.signals,
-             value.healths) = marshal.loads(cols)  # fmt: skip
-            yield value
+            except queue.Full:
+                if not self.proc.is_alive():
+                    self._check()
+                    raise RuntimeError("the import's writing process died") from None
+
+    def finish(self, span: tuple[int, int] | None) -> tuple[int, int | None]:
+        """Record the coverage and commit: (events written, coverage id)."""
+        self.inq.put(("end", span))
+        _, new, coverage_id = self._get("done")
+        self.done = True
+        return int(new), coverage_id
+
+    def __enter__(self) -> _WriterProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.done and self.proc.is_alive():
+            try:
+                self.inq.put(("abort",), timeout=5.0)
+            except queue.Full:
+                self.proc.terminate()
+        self.proc.join(30)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+        for q in (self.inq, self.outq):
+            q.close()
+            q.cancel_join_thread()
+
+
+def _writer_main(path: str, host: str, inq: Any, outq: Any) -> None:
+    gc.disable()
+    writer: _SqliteWriter | None = None
+    try:
+        writer = _SqliteWriter(path)
+        rows, next_ref = writer.load_refs(host)
+        outq.put(("refs", rows, next_ref))
+        while True:
+            msg = inq.get()
+            if msg[0] == "chunk":
+                writer.put(msg[1])
+            elif msg[0] == "end":
+                span = msg[1]
+                cov = writer.record_coverage(host, *span) if span is not None else None
+                writer.commit()
+                outq.put(("done", writer.new, cov))
+                break
+            else:  # abort: close() rolls back
+                break
+    except Exception as exc:  # handed to the parent, which raises it
+        outq.put(("error", f"{type(exc).__name__}: {exc}"))
     finally:
-        if proc.is_alive():
-            proc.terminate()
-        proc.join(5)
+        if writer is not None:
+            writer.close()
         outq.close()
-        outq.cancel_join_thread()
+        outq.join_thread()
 
 
 def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns: int) -> int:
@@ -513,64 +636,124 @@ def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns
 
 
 class _SqliteWriter:
-    """Chunks -> containers, raw_chunks, a TEMP staging table, events; in the caller's
-    transaction, through the DBAPI cursor (no per-row SQLAlchemy work)."""
+    """Chunks -> containers, raw_chunks and events of a SQLite file, through Arrow's SQLite
+    driver: each chunk's Arrow table is ingested into a TEMP table in C, then moved into
+    `events` with one INSERT ... SELECT sorted by the natural key. Its own connection and its
+    own transaction (BEGIN IMMEDIATE: the write lock from the start, so the container refs read
+    next stay ours), committed by commit() with the coverage, rolled back by close() otherwise.
+    """
 
-    def __init__(self, conn: Connection) -> None:
-        dbapi = conn.connection.dbapi_connection
-        assert dbapi is not None
-        self.dbapi: Any = dbapi
-        self.cur: Any = dbapi.cursor()
-        # A bigger page cache keeps the natural-key index in memory while a big file goes in.
-        self.cur.execute("PRAGMA cache_size=-131072")
-        self.cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS import_stage (ref INTEGER, time_ns INTEGER, "
-            "action TEXT, kind TEXT, exit_code INTEGER, signal INTEGER, health TEXT)"
-        )
-        self.cur.execute("DELETE FROM temp.import_stage")
-        # A write first: SQLite's write lock from here on, so the refs read next stay ours.
-        self.cur.execute("UPDATE containers SET ref = ref WHERE ref < 0")
+    def __init__(self, path: str) -> None:
+        import adbc_driver_sqlite.dbapi as adbc
+
+        self.conn: Any = adbc.connect(path, autocommit=True)
+        self.cur: Any = self.conn.cursor()
+        for pragma in (
+            "busy_timeout=30000",  # as store.db's connections wait for each other
+            "synchronous=NORMAL",  # WAL: durable at checkpoints, never corrupt
+            "cache_size=-131072",  # the natural-key index stays in memory
+            "temp_store=MEMORY",  # the staging table
+        ):
+            self.cur.execute(f"PRAGMA {pragma}")
+        self.cur.execute("BEGIN IMMEDIATE")
+        self.open = True
         self.new = 0
 
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        self.cur.execute(sql, params) if params else self.cur.execute(sql)
+        row = self.cur.fetchone()
+        return row[0] if row else None
+
+    def load_refs(self, host: str) -> tuple[list[tuple[Any, ...]], int]:
+        """The host's containers (as _Refs takes them) and the next free ref."""
+        self.cur.execute(
+            "SELECT ref, container_id, name, image, compose_project, compose_service, seen_ns "
+            "FROM containers WHERE host = ?",
+            (host,),
+        )
+        rows = [tuple(r) for r in self.cur.fetchall()]
+        top = self._one("SELECT coalesce(max(ref), 0) FROM containers")
+        return rows, int(top) + 1
+
+    def _ingest(self, name: str, table: Any) -> None:
+        self.cur.adbc_ingest(name, table, mode="replace", temporary=True)
+
     def put(self, chunk: _Chunk) -> None:
+        import pyarrow as pa
+
         cur = self.cur
         if chunk.new_containers:
-            cur.executemany(
-                "INSERT INTO containers (ref, host, container_id) VALUES (?, ?, ?)",
-                chunk.new_containers,
+            ref, host, cid = zip(*chunk.new_containers, strict=True)
+            self._ingest(
+                "import_new",
+                pa.table({"ref": pa.array(ref, pa.int64()), "host": pa.array(host, pa.string()),
+                          "container_id": pa.array(cid, pa.string())}),
+            )  # fmt: skip
+            cur.execute(
+                "INSERT INTO containers (ref, host, container_id) "
+                "SELECT ref, host, container_id FROM temp.import_new"
             )
-        cur.execute(
-            "INSERT INTO raw_chunks (lines, body) VALUES (?, ?)", (len(chunk.times), chunk.raw)
-        )
-        raw_id = cur.lastrowid
-        cur.executemany("INSERT INTO temp.import_stage VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        zip(*chunk.columns(), strict=True))  # fmt: skip
-        before = self.dbapi.total_changes
-        # Staging rowids are consecutive in insertion order (one executemany into an empty
-        # table), so rowid - min(rowid) is the row's line in the raw chunk.
+        raw_id = int(self._one(
+            "INSERT INTO raw_chunks (lines, body) VALUES (?, ?) RETURNING id",
+            (chunk.rows, writes.compress_raw(chunk.raw)),
+        ))  # fmt: skip
+        self._ingest("import_stage", chunk.table())
         cur.execute(
             "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, signal, "
             "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line) "
             "SELECT ref, time_ns, action, coalesce(kind, action), exit_code, signal, health, "
-            f"0, NULL, NULL, '{SOURCE}', ?, rowid - (SELECT min(rowid) FROM temp.import_stage) "
-            "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING",
-            (raw_id,),
+            f"0, NULL, NULL, '{SOURCE}', {raw_id}, line "
+            "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING"
         )
-        written = self.dbapi.total_changes - before
+        written = int(self._one("SELECT changes()"))
         self.new += written
-        cur.execute("DELETE FROM temp.import_stage")
         if written == 0:  # all stored before: so is their raw
-            cur.execute("DELETE FROM raw_chunks WHERE id = ?", (raw_id,))
+            cur.execute(f"DELETE FROM raw_chunks WHERE id = {raw_id}")
         if chunk.changed:
-            cur.executemany(
-                "UPDATE containers SET name = ?, image = ?, compose_project = ?, "
-                "compose_service = ?, seen_ns = ? WHERE ref = ? "
-                "AND (seen_ns IS NULL OR seen_ns <= ?)",
-                [(*row, row[4]) for row in chunk.changed],
+            cols = list(zip(*chunk.changed, strict=True))
+            self._ingest(
+                "import_changed",
+                pa.table(
+                    {
+                        "name": pa.array(cols[0], pa.string()),
+                        "image": pa.array(cols[1], pa.string()),
+                        "compose_project": pa.array(cols[2], pa.string()),
+                        "compose_service": pa.array(cols[3], pa.string()),
+                        "seen_ns": pa.array(cols[4], pa.int64()),
+                        "ref": pa.array(cols[5], pa.int64()),
+                    }
+                ),
+            )
+            cur.execute(
+                "UPDATE containers SET name = c.name, image = c.image, "
+                "compose_project = c.compose_project, compose_service = c.compose_service, "
+                "seen_ns = c.seen_ns FROM temp.import_changed AS c "
+                "WHERE containers.ref = c.ref "
+                "AND (containers.seen_ns IS NULL OR containers.seen_ns <= c.seen_ns)"
             )
 
-    def finish(self) -> int:
-        return self.new
+    def record_coverage(self, host: str, start_ns: int, end_ns: int) -> int:
+        """As record_import_coverage, in this transaction."""
+        found = self._one(
+            "SELECT id FROM coverage WHERE host = ? AND source = ? AND start_ns = ? AND end_ns = ?",
+            (host, SOURCE, start_ns, end_ns),
+        )
+        if found is not None:
+            return int(found)
+        return int(self._one(
+            "INSERT INTO coverage (host, source, start_ns, end_ns, heartbeat_ns, closed_reason) "
+            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            (host, SOURCE, start_ns, end_ns, end_ns, SOURCE),
+        ))  # fmt: skip
+
+    def commit(self) -> None:
+        self.cur.execute("COMMIT")
+        self.open = False
 
     def close(self) -> None:
-        self.cur.close()
+        try:
+            if self.open:
+                self.cur.execute("ROLLBACK")
+        finally:
+            self.cur.close()
+            self.conn.close()

@@ -134,12 +134,19 @@ def ensure_containers(
 
 
 def pack_raw(lines: Sequence[bytes]) -> bytes:
-    """Raw event lines -> a raw_chunks body (see schema.raw_chunks)."""
-    return zlib.compress(b"\n".join(lines), RAW_COMPRESS_LEVEL)
+    """Raw event lines (none holding a newline) -> a raw_chunks body (see schema.raw_chunks)."""
+    return compress_raw(b"\n".join(lines))
+
+
+def compress_raw(joined: bytes) -> bytes:
+    """Lines joined by "\n" (a final "\n" allowed) -> a raw_chunks body."""
+    return zlib.compress(joined, RAW_COMPRESS_LEVEL)
 
 
 def unpack_raw(body: bytes) -> list[str]:
-    return zlib.decompress(body).decode("utf-8").split("\n")
+    """A raw_chunks body -> its lines."""
+    text = zlib.decompress(body).decode("utf-8")
+    return text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
 
 
 def store_raw_chunk(conn: Connection, body: bytes, lines: int) -> int:
