@@ -135,3 +135,36 @@ def test_list_events_filters(store: Engine) -> None:
         assert actions(host="h2") == ["kill", "start"]
         assert actions(limit=2) == ["create", "start"]
         assert actions(container="web", action="die", since_ns=START) == ["die"]
+
+
+def test_the_arrow_reader_and_the_fallback_give_the_same_frame(
+    store: Engine, monkeypatch: Any
+) -> None:
+    """On a SQLite file the window's events come through Arrow's driver in a forked child;
+    where that cannot run (other threads), through the store's own connection: same frame."""
+    import threading
+
+    import pandas as pd
+
+    seed(store)
+    monkeypatch.setattr(threading, "active_count", lambda: 1)
+    used: list[bool] = []
+    real = reads._arrow_read
+
+    def spy(path: str, sql: str) -> Any:
+        table = real(path, sql)
+        used.append(table is not None)
+        return table
+
+    monkeypatch.setattr(reads, "_arrow_read", spy)
+    with store.connect() as conn:
+        fast = reads.load_events_for_window(conn, START, END)
+    monkeypatch.setattr(reads, "_arrow_read", lambda path, sql: None)
+    with store.connect() as conn:
+        slow = reads.load_events_for_window(conn, START, END)
+    assert used == ([True] if store.dialect.name == "sqlite" else [])
+    assert len(fast) == 5
+    pd.testing.assert_frame_equal(fast, slow)
+    # Strings are Categoricals; names come from the container rows.
+    assert isinstance(fast["container_id"].dtype, pd.CategoricalDtype)
+    assert list(fast["name"].astype(object)) == ["web", "web", "web", "db", "job"]

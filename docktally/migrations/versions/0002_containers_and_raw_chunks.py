@@ -110,12 +110,15 @@ def _move_raw(bind: sa.engine.Connection) -> None:
             return
         lines = [str(raw).replace("\n", " ").encode("utf-8") for _, raw in rows]
         body = zlib.compress(b"\n".join(lines), 1)
-        result = bind.execute(chunks.insert().values(lines=len(lines), body=body))
-        pk = result.inserted_primary_key
-        assert pk is not None
+        chunk_id = bind.execute(
+            chunks.insert().values(lines=len(lines), body=body).returning(chunks.c.id)
+        ).scalar_one()
         bind.execute(
             sa.text("UPDATE events SET raw_chunk = :chunk, raw_line = :line WHERE id = :id"),
-            [{"chunk": int(pk[0]), "line": i, "id": int(eid)} for i, (eid, _) in enumerate(rows)],
+            [
+                {"chunk": int(chunk_id), "line": i, "id": int(eid)}
+                for i, (eid, _) in enumerate(rows)
+            ],
         )
         last = int(rows[-1][0])
 
