@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import Engine, select
 
 from docktally.collector.runner import Collector
-from docktally.store import db
-from docktally.store.schema import container_facts, coverage, events, gaps, log_tails
+from docktally.store import db, reads
+from docktally.store.schema import container_facts, coverage, gaps, log_tails
 from docktally.timespec import parse_rfc3339_ns
 from tests.private_engine import IMAGE, EventRecorder, PrivateEngine
 from tests.readonly_proxy import ReadonlyProxy
@@ -55,18 +55,20 @@ def recorded_keys(rec: EventRecorder) -> list[Key]:
 
 
 def stored_keys(store: Engine, inferred: bool = False) -> list[Key]:
+    ev = reads.events_view()
     with store.connect() as conn:
         rows = conn.execute(
-            select(events.c.container_id, events.c.time_ns, events.c.action, events.c.exit_code)
-            .where(events.c.inferred.is_(inferred))
-            .order_by(events.c.time_ns)
+            select(ev.c.container_id, ev.c.time_ns, ev.c.action, ev.c.exit_code)
+            .where(ev.c.inferred.is_(inferred))
+            .order_by(ev.c.time_ns)
         ).fetchall()
     return [(r[0], int(r[1]), r[2], r[3]) for r in rows]
 
 
 def inferred_rows(store: Engine) -> list[dict[str, Any]]:
+    ev = reads.events_view()
     with store.connect() as conn:
-        rows = conn.execute(select(events).where(events.c.inferred.is_(True))).fetchall()
+        rows = conn.execute(select(ev).where(ev.c.inferred.is_(True))).fetchall()
     return [dict(r._mapping) for r in rows]
 
 
