@@ -355,25 +355,8 @@ _to_json = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 def _as_texts(values: pd.Series) -> list[object]:
-    """Dicts, lists and tuples as JSON text; the same value is encoded once (most exit-code
-    counts repeat across a fleet)."""
-    done: dict[object, str] = {}
-    out: list[object] = []
-    for v in values:
-        if not isinstance(v, dict | list | tuple):
-            out.append(v)
-            continue
-        try:
-            key: object = (type(v), tuple(v.items()) if isinstance(v, dict) else tuple(v))
-            text = done.get(key)
-        except TypeError:  # unhashable inside
-            key, text = None, None
-        if text is None:
-            text = _to_json(v)
-            if key is not None:
-                done[key] = text
-        out.append(text)
-    return out
+    """Dicts, lists and tuples as JSON text (one encoder call each: ~3 us)."""
+    return [_to_json(v) if isinstance(v, dict | list | tuple) else v for v in values]
 
 
 def fleet(rep: Any) -> dict[str, Any]:
