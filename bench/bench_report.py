@@ -97,17 +97,21 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     sql = (
-        "INSERT INTO events (host, container_id, time_ns, action, kind, name, image, exit_code,"
-        " inferred, source) VALUES ('bench', ?, ?, ?, ?, ?, 'app:1', ?, 0, 'bench')"
+        "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, inferred, source)"
+        " VALUES (?, ?, ?, ?, ?, 0, 'bench')"
     )
     t = time.perf_counter()
     for c in range(containers):
-        cid = f"{c:064x}"
+        con.execute(
+            "INSERT INTO containers (ref, host, container_id, name, image) "
+            "VALUES (?, 'bench', ?, ?, 'app:1')",
+            (c + 1, f"{c:064x}", f"c{c}"),
+        )
         times = np.sort(rng.integers(START_NS, START_NS + span, size=per))
         rows = []
         for i, tn in enumerate(times.tolist()):
             kind, code = PATTERN[i % len(PATTERN)]
-            rows.append((cid, tn, kind, kind, f"c{c}", code))
+            rows.append((c + 1, tn, kind, kind, code))
         con.executemany(sql, rows)
         if c % 1000 == 999:
             con.commit()
@@ -157,7 +161,7 @@ def baseline(db: str, start_ns: int, end_ns: int) -> float:
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     marks = ",".join("?" * len(LIFECYCLE))
     df = pd.read_sql_query(
-        f"SELECT container_id, time_ns, kind, health, exit_code FROM events "
+        f"SELECT container_ref AS container_id, time_ns, kind, health, exit_code FROM events "
         f"WHERE kind IN ({marks}) AND time_ns < ?",
         con,
         params=[*LIFECYCLE, end_ns],

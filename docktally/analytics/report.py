@@ -256,7 +256,8 @@ def check_slo(slo: float | None) -> float | None:
 class _Units:
     """Segments, failures and restarts with an integer group code `g`, and the key table."""
 
-    seg: pd.DataFrame  # g, start_ns, end_ns, state, cause
+    seg: pd.DataFrame  # start_ns, end_ns, state (int8), cause (int16)
+    g_seg: np.ndarray  # the group code of each segment
     fail: pd.DataFrame  # g, time_ns, cause, exit_code, recovered_ns
     restarts: pd.DataFrame  # g, time_ns
     ooms: pd.DataFrame  # g, time_ns (container-level OOM kills)
@@ -274,7 +275,7 @@ def _container_units(tl: Timeline, by: str) -> _Units:
         keys = pd.DataFrame(
             {"host": c["host"], "container_id": c["container_id"], "container": c["name"]}
         )
-        g_seg = g_of_ck[ck_seg] if len(c) else ck_seg
+        g_seg = ck_seg  # the group is the container
         g_fail = tl.failures["ck"].to_numpy(dtype=np.int64)
         g_rest = tl.restarts["ck"].to_numpy(dtype=np.int64)
     elif by == "policy":
@@ -303,15 +304,6 @@ def _container_units(tl: Timeline, by: str) -> _Units:
         g_seg = g_of_ck[ck_seg]
         g_fail = g_of_ck[tl.failures["ck"].to_numpy(dtype=np.int64)]
         g_rest = g_of_ck[tl.restarts["ck"].to_numpy(dtype=np.int64)]
-    segs = pd.DataFrame(
-        {
-            "g": g_seg,
-            "start_ns": seg["start_ns"].to_numpy(dtype=np.int64),
-            "end_ns": seg["end_ns"].to_numpy(dtype=np.int64),
-            "state": seg["state"].to_numpy(dtype=np.int8),
-            "cause": seg["cause"].to_numpy(dtype=np.int16),
-        }
-    )
     fail = pd.DataFrame(
         {
             "g": g_fail,
@@ -323,13 +315,14 @@ def _container_units(tl: Timeline, by: str) -> _Units:
     )
     rest = pd.DataFrame({"g": g_rest, "time_ns": tl.restarts["time_ns"].to_numpy(dtype=np.int64)})
     return _Units(
-        seg=segs,
+        seg=seg,  # the timeline's own frame: no copy of millions of rows
+        g_seg=g_seg,
         fail=fail,
         restarts=rest,
         ooms=fail[fail["cause"] == _cause_code("oom")][["g", "time_ns"]],
         exits=fail[["g", "time_ns", "exit_code"]],
         keys=keys.reset_index(drop=True),
-        real=_real_groups(segs, len(keys), tl.window),
+        real=_real_groups(seg, g_seg, len(keys), tl.window),
     )
 
 
@@ -337,13 +330,14 @@ def _cause_code(name: str) -> int:
     return int(np.flatnonzero(name == CAUSE_NAMES)[0])
 
 
-def _real_groups(seg: pd.DataFrame, n_g: int, window: Window) -> np.ndarray:
-    s = seg[seg["start_ns"] >= window.start_ns]
-    st = s["state"].to_numpy()
-    ca = s["cause"].to_numpy()
-    real = ~((st == PLANNED) & np.isin(ca, ABSENT_CAUSES))
+def _real_groups(seg: pd.DataFrame, g: np.ndarray, n_g: int, window: Window) -> np.ndarray:
+    """Per group: has any segment in the window besides absent/removed time."""
+    st = seg["state"].to_numpy()
+    real = (seg["start_ns"].to_numpy() >= window.start_ns) & ~(
+        (st == PLANNED) & np.isin(seg["cause"].to_numpy(), ABSENT_CAUSES)
+    )
     out = np.zeros(n_g, dtype=bool)
-    out[s["g"].to_numpy(dtype=np.int64)[real]] = True
+    out[g[real]] = True
     return out
 
 
@@ -480,15 +474,16 @@ def _service_units(tl: Timeline) -> _Units:
             "exit_code": cf["exit_code"].to_numpy(dtype=np.float64),
         }
     )
-    seg_units = pieces[["g", "start_ns", "end_ns", "state", "cause"]]
+    seg_units = pieces[["start_ns", "end_ns", "state", "cause"]]
     return _Units(
         seg=seg_units,
+        g_seg=pg,
         fail=fail,
         restarts=rest,
         ooms=ooms,
         exits=exits,
         keys=keys,
-        real=_real_groups(seg_units, n_s, tl.window),
+        real=_real_groups(seg_units, pg, n_s, tl.window),
     )
 
 
@@ -502,11 +497,15 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
     s = seg["start_ns"].to_numpy(dtype=np.int64)
     e = seg["end_ns"].to_numpy(dtype=np.int64)
     inside = (s >= start_ns) & (s < end_ns)
-    g = seg["g"].to_numpy(dtype=np.int64)[inside]
-    st = seg["state"].to_numpy(dtype=np.int64)[inside]
-    ca = seg["cause"].to_numpy(dtype=np.int64)[inside]
-    dur = (np.minimum(e[inside], end_ns) - s[inside]) / NS
-    by_state = np.bincount(g * 5 + st, weights=dur, minlength=n_g * 5).reshape(n_g, 5)
+    sel: Any = slice(None) if inside.all() else inside  # a view, not a copy, when all are in
+    del inside
+    g = u.g_seg[sel]
+    st = seg["state"].to_numpy()[sel]
+    ca = seg["cause"].to_numpy()[sel]
+    dur = (np.minimum(e[sel], end_ns) - s[sel]) / NS
+    by_state = np.bincount(g.astype(np.int64) * 5 + st, weights=dur, minlength=n_g * 5).reshape(
+        n_g, 5
+    )
     up = by_state[:, UP]
     downtime = by_state[:, DOWN] + by_state[:, UNHEALTHY]
     planned = by_state[:, PLANNED]
@@ -559,7 +558,7 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
     dmask = (st == DOWN) | (st == UNHEALTHY)
     if dmask.any():
         n_ca = len(CAUSE_NAMES)
-        sums = pd.Series(dur[dmask]).groupby(g[dmask] * n_ca + ca[dmask]).sum()
+        sums = pd.Series(dur[dmask]).groupby(g[dmask].astype(np.int64) * n_ca + ca[dmask]).sum()
         cause_names = [str(c or "unknown") for c in CAUSE_NAMES]
         for k, d in zip(sums.index.tolist(), sums.to_numpy().tolist(), strict=True):
             by_cause[k // n_ca][cause_names[k % n_ca]] = d
@@ -602,8 +601,8 @@ def _burn(u: _Units, lookback_ns: int, end_ns: int, slo: float) -> np.ndarray:
     e = u.seg["end_ns"].to_numpy(dtype=np.int64)
     lo = end_ns - lookback_ns
     ov = np.clip(np.minimum(e, end_ns) - np.maximum(s, lo), 0, None) / NS
-    st = u.seg["state"].to_numpy(dtype=np.int64)
-    g = u.seg["g"].to_numpy(dtype=np.int64)
+    st = u.seg["state"].to_numpy()
+    g = u.g_seg
     bad = np.bincount(g, weights=np.where((st == DOWN) | (st == UNHEALTHY), ov, 0), minlength=n_g)
     good = np.bincount(g, weights=np.where(st == UP, ov, 0), minlength=n_g)
     allowed = 1.0 - slo / 100.0
@@ -726,15 +725,8 @@ def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
     """Fleet-wide totals, in container-seconds."""
     seg = tl.segments
     u = _Units(
-        seg=pd.DataFrame(
-            {
-                "g": np.zeros(len(seg), dtype=np.int64),
-                "start_ns": seg["start_ns"].to_numpy(),
-                "end_ns": seg["end_ns"].to_numpy(),
-                "state": seg["state"].to_numpy(),
-                "cause": seg["cause"].to_numpy(),
-            }
-        ),
+        seg=seg,
+        g_seg=np.zeros(len(seg), dtype=np.int8),
         fail=tl.failures.assign(g=0),
         restarts=tl.restarts.assign(g=0),
         ooms=tl.failures[tl.failures["cause"] == _cause_code("oom")].assign(g=0),
@@ -743,15 +735,8 @@ def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
         real=np.ones(1, dtype=bool),
     )
     m = _metrics(u, window.start_ns, window.end_ns).iloc[0].to_dict()
-    per_ck = pd.DataFrame(
-        {
-            "g": seg["ck"].to_numpy(),
-            "state": seg["state"].to_numpy(),
-            "cause": seg["cause"].to_numpy(),
-            "start_ns": seg["start_ns"].to_numpy(),
-        }
-    )
-    m["containers"] = int(_real_groups(per_ck, len(tl.containers), window).sum())
+    per_ck = _real_groups(seg, seg["ck"].to_numpy(), len(tl.containers), window)
+    m["containers"] = int(per_ck.sum())
     m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
     m.pop("downtime_by_cause_s", None)
     m["exit_codes"] = {str(k): int(v) for k, v in m["exit_codes"].items()}

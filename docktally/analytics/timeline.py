@@ -15,6 +15,7 @@ report.build_report.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -118,14 +119,19 @@ class Timeline:
     policies: np.ndarray  # policy code -> string
 
 
+def _idx_dtype(n: int) -> type[np.signedinteger[Any]]:
+    """Row indices in int32 while they fit: half the memory of int64 on millions of rows."""
+    return np.int32 if n < 2**31 - 1 else np.int64
+
+
 def _group_bounds(ck: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     n = len(ck)
     first = np.ones(n, dtype=bool)
     first[1:] = ck[1:] != ck[:-1]
-    starts = np.flatnonzero(first)
+    starts = np.flatnonzero(first).astype(_idx_dtype(n))
     counts = np.diff(np.append(starts, n))
     gstart = np.repeat(starts, counts)
-    gend = np.repeat(starts + counts - 1, counts)
+    gend = np.repeat(starts + counts.astype(starts.dtype) - 1, counts)
     last = np.zeros(n, dtype=bool)
     last[starts + counts - 1] = True
     return first, last, gstart, gend
@@ -133,16 +139,18 @@ def _group_bounds(ck: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
 
 def ffill_idx(valid: np.ndarray, gstart: np.ndarray) -> np.ndarray:
     """Index of the last valid row at or before each row, within its group; -1 if none."""
-    idx = np.where(valid, np.arange(len(valid)), -1)
+    idx = np.where(valid, np.arange(len(valid), dtype=gstart.dtype), -1)
     last = np.maximum.accumulate(idx) if len(idx) else idx
+    del idx
     return np.where(last >= gstart, last, -1)
 
 
 def bfill_idx(valid: np.ndarray, gend: np.ndarray) -> np.ndarray:
     """Index of the first valid row at or after each row, within its group; -1 if none."""
     n = len(valid)
-    idx = np.where(valid, np.arange(n), n)
+    idx = np.where(valid, np.arange(n, dtype=gend.dtype), n)
     nxt = np.minimum.accumulate(idx[::-1])[::-1] if n else idx
+    del idx
     return np.where(nxt <= gend, nxt, -1)
 
 
@@ -197,6 +205,11 @@ def _last_values(col: pd.Series, order: np.ndarray | None, ck: np.ndarray, n_c: 
     else:
         out[ckr[last]] = col.to_numpy(dtype=object)[src]
     return out
+
+
+def _float_at(col: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The column's values at `rows` as float64 (NA -> NaN), without converting it whole."""
+    return col.take(rows).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _with_none(uni: np.ndarray) -> np.ndarray:
@@ -272,7 +285,7 @@ def build_timeline(
     del h_codes, c_codes
     ck_ev, pair_uni = pd.factorize(pair)
     del pair
-    ck_ev = ck_ev.astype(np.int64)
+    ck_ev = ck_ev.astype(np.int32 if len(pair_uni) < 2**31 - 1 else np.int64)
     n_c = len(pair_uni)
     host_code_of_ck = pair_uni // base_c - 1
     host_of_ck = _lookup(h_uni, host_code_of_ck)
@@ -300,17 +313,30 @@ def build_timeline(
             hint_map[hi] = _C[str(h)]
     hint_ev = hint_map[hint_codes]
     del hint_codes
-    exit_ev = ev["exit_code"].to_numpy(dtype=np.float64, na_value=np.nan)
+    # Exit codes are read only at the rows that need them (dies, failures): see _float_at.
+    exit_col = ev["exit_code"]
     inf_ev = ev["inferred"].to_numpy(dtype=bool)
 
     # --- event order: by container, time, and the tie rank inside one nanosecond ------------
     # The store hands events sorted by (host, container_id, time_ns): then every order here is
     # the identity, checked in one pass; otherwise they are sorted here.
     tie_ev = _TIE_RANK[kc_ev]
-    ev_order = None if _sorted(ck_ev, t_ev) else np.lexsort((t_ev, ck_ev))
-    ev_src = (
-        np.arange(len(t_ev)) if _sorted(ck_ev, t_ev, tie_ev) else np.lexsort((tie_ev, t_ev, ck_ev))
-    )
+    if _sorted(ck_ev, t_ev):
+        ev_order = None
+        if _sorted(ck_ev, t_ev, tie_ev):
+            ev_src = np.arange(len(t_ev))
+        else:
+            # Only events sharing a nanosecond are out of rank order: a stable sort of (run of
+            # equal (container, time), rank), nearly sorted already, puts them right.
+            new_run = np.ones(len(t_ev), dtype=bool)
+            new_run[1:] = (ck_ev[1:] != ck_ev[:-1]) | (t_ev[1:] != t_ev[:-1])
+            run_key = np.cumsum(new_run) * (int(_TIE_RANK.max()) + 1) + tie_ev
+            del new_run
+            ev_src = np.argsort(run_key, kind="stable")
+            del run_key
+    else:
+        ev_order = np.lexsort((t_ev, ck_ev))
+        ev_src = np.lexsort((tie_ev, t_ev, ck_ev))
     del tie_ev
 
     # --- per-container descriptors: the last non-null value of each, in time order --------
@@ -439,230 +465,234 @@ def build_timeline(
 
     n_ev = len(t_ev)
     n_mk = len(mk_t)
+    # Row indices fit int32 below 2**31 rows: half the memory of int64 on 10M events.
+    idx_t = np.int32 if n_ev + n_mk < 2**31 - 1 else np.int64
     # Merge the markers into the sorted events without sorting the events again: every time
     # becomes its rank among the distinct marker times (2j+1 for a marker at the j-th, 2j for
     # an event after the (j-1)-th and up to the j-th, so an event at a marker's nanosecond
     # comes first), and one stable sort of (ck, rank) keeps the events' own order.
+    ev_src = ev_src.astype(idx_t, copy=False)
     ev_ck = ck_ev[ev_src]
+    del ck_ev
     ev_t = t_ev[ev_src]
+    del t_ev
     mk_uni = np.unique(mk_t)
     width = 2 * len(mk_uni) + 2
     key = np.concatenate(
         [
-            ev_ck * width + 2 * np.searchsorted(mk_uni, ev_t, side="left"),
-            mk_ck * width + 2 * np.searchsorted(mk_uni, mk_t, side="left") + 1,
+            ev_ck.astype(np.int64) * width + 2 * np.searchsorted(mk_uni, ev_t, side="left"),
+            mk_ck.astype(np.int64) * width + 2 * np.searchsorted(mk_uni, mk_t, side="left") + 1,
         ]
     )
     order = np.argsort(key, kind="stable")
     del key
-    ck = np.concatenate([ev_ck, mk_ck])[order]
+    ck = np.concatenate([ev_ck, mk_ck]).astype(idx_t)[order]
+    del ev_ck
     t = np.concatenate([ev_t, mk_t])[order]
-    del ev_ck, ev_t
-    src = np.concatenate([ev_src, np.full(n_mk, -1, dtype=ev_src.dtype)])[order]
-    kc = np.where(src >= 0, kc_ev[np.maximum(src, 0)] if n_ev else K_MARKER, K_MARKER).astype(
-        np.int16
-    )
-    del order
+    del ev_t
+    src = np.concatenate([ev_src, np.full(n_mk, -1, dtype=idx_t)])[order]
+    del order, ev_src
     n = len(t)
     real = src >= 0
-    srcx = np.maximum(src, 0)
-    exit_code = np.where(real, exit_ev[srcx] if n_ev else np.nan, np.nan)
-    inferred = np.where(real, inf_ev[srcx] if n_ev else False, False)
-    hint_cause = np.where(real, hint_ev[srcx], 0).astype(np.int16)
-    del srcx
+    kc = (
+        np.where(real, kc_ev[np.maximum(src, 0)], K_MARKER).astype(np.int16)
+        if n_ev
+        else np.full(n, K_MARKER, dtype=np.int16)
+    )
+    del kc_ev
     first, last, gstart, gend = _group_bounds(ck)
+    group_first = np.flatnonzero(first)
 
     # --- policy in effect at each row (facts asof; before the first observation: the first) --
-    pcode = np.full(n, default_pcode, dtype=np.int64)
-    if len(f_t):
-        q_ck = np.concatenate([f_ck, ck])
-        q_t = np.concatenate([f_t, t])
-        q_isf = np.concatenate([np.ones(len(f_t), bool), np.zeros(n, bool)])
-        q_src = np.concatenate([np.arange(len(f_t)), np.arange(n)])
-        qo = np.lexsort((~q_isf, q_t, q_ck))
-        q_ck, q_isf, q_src = q_ck[qo], q_isf[qo], q_src[qo]
-        _, _, qgs, qge = _group_bounds(q_ck)
-        back = ffill_idx(q_isf, qgs)
-        fwd = bfill_idx(q_isf, qge)
-        pick = np.where(back >= 0, back, fwd)
-        rows = ~q_isf
-        fact_idx = np.where(pick[rows] >= 0, q_src[np.maximum(pick[rows], 0)], -1)
-        row_pos = q_src[rows]
-        got = fact_idx >= 0
-        pcode[row_pos[got]] = f_pcode[fact_idx[got]]
+    pcode = _policy_codes(ck, t, f_ck, f_t, f_pcode, default_pcode, n_c)
     clean_fail_by_code = np.array([rules.clean_exit_is_failure(p) for p in policy_uni], dtype=bool)
 
-    # --- die causes ---------------------------------------------------------------------------
+    # --- die causes (computed on the die rows only) -----------------------------------------
     is_die = kc == K["die"]
     is_start = (kc == K["start"]) | (kc == K["restart"])
-    t_f = t.astype(np.float64)
-    ls = ffill_idx(is_start, gstart)
-    last_start_t = np.where(ls >= 0, t[np.maximum(ls, 0)], I64_MIN)
-    lk = ffill_idx(real & ((kc == K["kill"]) | (kc == K["stop"])), gstart)
-    last_kill_t = np.where(lk >= 0, t[np.maximum(lk, 0)], I64_MIN)
-    lo = ffill_idx(kc == K["oom"], gstart)
-    last_oom_t = np.where(lo >= 0, t[np.maximum(lo, 0)], I64_MIN)
-    grace_ns = (stop_timeout_s[ck] + rules.STOP_SLACK_S) * NS
-    user = (lk >= 0) & (last_kill_t >= last_start_t) & ((t_f - last_kill_t) <= grace_ns)
-    oom = ((lo >= 0) & (last_oom_t >= last_start_t)) | (hint_cause == _C["oom"])
-    start_fail = np.isin(exit_code, list(rules.START_FAILURE_CODES)) | (
-        hint_cause == _C["start_failure"]
+    d = np.flatnonzero(is_die)
+    d_src = src[d]
+    die_cause, die_state = _die_causes(
+        d,
+        kc=kc,
+        ck=ck,
+        t=t,
+        real=real,
+        is_start=is_start,
+        gstart=gstart,
+        exit_code=_float_at(exit_col, d_src),
+        hint_cause=hint_ev[d_src],
+        clean_fail=clean_fail_by_code[pcode[d]],
+        stop_timeout_s=stop_timeout_s,
+        redeploy=_redeploy(is_die, kc, ck, t, gend, containers, host_of_ck)[d],
     )
-    redeploy = _redeploy(is_die, kc, ck, t, gend, containers, host_of_ck)
-    clean_fail = clean_fail_by_code[pcode]
-    die_cause = np.select(
-        [
-            hint_cause > 0,
-            oom,
-            redeploy,
-            user,
-            start_fail,
-            exit_code == 0,
-        ],
-        [
-            hint_cause,
-            _C["oom"],
-            _C["redeploy"],
-            _C["user_stop"],
-            _C["start_failure"],
-            _C["clean_exit"],
-        ],
-        default=_C["crash"],
-    ).astype(np.int16)
-    die_state_tab = np.full(len(CAUSE_NAMES), DOWN, dtype=np.int8)
-    for c_code, s_code in _DIE_STATE.items():
-        die_state_tab[c_code] = s_code
-    die_state = die_state_tab[die_cause]
-    die_state = np.where((die_cause == _C["clean_exit"]) & clean_fail, DOWN, die_state)
 
     # --- state after each row ---------------------------------------------------------------
-    set_state = np.where(real, _KIND_STATE[kc], -1).astype(np.int8)
-    set_cause = np.where(real, _KIND_CAUSE[kc], 0).astype(np.int16)
-    set_state = np.where(is_die, die_state, set_state)
-    set_cause = np.where(is_die, die_cause, set_cause)
+    set_state = _KIND_STATE[kc]  # markers set nothing (-1)
+    set_cause = _KIND_CAUSE[kc]
+    set_state[d] = die_state
+    set_cause[d] = die_cause
+    del die_state
     # Before a container's first event: absent if that event is its creation, else no data.
-    first_real = bfill_idx(real, gend)[gstart]
+    first_real = bfill_idx(real, gend)[group_first]
     init_kind = np.where(first_real >= 0, kc[np.maximum(first_real, 0)], -1)
+    del first_real
     init_state = np.where(init_kind == K["create"], PLANNED, UNKNOWN).astype(np.int8)
     init_cause = np.where(init_kind == K["create"], _C["absent"], _C["no_data"]).astype(np.int16)
-    fill_first = first & (set_state < 0)
-    set_state = np.where(fill_first, init_state, set_state)
-    set_cause = np.where(fill_first, init_cause, set_cause)
+    fill = set_state[group_first] < 0
+    set_state[group_first[fill]] = init_state[fill]
+    set_cause[group_first[fill]] = init_cause[fill]
     # A container with a health check recovers when healthy: a start after a failure keeps it
     # down until then.
     hc_start = is_start & has_hc[ck]
+    hc_start &= ~first
     if hc_start.any():
         s1 = set_state.copy()
-        s1[hc_start & ~first] = -1
+        s1[hc_start] = -1
         idx1 = ffill_idx(s1 >= 0, gstart)
-        prev1 = np.empty(n, dtype=np.int8)
-        prev1[1:] = s1[idx1][:-1]
-        keep_down = hc_start & ~first & (prev1 == DOWN)
-        set_state = np.where(keep_down, -1, set_state).astype(np.int8)
+        r = np.flatnonzero(hc_start)
+        keep_down = s1[idx1[r - 1]] == DOWN  # r is never a group's first row
+        del s1, idx1
+        set_state[r[keep_down]] = -1
+    del hc_start
     idx = ffill_idx(set_state >= 0, gstart)
     state = set_state[idx]
     cause = set_cause[idx]
+    del idx
     state_before = np.empty(n, dtype=np.int8)
     state_before[1:] = state[:-1]
-    state_before[first] = init_state[first]
-    running_mark = is_start | (kc == K["unpause"]) | is_die
-    rm = ffill_idx(running_mark, gstart)
-    running_before = np.ones(n, dtype=bool)
-    prev_rm = np.empty(n, dtype=np.int64)
-    prev_rm[1:] = rm[:-1]
-    prev_rm[first] = -1
-    running_before = np.where(prev_rm >= 0, ~is_die[np.maximum(prev_rm, 0)], True)
+    state_before[group_first] = init_state
 
     # --- segments ---------------------------------------------------------------------------
     seg_end = np.empty(n, dtype=np.int64)
     seg_end[:-1] = t[1:]
     seg_end[last] = we
-    seg_ok = (t >= cs0) & (t < we) & (seg_end > t)
-    s_idx = np.flatnonzero(seg_ok)
+    s_idx = np.flatnonzero((t >= cs0) & (t < we) & (seg_end > t)).astype(idx_t)
     seg_ck = ck[s_idx]
     seg_s = t[s_idx]
     seg_e = seg_end[s_idx]
-    seg_state = state[s_idx].copy()
-    seg_cause = cause[s_idx].copy()
+    del seg_end
+    seg_state = state[s_idx]
+    seg_cause = cause[s_idx]
+    del state, cause
 
     # Known time: covered, or proven by an inferred event until the collector next resumed.
     lr = ffill_idx(real, gstart)[s_idx]
-    lr_inf = np.where(lr >= 0, inferred[np.maximum(lr, 0)], False)
-    lr_t = np.where(lr >= 0, t[np.maximum(lr, 0)], I64_MIN)
+    lr_ok = lr >= 0
+    lr_x = np.maximum(lr, 0)
+    del lr
+    lr_inf = np.where(lr_ok, inf_ev[np.maximum(src[lr_x], 0)] if n_ev else False, False)
+    lr_t = np.where(lr_ok, t[lr_x], I64_MIN)
+    del lr_ok, lr_x
     known = np.zeros(len(s_idx), dtype=bool)
     # Hosts as codes: comparing strings per segment costs more than all the rest here.
     host_code = {h: i for i, h in enumerate(h_uni) if isinstance(h, str)}
     cov_codes = [host_code[h] for h in coverage if h in host_code]
-    seg_hcode = host_code_of_ck[seg_ck]
+    seg_hcode = host_code_of_ck.astype(np.int32)[seg_ck]
+    one_host = len(host_code_of_ck) > 0 and bool((host_code_of_ck == host_code_of_ck[0]).all())
     for host, (cs, ce) in coverage.items():
         if host not in host_code:
             continue
-        sel = np.flatnonzero(seg_hcode == host_code[host])
-        if not len(sel):
-            continue
+        if one_host:
+            if host_code[host] != host_code_of_ck[0]:
+                continue
+            sel: Any = slice(None)
+        else:
+            sel = np.flatnonzero(seg_hcode == host_code[host])
+            if not len(sel):
+                continue
         s = seg_s[sel]
         i = np.searchsorted(cs, s, side="right") - 1
         cov = (i >= 0) & (s < ce[np.maximum(i, 0)])
+        del i
         tl = lr_t[sel]
         j = np.searchsorted(cs, tl, side="right") - 1
         tl_cov = (j >= 0) & (tl < ce[np.maximum(j, 0)])
-        nxt = np.searchsorted(cs, tl, side="right")
+        nxt = j + 1
+        del j
         next_start = np.where(nxt < len(cs), cs[np.minimum(nxt, len(cs) - 1)], I64_MAX)
+        del nxt
         by_inf = lr_inf[sel] & ~tl_cov & (s < next_start)
         known[sel] = cov | by_inf
+        del s, cov, tl, tl_cov, next_start, by_inf
     no_cov_hosts = ~np.isin(seg_hcode, cov_codes)
+    del seg_hcode
     if no_cov_hosts.any():
         known[no_cov_hosts] = lr_inf[no_cov_hosts]
+    del no_cov_hosts, lr_inf, lr_t
     absent = np.isin(seg_cause, ABSENT_CAUSES) & (seg_state == PLANNED)
     unknown = ~known & ~absent & (seg_state != UNKNOWN)
+    del known, absent
     seg_state[unknown] = UNKNOWN
     seg_cause[unknown] = _C["no_coverage"]
+    del unknown
 
     # Maintenance: down time inside a declared window is planned.
-    ev_in_maint = np.zeros(n, dtype=bool)
     for cks, ms, me, code in maint_targets:
         mck = np.zeros(n_c, dtype=bool)
         mck[cks] = True
         hit = mck[seg_ck] & (seg_s >= ms) & (seg_s < me) & np.isin(seg_state, (DOWN, UNHEALTHY))
         seg_state[hit] = PLANNED
         seg_cause[hit] = code
-        ev_in_maint |= mck[ck] & (t >= ms) & (t < me)
 
     segments = pd.DataFrame(
         {
-            "ck": seg_ck,
+            "ck": seg_ck.astype(np.int64),
             "start_ns": seg_s,
             "end_ns": seg_e,
             "state": seg_state,
             "cause": seg_cause,
-            "pcode": pcode[s_idx],
-        }
+            "pcode": pcode[s_idx].astype(np.int64),
+        },
+        copy=False,  # the arrays are ours: no second copy of millions of rows
     )
+    del seg_ck, seg_s, seg_e, seg_state, seg_cause, s_idx
 
     # --- failures, recoveries, restarts -----------------------------------------------------
     in_win = real & (t >= ws) & (t < we)
-    die_fail = is_die & (set_state == DOWN) & running_before & (state_before != UNHEALTHY)
+    # Whether the container was running just before each die: the last start/unpause/die.
+    rm = ffill_idx(is_start | (kc == K["unpause"]) | is_die, gstart)
+    d_prev = np.where(first[d], -1, rm[np.maximum(d - 1, 0)])
+    del rm
+    running_before_d = np.where(d_prev >= 0, ~is_die[np.maximum(d_prev, 0)], True)
+    del d_prev
+    die_fail = np.zeros(n, dtype=bool)
+    die_fail[d] = (set_state[d] == DOWN) & running_before_d & (state_before[d] != UNHEALTHY)
     health_fail = (kc == K_UNHEALTHY) & (state_before == UP)
-    fail = (die_fail | health_fail) & in_win & ~ev_in_maint
-    rec_start = bfill_idx(is_start, gend)
-    rec_healthy = bfill_idx(kc == K_HEALTHY, gend)
-    rec = np.where(has_hc[ck], rec_healthy, rec_start)
-    fi = np.flatnonzero(fail)
-    rec_i = rec[fi]
+    fi = np.flatnonzero((die_fail | health_fail) & in_win)
+    del die_fail, health_fail
+    if maint_targets and len(fi):
+        ev_in_maint = np.zeros(len(fi), dtype=bool)
+        f_ck_rows, f_t_rows = ck[fi], t[fi]
+        for cks, ms, me, _code in maint_targets:
+            mck = np.zeros(n_c, dtype=bool)
+            mck[cks] = True
+            ev_in_maint |= mck[f_ck_rows] & (f_t_rows >= ms) & (f_t_rows < me)
+        fi = fi[~ev_in_maint]
+    rec_start = bfill_idx(is_start, gend)[fi]
+    rec_healthy = bfill_idx(kc == K_HEALTHY, gend)[fi]
+    rec_i = np.where(has_hc[ck[fi]], rec_healthy, rec_start)
     rec_ns = np.where(rec_i >= 0, t[np.maximum(rec_i, 0)], -1)
+    fsrc = np.maximum(src[fi], 0)
     failures = pd.DataFrame(
         {
-            "ck": ck[fi],
+            "ck": ck[fi].astype(np.int64),
             "time_ns": t[fi],
             "cause": np.where(kc[fi] == K_UNHEALTHY, _C["unhealthy"], set_cause[fi]),
-            "exit_code": exit_code[fi],
-            "inferred": inferred[fi],
+            "exit_code": _float_at(exit_col, fsrc),
+            "inferred": inf_ev[fsrc] if n_ev else np.zeros(len(fi), dtype=bool),
             "recovered_ns": rec_ns,
-            "pcode": pcode[fi],
+            "pcode": pcode[fi].astype(np.int64),
         }
     )
     ri = np.flatnonzero(is_start & (kc == K["start"]) & in_win & (state_before == DOWN))
-    restarts = pd.DataFrame({"ck": ck[ri], "time_ns": t[ri], "pcode": pcode[ri]})
+    restarts = pd.DataFrame(
+        {
+            "ck": ck[ri].astype(np.int64),
+            "time_ns": t[ri],
+            "pcode": pcode[ri].astype(np.int64),
+        }
+    )
     # Every container has window markers, so each code has a last row, in code order.
     containers["policy"] = policy_uni[pcode[last]].astype(object)
     return Timeline(
@@ -673,6 +703,92 @@ def build_timeline(
         restarts=restarts,
         policies=policy_uni.astype(object),
     )
+
+
+def _policy_codes(
+    ck: np.ndarray,
+    t: np.ndarray,
+    f_ck: np.ndarray,
+    f_t: np.ndarray,
+    f_pcode: np.ndarray,
+    default_pcode: int,
+    n_c: int,
+) -> np.ndarray:
+    """The policy code in effect at each row: of the container's last fact observed at or
+    before the row's time, else of its first fact, else the default. Facts are sorted by
+    (f_ck, f_t), rows by (ck, t): each side's time becomes its rank among the distinct fact
+    times, and one binary search per row finds the fact without sorting the rows again."""
+    if not len(f_t):
+        return np.full(len(t), default_pcode, dtype=np.int32)
+    u = np.unique(f_t)
+    w = len(u) + 1
+    fkey = f_ck.astype(np.int64) * w + np.searchsorted(u, f_t)
+    # A fact of rank j is at or before a time with c distinct fact times <= it iff j < c.
+    rkey = ck.astype(np.int64) * w + np.searchsorted(u, t, side="right")
+    pos = np.searchsorted(fkey, rkey, side="left") - 1
+    del rkey
+    codes = np.arange(n_c)
+    f_start = np.searchsorted(f_ck, codes, side="left")[ck]
+    has = np.searchsorted(f_ck, codes, side="right")[ck] > f_start
+    pick = np.where(pos >= f_start, pos, f_start)
+    del pos, f_start
+    return np.where(has, f_pcode[np.minimum(pick, len(f_pcode) - 1)], default_pcode).astype(
+        np.int32
+    )
+
+
+_DIE_STATE_TAB = np.full(len(CAUSE_NAMES), DOWN, dtype=np.int8)
+for _c_code, _s_code in _DIE_STATE.items():
+    _DIE_STATE_TAB[_c_code] = _s_code
+
+
+def _die_causes(
+    d: np.ndarray,
+    *,
+    kc: np.ndarray,
+    ck: np.ndarray,
+    t: np.ndarray,
+    real: np.ndarray,
+    is_start: np.ndarray,
+    gstart: np.ndarray,
+    exit_code: np.ndarray,
+    hint_cause: np.ndarray,
+    clean_fail: np.ndarray,
+    stop_timeout_s: np.ndarray,
+    redeploy: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cause (code) and state after each `die` row d, by DESIGN.md's rules in priority order;
+    exit_code ... redeploy are given for those rows."""
+
+    def last_before(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        li = ffill_idx(mask, gstart)[d]
+        return li >= 0, np.where(li >= 0, t[np.maximum(li, 0)], I64_MIN)
+
+    _, last_start_t = last_before(is_start)
+    has_kill, last_kill_t = last_before(real & ((kc == K["kill"]) | (kc == K["stop"])))
+    has_oom, last_oom_t = last_before(kc == K["oom"])
+    grace_ns = (stop_timeout_s[ck[d]] + rules.STOP_SLACK_S) * NS
+    since_kill = t[d].astype(np.float64) - last_kill_t
+    user = has_kill & (last_kill_t >= last_start_t) & (since_kill <= grace_ns)
+    oom = (has_oom & (last_oom_t >= last_start_t)) | (hint_cause == _C["oom"])
+    start_fail = np.isin(exit_code, list(rules.START_FAILURE_CODES)) | (
+        hint_cause == _C["start_failure"]
+    )
+    die_cause = np.select(
+        [hint_cause > 0, oom, redeploy, user, start_fail, exit_code == 0],
+        [
+            hint_cause,
+            _C["oom"],
+            _C["redeploy"],
+            _C["user_stop"],
+            _C["start_failure"],
+            _C["clean_exit"],
+        ],
+        default=_C["crash"],
+    ).astype(np.int16)
+    die_state = _DIE_STATE_TAB[die_cause]
+    die_state = np.where((die_cause == _C["clean_exit"]) & clean_fail, DOWN, die_state)
+    return die_cause, die_state.astype(np.int8)
 
 
 def _redeploy(
