@@ -278,9 +278,9 @@ def _read_columns(conn: Connection, sql: str) -> dict[str, Any]:
             if name in _TEXT:
                 out[name] = _categorical(np.asarray(values, dtype=object))
             elif name in _NULLABLE_INT:
-                out[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+                out[name] = np.array(values, dtype=np.float64)  # None -> NaN
             else:
-                out[name] = np.array([int(v) for v in values], dtype=np.int64)
+                out[name] = np.array(values, dtype=np.int64)
     for name in ("health", "cause_hint"):
         cat = out[name]
         if "" in cat.categories:
