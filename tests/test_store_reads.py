@@ -149,17 +149,17 @@ def test_the_arrow_reader_and_the_fallback_give_the_same_frame(
     seed(store)
     monkeypatch.setattr(threading, "active_count", lambda: 1)
     used: list[bool] = []
-    real = reads._arrow_read
+    real = reads._arrow_batches
 
-    def spy(path: str, sql: str) -> Any:
+    def spy(path: str, sql: list[str]) -> Any:
         table = real(path, sql)
         used.append(table is not None)
         return table
 
-    monkeypatch.setattr(reads, "_arrow_read", spy)
+    monkeypatch.setattr(reads, "_arrow_batches", spy)
     with store.connect() as conn:
         fast = reads.load_events_for_window(conn, START, END)
-    monkeypatch.setattr(reads, "_arrow_read", lambda path, sql: None)
+    monkeypatch.setattr(reads, "_arrow_batches", lambda path, sql: None)
     with store.connect() as conn:
         slow = reads.load_events_for_window(conn, START, END)
     assert used == ([True] if store.dialect.name == "sqlite" else [])

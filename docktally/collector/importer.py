@@ -16,8 +16,8 @@ SQLite takes a fast path, built for 100,000 events/s on two cores:
   an Arrow table;
 - a forked process writes (_WriterProcess: why a process, see there), through Arrow's SQLite
   driver: the chunk goes into a TEMP table in C, then into `events` with one INSERT ... SELECT
-  sorted by (container_ref, time_ns), so the natural-key index is updated in key order, not at
-  random. Parsing and writing run on two cores.
+  in time order (row ids then follow time, so reading a time range reads the table in order).
+  Parsing and writing run on two cores.
 
 PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by chunk.
 """
@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from sqlalchemy import Connection, select
@@ -463,11 +464,14 @@ def _span(result: ImportResult, covers: tuple[int, int] | None) -> tuple[int, in
 
 
 def _sqlite_file(conn: Connection) -> str | None:
-    """The path of a SQLite database file behind `conn`, or None (PostgreSQL, in memory)."""
+    """The path of the SQLite database file behind `conn` (also when store.db opened it as a
+    read-only `file:` URI), or None (PostgreSQL, in memory)."""
     if conn.dialect.name != "sqlite":
         return None
     path = conn.engine.url.database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    if path and path.startswith("file:"):
+        path = unquote(path[len("file:") :].split("?", 1)[0])
+    if not path or path == ":memory:":
         return None
     return path
 
@@ -703,7 +707,7 @@ class _SqliteWriter:
             "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line) "
             "SELECT ref, time_ns, action, coalesce(kind, action), exit_code, signal, health, "
             f"0, NULL, NULL, '{SOURCE}', {raw_id}, line "
-            "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING"
+            "FROM temp.import_stage WHERE 1 ORDER BY time_ns ON CONFLICT DO NOTHING"
         )
         written = int(self._one("SELECT changes()"))
         self.new += written

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,7 @@ from docktally.analytics.model import (
     History,
 )
 from docktally.collector.normalize import LIFECYCLE_KINDS
+from docktally.errors import StoreError
 from docktally.store.schema import (
     container_facts,
     containers,
@@ -166,8 +168,12 @@ def _lifecycle_sql() -> str:
     return "(" + ", ".join(f"'{k}'" for k in kinds) + ")"
 
 
-def _window_sql(start_ns: int, end_ns: int, refs_clause: str) -> str:
-    """Lifecycle events in [start - lookback, end), plus each container's last one before.
+def _window_sql(
+    start_ns: int, end_ns: int, refs_clause: str, slices: list[tuple[int, int]] | None = None
+) -> list[str]:
+    """Lifecycle events in [start - lookback, end), plus each container's last one before;
+    as one statement, or with `slices` (id ranges, each read straight through the table
+    rather than through the time index) one statement per slice, to be read side by side.
 
     The "last one before" walks the natural-key index (container_ref, time_ns, action)
     backwards one container at a time: milliseconds per thousand containers, where a window
@@ -177,22 +183,54 @@ def _window_sql(start_ns: int, end_ns: int, refs_clause: str) -> str:
     kinds = _lifecycle_sql()
     cols = ", ".join(_LOAD_COLS)
     prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in sorted(LIFECYCLE_KINDS))
-    return (
-        f"SELECT {cols} FROM events WHERE kind IN {kinds} "
-        f"AND time_ns >= {horizon} AND time_ns < {int(end_ns)}{refs_clause} "
-        f"UNION ALL SELECT {cols} FROM events WHERE kind IN {kinds} AND id IN ("
+    before = (
+        f"SELECT {cols} FROM events WHERE kind IN {kinds} AND id IN ("
         "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
         f"AND i.time_ns < {horizon} AND (i.action IN {kinds} OR {prefixes}) "
         "ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) "
         f"FROM containers c WHERE 1=1{refs_clause.replace('container_ref', 'c.ref')})"
     )
+    inside = f"SELECT {cols} FROM events WHERE kind IN {kinds}{refs_clause} "
+    if not slices:
+        return [f"{inside}AND time_ns >= {horizon} AND time_ns < {int(end_ns)} UNION ALL {before}"]
+    # `+time_ns` keeps SQLite off the time index: for a window that holds most of the table,
+    # reading the table straight through beats an index lookup per row.
+    out = [
+        f"{inside}AND +time_ns >= {horizon} AND +time_ns < {int(end_ns)} "
+        f"AND id >= {int(lo)} AND id < {int(hi)}"
+        for lo, hi in slices
+    ]
+    out[-1] += f" UNION ALL {before}"
+    return out
+
+
+def _slices(conn: Connection, start_ns: int, end_ns: int, parts: int = 2) -> list[tuple[int, int]]:
+    """Id ranges splitting the table in `parts`, when [start - lookback, end) spans most of the
+    stored events' time range; [] when the time index serves better (a narrow window)."""
+    # One min() or max() a statement: SQLite answers each from an end of the index.
+    lo = conn.execute(select(func.min(events.c.time_ns))).scalar()
+    hi = conn.execute(select(func.max(events.c.time_ns))).scalar()
+    if lo is not None and hi is not None and hi > lo:
+        covered = min(int(end_ns), int(hi)) - max(int(start_ns) - LOOKBACK_NS, int(lo))
+        if covered <= 0.3 * (int(hi) - int(lo)):
+            return []
+    first = conn.execute(select(func.min(events.c.id))).scalar()
+    last = conn.execute(select(func.max(events.c.id))).scalar()
+    if first is None or last is None:
+        return []
+    step = (int(last) - int(first)) // parts + 1
+    return [(int(first) + i * step, int(first) + (i + 1) * step) for i in range(parts)]
 
 
 def _sqlite_file(conn: Connection) -> str | None:
+    """The path of the SQLite database file behind `conn` (also when store.db opened it as a
+    read-only `file:` URI), or None (PostgreSQL, in memory)."""
     if conn.dialect.name != "sqlite":
         return None
     path = conn.engine.url.database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    if path and path.startswith("file:"):
+        path = unquote(path[len("file:") :].split("?", 1)[0])
+    if not path or path == ":memory:":
         return None
     return path
 
@@ -203,76 +241,145 @@ _NAMES = ["ref", "time_ns", "action", "kind", "exit_code", "signal", "health", "
           "cause_hint"]  # fmt: skip
 
 
-def _arrow_read(path: str, sql: str) -> Any:
-    """The rows of `sql` as an Arrow table, read by Arrow's SQLite driver in a forked child;
-    None where that cannot be done safely (this process runs other threads).
+_BATCH_ROWS = 65536  # Arrow's SQLite reader's default is 1,024: per-batch work adds up
+
+
+def _arrow_batches(path: str, sqls: list[str]) -> Iterator[Any] | None:
+    """The rows of the statements as Arrow record batches, read by Arrow's SQLite driver in
+    forked children, one per statement, side by side, and handed over through pipes; None
+    where that cannot be done safely (this process runs other threads) or a child could not
+    start reading.
 
     Arrow's driver reads in C, ~3x faster than sqlite3's tuples and with no Python object per
     value. It carries its own copy of SQLite, and two copies must never have one file open in
     one process (POSIX locks are per process: either copy's close drops the other's locks), so
-    the read runs in a child that only ever opens the file through Arrow's copy. Forking is
+    the reads run in children that only ever open the file through Arrow's copy. Forking is
     only safe while this process is single-threaded (the CLI); the dashboard's server is not,
-    and reads through store.db's connection instead.
+    and reads through store.db's connection instead. The first child streams as it reads;
+    the others read their whole slice first (a pipe holds 64 KiB: a streaming child would wait
+    for this process to get to it), so they all read at once.
     """
     if threading.active_count() > 1 or not hasattr(os, "fork"):
         return None
     import pyarrow as pa
 
     uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
-    rfd, wfd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: read, write the table (or the error) to the pipe, leave
-        code = 0
-        try:
-            os.close(rfd)
-            import adbc_driver_sqlite.dbapi as adbc
-
-            with adbc.connect(uri) as aconn, aconn.cursor() as cur:
-                cur.execute(sql)
-                result = cur.fetch_arrow_table()
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, result.schema) as writer:
-                writer.write_table(result)
-            payload = b"\x00" + sink.getvalue().to_pybytes()
-        except BaseException as exc:
-            payload = b"\x01" + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace")
+    children: list[tuple[int, Any]] = []
+    for n, sql in enumerate(sqls):
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a child: its rows (or the error) into the pipe, then leave
             code = 1
-        try:
-            with os.fdopen(wfd, "wb") as fh:
-                fh.write(payload)
-        finally:
-            os._exit(code)
-    os.close(wfd)
-    with os.fdopen(rfd, "rb") as fh:
-        data = fh.read()
-    os.waitpid(pid, 0)
-    if not data or data[:1] != b"\x00":
-        # Whatever stopped the child (say, a database it may not open read-only), the slower
-        # reader in this process gives the same rows, or the real error.
+            try:
+                os.close(rfd)
+                for _, other in children:
+                    other.close()
+                with os.fdopen(wfd, "wb") as out:
+                    try:
+                        import adbc_driver_sqlite.dbapi as adbc
+
+                        with adbc.connect(uri) as aconn, aconn.cursor() as cur:
+                            cur.adbc_statement.set_options(
+                                **{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)}
+                            )
+                            cur.execute(sql)
+                            reader = cur.fetch_record_batch()
+                            if n > 0:
+                                reader = pa.Table.from_batches(list(reader), reader.schema)
+                                reader = reader.to_reader()
+                            out.write(b"\x00")
+                            with pa.ipc.new_stream(out, reader.schema) as writer:
+                                for batch in reader:
+                                    writer.write_batch(batch)
+                        code = 0
+                    except BaseException as exc:
+                        msg = f"{type(exc).__name__}: {exc}"
+                        out.write(b"\x01" + msg.encode("utf-8", "replace"))
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        children.append((pid, os.fdopen(rfd, "rb")))
+
+    def reap(status_ok: bool = True) -> bool:
+        ok = status_ok
+        for pid, fh in children:
+            fh.close()
+            _, status = os.waitpid(pid, 0)
+            ok = ok and status == 0
+        return ok
+
+    if children and children[0][1].read(1) != b"\x00":
+        # Whatever kept the child from reading (say, a database it may not open read-only),
+        # the slower reader in this process gives the same rows, or the real error.
+        reap()
         return None
-    return pa.ipc.open_stream(pa.py_buffer(data[1:])).read_all()
+
+    def batches() -> Iterator[Any]:
+        ok = False
+        try:
+            for i, (_, fh) in enumerate(children):
+                if i > 0 and fh.read(1) != b"\x00":
+                    raise StoreError("reading events through Arrow's SQLite driver failed")
+                yield from pa.ipc.open_stream(fh)
+            ok = True
+        finally:
+            ok = reap(ok)
+        if not ok:
+            raise StoreError("reading events through Arrow's SQLite driver failed")
+
+    return batches()
 
 
-def _read_columns(conn: Connection, sql: str) -> dict[str, Any]:
+class _Codes:
+    """Strings arriving batch after batch -> int32 codes into one growing list of values."""
+
+    def __init__(self) -> None:
+        self.index: dict[Any, int] = {}
+        self.values: list[Any] = []
+        self.parts: list[np.ndarray] = []
+
+    def add(self, col: Any) -> None:
+        enc = col.dictionary_encode()
+        local = enc.dictionary.to_pylist()
+        lut = np.empty(len(local), dtype=np.int32)
+        for i, v in enumerate(local):
+            code = self.index.get(v)
+            if code is None:
+                code = self.index[v] = len(self.values)
+                self.values.append(v)
+            lut[i] = code
+        idx = enc.indices.to_numpy(zero_copy_only=False)
+        self.parts.append(lut[idx.astype(np.int64)] if len(local) else idx.astype(np.int32))
+
+    def categorical(self) -> pd.Categorical:
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32)
+        return _sorted_categorical(codes, np.asarray(self.values, dtype=object))
+
+
+def _read_columns(conn: Connection, sqls: list[str]) -> dict[str, Any]:
     """Run the loader's SQL -> columns: text as sorted Categoricals ('' read as missing),
     nullable integers as float64 with NaN, the rest int64."""
     out: dict[str, Any] = {}
     path = _sqlite_file(conn)
-    table = _arrow_read(path, sql) if path is not None else None
-    if table is not None:
-        for name, col in zip(_NAMES, table.columns, strict=True):
-            if name in _TEXT:
-                enc = col.combine_chunks().dictionary_encode()
-                codes = enc.indices.to_numpy(zero_copy_only=False)
-                codes = np.where(np.isnan(codes), -1, codes) if codes.dtype.kind == "f" else codes
-                uniques = np.asarray(enc.dictionary.to_pylist(), dtype=object)
-                out[name] = _sorted_categorical(codes.astype(np.int64), uniques)
-            elif name in _NULLABLE_INT:
-                out[name] = col.to_numpy(zero_copy_only=False).astype(np.float64)
-            else:
-                out[name] = col.to_numpy(zero_copy_only=False).astype(np.int64)
+    batches = _arrow_batches(path, sqls) if path is not None else None
+    if batches is not None:
+        texts = {name: _Codes() for name in _TEXT}
+        parts: dict[str, list[np.ndarray]] = {n: [] for n in _NAMES if n not in _TEXT}
+        for batch in batches:
+            for name, col in zip(_NAMES, batch.columns, strict=True):
+                if name in _TEXT:
+                    texts[name].add(col)
+                elif name in _NULLABLE_INT:
+                    parts[name].append(col.to_numpy(zero_copy_only=False).astype(np.float64))
+                else:
+                    parts[name].append(col.to_numpy(zero_copy_only=False).astype(np.int64))
+        for name, chunks in parts.items():
+            dtype = np.float64 if name in _NULLABLE_INT else np.int64
+            out[name] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
+        for name, codes in texts.items():
+            out[name] = codes.categorical()
     else:
-        rows = conn.execute(text(sql)).fetchall()
+        rows = [r for sql in sqls for r in conn.execute(text(sql)).fetchall()]
         cols = list(zip(*rows, strict=True)) if rows else [()] * len(_NAMES)
         for name, values in zip(_NAMES, cols, strict=True):
             if name in _TEXT:
@@ -307,32 +414,48 @@ def load_events_for_window(
         refs_clause = " AND container_ref IN (" + ",".join(str(int(r)) for r in cont["ref"]) + ")"
         if not len(cont):
             refs_clause = " AND 0"
-    cols = _read_columns(conn, _window_sql(start_ns, end_ns, refs_clause))
+    cols = _read_columns(
+        conn, _window_sql(start_ns, end_ns, refs_clause, _slices(conn, start_ns, end_ns))
+    )
     crefs = cont["ref"].to_numpy(dtype=np.int64)
     pos = np.minimum(np.searchsorted(crefs, cols["ref"]), max(len(crefs) - 1, 0))
     known = (crefs[pos] == cols["ref"]) if len(crefs) else np.zeros(len(pos), dtype=bool)
     if not known.all():  # an event of a container row not visible yet: left for next time
         pos = pos[known]
         cols = {k: v[known] for k, v in cols.items()}
+    # Sorted by host, container id, time: the containers' (host, id) order, then time; each
+    # column permuted on its own, so at most one extra column is alive at a time.
+    per_container = {
+        c: _categorical(cont[c].to_numpy(dtype=object)) for c in ("host", "container_id")
+    }
+    rank = np.empty(len(cont), dtype=np.int64)
+    rank[
+        np.lexsort(
+            (
+                np.asarray(per_container["container_id"].codes),
+                np.asarray(per_container["host"].codes),
+            )
+        )
+    ] = np.arange(len(cont))
+    order = np.lexsort((cols["time_ns"], rank[pos]))
+    pos = pos[order]
     frame: dict[str, Any] = {}
     for c in ("host", "container_id", *CONTAINER_FIELDS):
-        cat = _categorical(cont[c].to_numpy(dtype=object))
+        cat = per_container.get(c)
+        if cat is None:
+            cat = _categorical(cont[c].to_numpy(dtype=object))
         frame[c] = pd.Categorical.from_codes(np.asarray(cat.codes)[pos], categories=cat.categories)
-    frame["time_ns"] = cols["time_ns"]
+    del pos
+    frame["time_ns"] = cols.pop("time_ns")[order]
     for c in _TEXT:
-        frame[c] = cols[c]
-    frame["exit_code"] = _int64_na(cols["exit_code"])
-    frame["signal"] = _int64_na(cols["signal"])
-    frame["inferred"] = cols["inferred"].astype(bool)
-    df = pd.DataFrame(frame)
-    order = np.lexsort(
-        (
-            df["time_ns"].to_numpy(),
-            np.asarray(df["container_id"].cat.codes),
-            np.asarray(df["host"].cat.codes),
+        cat = cols.pop(c)
+        frame[c] = pd.Categorical.from_codes(
+            np.asarray(cat.codes)[order], categories=cat.categories
         )
-    )
-    return df.iloc[order].reset_index(drop=True)[EVENT_COLUMNS]
+    frame["exit_code"] = _int64_na(cols.pop("exit_code")[order])
+    frame["signal"] = _int64_na(cols.pop("signal")[order])
+    frame["inferred"] = cols.pop("inferred")[order].astype(bool)
+    return pd.DataFrame(frame, columns=EVENT_COLUMNS)
 
 
 def count_events(conn: Connection) -> int:
