@@ -107,3 +107,14 @@ def test_downgrade_restores_the_first_schema(empty_engine: Engine) -> None:
         ("h1", CID_B, 12, "die", None, None),
         ("h2", CID_A, 15, "start", "other", '{"n":5}'),
     ]
+
+
+def test_head_revision_constant_is_alembics_head(tmp_path: Any) -> None:
+    """Commands compare the database's revision with db.HEAD_REVISION instead of loading
+    Alembic: it must name the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    eng = db.connect(f"sqlite:///{tmp_path / 'h.db'}")
+    script = ScriptDirectory.from_config(db.alembic_config(eng))
+    assert script.get_heads() == [db.HEAD_REVISION]
+    assert db.is_at_head(eng)

@@ -140,14 +140,11 @@ def test_list_events_filters(store: Engine) -> None:
 def test_the_arrow_reader_and_the_fallback_give_the_same_frame(
     store: Engine, monkeypatch: Any
 ) -> None:
-    """On a SQLite file the window's events come through Arrow's driver in a forked child;
-    where that cannot run (other threads), through the store's own connection: same frame."""
-    import threading
-
+    """On a SQLite file the window's events come through Arrow's driver in forked children;
+    where that cannot run, through the store's own connection: same frame."""
     import pandas as pd
 
     seed(store)
-    monkeypatch.setattr(threading, "active_count", lambda: 1)
     used: list[bool] = []
     real = reads._arrow_batches
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,21 +246,23 @@ _BATCH_ROWS = 65536  # Arrow's SQLite reader's default is 1,024: per-batch work 
 def _arrow_batches(path: str, sqls: list[str]) -> Iterator[Any] | None:
     """The rows of the statements as Arrow record batches, read by Arrow's SQLite driver in
     forked children, one per statement, side by side, and handed over through pipes; None
-    where that cannot be done safely (this process runs other threads) or a child could not
-    start reading.
+    where a child could not start reading (the caller then reads through store.db).
 
     Arrow's driver reads in C, ~3x faster than sqlite3's tuples and with no Python object per
     value. It carries its own copy of SQLite, and two copies must never have one file open in
     one process (POSIX locks are per process: either copy's close drops the other's locks), so
-    the reads run in children that only ever open the file through Arrow's copy. Forking is
-    only safe while this process is single-threaded (the CLI); the dashboard's server is not,
-    and reads through store.db's connection instead. The first child streams as it reads;
-    the others read their whole slice first (a pipe holds 64 KiB: a streaming child would wait
-    for this process to get to it), so they all read at once.
+    the reads run in children that only ever open the file through Arrow's copy. A child runs
+    only the driver, Arrow's IPC writer and os.write, with every module it needs imported
+    before the fork: no lock another thread of this process might hold at the fork (the
+    dashboard's server threads, an import on the side) is ever taken in the child. The first
+    child streams as it reads; the others read their whole slice first (a pipe holds 64 KiB:
+    a streaming child would wait for this process to get to it), so they all read at once.
     """
-    if threading.active_count() > 1 or not hasattr(os, "fork"):
+    if not hasattr(os, "fork"):
         return None
+    import adbc_driver_sqlite.dbapi as adbc
     import pyarrow as pa
+    import pyarrow.ipc  # imported before the fork, never in the child
 
     uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
     children: list[tuple[int, Any]] = []
@@ -276,8 +277,6 @@ def _arrow_batches(path: str, sqls: list[str]) -> Iterator[Any] | None:
                     other.close()
                 with os.fdopen(wfd, "wb") as out:
                     try:
-                        import adbc_driver_sqlite.dbapi as adbc
-
                         with adbc.connect(uri) as aconn, aconn.cursor() as cur:
                             cur.adbc_statement.set_options(
                                 **{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)}
