@@ -16,7 +16,9 @@ SQLite takes a fast path, built for 100,000 events/s on two cores:
   an Arrow table;
 - a forked process writes (_WriterProcess: why a process, see there), through Arrow's SQLite
   driver: the chunk goes into a TEMP table in C, then into `events` with one INSERT ... SELECT
-  in time order (row ids then follow time, so reading a time range reads the table in order).
+  sorted by (container_ref, time_ns), so the natural-key index is updated in key order, not at
+  random (half the writer's CPU of a time-ordered insert). Row ids then do not follow time:
+  the report's loader reads wide windows straight through the table, in id slices.
   Parsing and writing run on two cores.
 
 PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by chunk.
@@ -707,7 +709,7 @@ class _SqliteWriter:
             "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line) "
             "SELECT ref, time_ns, action, coalesce(kind, action), exit_code, signal, health, "
             f"0, NULL, NULL, '{SOURCE}', {raw_id}, line "
-            "FROM temp.import_stage WHERE 1 ORDER BY time_ns ON CONFLICT DO NOTHING"
+            "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING"
         )
         written = int(self._one("SELECT changes()"))
         self.new += written
