@@ -701,7 +701,7 @@ class _SqliteWriter:
             )
         raw_id = int(self._one(
             "INSERT INTO raw_chunks (lines, body) VALUES (?, ?) RETURNING id",
-            (chunk.rows, writes.compress_raw(chunk.raw)),
+            (chunk.rows, writes.compress_raw_zstd(chunk.raw)),
         ))  # fmt: skip
         self._ingest("import_stage", chunk.table())
         cur.execute(

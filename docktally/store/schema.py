@@ -81,7 +81,8 @@ events = Table(
 )
 
 # The raw JSON of received events, a batch (a collector commit, an import chunk) per row:
-# zlib-compressed lines joined by "\n" (a JSON text has no raw newline). Compressed together,
+# lines joined by "\n" (a JSON text has no raw newline), compressed with zlib (the collector)
+# or zstd (imports; see store.writes.unpack_raw). Compressed together,
 # the repetitive JSON of one batch takes ~10x less room than a column of raw text, and writing
 # it costs one blob per batch instead of half a kilobyte per row.
 raw_chunks = Table(

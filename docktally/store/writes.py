@@ -139,13 +139,33 @@ def pack_raw(lines: Sequence[bytes]) -> bytes:
 
 
 def compress_raw(joined: bytes) -> bytes:
-    """Lines joined by "\n" (a final "\n" allowed) -> a raw_chunks body."""
+    """Lines joined by "\n" (a final "\n" allowed) -> a raw_chunks body, with zlib (in the
+    standard library: the collector need not load Arrow for its small batches)."""
     return zlib.compress(joined, RAW_COMPRESS_LEVEL)
 
 
+_ZSTD_TAG = b"z"  # a zlib stream starts with 0x78, never with this
+
+
+def compress_raw_zstd(joined: bytes) -> bytes:
+    """As compress_raw, with Arrow's zstd: 3x faster than zlib's fastest level and ~30%
+    smaller, for bulk imports. Tagged, with the uncompressed size Arrow wants back."""
+    import pyarrow as pa
+
+    packed = pa.compress(joined, codec="zstd", asbytes=True)
+    return _ZSTD_TAG + len(joined).to_bytes(8, "little") + packed
+
+
 def unpack_raw(body: bytes) -> list[str]:
-    """A raw_chunks body -> its lines."""
-    text = zlib.decompress(body).decode("utf-8")
+    """A raw_chunks body (either codec) -> its lines."""
+    if body[:1] == _ZSTD_TAG:
+        import pyarrow as pa
+
+        size = int.from_bytes(body[1:9], "little")
+        data = pa.decompress(body[9:], decompressed_size=size, codec="zstd", asbytes=True)
+    else:
+        data = zlib.decompress(body)
+    text = data.decode("utf-8")
     return text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
 
 
