@@ -103,8 +103,8 @@ def test_groups_table_shows_dicts_as_json_text_and_names_first() -> None:
     )
     out = data.groups_table(SimpleNamespace(groups=groups))
     assert list(out.columns[:3]) == ["container", "host", "container_id"]
-    assert list(out["exit_codes"]) == ['{"1": 2, "137": 1}', "{}", '{"1": 1.0}']
-    assert list(out["downtime_by_cause_s"]) == ['{"oom": 1.5}', '{"oom": 1.5}', "{}"]
+    assert list(out["exit_codes"]) == ['{"1":2,"137":1}', "{}", '{"1":1.0}']
+    assert list(out["downtime_by_cause_s"]) == ['{"oom":1.5}', '{"oom":1.5}', "{}"]
     assert list(out["container_id"]) == ["a" * 12, "b" * 12, "c" * 12]
     assert out["availability"].iloc[0] == 50.0 and pd.isna(out["availability"].iloc[1])
     assert groups["exit_codes"].iloc[0] == {"137": 1, "1": 2}  # the report is left as it was
