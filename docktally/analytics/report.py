@@ -503,9 +503,9 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
     st = seg["state"].to_numpy()[sel]
     ca = seg["cause"].to_numpy()[sel]
     dur = (np.minimum(e[sel], end_ns) - s[sel]) / NS
-    by_state = np.bincount(g.astype(np.int64) * 5 + st, weights=dur, minlength=n_g * 5).reshape(
-        n_g, 5
-    )
+    state_key = st if n_g == 1 else g.astype(np.int64) * 5 + st
+    by_state = np.bincount(state_key, weights=dur, minlength=n_g * 5).reshape(n_g, 5)
+    del state_key
     up = by_state[:, UP]
     downtime = by_state[:, DOWN] + by_state[:, UNHEALTHY]
     planned = by_state[:, PLANNED]
@@ -548,20 +548,23 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
     xin = (xt >= start_ns) & (xt < end_ns) & ~np.isnan(xc)
     exit_codes: list[dict[str, int]] = [{} for _ in range(n_g)]
     if xin.any():
-        codes_uni, code_idx = np.unique(xc[xin], return_inverse=True)
+        code_idx, codes_uni = pd.factorize(xc[xin], sort=True)  # hashing, not a sort of all
         names = [str(int(c)) for c in codes_uni]
-        key = u.exits["g"].to_numpy(dtype=np.int64)[xin] * len(codes_uni) + code_idx
-        kuni, kcnt = np.unique(key, return_counts=True)
-        for k, cnt in zip(kuni.tolist(), kcnt.tolist(), strict=True):
-            exit_codes[k // len(codes_uni)][names[k % len(codes_uni)]] = cnt
+        n_x = len(codes_uni)
+        key = u.exits["g"].to_numpy(dtype=np.int64)[xin] * n_x + code_idx
+        counts = np.bincount(key, minlength=n_g * n_x)
+        present = np.flatnonzero(counts)
+        for k, cnt in zip(present.tolist(), counts[present].tolist(), strict=True):
+            exit_codes[k // n_x][names[k % n_x]] = cnt
     by_cause: list[dict[str, float]] = [{} for _ in range(n_g)]
     dmask = (st == DOWN) | (st == UNHEALTHY)
     if dmask.any():
         n_ca = len(CAUSE_NAMES)
-        sums = pd.Series(dur[dmask]).groupby(g[dmask].astype(np.int64) * n_ca + ca[dmask]).sum()
+        dkey = g[dmask].astype(np.int64) * n_ca + ca[dmask]
+        dur_ns = np.minimum(e[sel][dmask], end_ns) - s[sel][dmask]
         cause_names = [str(c or "unknown") for c in CAUSE_NAMES]
-        for k, d in zip(sums.index.tolist(), sums.to_numpy().tolist(), strict=True):
-            by_cause[k // n_ca][cause_names[k % n_ca]] = d
+        for k, total_ns in _ns_sums(dkey, dur_ns, n_g * n_ca).items():
+            by_cause[k // n_ca][cause_names[k % n_ca]] = total_ns / NS
 
     return pd.DataFrame(
         {
@@ -632,22 +635,44 @@ def _time_by_class(tl: Timeline) -> dict[str, float]:
     seg = tl.segments
     s = seg["start_ns"].to_numpy(dtype=np.int64)
     inside = s >= tl.window.start_ns
-    dur = (seg["end_ns"].to_numpy(dtype=np.int64)[inside] - s[inside]).astype(np.float64) / NS
+    sel: Any = slice(None) if inside.all() else inside  # a view, not a copy, when all are in
+    dur_ns = seg["end_ns"].to_numpy(dtype=np.int64)[sel] - s[sel]
     n_ca = len(CAUSE_NAMES)
-    key = (
-        seg["state"].to_numpy(dtype=np.int64)[inside] * n_ca
-        + seg["cause"].to_numpy(dtype=np.int64)[inside]
-    )
-    out: dict[str, float] = {"up": 0.0, "unhealthy": 0.0, "down": 0.0, "unknown": 0.0}
-    sums = pd.Series(dur).groupby(key).sum()
-    for k, d in zip(sums.index.tolist(), sums.to_numpy().tolist(), strict=True):
+    key = seg["state"].to_numpy()[sel].astype(np.int64) * n_ca + seg["cause"].to_numpy()[sel]
+    totals_ns: dict[str, int] = {"up": 0, "unhealthy": 0, "down": 0, "unknown": 0}
+    for k, total_ns in _ns_sums(key, dur_ns, len(STATE_NAMES) * n_ca).items():
         s_i, c_i = divmod(k, n_ca)
         if s_i == PLANNED and c_i in ABSENT_CAUSES:
             continue  # the container did not exist: not time it "took"
         name = str(STATE_NAMES[s_i])
         key_name = f"planned:{CAUSE_NAMES[c_i]}" if s_i == PLANNED else name
-        out[key_name] = out.get(key_name, 0.0) + d
-    return out
+        totals_ns[key_name] = totals_ns.get(key_name, 0) + total_ns
+    return {k: v / NS for k, v in totals_ns.items()}
+
+
+_SPLIT = 26  # bits: whole-nanosecond sums in two float64 halves, each exact (see _ns_sums)
+
+
+def _ns_sums(key: np.ndarray, dur_ns: np.ndarray, n_keys: int) -> dict[int, int]:
+    """Exact sums of whole nanoseconds per key present: {key: total_ns}. Two bincounts over the
+    high and low bits of each duration (each partial sum stays below 2**53, exact in float64
+    for any window under a few million years and fewer than 2**27 rows per call); the
+    seconds are then rounded once. A float sum of seconds over millions of rows would not be
+    exact, and an int64 sum of nanoseconds overflows past ~292 container-years."""
+    if not len(key):
+        return {}
+    count = np.bincount(key, minlength=n_keys)
+    hi = np.bincount(key, weights=(dur_ns >> _SPLIT).astype(np.float64), minlength=n_keys)
+    lo = np.bincount(
+        key, weights=(dur_ns & ((1 << _SPLIT) - 1)).astype(np.float64), minlength=n_keys
+    )
+    present = np.flatnonzero(count)
+    return {
+        k: (int(h) << _SPLIT) + int(low)
+        for k, h, low in zip(
+            present.tolist(), hi[present].tolist(), lo[present].tolist(), strict=True
+        )
+    }
 
 
 def build_report(
