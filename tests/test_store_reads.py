@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from docktally.analytics.model import EVENT_COLUMNS
@@ -30,7 +31,7 @@ def ev(cid: str, t_ns: int, action: str, host: str = "h", **extra: Any) -> dict[
         "signal": None,
         "health": None,
     }
-    if action.startswith("health_status"):
+    if action.startswith("health_status: "):
         row["health"] = action.split(": ")[1]
     row.update(extra)
     return row
@@ -165,3 +166,39 @@ def test_the_arrow_reader_and_the_fallback_give_the_same_frame(
     # Strings are Categoricals; names come from the container rows.
     assert isinstance(fast["container_id"].dtype, pd.CategoricalDtype)
     assert list(fast["name"].astype(object)) == ["web", "web", "web", "db", "job"]
+
+
+def test_packed_and_odd_rows_come_back_as_stored(store: Engine) -> None:
+    """Most rows travel as three integers (kind, inferred, health, exit code and signal packed
+    in one); rows that cannot (an action that is not its kind, a cause hint, codes out of
+    range) are read whole. Either way every value comes back as stored."""
+    rows = [
+        ev(A, START + 1, "start"),
+        ev(A, START + 2, "health_status: healthy"),
+        ev(A, START + 3, "health_status: unhealthy"),
+        ev(A, START + 4, "health_status", health=None),
+        ev(A, START + 5, "kill", signal=9),
+        ev(A, START + 6, "die", exit_code=137),
+        ev(A, START + 7, "die", exit_code=-1),
+        ev(A, START + 8, "die", exit_code=70_000),  # beyond the packed range
+        ev(A, START + 9, "kill", signal=300),  # beyond the packed range
+        ev(A, START + 10, " kill : x", kind="kill"),  # an action that is not its kind
+        ev(B, START + 11, "die", exit_code=0, inferred=True, cause_hint="engine_restart"),
+        ev(B, START + 12, "health_status: starting"),  # a health the packing has no code for
+        ev(B, START + 13, "start", inferred=True),
+    ]
+    with store.begin() as conn:
+        writes.insert_events(conn, rows)
+    with store.connect() as conn:
+        df = reads.load_events_for_window(conn, START, END)
+    cols = ["time_ns", "action", "kind", "exit_code", "signal", "health", "inferred", "cause_hint"]
+    got = [
+        tuple(None if pd.isna(v) else v for v in rec)
+        for rec in df[cols].astype(object).itertuples(index=False)
+    ]
+    want = [
+        (r["time_ns"], r["action"], r["kind"], r["exit_code"], r["signal"], r["health"],
+         bool(r.get("inferred")), r.get("cause_hint"))
+        for r in sorted(rows, key=lambda r: (r["container_id"], r["time_ns"]))
+    ]  # fmt: skip
+    assert got == want

@@ -45,11 +45,13 @@ from docktally.collector.normalize import (
     normalize_event,
     parse_signal,
 )
-from docktally.store import writes
+from docktally.store import packing, writes
 from docktally.store.schema import coverage
 
 SOURCE = "import"
 CHUNK_ROWS = 20_000
+# events.packed of a staged row (store/packing.py), computed by SQLite as the rows go in.
+_PACKED_SQL = packing.packed_sql(kind="coalesce(kind, action)", inferred="0", cause_hint="NULL")
 
 
 class InvalidLine(ValueError):
@@ -706,9 +708,9 @@ class _SqliteWriter:
         self._ingest("import_stage", chunk.table())
         cur.execute(
             "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, signal, "
-            "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line) "
+            "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line, packed) "
             "SELECT ref, time_ns, action, coalesce(kind, action), exit_code, signal, health, "
-            f"0, NULL, NULL, '{SOURCE}', {raw_id}, line "
+            f"0, NULL, NULL, '{SOURCE}', {raw_id}, line, {_PACKED_SQL} "
             "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING"
         )
         written = int(self._one("SELECT changes()"))

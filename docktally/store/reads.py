@@ -20,8 +20,8 @@ from docktally.analytics.model import (
     MAINTENANCE_COLUMNS,
     History,
 )
-from docktally.collector.normalize import LIFECYCLE_KINDS
 from docktally.errors import StoreError
+from docktally.store import packing
 from docktally.store.schema import (
     container_facts,
     containers,
@@ -147,9 +147,14 @@ def _categorical(values: np.ndarray) -> pd.Categorical:
     return _sorted_categorical(np.asarray(codes), np.asarray(uniques, dtype=object))
 
 
-# Event columns the window loader reads from `events`, in order. Text columns that are mostly
-# NULL are read as '' (Arrow's SQLite reader types a column from its first rows).
-_LOAD_COLS = [
+# The window loader reads most events as three integers: container_ref, time_ns and `packed`
+# (store/packing.py), filtered by integer comparisons alone; the few lifecycle events that
+# `packed` cannot say exactly are read whole by a second statement.
+_KINDS = list(packing.KINDS)
+_HEALTHS = packing.HEALTHS
+# The odd rows' columns, in order. Text columns that are mostly NULL are read as '' (Arrow's
+# SQLite reader types a column from its first rows).
+_FULL_COLS = [
     "container_ref",
     "time_ns",
     "action",
@@ -157,22 +162,22 @@ _LOAD_COLS = [
     "exit_code",
     "signal",
     "coalesce(health, '')",
-    "inferred",
+    "CAST(inferred AS INTEGER)",
     "coalesce(cause_hint, '')",
 ]
+_FULL_NAMES = ["ref", "time_ns", "action", "kind", "exit_code", "signal", "health", "inferred",
+               "cause_hint"]  # fmt: skip
 
 
 def _lifecycle_sql() -> str:
-    kinds = sorted(LIFECYCLE_KINDS)
-    return "(" + ", ".join(f"'{k}'" for k in kinds) + ")"
+    return "(" + ", ".join(f"'{k}'" for k in _KINDS) + ")"
 
 
 def _window_sql(
     start_ns: int, end_ns: int, refs_clause: str, slices: list[tuple[int, int]] | None = None
-) -> list[str]:
-    """Lifecycle events in [start - lookback, end), plus each container's last one before;
-    as one statement, or with `slices` (id ranges, each read straight through the table
-    rather than through the time index) one statement per slice, to be read side by side.
+) -> tuple[list[str], str]:
+    """(statements for the packed rows, one per id slice, or one through the time index;
+    the statement for the odd rows and each container's last event before the window).
 
     The "last one before" walks the natural-key index (container_ref, time_ns, action)
     backwards one container at a time: milliseconds per thousand containers, where a window
@@ -180,27 +185,26 @@ def _window_sql(
     """
     horizon = int(start_ns) - LOOKBACK_NS
     kinds = _lifecycle_sql()
-    cols = ", ".join(_LOAD_COLS)
-    prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in sorted(LIFECYCLE_KINDS))
+    prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in _KINDS)
+    full = ", ".join(_FULL_COLS)
     before = (
-        f"SELECT {cols} FROM events WHERE kind IN {kinds} AND id IN ("
+        f"SELECT {full} FROM events WHERE kind IN {kinds} AND id IN ("
         "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
         f"AND i.time_ns < {horizon} AND (i.action IN {kinds} OR {prefixes}) "
         "ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) "
         f"FROM containers c WHERE 1=1{refs_clause.replace('container_ref', 'c.ref')})"
     )
-    inside = f"SELECT {cols} FROM events WHERE kind IN {kinds}{refs_clause} "
+    t = "time_ns"
+    if slices:
+        # `+time_ns` keeps SQLite off the time index: for a window that holds most of the
+        # table, reading the table straight through beats an index lookup per row.
+        t = "+time_ns"
+    span = f"{t} >= {horizon} AND {t} < {int(end_ns)}{refs_clause}"
+    plain = f"SELECT container_ref, time_ns, packed FROM events WHERE packed >= 0 AND {span}"
+    odd = f"SELECT {full} FROM events WHERE packed = {packing.ODD} AND {span} UNION ALL {before}"
     if not slices:
-        return [f"{inside}AND time_ns >= {horizon} AND time_ns < {int(end_ns)} UNION ALL {before}"]
-    # `+time_ns` keeps SQLite off the time index: for a window that holds most of the table,
-    # reading the table straight through beats an index lookup per row.
-    out = [
-        f"{inside}AND +time_ns >= {horizon} AND +time_ns < {int(end_ns)} "
-        f"AND id >= {int(lo)} AND id < {int(hi)}"
-        for lo, hi in slices
-    ]
-    out[-1] += f" UNION ALL {before}"
-    return out
+        return [plain], odd
+    return [f"{plain} AND id >= {int(lo)} AND id < {int(hi)}" for lo, hi in slices], odd
 
 
 def _slices(conn: Connection, start_ns: int, end_ns: int, parts: int = 2) -> list[tuple[int, int]]:
@@ -234,18 +238,12 @@ def _sqlite_file(conn: Connection) -> str | None:
     return path
 
 
-_TEXT = ("action", "kind", "health", "cause_hint")
-_NULLABLE_INT = ("exit_code", "signal")
-_NAMES = ["ref", "time_ns", "action", "kind", "exit_code", "signal", "health", "inferred",
-          "cause_hint"]  # fmt: skip
-
-
 _BATCH_ROWS = 65536  # Arrow's SQLite reader's default is 1,024: per-batch work adds up
 
 
 def _arrow_batches(path: str, sqls: list[str]) -> Iterator[Any] | None:
-    """The rows of the statements as Arrow record batches, read by Arrow's SQLite driver in
-    forked children, one per statement, side by side, and handed over through pipes; None
+    """The rows of the statements as (statement index, Arrow record batch), read by Arrow's
+    SQLite driver in forked children, one per statement, side by side, through pipes; None
     where a child could not start reading (the caller then reads through store.db).
 
     Arrow's driver reads in C, ~3x faster than sqlite3's tuples and with no Python object per
@@ -319,7 +317,8 @@ def _arrow_batches(path: str, sqls: list[str]) -> Iterator[Any] | None:
             for i, (_, fh) in enumerate(children):
                 if i > 0 and fh.read(1) != b"\x00":
                     raise StoreError("reading events through Arrow's SQLite driver failed")
-                yield from pa.ipc.open_stream(fh)
+                for batch in pa.ipc.open_stream(fh):
+                    yield i, batch
             ok = True
         finally:
             ok = reap(ok)
@@ -329,68 +328,98 @@ def _arrow_batches(path: str, sqls: list[str]) -> Iterator[Any] | None:
     return batches()
 
 
-class _Codes:
-    """Strings arriving batch after batch -> int32 codes into one growing list of values."""
+class _Strings:
+    """Parts of one text column -> one Categorical with sorted str categories: each part is
+    codes (-1: missing) into its own list of values."""
 
     def __init__(self) -> None:
-        self.index: dict[Any, int] = {}
-        self.values: list[Any] = []
-        self.parts: list[np.ndarray] = []
+        self.parts: list[tuple[np.ndarray, list[Any]]] = []
 
-    def add(self, col: Any) -> None:
-        enc = col.dictionary_encode()
-        local = enc.dictionary.to_pylist()
-        lut = np.empty(len(local), dtype=np.int32)
-        for i, v in enumerate(local):
-            code = self.index.get(v)
-            if code is None:
-                code = self.index[v] = len(self.values)
-                self.values.append(v)
-            lut[i] = code
-        idx = enc.indices.to_numpy(zero_copy_only=False)
-        self.parts.append(lut[idx.astype(np.int64)] if len(local) else idx.astype(np.int32))
+    def add(self, codes: np.ndarray, values: list[Any]) -> None:
+        self.parts.append((codes, values))
 
     def categorical(self) -> pd.Categorical:
-        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int32)
-        return _sorted_categorical(codes, np.asarray(self.values, dtype=object))
+        uniq = sorted({str(v) for _, values in self.parts for v in values if v is not None})
+        index = {v: i for i, v in enumerate(uniq)}
+        out = []
+        for codes, values in self.parts:
+            lut = np.array([index[str(v)] if v is not None else -1 for v in values] + [-1],
+                           dtype=np.int32)  # fmt: skip
+            out.append(lut[np.where(codes >= 0, codes, len(values))])
+        codes = np.concatenate(out) if out else np.zeros(0, dtype=np.int32)
+        return pd.Categorical.from_codes(codes, categories=pd.Index(uniq, dtype=object))
 
 
-def _read_columns(conn: Connection, sqls: list[str]) -> dict[str, Any]:
-    """Run the loader's SQL -> columns: text as sorted Categoricals ('' read as missing),
+def _read_columns(conn: Connection, plain: list[str], odd_sql: str) -> dict[str, Any]:
+    """Run the loader's statements -> columns: text as sorted Categoricals (missing: NaN),
     nullable integers as float64 with NaN, the rest int64."""
-    out: dict[str, Any] = {}
     path = _sqlite_file(conn)
-    batches = _arrow_batches(path, sqls) if path is not None else None
+    batches = _arrow_batches(path, [*plain, odd_sql]) if path is not None else None
+    p_ref: list[np.ndarray] = []
+    p_time: list[np.ndarray] = []
+    p_packed: list[np.ndarray] = []
+    odd_rows: list[tuple[Any, ...]] = []
     if batches is not None:
-        texts = {name: _Codes() for name in _TEXT}
-        parts: dict[str, list[np.ndarray]] = {n: [] for n in _NAMES if n not in _TEXT}
-        for batch in batches:
-            for name, col in zip(_NAMES, batch.columns, strict=True):
-                if name in _TEXT:
-                    texts[name].add(col)
-                elif name in _NULLABLE_INT:
-                    parts[name].append(col.to_numpy(zero_copy_only=False).astype(np.float64))
-                else:
-                    parts[name].append(col.to_numpy(zero_copy_only=False).astype(np.int64))
-        for name, chunks in parts.items():
-            dtype = np.float64 if name in _NULLABLE_INT else np.int64
-            out[name] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=dtype)
-        for name, codes in texts.items():
-            out[name] = codes.categorical()
-    else:
-        rows = [r for sql in sqls for r in conn.execute(text(sql)).fetchall()]
-        cols = list(zip(*rows, strict=True)) if rows else [()] * len(_NAMES)
-        for name, values in zip(_NAMES, cols, strict=True):
-            if name in _TEXT:
-                out[name] = _categorical(np.asarray(values, dtype=object))
-            elif name in _NULLABLE_INT:
-                out[name] = np.array(values, dtype=np.float64)  # None -> NaN
+        for i, batch in batches:
+            if i < len(plain):
+                p_ref.append(batch.column(0).to_numpy(zero_copy_only=False).astype(np.int64))
+                p_time.append(batch.column(1).to_numpy(zero_copy_only=False).astype(np.int64))
+                p_packed.append(batch.column(2).to_numpy(zero_copy_only=False).astype(np.int64))
             else:
-                out[name] = np.array(values, dtype=np.int64)
-    for name in ("health", "cause_hint"):
-        cat = out[name]
-        if "" in cat.categories:
-            out[name] = cat.remove_categories([""])
+                odd_rows.extend(zip(*(c.to_pylist() for c in batch.columns), strict=True))
+    else:
+        for sql in plain:
+            rows = conn.execute(text(sql)).fetchall()
+            if rows:
+                arr = np.array(rows, dtype=np.int64)
+                p_ref.append(arr[:, 0])
+                p_time.append(arr[:, 1])
+                p_packed.append(arr[:, 2])
+        odd_rows = [tuple(r) for r in conn.execute(text(odd_sql)).fetchall()]
+    empty = np.zeros(0, dtype=np.int64)
+    ref = np.concatenate(p_ref) if p_ref else empty
+    time_ns = np.concatenate(p_time) if p_time else empty
+    packed = np.concatenate(p_packed) if p_packed else empty
+    del p_ref, p_time, p_packed
+    n, m = len(packed), len(odd_rows)
+    oddc: dict[str, list[Any]] = {name: [] for name in _FULL_NAMES}
+    if odd_rows:
+        oddc = dict(zip(_FULL_NAMES, (list(c) for c in zip(*odd_rows, strict=True)), strict=True))
+    out: dict[str, Any] = {
+        "ref": np.concatenate([ref, np.asarray(oddc["ref"], dtype=np.int64)]),
+        "time_ns": np.concatenate([time_ns, np.asarray(oddc["time_ns"], dtype=np.int64)]),
+    }
+    del ref, time_ns
+    kind_code = (packed & 15).astype(np.int32)
+    health_code = ((packed >> 5) & 3).astype(np.int32)
+    exit_raw = (packed >> 7) & 0xFFFF
+    sig_raw = (packed >> 23) & 0xFF
+    out["inferred"] = np.concatenate(
+        [((packed >> 4) & 1).astype(bool), np.asarray(oddc["inferred"], dtype=np.int64) != 0]
+    )
+    out["exit_code"] = np.concatenate(
+        [np.where(exit_raw > 0, exit_raw - 2, np.nan),
+         np.asarray(oddc["exit_code"], dtype=np.float64)]
+    )  # fmt: skip
+    out["signal"] = np.concatenate(
+        [np.where(sig_raw > 0, sig_raw - 1, np.nan), np.asarray(oddc["signal"], dtype=np.float64)]
+    )
+    del packed, exit_raw, sig_raw
+    odd_idx = np.arange(m, dtype=np.int32)
+
+    def text_col(plain_part: tuple[np.ndarray, list[Any]], name: str) -> pd.Categorical:
+        col = _Strings()
+        col.add(*plain_part)
+        col.add(odd_idx, [v if v != "" else None for v in oddc[name]])
+        return col.categorical()
+
+    out["kind"] = text_col((kind_code, list(_KINDS)), "kind")
+    # A plain row's action is its kind, or "health_status: <health>".
+    action_code = np.where(health_code > 0, len(_KINDS) + health_code - 1, kind_code)
+    actions = [*_KINDS, *(f"health_status: {h}" for h in _HEALTHS)]
+    out["action"] = text_col((action_code.astype(np.int32), actions), "action")
+    out["health"] = text_col((health_code - 1, list(_HEALTHS)), "health")
+    out["cause_hint"] = text_col((np.full(n, -1, dtype=np.int32), []), "cause_hint")
     return out
 
 
@@ -413,9 +442,8 @@ def load_events_for_window(
         refs_clause = " AND container_ref IN (" + ",".join(str(int(r)) for r in cont["ref"]) + ")"
         if not len(cont):
             refs_clause = " AND 0"
-    cols = _read_columns(
-        conn, _window_sql(start_ns, end_ns, refs_clause, _slices(conn, start_ns, end_ns))
-    )
+    plain, odd = _window_sql(start_ns, end_ns, refs_clause, _slices(conn, start_ns, end_ns))
+    cols = _read_columns(conn, plain, odd)
     crefs = cont["ref"].to_numpy(dtype=np.int64)
     pos = np.minimum(np.searchsorted(crefs, cols["ref"]), max(len(crefs) - 1, 0))
     known = (crefs[pos] == cols["ref"]) if len(crefs) else np.zeros(len(pos), dtype=bool)
@@ -446,7 +474,7 @@ def load_events_for_window(
         frame[c] = pd.Categorical.from_codes(np.asarray(cat.codes)[pos], categories=cat.categories)
     del pos
     frame["time_ns"] = cols.pop("time_ns")[order]
-    for c in _TEXT:
+    for c in ("action", "kind", "health", "cause_hint"):
         cat = cols.pop(c)
         frame[c] = pd.Categorical.from_codes(
             np.asarray(cat.codes)[order], categories=cat.categories

@@ -73,6 +73,8 @@ events = Table(
     Column("cause_hint", String(32)),
     Column("evidence", Text),
     Column("source", String(16), nullable=False),
+    # What the report needs of a lifecycle event, in one integer (store/packing.py).
+    Column("packed", BigInteger, nullable=False),
     # The event as received: line `raw_line` (0-based) of raw_chunks row `raw_chunk`.
     Column("raw_chunk", BigInteger),
     Column("raw_line", Integer),

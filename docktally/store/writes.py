@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from docktally.store import packing
 from docktally.store.schema import (
     checkpoints,
     container_facts,
@@ -198,6 +199,15 @@ def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     for r in rows:
         p = {f: r.get(f) for f in EVENT_FIELDS}
         p["inferred"] = bool(p["inferred"])
+        p["packed"] = packing.pack(
+            action=str(p["action"]),
+            kind=str(p["kind"]),
+            exit_code=p["exit_code"],
+            signal=p["signal"],
+            health=p["health"],
+            inferred=bool(p["inferred"]),
+            cause_hint=p["cause_hint"],
+        )
         p["container_ref"] = refs[(str(r["host"]), str(r["container_id"]))]
         line = raw_line.get(id(r))
         p["raw_chunk"] = chunk_id if line is not None else None

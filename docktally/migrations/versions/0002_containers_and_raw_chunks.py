@@ -6,7 +6,8 @@ Create Date: 2026-11-28 03:30:00
 
 Events keep a `container_ref` into the new `containers` table instead of host, container id,
 name, image and compose labels on every row, and their raw JSON moves into `raw_chunks`
-(zlib-compressed batches). The natural key becomes (container_ref, time_ns, action). Data is
+(zlib-compressed batches), and `packed` holds what the report needs of a lifecycle event in
+one integer (store/packing.py). The natural key becomes (container_ref, time_ns, action). Data is
 carried over: one containers row per (host, container_id) with its latest name, image and
 labels; raw JSON 5,000 events to a chunk.
 """
@@ -22,6 +23,22 @@ branch_labels = None
 depends_on = None
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+# store/packing.py's packed_sql() as it was at this revision (a migration must not change
+# when the application's code does).
+_PACKED = (
+    "CAST(CASE WHEN kind NOT IN ('create', 'destroy', 'die', 'health_status', 'kill', "
+    "'oom', 'pause', 'rename', 'restart', 'start', 'stop', 'unpause', 'update') THEN -2 "
+    "WHEN cause_hint IS NULL AND ((health IS NULL AND action = kind) OR (health IN "
+    "('healthy', 'unhealthy') AND kind = 'health_status' AND action = 'health_status: ' || "
+    "health)) AND (exit_code IS NULL OR exit_code BETWEEN -1 AND 65533) AND (signal IS NULL"
+    " OR signal BETWEEN 0 AND 254) THEN (CASE kind WHEN 'create' THEN 0 WHEN 'destroy' THEN"
+    " 1 WHEN 'die' THEN 2 WHEN 'health_status' THEN 3 WHEN 'kill' THEN 4 WHEN 'oom' THEN 5 "
+    "WHEN 'pause' THEN 6 WHEN 'rename' THEN 7 WHEN 'restart' THEN 8 WHEN 'start' THEN 9 "
+    "WHEN 'stop' THEN 10 WHEN 'unpause' THEN 11 WHEN 'update' THEN 12 END) + 16 * "
+    "CAST(inferred AS INTEGER) + 32 * (CASE health WHEN 'healthy' THEN 1 WHEN 'unhealthy' "
+    "THEN 2 ELSE 0 END) + 128 * coalesce(exit_code + 2, 0) + 8388608 * coalesce(signal + 1,"
+    " 0) ELSE -1 END AS BIGINT)"
+)
 _FIELDS = ("name", "image", "compose_project", "compose_service")
 _CHUNK = 5000
 
@@ -73,6 +90,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("container_ref", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("raw_chunk", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("raw_line", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("packed", sa.BigInteger(), nullable=True))
+    bind.execute(sa.text(f"UPDATE events SET packed = {_PACKED}"))
     bind.execute(
         sa.text(
             "UPDATE events SET container_ref = (SELECT c.ref FROM containers c "
@@ -85,6 +104,7 @@ def upgrade() -> None:
         for column in ("host", "container_id", *_FIELDS, "raw"):
             batch.drop_column(column)
         batch.alter_column("container_ref", existing_type=sa.BigInteger(), nullable=False)
+        batch.alter_column("packed", existing_type=sa.BigInteger(), nullable=False)
         batch.create_unique_constraint(
             batch.f("uq_events_container_ref_time_ns_action"),
             ["container_ref", "time_ns", "action"],
@@ -150,7 +170,7 @@ def downgrade() -> None:
             )
     with op.batch_alter_table("events") as batch:
         batch.drop_constraint("uq_events_container_ref_time_ns_action", type_="unique")
-        for column in ("container_ref", "raw_chunk", "raw_line"):
+        for column in ("container_ref", "raw_chunk", "raw_line", "packed"):
             batch.drop_column(column)
         batch.alter_column("host", existing_type=sa.String(length=255), nullable=False)
         batch.alter_column("container_id", existing_type=sa.String(length=64), nullable=False)
