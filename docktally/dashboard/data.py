@@ -12,9 +12,12 @@ place.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +140,7 @@ def event_count(url: str) -> int:
 def _history(url: str, start_ns: int, end_ns: int) -> History:
     # cache_resource, not cache_data: the frames are big and nobody mutates them, so every
     # session shares one copy instead of unpickling its own.
+    _import_beside_the_read("scipy.special")
     lookback = start_ns - reads.LOOKBACK_NS
     with engine(url).connect() as conn:
         return History(
@@ -145,6 +149,20 @@ def _history(url: str, start_ns: int, end_ns: int) -> History:
             coverage=reads.load_coverage(conn, lookback, end_ns),
             maintenance=reads.load_maintenance(conn, lookback, end_ns),
         )
+
+
+def _import_beside_the_read(module: str) -> None:
+    """Import `module` in a thread while this one waits on the database, as `docktally report`
+    does: the report that follows imports scipy.special (its MTBF interval) on first use, ~0.3 s,
+    and the read is Arrow's reader in a forked child, so this process has a core to spare."""
+    if module in sys.modules:
+        return
+
+    def load() -> None:
+        with contextlib.suppress(ImportError):  # the report raises the real error, if any
+            importlib.import_module(module)
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
 def containers(history: History) -> pd.DataFrame:
