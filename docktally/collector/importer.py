@@ -275,45 +275,54 @@ def parse_chunk(
         else:
             raw = line.rstrip(b"\r\n").replace(b"\n", b" ") + b"\n"
         # --- the engine's usual shape, read without building a row dict ---------------------
-        if type(payload) is dict and payload.get("Type") == "container":
-            action = payload.get("Action")
-            actor = payload.get("Actor")
-            if type(action) is str and action and len(action) <= 128 and type(actor) is dict:
-                cid = actor.get("ID")
-                time_ns = payload.get("timeNano")
-                attrs = actor.get("Attributes")
-                if (
-                    type(cid) is str
-                    and 0 < len(cid) <= 64
-                    and type(time_ns) is int
-                    and 0 <= time_ns < 2**63
-                    and type(attrs) is dict
-                ):
-                    desc = (
-                        attrs.get("name"),
-                        attrs.get("image") or payload.get("from"),
-                        attrs.get(COMPOSE_PROJECT),
-                        attrs.get(COMPOSE_SERVICE),
-                    )
-                    ref = known(cid)
-                    if ref is None or current(ref) != desc:
-                        ref = ref_of(cid, desc, time_ns)
-                    a_ref(ref)
-                    a_time(time_ns)
-                    a_action(action)
-                    if ":" in action or action != action.strip():
-                        kind, health = _kind_health(action)
-                        a_kind(kind)
-                        a_health(health)
-                    else:
-                        a_kind(None)
-                        a_health(None)
-                    exit_code = attrs.get("exitCode")
-                    a_exit(None if exit_code is None else _int_or_none(exit_code))
-                    sig = attrs.get("signal")
-                    a_sig(None if sig is None else parse_signal(sig))
-                    a_raw(raw)
-                    continue
+        # Subscripts, not .get(): a missing key or a non-dict goes the shared way below.
+        try:
+            usual = payload["Type"] == "container"
+            action = payload["Action"]
+            actor = payload["Actor"]
+            cid = actor["ID"]
+            time_ns = payload["timeNano"]
+            attrs = actor["Attributes"]
+        except (KeyError, TypeError, IndexError):
+            usual = False
+        if (
+            usual
+            and type(payload) is dict
+            and type(action) is str
+            and 0 < len(action) <= 128
+            and type(actor) is dict
+            and type(cid) is str
+            and 0 < len(cid) <= 64
+            and type(time_ns) is int
+            and 0 <= time_ns < 2**63
+            and type(attrs) is dict
+        ):
+            get = attrs.get
+            desc = (
+                get("name"),
+                get("image") or payload.get("from"),
+                get(COMPOSE_PROJECT),
+                get(COMPOSE_SERVICE),
+            )
+            ref = known(cid)
+            if ref is None or current(ref) != desc:
+                ref = ref_of(cid, desc, time_ns)
+            a_ref(ref)
+            a_time(time_ns)
+            a_action(action)
+            if ":" in action or action != action.strip():
+                kind, health = _kind_health(action)
+                a_kind(kind)
+                a_health(health)
+            else:
+                a_kind(None)
+                a_health(None)
+            exit_code = get("exitCode")
+            a_exit(None if exit_code is None else _int_or_none(exit_code))
+            sig = get("signal")
+            a_sig(None if sig is None else parse_signal(sig))
+            a_raw(raw)
+            continue
         # --- everything else (bad lines included) goes the shared way ------------------------
         try:
             row = parse_line(line, line_no, host=refs.host)
