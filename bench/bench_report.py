@@ -52,7 +52,8 @@ def iso(ns: int) -> str:
 
 def build_db(events: int, containers: int, days: float) -> Path:
     tmp = Path(tempfile.gettempdir())
-    db = tmp / f"docktally-report-bench-{events}-{containers}-{days:g}.db"
+    # v2: schema 0002 with events.packed (older files lack the column)
+    db = tmp / f"docktally-report-bench2-{events}-{containers}-{days:g}.db"
     if db.exists():
         return db
     src = tmp / f"docktally-report-bench-{events}-{containers}-{days:g}.jsonl"
@@ -84,9 +85,11 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
     import numpy as np
 
     from docktally.store import db as store_db
+    from docktally.store.packing import pack
 
     tmp = Path(tempfile.gettempdir())
-    path = tmp / f"docktally-report-synth-{events}-{containers}-{days:g}.db"
+    # v2: schema 0002 with events.packed (older files lack the column)
+    path = tmp / f"docktally-report-synth2-{events}-{containers}-{days:g}.db"
     if path.exists():
         return path
     store_db.connect(str(path)).dispose()  # migrated schema
@@ -97,9 +100,14 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     sql = (
-        "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, inferred, source)"
-        " VALUES (?, ?, ?, ?, ?, 0, 'bench')"
+        "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, inferred, source,"
+        " packed) VALUES (?, ?, ?, ?, ?, 0, 'bench', ?)"
     )
+    packed = [
+        pack(action=k, kind=k, exit_code=c, signal=None, health=None, inferred=False,
+             cause_hint=None)
+        for k, c in PATTERN
+    ]  # fmt: skip
     t = time.perf_counter()
     for c in range(containers):
         con.execute(
@@ -111,7 +119,7 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
         rows = []
         for i, tn in enumerate(times.tolist()):
             kind, code = PATTERN[i % len(PATTERN)]
-            rows.append((c + 1, tn, kind, kind, code))
+            rows.append((c + 1, tn, kind, kind, code, packed[i % len(PATTERN)]))
         con.executemany(sql, rows)
         if c % 1000 == 999:
             con.commit()
