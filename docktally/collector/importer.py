@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
-from urllib.parse import unquote
 
 import orjson
 from sqlalchemy import Connection, select
@@ -46,6 +45,7 @@ from docktally.collector.normalize import (
     parse_signal,
 )
 from docktally.store import packing, writes
+from docktally.store.db import sqlite_file
 from docktally.store.schema import coverage
 
 SOURCE = "import"
@@ -410,7 +410,7 @@ def import_lines(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        path = _sqlite_file(conn)
+        path = sqlite_file(conn)
         if path is not None:
             with _WriterProcess(path, host) as writer:
                 refs = writer.refs
@@ -474,19 +474,6 @@ def _span(result: ImportResult, covers: tuple[int, int] | None) -> tuple[int, in
     if result.first_ns is None or result.last_ns is None:
         return None
     return result.first_ns, result.last_ns
-
-
-def _sqlite_file(conn: Connection) -> str | None:
-    """The path of the SQLite database file behind `conn` (also when store.db opened it as a
-    read-only `file:` URI), or None (PostgreSQL, in memory)."""
-    if conn.dialect.name != "sqlite":
-        return None
-    path = conn.engine.url.database
-    if path and path.startswith("file:"):
-        path = unquote(path[len("file:") :].split("?", 1)[0])
-    if not path or path == ":memory:":
-        return None
-    return path
 
 
 def _normalized(

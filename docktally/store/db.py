@@ -7,8 +7,9 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
@@ -177,6 +178,19 @@ def is_at_head(engine: Engine) -> bool:
             return False
         current = set(MigrationContext.configure(conn).get_current_heads())
     return current == set(script.get_heads())
+
+
+def sqlite_file(conn: Connection) -> str | None:
+    """The path of the SQLite database file behind `conn` (also when connect() opened it as a
+    read-only `file:` URI), or None (PostgreSQL, in memory)."""
+    if conn.dialect.name != "sqlite":
+        return None
+    path = conn.engine.url.database
+    if path and path.startswith("file:"):
+        path = unquote(path[len("file:") :].split("?", 1)[0])
+    if not path or path == ":memory:":
+        return None
+    return path
 
 
 def checkpoint_wal(engine: Engine) -> None:

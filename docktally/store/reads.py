@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from docktally.analytics.model import (
 )
 from docktally.errors import StoreError
 from docktally.store import packing
+from docktally.store.db import sqlite_file
 from docktally.store.schema import (
     container_facts,
     containers,
@@ -225,19 +226,6 @@ def _slices(conn: Connection, start_ns: int, end_ns: int, parts: int = 2) -> lis
     return [(int(first) + i * step, int(first) + (i + 1) * step) for i in range(parts)]
 
 
-def _sqlite_file(conn: Connection) -> str | None:
-    """The path of the SQLite database file behind `conn` (also when store.db opened it as a
-    read-only `file:` URI), or None (PostgreSQL, in memory)."""
-    if conn.dialect.name != "sqlite":
-        return None
-    path = conn.engine.url.database
-    if path and path.startswith("file:"):
-        path = unquote(path[len("file:") :].split("?", 1)[0])
-    if not path or path == ":memory:":
-        return None
-    return path
-
-
 _BATCH_ROWS = 65536  # Arrow's SQLite reader's default is 1,024: per-batch work adds up
 
 
@@ -353,7 +341,7 @@ class _Strings:
 def _read_columns(conn: Connection, plain: list[str], odd_sql: str) -> dict[str, Any]:
     """Run the loader's statements -> columns: text as sorted Categoricals (missing: NaN),
     nullable integers as float64 with NaN, the rest int64."""
-    path = _sqlite_file(conn)
+    path = sqlite_file(conn)
     batches = _arrow_batches(path, [*plain, odd_sql]) if path is not None else None
     p_ref: list[np.ndarray] = []
     p_time: list[np.ndarray] = []
