@@ -192,24 +192,29 @@ def _last_values(col: pd.Series, order: np.ndarray | None, ck: np.ndarray, n_c: 
         present = col.notna().to_numpy(dtype=bool)
     if order is not None:
         present = present[order]
-    rows = np.flatnonzero(present)
-    if not len(rows):
-        return out
-    ckr = ck[rows]
-    last = np.ones(len(rows), dtype=bool)
-    last[:-1] = ckr[1:] != ckr[:-1]  # rows are grouped by container: the last of each run
-    rows = rows[last]
+    if present.all():  # the usual case: every row has it, so each container's last row
+        rows = np.flatnonzero(np.append(ck[1:] != ck[:-1], True))
+        ck_last = ck[rows]
+    else:
+        rows = np.flatnonzero(present)
+        if not len(rows):
+            return out
+        ckr = ck[rows]
+        last = np.ones(len(rows), dtype=bool)
+        last[:-1] = ckr[1:] != ckr[:-1]  # rows are grouped by container: the last of each run
+        rows = rows[last]
+        ck_last = ckr[last]
     src = rows if order is None else order[rows]
     if codes is not None:
-        out[ckr[last]] = col.cat.categories.to_numpy(dtype=object)[codes[src]]
+        out[ck_last] = col.cat.categories.to_numpy(dtype=object)[codes[src]]
     else:
-        out[ckr[last]] = col.to_numpy(dtype=object)[src]
+        out[ck_last] = col.to_numpy(dtype=object)[src]
     return out
 
 
 def _float_at(col: pd.Series, rows: np.ndarray) -> np.ndarray:
     """The column's values at `rows` as float64 (NA -> NaN), without converting it whole."""
-    return col.take(rows).to_numpy(dtype=np.float64, na_value=np.nan)
+    return col.array.take(rows).to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _with_none(uni: np.ndarray) -> np.ndarray:
