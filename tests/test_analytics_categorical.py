@@ -112,3 +112,24 @@ def test_categorical_columns_give_the_same_report(kw: dict[str, Any]) -> None:
 @given(histories)
 def test_categorical_columns_give_the_same_report_on_random_histories(d: dict[str, Any]) -> None:
     _same_everything(_history(d), W)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"service": "shop/web"},
+        {"service": "web"},
+        {"service": "db"},
+        {"container": "db"},
+        {"host": "edge"},
+        {"service": "nothing"},
+    ],
+)
+def test_filters_keep_the_same_rows_for_categorical_columns(kw: dict[str, str]) -> None:
+    from docktally.analytics.select import filter_history
+
+    h = _rich()
+    a = filter_history(h, **kw).events
+    b = filter_history(categorical(h), **kw).events
+    assert list(a["container_id"]) == list(b["container_id"].astype(object))
+    assert list(a["time_ns"]) == list(b["time_ns"])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from docktally.analytics.model import History
-from docktally.analytics.timeline import service_key
+from docktally.analytics.timeline import _codes, service_key
 
 
 def filter_history(
@@ -30,16 +31,9 @@ def filter_history(
         named = (ev["name"] == container) | ev["container_id"].astype(str).str.startswith(container)
         keep &= ev["container_id"].isin(set(ev.loc[named, "container_id"]))
     if service:
-        keys = pd.Series(
-            [
-                service_key(p, s, n)
-                for p, s, n in zip(
-                    ev["compose_project"], ev["compose_service"], ev["name"], strict=True
-                )
-            ],
-            index=ev.index,
+        hit = (_service_keys(ev) == service) | (ev["compose_service"] == service).to_numpy(
+            dtype=bool, na_value=False
         )
-        hit = (keys == service) | (ev["compose_service"] == service)
         keep &= ev["container_id"].isin(set(ev.loc[hit, "container_id"]))
     events = ev[keep].reset_index(drop=True)
     kept = set(events["container_id"])
@@ -49,3 +43,17 @@ def filter_history(
     if host:
         cov = cov[cov["host"] == host].reset_index(drop=True)
     return History(events=events, facts=facts, coverage=cov, maintenance=history.maintenance)
+
+
+def _service_keys(ev: pd.DataFrame) -> np.ndarray:
+    """service_key of every row, computed once per distinct (project, service, name)."""
+    cols = [_codes(ev[c]) for c in ("compose_project", "compose_service", "name")]
+    key = np.zeros(len(ev), dtype=np.int64)
+    for codes, uni in cols:
+        key = key * (len(uni) + 1) + (codes.astype(np.int64) + 1)
+    inverse, distinct = pd.factorize(key)
+    firsts = np.zeros(len(distinct), dtype=np.int64)
+    firsts[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)  # first row of each
+    values = [[uni[c] if c >= 0 else None for c in codes[firsts].tolist()] for codes, uni in cols]
+    names = np.array([service_key(p, s, n) for p, s, n in zip(*values, strict=True)], dtype=object)
+    return names[inverse]
