@@ -181,9 +181,10 @@ class Report:
                 "mtbf_s": mtbf[i],
                 "mttr_s": mttr[i],
                 "mtbf_ci90_s": [lo[i], hi[i]],
-                "exit_codes": {str(k): int(v) for k, v in exit_codes[i].items()},
+                # Built by _metrics as str -> int and str -> float (never NaN): copied as is.
+                "exit_codes": dict(exit_codes[i]),
                 "oom_kills": ooms[i],
-                "downtime_by_cause_s": {k: _num(v) for k, v in by_cause[i].items()},
+                "downtime_by_cause_s": dict(by_cause[i]),
             }
             if slo is not None:
                 g["slo"] = {c: v[i] for c, v in slo}
