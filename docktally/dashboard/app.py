@@ -9,8 +9,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from docktally.dashboard import data, ui
-
 HERE = Path(__file__).parent
 PAGES = HERE / "views"
 
@@ -29,6 +27,12 @@ def run() -> None:
             st.Page(PAGES / "collector.py", title="Collector", icon=":material/sensors:"),
         ]
     )
+    st.sidebar.header("Filters")
+    # Imported after the first element on purpose: on its first element Streamlit looks at the
+    # call stack (inspect.stack, to tell a REPL), which resolves the path of every module
+    # imported so far; before pandas and SQLAlchemy that is ~0.1 s less of the first render.
+    from docktally.dashboard import data, ui
+
     url = data.database_url()
     ui.sidebar(url, live_default=data.collector_status() is not None)
     ui.collector_banner(url)

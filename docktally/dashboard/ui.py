@@ -52,9 +52,9 @@ def _choice(label: str, key: str, options: list[str], help_text: str) -> str:
 
 
 def sidebar(url: str, *, live_default: bool) -> View:
-    """Render the filters and return the view they select. Widgets are bound to the URL's query
-    parameters, so a link reproduces the view."""
-    st.sidebar.header("Filters")
+    """Render the filters (under the sidebar's "Filters" heading, which app.py writes) and
+    return the view they select. Widgets are bound to the URL's query parameters, so a link
+    reproduces the view."""
     rng = st.sidebar.selectbox(
         "Time range",
         list(data.RANGES),
