@@ -6,18 +6,20 @@ collector's are, with the raw JSON being the line exactly as read.
 
 SQLite takes a fast path, built for 100,000 events/s on two cores:
 
-- two processes parse (this one and _ParserProcess, every other chunk of 20,000 lines), with
-  orjson, each line into a few columns: a container number local to the chunk, time, action,
-  and exit code, signal, kind and health where the action does not imply them. Events of the
-  engine's usual shape are read without building a row dict, anything else goes through
-  normalize_event itself (tests/test_import_fast.py checks the stored rows are equal). Each
-  chunk's columns are sealed into an Arrow table and its raw lines joined;
-- a third process writes (_WriterProcess: why a process, see there): it turns the chunk's
-  container numbers into `containers.ref` (it alone assigns new ones, holding SQLite's write
-  lock from the start), compresses the raw lines into one raw_chunks row, ingests the table
-  into a TEMP table through Arrow's SQLite driver (in C) and moves it into `events` with one
-  INSERT ... SELECT sorted by (container_ref, time_ns), so the natural-key index is updated in
-  key order, not at random, computing `events.packed` on the way.
+- this process parses (orjson) each line into a few columns: the container's
+  `containers.ref` (assigned here for new containers: the writer holds SQLite's write lock
+  from the start, so nobody else can), time, action, and exit code, signal, kind and health
+  where the action does not imply them. Events of the engine's usual shape are read without
+  building a row dict, anything else goes through normalize_event itself
+  (tests/test_import_fast.py checks the stored rows are equal);
+- each chunk's raw lines are compressed into one raw_chunks row, and its columns sealed into
+  an Arrow table;
+- a forked process writes (_WriterProcess: why a process, see there), through Arrow's SQLite
+  driver: the chunk goes into a TEMP table in C, then into `events` with one INSERT ... SELECT
+  sorted by (container_ref, time_ns), so the natural-key index is updated in key order, not at
+  random (half the writer's CPU of a time-ordered insert). Row ids then do not follow time:
+  the report's loader reads wide windows straight through the table, in id slices.
+  Parsing and writing run on two cores.
 
 PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by chunk.
 """
