@@ -169,48 +169,9 @@ class _Refs:
         return new, changed
 
 
-class _LocalRefs:
-    """parse_chunk's view of containers within one chunk: each container id gets a local
-    number (0, 1, ...) and the newest descriptor the chunk gives it, by the rule _Refs
-    applies. The writing process turns local numbers into containers.ref (resolve), so chunks
-    can be parsed anywhere, in any process, with no shared state."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        self.ids: dict[str, int] = {}
-        self.cids: list[str] = []
-        self.newest: list[tuple[Descriptor, int | None]] = []
-        self.current: dict[int, Descriptor] = {}
-
-    def ref(self, cid: str, desc: Descriptor, time_ns: int) -> int:
-        local = self.ids.get(cid)
-        if local is None:
-            local = self.ids[cid] = len(self.cids)
-            self.cids.append(cid)
-            self.newest.append(((None, None, None, None), None))
-            self.current[local] = (None, None, None, None)
-        seen = self.newest[local][1]
-        if desc != (None, None, None, None) and (seen is None or time_ns >= seen):
-            self.newest[local] = (desc, time_ns)
-            self.current[local] = desc
-        return local
-
-
-def _resolve(refs: _Refs, cids: list[str], newest: list[tuple[Descriptor, int | None]]) -> Any:
-    """A chunk's local container numbers -> containers.ref (as a numpy lookup table),
-    creating and describing containers in `refs` as the chunk says."""
-    import numpy as np
-
-    lut = np.empty(len(cids), dtype=np.int64)
-    for i, (cid, (desc, t)) in enumerate(zip(cids, newest, strict=True)):
-        lut[i] = refs.ref(cid, desc, t if t is not None else 0)
-    return lut
-
-
 @dataclass
 class _Chunk:
-    """What a chunk of lines became: event columns (`refs` holds local container numbers, see
-    _LocalRefs), the chunk's containers, raw lines, and the counts."""
+    """What a chunk of lines became: event columns, containers and raw, and the counts."""
 
     rows: int = 0
     refs: list[int] = field(default_factory=list)
@@ -221,8 +182,8 @@ class _Chunk:
     signals: list[int | None] = field(default_factory=list)
     healths: list[str | None] = field(default_factory=list)
     raw: bytes = b""  # the rows' raw lines, each ending in "\n" (compressed by the writer)
-    cids: list[str] = field(default_factory=list)  # local number -> container id
-    newest: list[tuple[Descriptor, int | None]] = field(default_factory=list)
+    new_containers: list[tuple[Any, ...]] = field(default_factory=list)
+    changed: list[tuple[Any, ...]] = field(default_factory=list)
     read: int = 0
     not_container: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)  # (line_no, reason)
@@ -277,13 +238,12 @@ def parse_chunk(
     lines: Sequence[bytes | str],
     first_line_no: int,
     *,
-    host: str,
+    refs: _Refs,
     skip_invalid: bool,
 ) -> _Chunk:
     """Lines (numbered from `first_line_no`) -> columns; raises InvalidLine unless
     skip_invalid."""
     out = _Chunk()
-    refs = _LocalRefs(host)
     ref_of = refs.ref
     a_ref, a_time, a_action = out.refs.append, out.times.append, out.actions.append
     a_kind, a_exit, a_sig, a_health = (
@@ -389,7 +349,7 @@ def parse_chunk(
         # Compressed by the writing process, which has time to spare; this one has none.
         out.raw = b"".join(raws)
         out.first, out.last = min(out.times), max(out.times)
-    out.cids, out.newest = refs.cids, refs.newest
+    out.new_containers, out.changed = refs.take()
     out.seal()
     return out
 
@@ -452,9 +412,10 @@ def import_lines(
     try:
         path = sqlite_file(conn)
         if path is not None:
-            with _WriterProcess(path, host) as writer, _ParserProcess(host, skip_invalid) as helper:
-
-                def store(chunk: _Chunk) -> None:
+            with _WriterProcess(path, host) as writer:
+                refs = writer.refs
+                for n, chunk_lines in _chunks(lines, chunk_rows):
+                    chunk = parse_chunk(chunk_lines, n, refs=refs, skip_invalid=skip_invalid)
                     _count(result, chunk.read, chunk.not_container)
                     result.invalid.extend(InvalidLine(n, why) for n, why in chunk.invalid)
                     if chunk.rows:
@@ -465,17 +426,6 @@ def import_lines(
                         result.last_ns = _max(result.last_ns, chunk.last)
                     if on_progress is not None:
                         on_progress(result.read)
-
-                # Chunks in pairs: the helper parses the second while this process parses the
-                # first; both go to the writer in file order.
-                chunks = _chunks(lines, chunk_rows)
-                for n, chunk_lines in chunks:
-                    other = next(chunks, None)
-                    if other is not None:
-                        helper.send(*other)
-                    store(parse_chunk(chunk_lines, n, host=host, skip_invalid=skip_invalid))
-                    if other is not None:
-                        store(helper.receive())
                 span = _span(result, covers)
                 result.new, result.coverage_id = writer.finish(span)
         else:
@@ -580,7 +530,8 @@ class _WriterProcess:
             daemon=True,
         )
         self.proc.start()
-        self._get("ready")
+        _, rows, next_ref = self._get("refs")
+        self.refs = _Refs(host, rows, next_ref)
         self.done = False
 
     def _get(self, want: str) -> tuple[Any, ...]:
@@ -641,93 +592,13 @@ class _WriterProcess:
             q.cancel_join_thread()
 
 
-class _ParserProcess:
-    """parse_chunk in a forked process, one chunk at a time: the import's second parser.
-
-    Chunks are handed over as their lines (pickled: ~10 MB a chunk, a few ms) and come back
-    parsed, in the order sent. Parsing is the import's longest step; with this, two processes
-    parse while a third writes.
-    """
-
-    def __init__(self, host: str, skip_invalid: bool) -> None:
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("fork")
-        self.inq: Any = ctx.Queue(maxsize=2)
-        self.outq: Any = ctx.Queue(maxsize=2)
-        self.proc = ctx.Process(
-            target=_parser_main,
-            args=(host, skip_invalid, self.inq, self.outq),
-            name="docktally-import-parser",
-            daemon=True,
-        )
-        self.proc.start()
-
-    def send(self, first_line_no: int, lines: list[bytes | str]) -> None:
-        self.inq.put((first_line_no, lines))
-
-    def receive(self) -> _Chunk:
-        while True:
-            try:
-                kind, value = self.outq.get(timeout=1.0)
-            except queue.Empty:
-                if not self.proc.is_alive():
-                    raise RuntimeError("the import's parsing process died") from None
-                continue
-            if kind == "invalid":
-                raise InvalidLine(*value)
-            if kind == "error":
-                raise RuntimeError(f"the import's parsing process failed: {value}")
-            assert isinstance(value, _Chunk)
-            return value
-
-    def __enter__(self) -> _ParserProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc.is_alive():
-            try:
-                self.inq.put(None, timeout=5.0)
-            except queue.Full:
-                self.proc.terminate()
-        self.proc.join(10)
-        if self.proc.is_alive():
-            self.proc.terminate()
-            self.proc.join(5)
-        for q in (self.inq, self.outq):
-            q.close()
-            q.cancel_join_thread()
-
-
-def _parser_main(host: str, skip_invalid: bool, inq: Any, outq: Any) -> None:
-    gc.disable()
-    try:
-        while True:
-            job = inq.get()
-            if job is None:
-                break
-            first_line_no, lines = job
-            try:
-                chunk = parse_chunk(lines, first_line_no, host=host, skip_invalid=skip_invalid)
-            except InvalidLine as exc:
-                outq.put(("invalid", (exc.line_no, exc.reason)))
-                break
-            outq.put(("ok", chunk))
-    except Exception as exc:  # handed to the parent, which raises it
-        outq.put(("error", f"{type(exc).__name__}: {exc}"))
-    finally:
-        outq.close()
-        outq.join_thread()
-
-
 def _writer_main(path: str, host: str, inq: Any, outq: Any) -> None:
     gc.disable()
     writer: _SqliteWriter | None = None
     try:
         writer = _SqliteWriter(path)
         rows, next_ref = writer.load_refs(host)
-        writer.refs = _Refs(host, rows, next_ref)
-        outq.put(("ready",))
+        outq.put(("refs", rows, next_ref))
         while True:
             msg = inq.get()
             if msg[0] == "chunk":
@@ -791,7 +662,6 @@ class _SqliteWriter:
         self.cur.execute("BEGIN IMMEDIATE")
         self.open = True
         self.new = 0
-        self.refs: _Refs | None = None  # set once the write lock is held (load_refs)
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         self.cur.execute(sql, params) if params else self.cur.execute(sql)
@@ -816,14 +686,8 @@ class _SqliteWriter:
         import pyarrow as pa
 
         cur = self.cur
-        assert self.refs is not None
-        lut = _resolve(self.refs, chunk.cids, chunk.newest)
-        new_containers, changed = self.refs.take()
-        table = chunk.table()
-        local = table.column("ref").to_numpy()
-        table = table.set_column(0, "ref", pa.array(lut[local], pa.int64()))
-        if new_containers:
-            ref, host, cid = zip(*new_containers, strict=True)
+        if chunk.new_containers:
+            ref, host, cid = zip(*chunk.new_containers, strict=True)
             self._ingest(
                 "import_new",
                 pa.table({"ref": pa.array(ref, pa.int64()), "host": pa.array(host, pa.string()),
@@ -837,7 +701,7 @@ class _SqliteWriter:
             "INSERT INTO raw_chunks (lines, body) VALUES (?, ?) RETURNING id",
             (chunk.rows, writes.compress_raw_zstd(chunk.raw)),
         ))  # fmt: skip
-        self._ingest("import_stage", table)
+        self._ingest("import_stage", chunk.table())
         cur.execute(
             "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, signal, "
             "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line, packed) "
@@ -849,8 +713,8 @@ class _SqliteWriter:
         self.new += written
         if written == 0:  # all stored before: so is their raw
             cur.execute(f"DELETE FROM raw_chunks WHERE id = {raw_id}")
-        if changed:
-            cols = list(zip(*changed, strict=True))
+        if chunk.changed:
+            cols = list(zip(*chunk.changed, strict=True))
             self._ingest(
                 "import_changed",
                 pa.table(
