@@ -137,20 +137,26 @@ def _group_bounds(ck: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     return first, last, gstart, gend
 
 
-def ffill_idx(valid: np.ndarray, gstart: np.ndarray) -> np.ndarray:
-    """Index of the last valid row at or before each row, within its group; -1 if none."""
+def ffill_idx(valid: np.ndarray, gstart: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    """Index of the last valid row at or before each row, within its group; -1 if none.
+    With `at`, only for those rows (one pass over all rows fewer)."""
     idx = np.where(valid, np.arange(len(valid), dtype=gstart.dtype), -1)
     last = np.maximum.accumulate(idx) if len(idx) else idx
     del idx
+    if at is not None:
+        last, gstart = last[at], gstart[at]
     return np.where(last >= gstart, last, -1)
 
 
-def bfill_idx(valid: np.ndarray, gend: np.ndarray) -> np.ndarray:
-    """Index of the first valid row at or after each row, within its group; -1 if none."""
+def bfill_idx(valid: np.ndarray, gend: np.ndarray, at: np.ndarray | None = None) -> np.ndarray:
+    """Index of the first valid row at or after each row, within its group; -1 if none.
+    With `at`, only for those rows (one pass over all rows fewer)."""
     n = len(valid)
     idx = np.where(valid, np.arange(n, dtype=gend.dtype), n)
     nxt = np.minimum.accumulate(idx[::-1])[::-1] if n else idx
     del idx
+    if at is not None:
+        nxt, gend = nxt[at], gend[at]
     return np.where(nxt <= gend, nxt, -1)
 
 
@@ -540,7 +546,7 @@ def build_timeline(
     set_cause[d] = die_cause
     del die_state
     # Before a container's first event: absent if that event is its creation, else no data.
-    first_real = bfill_idx(real, gend)[group_first]
+    first_real = bfill_idx(real, gend, at=group_first)
     init_kind = np.where(first_real >= 0, kc[np.maximum(first_real, 0)], -1)
     del first_real
     init_state = np.where(init_kind == K["create"], PLANNED, UNKNOWN).astype(np.int8)
@@ -587,7 +593,7 @@ def build_timeline(
     lr_inf: np.ndarray | None = None
     lr_t = np.zeros(0, dtype=np.int64)
     if n_ev and inf_ev.any():
-        lr = ffill_idx(real, gstart)[s_idx]
+        lr = ffill_idx(real, gstart, at=s_idx)
         lr_ok = lr >= 0
         lr_x = np.maximum(lr, 0)
         del lr
@@ -669,8 +675,8 @@ def build_timeline(
     # --- failures, recoveries, restarts -----------------------------------------------------
     in_win = real & (t >= ws) & (t < we)
     # Whether the container was running just before each die: the last start/unpause/die.
-    rm = ffill_idx(is_start | (kc == K["unpause"]) | is_die, gstart)
-    d_prev = np.where(first[d], -1, rm[np.maximum(d - 1, 0)])
+    rm = ffill_idx(is_start | (kc == K["unpause"]) | is_die, gstart, at=np.maximum(d - 1, 0))
+    d_prev = np.where(first[d], -1, rm)
     del rm
     running_before_d = np.where(d_prev >= 0, ~is_die[np.maximum(d_prev, 0)], True)
     del d_prev
@@ -687,8 +693,8 @@ def build_timeline(
             mck[cks] = True
             ev_in_maint |= mck[f_ck_rows] & (f_t_rows >= ms) & (f_t_rows < me)
         fi = fi[~ev_in_maint]
-    rec_start = bfill_idx(is_start, gend)[fi]
-    rec_healthy = bfill_idx(kc == K_HEALTHY, gend)[fi]
+    rec_start = bfill_idx(is_start, gend, at=fi)
+    rec_healthy = bfill_idx(kc == K_HEALTHY, gend, at=fi)
     rec_i = np.where(has_hc[ck[fi]], rec_healthy, rec_start)
     rec_ns = np.where(rec_i >= 0, t[np.maximum(rec_i, 0)], -1)
     fsrc = np.maximum(src[fi], 0)
@@ -779,7 +785,7 @@ def _die_causes(
     exit_code ... redeploy are given for those rows."""
 
     def last_before(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        li = ffill_idx(mask, gstart)[d]
+        li = ffill_idx(mask, gstart, at=d)
         return li >= 0, np.where(li >= 0, t[np.maximum(li, 0)], I64_MIN)
 
     _, last_start_t = last_before(is_start)
