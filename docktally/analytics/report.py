@@ -491,8 +491,9 @@ def _service_units(tl: Timeline) -> _Units:
 # --- metrics ----------------------------------------------------------------------------------
 
 
-def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
-    """One row per group code with METRIC_COLUMNS, over [start_ns, end_ns)."""
+def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> pd.DataFrame:
+    """One row per group code with METRIC_COLUMNS, over [start_ns, end_ns); without `causes`,
+    downtime_by_cause_s is left empty."""
     n_g = len(u.keys)
     seg = u.seg
     s = seg["start_ns"].to_numpy(dtype=np.int64)
@@ -558,7 +559,7 @@ def _metrics(u: _Units, start_ns: int, end_ns: int) -> pd.DataFrame:
         for k, cnt in zip(present.tolist(), counts[present].tolist(), strict=True):
             exit_codes[k // n_x][names[k % n_x]] = cnt
     by_cause: list[dict[str, float]] = [{} for _ in range(n_g)]
-    dmask = (st == DOWN) | (st == UNHEALTHY)
+    dmask = (st == DOWN) | (st == UNHEALTHY) if causes else np.zeros(0, dtype=bool)
     if dmask.any():
         n_ca = len(CAUSE_NAMES)
         dkey = g[dmask].astype(np.int64) * n_ca + ca[dmask]
@@ -760,7 +761,8 @@ def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
         keys=pd.DataFrame({"fleet": ["all"]}),
         real=np.ones(1, dtype=bool),
     )
-    m = _metrics(u, window.start_ns, window.end_ns).iloc[0].to_dict()
+    # The fleet reports no downtime by cause: not computed.
+    m = _metrics(u, window.start_ns, window.end_ns, causes=False).iloc[0].to_dict()
     per_ck = _real_groups(seg, seg["ck"].to_numpy(), len(tl.containers), window)
     m["containers"] = int(per_ck.sum())
     m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
