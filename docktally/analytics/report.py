@@ -351,7 +351,7 @@ def _service_units(tl: Timeline) -> _Units:
     c = tl.containers
     skey = (c["host"].astype(str) + "\x00" + c["service"].astype(str)).to_numpy(dtype=object)
     codes, uni = pd.factorize(skey, use_na_sentinel=False)
-    sk_of_ck = codes.astype(np.int64)
+    sk_of_ck = codes.astype(np.int32 if len(uni) < 2**31 - 1 else np.int64)
     keys = pd.DataFrame(
         {
             "host": [u.split("\x00", 1)[0] for u in uni],
@@ -370,23 +370,26 @@ def _service_units(tl: Timeline) -> _Units:
     m = len(s)
     ev_sk = np.concatenate([sk, sk])
     ev_t = np.concatenate([s, e])
-    ev_st = np.concatenate([st, st])
-    ev_d = np.concatenate([np.ones(m, np.int64), -np.ones(m, np.int64)])
     order = np.lexsort((ev_t, ev_sk))
-    ev_sk, ev_t, ev_st, ev_d = ev_sk[order], ev_t[order], ev_st[order], ev_d[order]
-    counts = np.zeros((len(ev_t), 5), dtype=np.int64)
-    for level in range(5):
-        counts[:, level] = np.cumsum(np.where(ev_st == level, ev_d, 0))
+    ev_sk = ev_sk[order]
+    ev_t = ev_t[order]
+    ev_st = np.concatenate([st, st])[order]
+    ev_d = np.where(order < m, 1, -1).astype(np.int8)  # starts are the first half
+    del order
     # The state after all changes at one (service, time).
     lastrow = np.ones(len(ev_t), dtype=bool)
     if len(ev_t):
         lastrow[:-1] = (ev_sk[1:] != ev_sk[:-1]) | (ev_t[1:] != ev_t[:-1])
-    cnt = counts[lastrow]
     p_sk = ev_sk[lastrow]
     p_t = ev_t[lastrow]
+    del ev_sk, ev_t
+    # One state level at a time: its running count of open segments, read where it matters.
     p_state = np.full(len(p_t), -1, dtype=np.int8)
     for level in reversed(_SERVICE_PRIORITY):
-        p_state = np.where(cnt[:, level] > 0, level, p_state).astype(np.int8)
+        open_n = np.cumsum(np.where(ev_st == level, ev_d, 0), dtype=np.int64)[lastrow]
+        p_state = np.where(open_n > 0, level, p_state).astype(np.int8)
+        del open_n
+    del ev_st, ev_d, lastrow
     p_end = np.empty(len(p_t), dtype=np.int64)
     if len(p_t):
         p_end[:-1] = p_t[1:]
@@ -398,15 +401,20 @@ def _service_units(tl: Timeline) -> _Units:
     pieces = pd.DataFrame(
         {"g": p_sk[ok], "start_ns": p_t[ok], "end_ns": p_end[ok], "state": p_state[ok]}
     )
-    # Cause of a service piece: the latest-starting container segment in that state.
-    cs = pd.DataFrame({"g": sk, "start_ns": s, "state": st, "cause": ca}).sort_values("start_ns")
+    # Cause of a service piece: the latest-starting container segment in that state. One int
+    # key for (service, state): merge_asof by two columns builds a Python tuple per row.
+    cs = pd.DataFrame(
+        {"gs": sk.astype(np.int64) * 8 + st, "start_ns": s, "cause": ca}, copy=False
+    ).sort_values("start_ns")
+    pieces["gs"] = pieces["g"].to_numpy(dtype=np.int64) * 8 + pieces["state"].to_numpy()
     pieces = pd.merge_asof(
         pieces.sort_values("start_ns"),
         cs,
         on="start_ns",
-        by=["g", "state"],
+        by="gs",
         direction="backward",
-    )
+    ).drop(columns="gs")
+    del cs
     pieces["cause"] = pieces["cause"].fillna(0).astype(np.int16)
     pieces["state"] = pieces["state"].astype(np.int8)
     pieces = pieces.sort_values(["g", "start_ns"], kind="stable").reset_index(drop=True)
