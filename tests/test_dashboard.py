@@ -304,3 +304,20 @@ def test_bad_until_is_reported_not_raised(app: AppTest) -> None:
     assert any("neither a duration" in str(e.value) for e in app.sidebar.get("alert")) or any(
         "neither a duration" in str(e.value) for e in app.error
     )
+
+
+def test_long_tables_are_cut_to_the_worst_rows(
+    app: AppTest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A big fleet's tables send the browser ROW_LIMIT rows: the lowest availability first,
+    with a note saying so."""
+    open_page(app, "overview")
+    full = frame_with(app, "failures")
+    assert len(full) > 2 and "rows shown" not in texts(app)
+    monkeypatch.setattr(data, "ROW_LIMIT", 2)
+    app.run()
+    cut = frame_with(app, "failures")
+    worst = full.sort_values("availability", kind="stable").head(2)
+    assert sorted(cut["container"]) == sorted(worst["container"])
+    assert "2 of " in texts(app) and "rows shown (the lowest availability)" in texts(app)
+    assert len(frame_with(app, "restart_policy")) == 2

@@ -370,6 +370,29 @@ def groups_table(rep: Any) -> pd.DataFrame:
     return out[first + [c for c in out.columns if c not in first]]
 
 
+# Rows a table sends to the browser at most: 10,000 rows (a big fleet) took a browser 8-11 s to
+# show and a second of the page's first render to serialise; the sidebar's filters narrow a
+# selection, `docktally report --format csv` gives every row.
+ROW_LIMIT = 1000
+
+
+def worst_first(table: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
+    """At most `limit` rows (ROW_LIMIT by default): when the table is longer, the ones with
+    the lowest availability, in the table's order."""
+    limit = ROW_LIMIT if limit is None else limit
+    if len(table) <= limit:
+        return table
+    if "availability" not in table.columns:
+        return table.head(limit)
+    keep = table["availability"].rank(method="first", na_option="bottom") <= limit
+    return table[keep.to_numpy()]
+
+
+def first_rows(table: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
+    """At most `limit` rows (ROW_LIMIT by default), the first ones."""
+    return table.head(ROW_LIMIT if limit is None else limit)
+
+
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 

@@ -315,11 +315,22 @@ def incident_summary(inc: pd.Series) -> None:
         st.text(f"cause {cause} x{n}")
 
 
+def row_limit_note(shown: int, total: int, which: str) -> None:
+    st.caption(
+        f"{shown:,} of {total:,} rows shown ({which}). Narrow the selection in the sidebar, "
+        "or get every row with `docktally report --format csv`."
+    )
+
+
 def container_details(table: pd.DataFrame) -> None:
     """The selection's containers, and one container's labels. Labels come from whoever ran
     the container, so they go through st.json, which shows them as text."""
     if not len(table):
         return
+    shown = data.first_rows(table)
+    if len(shown) < len(table):
+        row_limit_note(len(shown), len(table), "the first in the list")
+    table = shown
     cols = ["name", "image", "restart_policy", "compose_project", "compose_service", "host"]
     st.dataframe(table[cols], hide_index=True)
     names = table["name"].astype(str).tolist()

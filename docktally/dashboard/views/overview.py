@@ -25,8 +25,12 @@ else:
     st.success("Nothing in this selection is down or unhealthy now.")
 
 st.subheader(f"By {view.by}")
+table = data.groups_table(rep)
+shown = data.worst_first(table)
 st.caption("Click a column header to sort. Times in seconds; availability in percent.")
-st.dataframe(data.groups_table(rep), hide_index=True, column_config=ui.METRIC_COLUMNS)
+if len(shown) < len(table):
+    ui.row_limit_note(len(shown), len(table), "the lowest availability")
+st.dataframe(shown, hide_index=True, column_config=ui.METRIC_COLUMNS)
 
 st.subheader("Containers")
 ui.container_details(ui.load(data.selected_containers, view))
