@@ -43,6 +43,7 @@ from docktally.collector.normalize import (
     _int_or_none,
     normalize_event,
     parse_signal,
+    split_action,
 )
 from docktally.store import packing, writes
 from docktally.store.db import sqlite_file
@@ -225,12 +226,9 @@ class _Chunk:
 
 
 def _kind_health(action: str) -> tuple[str | None, str | None]:
-    """(kind unless it is the action itself, health) as normalize_event splits the action."""
-    if ":" not in action and action == action.strip():
-        return None, None
-    kind, _, arg = action.partition(":")
-    kind = kind.strip()
-    health = arg.strip() or None if kind == "health_status" else None
+    """(kind unless it is the action itself, health): normalize.split_action, with the kind
+    left out where the staging table's coalesce(kind, action) gives it back."""
+    kind, health = split_action(action)
     return (None if kind == action else kind), health
 
 

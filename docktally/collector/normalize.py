@@ -51,6 +51,14 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+def split_action(action: str) -> tuple[str, str | None]:
+    """An engine action -> (kind, health): "health_status: healthy" -> ("health_status",
+    "healthy"); the kind is the action without its argument."""
+    kind, _, arg = action.partition(":")
+    kind = kind.strip()
+    return kind, (arg.strip() or None if kind == "health_status" else None)
+
+
 def normalize_event(
     payload: Mapping[str, Any], *, host: str, source: str, raw: str | None = None
 ) -> dict[str, Any] | None:
@@ -90,8 +98,7 @@ def normalize_event(
     attrs = actor.get("Attributes") or {}
     if not isinstance(attrs, Mapping):
         raise InvalidEvent("Actor.Attributes is not an object")
-    kind, _, arg = action.partition(":")
-    kind = kind.strip()
+    kind, health = split_action(action)
     return {
         "host": host,
         "container_id": cid,
@@ -102,7 +109,7 @@ def normalize_event(
         "image": attrs.get("image") or payload.get("from"),
         "exit_code": _int_or_none(attrs.get("exitCode")),
         "signal": parse_signal(attrs.get("signal")),
-        "health": arg.strip() or None if kind == "health_status" else None,
+        "health": health,
         "compose_project": attrs.get(COMPOSE_PROJECT),
         "compose_service": attrs.get(COMPOSE_SERVICE),
         "inferred": False,
