@@ -63,3 +63,20 @@ def test_codes() -> None:
     )  # fmt: skip
     assert packing.pack(action="die", kind="die", exit_code=1, signal=None, health=None,
                         inferred=True, cause_hint="oom") == packing.ODD  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(ev=events())
+def test_unpack_gives_back_what_was_packed(ev: dict[str, Any]) -> None:
+    import numpy as np
+
+    value = packing.pack(**ev)
+    if value < 0:
+        return
+    u = packing.unpack(np.array([value], dtype=np.int64))
+    assert packing.KINDS[int(u.kind_code[0])] == ev["kind"]
+    assert bool(u.inferred[0]) == ev["inferred"]
+    h = int(u.health_code[0])
+    assert (packing.HEALTHS[h - 1] if h else None) == ev["health"]
+    for got, want in ((u.exit_code[0], ev["exit_code"]), (u.signal[0], ev["signal"])):
+        assert (None if np.isnan(got) else int(got)) == want

@@ -16,6 +16,10 @@ checks the two agree), so the reader never has to.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from docktally.analytics.states import LIFECYCLE_KIND_ORDER
 
 KINDS = tuple(sorted(LIFECYCLE_KIND_ORDER))
@@ -27,6 +31,39 @@ _KIND_CODE = {k: i for i, k in enumerate(KINDS)}
 _HEALTH_CODE = {h: i + 1 for i, h in enumerate(HEALTHS)}
 EXIT_MIN, EXIT_MAX = -1, 65533
 SIGNAL_MIN, SIGNAL_MAX = 0, 254
+
+
+# The fields' places in `packed`: (shift, mask).
+_KIND, _INFERRED, _HEALTH, _EXIT, _SIGNAL = (0, 15), (4, 1), (5, 3), (7, 0xFFFF), (23, 0xFF)
+
+
+def _field(place: tuple[int, int], value: int) -> int:
+    return value << place[0]
+
+
+@dataclass
+class Unpacked:
+    """packed values (all >= 0) taken apart, column by column."""
+
+    kind_code: np.ndarray  # int32 index into KINDS
+    inferred: np.ndarray  # bool
+    health_code: np.ndarray  # int32: 0 none, else 1 + index into HEALTHS
+    exit_code: np.ndarray  # float64, NaN for none
+    signal: np.ndarray  # float64, NaN for none
+
+
+def unpack(packed: np.ndarray) -> Unpacked:
+    def get(place: tuple[int, int]) -> np.ndarray:
+        return (packed >> place[0]) & place[1]
+
+    exit_raw, sig_raw = get(_EXIT), get(_SIGNAL)
+    return Unpacked(
+        kind_code=get(_KIND).astype(np.int32),
+        inferred=get(_INFERRED).astype(bool),
+        health_code=get(_HEALTH).astype(np.int32),
+        exit_code=np.where(exit_raw > 0, exit_raw - 2, np.nan),
+        signal=np.where(sig_raw > 0, sig_raw - 1, np.nan),
+    )
 
 
 def pack(
@@ -57,11 +94,11 @@ def pack(
     if signal is not None and not SIGNAL_MIN <= signal <= SIGNAL_MAX:
         return ODD
     return (
-        code
-        + 16 * int(bool(inferred))
-        + 32 * h
-        + 128 * (0 if exit_code is None else exit_code + 2)
-        + 8388608 * (0 if signal is None else signal + 1)
+        _field(_KIND, code)
+        + _field(_INFERRED, int(bool(inferred)))
+        + _field(_HEALTH, h)
+        + _field(_EXIT, 0 if exit_code is None else exit_code + 2)
+        + _field(_SIGNAL, 0 if signal is None else signal + 1)
     )
 
 
@@ -85,10 +122,13 @@ def packed_sql(
         f" AND ({signal} IS NULL OR {signal} BETWEEN {SIGNAL_MIN} AND {SIGNAL_MAX})"
     )
     kind_code = f"CASE {kind} " + " ".join(f"WHEN '{k}' THEN {i}" for i, k in enumerate(KINDS))
+    # Multiplications, not shifts: the same SQL on SQLite and PostgreSQL.
     value = (
-        f"({kind_code} END) + 16 * CAST({inferred} AS INTEGER)"
-        f" + 32 * (CASE {health} WHEN 'healthy' THEN 1 WHEN 'unhealthy' THEN 2 ELSE 0 END)"
-        f" + 128 * coalesce({exit_code} + 2, 0) + 8388608 * coalesce({signal} + 1, 0)"
+        f"({kind_code} END) + {1 << _INFERRED[0]} * CAST({inferred} AS INTEGER)"
+        f" + {1 << _HEALTH[0]} * (CASE {health} WHEN 'healthy' THEN 1"
+        " WHEN 'unhealthy' THEN 2 ELSE 0 END)"
+        f" + {1 << _EXIT[0]} * coalesce({exit_code} + 2, 0)"
+        f" + {1 << _SIGNAL[0]} * coalesce({signal} + 1, 0)"
     )
     return (
         f"CAST(CASE WHEN {kind} NOT IN ({kinds}) THEN {OTHER} WHEN {plain} THEN {value}"

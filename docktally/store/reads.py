@@ -378,21 +378,17 @@ def _read_columns(conn: Connection, plain: list[str], odd_sql: str) -> dict[str,
         "time_ns": np.concatenate([time_ns, np.asarray(oddc["time_ns"], dtype=np.int64)]),
     }
     del ref, time_ns
-    kind_code = (packed & 15).astype(np.int32)
-    health_code = ((packed >> 5) & 3).astype(np.int32)
-    exit_raw = (packed >> 7) & 0xFFFF
-    sig_raw = (packed >> 23) & 0xFF
+    u = packing.unpack(packed)
+    del packed
+    kind_code, health_code = u.kind_code, u.health_code
     out["inferred"] = np.concatenate(
-        [((packed >> 4) & 1).astype(bool), np.asarray(oddc["inferred"], dtype=np.int64) != 0]
+        [u.inferred, np.asarray(oddc["inferred"], dtype=np.int64) != 0]
     )
     out["exit_code"] = np.concatenate(
-        [np.where(exit_raw > 0, exit_raw - 2, np.nan),
-         np.asarray(oddc["exit_code"], dtype=np.float64)]
-    )  # fmt: skip
-    out["signal"] = np.concatenate(
-        [np.where(sig_raw > 0, sig_raw - 1, np.nan), np.asarray(oddc["signal"], dtype=np.float64)]
+        [u.exit_code, np.asarray(oddc["exit_code"], dtype=np.float64)]
     )
-    del packed, exit_raw, sig_raw
+    out["signal"] = np.concatenate([u.signal, np.asarray(oddc["signal"], dtype=np.float64)])
+    del u
     odd_idx = np.arange(m, dtype=np.int32)
 
     def text_col(plain_part: tuple[np.ndarray, list[Any]], name: str) -> pd.Categorical:
