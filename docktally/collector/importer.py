@@ -135,12 +135,9 @@ class _Refs:
         self.host = host
         self.ids: dict[str, int] = {}
         self.desc: dict[int, tuple[Descriptor, int | None]] = {}
-        # ref -> its descriptor alone: parse_chunk's test for "nothing new" on every row.
-        self.current: dict[int, Descriptor] = {}
         for ref, cid, name, image, project, service, seen_ns in rows:
             self.ids[cid] = int(ref)
             self.desc[int(ref)] = ((name, image, project, service), seen_ns)
-            self.current[int(ref)] = (name, image, project, service)
         self.next_ref = next_ref
         self.new: list[tuple[Any, ...]] = []  # (ref, host, cid): created since the last take
         self.changed: dict[int, tuple[Descriptor, int]] = {}
@@ -152,13 +149,11 @@ class _Refs:
             self.next_ref += 1
             self.new.append((ref, self.host, cid))
             self.desc[ref] = ((None, None, None, None), None)
-            self.current[ref] = (None, None, None, None)
         old, seen = self.desc[ref]
         # The newest event that says anything of the container describes it (whatever order
         # the lines come in: an older one never overwrites).
         if desc != old and desc != (None, None, None, None) and (seen is None or time_ns >= seen):
             self.desc[ref] = (desc, time_ns)
-            self.current[ref] = desc
             self.changed[ref] = (desc, time_ns)
         return ref
 
@@ -252,7 +247,7 @@ def parse_chunk(
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     known = refs.ids.get
-    current = refs.current.get
+    described = refs.desc.__getitem__
     line_no = first_line_no - 1
     read = 0
     for line in lines:
@@ -303,7 +298,7 @@ def parse_chunk(
                 get(COMPOSE_SERVICE),
             )
             ref = known(cid)
-            if ref is None or current(ref) != desc:
+            if ref is None or described(ref)[0] != desc:
                 ref = ref_of(cid, desc, time_ns)
             a_ref(ref)
             a_time(time_ns)
