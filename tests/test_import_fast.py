@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bench.generate import generate_lines
+from docktally.collector import importer
 from docktally.collector.importer import SOURCE, InvalidLine, import_lines
 from docktally.collector.normalize import normalize_event
 from docktally.store import reads
@@ -185,3 +186,42 @@ def test_worker_skip_invalid_lists_the_bad_lines_in_order(store: Engine) -> None
         (len(good) + 4, "not JSON"),
     ]
     assert stored_rows(store) == expected_rows(good, "h1")
+
+
+def test_the_line_loop_in_c_is_built() -> None:
+    # setup.py builds it with the package; without it the import still works, 3x slower.
+    assert importer._scan is not None, (
+        "docktally/collector/_scan.c was not built (pip install -e .)"
+    )
+
+
+def _parse_all(lines: list[Any], loop: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    monkeypatch.setattr(importer, "_scan", loop)
+    refs = importer._Refs("h1", [], 1)
+    out = []
+    for start in range(0, len(lines), 7):
+        chunk = importer.parse_chunk(lines[start : start + 7], start + 1, refs=refs,
+                                     skip_invalid=True)  # fmt: skip
+        out.append((chunk.table().to_pylist(), chunk.raw, chunk.read, chunk.not_container,
+                    chunk.invalid, chunk.new_containers, chunk.changed))  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("source", ["odd", "recorded", "generated", "mangled"])
+def test_the_c_loop_gives_what_the_python_loop_gives(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if source == "odd":
+        lines: list[Any] = [*ODD_LINES, "", "  ", "[1]", "null", '{"Type":"container"', "nope"]
+    elif source == "recorded":
+        lines = [ln.encode() for ln in recorded_lines()]
+    elif source == "generated":
+        lines = list(generate_lines(events=2000, containers=30, days=1, network_noise=0.05))
+    else:  # bytes, str, CRLF, no final newline, a newline inside, a bytearray
+        gen = list(generate_lines(events=40, containers=3, days=1))
+        lines = [gen[0] + b"\n", gen[1] + b"\r\n", gen[2].decode(), bytearray(gen[3]),
+                 gen[4] + b"\n\n", gen[5], *gen[6:]]  # fmt: skip
+    c_loop = importer._scan
+    assert c_loop is not None
+    want = _parse_all(lines, None, monkeypatch)
+    assert _parse_all(lines, c_loop, monkeypatch) == want

@@ -31,6 +31,7 @@ import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
+from types import ModuleType
 from typing import Any
 
 import orjson
@@ -49,10 +50,14 @@ from docktally.store import packing, writes
 from docktally.store.db import sqlite_file
 from docktally.store.schema import coverage
 
+_scan: ModuleType | None
+try:  # the line loop in C (setup.py builds it; scan_py below is the same loop in Python)
+    from docktally.collector import _scan
+except ImportError:  # pragma: no cover - only where no compiler was at hand
+    _scan = None
+
 SOURCE = "import"
 CHUNK_ROWS = 20_000
-# events.packed of a staged row (store/packing.py), computed by SQLite as the rows go in.
-_PACKED_SQL = packing.packed_sql(kind="coalesce(kind, action)", inferred="0", cause_hint="NULL")
 
 
 class InvalidLine(ValueError):
@@ -177,6 +182,7 @@ class _Chunk:
     exits: list[int | None] = field(default_factory=list)
     signals: list[int | None] = field(default_factory=list)
     healths: list[str | None] = field(default_factory=list)
+    packed: list[int] = field(default_factory=list)  # events.packed (store/packing.py)
     raw: bytes = b""  # the rows' raw lines, each ending in "\n" (compressed by the writer)
     new_containers: list[tuple[Any, ...]] = field(default_factory=list)
     changed: list[tuple[Any, ...]] = field(default_factory=list)
@@ -190,28 +196,39 @@ class _Chunk:
     # from the parsing process (a few buffers, where pickling the lists costs per object).
     ipc: bytes = b""
 
-    def seal(self) -> None:
-        """Lists -> `ipc`; the lists are emptied."""
-        import pyarrow as pa
+    def columns(self) -> tuple[list[Any], ...]:
+        """The row columns, in the order the line loop appends to them (raw lines last)."""
+        return (self.refs, self.times, self.actions, self.kinds, self.exits, self.signals,
+                self.healths, self.packed)  # fmt: skip
 
+    def seal(self) -> None:
+        """Lists -> `ipc`, the rows sorted by (ref, time_ns): the order of the natural-key
+        index, which the writer then updates in order instead of at random. The lists are
+        emptied."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        actions = pa.array(self.actions, pa.string())
         table = pa.table(
             [
                 pa.array(self.refs, pa.int64()),
                 pa.array(self.times, pa.int64()),
-                pa.array(self.actions, pa.string()),
-                pa.array(self.kinds, pa.string()),
+                actions,
+                pc.coalesce(pa.array(self.kinds, pa.string()), actions),
                 pa.array(self.exits, pa.int64()),
                 pa.array(self.signals, pa.int64()),
                 pa.array(self.healths, pa.string()),
-                pa.array(range(len(self.times)), pa.int32()),
+                pa.array(range(len(self.times)), pa.int32()),  # the row's place in the raw chunk
+                pa.array(self.packed, pa.int64()),
             ],
             schema=_stage_schema(),
         )
+        table = table.take(pc.sort_indices(table, [("ref", "ascending"), ("time_ns", "ascending")]))
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as out:
             out.write_table(table)
         self.ipc = sink.getvalue().to_pybytes()
-        for name in ("refs", "times", "actions", "kinds", "exits", "signals", "healths"):
+        for name in ("refs", "times", "actions", "kinds", "exits", "signals", "healths", "packed"):
             setattr(self, name, [])
 
     def table(self) -> Any:
@@ -227,6 +244,33 @@ def _kind_health(action: str) -> tuple[str | None, str | None]:
     return (None if kind == action else kind), health
 
 
+def _pack(
+    action: str, kind: str | None, exit_code: int | None, signal: int | None, health: str | None
+) -> int:
+    """events.packed of an imported row (never inferred, no cause hint)."""
+    return packing.pack(
+        action=action,
+        kind=action if kind is None else kind,
+        exit_code=exit_code,
+        signal=signal,
+        health=health,
+        inferred=False,
+        cause_hint=None,
+    )
+
+
+def _frame(line: bytes) -> bytes:
+    """The raw line as the raw chunk frames it: ending in one "\n" and holding no other."""
+    return line.rstrip(b"\r\n").replace(b"\n", b" ") + b"\n"
+
+
+def _to_bytes(line: Any) -> bytes:
+    return line.encode("utf-8") if isinstance(line, str) else bytes(line)
+
+
+_KIND_CODES = {k: i for i, k in enumerate(packing.KINDS)}
+
+
 def parse_chunk(
     lines: Sequence[bytes | str],
     first_line_no: int,
@@ -237,23 +281,81 @@ def parse_chunk(
     """Lines (numbered from `first_line_no`) -> columns; raises InvalidLine unless
     skip_invalid."""
     out = _Chunk()
-    ref_of = refs.ref
-    a_ref, a_time, a_action = out.refs.append, out.times.append, out.actions.append
-    a_kind, a_exit, a_sig, a_health = (
-        out.kinds.append, out.exits.append, out.signals.append, out.healths.append
-    )  # fmt: skip
     raws: list[bytes] = []
-    a_raw = raws.append
-    loads = orjson.loads
-    decode_error = orjson.JSONDecodeError
-    known = refs.ids.get
-    described = refs.desc.__getitem__
-    line_no = first_line_no - 1
+    cols = (*out.columns(), raws)
+    appends = [c.append for c in cols]
+    ref_of = refs.ref
+
+    def slow(line: bytes, line_no: int, raw: bytes) -> None:
+        """A line off the engine's usual shape: normalize_event's row, or its error."""
+        try:
+            row = parse_line(line, line_no, host=refs.host)
+        except InvalidLine as exc:
+            if not skip_invalid:
+                raise
+            out.invalid.append((exc.line_no, exc.reason))
+            return
+        if row is None:
+            out.not_container += 1
+            return
+        desc = (row["name"], row["image"], row["compose_project"], row["compose_service"])
+        kind = None if row["kind"] == row["action"] else row["kind"]
+        values = (
+            ref_of(row["container_id"], desc, row["time_ns"]),
+            row["time_ns"],
+            row["action"],
+            kind,
+            row["exit_code"],
+            row["signal"],
+            row["health"],
+            _pack(row["action"], kind, row["exit_code"], row["signal"], row["health"]),
+            raw,
+        )
+        for append, value in zip(appends, values, strict=True):
+            append(value)
+
+    ctx = (
+        orjson.loads,
+        orjson.JSONDecodeError,
+        refs.ids,
+        refs.desc,
+        ref_of,
+        _KIND_CODES,
+        _int_or_none,
+        parse_signal,
+        _kind_health,
+        _pack,
+        _frame,
+        slow,
+        _to_bytes,
+        COMPOSE_PROJECT,
+        COMPOSE_SERVICE,
+    )
+    lines = lines if type(lines) is list else list(lines)
+    out.read = (_scan.scan if _scan is not None else scan_py)(lines, first_line_no, ctx, cols)
+    out.rows = len(out.times)
+    if raws:
+        # Compressed by the writing process, which has time to spare; this one has none.
+        out.raw = b"".join(raws)
+        out.first, out.last = min(out.times), max(out.times)
+    out.new_containers, out.changed = refs.take()
+    out.seal()
+    return out
+
+
+def scan_py(
+    lines: list[Any], first_line_no: int, ctx: tuple[Any, ...], out: tuple[list[Any], ...]
+) -> int:
+    """_scan.c's loop in Python, step for step: where the extension is not built, and for the
+    test that the two agree. Appends each row to the `out` columns; returns the lines read."""
+    (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none, parse_sig,
+     kind_health, pack, frame, slow, to_bytes, project_key, service_key) = ctx  # fmt: skip
+    appends = [c.append for c in out]
+    known_ref, described, code_of = known.get, desc_of.__getitem__, kind_codes.get
     read = 0
-    for line in lines:
-        line_no += 1
+    for i, line in enumerate(lines):
         if type(line) is not bytes:
-            line = line.encode("utf-8") if isinstance(line, str) else bytes(line)
+            line = to_bytes(line)
         try:
             payload = loads(line)  # orjson takes the line's trailing newline as whitespace
         except decode_error:
@@ -261,14 +363,10 @@ def parse_chunk(
                 continue  # a blank line
             payload = None
         read += 1
-        # The raw line, ending in one "\n" and holding no other (the raw chunk's framing).
         n = len(line)
-        if line.find(b"\n") == n - 1 and (n < 2 or line[n - 2] != 13):
-            raw = line
-        else:
-            raw = line.rstrip(b"\r\n").replace(b"\n", b" ") + b"\n"
+        raw = line if line.find(b"\n") == n - 1 and (n < 2 or line[n - 2] != 13) else frame(line)
         # --- the engine's usual shape, read without building a row dict ---------------------
-        # Subscripts, not .get(): a missing key or a non-dict goes the shared way below.
+        # Subscripts, not .get(): a missing key or a non-dict goes the shared way.
         try:
             usual = payload["Type"] == "container"
             action = payload["Action"]
@@ -278,7 +376,7 @@ def parse_chunk(
             attrs = actor["Attributes"]
         except (KeyError, TypeError, IndexError):
             usual = False
-        if (
+        if not (
             usual
             and type(payload) is dict
             and type(action) is str
@@ -290,61 +388,38 @@ def parse_chunk(
             and 0 <= time_ns < 2**63
             and type(attrs) is dict
         ):
-            get = attrs.get
-            desc = (
-                get("name"),
-                get("image") or payload.get("from"),
-                get(COMPOSE_PROJECT),
-                get(COMPOSE_SERVICE),
-            )
-            ref = known(cid)
-            if ref is None or described(ref)[0] != desc:
-                ref = ref_of(cid, desc, time_ns)
-            a_ref(ref)
-            a_time(time_ns)
-            a_action(action)
-            if ":" in action or action != action.strip():
-                kind, health = _kind_health(action)
-                a_kind(kind)
-                a_health(health)
-            else:
-                a_kind(None)
-                a_health(None)
-            exit_code = get("exitCode")
-            a_exit(None if exit_code is None else _int_or_none(exit_code))
-            sig = get("signal")
-            a_sig(None if sig is None else parse_signal(sig))
-            a_raw(raw)
+            slow(line, first_line_no + i, raw)  # normalize_event, with its errors
             continue
-        # --- everything else (bad lines included) goes the shared way ------------------------
-        try:
-            row = parse_line(line, line_no, host=refs.host)
-        except InvalidLine as exc:
-            if not skip_invalid:
-                raise
-            out.invalid.append((exc.line_no, exc.reason))
-            continue
-        if row is None:
-            out.not_container += 1
-            continue
-        desc = (row["name"], row["image"], row["compose_project"], row["compose_service"])
-        a_ref(ref_of(row["container_id"], desc, row["time_ns"]))
-        a_time(row["time_ns"])
-        a_action(row["action"])
-        a_kind(None if row["kind"] == row["action"] else row["kind"])
-        a_health(row["health"])
-        a_exit(row["exit_code"])
-        a_sig(row["signal"])
-        a_raw(raw)
-    out.read = read
-    out.rows = len(out.times)
-    if raws:
-        # Compressed by the writing process, which has time to spare; this one has none.
-        out.raw = b"".join(raws)
-        out.first, out.last = min(out.times), max(out.times)
-    out.new_containers, out.changed = refs.take()
-    out.seal()
-    return out
+        get = attrs.get
+        desc = (get("name"), get("image") or payload.get("from"), get(project_key),
+                get(service_key))  # fmt: skip
+        ref = known_ref(cid)
+        if ref is None or described(ref)[0] != desc:
+            ref = ref_of(cid, desc, time_ns)
+        exit_code = get("exitCode")
+        exit_code = None if exit_code is None else int_or_none(exit_code)
+        sig = get("signal")
+        sig = None if sig is None else parse_sig(sig)
+        kind = health = None
+        if ":" in action or action != action.strip():
+            kind, health = kind_health(action)
+        code = code_of(action if kind is None else kind)
+        if code is None:
+            packed = packing.OTHER
+        elif kind is None and health is None:
+            packed = _pack_plain(code, exit_code, sig)
+        else:
+            packed = pack(action, kind, exit_code, sig, health)
+        for append, value in zip(
+            appends, (ref, time_ns, action, kind, exit_code, sig, health, packed, raw), strict=True
+        ):
+            append(value)
+    return read
+
+
+def _pack_plain(code: int, exit_code: int | None, signal: int | None) -> int:
+    """packed of a row whose action is its kind, with no health (as _scan.c's pack_plain)."""
+    return _pack(packing.KINDS[code], None, exit_code, signal, None)
 
 
 def _stage_schema() -> Any:
@@ -361,6 +436,7 @@ def _stage_schema() -> Any:
             ("signal", pa.int64()),
             ("health", pa.string()),
             ("line", pa.int32()),
+            ("packed", pa.int64()),
         ]
     )
 
@@ -694,15 +770,17 @@ class _SqliteWriter:
             "INSERT INTO raw_chunks (lines, body) VALUES (?, ?) RETURNING id",
             (chunk.rows, writes.compress_raw_zstd(chunk.raw)),
         ))  # fmt: skip
-        self._ingest("import_stage", chunk.table())
-        cur.execute(
+        # The chunk's rows (sorted by the natural key by seal()) bound straight from Arrow,
+        # one INSERT per row in C: no staging table, no sort in SQLite.
+        before = int(self._one("SELECT total_changes()"))
+        cur.executemany(
             "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, signal, "
-            "health, inferred, cause_hint, evidence, source, raw_chunk, raw_line, packed) "
-            "SELECT ref, time_ns, action, coalesce(kind, action), exit_code, signal, health, "
-            f"0, NULL, NULL, '{SOURCE}', {raw_id}, line, {_PACKED_SQL} "
-            "FROM temp.import_stage WHERE 1 ORDER BY ref, time_ns ON CONFLICT DO NOTHING"
+            "health, raw_line, packed, inferred, cause_hint, evidence, source, raw_chunk) "
+            f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL, '{SOURCE}', {raw_id}) "
+            "ON CONFLICT DO NOTHING",
+            chunk.table(),
         )
-        written = int(self._one("SELECT changes()"))
+        written = int(self._one("SELECT total_changes()")) - before
         self.new += written
         if written == 0:  # all stored before: so is their raw
             cur.execute(f"DELETE FROM raw_chunks WHERE id = {raw_id}")
