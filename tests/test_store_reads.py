@@ -145,22 +145,24 @@ def test_the_arrow_reader_and_the_fallback_give_the_same_frame(
     where that cannot run, through the store's own connection: same frame."""
     import pandas as pd
 
+    from docktally.store import window_reader
+
     seed(store)
-    used: list[bool] = []
-    real = reads._arrow_batches
+    forks: list[int] = []
+    real = window_reader._fork
 
-    def spy(path: str, sql: list[str]) -> Any:
-        table = real(path, sql)
-        used.append(table is not None)
-        return table
+    def spy(body: Any) -> Any:
+        child = real(body)
+        forks.append(child[0])
+        return child
 
-    monkeypatch.setattr(reads, "_arrow_batches", spy)
+    monkeypatch.setattr(window_reader, "_fork", spy)
     with store.connect() as conn:
         fast = reads.load_events_for_window(conn, START, END)
-    monkeypatch.setattr(reads, "_arrow_batches", lambda path, sql: None)
+    monkeypatch.setattr(reads, "sqlite_file", lambda conn: None)
     with store.connect() as conn:
         slow = reads.load_events_for_window(conn, START, END)
-    assert used == ([True] if store.dialect.name == "sqlite" else [])
+    assert len(forks) == (1 if store.dialect.name == "sqlite" else 0)
     assert len(fast) == 5
     pd.testing.assert_frame_equal(fast, slow)
     # Strings are Categoricals; names come from the container rows.

@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from docktally.analytics.model import Window
+from docktally.analytics.options import EVERY
 from docktally.errors import UsageError
 from docktally.timespec import NS_PER_S, datetime_to_ns
-
-EVERY = ("day", "week", "month")
 
 
 def _floor(dt: datetime, every: str) -> datetime:

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from docktally.analytics.model import History, Window
+from docktally.analytics.options import BURN_WINDOWS_NS, check_slo
 from docktally.analytics.periods import calendar_periods, period_breaks
 from docktally.analytics.timeline import (
     ABSENT_CAUSES,
@@ -83,13 +84,6 @@ BURN_ALERTS = (
     (6.0, "6h", "30m", "page"),
     (1.0, "3d", "6h", "ticket"),
 )
-BURN_WINDOWS_NS = {
-    "5m": 300 * NS,
-    "30m": 1800 * NS,
-    "1h": 3600 * NS,
-    "6h": 6 * 3600 * NS,
-    "3d": 3 * 86400 * NS,
-}
 
 
 @dataclass
@@ -240,14 +234,6 @@ def mtbf_ci90(uptime_s: float, failures: int) -> tuple[float, float | None]:
     low = t2 / float(chi2_ppf(0.95, 2 * failures + 2))
     high = t2 / float(chi2_ppf(0.05, 2 * failures)) if failures > 0 else None
     return low, high
-
-
-def check_slo(slo: float | None) -> float | None:
-    if slo is None:
-        return None
-    if not (isinstance(slo, int | float) and 0 < slo < 100) or math.isnan(slo):
-        raise UsageError(f"--slo: {slo!r} must be a percentage between 0 and 100 (e.g. 99.9)")
-    return float(slo)
 
 
 # --- grouping ---------------------------------------------------------------------------------

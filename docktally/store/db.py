@@ -15,30 +15,11 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from docktally.errors import StoreError, UsageError
 
-ENV_DB = "DOCKTALLY_DB"
-
-
-def default_db_path(env: dict[str, str] | None = None) -> Path:
-    """The embedded default: $XDG_DATA_HOME/docktally/docktally.db (~/.local/share/...)."""
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
-    return Path(base) / "docktally" / "docktally.db"
-
-
-def resolve_db_url(url: str | None, env: dict[str, str] | None = None) -> str:
-    """--db, else $DOCKTALLY_DB, else the SQLite file in the user's data directory.
-
-    A bare path is taken as a SQLite file; `postgresql://` means psycopg 3.
-    """
-    env = dict(os.environ) if env is None else env
-    url = url or env.get(ENV_DB) or ""
-    if not url:
-        return f"sqlite:///{default_db_path(env)}"
-    if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser().absolute()}"
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+# Re-exported: the URL rules and the head revision live where SQLAlchemy is not needed.
+from docktally.store.locate import ENV_DB as ENV_DB
+from docktally.store.locate import HEAD_REVISION as HEAD_REVISION
+from docktally.store.locate import default_db_path as default_db_path
+from docktally.store.locate import resolve_db_url as resolve_db_url
 
 
 def _check_url(url: str) -> Any:
@@ -150,12 +131,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(engine), revision)
     except OperationalError as exc:
         raise StoreError(f"cannot migrate the database: {_first_line(exc)}") from None
-
-
-# The newest migration's revision. Checked against Alembic's own idea of the head by a test;
-# comparing it with the database's alembic_version costs one query, where loading Alembic to
-# ask costs half a second of every command's start.
-HEAD_REVISION = "0002"
 
 
 def _revision(engine: Engine) -> str | None:

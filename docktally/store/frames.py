@@ -1,0 +1,149 @@
+"""The frames analytics takes (docktally.analytics.model), built from what the store read.
+
+pandas, but not SQLAlchemy: `docktally report` reads a SQLite store at head with the standard
+library's sqlite3 (store/window_reader.py), and store/reads.py runs the same statements through
+a SQLAlchemy Connection on either backend. Statements use named parameters (`:name`), which
+both take as they are.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from docktally.analytics.model import (
+    COVERAGE_COLUMNS,
+    EVENT_COLUMNS,
+    FACT_COLUMNS,
+    MAINTENANCE_COLUMNS,
+    History,
+)
+from docktally.store.window_reader import (
+    LOOKBACK_NS,
+    STRING_FIELDS,
+    Fetch,
+    WindowRead,
+    in_list,
+)
+
+
+def records_frame(rows: Sequence[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
+    """Rows (plain tuples) as one DataFrame; callers set the column types."""
+    # Object columns, not inferred string arrays: inference alone was ~1.5 s per million rows.
+    # The option is deprecated in pandas 3 (pyproject keeps pandas < 4); where it is gone, the
+    # frame is the same with str columns, only slower.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with pd.option_context("future.infer_string", False):
+                return pd.DataFrame.from_records(list(rows), columns=columns)
+        except (KeyError, ValueError):  # pragma: no cover - pandas without the option
+            return pd.DataFrame.from_records(list(rows), columns=columns)
+
+
+def _categorical(codes: np.ndarray, cats: list[str]) -> pd.Categorical:
+    # The codes were made against these categories (window_reader.window_columns): no check.
+    return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=object), validate=False)
+
+
+def _int64_na(values: np.ndarray) -> pd.arrays.IntegerArray:
+    mask = np.isnan(values)
+    return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), mask)
+
+
+def events_frame(cols: dict[str, Any]) -> pd.DataFrame:
+    """window_reader.window_columns' arrays -> EVENT_COLUMNS, sorted by host, container_id,
+    time_ns. Strings are Categoricals with sorted categories; per-container strings (host,
+    id, name, image, compose labels) come from the container rows through each row's `pos`."""
+    pos = cols["pos"]
+    frame: dict[str, Any] = {}
+    for c in STRING_FIELDS:
+        codes, cats = cols["containers"][c]
+        frame[c] = _categorical(codes[pos], cats)
+    frame["time_ns"] = cols["time_ns"]
+    for c, (codes, cats) in cols["text"].items():
+        frame[c] = _categorical(codes, cats)
+    frame["exit_code"] = _int64_na(cols["exit_code"])
+    frame["signal"] = _int64_na(cols["signal"])
+    frame["inferred"] = cols["inferred"].astype(bool, copy=False)
+    return pd.DataFrame(frame, columns=EVENT_COLUMNS)
+
+
+def facts_sql(hosts: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
+    sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM container_facts"
+    params: dict[str, Any] = {}
+    if hosts:
+        marks, params = in_list("host", hosts)
+        sql += f" WHERE host IN {marks}"
+    return sql + " ORDER BY observed_ns", params
+
+
+def facts_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    df = records_frame(rows, FACT_COLUMNS)
+    df["has_healthcheck"] = df["has_healthcheck"].astype(bool)
+    df["stop_timeout_s"] = df["stop_timeout_s"].astype("Int64")
+    return df
+
+
+def _span(
+    start_col: str, end_col: str, start_ns: int | None, end_ns: int | None
+) -> tuple[str, dict[str, Any]]:
+    """`WHERE` for rows overlapping [start_ns, end_ns) (either side open when None)."""
+    where, params = [], {}
+    if start_ns is not None:
+        where.append(f"{end_col} > :start_ns")
+        params["start_ns"] = int(start_ns)
+    if end_ns is not None:
+        where.append(f"{start_col} < :end_ns")
+        params["end_ns"] = int(end_ns)
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def coverage_sql(
+    start_ns: int | None = None, end_ns: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    # An open row (a collector still running) ends at its last heartbeat.
+    end = "coalesce(end_ns, heartbeat_ns, start_ns)"
+    where, params = _span("start_ns", end, start_ns, end_ns)
+    sql = f"SELECT host, start_ns, {end} AS end_ns, source FROM coverage{where}"
+    return sql + " ORDER BY host, start_ns", params
+
+
+def coverage_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    return records_frame(rows, COVERAGE_COLUMNS)
+
+
+def maintenance_sql(
+    start_ns: int | None = None, end_ns: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    where, params = _span("start_ns", "end_ns", start_ns, end_ns)
+    sql = f"SELECT {', '.join(MAINTENANCE_COLUMNS)} FROM maintenance{where}"
+    return sql + " ORDER BY start_ns", params
+
+
+def maintenance_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    return records_frame(rows, MAINTENANCE_COLUMNS)
+
+
+def history(
+    fetch: Fetch,
+    events: WindowRead,
+    start_ns: int,
+    end_ns: int,
+    hosts: Sequence[str] | None = None,
+) -> History:
+    """The window's History: `events` being read, the small tables through `fetch`."""
+    lookback = start_ns - LOOKBACK_NS
+    facts = facts_frame(fetch(*facts_sql(hosts)))
+    coverage = coverage_frame(fetch(*coverage_sql(lookback, end_ns)))
+    maintenance = maintenance_frame(fetch(*maintenance_sql(lookback, end_ns)))
+    return History(
+        events=events_frame(events.columns()),
+        facts=facts,
+        coverage=coverage,
+        maintenance=maintenance,
+    )

@@ -1,0 +1,502 @@
+"""The report window's lifecycle events as plain columns, read by Arrow's SQLite driver in
+forked children.
+
+This module imports only the standard library: `docktally report` starts the read right after
+parsing its arguments (`start_early`) and imports pandas, analytics and the renderers while the
+children read. numpy, pyarrow and Arrow's driver are imported where they are used: in the
+children when this process has one thread, before the fork when it has more (see `_fork`).
+
+The children also do the frame's column work (unpacking `packed`, string codes, the sort by
+host, container id and time), so this process only wraps finished arrays (store/frames.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import sqlite3
+import struct
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+from docktally.errors import StoreError
+from docktally.store import locate
+
+# Events this long before the window are loaded too: a `kill` just before the window explains a
+# `die` just inside it, and incidents need the run-up.
+LOOKBACK_NS = 3600 * 1_000_000_000
+
+# A container row as the loader reads it, and the events frame's per-container strings.
+CONTAINER_COLUMNS = (
+    "ref", "host", "container_id", "name", "image", "compose_project", "compose_service",
+)  # fmt: skip
+STRING_FIELDS = CONTAINER_COLUMNS[1:]
+# The odd rows' columns, in order. Text columns that are mostly NULL are read as '' (Arrow's
+# SQLite reader types a column from its first rows).
+_FULL_COLS = [
+    "container_ref",
+    "time_ns",
+    "action",
+    "kind",
+    "exit_code",
+    "signal",
+    "coalesce(health, '')",
+    "CAST(inferred AS INTEGER)",
+    "coalesce(cause_hint, '')",
+]
+_FULL_NAMES = ["ref", "time_ns", "action", "kind", "exit_code", "signal", "health", "inferred",
+               "cause_hint"]  # fmt: skip
+TEXT_FIELDS = ("action", "kind", "health", "cause_hint")
+
+Rows = list[tuple[Any, ...]]
+
+
+# Runs one statement (named parameters, `:name`) and returns its rows as tuples: the standard
+# library's sqlite3 takes the statements as they are, a SQLAlchemy Connection through text().
+Fetch = Callable[[str, dict[str, Any]], Rows]
+
+
+def sqlite_fetch(con: sqlite3.Connection) -> Fetch:
+    def fetch(sql: str, params: dict[str, Any]) -> Rows:
+        return con.execute(sql, params).fetchall()
+
+    return fetch
+
+
+def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
+    """`(:name_0, :name_1, ...)` and its parameters: named parameters read the same through
+    sqlite3 and SQLAlchemy's text() on either backend."""
+    params = {f"{name}_{i}": v for i, v in enumerate(values)}
+    return "(" + ", ".join(f":{k}" for k in params) + ")", params
+
+
+def containers_sql(hosts: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    sql = f"SELECT {', '.join(CONTAINER_COLUMNS)} FROM containers"
+    params: dict[str, Any] = {}
+    if hosts:
+        marks, params = in_list("host", hosts)
+        sql += f" WHERE host IN {marks}"
+    return sql + " ORDER BY ref", params
+
+
+def window_sql(
+    start_ns: int, end_ns: int, refs_clause: str, slices: list[tuple[int, int]] | None = None
+) -> tuple[list[str], str]:
+    """(statements for the packed rows, one per id slice, or one through the time index;
+    the statement for the odd rows and each container's last event before the window).
+
+    Most events are read as three integers: container_ref, time_ns and `packed`
+    (store/packing.py), filtered by integer comparisons alone; the few lifecycle events that
+    `packed` cannot say exactly are read whole by the second statement. The "last one before"
+    walks the natural-key index (container_ref, time_ns, action) backwards one container at a
+    time: milliseconds per thousand containers, where a window function over the table took
+    ~20 s on 1M events. Only integers are formatted in.
+    """
+    from docktally.store import packing  # numpy: not before the fork in `docktally report`
+
+    horizon = int(start_ns) - LOOKBACK_NS
+    kinds = "(" + ", ".join(f"'{k}'" for k in packing.KINDS) + ")"
+    prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in packing.KINDS)
+    full = ", ".join(_FULL_COLS)
+    before = (
+        f"SELECT {full} FROM events WHERE kind IN {kinds} AND id IN ("
+        "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
+        f"AND i.time_ns < {horizon} AND (i.action IN {kinds} OR {prefixes}) "
+        "ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) "
+        f"FROM containers c WHERE 1=1{refs_clause.replace('container_ref', 'c.ref')})"
+    )
+    t = "time_ns"
+    if slices:
+        # `+time_ns` keeps SQLite off the time index: for a window that holds most of the
+        # table, reading the table straight through beats an index lookup per row.
+        t = "+time_ns"
+    span = f"{t} >= {horizon} AND {t} < {int(end_ns)}{refs_clause}"
+    plain = f"SELECT container_ref, time_ns, packed FROM events WHERE packed >= 0 AND {span}"
+    odd = f"SELECT {full} FROM events WHERE packed = {packing.ODD} AND {span} UNION ALL {before}"
+    if not slices:
+        return [plain], odd
+    return [f"{plain} AND id >= {int(lo)} AND id < {int(hi)}" for lo, hi in slices], odd
+
+
+def id_slices(fetch: Fetch, start_ns: int, end_ns: int, parts: int = 2) -> list[tuple[int, int]]:
+    """Id ranges splitting the table in `parts`, when [start - lookback, end) spans most of the
+    stored events' time range; [] when the time index serves better (a narrow window)."""
+
+    def one(sql: str) -> Any:
+        return fetch(sql, {})[0][0]
+
+    # One min() or max() a statement: SQLite answers each from an end of the index.
+    lo = one("SELECT min(time_ns) FROM events")
+    hi = one("SELECT max(time_ns) FROM events")
+    if lo is not None and hi is not None and hi > lo:
+        covered = min(int(end_ns), int(hi)) - max(int(start_ns) - LOOKBACK_NS, int(lo))
+        if covered <= 0.3 * (int(hi) - int(lo)):
+            return []
+    first = one("SELECT min(id) FROM events")
+    last = one("SELECT max(id) FROM events")
+    if first is None or last is None:
+        return []
+    step = (int(last) - int(first)) // parts + 1
+    return [(int(first) + i * step, int(first) + (i + 1) * step) for i in range(parts)]
+
+
+# --- the columns ------------------------------------------------------------------------------
+
+
+def _codes(values: Sequence[Any]) -> tuple[Any, list[str]]:
+    """Values (None: missing) -> (int32 codes, -1 for missing; sorted str categories)."""
+    import numpy as np
+
+    cats = sorted({str(v) for v in values if v is not None})
+    index = {v: i for i, v in enumerate(cats)}
+    codes = np.fromiter(
+        (index[str(v)] if v is not None else -1 for v in values), dtype=np.int32, count=len(values)
+    )
+    return codes, cats
+
+
+def window_columns(
+    containers: Rows, plain: Sequence[tuple[Any, Any, Any]], odd_rows: Rows
+) -> dict[str, Any]:
+    """The events frame's columns, sorted by host, container id and time, as numpy arrays:
+    `pos` (each row's container, an index into `containers`), `time_ns`, `exit_code` and
+    `signal` (float64, NaN for none), `inferred`, and under "text" and "containers"
+    (codes, sorted categories) for the event and the per-container strings.
+
+    `containers` are CONTAINER_COLUMNS rows sorted by ref; `plain` the (ref, time_ns, packed)
+    arrays of the packed rows; `odd_rows` the rows read whole (_FULL_NAMES). Rows of a
+    container not in `containers` (written after it was read) are left for next time.
+    """
+    import numpy as np
+
+    from docktally.store import packing
+
+    empty = np.zeros(0, dtype=np.int64)
+
+    def cat(parts: list[Any]) -> Any:
+        return np.concatenate([np.asarray(p, dtype=np.int64) for p in parts]) if parts else empty
+
+    m = len(odd_rows)
+    oddc: dict[str, list[Any]] = {name: [] for name in _FULL_NAMES}
+    if odd_rows:
+        oddc = dict(zip(_FULL_NAMES, (list(c) for c in zip(*odd_rows, strict=True)), strict=True))
+    ref = cat([p[0] for p in plain] + [oddc["ref"]])
+    time_ns = cat([p[1] for p in plain] + [oddc["time_ns"]])
+    packed = cat([p[2] for p in plain])
+    n = len(packed)
+    u = packing.unpack(packed)
+    del packed
+    inferred = np.concatenate([u.inferred, np.asarray(oddc["inferred"], dtype=np.int64) != 0])
+    exit_code = np.concatenate([u.exit_code, np.asarray(oddc["exit_code"], dtype=np.float64)])
+    signal = np.concatenate([u.signal, np.asarray(oddc["signal"], dtype=np.float64)])
+
+    def text_col(codes: Any, values: list[str], name: str) -> tuple[Any, list[str]]:
+        # Plain rows: codes into `values`; odd rows: their own strings ('' is missing).
+        odd = [v if v != "" else None for v in oddc[name]]
+        cats = sorted({str(v) for v in values} | {str(v) for v in odd if v is not None})
+        index = {v: i for i, v in enumerate(cats)}
+        lut = np.array([index[str(v)] for v in values] + [-1], dtype=np.int32)
+        odd_codes = np.array([index[str(v)] if v is not None else -1 for v in odd], np.int32)
+        return np.concatenate([lut[np.where(codes >= 0, codes, len(values))], odd_codes]), cats
+
+    kinds, healths = list(packing.KINDS), list(packing.HEALTHS)
+    # A plain row's action is its kind, or "health_status: <health>".
+    action_code = np.where(u.health_code > 0, len(kinds) + u.health_code - 1, u.kind_code)
+    text = {
+        "action": text_col(action_code, [*kinds, *(f"health_status: {h}" for h in healths)],
+                           "action"),
+        "kind": text_col(u.kind_code, kinds, "kind"),
+        "health": text_col(u.health_code - 1, healths, "health"),
+        "cause_hint": text_col(np.full(n, -1, dtype=np.int32), [], "cause_hint"),
+    }  # fmt: skip
+    del u, action_code
+    assert len(ref) == n + m
+
+    crefs = np.array([r[0] for r in containers], dtype=np.int64)
+    pos = np.minimum(np.searchsorted(crefs, ref), max(len(crefs) - 1, 0))
+    known = (crefs[pos] == ref) if len(crefs) else np.zeros(len(pos), dtype=bool)
+    per_container = {
+        f: _codes([r[i] for r in containers]) for i, f in enumerate(STRING_FIELDS, start=1)
+    }
+    # Sorted by host, container id, time: the containers' (host, id) order, then time.
+    rank = np.empty(len(crefs), dtype=np.int64)
+    rank[np.lexsort((per_container["container_id"][0], per_container["host"][0]))] = np.arange(
+        len(crefs)
+    )
+    if not known.all():
+        keep = np.flatnonzero(known)
+        pos, time_ns, exit_code, signal, inferred = (
+            a[keep] for a in (pos, time_ns, exit_code, signal, inferred)
+        )
+        text = {k: (c[keep], cats) for k, (c, cats) in text.items()}
+    # Stable sorts, by time and then by the container's rank: lexsort's order, in half its
+    # time (a rank below 2**16 sorts by radix).
+    by_time = np.argsort(time_ns, kind="stable")
+    row_rank = rank[pos][by_time]
+    if len(crefs) <= 1 << 16:
+        row_rank = row_rank.astype(np.uint16)
+    order = by_time[np.argsort(row_rank, kind="stable")]
+    del by_time, row_rank
+    return {
+        "pos": pos[order].astype(np.int32),
+        "time_ns": time_ns[order],
+        "exit_code": exit_code[order],
+        "signal": signal[order],
+        "inferred": inferred[order],
+        "text": {k: (c[order], cats) for k, (c, cats) in text.items()},
+        "containers": per_container,
+    }
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+_BATCH_ROWS = 65536  # Arrow's SQLite reader's default is 1,024: per-batch work adds up
+_OK, _UNAVAILABLE, _FAILED = b"\x00", b"\x01", b"\x02"
+
+
+def _send(out: IO[bytes], obj: Any) -> None:
+    """obj pickled, its numpy arrays' memory written as is after it (pickle protocol 5)."""
+    bufs: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
+    out.write(struct.pack("<QI", len(head), len(bufs)))
+    out.write(head)
+    for b in bufs:
+        raw = b.raw()
+        out.write(struct.pack("<Q", raw.nbytes))
+        out.write(raw)
+
+
+def _read_exactly(fh: IO[bytes], size: int) -> bytearray:
+    buf = bytearray(size)
+    view, got = memoryview(buf), 0
+    while got < size:
+        n = fh.readinto(view[got:])  # type: ignore[attr-defined]
+        if not n:
+            raise EOFError("the reader's pipe closed early")
+        got += n
+    return buf
+
+
+def _receive(fh: IO[bytes]) -> Any:
+    head_len, count = struct.unpack("<QI", _read_exactly(fh, 12))
+    head = _read_exactly(fh, head_len)
+    bufs = []
+    for _ in range(count):
+        (size,) = struct.unpack("<Q", _read_exactly(fh, 8))
+        bufs.append(_read_exactly(fh, size))
+    return pickle.loads(head, buffers=bufs)
+
+
+def _import_reader_modules() -> None:
+    import adbc_driver_sqlite.dbapi  # noqa: F401
+    import numpy  # noqa: F401
+    import pyarrow  # noqa: F401
+
+    from docktally.store import packing  # noqa: F401
+
+
+def _arrow_rows(uri: str, sql: str, whole_rows: bool) -> Any:
+    """One statement through Arrow's driver: (ref, time_ns, packed) int64 arrays, or with
+    `whole_rows` a list of tuples."""
+    import adbc_driver_sqlite.dbapi as adbc
+    import numpy as np
+
+    with adbc.connect(uri) as aconn, aconn.cursor() as cur:
+        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
+        cur.execute(sql)
+        table = cur.fetch_arrow_table()
+    if whole_rows:
+        return list(zip(*(c.to_pylist() for c in table.columns), strict=True))
+    return tuple(
+        table.column(i).to_numpy().astype(np.int64, copy=False) for i in range(table.num_columns)
+    )
+
+
+def _child(
+    out: IO[bytes], path: str, query: tuple[int, int, str, list[tuple[int, int]]], containers: Rows
+) -> None:
+    """The reading child: its helpers read the other id slices side by side; it reads the
+    first and the odd rows, builds the columns and sends them, or what went wrong."""
+    try:
+        _import_reader_modules()
+        plain, odd = window_sql(*query)
+    except BaseException as exc:  # an install without Arrow's driver: the caller reads itself
+        out.write(_UNAVAILABLE + f"{type(exc).__name__}: {exc}".encode())
+        return
+    uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
+    helpers: list[tuple[int, IO[bytes]]] = []
+    try:
+        import adbc_driver_sqlite.dbapi as adbc
+
+        try:
+            adbc.connect(uri).close()
+        except BaseException as exc:  # a database Arrow's driver may not open: same as above
+            out.write(_UNAVAILABLE + f"{type(exc).__name__}: {exc}".encode())
+            return
+        for sql in plain[1:]:
+            helpers.append(_fork(functools.partial(_helper, uri=uri, sql=sql)))
+        parts = [_arrow_rows(uri, plain[0], False)]
+        odd_rows = _arrow_rows(uri, odd, True)
+        for _, fh in helpers:
+            status = fh.read(1)
+            if status != _OK:
+                raise StoreError(fh.read().decode("utf-8", "replace") or "a helper died")
+            parts.append(_receive(fh))
+        cols = window_columns(containers, parts, odd_rows)
+        out.write(_OK)
+        _send(out, cols)
+    except BaseException as exc:
+        out.write(_FAILED + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+    finally:
+        for pid, fh in helpers:
+            fh.close()
+            os.waitpid(pid, 0)
+
+
+def _helper(out: IO[bytes], uri: str, sql: str) -> None:
+    try:
+        part = _arrow_rows(uri, sql, False)
+        out.write(_OK)
+        _send(out, part)
+    except BaseException as exc:
+        out.write(_FAILED + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+
+
+def _fork(body: Callable[[IO[bytes]], None]) -> tuple[int, IO[bytes]]:
+    """Run body(pipe) in a forked child; (its pid, the pipe's reading end) here.
+
+    Arrow's driver reads in C, ~3x faster than sqlite3's tuples and with no Python object per
+    value. It carries its own copy of SQLite, and two copies must never have one file open in
+    one process (POSIX locks are per process: either copy's close drops the other's locks), so
+    the reads run in children that only ever open the file through Arrow's copy. Where this
+    process runs other threads (the dashboard's server), every module the child needs is
+    imported before the fork, so the child never takes a lock (the import lock, a module's)
+    that another thread held at the fork; a one-thread process (`docktally report`) forks at
+    once and lets the child import on the other core.
+    """
+    if threading.active_count() > 1:
+        _import_reader_modules()
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(rfd)
+            with os.fdopen(wfd, "wb") as out:
+                body(out)
+        finally:
+            os._exit(0)
+    os.close(wfd)
+    return pid, os.fdopen(rfd, "rb")
+
+
+class WindowRead:
+    """The window's events, being read: `columns()` waits for them (window_columns' dict).
+
+    On a SQLite file (`path`), a forked child reads them; elsewhere, without fork, or where
+    the child could not open the database with Arrow's driver (say, read-only where it would
+    need to create the -shm file), this process reads them through `fetch`: the same columns,
+    more slowly.
+    """
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        path: str | None,
+        start_ns: int,
+        end_ns: int,
+        hosts: Sequence[str] | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._containers = fetch(*containers_sql(hosts))
+        self._refs_clause = ""
+        if hosts:
+            refs = ",".join(str(int(r[0])) for r in self._containers)
+            self._refs_clause = f" AND container_ref IN ({refs})" if refs else " AND 0"
+        self._query = (int(start_ns), int(end_ns), self._refs_clause)
+        self._child: tuple[int, IO[bytes]] | None = None
+        if path is not None and hasattr(os, "fork"):
+            query = (*self._query, id_slices(fetch, start_ns, end_ns))
+            containers = self._containers
+            self._child = _fork(lambda out: _child(out, path, query, containers))
+
+    def columns(self) -> dict[str, Any]:
+        if self._child is not None:
+            pid, fh = self._child
+            self._child = None
+            try:
+                status = fh.read(1)
+                if status == _OK:
+                    return dict(_receive(fh))
+                msg = fh.read().decode("utf-8", "replace").strip()
+            finally:
+                fh.close()
+                os.waitpid(pid, 0)
+            if status != _UNAVAILABLE:
+                line = msg.splitlines()[0] if msg else "the reading process died"
+                raise StoreError(f"reading events failed: {line}")
+        return self._read_here()
+
+    def _read_here(self) -> dict[str, Any]:
+        import numpy as np
+
+        plain, odd = window_sql(*self._query)
+        parts = []
+        for sql in plain:
+            rows = self._fetch(sql, {})
+            if rows:
+                arr = np.array(rows, dtype=np.int64)
+                parts.append((arr[:, 0], arr[:, 1], arr[:, 2]))
+        return window_columns(self._containers, parts, self._fetch(odd, {}))
+
+    def close(self) -> None:
+        """Stop waiting: the child is told by its closed pipe, and reaped."""
+        if self._child is not None:
+            pid, fh = self._child
+            self._child = None
+            fh.close()
+            os.waitpid(pid, 0)
+
+
+class EarlyRead:
+    """A SQLite store at head, opened read-only with the standard library's sqlite3, and its
+    window's events being read (`start_early`); `fetch` runs the other (small) reads on it."""
+
+    def __init__(self, con: sqlite3.Connection, read: WindowRead) -> None:
+        self.con = con
+        self.read = read
+
+        self.fetch = sqlite_fetch(con)
+
+    def close(self) -> None:
+        self.read.close()
+        self.con.close()
+
+
+def start_early(
+    db_url: str | None, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
+) -> EarlyRead | None:
+    """Start reading [start - lookback, end) of the store `--db` names, before SQLAlchemy or
+    pandas is imported; None unless it is a SQLite file already at the head revision (then the
+    caller opens it through store.db, which creates or migrates it, or says what is wrong)."""
+    path = locate.plain_sqlite_path(locate.resolve_db_url(db_url))
+    if path is None or not path.is_file():
+        return None
+    uri = "file:" + quote(str(path.resolve())) + "?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    try:
+        con.execute("PRAGMA busy_timeout=10000")
+        revs = con.execute("SELECT version_num FROM alembic_version").fetchall()
+        if revs != [(locate.HEAD_REVISION,)]:
+            con.close()
+            return None
+        return EarlyRead(con, WindowRead(sqlite_fetch(con), str(path), start_ns, end_ns, hosts))
+    except sqlite3.Error:
+        con.close()
+        return None
