@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from bench.generate import generate_lines
@@ -212,7 +214,18 @@ def test_the_c_loop_gives_what_the_python_loop_gives(
     source: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if source == "odd":
-        lines: list[Any] = [*ODD_LINES, "", "  ", "[1]", "null", '{"Type":"container"', "nope"]
+        actions = ["health_status:   ", "exec_start:", ":x", "\x1cdie", " health_status : healthy ",
+                   "health_status", "health_status:healthy", "die\u2003", "kill"]  # fmt: skip
+        lines: list[Any] = [
+            *ODD_LINES,
+            "",
+            "  ",
+            "[1]",
+            "null",
+            '{"Type":"container"',
+            "nope",
+            *(ev(Action=a, timeNano=100 + i) for i, a in enumerate(actions)),
+        ]
     elif source == "recorded":
         lines = [ln.encode() for ln in recorded_lines()]
     elif source == "generated":
@@ -225,3 +238,40 @@ def test_the_c_loop_gives_what_the_python_loop_gives(
     assert c_loop is not None
     want = _parse_all(lines, None, monkeypatch)
     assert _parse_all(lines, c_loop, monkeypatch) == want
+
+
+_BASE = list(generate_lines(events=60, containers=4, days=1))
+_BYTES = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"0", b"9", b"-", b".", b"e", b" ",
+          b"\t", b"\x00", b"\x1f", b"\x7f", "é".encode(), b"\xff", b"null", b"1e3", b"\\u0041",
+          b'"x"', b'"Action":"die",', b'"timeNano":1,', b'"ID":"x",', b'"name":"n",']  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(_BASE) - 1),
+            st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_BYTES), st.booleans()),
+                     min_size=1, max_size=3),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)  # fmt: skip
+def test_mangled_lines_read_by_the_c_scanner_are_what_orjson_reads(
+    edits: list[tuple[int, list[tuple[float, bytes, bool]]]],
+) -> None:
+    # The C loop reads plain lines itself, without orjson; whatever it accepts must come out
+    # as the Python loop (orjson) reads it, and whatever it refuses must get orjson's verdict.
+    lines = []
+    for index, changes in edits:
+        line = _BASE[index]
+        for where, piece, insert in changes:
+            at = int(where * len(line))
+            line = line[:at] + piece + line[at + (0 if insert else len(piece)) :]
+        lines.append(line)
+    c_loop = importer._scan
+    assert c_loop is not None
+    with pytest.MonkeyPatch.context() as mp:
+        want = _parse_all(lines, None, mp)
+        assert _parse_all(lines, c_loop, mp) == want

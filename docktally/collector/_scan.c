@@ -12,12 +12,14 @@
  * scan(lines, first_line_no, ctx, out) -> lines read (non-blank)
  *   lines: list of bytes (anything else goes through ctx.to_bytes)
  *   ctx:   tuple (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none,
- *                 parse_signal, kind_health, pack, frame, slow, to_bytes,
+ *                 parse_signal, kind_health (scan_py's; this file has its own), pack, frame,
+ *                 slow, to_bytes,
  *                 compose_project_key, compose_service_key)
  *   out:   tuple of 9 lists (refs, times, actions, kinds, exits, signals, healths, packed, raws)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <limits.h>
 #include <string.h>
 
 #define N_CTX 15
@@ -40,6 +42,8 @@ typedef struct {
         *parse_signal, *kind_health, *pack, *frame, *slow, *to_bytes, *project_key,
         *service_key;
     PyObject *out[N_OUT];
+    const char *project_key_s, *service_key_s; /* the label keys' UTF-8, for the scanner */
+    size_t project_len, service_len;
 } Ctx;
 
 enum { REFS, TIMES, ACTIONS, KINDS, EXITS, SIGNALS, HEALTHS, PACKED, RAWS };
@@ -110,10 +114,53 @@ pack_plain(long long code, PyObject *exit_code, PyObject *signal)
     return packed;
 }
 
-/* The engine's usual shape -> the row's columns appended; 0 when the line is not of that shape
- * (nothing appended), 1 when appended, -1 on error. */
+/* What the usual path needs of a line: owned references, NULL where the line has no such
+ * field. `image` is already `Attributes.image or from`. */
+typedef struct {
+    PyObject *action, *cid, *time_ns, *name, *image, *project, *service, *exit_raw, *signal_raw;
+} Row;
+
+static void
+row_clear(Row *r)
+{
+    Py_CLEAR(r->action);
+    Py_CLEAR(r->cid);
+    Py_CLEAR(r->time_ns);
+    Py_CLEAR(r->name);
+    Py_CLEAR(r->image);
+    Py_CLEAR(r->project);
+    Py_CLEAR(r->service);
+    Py_CLEAR(r->exit_raw);
+    Py_CLEAR(r->signal_raw);
+}
+
+/* The usual shape's checks on a row (as importer.scan_py's): 1 if it passes. */
 static int
-usual(Ctx *c, PyObject *payload, PyObject *raw)
+row_usual(Row *r)
+{
+    if (r->action == NULL || r->cid == NULL || r->time_ns == NULL)
+        return 0;
+    if (!PyUnicode_CheckExact(r->action) || PyUnicode_GET_LENGTH(r->action) < 1 ||
+        PyUnicode_GET_LENGTH(r->action) > 128)
+        return 0;
+    if (!PyUnicode_CheckExact(r->cid) || PyUnicode_GET_LENGTH(r->cid) < 1 ||
+        PyUnicode_GET_LENGTH(r->cid) > 64)
+        return 0;
+    if (!PyLong_CheckExact(r->time_ns))
+        return 0;
+    int overflow = 0;
+    long long t = PyLong_AsLongLongAndOverflow(r->time_ns, &overflow);
+    if (t == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return !overflow && t >= 0;
+}
+
+/* orjson's dict -> a row; 0 when the payload is not of the usual shape (the row is left
+ * empty), 1 when filled, -1 on error. */
+static int
+row_from_dict(Ctx *c, PyObject *payload, Row *r)
 {
     int err = 0;
     if (!PyDict_CheckExact(payload))
@@ -132,7 +179,7 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
     PyObject *attrs = get(actor, s_attributes, &err);
     if (err)
         return -1;
-    if (cid == NULL || attrs == NULL)
+    if (cid == NULL || attrs == NULL || !PyDict_CheckExact(attrs))
         return 0;
     /* payload["Type"] == "container", by value (a str subclass cannot come out of orjson) */
     if (!PyUnicode_CheckExact(type) || PyUnicode_Compare(type, s_container) != 0) {
@@ -140,27 +187,12 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
             return -1;
         return 0;
     }
-    if (!PyUnicode_CheckExact(action) || PyUnicode_GET_LENGTH(action) < 1 ||
-        PyUnicode_GET_LENGTH(action) > 128)
-        return 0;
-    if (!PyUnicode_CheckExact(cid) || PyUnicode_GET_LENGTH(cid) < 1 ||
-        PyUnicode_GET_LENGTH(cid) > 64)
-        return 0;
-    if (!PyLong_CheckExact(time_ns))
-        return 0;
-    int overflow = 0;
-    long long t = PyLong_AsLongLongAndOverflow(time_ns, &overflow);
-    if (t == -1 && PyErr_Occurred())
-        return -1;
-    if (overflow || t < 0)
-        return 0;
-    if (!PyDict_CheckExact(attrs))
-        return 0;
-
     PyObject *name = get(attrs, s_name, &err);
     PyObject *image = get(attrs, s_image, &err);
     PyObject *project = get(attrs, c->project_key, &err);
     PyObject *service = get(attrs, c->service_key, &err);
+    PyObject *exit_raw = get(attrs, s_exit_code, &err);
+    PyObject *signal_raw = get(attrs, s_signal, &err);
     if (err)
         return -1;
     if (image == NULL || !PyObject_IsTrue(image)) { /* get("image") or payload.get("from") */
@@ -170,11 +202,414 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
         if (err)
             return -1;
     }
-    PyObject *desc = PyTuple_Pack(4, name ? name : Py_None, image ? image : Py_None,
-                                  project ? project : Py_None, service ? service : Py_None);
+    r->action = Py_NewRef(action);
+    r->cid = Py_NewRef(cid);
+    r->time_ns = Py_NewRef(time_ns);
+    r->name = Py_XNewRef(name);
+    r->image = Py_XNewRef(image);
+    r->project = Py_XNewRef(project);
+    r->service = Py_XNewRef(service);
+    r->exit_raw = Py_XNewRef(exit_raw);
+    r->signal_raw = Py_XNewRef(signal_raw);
+    if (!row_usual(r)) {
+        row_clear(r);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- the plain-JSON scanner ---------------------------------------------------------------
+ * orjson builds a dict of every line (~5 us here) of which the import reads a dozen values. The
+ * scanner reads those values straight from the bytes, and only for lines inside a plain subset
+ * of JSON where that is safe to do without a full parser: printable ASCII strings with no
+ * escapes, integers of at most 18 digits, and no repeated key among those it reads. Anything
+ * else (an escape, a byte above 0x7f, a fraction, a deeper nesting, a malformed line) makes it
+ * give up, and the line goes to orjson as before, which also gives bad lines their error. Within
+ * the subset, JSON and Python agree on every value, so a line the scanner accepts is one orjson
+ * accepts with the same values (tests/test_import_fast.py fuzzes this against orjson). */
+
+typedef struct {
+    const char *p, *end;
+} Cursor;
+
+typedef struct {
+    const char *p;
+    Py_ssize_t n;
+} Slice; /* p == NULL: absent */
+
+#define MAX_DEPTH 32
+
+static void
+ws(Cursor *k)
+{
+    while (k->p < k->end && (*k->p == ' ' || *k->p == '\t' || *k->p == '\n' || *k->p == '\r'))
+        k->p++;
+}
+
+/* A plain string at the cursor (just past its closing quote after) -> its contents. */
+static int
+plain_string(Cursor *k, Slice *out)
+{
+    if (k->p >= k->end || *k->p != '"')
+        return 0;
+    const char *start = ++k->p;
+    while (k->p < k->end) {
+        unsigned char ch = (unsigned char)*k->p;
+        if (ch == '"') {
+            out->p = start;
+            out->n = k->p - start;
+            k->p++;
+            return 1;
+        }
+        if (ch < 0x20 || ch > 0x7e || ch == '\\')
+            return 0;
+        k->p++;
+    }
+    return 0;
+}
+
+/* A non-negative integer up to 2**63 - 1, or a negative one of at most 18 digits (no fraction,
+ * no exponent, no leading zero): the range in which orjson surely takes it as an int. */
+static int
+plain_int(Cursor *k, long long *out)
+{
+    int neg = 0;
+    if (k->p < k->end && *k->p == '-') {
+        neg = 1;
+        k->p++;
+    }
+    const char *start = k->p;
+    unsigned long long v = 0; /* 19 digits stay below 2**64 */
+    while (k->p < k->end && *k->p >= '0' && *k->p <= '9') {
+        v = v * 10 + (unsigned long long)(*k->p - '0');
+        k->p++;
+        if (k->p - start > 19)
+            return 0;
+    }
+    Py_ssize_t digits = k->p - start;
+    if (digits == 0 || (digits > 1 && *start == '0'))
+        return 0;
+    if (k->p < k->end && (*k->p == '.' || *k->p == 'e' || *k->p == 'E'))
+        return 0;
+    if (v > (unsigned long long)LLONG_MAX || (neg && digits > 18))
+        return 0;
+    *out = neg ? -(long long)v : (long long)v;
+    return 1;
+}
+
+static int
+literal(Cursor *k, const char *word, Py_ssize_t n)
+{
+    if (k->end - k->p < n || memcmp(k->p, word, (size_t)n) != 0)
+        return 0;
+    k->p += n;
+    return 1;
+}
+
+static int skip_value(Cursor *k, int depth);
+
+/* Members of an object or elements of an array, after the opening bracket. */
+static int
+skip_container(Cursor *k, int depth, char close, int keyed)
+{
+    ws(k);
+    if (k->p < k->end && *k->p == close) {
+        k->p++;
+        return 1;
+    }
+    for (;;) {
+        ws(k);
+        if (keyed) {
+            Slice key;
+            if (!plain_string(k, &key))
+                return 0;
+            ws(k);
+            if (k->p >= k->end || *k->p != ':')
+                return 0;
+            k->p++;
+            ws(k);
+        }
+        if (!skip_value(k, depth + 1))
+            return 0;
+        ws(k);
+        if (k->p >= k->end)
+            return 0;
+        if (*k->p == ',') {
+            k->p++;
+            continue;
+        }
+        if (*k->p == close) {
+            k->p++;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+/* Any value of the subset, checked and passed over. */
+static int
+skip_value(Cursor *k, int depth)
+{
+    Slice s;
+    long long v;
+    if (depth > MAX_DEPTH || k->p >= k->end)
+        return 0;
+    switch (*k->p) {
+    case '"':
+        return plain_string(k, &s);
+    case '{':
+        k->p++;
+        return skip_container(k, depth, '}', 1);
+    case '[':
+        k->p++;
+        return skip_container(k, depth, ']', 0);
+    case 't':
+        return literal(k, "true", 4);
+    case 'f':
+        return literal(k, "false", 5);
+    case 'n':
+        return literal(k, "null", 4);
+    default:
+        return plain_int(k, &v);
+    }
+}
+
+static int
+key_is(const Slice *key, const char *word)
+{
+    size_t n = strlen(word);
+    return (size_t)key->n == n && memcmp(key->p, word, n) == 0;
+}
+
+/* The value of a key the scanner reads: a plain string, seen once. */
+static int
+take_string(Cursor *k, Slice *slot)
+{
+    if (slot->p != NULL)
+        return 0; /* repeated: orjson keeps the last, leave it to orjson */
+    return plain_string(k, slot);
+}
+
+typedef struct {
+    Slice type, action, from, cid, name, image, project, service, exit_code, signal;
+    long long time_ns;
+    int has_time, has_actor, has_id_or_attrs, has_attrs;
+} Plain;
+
+/* An object's members, handing each key the scanner reads to `member`. */
+typedef int (*MemberFn)(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth);
+
+static int
+members(Cursor *k, MemberFn member, Plain *f, const Ctx *c, int depth)
+{
+    if (k->p >= k->end || *k->p != '{')
+        return 0;
+    k->p++;
+    ws(k);
+    if (k->p < k->end && *k->p == '}') {
+        k->p++;
+        return 1;
+    }
+    for (;;) {
+        Slice key;
+        ws(k);
+        if (!plain_string(k, &key))
+            return 0;
+        ws(k);
+        if (k->p >= k->end || *k->p != ':')
+            return 0;
+        k->p++;
+        ws(k);
+        int r = member(k, &key, f, c, depth);
+        if (r < 0)
+            return 0;
+        if (r == 0 && !skip_value(k, depth + 1))
+            return 0;
+        ws(k);
+        if (k->p >= k->end)
+            return 0;
+        if (*k->p == ',') {
+            k->p++;
+            continue;
+        }
+        if (*k->p == '}') {
+            k->p++;
+            return 1;
+        }
+        return 0;
+    }
+}
+
+/* Each returns 1 when it read the value, 0 to have it skipped, -1 to give up. */
+static int
+attrs_member(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth)
+{
+    Slice *slot = NULL;
+    if (key_is(key, "name"))
+        slot = &f->name;
+    else if (key_is(key, "image"))
+        slot = &f->image;
+    else if (key_is(key, "exitCode"))
+        slot = &f->exit_code;
+    else if (key_is(key, "signal"))
+        slot = &f->signal;
+    else if ((size_t)key->n == c->project_len && memcmp(key->p, c->project_key_s, key->n) == 0)
+        slot = &f->project;
+    else if ((size_t)key->n == c->service_len && memcmp(key->p, c->service_key_s, key->n) == 0)
+        slot = &f->service;
+    if (slot == NULL)
+        return 0;
+    return take_string(k, slot) ? 1 : -1;
+}
+
+static int
+actor_member(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth)
+{
+    if (key_is(key, "ID"))
+        return take_string(k, &f->cid) ? 1 : -1;
+    if (key_is(key, "Attributes")) {
+        if (f->has_attrs)
+            return -1;
+        f->has_attrs = 1;
+        return members(k, attrs_member, f, c, depth + 1) ? 1 : -1;
+    }
+    return 0;
+}
+
+static int
+top_member(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth)
+{
+    if (key_is(key, "Type"))
+        return take_string(k, &f->type) ? 1 : -1;
+    if (key_is(key, "Action"))
+        return take_string(k, &f->action) ? 1 : -1;
+    if (key_is(key, "from"))
+        return take_string(k, &f->from) ? 1 : -1;
+    if (key_is(key, "timeNano")) {
+        if (f->has_time)
+            return -1;
+        f->has_time = 1;
+        /* a negative time is not the usual shape: orjson's path says what it is */
+        return (k->p < k->end && *k->p != '-' && plain_int(k, &f->time_ns)) ? 1 : -1;
+    }
+    if (key_is(key, "Actor")) {
+        if (f->has_actor)
+            return -1;
+        f->has_actor = 1;
+        return members(k, actor_member, f, c, depth + 1) ? 1 : -1;
+    }
+    return 0;
+}
+
+static PyObject *
+slice_str(const Slice *s)
+{
+    if (s->p == NULL)
+        return NULL;
+    return PyUnicode_DecodeASCII(s->p, s->n, NULL);
+}
+
+/* The line's bytes -> a row, when the line is plain JSON of the usual shape: 1 filled, 0 not
+ * (the row is left empty), -1 on error. */
+static int
+row_from_plain(Ctx *c, const char *p, Py_ssize_t n, Row *r)
+{
+    Plain f;
+    memset(&f, 0, sizeof f);
+    Cursor k = {p, p + n};
+    ws(&k);
+    if (!members(&k, top_member, &f, c, 0))
+        return 0;
+    ws(&k);
+    if (k.p != k.end)
+        return 0;
+    if (f.type.p == NULL || !key_is(&f.type, "container") || f.action.p == NULL ||
+        !f.has_time || !f.has_actor || f.cid.p == NULL || !f.has_attrs)
+        return 0;
+    /* `Attributes.image or from`: an empty image is falsy */
+    const Slice *image = (f.image.p != NULL && f.image.n > 0) ? &f.image : &f.from;
+    const Slice *strs[] = {&f.action, &f.cid, &f.name, image, &f.project, &f.service,
+                           &f.exit_code, &f.signal};
+    PyObject **slots[] = {&r->action, &r->cid, &r->name, &r->image, &r->project, &r->service,
+                          &r->exit_raw, &r->signal_raw};
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (strs[i]->p != NULL && (*slots[i] = slice_str(strs[i])) == NULL) {
+            row_clear(r);
+            return -1;
+        }
+    }
+    if ((r->time_ns = PyLong_FromLongLong(f.time_ns)) == NULL) {
+        row_clear(r);
+        return -1;
+    }
+    if (!row_usual(r)) {
+        row_clear(r);
+        return 0;
+    }
+    return 1;
+}
+
+/* str.strip() of action[start:stop]: a new reference. */
+static PyObject *
+strip(PyObject *action, Py_ssize_t start, Py_ssize_t stop)
+{
+    while (start < stop && Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(action, start)))
+        start++;
+    while (stop > start && Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(action, stop - 1)))
+        stop--;
+    return PyUnicode_Substring(action, start, stop);
+}
+
+/* importer._kind_health (normalize.split_action): (kind, or None where it is the action
+ * itself; health). "health_status: healthy" -> ("health_status", "healthy"). */
+static PyObject *
+kind_health(PyObject *action)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(action);
+    Py_ssize_t colon = PyUnicode_FindChar(action, ':', 0, n, 1);
+    if (colon == -2)
+        return NULL;
+    PyObject *kind = strip(action, 0, colon < 0 ? n : colon);
+    if (kind == NULL)
+        return NULL;
+    PyObject *health = Py_NewRef(Py_None);
+    int hs = PyUnicode_CompareWithASCIIString(kind, "health_status") == 0;
+    if (hs && colon >= 0) {
+        PyObject *arg = strip(action, colon + 1, n);
+        if (arg == NULL) {
+            Py_DECREF(kind);
+            Py_DECREF(health);
+            return NULL;
+        }
+        if (PyUnicode_GET_LENGTH(arg) > 0)
+            Py_SETREF(health, arg);
+        else
+            Py_DECREF(arg);
+    }
+    int cmp = PyUnicode_Compare(kind, action);
+    if (cmp == -1 && PyErr_Occurred()) {
+        Py_DECREF(kind);
+        Py_DECREF(health);
+        return NULL;
+    }
+    if (cmp == 0)
+        Py_SETREF(kind, Py_NewRef(Py_None));
+    PyObject *pair = PyTuple_Pack(2, kind, health);
+    Py_DECREF(kind);
+    Py_DECREF(health);
+    return pair;
+}
+
+/* A row of the usual shape -> its columns appended; 0 on success, -1 on error. */
+static int
+emit(Ctx *c, Row *r, PyObject *raw)
+{
+    PyObject *desc = PyTuple_Pack(4, r->name ? r->name : Py_None, r->image ? r->image : Py_None,
+                                  r->project ? r->project : Py_None,
+                                  r->service ? r->service : Py_None);
     if (desc == NULL)
         return -1;
-    PyObject *ref = PyDict_GetItemWithError(c->known, cid); /* borrowed */
+    PyObject *ref = PyDict_GetItemWithError(c->known, r->cid); /* borrowed */
     int same = 0;
     if (ref != NULL) {
         PyObject *entry = PyDict_GetItemWithError(c->desc_of, ref); /* (desc, seen_ns) */
@@ -198,7 +633,7 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
         Py_INCREF(ref);
     }
     else {
-        ref = PyObject_CallFunctionObjArgs(c->ref_of, cid, desc, time_ns, NULL);
+        ref = PyObject_CallFunctionObjArgs(c->ref_of, r->cid, desc, r->time_ns, NULL);
         if (ref == NULL) {
             Py_DECREF(desc);
             return -1;
@@ -206,23 +641,14 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
     }
     Py_DECREF(desc);
 
-    PyObject *exit_code = exit_code_of(c, get(attrs, s_exit_code, &err));
-    if (exit_code == NULL || err) {
-        Py_XDECREF(exit_code);
+    PyObject *exit_code = exit_code_of(c, r->exit_raw);
+    if (exit_code == NULL) {
         Py_DECREF(ref);
         return -1;
     }
-    PyObject *signal_v = get(attrs, s_signal, &err);
-    PyObject *signal;
-    if (err) {
-        signal = NULL;
-    }
-    else if (signal_v == NULL || signal_v == Py_None) {
-        signal = Py_NewRef(Py_None);
-    }
-    else {
-        signal = PyObject_CallOneArg(c->parse_signal, signal_v);
-    }
+    PyObject *signal = (r->signal_raw == NULL || r->signal_raw == Py_None)
+                           ? Py_NewRef(Py_None)
+                           : PyObject_CallOneArg(c->parse_signal, r->signal_raw);
     if (signal == NULL) {
         Py_DECREF(exit_code);
         Py_DECREF(ref);
@@ -230,19 +656,16 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
     }
 
     /* kind and health: plain unless the action has an argument or stray spaces */
+    PyObject *action = r->action;
     PyObject *kind = Py_NewRef(Py_None), *health = Py_NewRef(Py_None);
     Py_ssize_t n = PyUnicode_GET_LENGTH(action);
     int kind_of_action = 1;
     if (PyUnicode_FindChar(action, ':', 0, n, 1) >= 0 ||
         Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(action, 0)) ||
         Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(action, n - 1))) {
-        PyObject *kh = PyObject_CallOneArg(c->kind_health, action);
-        if (kh == NULL || !PyTuple_Check(kh) || PyTuple_GET_SIZE(kh) != 2) {
-            if (kh != NULL)
-                PyErr_SetString(PyExc_TypeError, "kind_health must return a pair");
-            Py_XDECREF(kh);
+        PyObject *kh = kind_health(action);
+        if (kh == NULL)
             goto fail;
-        }
         Py_SETREF(kind, Py_NewRef(PyTuple_GET_ITEM(kh, 0)));
         Py_SETREF(health, Py_NewRef(PyTuple_GET_ITEM(kh, 1)));
         Py_DECREF(kh);
@@ -271,7 +694,8 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
     PyObject *packed_o = PyLong_FromLongLong(packed);
     if (packed_o == NULL)
         goto fail;
-    PyObject *row[N_OUT] = {ref, time_ns, action, kind, exit_code, signal, health, packed_o, raw};
+    PyObject *row[N_OUT] = {ref, r->time_ns, action, kind, exit_code, signal, health, packed_o,
+                            raw};
     for (int i = 0; i < N_OUT; i++) {
         if (PyList_Append(c->out[i], row[i]) < 0) {
             Py_DECREF(packed_o);
@@ -284,7 +708,7 @@ usual(Ctx *c, PyObject *payload, PyObject *raw)
     Py_DECREF(signal);
     Py_DECREF(kind);
     Py_DECREF(health);
-    return 1;
+    return 0;
 fail:
     Py_DECREF(ref);
     Py_DECREF(exit_code);
@@ -331,6 +755,12 @@ scan(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "scan: known, desc_of and kind_codes must be dicts");
         return NULL;
     }
+    Py_ssize_t plen, slen;
+    if ((c.project_key_s = PyUnicode_AsUTF8AndSize(c.project_key, &plen)) == NULL ||
+        (c.service_key_s = PyUnicode_AsUTF8AndSize(c.service_key, &slen)) == NULL)
+        return NULL;
+    c.project_len = (size_t)plen;
+    c.service_len = (size_t)slen;
     for (int i = 0; i < N_OUT; i++) {
         c.out[i] = PyTuple_GET_ITEM(out_t, i);
         if (!PyList_CheckExact(c.out[i])) {
@@ -353,37 +783,58 @@ scan(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_TypeError, "scan: to_bytes must return bytes");
             return NULL;
         }
-        PyObject *payload = PyObject_CallOneArg(c.loads, line);
-        if (payload == NULL) {
-            if (!PyErr_ExceptionMatches(c.decode_error)) {
-                Py_DECREF(line);
-                return NULL;
-            }
-            PyErr_Clear();
-            if (blank(PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line))) {
-                Py_DECREF(line);
-                continue;
-            }
+        const char *bytes = PyBytes_AS_STRING(line);
+        Py_ssize_t size = PyBytes_GET_SIZE(line);
+        Row r = {0};
+        int done = row_from_plain(&c, bytes, size, &r);
+        PyObject *raw = NULL;
+        if (done < 0) {
+            Py_DECREF(line);
+            return NULL;
         }
-        read++;
-        PyObject *raw = framed(&c, line);
-        int done = 0;
-        if (raw != NULL && payload != NULL)
-            done = usual(&c, payload, raw);
-        Py_XDECREF(payload);
+        if (done) {
+            read++;
+            raw = framed(&c, line);
+            done = raw == NULL ? -1 : emit(&c, &r, raw) == 0 ? 1 : -1;
+            row_clear(&r);
+        }
+        else {
+            PyObject *payload = PyObject_CallOneArg(c.loads, line);
+            if (payload == NULL) {
+                if (!PyErr_ExceptionMatches(c.decode_error)) {
+                    Py_DECREF(line);
+                    return NULL;
+                }
+                PyErr_Clear();
+                if (blank(bytes, size)) {
+                    Py_DECREF(line);
+                    continue;
+                }
+            }
+            read++;
+            raw = framed(&c, line);
+            if (raw != NULL && payload != NULL) {
+                done = row_from_dict(&c, payload, &r);
+                if (done > 0) {
+                    done = emit(&c, &r, raw) == 0 ? 1 : -1;
+                    row_clear(&r);
+                }
+            }
+            Py_XDECREF(payload);
+        }
         if (raw == NULL || done < 0) {
             Py_XDECREF(raw);
             Py_DECREF(line);
             return NULL;
         }
         if (!done) { /* the shared way: normalize_event, with its errors */
-            PyObject *r = PyObject_CallFunction(c.slow, "OnO", line, first + i, raw);
-            if (r == NULL) {
+            PyObject *res = PyObject_CallFunction(c.slow, "OnO", line, first + i, raw);
+            if (res == NULL) {
                 Py_DECREF(raw);
                 Py_DECREF(line);
                 return NULL;
             }
-            Py_DECREF(r);
+            Py_DECREF(res);
         }
         Py_DECREF(raw);
         Py_DECREF(line);
