@@ -204,8 +204,9 @@ def _parse_all(lines: list[Any], loop: Any, monkeypatch: pytest.MonkeyPatch) -> 
     for start in range(0, len(lines), 7):
         chunk = importer.parse_chunk(lines[start : start + 7], start + 1, refs=refs,
                                      skip_invalid=True)  # fmt: skip
-        out.append((chunk.table().to_pylist(), chunk.raw, chunk.read, chunk.not_container,
-                    chunk.invalid, chunk.new_containers, chunk.changed))  # fmt: skip
+        out.append((chunk.table().to_pylist(), chunk.body, chunk.read, chunk.lines,
+                    chunk.not_container, chunk.invalid, chunk.new_containers,
+                    chunk.changed))  # fmt: skip
     return out
 
 
@@ -238,6 +239,47 @@ def test_the_c_loop_gives_what_the_python_loop_gives(
     assert c_loop is not None
     want = _parse_all(lines, None, monkeypatch)
     assert _parse_all(lines, c_loop, monkeypatch) == want
+    # The same lines as a file's blocks: the loops split them at "\n" themselves.
+    data = b"".join(_to_line(ln) for ln in lines)
+    want = _parse_blocks(data, None, monkeypatch)
+    assert _parse_blocks(data, c_loop, monkeypatch) == want
+    assert sum(n for *_, n in want) == data.count(b"\n") + (not data.endswith(b"\n"))
+
+
+def _to_line(line: Any) -> bytes:
+    data = line.encode() if isinstance(line, str) else bytes(line)
+    return data if data.endswith(b"\n") else data + b"\n"
+
+
+def _parse_blocks(data: bytes, loop: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """`data` cut into blocks of whole lines of ~300 bytes, each parsed as one chunk."""
+    monkeypatch.setattr(importer, "_scan", loop)
+    refs = importer._Refs("h1", [], 1)
+    out, line_no, at = [], 1, 0
+    while at < len(data):
+        end = data.find(b"\n", at + 300)
+        end = len(data) if end < 0 else end + 1
+        chunk = importer.parse_chunk(data[at:end], line_no, refs=refs, skip_invalid=True)
+        out.append((chunk.table().to_pylist(), chunk.body, chunk.read, chunk.not_container,
+                    chunk.invalid, chunk.new_containers, chunk.changed, chunk.lines))  # fmt: skip
+        line_no += chunk.lines
+        at = end
+    return out
+
+
+def test_a_file_is_read_in_blocks_with_its_line_numbers(store: Engine, tmp_path: Path) -> None:
+    good = [ln.encode() for ln in recorded.lines("kill")]
+    path = tmp_path / "ev.jsonl"
+    path.write_bytes(b"\n".join([*good, b"", b"  ", b'{"Type":"container"', *good]))
+    with pytest.raises(InvalidLine) as err, path.open("rb") as fh, store.begin() as conn:
+        import_lines(conn, fh, host="h1")
+    assert err.value.line_no == len(good) + 3
+    assert stored_rows(store) == []
+    with path.open("rb") as fh, store.begin() as conn:
+        r = import_lines(conn, fh, host="h1", skip_invalid=True)
+    assert [e.line_no for e in r.invalid] == [len(good) + 3]
+    assert r.read == 2 * len(good) + 1  # blank lines are not read
+    assert stored_rows(store) == expected_rows([ln.decode() for ln in good], "h1")
 
 
 _BASE = list(generate_lines(events=60, containers=4, days=1))

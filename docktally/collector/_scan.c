@@ -1,29 +1,31 @@
-/* The import's per-line loop (docktally/collector/importer.py, parse_chunk), in C.
+/* The import's line loop (docktally/collector/importer.py, parse_chunk), in C.
  *
- * Why C: after orjson has parsed a line (~2.6 us here), reading a dozen fields out of it,
- * checking their types and appending them to columns took ~8 us a line in Python, two thirds of
- * the import's parsing time. This file does exactly what the Python loop's fast path does, in
- * the same order, with the same Python objects; everything that is not the engine's usual
- * shape, and every decision that is not plain (new containers, odd exit codes and signals,
- * actions with an argument that may be lifecycle events, bad lines), is handed back to the
- * Python callables the caller passes, so the rules live in one place. tests/test_import_fast.py
- * checks that the C loop and the Python loop give the same columns.
+ * Why C: per line, orjson alone took ~3-5 us here, and reading a dozen fields out of its dict,
+ * checking their types and appending them to columns took ~8 us more in Python: the import's
+ * parsing was two thirds of its time. This file reads the usual line's values straight from its
+ * bytes (the plain-JSON scanner below; orjson only for lines outside its subset), and then does
+ * what importer.scan_py, the same loop in Python, does, with the same Python objects. The
+ * decisions that are not plain (new containers, odd exit codes and signals, health events'
+ * packing, lines off the usual shape and bad lines) are handed to the Python callables the
+ * caller passes, so those rules live in one place. tests/test_import_fast.py checks that the
+ * two loops give the same chunks, on odd, recorded, generated and randomly mangled lines.
  *
- * scan(lines, first_line_no, ctx, out) -> lines read (non-blank)
- *   lines: list of bytes (anything else goes through ctx.to_bytes)
- *   ctx:   tuple (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none,
- *                 parse_signal, kind_health (scan_py's; this file has its own), pack, frame,
- *                 slow, to_bytes,
- *                 compose_project_key, compose_service_key)
- *   out:   tuple of 9 lists (refs, times, actions, kinds, exits, signals, healths, packed, raws)
+ * scan(lines, first_line_no, ctx, out) -> (lines read (not blank), lines seen, raw lines)
+ *   lines: a list of lines (bytes; anything else goes through ctx.to_bytes), or one bytes
+ *          block of whole lines, split at "\n" as a file is read
+ *   ctx:   (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none, parse_signal,
+ *           kind_health (scan_py's: this file has its own), pack, slow, to_bytes,
+ *           compose_project_key, compose_service_key)
+ *   out:   8 lists, the row columns (refs, times, actions, kinds, exits, signals, healths,
+ *          packed); the raw lines of the rows come back framed, in one bytes
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <limits.h>
 #include <string.h>
 
-#define N_CTX 15
-#define N_OUT 9
+#define N_CTX 14
+#define N_OUT 8
 #define ODD (-1)
 #define OTHER (-2)
 #define EXIT_MIN (-1)
@@ -39,14 +41,12 @@ static PyObject *s_type, *s_action, *s_actor, *s_id, *s_time_nano, *s_attributes
 
 typedef struct {
     PyObject *loads, *decode_error, *known, *desc_of, *ref_of, *kind_codes, *int_or_none,
-        *parse_signal, *kind_health, *pack, *frame, *slow, *to_bytes, *project_key,
-        *service_key;
+        *parse_signal, *kind_health, *pack, *slow, *to_bytes, *project_key, *service_key;
     PyObject *out[N_OUT];
     const char *project_key_s, *service_key_s; /* the label keys' UTF-8, for the scanner */
     size_t project_len, service_len;
 } Ctx;
 
-enum { REFS, TIMES, ACTIONS, KINDS, EXITS, SIGNALS, HEALTHS, PACKED, RAWS };
 
 /* bytes.strip() == b"": every byte ASCII whitespace. */
 static int
@@ -600,9 +600,44 @@ kind_health(PyObject *action)
     return pair;
 }
 
+/* The chunk's raw lines, one after the other, each ending in one "\n" and holding no other. */
+typedef struct {
+    char *buf;
+    Py_ssize_t len, cap;
+} Sink;
+
+/* The line as the raw chunk frames it (importer.scan_py's rule): trailing "\r" and "\n" off,
+ * any other "\n" made a space, one "\n" added. */
+static int
+frame_into(Sink *s, const char *p, Py_ssize_t n)
+{
+    while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+        n--;
+    if (s->len + n + 1 > s->cap) {
+        Py_ssize_t cap = (s->cap ? s->cap * 2 : 1 << 20);
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *buf = PyMem_Realloc(s->buf, (size_t)cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->buf = buf;
+        s->cap = cap;
+    }
+    char *out = s->buf + s->len;
+    memcpy(out, p, (size_t)n);
+    for (char *nl = memchr(out, '\n', (size_t)n); nl != NULL;
+         nl = memchr(nl, '\n', (size_t)(out + n - nl)))
+        *nl = ' ';
+    out[n] = '\n';
+    s->len += n + 1;
+    return 0;
+}
+
 /* A row of the usual shape -> its columns appended; 0 on success, -1 on error. */
 static int
-emit(Ctx *c, Row *r, PyObject *raw)
+emit(Ctx *c, Row *r, const char *line, Py_ssize_t line_len, Sink *sink)
 {
     PyObject *desc = PyTuple_Pack(4, r->name ? r->name : Py_None, r->image ? r->image : Py_None,
                                   r->project ? r->project : Py_None,
@@ -694,8 +729,7 @@ emit(Ctx *c, Row *r, PyObject *raw)
     PyObject *packed_o = PyLong_FromLongLong(packed);
     if (packed_o == NULL)
         goto fail;
-    PyObject *row[N_OUT] = {ref, r->time_ns, action, kind, exit_code, signal, health, packed_o,
-                            raw};
+    PyObject *row[N_OUT] = {ref, r->time_ns, action, kind, exit_code, signal, health, packed_o};
     for (int i = 0; i < N_OUT; i++) {
         if (PyList_Append(c->out[i], row[i]) < 0) {
             Py_DECREF(packed_o);
@@ -703,6 +737,8 @@ emit(Ctx *c, Row *r, PyObject *raw)
         }
     }
     Py_DECREF(packed_o);
+    if (frame_into(sink, line, line_len) < 0)
+        goto fail;
     Py_DECREF(ref);
     Py_DECREF(exit_code);
     Py_DECREF(signal);
@@ -718,17 +754,64 @@ fail:
     return -1;
 }
 
-/* The raw line for the raw chunk: ending in one "\n" and holding no other. The line itself
- * when it already is (every line of a file but maybe the last), else ctx.frame(line). */
-static PyObject *
-framed(Ctx *c, PyObject *line)
+/* One line: its row appended to the columns and its raw line to the sink when it is a
+ * container event, else the shared way (ctx.slow). `line` is the line as bytes when the caller
+ * has it, else NULL (made here only if the line needs orjson or ctx.slow). 1: read, 0: blank,
+ * -1: error. */
+static int
+one_line(Ctx *c, const char *p, Py_ssize_t n, PyObject *line, Py_ssize_t line_no, Sink *sink)
 {
-    const char *p = PyBytes_AS_STRING(line);
-    Py_ssize_t n = PyBytes_GET_SIZE(line);
-    const char *nl = n ? memchr(p, '\n', (size_t)n) : NULL;
-    if (nl == p + n - 1 && (n < 2 || p[n - 2] != '\r'))
-        return Py_NewRef(line);
-    return PyObject_CallOneArg(c->frame, line);
+    Row r = {0};
+    int done = row_from_plain(c, p, n, &r);
+    if (done < 0)
+        return -1;
+    if (done) {
+        done = emit(c, &r, p, n, sink);
+        row_clear(&r);
+        return done < 0 ? -1 : 1;
+    }
+    int rc = -1;
+    if (line == NULL) {
+        if ((line = PyBytes_FromStringAndSize(p, n)) == NULL)
+            return -1;
+    }
+    else {
+        Py_INCREF(line);
+    }
+    PyObject *payload = PyObject_CallOneArg(c->loads, line);
+    if (payload == NULL) {
+        if (!PyErr_ExceptionMatches(c->decode_error))
+            goto out;
+        PyErr_Clear();
+        if (blank(p, n)) {
+            rc = 0;
+            goto out;
+        }
+    }
+    else {
+        done = row_from_dict(c, payload, &r);
+        Py_DECREF(payload);
+        if (done < 0)
+            goto out;
+        if (done) {
+            done = emit(c, &r, p, n, sink);
+            row_clear(&r);
+            rc = done < 0 ? -1 : 1;
+            goto out;
+        }
+    }
+    /* the shared way: normalize_event, with its errors; true when it stored a row */
+    PyObject *res = PyObject_CallFunction(c->slow, "On", line, line_no);
+    if (res == NULL)
+        goto out;
+    int stored = PyObject_IsTrue(res);
+    Py_DECREF(res);
+    if (stored < 0 || (stored && frame_into(sink, p, n) < 0))
+        goto out;
+    rc = 1;
+out:
+    Py_DECREF(line);
+    return rc;
 }
 
 static PyObject *
@@ -736,9 +819,13 @@ scan(PyObject *self, PyObject *args)
 {
     PyObject *lines, *ctx_t, *out_t;
     Py_ssize_t first;
-    if (!PyArg_ParseTuple(args, "O!nO!O!", &PyList_Type, &lines, &first, &PyTuple_Type, &ctx_t,
-                          &PyTuple_Type, &out_t))
+    if (!PyArg_ParseTuple(args, "OnO!O!", &lines, &first, &PyTuple_Type, &ctx_t, &PyTuple_Type,
+                          &out_t))
         return NULL;
+    if (!PyList_CheckExact(lines) && !PyBytes_CheckExact(lines)) {
+        PyErr_SetString(PyExc_TypeError, "scan: lines must be a list or a bytes block");
+        return NULL;
+    }
     if (PyTuple_GET_SIZE(ctx_t) != N_CTX || PyTuple_GET_SIZE(out_t) != N_OUT) {
         PyErr_SetString(PyExc_TypeError, "scan: ctx or out of the wrong size");
         return NULL;
@@ -746,8 +833,7 @@ scan(PyObject *self, PyObject *args)
     Ctx c;
     PyObject **slots[N_CTX] = {&c.loads, &c.decode_error, &c.known, &c.desc_of, &c.ref_of,
                                &c.kind_codes, &c.int_or_none, &c.parse_signal, &c.kind_health,
-                               &c.pack, &c.frame, &c.slow, &c.to_bytes, &c.project_key,
-                               &c.service_key};
+                               &c.pack, &c.slow, &c.to_bytes, &c.project_key, &c.service_key};
     for (int i = 0; i < N_CTX; i++)
         *slots[i] = PyTuple_GET_ITEM(ctx_t, i);
     if (!PyDict_CheckExact(c.known) || !PyDict_CheckExact(c.desc_of) ||
@@ -769,77 +855,49 @@ scan(PyObject *self, PyObject *args)
         }
     }
 
-    Py_ssize_t read = 0;
-    /* The list may not change under us: callbacks only ever see the one line. */
-    Py_ssize_t count = PyList_GET_SIZE(lines);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *line = PyList_GET_ITEM(lines, i);
-        if (PyBytes_CheckExact(line))
-            Py_INCREF(line);
-        else if ((line = PyObject_CallOneArg(c.to_bytes, line)) == NULL)
-            return NULL;
-        else if (!PyBytes_CheckExact(line)) {
-            Py_DECREF(line);
-            PyErr_SetString(PyExc_TypeError, "scan: to_bytes must return bytes");
-            return NULL;
+    Sink sink = {NULL, 0, 0};
+    Py_ssize_t read = 0, count = 0;
+    int rc = 0;
+    if (PyBytes_CheckExact(lines)) { /* a block of whole lines, split at "\n" as a file is */
+        const char *p = PyBytes_AS_STRING(lines), *end = p + PyBytes_GET_SIZE(lines);
+        while (p < end && rc >= 0) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *stop = nl ? nl + 1 : end;
+            rc = one_line(&c, p, stop - p, NULL, first + count, &sink);
+            read += rc > 0;
+            count++;
+            p = stop;
         }
-        const char *bytes = PyBytes_AS_STRING(line);
-        Py_ssize_t size = PyBytes_GET_SIZE(line);
-        Row r = {0};
-        int done = row_from_plain(&c, bytes, size, &r);
-        PyObject *raw = NULL;
-        if (done < 0) {
-            Py_DECREF(line);
-            return NULL;
-        }
-        if (done) {
-            read++;
-            raw = framed(&c, line);
-            done = raw == NULL ? -1 : emit(&c, &r, raw) == 0 ? 1 : -1;
-            row_clear(&r);
-        }
-        else {
-            PyObject *payload = PyObject_CallOneArg(c.loads, line);
-            if (payload == NULL) {
-                if (!PyErr_ExceptionMatches(c.decode_error)) {
-                    Py_DECREF(line);
-                    return NULL;
-                }
-                PyErr_Clear();
-                if (blank(bytes, size)) {
-                    Py_DECREF(line);
-                    continue;
-                }
-            }
-            read++;
-            raw = framed(&c, line);
-            if (raw != NULL && payload != NULL) {
-                done = row_from_dict(&c, payload, &r);
-                if (done > 0) {
-                    done = emit(&c, &r, raw) == 0 ? 1 : -1;
-                    row_clear(&r);
-                }
-            }
-            Py_XDECREF(payload);
-        }
-        if (raw == NULL || done < 0) {
-            Py_XDECREF(raw);
-            Py_DECREF(line);
-            return NULL;
-        }
-        if (!done) { /* the shared way: normalize_event, with its errors */
-            PyObject *res = PyObject_CallFunction(c.slow, "OnO", line, first + i, raw);
-            if (res == NULL) {
-                Py_DECREF(raw);
-                Py_DECREF(line);
-                return NULL;
-            }
-            Py_DECREF(res);
-        }
-        Py_DECREF(raw);
-        Py_DECREF(line);
     }
-    return PyLong_FromSsize_t(read);
+    else { /* a list of lines; it may not change under us: callbacks see one line only */
+        Py_ssize_t size = PyList_GET_SIZE(lines);
+        for (Py_ssize_t i = 0; i < size && rc >= 0; i++) {
+            PyObject *line = PyList_GET_ITEM(lines, i);
+            if (PyBytes_CheckExact(line)) {
+                Py_INCREF(line);
+            }
+            else if ((line = PyObject_CallOneArg(c.to_bytes, line)) == NULL) {
+                rc = -1;
+                break;
+            }
+            else if (!PyBytes_CheckExact(line)) {
+                Py_DECREF(line);
+                PyErr_SetString(PyExc_TypeError, "scan: to_bytes must return bytes");
+                rc = -1;
+                break;
+            }
+            rc = one_line(&c, PyBytes_AS_STRING(line), PyBytes_GET_SIZE(line), line,
+                          first + i, &sink);
+            Py_DECREF(line);
+            read += rc > 0;
+            count++;
+        }
+    }
+    PyObject *result = NULL;
+    if (rc >= 0)
+        result = Py_BuildValue("nny#", read, count, sink.buf ? sink.buf : "", sink.len);
+    PyMem_Free(sink.buf);
+    return result;
 }
 
 static PyMethodDef methods[] = {
