@@ -25,14 +25,15 @@
 #include <string.h>
 
 #define N_CTX 14
-#define N_OUT 8
+#define NONE LLONG_MIN /* a missing exit code or signal in its int64 column */
 #define ODD (-1)
 #define OTHER (-2)
 #define EXIT_MIN (-1)
 #define EXIT_MAX 65533
 #define SIGNAL_MIN 0
 #define SIGNAL_MAX 254
-/* packed's fields (store/packing.py): kind | exit + 2 << 7 | signal + 1 << 23 */
+/* packed's fields (store/packing.py): kind | health << 5 | exit + 2 << 7 | signal + 1 << 23 */
+#define HEALTH_SHIFT 5 /* 1 healthy, 2 unhealthy */
 #define EXIT_SHIFT 7
 #define SIGNAL_SHIFT 23
 
@@ -42,7 +43,7 @@ static PyObject *s_type, *s_action, *s_actor, *s_id, *s_time_nano, *s_attributes
 typedef struct {
     PyObject *loads, *decode_error, *known, *desc_of, *ref_of, *kind_codes, *int_or_none,
         *parse_signal, *kind_health, *pack, *slow, *to_bytes, *project_key, *service_key;
-    PyObject *out[N_OUT];
+    struct Cols *out;
     const char *project_key_s, *service_key_s; /* the label keys' UTF-8, for the scanner */
     size_t project_len, service_len;
 } Ctx;
@@ -70,26 +71,50 @@ get(PyObject *dict, PyObject *key, int *err)
     return v; /* borrowed */
 }
 
-/* The exit code as int or None (new reference); normalize._int_or_none's rules: plain ASCII
+/* A str of 1 to 9 ASCII digits (so within int32) -> 1 and its value; else 0. */
+static int
+small_digits(PyObject *v, long *out)
+{
+    if (!PyUnicode_CheckExact(v) || !PyUnicode_IS_ASCII(v))
+        return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(v);
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(v);
+    if (n < 1 || n > 9)
+        return 0;
+    long x = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        x = x * 10 + (s[i] - '0');
+    }
+    *out = x;
+    return 1;
+}
+
+/* The exit code as int or None (new reference); normalize.code_or_none's rules: plain ASCII
  * digits here, anything else through the Python function. */
 static PyObject *
 exit_code_of(Ctx *c, PyObject *v)
 {
     if (v == NULL || v == Py_None)
         Py_RETURN_NONE;
-    if (PyUnicode_CheckExact(v) && PyUnicode_IS_ASCII(v)) {
-        Py_ssize_t n = PyUnicode_GET_LENGTH(v);
-        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(v);
-        if (n >= 1 && n <= 9) {
-            long x = 0;
-            Py_ssize_t i;
-            for (i = 0; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-                x = x * 10 + (s[i] - '0');
-            if (i == n)
-                return PyLong_FromLong(x);
-        }
-    }
+    long x;
+    if (small_digits(v, &x))
+        return PyLong_FromLong(x);
     return PyObject_CallOneArg(c->int_or_none, v);
+}
+
+/* The signal as int or None (new reference): normalize.parse_signal's rules, plain ASCII
+ * digits here ("15"), anything else ("SIGTERM", " 9") through the Python function. */
+static PyObject *
+signal_of(Ctx *c, PyObject *v)
+{
+    if (v == NULL || v == Py_None)
+        Py_RETURN_NONE;
+    long x;
+    if (small_digits(v, &x))
+        return PyLong_FromLong(x);
+    return PyObject_CallOneArg(c->parse_signal, v);
 }
 
 /* packed of a lifecycle row whose action is its kind and that has no health (pack()'s plain
@@ -635,6 +660,125 @@ frame_into(Sink *s, const char *p, Py_ssize_t n)
     return 0;
 }
 
+/* The row columns, typed: int64 values, and strings as codes into per-chunk lists. */
+typedef struct {
+    long long *v;
+    Py_ssize_t n, cap;
+} I64;
+
+typedef struct {
+    int *v;
+    Py_ssize_t n, cap;
+    PyObject *index;  /* str -> code */
+    PyObject *values; /* code -> str */
+} Codes;
+
+struct Cols {
+    I64 ref, time, exit, signal, packed;
+    Codes action, kind, health;
+};
+
+static int
+grow(void **v, Py_ssize_t *cap, Py_ssize_t need, size_t item)
+{
+    if (need <= *cap)
+        return 0;
+    Py_ssize_t cap2 = *cap ? *cap * 2 : 32768;
+    while (cap2 < need)
+        cap2 *= 2;
+    void *v2 = PyMem_Realloc(*v, (size_t)cap2 * item);
+    if (v2 == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *v = v2;
+    *cap = cap2;
+    return 0;
+}
+
+static int
+i64_push(I64 *col, long long x)
+{
+    if (grow((void **)&col->v, &col->cap, col->n + 1, sizeof *col->v) < 0)
+        return -1;
+    col->v[col->n++] = x;
+    return 0;
+}
+
+/* An int or None -> its value, NONE for None. The columns are int64: the values here come
+ * from normalize's parsers, which keep codes within int32. */
+static int
+i64_of(PyObject *o, long long *x)
+{
+    if (o == Py_None) {
+        *x = NONE;
+        return 0;
+    }
+    int overflow = 0;
+    *x = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (*x == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || *x == NONE) {
+        PyErr_SetString(PyExc_OverflowError, "a value out of the int64 column's range");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+code_push(Codes *col, PyObject *text)
+{
+    long code = -1;
+    if (text != Py_None) {
+        PyObject *found = PyDict_GetItemWithError(col->index, text);
+        if (found != NULL) {
+            code = PyLong_AsLong(found);
+        }
+        else {
+            if (PyErr_Occurred())
+                return -1;
+            code = (long)PyList_GET_SIZE(col->values);
+            PyObject *code_o = PyLong_FromLong(code);
+            if (code_o == NULL)
+                return -1;
+            int rc = PyDict_SetItem(col->index, text, code_o);
+            Py_DECREF(code_o);
+            if (rc < 0 || PyList_Append(col->values, text) < 0)
+                return -1;
+        }
+    }
+    if (grow((void **)&col->v, &col->cap, col->n + 1, sizeof *col->v) < 0)
+        return -1;
+    col->v[col->n++] = (int)code;
+    return 0;
+}
+
+static int
+append_row(struct Cols *out, PyObject *ref, PyObject *time_ns, PyObject *action, PyObject *kind,
+           PyObject *exit_code, PyObject *signal, PyObject *health, PyObject *packed)
+{
+    long long v[5];
+    PyObject *ints[5] = {ref, time_ns, exit_code, signal, packed};
+    I64 *cols[5] = {&out->ref, &out->time, &out->exit, &out->signal, &out->packed};
+    for (int i = 0; i < 5; i++) {
+        if (i64_of(ints[i], &v[i]) < 0)
+            return -1;
+    }
+    if ((ref == Py_None || time_ns == Py_None || packed == Py_None) &&
+        !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_TypeError, "a row without its ref, time or packed value");
+        return -1;
+    }
+    for (int i = 0; i < 5; i++) {
+        if (i64_push(cols[i], v[i]) < 0)
+            return -1;
+    }
+    if (code_push(&out->action, action) < 0 || code_push(&out->kind, kind) < 0 ||
+        code_push(&out->health, health) < 0)
+        return -1;
+    return 0;
+}
+
 /* A row of the usual shape -> its columns appended; 0 on success, -1 on error. */
 static int
 emit(Ctx *c, Row *r, const char *line, Py_ssize_t line_len, Sink *sink)
@@ -681,9 +825,7 @@ emit(Ctx *c, Row *r, const char *line, Py_ssize_t line_len, Sink *sink)
         Py_DECREF(ref);
         return -1;
     }
-    PyObject *signal = (r->signal_raw == NULL || r->signal_raw == Py_None)
-                           ? Py_NewRef(Py_None)
-                           : PyObject_CallOneArg(c->parse_signal, r->signal_raw);
+    PyObject *signal = signal_of(c, r->signal_raw);
     if (signal == NULL) {
         Py_DECREF(exit_code);
         Py_DECREF(ref);
@@ -716,6 +858,25 @@ emit(Ctx *c, Row *r, const char *line, Py_ssize_t line_len, Sink *sink)
     else if (kind_of_action && health == Py_None) {
         packed = pack_plain(PyLong_AsLongLong(code), exit_code, signal);
     }
+    else if (health == Py_None) { /* an action with an argument is not said by `packed` */
+        packed = ODD;
+    }
+    else if (PyUnicode_CompareWithASCIIString(kind, "health_status") == 0 &&
+             (PyUnicode_CompareWithASCIIString(health, "healthy") == 0 ||
+              PyUnicode_CompareWithASCIIString(health, "unhealthy") == 0)) {
+        /* said exactly only when the action is spelled "health_status: <health>" */
+        long long h = PyUnicode_CompareWithASCIIString(health, "healthy") == 0 ? 1 : 2;
+        PyObject *spelled = PyUnicode_FromFormat("health_status: %U", health);
+        if (spelled == NULL)
+            goto fail;
+        int same = PyUnicode_Compare(spelled, action);
+        Py_DECREF(spelled);
+        if (same == -1 && PyErr_Occurred())
+            goto fail;
+        packed = same != 0 ? ODD : pack_plain(PyLong_AsLongLong(code), exit_code, signal);
+        if (packed >= 0)
+            packed += h << HEALTH_SHIFT;
+    }
     else {
         PyObject *p = PyObject_CallFunctionObjArgs(c->pack, action, kind, exit_code, signal,
                                                    health, NULL);
@@ -729,14 +890,11 @@ emit(Ctx *c, Row *r, const char *line, Py_ssize_t line_len, Sink *sink)
     PyObject *packed_o = PyLong_FromLongLong(packed);
     if (packed_o == NULL)
         goto fail;
-    PyObject *row[N_OUT] = {ref, r->time_ns, action, kind, exit_code, signal, health, packed_o};
-    for (int i = 0; i < N_OUT; i++) {
-        if (PyList_Append(c->out[i], row[i]) < 0) {
-            Py_DECREF(packed_o);
-            goto fail;
-        }
-    }
+    int rc = append_row(c->out, ref, r->time_ns, action, kind, exit_code, signal, health,
+                        packed_o);
     Py_DECREF(packed_o);
+    if (rc < 0)
+        goto fail;
     if (frame_into(sink, line, line_len) < 0)
         goto fail;
     Py_DECREF(ref);
@@ -800,34 +958,91 @@ one_line(Ctx *c, const char *p, Py_ssize_t n, PyObject *line, Py_ssize_t line_no
             goto out;
         }
     }
-    /* the shared way: normalize_event, with its errors; true when it stored a row */
+    /* the shared way: normalize_event, with its errors; the row's 8 values, or None */
     PyObject *res = PyObject_CallFunction(c->slow, "On", line, line_no);
     if (res == NULL)
         goto out;
-    int stored = PyObject_IsTrue(res);
+    if (res != Py_None) {
+        if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 8) {
+            PyErr_SetString(PyExc_TypeError, "slow must return None or a row of 8 values");
+            Py_DECREF(res);
+            goto out;
+        }
+        PyObject **v = &PyTuple_GET_ITEM(res, 0);
+        if (append_row(c->out, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]) < 0 ||
+            frame_into(sink, p, n) < 0) {
+            Py_DECREF(res);
+            goto out;
+        }
+    }
     Py_DECREF(res);
-    if (stored < 0 || (stored && frame_into(sink, p, n) < 0))
-        goto out;
     rc = 1;
 out:
     Py_DECREF(line);
     return rc;
 }
 
+static void
+cols_free(struct Cols *o)
+{
+    I64 *ints[5] = {&o->ref, &o->time, &o->exit, &o->signal, &o->packed};
+    Codes *codes[3] = {&o->action, &o->kind, &o->health};
+    for (int i = 0; i < 5; i++)
+        PyMem_Free(ints[i]->v);
+    for (int i = 0; i < 3; i++) {
+        PyMem_Free(codes[i]->v);
+        Py_XDECREF(codes[i]->index);
+        Py_XDECREF(codes[i]->values);
+    }
+}
+
+/* The columns as (5 int64 buffers, 3 (int32 code buffer, strings) pairs). */
+static PyObject *
+cols_result(struct Cols *o)
+{
+    I64 *ints[5] = {&o->ref, &o->time, &o->exit, &o->signal, &o->packed};
+    Codes *codes[3] = {&o->action, &o->kind, &o->health};
+    PyObject *i_t = PyTuple_New(5), *c_t = PyTuple_New(3);
+    if (i_t == NULL || c_t == NULL)
+        goto fail;
+    for (int i = 0; i < 5; i++) {
+        PyObject *b = PyBytes_FromStringAndSize(ints[i]->v ? (char *)ints[i]->v : "",
+                                                ints[i]->n * (Py_ssize_t)sizeof(long long));
+        if (b == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(i_t, i, b);
+    }
+    for (int i = 0; i < 3; i++) {
+        PyObject *pair = Py_BuildValue(
+            "(y#O)", codes[i]->v ? (char *)codes[i]->v : "",
+            codes[i]->n * (Py_ssize_t)sizeof(int), codes[i]->values);
+        if (pair == NULL)
+            goto fail;
+        PyTuple_SET_ITEM(c_t, i, pair);
+    }
+    PyObject *r = PyTuple_Pack(2, i_t, c_t);
+    Py_DECREF(i_t);
+    Py_DECREF(c_t);
+    return r;
+fail:
+    Py_XDECREF(i_t);
+    Py_XDECREF(c_t);
+    return NULL;
+}
+
 static PyObject *
 scan(PyObject *self, PyObject *args)
 {
-    PyObject *lines, *ctx_t, *out_t;
+    PyObject *lines, *ctx_t;
     Py_ssize_t first;
-    if (!PyArg_ParseTuple(args, "OnO!O!", &lines, &first, &PyTuple_Type, &ctx_t, &PyTuple_Type,
-                          &out_t))
+    if (!PyArg_ParseTuple(args, "OnO!", &lines, &first, &PyTuple_Type, &ctx_t))
         return NULL;
     if (!PyList_CheckExact(lines) && !PyBytes_CheckExact(lines)) {
         PyErr_SetString(PyExc_TypeError, "scan: lines must be a list or a bytes block");
         return NULL;
     }
-    if (PyTuple_GET_SIZE(ctx_t) != N_CTX || PyTuple_GET_SIZE(out_t) != N_OUT) {
-        PyErr_SetString(PyExc_TypeError, "scan: ctx or out of the wrong size");
+    if (PyTuple_GET_SIZE(ctx_t) != N_CTX) {
+        PyErr_SetString(PyExc_TypeError, "scan: ctx of the wrong size");
         return NULL;
     }
     Ctx c;
@@ -847,10 +1062,13 @@ scan(PyObject *self, PyObject *args)
         return NULL;
     c.project_len = (size_t)plen;
     c.service_len = (size_t)slen;
-    for (int i = 0; i < N_OUT; i++) {
-        c.out[i] = PyTuple_GET_ITEM(out_t, i);
-        if (!PyList_CheckExact(c.out[i])) {
-            PyErr_SetString(PyExc_TypeError, "scan: out must hold lists");
+    struct Cols cols;
+    memset(&cols, 0, sizeof cols);
+    c.out = &cols;
+    Codes *codes[3] = {&cols.action, &cols.kind, &cols.health};
+    for (int i = 0; i < 3; i++) {
+        if ((codes[i]->index = PyDict_New()) == NULL || (codes[i]->values = PyList_New(0)) == NULL) {
+            cols_free(&cols);
             return NULL;
         }
     }
@@ -894,9 +1112,15 @@ scan(PyObject *self, PyObject *args)
         }
     }
     PyObject *result = NULL;
-    if (rc >= 0)
-        result = Py_BuildValue("nny#", read, count, sink.buf ? sink.buf : "", sink.len);
+    if (rc >= 0) {
+        PyObject *columns = cols_result(&cols);
+        if (columns != NULL) {
+            result = Py_BuildValue("nny#N", read, count, sink.buf ? sink.buf : "", sink.len,
+                                   columns);
+        }
+    }
     PyMem_Free(sink.buf);
+    cols_free(&cols);
     return result;
 }
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gc
 import queue
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
@@ -41,7 +42,7 @@ from docktally.collector.normalize import (
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
     InvalidEvent,
-    _int_or_none,
+    code_or_none,
     normalize_event,
     parse_signal,
     split_action,
@@ -175,14 +176,11 @@ class _Chunk:
     """What a chunk of lines became: event columns, containers and raw, and the counts."""
 
     rows: int = 0
-    refs: list[int] = field(default_factory=list)
-    times: list[int] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
-    kinds: list[str | None] = field(default_factory=list)  # None: the action itself
-    exits: list[int | None] = field(default_factory=list)
-    signals: list[int | None] = field(default_factory=list)
-    healths: list[str | None] = field(default_factory=list)
-    packed: list[int] = field(default_factory=list)  # events.packed (store/packing.py)
+    # What the line loop gives: the row columns ref, time_ns, exit_code, signal, packed as
+    # int64 buffers (NONE: no exit code or signal), and action, kind (None: the action itself)
+    # and health as int32 codes (-1: None) with the strings they stand for.
+    ints: tuple[bytes, ...] = ()
+    codes: tuple[tuple[bytes, list[str]], ...] = ()
     raw: bytes = b""  # the rows' raw lines, each ending in "\n"; compressed into body by seal()
     body: bytes = b""
     lines: int = 0  # lines seen, blank ones too
@@ -194,34 +192,44 @@ class _Chunk:
     first: int | None = None
     last: int | None = None
 
-    # Filled from the lists above by seal(): the rows as an Arrow IPC stream, what crosses
-    # from the parsing process (a few buffers, where pickling the lists costs per object).
+    # Filled from the columns above by seal(): the rows as an Arrow IPC stream, what crosses
+    # from the parsing process (a few buffers).
     ipc: bytes = b""
 
-    def columns(self) -> tuple[list[Any], ...]:
-        """The row columns, in the order the line loop appends to them (raw lines last)."""
-        return (self.refs, self.times, self.actions, self.kinds, self.exits, self.signals,
-                self.healths, self.packed)  # fmt: skip
-
     def seal(self) -> None:
-        """Lists -> `ipc`, the rows sorted by (ref, time_ns): the order of the natural-key
-        index, which the writer then updates in order instead of at random. The lists are
-        emptied, and `raw` compressed into `body`."""
+        """Columns -> `ipc`, the rows sorted by (ref, time_ns): the order of the natural-key
+        index, which the writer then updates in order instead of at random. `raw` is
+        compressed into `body`."""
+        import numpy as np
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        actions = pa.array(self.actions, pa.string())
+        ref, time_ns, exit_code, signal, packed = (np.frombuffer(b, np.int64) for b in self.ints)
+        self.rows = len(time_ns)
+        if self.rows:
+            self.first, self.last = int(time_ns.min()), int(time_ns.max())
+
+        def text(pair: tuple[bytes, list[str]]) -> Any:
+            codes = np.frombuffer(pair[0], np.int32)
+            return pa.DictionaryArray.from_arrays(
+                pa.array(codes, mask=codes < 0), pa.array(pair[1], pa.string())
+            ).dictionary_decode()
+
+        def nullable(values: np.ndarray) -> Any:
+            return pa.array(values, mask=values == NONE)
+
+        action, kind, health = (text(pair) for pair in self.codes)
         table = pa.table(
             [
-                pa.array(self.refs, pa.int64()),
-                pa.array(self.times, pa.int64()),
-                actions,
-                pc.coalesce(pa.array(self.kinds, pa.string()), actions),
-                pa.array(self.exits, pa.int64()),
-                pa.array(self.signals, pa.int64()),
-                pa.array(self.healths, pa.string()),
-                pa.array(range(len(self.times)), pa.int32()),  # the row's place in the raw chunk
-                pa.array(self.packed, pa.int64()),
+                pa.array(ref),
+                pa.array(time_ns),
+                action,
+                pc.coalesce(kind, action),
+                nullable(exit_code),
+                nullable(signal),
+                health,
+                pa.array(np.arange(self.rows, dtype=np.int32)),  # the row's place in the raw chunk
+                pa.array(packed),
             ],
             schema=_stage_schema(),
         )
@@ -233,8 +241,7 @@ class _Chunk:
         # Compressed here, not by the writer: the writer is the import's bottleneck, and ~10x
         # fewer bytes cross to it.
         self.body, self.raw = writes.compress_raw_zstd(self.raw), b""
-        for name in ("refs", "times", "actions", "kinds", "exits", "signals", "healths", "packed"):
-            setattr(self, name, [])
+        self.ints, self.codes = (), ()
 
     def table(self) -> Any:
         import pyarrow as pa
@@ -275,6 +282,10 @@ def _to_bytes(line: Any) -> bytes:
 
 
 _KIND_CODES = {k: i for i, k in enumerate(packing.KINDS)}
+NONE = -(2**63)  # no exit code or signal, in their int64 columns as the line loop gives them
+# A row as the line loop collects it: ref, time_ns, action, kind, exit_code, signal, health,
+# packed.
+Row = tuple[int, int, str, str | None, int | None, int | None, str | None, int]
 
 Lines = list[bytes | str] | bytes  # a list of lines, or a block of whole lines (split at "\n")
 
@@ -289,26 +300,23 @@ def parse_chunk(
     """Lines (numbered from `first_line_no`) -> columns; raises InvalidLine unless
     skip_invalid."""
     out = _Chunk()
-    cols = out.columns()
-    appends = [c.append for c in cols]
     ref_of = refs.ref
 
-    def slow(line: bytes, line_no: int) -> bool:
-        """A line off the engine's usual shape: normalize_event's row (True when there is one
-        to store), or its error."""
+    def slow(line: bytes, line_no: int) -> Row | None:
+        """A line off the engine's usual shape: normalize_event's row, or its error."""
         try:
             row = parse_line(line, line_no, host=refs.host)
         except InvalidLine as exc:
             if not skip_invalid:
                 raise
             out.invalid.append((exc.line_no, exc.reason))
-            return False
+            return None
         if row is None:
             out.not_container += 1
-            return False
+            return None
         desc = (row["name"], row["image"], row["compose_project"], row["compose_service"])
         kind = None if row["kind"] == row["action"] else row["kind"]
-        values = (
+        return (
             ref_of(row["container_id"], desc, row["time_ns"]),
             row["time_ns"],
             row["action"],
@@ -318,9 +326,6 @@ def parse_chunk(
             row["health"],
             _pack(row["action"], kind, row["exit_code"], row["signal"], row["health"]),
         )
-        for append, value in zip(appends, values, strict=True):
-            append(value)
-        return True
 
     ctx = (
         orjson.loads,
@@ -329,7 +334,7 @@ def parse_chunk(
         refs.desc,
         ref_of,
         _KIND_CODES,
-        _int_or_none,
+        code_or_none,
         parse_signal,
         _kind_health,
         _pack,
@@ -341,10 +346,7 @@ def parse_chunk(
     if not isinstance(lines, bytes | list):  # a tuple, a generator: the loops take lists
         lines = list(lines)
     loop = _scan.scan if _scan is not None else scan_py
-    out.read, out.lines, out.raw = loop(lines, first_line_no, ctx, cols)
-    out.rows = len(out.times)
-    if out.rows:
-        out.first, out.last = min(out.times), max(out.times)
+    out.read, out.lines, out.raw, (out.ints, out.codes) = loop(lines, first_line_no, ctx)
     out.new_containers, out.changed = refs.take()
     out.seal()
     return out
@@ -359,17 +361,15 @@ def _split(block: bytes) -> list[bytes]:
     return lines
 
 
-def scan_py(
-    lines: Lines, first_line_no: int, ctx: tuple[Any, ...], out: tuple[list[Any], ...]
-) -> tuple[int, int, bytes]:
+def scan_py(lines: Lines, first_line_no: int, ctx: tuple[Any, ...]) -> tuple[Any, ...]:
     """_scan.c's loop in Python, step for step (less its plain-JSON scanner, which reads what
     orjson reads): where the extension is not built, and for the test that the two agree.
-    Appends each row to the `out` columns; returns (lines read, lines seen, the rows' raw
-    lines)."""
+    Returns (lines read, lines seen, the rows' raw lines, (int64 columns, coded columns)) as
+    _Chunk takes them."""
     (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none, parse_sig,
      kind_health, pack, slow, to_bytes, project_key, service_key) = ctx  # fmt: skip
     seen: list[Any] = _split(lines) if isinstance(lines, bytes) else lines
-    appends = [c.append for c in out]
+    rows: list[Row] = []
     known_ref, described, code_of = known.get, desc_of.__getitem__, kind_codes.get
     raws: list[bytes] = []
     read = 0
@@ -406,7 +406,9 @@ def scan_py(
             and 0 <= time_ns < 2**63
             and type(attrs) is dict
         ):
-            if slow(line, first_line_no + i):  # normalize_event, with its errors
+            row = slow(line, first_line_no + i)  # normalize_event, with its errors
+            if row is not None:
+                rows.append(row)
                 raws.append(_frame(line))
             continue
         get = attrs.get
@@ -429,12 +431,23 @@ def scan_py(
             packed = _pack_plain(code, exit_code, sig)
         else:
             packed = pack(action, kind, exit_code, sig, health)
-        for append, value in zip(
-            appends, (ref, time_ns, action, kind, exit_code, sig, health, packed), strict=True
-        ):
-            append(value)
+        rows.append((ref, time_ns, action, kind, exit_code, sig, health, packed))
         raws.append(_frame(line))
-    return read, len(seen), b"".join(raws)
+    return read, len(seen), b"".join(raws), _typed(rows)
+
+
+def _typed(rows: list[Row]) -> tuple[tuple[bytes, ...], tuple[tuple[bytes, list[str]], ...]]:
+    """Rows -> the columns as _scan.c gives them (see _Chunk.ints and .codes)."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 8
+    ints = tuple(
+        array("q", (NONE if v is None else v for v in cols[i])).tobytes() for i in (0, 1, 4, 5, 7)
+    )
+    coded = []
+    for i in (2, 3, 6):
+        index: dict[str, int] = {}
+        codes = array("i", (-1 if v is None else index.setdefault(v, len(index)) for v in cols[i]))
+        coded.append((codes.tobytes(), list(index)))
+    return ints, tuple(coded)
 
 
 def _pack_plain(code: int, exit_code: int | None, signal: int | None) -> int:

@@ -28,18 +28,29 @@ class InvalidEvent(ValueError):
     """A payload that is not a container event we can store; the message says why."""
 
 
+# events.exit_code and .signal are 32-bit integers (PostgreSQL's INTEGER): a corrupt line's
+# larger number is no code at all.
+_CODE_MIN, _CODE_MAX = -(2**31), 2**31 - 1
+
+
 def parse_signal(value: Any) -> int | None:
     """`15`, `"15"`, `"SIGTERM"` or `"TERM"` -> 15."""
     if value is None or value == "":
         return None
     text = str(value).strip().upper()
     if text.isdigit():
-        return int(text)
+        return code_or_none(text)
     name = text if text.startswith("SIG") else f"SIG{text}"
     try:
         return int(_signal.Signals[name])
     except KeyError:
         return None
+
+
+def code_or_none(value: Any) -> int | None:
+    """An exit code: as int() takes it, None when it is none or out of the column's range."""
+    code = _int_or_none(value)
+    return code if code is not None and _CODE_MIN <= code <= _CODE_MAX else None
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -107,7 +118,7 @@ def normalize_event(
         "kind": kind,
         "name": attrs.get("name"),
         "image": attrs.get("image") or payload.get("from"),
-        "exit_code": _int_or_none(attrs.get("exitCode")),
+        "exit_code": code_or_none(attrs.get("exitCode")),
         "signal": parse_signal(attrs.get("signal")),
         "health": health,
         "compose_project": attrs.get(COMPOSE_PROJECT),
