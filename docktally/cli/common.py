@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docktally.errors import StoreError, UsageError
-from docktally.store import db
 from docktally.timespec import parse_instant_ns
 
 if TYPE_CHECKING:
@@ -68,6 +67,10 @@ def check_by(value: str) -> str:
 def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
     """The store at head. Every command brings an empty or older database to head by itself;
     readers then read through a read-only connection."""
+    # Imported here: SQLAlchemy takes ~0.3 s, and `docktally report` on a SQLite file at head
+    # reads without it (store/window_reader.start_early).
+    from docktally.store import db
+
     url = getattr(args, "db", None)
     if readonly:
         # A reader without write access can still read a database that is at head.
@@ -76,16 +79,21 @@ def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
     return db.connect(url, readonly=readonly)
 
 
-def window_from_args(args: argparse.Namespace, now: int) -> Window:
-    from docktally.analytics.model import Window
-
+def window_ns_from_args(args: argparse.Namespace, now: int) -> tuple[int, int]:
+    """--since/--until as [start, end) in ns, without importing pandas (analytics.model)."""
     end = parse_instant_ns(args.until, now_ns=now, what="--until") if args.until else now
     if args.since is None:
         raise UsageError("--since is required here")
     start = parse_instant_ns(args.since, now_ns=now, what="--since")
     if end <= start:
         raise UsageError(f"--since {args.since!r} is not before --until {args.until or 'now'!r}")
-    return Window(start, end)
+    return start, end
+
+
+def window_from_args(args: argparse.Namespace, now: int) -> Window:
+    from docktally.analytics.model import Window
+
+    return Window(*window_ns_from_args(args, now))
 
 
 def write_output(text: str | bytes, out: str | None) -> None:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
-import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from docktally.analytics.periods import EVERY
-from docktally.analytics.report import BURN_WINDOWS_NS, build_report, check_slo
-from docktally.analytics.select import filter_history
+# Only what parsing and the early read need: pandas, SQLAlchemy, analytics and the renderers
+# are imported in run(), while the database is being read.
+from docktally.analytics.options import BURN_WINDOWS_NS, EVERY, check_every, check_slo
 from docktally.cli.common import (
     add_by,
     add_db,
@@ -22,12 +21,14 @@ from docktally.cli.common import (
     check_by,
     now_ns,
     open_db,
-    window_from_args,
+    window_ns_from_args,
     write_output,
 )
 from docktally.errors import UsageError
-from docktally.reports.render import render_report
-from docktally.store import reads
+from docktally.store import window_reader
+
+if TYPE_CHECKING:
+    from docktally.analytics.model import History
 
 EPILOG = """examples:
   docktally report --since 7d
@@ -74,30 +75,53 @@ def run(args: argparse.Namespace) -> int:
     # would walk every live object each time they pile up (~0.1 s a pass on 1M events), and
     # nothing here makes cycles worth collecting.
     gc.disable()
-    # scipy.special (the MTBF interval's chi-squared quantiles) takes ~0.3-0.6 s to import:
-    # import it on the side while the database is read, which waits on SQLite, not Python.
-    threading.Thread(target=importlib.import_module, args=("scipy.special",), daemon=True).start()
     by = check_by(args.by)
     slo = parse_slo(args.slo)
-    if args.every is not None and args.every not in EVERY:
-        raise UsageError(f"--every: {args.every!r} is not one of {', '.join(EVERY)}")
-    window = window_from_args(args, now_ns())
-    load_start = window.start_ns
+    every = check_every(args.every)
+    start_ns, end_ns = window_ns_from_args(args, now_ns())
+    load_start = start_ns
     if slo is not None:  # burn rates look back 3 days from the window's end
-        load_start = min(load_start, window.end_ns - BURN_WINDOWS_NS["3d"])
-    engine = open_db(args, readonly=True)
+        load_start = min(load_start, end_ns - BURN_WINDOWS_NS["3d"])
+    hosts = [args.host] if args.host else None
+    # The events are read in forked children from here on, while this process imports pandas,
+    # analytics and the renderers (~1 s): on a SQLite file at head, SQLAlchemy is never needed.
+    early = window_reader.start_early(args.db, load_start, end_ns, hosts)
     try:
-        with engine.connect() as conn:
-            hosts = [args.host] if args.host else None
-            history = reads.load_history(conn, load_start, window.end_ns, hosts)
+        from docktally.analytics.model import Window
+        from docktally.analytics.report import build_report
+        from docktally.analytics.select import filter_history
+        from docktally.reports.render import render_report
+        from docktally.store import frames
+
+        # The MTBF interval's chi-squared quantiles need scipy.special (~0.25 s to import):
+        # now, while the children are still reading, not in a thread (two threads importing
+        # hand the GIL back and forth at every file read, slower than one after the other).
+        importlib.import_module("scipy.special")
+        if early is not None:
+            history = frames.history(early.fetch, early.read, load_start, end_ns, hosts)
+        else:
+            history = _load(args, load_start, end_ns, hosts)
     finally:
-        engine.dispose()
+        if early is not None:
+            early.close()
     history = filter_history(
         history, host=args.host, container=args.container, service=args.service
     )
-    every = args.every
     if every is None and args.format == "html":
         every = "day"  # the HTML report always draws availability per day
-    report = build_report(history, window, by=by, slo=slo, every=every)
+    report = build_report(history, Window(start_ns, end_ns), by=by, slo=slo, every=every)
     write_output(render_report(report, args.format), args.out)
     return 0
+
+
+def _load(args: argparse.Namespace, start_ns: int, end_ns: int, hosts: list[str] | None) -> History:
+    """Through store.db: a database to create or migrate first, PostgreSQL, a URL only
+    SQLAlchemy reads."""
+    from docktally.store import reads
+
+    engine = open_db(args, readonly=True)
+    try:
+        with engine.connect() as conn:
+            return reads.load_history(conn, start_ns, end_ns, hosts)
+    finally:
+        engine.dispose()

@@ -12,12 +12,13 @@ host, container id and time), so this process only wraps finished arrays (store/
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import os
 import pickle
 import sqlite3
 import struct
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -87,16 +88,19 @@ def window_sql(
     start_ns: int, end_ns: int, refs_clause: str, slices: list[tuple[int, int]] | None = None
 ) -> tuple[list[str], str]:
     """(statements for the packed rows, one per id slice, or one through the time index;
-    the statement for the odd rows and each container's last event before the window).
+    the statement for the rest: each container's last event before the window, and the odd
+    rows unless the slices' statements carry them).
 
     Most events are read as three integers: container_ref, time_ns and `packed`
     (store/packing.py), filtered by integer comparisons alone; the few lifecycle events that
-    `packed` cannot say exactly are read whole by the second statement. The "last one before"
-    walks the natural-key index (container_ref, time_ns, action) backwards one container at a
-    time: milliseconds per thousand containers, where a window function over the table took
-    ~20 s on 1M events. Only integers are formatted in.
+    `packed` cannot say exactly are read whole by id (odd_rows_sql). The slices' statements
+    give an odd row's -2 - id in place of `packed`, so the table is scanned once; through the
+    time index, or for a few containers, a statement of their own reads the odd rows. The
+    "last one before" walks the natural-key index (container_ref, time_ns, action) backwards
+    one container at a time: milliseconds per thousand containers, where a window function
+    over the table took ~20 s on 1M events. Only integers are formatted in.
     """
-    from docktally.store import packing  # numpy: not before the fork in `docktally report`
+    from docktally.store import packing
 
     horizon = int(start_ns) - LOOKBACK_NS
     kinds = "(" + ", ".join(f"'{k}'" for k in packing.KINDS) + ")"
@@ -119,7 +123,21 @@ def window_sql(
     odd = f"SELECT {full} FROM events WHERE packed = {packing.ODD} AND {span} UNION ALL {before}"
     if not slices:
         return [plain], odd
-    return [f"{plain} AND id >= {int(lo)} AND id < {int(hi)}" for lo, hi in slices], odd
+    if refs_clause:  # the natural-key index may serve: its order, as the odd rows' statement
+        return [f"{plain} AND id >= {int(lo)} AND id < {int(hi)}" for lo, hi in slices], odd
+    both = (
+        f"SELECT container_ref, time_ns, CASE WHEN packed >= 0 THEN packed ELSE -2 - id END "
+        f"FROM events WHERE packed >= {packing.ODD} AND {span}"
+    )
+    return [f"{both} AND id >= {int(lo)} AND id < {int(hi)}" for lo, hi in slices], before
+
+
+def odd_rows_sql(ids: Sequence[int]) -> str:
+    """The whole rows of these events, in id order (the order a table scan finds them)."""
+    full = ", ".join(_FULL_COLS)
+    return (
+        f"SELECT {full} FROM events WHERE id IN ({','.join(str(int(i)) for i in ids)}) ORDER BY id"
+    )
 
 
 def id_slices(fetch: Fetch, start_ns: int, end_ns: int, parts: int = 2) -> list[tuple[int, int]]:
@@ -292,61 +310,141 @@ def _receive(fh: IO[bytes]) -> Any:
 
 
 def _import_reader_modules() -> None:
-    import adbc_driver_sqlite.dbapi  # noqa: F401
+    import adbc_driver_manager  # noqa: F401
+    import adbc_driver_sqlite  # noqa: F401
     import numpy  # noqa: F401
     import pyarrow  # noqa: F401
 
     from docktally.store import packing  # noqa: F401
 
 
-def _arrow_rows(uri: str, sql: str, whole_rows: bool) -> Any:
-    """One statement through Arrow's driver: (ref, time_ns, packed) int64 arrays, or with
-    `whole_rows` a list of tuples."""
-    import adbc_driver_sqlite.dbapi as adbc
+class _Arrow:
+    """Statements through Arrow's driver, on one read-only connection.
+
+    The driver manager's own API, not its DBAPI module: that one imports pyarrow.dataset and
+    with it pandas, ~0.6 s in a child that needs neither.
+    """
+
+    def __init__(self, uri: str) -> None:
+        import adbc_driver_manager
+        import adbc_driver_sqlite
+
+        self._db = adbc_driver_sqlite.connect(uri)
+        try:
+            self._conn = adbc_driver_manager.AdbcConnection(self._db)
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _batches(self, sql: str) -> list[Any]:
+        import adbc_driver_manager
+        import pyarrow as pa
+
+        with adbc_driver_manager.AdbcStatement(self._conn) as stmt:
+            stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
+            stmt.set_sql_query(sql)
+            stream, _ = stmt.execute_query()
+            return list(pa.RecordBatchReader._import_from_c(stream.address))
+
+    def ints(self, sql: str) -> tuple[Any, ...]:
+        """The three integer columns of a slice's statement as int64 arrays."""
+        import numpy as np
+
+        batches = self._batches(sql)
+        parts = [[_int64s(b.column(i)) for b in batches] for i in range(3)]
+        return tuple(np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in parts)
+
+    def rows(self, sql: str) -> Rows:
+        return [
+            row
+            for b in self._batches(sql)
+            for row in zip(*(c.to_pylist() for c in b.columns), strict=True)
+        ]
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()
+
+
+class _Here:
+    """The same statements through `fetch`, in this process."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch
+
+    def ints(self, sql: str) -> tuple[Any, ...]:
+        import numpy as np
+
+        arr = np.array(self._fetch(sql, {}), dtype=np.int64).reshape(-1, 3)
+        return arr[:, 0], arr[:, 1], arr[:, 2]
+
+    def rows(self, sql: str) -> Rows:
+        return self._fetch(sql, {})
+
+    def close(self) -> None:
+        pass
+
+
+def _read_slice(db: _Arrow | _Here, sql: str) -> tuple[tuple[Any, ...], Rows]:
+    """One packed-rows statement: its (ref, time_ns, packed) arrays, and its odd rows whole."""
     import numpy as np
 
-    with adbc.connect(uri) as aconn, aconn.cursor() as cur:
-        cur.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
-        cur.execute(sql)
-        table = cur.fetch_arrow_table()
-    if whole_rows:
-        return list(zip(*(c.to_pylist() for c in table.columns), strict=True))
-    return tuple(
-        table.column(i).to_numpy().astype(np.int64, copy=False) for i in range(table.num_columns)
-    )
+    ref, t, v = db.ints(sql)
+    odd = v < 0
+    if not odd.any():
+        return (ref, t, v), []
+    ids = np.sort(-2 - v[odd])
+    rows: Rows = []
+    for i in range(0, len(ids), 10_000):
+        rows += db.rows(odd_rows_sql(ids[i : i + 10_000].tolist()))
+    keep = ~odd
+    return (ref[keep], t[keep], v[keep]), rows
+
+
+def _int64s(arr: Any) -> Any:
+    """An Arrow integer column as an int64 numpy array, read from its data buffer: pyarrow's
+    own to_numpy imports pandas (~0.5 s in a child that needs none of it)."""
+    import numpy as np
+    import pyarrow as pa
+
+    if arr.type == pa.int64() and arr.null_count == 0:
+        return np.frombuffer(
+            arr.buffers()[1], dtype=np.int64, count=len(arr), offset=arr.offset * 8
+        )
+    return np.array(arr.to_pylist(), dtype=np.int64)  # pragma: no cover - not what SQLite gives
 
 
 def _child(
     out: IO[bytes], path: str, query: tuple[int, int, str, list[tuple[int, int]]], containers: Rows
 ) -> None:
     """The reading child: its helpers read the other id slices side by side; it reads the
-    first and the odd rows, builds the columns and sends them, or what went wrong."""
-    try:
-        _import_reader_modules()
-        plain, odd = window_sql(*query)
-    except BaseException as exc:  # an install without Arrow's driver: the caller reads itself
-        out.write(_UNAVAILABLE + f"{type(exc).__name__}: {exc}".encode())
-        return
+    first and the rest, builds the columns and sends them, or what went wrong."""
     uri = "file:" + quote(str(Path(path).resolve())) + "?mode=ro"
+    try:
+        _Arrow(uri).close()
+    except BaseException as exc:  # a database Arrow's driver may not open: the caller reads it
+        out.write(_UNAVAILABLE + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
+        return
     helpers: list[tuple[int, IO[bytes]]] = []
     try:
-        import adbc_driver_sqlite.dbapi as adbc
-
-        try:
-            adbc.connect(uri).close()
-        except BaseException as exc:  # a database Arrow's driver may not open: same as above
-            out.write(_UNAVAILABLE + f"{type(exc).__name__}: {exc}".encode())
-            return
+        plain, rest = window_sql(*query)
+        # Forked before this process opens the file again: no connection crosses a fork.
         for sql in plain[1:]:
             helpers.append(_fork(functools.partial(_helper, uri=uri, sql=sql)))
-        parts = [_arrow_rows(uri, plain[0], False)]
-        odd_rows = _arrow_rows(uri, odd, True)
+        db = _Arrow(uri)
+        try:
+            part, odd_rows = _read_slice(db, plain[0])
+            rest_rows = db.rows(rest)
+        finally:
+            db.close()
+        parts = [part]
         for _, fh in helpers:
-            status = fh.read(1)
-            if status != _OK:
-                raise StoreError(fh.read().decode("utf-8", "replace") or "a helper died")
-            parts.append(_receive(fh))
-        cols = window_columns(containers, parts, odd_rows)
+            if fh.read(1) != _OK:
+                raise StoreError(fh.read().decode("utf-8", "replace") or "a reader died")
+            part, odd = _receive(fh)
+            parts.append(part)
+            odd_rows += odd
+        cols = window_columns(containers, parts, odd_rows + rest_rows)
         out.write(_OK)
         _send(out, cols)
     except BaseException as exc:
@@ -359,9 +457,13 @@ def _child(
 
 def _helper(out: IO[bytes], uri: str, sql: str) -> None:
     try:
-        part = _arrow_rows(uri, sql, False)
+        db = _Arrow(uri)
+        try:
+            result = _read_slice(db, sql)
+        finally:
+            db.close()
         out.write(_OK)
-        _send(out, part)
+        _send(out, result)
     except BaseException as exc:
         out.write(_FAILED + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
 
@@ -372,15 +474,16 @@ def _fork(body: Callable[[IO[bytes]], None]) -> tuple[int, IO[bytes]]:
     Arrow's driver reads in C, ~3x faster than sqlite3's tuples and with no Python object per
     value. It carries its own copy of SQLite, and two copies must never have one file open in
     one process (POSIX locks are per process: either copy's close drops the other's locks), so
-    the reads run in children that only ever open the file through Arrow's copy. Where this
-    process runs other threads (the dashboard's server), every module the child needs is
-    imported before the fork, so the child never takes a lock (the import lock, a module's)
-    that another thread held at the fork; a one-thread process (`docktally report`) forks at
-    once and lets the child import on the other core.
+    the reads run in children that only ever open the file through Arrow's copy. Every module
+    the children need is imported before the fork, so a child never takes a lock (the import
+    lock, a module's) that another thread (the dashboard's server's) held at the fork; this
+    process needs numpy and pyarrow (pandas imports it) anyway, and importing them once here
+    costs less than in each child.
     """
-    if threading.active_count() > 1:
-        _import_reader_modules()
+    _import_reader_modules()
     rfd, wfd = os.pipe()
+    with contextlib.suppress(AttributeError, OSError):  # Linux: 1 MiB, not 64 KiB at a time
+        fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, 1 << 20)
     pid = os.fork()
     if pid == 0:
         try:
@@ -416,11 +519,11 @@ class WindowRead:
         if hosts:
             refs = ",".join(str(int(r[0])) for r in self._containers)
             self._refs_clause = f" AND container_ref IN ({refs})" if refs else " AND 0"
-        self._query = (int(start_ns), int(end_ns), self._refs_clause)
+        self._query = (int(start_ns), int(end_ns), self._refs_clause,
+                       id_slices(fetch, start_ns, end_ns))  # fmt: skip
         self._child: tuple[int, IO[bytes]] | None = None
         if path is not None and hasattr(os, "fork"):
-            query = (*self._query, id_slices(fetch, start_ns, end_ns))
-            containers = self._containers
+            query, containers = self._query, self._containers
             self._child = _fork(lambda out: _child(out, path, query, containers))
 
     def columns(self) -> dict[str, Any]:
@@ -441,16 +544,14 @@ class WindowRead:
         return self._read_here()
 
     def _read_here(self) -> dict[str, Any]:
-        import numpy as np
-
-        plain, odd = window_sql(*self._query)
-        parts = []
+        plain, rest = window_sql(*self._query)
+        db = _Here(self._fetch)
+        parts, odd_rows = [], []
         for sql in plain:
-            rows = self._fetch(sql, {})
-            if rows:
-                arr = np.array(rows, dtype=np.int64)
-                parts.append((arr[:, 0], arr[:, 1], arr[:, 2]))
-        return window_columns(self._containers, parts, self._fetch(odd, {}))
+            part, odd = _read_slice(db, sql)
+            parts.append(part)
+            odd_rows += odd
+        return window_columns(self._containers, parts, odd_rows + db.rows(rest))
 
     def close(self) -> None:
         """Stop waiting: the child is told by its closed pipe, and reaped."""
