@@ -212,24 +212,21 @@ class _Chunk:
         def text(pair: tuple[bytes, list[str]]) -> Any:
             codes = np.frombuffer(pair[0], np.int32)
             return pa.DictionaryArray.from_arrays(
-                pa.array(codes, mask=codes < 0), pa.array(pair[1], pa.string())
+                _ints(codes, codes < 0, pa.int32()), _blobs(pair[1], pa.string())
             ).dictionary_decode()
-
-        def nullable(values: np.ndarray) -> Any:
-            return pa.array(values, mask=values == NONE)
 
         action, kind, health = (text(pair) for pair in self.codes)
         table = pa.table(
             [
-                pa.array(ref),
-                pa.array(time_ns),
+                _ints(ref),
+                _ints(time_ns),
                 action,
                 pc.coalesce(kind, action),
-                nullable(exit_code),
-                nullable(signal),
+                _ints(exit_code, exit_code == NONE),
+                _ints(signal, signal == NONE),
                 health,
-                pa.array(np.arange(self.rows, dtype=np.int32)),  # the row's place in the raw chunk
-                pa.array(packed),
+                _ints(np.arange(self.rows, dtype=np.int32), None, pa.int32()),  # place in raw
+                _ints(packed),
             ],
             schema=_stage_schema(),
         )
@@ -641,6 +638,13 @@ class _WriterProcess:
     def __init__(self, path: str, host: str) -> None:
         import multiprocessing
 
+        # What both processes use, imported once before the fork instead of once in each
+        # (~0.35 s here): the writer then starts at once, and the parser waits for it less.
+        import adbc_driver_manager  # noqa: F401
+        import adbc_driver_sqlite  # noqa: F401
+        import numpy  # noqa: F401
+        import pyarrow.compute  # noqa: F401
+
         ctx = multiprocessing.get_context("fork")
         self.inq: Any = ctx.Queue(maxsize=_IN_FLIGHT)
         self.outq: Any = ctx.Queue()
@@ -760,127 +764,205 @@ def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns
     return cov_id
 
 
+# Arrow arrays built from buffers: pa.array() imports pandas on its first call (~0.3 s, in
+# each process), for nothing the import uses.
+
+
+def _ints(values: Any, missing: Any = None, type_: Any = None) -> Any:
+    """A numpy integer array (and a mask of missing values) -> an Arrow array."""
+    import numpy as np
+    import pyarrow as pa
+
+    type_ = pa.int64() if type_ is None else type_
+    values = np.ascontiguousarray(values, dtype=type_.to_pandas_dtype())
+    validity = None
+    nulls = 0
+    if missing is not None and missing.any():
+        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
+        nulls = int(missing.sum())
+    return pa.Array.from_buffers(type_, len(values), [validity, pa.py_buffer(values)], nulls)
+
+
+def _int_list(values: Sequence[int | None]) -> Any:
+    import numpy as np
+
+    missing = np.array([v is None for v in values], dtype=bool)
+    return _ints(np.array([0 if v is None else v for v in values], dtype=np.int64), missing)
+
+
+def _blobs(values: Sequence[str | bytes | None], type_: Any) -> Any:
+    """Strings (or bytes), None for missing -> an Arrow string (or binary) array."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = [v.encode("utf-8") if isinstance(v, str) else (v or b"") for v in values]
+    offsets = np.zeros(len(data) + 1, dtype=np.int32)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    missing = np.array([v is None for v in values], dtype=bool)
+    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+    return pa.Array.from_buffers(type_, len(data), buffers, int(missing.sum()))
+
+
+def _column(values: Sequence[Any]) -> Any:
+    """One parameter column of Python values (ints, str, bytes, None) as an Arrow array."""
+    import pyarrow as pa
+
+    kinds = {type(v) for v in values if v is not None}
+    if kinds <= {int}:
+        return _int_list(values)
+    if kinds <= {str}:
+        return _blobs(values, pa.string())
+    if kinds <= {bytes}:
+        return _blobs(values, pa.binary())
+    raise TypeError(f"cannot bind a column of {sorted(k.__name__ for k in kinds)}")
+
+
+def _params(columns: Sequence[Sequence[Any]]) -> Any:
+    """Parameter columns -> an Arrow table, a row per execution of a statement."""
+    import pyarrow as pa
+
+    return pa.table([_column(c) for c in columns], names=[f"p{i}" for i in range(len(columns))])
+
+
+class _Adbc:
+    """Arrow's SQLite driver through its low-level API: statements, each optionally bound to
+    one row of parameters or to an Arrow table (executed once a row, in C). Not its DB-API
+    module, which imports pyarrow.dataset and, through it, pandas: ~0.5 s before the writer
+    could take its first chunk, with the parsing process waiting on it."""
+
+    def __init__(self, path: str) -> None:
+        import adbc_driver_sqlite
+        from adbc_driver_manager import AdbcConnection
+
+        self.db: Any = adbc_driver_sqlite.connect(path)
+        self.conn: Any = AdbcConnection(self.db)  # autocommit: transactions are explicit
+
+    def run(self, sql: str, params: tuple[Any, ...] = (), table: Any = None) -> int:
+        """Execute `sql` (once, or once a row of `table`): the rows it changed."""
+        from adbc_driver_manager import AdbcStatement
+
+        stmt = AdbcStatement(self.conn)
+        try:
+            stmt.set_sql_query(sql)
+            self._bind(stmt, params, table)
+            return int(stmt.execute_update())
+        finally:
+            stmt.close()
+
+    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        import pyarrow as pa
+        from adbc_driver_manager import AdbcStatement
+
+        stmt = AdbcStatement(self.conn)
+        try:
+            stmt.set_sql_query(sql)
+            self._bind(stmt, params, None)
+            handle, _ = stmt.execute_query()
+            result = pa.RecordBatchReader.from_stream(handle).read_all()
+            return list(zip(*(c.to_pylist() for c in result.columns), strict=True))
+        finally:
+            stmt.close()
+
+    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        found = self.rows(sql, params)
+        return found[0][0] if found else None
+
+    @staticmethod
+    def _bind(stmt: Any, params: tuple[Any, ...], table: Any) -> None:
+
+        if params:
+            stmt.bind_stream(_params([[p] for p in params]))
+        elif table is not None:
+            stmt.bind_stream(table)
+
+    def close(self) -> None:
+        self.conn.close()
+        self.db.close()
+
+
 class _SqliteWriter:
     """Chunks -> containers, raw_chunks and events of a SQLite file, through Arrow's SQLite
-    driver: each chunk's Arrow table is ingested into a TEMP table in C, then moved into
-    `events` with one INSERT ... SELECT sorted by the natural key. Its own connection and its
-    own transaction (BEGIN IMMEDIATE: the write lock from the start, so the container refs read
-    next stay ours), committed by commit() with the coverage, rolled back by close() otherwise.
+    driver: each chunk's rows, sorted by the natural key, are bound from Arrow straight into
+    one INSERT executed once a row in C. Its own connection and its own transaction (BEGIN
+    IMMEDIATE: the write lock from the start, so the container refs read next stay ours),
+    committed by commit() with the coverage, rolled back by close() otherwise.
     """
 
     def __init__(self, path: str) -> None:
-        import adbc_driver_sqlite.dbapi as adbc
-
-        self.conn: Any = adbc.connect(path, autocommit=True)
-        self.cur: Any = self.conn.cursor()
+        self.db = _Adbc(path)
         for pragma in (
             "busy_timeout=30000",  # as store.db's connections wait for each other
             "synchronous=NORMAL",  # WAL: durable at checkpoints, never corrupt
             "cache_size=-131072",  # the natural-key index stays in memory
-            "temp_store=MEMORY",  # the staging table
         ):
-            self.cur.execute(f"PRAGMA {pragma}")
-        self.cur.execute("BEGIN IMMEDIATE")
+            self.db.rows(f"PRAGMA {pragma}")
+        self.db.run("BEGIN IMMEDIATE")
         self.open = True
         self.new = 0
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        self.cur.execute(sql, params) if params else self.cur.execute(sql)
-        row = self.cur.fetchone()
-        return row[0] if row else None
-
     def load_refs(self, host: str) -> tuple[list[tuple[Any, ...]], int]:
         """The host's containers (as _Refs takes them) and the next free ref."""
-        self.cur.execute(
+        rows = self.db.rows(
             "SELECT ref, container_id, name, image, compose_project, compose_service, seen_ns "
             "FROM containers WHERE host = ?",
             (host,),
         )
-        rows = [tuple(r) for r in self.cur.fetchall()]
-        top = self._one("SELECT coalesce(max(ref), 0) FROM containers")
+        top = self.db.one("SELECT coalesce(max(ref), 0) FROM containers")
         return rows, int(top) + 1
 
-    def _ingest(self, name: str, table: Any) -> None:
-        self.cur.adbc_ingest(name, table, mode="replace", temporary=True)
-
     def put(self, chunk: _Chunk) -> None:
-        import pyarrow as pa
 
-        cur = self.cur
         if chunk.new_containers:
             ref, host, cid = zip(*chunk.new_containers, strict=True)
-            self._ingest(
-                "import_new",
-                pa.table({"ref": pa.array(ref, pa.int64()), "host": pa.array(host, pa.string()),
-                          "container_id": pa.array(cid, pa.string())}),
-            )  # fmt: skip
-            cur.execute(
-                "INSERT INTO containers (ref, host, container_id) "
-                "SELECT ref, host, container_id FROM temp.import_new"
+            self.db.run(
+                "INSERT INTO containers (ref, host, container_id) VALUES (?, ?, ?)",
+                table=_params([ref, host, cid]),
             )
-        raw_id = int(self._one(
+        raw_id = int(self.db.one(
             "INSERT INTO raw_chunks (lines, body) VALUES (?, ?) RETURNING id",
             (chunk.rows, chunk.body),
         ))  # fmt: skip
-        # The chunk's rows (sorted by the natural key by seal()) bound straight from Arrow,
-        # one INSERT per row in C: no staging table, no sort in SQLite.
-        before = int(self._one("SELECT total_changes()"))
-        cur.executemany(
+        written = self.db.run(
             "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, signal, "
             "health, raw_line, packed, inferred, cause_hint, evidence, source, raw_chunk) "
             f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, NULL, '{SOURCE}', {raw_id}) "
             "ON CONFLICT DO NOTHING",
-            chunk.table(),
+            table=chunk.table(),
         )
-        written = int(self._one("SELECT total_changes()")) - before
         self.new += written
         if written == 0:  # all stored before: so is their raw
-            cur.execute(f"DELETE FROM raw_chunks WHERE id = {raw_id}")
+            self.db.run(f"DELETE FROM raw_chunks WHERE id = {raw_id}")
         if chunk.changed:
-            cols = list(zip(*chunk.changed, strict=True))
-            self._ingest(
-                "import_changed",
-                pa.table(
-                    {
-                        "name": pa.array(cols[0], pa.string()),
-                        "image": pa.array(cols[1], pa.string()),
-                        "compose_project": pa.array(cols[2], pa.string()),
-                        "compose_service": pa.array(cols[3], pa.string()),
-                        "seen_ns": pa.array(cols[4], pa.int64()),
-                        "ref": pa.array(cols[5], pa.int64()),
-                    }
-                ),
-            )
-            cur.execute(
-                "UPDATE containers SET name = c.name, image = c.image, "
-                "compose_project = c.compose_project, compose_service = c.compose_service, "
-                "seen_ns = c.seen_ns FROM temp.import_changed AS c "
-                "WHERE containers.ref = c.ref "
-                "AND (containers.seen_ns IS NULL OR containers.seen_ns <= c.seen_ns)"
+            name, image, project, service, seen, ref = zip(*chunk.changed, strict=True)
+            self.db.run(
+                "UPDATE containers SET name = ?1, image = ?2, compose_project = ?3, "
+                "compose_service = ?4, seen_ns = ?5 "
+                "WHERE ref = ?6 AND (seen_ns IS NULL OR seen_ns <= ?5)",
+                table=_params([name, image, project, service, seen, ref]),
             )
 
     def record_coverage(self, host: str, start_ns: int, end_ns: int) -> int:
         """As record_import_coverage, in this transaction."""
-        found = self._one(
+        found = self.db.one(
             "SELECT id FROM coverage WHERE host = ? AND source = ? AND start_ns = ? AND end_ns = ?",
             (host, SOURCE, start_ns, end_ns),
         )
         if found is not None:
             return int(found)
-        return int(self._one(
+        return int(self.db.one(
             "INSERT INTO coverage (host, source, start_ns, end_ns, heartbeat_ns, closed_reason) "
             "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (host, SOURCE, start_ns, end_ns, end_ns, SOURCE),
         ))  # fmt: skip
 
     def commit(self) -> None:
-        self.cur.execute("COMMIT")
+        self.db.run("COMMIT")
         self.open = False
 
     def close(self) -> None:
         try:
             if self.open:
-                self.cur.execute("ROLLBACK")
+                self.db.run("ROLLBACK")
         finally:
-            self.cur.close()
-            self.conn.close()
+            self.db.close()
