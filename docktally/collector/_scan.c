@@ -13,7 +13,7 @@
  * scan(lines, first_line_no, ctx, out) -> (lines read (not blank), lines seen, raw lines)
  *   lines: a list of lines (bytes; anything else goes through ctx.to_bytes), or one bytes
  *          block of whole lines, split at "\n" as a file is read
- *   ctx:   (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none, parse_signal,
+ *   ctx:   (loads, decode_error, known, desc_of, ref_of, kind_codes, code_or_none, parse_signal,
  *           kind_health (scan_py's: this file has its own), pack, slow, to_bytes,
  *           compose_project_key, compose_service_key)
  *   out:   8 lists, the row columns (refs, times, actions, kinds, exits, signals, healths,
@@ -41,7 +41,7 @@ static PyObject *s_type, *s_action, *s_actor, *s_id, *s_time_nano, *s_attributes
     *s_image, *s_from, *s_exit_code, *s_signal, *s_container;
 
 typedef struct {
-    PyObject *loads, *decode_error, *known, *desc_of, *ref_of, *kind_codes, *int_or_none,
+    PyObject *loads, *decode_error, *known, *desc_of, *ref_of, *kind_codes, *code_or_none,
         *parse_signal, *kind_health, *pack, *slow, *to_bytes, *project_key, *service_key;
     struct Cols *out;
     const char *project_key_s, *service_key_s; /* the label keys' UTF-8, for the scanner */
@@ -91,30 +91,18 @@ small_digits(PyObject *v, long *out)
     return 1;
 }
 
-/* The exit code as int or None (new reference); normalize.code_or_none's rules: plain ASCII
- * digits here, anything else through the Python function. */
+/* An exit code or a signal as int or None (new reference): plain ASCII digits here, anything
+ * else ("SIGTERM", " 3 ", 1.5) through `parse`, normalize.code_or_none or .parse_signal, whose
+ * rules these are. */
 static PyObject *
-exit_code_of(Ctx *c, PyObject *v)
+code_of(PyObject *v, PyObject *parse)
 {
     if (v == NULL || v == Py_None)
         Py_RETURN_NONE;
     long x;
     if (small_digits(v, &x))
         return PyLong_FromLong(x);
-    return PyObject_CallOneArg(c->int_or_none, v);
-}
-
-/* The signal as int or None (new reference): normalize.parse_signal's rules, plain ASCII
- * digits here ("15"), anything else ("SIGTERM", " 9") through the Python function. */
-static PyObject *
-signal_of(Ctx *c, PyObject *v)
-{
-    if (v == NULL || v == Py_None)
-        Py_RETURN_NONE;
-    long x;
-    if (small_digits(v, &x))
-        return PyLong_FromLong(x);
-    return PyObject_CallOneArg(c->parse_signal, v);
+    return PyObject_CallOneArg(parse, v);
 }
 
 /* packed of a lifecycle row whose action is its kind and that has no health (pack()'s plain
@@ -820,12 +808,12 @@ emit(Ctx *c, Row *r, const char *line, Py_ssize_t line_len, Sink *sink)
     }
     Py_DECREF(desc);
 
-    PyObject *exit_code = exit_code_of(c, r->exit_raw);
+    PyObject *exit_code = code_of(r->exit_raw, c->code_or_none);
     if (exit_code == NULL) {
         Py_DECREF(ref);
         return -1;
     }
-    PyObject *signal = signal_of(c, r->signal_raw);
+    PyObject *signal = code_of(r->signal_raw, c->parse_signal);
     if (signal == NULL) {
         Py_DECREF(exit_code);
         Py_DECREF(ref);
@@ -1047,7 +1035,7 @@ scan(PyObject *self, PyObject *args)
     }
     Ctx c;
     PyObject **slots[N_CTX] = {&c.loads, &c.decode_error, &c.known, &c.desc_of, &c.ref_of,
-                               &c.kind_codes, &c.int_or_none, &c.parse_signal, &c.kind_health,
+                               &c.kind_codes, &c.code_or_none, &c.parse_signal, &c.kind_health,
                                &c.pack, &c.slow, &c.to_bytes, &c.project_key, &c.service_key};
     for (int i = 0; i < N_CTX; i++)
         *slots[i] = PyTuple_GET_ITEM(ctx_t, i);

@@ -363,7 +363,7 @@ def scan_py(lines: Lines, first_line_no: int, ctx: tuple[Any, ...]) -> tuple[Any
     orjson reads): where the extension is not built, and for the test that the two agree.
     Returns (lines read, lines seen, the rows' raw lines, (int64 columns, coded columns)) as
     _Chunk takes them."""
-    (loads, decode_error, known, desc_of, ref_of, kind_codes, int_or_none, parse_sig,
+    (loads, decode_error, known, desc_of, ref_of, kind_codes, code_or_none, parse_sig,
      kind_health, pack, slow, to_bytes, project_key, service_key) = ctx  # fmt: skip
     seen: list[Any] = _split(lines) if isinstance(lines, bytes) else lines
     rows: list[Row] = []
@@ -415,7 +415,7 @@ def scan_py(lines: Lines, first_line_no: int, ctx: tuple[Any, ...]) -> tuple[Any
         if ref is None or described(ref)[0] != desc:
             ref = ref_of(cid, desc, time_ns)
         exit_code = get("exitCode")
-        exit_code = None if exit_code is None else int_or_none(exit_code)
+        exit_code = None if exit_code is None else code_or_none(exit_code)
         sig = get("signal")
         sig = None if sig is None else parse_sig(sig)
         kind = health = None
