@@ -6,20 +6,22 @@ collector's are, with the raw JSON being the line exactly as read.
 
 SQLite takes a fast path, built for 100,000 events/s on two cores:
 
-- this process parses (orjson) each line into a few columns: the container's
-  `containers.ref` (assigned here for new containers: the writer holds SQLite's write lock
-  from the start, so nobody else can), time, action, and exit code, signal, kind and health
-  where the action does not imply them. Events of the engine's usual shape are read without
-  building a row dict, anything else goes through normalize_event itself
-  (tests/test_import_fast.py checks the stored rows are equal);
-- each chunk's raw lines are compressed into one raw_chunks row, and its columns sealed into
-  an Arrow table;
+- a file is read in blocks of whole lines; this process runs the line loop (_scan.c, in C;
+  scan_py is the same loop in Python) over each: a plain-JSON scanner reads the dozen values
+  a usual line holds straight from its bytes, orjson reads the rest, and lines off the
+  engine's usual shape go through normalize_event itself (tests/test_import_fast.py checks the
+  stored rows are equal, and that the two loops agree). The loop gives typed columns: the
+  container's `containers.ref` (assigned here for new containers: the writer holds SQLite's
+  write lock from the start, so nobody else can), time, action, kind and health, exit code and
+  signal, and `events.packed`;
+- each chunk's raw lines are compressed into one raw_chunks body, and its columns sealed into
+  an Arrow table sorted by (container_ref, time_ns), so that the natural-key index is updated
+  in key order, not at random (half the writer's CPU of a time-ordered insert). Row ids then do
+  not follow time: the report's loader reads wide windows straight through the table, in id
+  slices;
 - a forked process writes (_WriterProcess: why a process, see there), through Arrow's SQLite
-  driver: the chunk goes into a TEMP table in C, then into `events` with one INSERT ... SELECT
-  sorted by (container_ref, time_ns), so the natural-key index is updated in key order, not at
-  random (half the writer's CPU of a time-ordered insert). Row ids then do not follow time:
-  the report's loader reads wide windows straight through the table, in id slices.
-  Parsing and writing run on two cores.
+  driver: the table is bound to one INSERT, executed once a row in C.
+  Parsing and writing run on two cores; the writer is the slower of the two.
 
 PostgreSQL goes through normalize_event and store.writes.insert_events, chunk by chunk.
 """
@@ -248,7 +250,7 @@ class _Chunk:
 
 def _kind_health(action: str) -> tuple[str | None, str | None]:
     """(kind unless it is the action itself, health): normalize.split_action, with the kind
-    left out where the staging table's coalesce(kind, action) gives it back."""
+    left out where seal()'s coalesce(kind, action) gives it back."""
     kind, health = split_action(action)
     return (None if kind == action else kind), health
 
@@ -453,7 +455,8 @@ def _pack_plain(code: int, exit_code: int | None, signal: int | None) -> int:
 
 
 def _stage_schema() -> Any:
-    """The staging table's Arrow schema (built on first use: pyarrow is heavy to import)."""
+    """A sealed chunk's Arrow schema, in the order the writer's INSERT binds it (built on
+    first use: pyarrow is heavy to import)."""
     import pyarrow as pa
 
     return pa.schema(
