@@ -194,7 +194,11 @@ def _values(col: pd.Series) -> list[Any]:
         if np.isnan(a).any():
             vals = [None if v != v else v for v in vals]
         return vals
-    return [_jsonable(v) for v in col.to_numpy(dtype=object).tolist()]
+    # Names and ids: str (or None) already, passed as they are; anything else converted.
+    return [
+        v if v is None or type(v) is str else _jsonable(v)
+        for v in col.to_numpy(dtype=object).tolist()
+    ]
 
 
 def _num(v: Any) -> float | None:

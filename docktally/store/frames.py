@@ -50,11 +50,6 @@ def _categorical(codes: np.ndarray, cats: list[str]) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=pd.Index(cats, dtype=object), validate=False)
 
 
-def _int64_na(values: np.ndarray) -> pd.arrays.IntegerArray:
-    mask = np.isnan(values)
-    return pd.arrays.IntegerArray(np.where(mask, 0, values).astype(np.int64), mask)
-
-
 def events_frame(cols: dict[str, Any]) -> pd.DataFrame:
     """window_reader.window_columns' arrays -> EVENT_COLUMNS, sorted by host, container_id,
     time_ns. Strings are Categoricals with sorted categories; per-container strings (host,
@@ -67,8 +62,8 @@ def events_frame(cols: dict[str, Any]) -> pd.DataFrame:
     frame["time_ns"] = cols["time_ns"]
     for c, (codes, cats) in cols["text"].items():
         frame[c] = _categorical(codes, cats)
-    frame["exit_code"] = _int64_na(cols["exit_code"])
-    frame["signal"] = _int64_na(cols["signal"])
+    frame["exit_code"] = pd.arrays.IntegerArray(*cols["exit_code"])
+    frame["signal"] = pd.arrays.IntegerArray(*cols["signal"])
     frame["inferred"] = cols["inferred"].astype(bool, copy=False)
     return pd.DataFrame(frame, columns=EVENT_COLUMNS)
 

@@ -165,16 +165,40 @@ def id_slices(fetch: Fetch, start_ns: int, end_ns: int, parts: int = 2) -> list[
 # --- the columns ------------------------------------------------------------------------------
 
 
+def _code_type(n_categories: int) -> Any:
+    """The integer type pandas keeps a Categorical's codes in (the smallest that holds them):
+    codes made in it are taken as they are, not copied."""
+    import numpy as np
+
+    for t in (np.int8, np.int16, np.int32):
+        if n_categories < np.iinfo(t).max:
+            return t
+    return np.int64
+
+
 def _codes(values: Sequence[Any]) -> tuple[Any, list[str]]:
-    """Values (None: missing) -> (int32 codes, -1 for missing; sorted str categories)."""
+    """Values (None: missing) -> (codes, -1 for missing; sorted str categories)."""
     import numpy as np
 
     cats = sorted({str(v) for v in values if v is not None})
-    index = {v: i for i, v in enumerate(cats)}
-    codes = np.fromiter(
-        (index[str(v)] if v is not None else -1 for v in values), dtype=np.int32, count=len(values)
-    )
-    return codes, cats
+    index: dict[Any, int] = {v: i for i, v in enumerate(cats)}
+    index[None] = -1
+    try:  # the usual case: the values are the categories' own strings
+        codes = np.fromiter(map(index.__getitem__, values), dtype=np.int64, count=len(values))
+    except KeyError:
+        codes = np.fromiter(
+            (index[str(v) if v is not None else None] for v in values), np.int64, len(values)
+        )
+    return codes.astype(_code_type(len(cats))), cats
+
+
+def _int64_na(values: Any) -> tuple[Any, Any]:
+    """float64 with NaN -> (int64 values, 0 where missing; the missing mask): the parts of
+    pandas' nullable Int64 array."""
+    import numpy as np
+
+    mask = np.isnan(values)
+    return np.where(mask, 0, values).astype(np.int64), mask
 
 
 def window_columns(
@@ -182,8 +206,9 @@ def window_columns(
 ) -> dict[str, Any]:
     """The events frame's columns, sorted by host, container id and time, as numpy arrays:
     `pos` (each row's container, an index into `containers`), `time_ns`, `exit_code` and
-    `signal` (float64, NaN for none), `inferred`, and under "text" and "containers"
-    (codes, sorted categories) for the event and the per-container strings.
+    `signal` (int64 values, missing mask), `inferred`, and under "text" and "containers"
+    (codes in pandas' own type for them, sorted categories) for the event and the
+    per-container strings.
 
     `containers` are CONTAINER_COLUMNS rows sorted by ref; `plain` the (ref, time_ns, packed)
     arrays of the packed rows; `odd_rows` the rows read whole (_FULL_NAMES). Rows of a
@@ -217,8 +242,9 @@ def window_columns(
         odd = [v if v != "" else None for v in oddc[name]]
         cats = sorted({str(v) for v in values} | {str(v) for v in odd if v is not None})
         index = {v: i for i, v in enumerate(cats)}
-        lut = np.array([index[str(v)] for v in values] + [-1], dtype=np.int32)
-        odd_codes = np.array([index[str(v)] if v is not None else -1 for v in odd], np.int32)
+        code = _code_type(len(cats))
+        lut = np.array([index[str(v)] for v in values] + [-1], dtype=code)
+        odd_codes = np.array([index[str(v)] if v is not None else -1 for v in odd], code)
         return np.concatenate([lut[np.where(codes >= 0, codes, len(values))], odd_codes]), cats
 
     kinds, healths = list(packing.KINDS), list(packing.HEALTHS)
@@ -262,8 +288,8 @@ def window_columns(
     return {
         "pos": pos[order].astype(np.int32),
         "time_ns": time_ns[order],
-        "exit_code": exit_code[order],
-        "signal": signal[order],
+        "exit_code": _int64_na(exit_code[order]),
+        "signal": _int64_na(signal[order]),
         "inferred": inferred[order],
         "text": {k: (c[order], cats) for k, (c, cats) in text.items()},
         "containers": per_container,
