@@ -17,7 +17,6 @@ import importlib
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,29 +139,22 @@ def event_count(url: str) -> int:
 def _history(url: str, start_ns: int, end_ns: int) -> History:
     # cache_resource, not cache_data: the frames are big and nobody mutates them, so every
     # session shares one copy instead of unpickling its own.
-    _import_beside_the_read("scipy.special")
-    lookback = start_ns - reads.LOOKBACK_NS
     with engine(url).connect() as conn:
-        return History(
-            events=reads.load_events_for_window(conn, start_ns, end_ns),
-            facts=reads.load_facts(conn),
-            coverage=reads.load_coverage(conn, lookback, end_ns),
-            maintenance=reads.load_maintenance(conn, lookback, end_ns),
-        )
+        events = reads.window_read(conn, start_ns, end_ns)  # forked children read from here
+        _import_while_reading("scipy.special")
+        return reads.history(conn, events, start_ns, end_ns)
 
 
-def _import_beside_the_read(module: str) -> None:
-    """Import `module` in a thread while this one waits on the database, as `docktally report`
-    does: the report that follows imports scipy.special (its MTBF interval) on first use, ~0.3 s,
-    and the read is Arrow's reader in a forked child, so this process has a core to spare."""
+def _import_while_reading(module: str) -> None:
+    """Import `module` now, in this thread, while the window's events are read in forked
+    children: the report that follows imports scipy.special (its MTBF interval) on first use,
+    ~0.3 s, and here this thread would only wait. Not in a second thread: the one waiting
+    for the children reads their pipe and fetches rows, releasing the GIL at each read or row,
+    and got it back only after the importing thread's switch interval (5 ms) each time."""
     if module in sys.modules:
         return
-
-    def load() -> None:
-        with contextlib.suppress(ImportError):  # the report raises the real error, if any
-            importlib.import_module(module)
-
-    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+    with contextlib.suppress(ImportError):  # the report raises the real error, if any
+        importlib.import_module(module)
 
 
 def containers(history: History) -> pd.DataFrame:

@@ -161,12 +161,22 @@ def load_maintenance(
     return frames.maintenance_frame(fetcher(conn)(*frames.maintenance_sql(start_ns, end_ns)))
 
 
+def history(
+    conn: Connection,
+    events: WindowRead,
+    start_ns: int,
+    end_ns: int,
+    hosts: list[str] | None = None,
+) -> History:
+    """The window's History, its events from a read started with window_read (the caller can
+    do other work while the children read)."""
+    return frames.history(fetcher(conn), events, start_ns, end_ns, hosts)
+
+
 def load_history(
     conn: Connection, start_ns: int, end_ns: int, hosts: list[str] | None = None
 ) -> History:
-    return frames.history(
-        fetcher(conn), window_read(conn, start_ns, end_ns, hosts), start_ns, end_ns, hosts
-    )
+    return history(conn, window_read(conn, start_ns, end_ns, hosts), start_ns, end_ns, hosts)
 
 
 LIST_COLUMNS = [
