@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from docktally.analytics import chi2
 from docktally.analytics.model import History, Window
 from docktally.analytics.options import BURN_WINDOWS_NS, check_slo
 from docktally.analytics.periods import calendar_periods, period_breaks
@@ -224,11 +225,9 @@ def _jsonable(v: Any) -> Any:
 
 
 def chi2_ppf(q: float, df: Any) -> Any:
-    """scipy.stats.chi2.ppf(q, df), computed as scipy.stats computes it (2 * gammaincinv(df/2,
-    q)) without importing scipy.stats, whose import alone costs about a second per command."""
-    from scipy.special import gammaincinv  # on use: keeps `docktally --help` light
-
-    return 2.0 * gammaincinv(np.asarray(df, dtype=np.float64) / 2.0, q)
+    """scipy.stats.chi2.ppf(q, df) (analytics/chi2.py: imports scipy.special on use, or has a
+    helper process compute it)."""
+    return chi2.ppf(q, df)
 
 
 def mtbf_ci90(uptime_s: float, failures: int) -> tuple[float, float | None]:

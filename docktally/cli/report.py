@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 # Only what parsing and the early read need: pandas, SQLAlchemy, analytics and the renderers
 # are imported in run(), while the database is being read.
+from docktally.analytics import chi2
 from docktally.analytics.options import BURN_WINDOWS_NS, EVERY, check_every, check_slo
 from docktally.cli.common import (
     add_by,
@@ -89,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     if slo is not None:  # burn rates look back 3 days from the window's end
         load_start = min(load_start, end_ns - BURN_WINDOWS_NS["3d"])
     hosts = [args.host] if args.host else None
+    # scipy.special (the MTBF interval's quantiles, ~0.25 s to import) goes to a helper
+    # process, told to import once this one has imported the rest (the readers are then done
+    # with the other core). Forked first, while this process is small: pages shared with a
+    # child are copied when this process writes them, for as long as the child lives.
+    quantiles = chi2.Helper.start()
     # The events are read in forked children from here on, while this process imports pandas,
     # analytics and the renderers (~1 s): on a SQLite file at head, SQLAlchemy is never needed.
     early = window_reader.start_early(args.db, load_start, end_ns, hosts)
@@ -99,24 +104,30 @@ def run(args: argparse.Namespace) -> int:
         from docktally.reports.render import render_report
         from docktally.store import frames
 
-        # The MTBF interval's chi-squared quantiles need scipy.special (~0.25 s to import):
-        # now, while the children are still reading, not in a thread (two threads importing
-        # hand the GIL back and forth at every file read, slower than one after the other).
-        importlib.import_module("scipy.special")
-        if early is not None:
-            history = frames.history(early.fetch, early.read, load_start, end_ns, hosts)
-        else:
-            history = _load(args, load_start, end_ns, hosts)
+        if quantiles is not None:
+            quantiles.go()
+        try:
+            if early is not None:
+                history = frames.history(early.fetch, early.read, load_start, end_ns, hosts)
+            else:
+                history = _load(args, load_start, end_ns, hosts)
+        finally:
+            if early is not None:
+                early.close()
+        history = filter_history(
+            history, host=args.host, container=args.container, service=args.service
+        )
+        if every is None and args.format == "html":
+            every = "day"  # the HTML report always draws availability per day
+        with chi2.computed_by(quantiles):
+            report = build_report(history, Window(start_ns, end_ns), by=by, slo=slo, every=every)
     finally:
-        if early is not None:
-            early.close()
-    history = filter_history(
-        history, host=args.host, container=args.container, service=args.service
-    )
-    if every is None and args.format == "html":
-        every = "day"  # the HTML report always draws availability per day
-    report = build_report(history, Window(start_ns, end_ns), by=by, slo=slo, every=every)
+        if quantiles is not None:
+            quantiles.close()
     write_output(render_report(report, args.format), args.out)
+    # The interpreter's last collection at exit walks every object the cyclic GC tracks,
+    # ~0.25 s with pandas and scipy loaded; frozen objects are left to the process's end.
+    gc.freeze()
     return 0
 
 
