@@ -13,11 +13,14 @@ place.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import json
 import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -139,10 +142,36 @@ def event_count(url: str) -> int:
 def _history(url: str, start_ns: int, end_ns: int) -> History:
     # cache_resource, not cache_data: the frames are big and nobody mutates them, so every
     # session shares one copy instead of unpickling its own.
-    with engine(url).connect() as conn:
+    with _gc_paused(), engine(url).connect() as conn:
         events = reads.window_read(conn, start_ns, end_ns)  # forked children read from here
         _import_while_reading("scipy.special")
         return reads.history(conn, events, start_ns, end_ns)
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic GC paused while the store and analytics build their results: they make many
+    small objects (a dict per group, strings per container) and no cycles, and each time
+    those pile up the GC runs, now and then over every object of the server (Streamlit,
+    pandas, pyarrow, scipy): ~0.15 s of a first render. Counted: sessions' threads overlap."""
+    global _gc_pausers, _gc_was_enabled
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _import_while_reading(module: str) -> None:
@@ -210,7 +239,9 @@ def history(view: View) -> History:
 
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
-    return containers(_history(url, start_ns, end_ns))
+    history = _history(url, start_ns, end_ns)
+    with _gc_paused():
+        return containers(history)
 
 
 def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
@@ -271,9 +302,11 @@ def _analysis(key: tuple[Any, ...]) -> tuple[Any, Any]:
     # and nobody mutates them, so sessions share them instead of unpickling copies.
     view = _view_from_key(key)
     mod = _analytics("docktally.analytics.report")
-    report_and_timeline: tuple[Any, Any] = mod.build_report_with_timeline(
-        history(view), view.window, by=view.by, slo=view.slo
-    )
+    h = history(view)
+    with _gc_paused():
+        report_and_timeline: tuple[Any, Any] = mod.build_report_with_timeline(
+            h, view.window, by=view.by, slo=view.slo
+        )
     return report_and_timeline
 
 
@@ -281,7 +314,9 @@ def _analysis(key: tuple[Any, ...]) -> tuple[Any, Any]:
 def _report(key: tuple[Any, ...], every: str) -> Any:
     view = _view_from_key(key)
     mod = _analytics("docktally.analytics.report")
-    return mod.build_report(history(view), view.window, by=view.by, slo=view.slo, every=every)
+    h = history(view)
+    with _gc_paused():
+        return mod.build_report(h, view.window, by=view.by, slo=view.slo, every=every)
 
 
 def _view_from_key(key: tuple[Any, ...]) -> View:
@@ -301,7 +336,9 @@ def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
     # The report's timeline: an SLO's look-back changes nothing here (intervals and failures
     # are the window's; tests/test_dashboard.py checks it).
     mod = _analytics("docktally.analytics.intervals")
-    return mod.intervals_from_timeline(_analysis(key)[1])
+    timeline = _analysis(key)[1]
+    with _gc_paused():
+        return mod.intervals_from_timeline(timeline)
 
 
 def intervals(view: View) -> pd.DataFrame:
@@ -311,7 +348,9 @@ def intervals(view: View) -> pd.DataFrame:
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _failures(key: tuple[Any, ...]) -> pd.DataFrame:
     mod = _analytics("docktally.analytics.failures")
-    return mod.failures_from_timeline(_analysis(key)[1])
+    timeline = _analysis(key)[1]
+    with _gc_paused():
+        return mod.failures_from_timeline(timeline)
 
 
 def failures(view: View) -> pd.DataFrame:
