@@ -11,7 +11,7 @@ setup(
         Extension(
             "docktally.collector._scan",
             sources=["docktally/collector/_scan.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            extra_compile_args=["-O3", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
         )
     ]

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #define N_CTX 14
+#define N_ACTIONS 16
 #define NONE LLONG_MIN /* a missing exit code or signal in its int64 column */
 #define ODD (-1)
 #define OTHER (-2)
@@ -46,6 +47,8 @@ typedef struct {
     struct Cols *out;
     const char *project_key_s, *service_key_s; /* the label keys' UTF-8, for the scanner */
     size_t project_len, service_len;
+    PyObject *actions[N_ACTIONS]; /* recent action strs (owned), see action_str */
+    int next_action;
 } Ctx;
 
 
@@ -259,26 +262,28 @@ ws(Cursor *k)
         k->p++;
 }
 
-/* A plain string at the cursor (just past its closing quote after) -> its contents. */
+/* A plain string at the cursor (just past its closing quote after) -> its contents. The quote
+ * is found with memchr, and the bytes before it checked in one pass without early exits,
+ * which the compiler vectorises: strings are most of a line's bytes. */
 static int
 plain_string(Cursor *k, Slice *out)
 {
     if (k->p >= k->end || *k->p != '"')
         return 0;
-    const char *start = ++k->p;
-    while (k->p < k->end) {
-        unsigned char ch = (unsigned char)*k->p;
-        if (ch == '"') {
-            out->p = start;
-            out->n = k->p - start;
-            k->p++;
-            return 1;
-        }
-        if (ch < 0x20 || ch > 0x7e || ch == '\\')
-            return 0;
-        k->p++;
-    }
-    return 0;
+    const char *start = k->p + 1;
+    const char *quote = memchr(start, '"', (size_t)(k->end - start));
+    if (quote == NULL)
+        return 0;
+    unsigned char bad = 0;
+    for (const unsigned char *q = (const unsigned char *)start; q < (const unsigned char *)quote;
+         q++)
+        bad |= (unsigned char)((*q < 0x20) | (*q > 0x7e) | (*q == '\\'));
+    if (bad)
+        return 0; /* an escape (so the quote found may be escaped), a control or non-ASCII byte */
+    out->p = start;
+    out->n = quote - start;
+    k->p = quote + 1;
+    return 1;
 }
 
 /* A non-negative integer up to 2**63 - 1, or a negative one of at most 18 digits (no fraction,
@@ -522,6 +527,38 @@ slice_str(const Slice *s)
     return PyUnicode_DecodeASCII(s->p, s->n, NULL);
 }
 
+/* `like` itself (a new reference) when it is the str the slice spells, else a new str: most
+ * lines repeat what the container's last line said, and a shared object also compares by
+ * identity in the descriptor check that follows. */
+static PyObject *
+slice_str_like(const Slice *s, PyObject *like)
+{
+    if (like != NULL && PyUnicode_CheckExact(like) && PyUnicode_IS_COMPACT_ASCII(like) &&
+        PyUnicode_GET_LENGTH(like) == s->n && memcmp(PyUnicode_1BYTE_DATA(like), s->p, s->n) == 0)
+        return Py_NewRef(like);
+    return slice_str(s);
+}
+
+/* The action's str from the scan's few recent ones (an event log has a dozen actions). */
+static PyObject *
+action_str(Ctx *c, const Slice *s)
+{
+    for (int i = 0; i < N_ACTIONS; i++) {
+        PyObject *seen = c->actions[i];
+        if (seen == NULL)
+            break;
+        if (PyUnicode_GET_LENGTH(seen) == s->n &&
+            memcmp(PyUnicode_1BYTE_DATA(seen), s->p, s->n) == 0)
+            return Py_NewRef(seen);
+    }
+    PyObject *made = slice_str(s);
+    if (made != NULL) {
+        Py_XSETREF(c->actions[c->next_action], Py_NewRef(made));
+        c->next_action = (c->next_action + 1) % N_ACTIONS;
+    }
+    return made;
+}
+
 /* The line's bytes -> a row, when the line is plain JSON of the usual shape: 1 filled, 0 not
  * (the row is left empty), -1 on error. */
 static int
@@ -541,12 +578,27 @@ row_from_plain(Ctx *c, const char *p, Py_ssize_t n, Row *r)
         return 0;
     /* `Attributes.image or from`: an empty image is falsy */
     const Slice *image = (f.image.p != NULL && f.image.n > 0) ? &f.image : &f.from;
-    const Slice *strs[] = {&f.action, &f.cid, &f.name, image, &f.project, &f.service,
-                           &f.exit_code, &f.signal};
-    PyObject **slots[] = {&r->action, &r->cid, &r->name, &r->image, &r->project, &r->service,
-                          &r->exit_raw, &r->signal_raw};
+    if ((r->action = action_str(c, &f.action)) == NULL || (r->cid = slice_str(&f.cid)) == NULL) {
+        row_clear(r);
+        return -1;
+    }
+    /* the container's descriptor as last seen: (name, image, project, service) */
+    PyObject *desc = NULL;
+    PyObject *ref = PyDict_GetItemWithError(c->known, r->cid);
+    PyObject *entry = ref ? PyDict_GetItemWithError(c->desc_of, ref) : NULL;
+    if (PyErr_Occurred()) {
+        row_clear(r);
+        return -1;
+    }
+    if (entry != NULL && PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) >= 1 &&
+        PyTuple_Check(PyTuple_GET_ITEM(entry, 0)) && PyTuple_GET_SIZE(PyTuple_GET_ITEM(entry, 0)) == 4)
+        desc = PyTuple_GET_ITEM(entry, 0);
+    const Slice *strs[] = {&f.name, image, &f.project, &f.service, &f.exit_code, &f.signal};
+    PyObject **slots[] = {&r->name, &r->image, &r->project, &r->service, &r->exit_raw,
+                          &r->signal_raw};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
-        if (strs[i]->p != NULL && (*slots[i] = slice_str(strs[i])) == NULL) {
+        PyObject *like = (desc != NULL && i < 4) ? PyTuple_GET_ITEM(desc, i) : NULL;
+        if (strs[i]->p != NULL && (*slots[i] = slice_str_like(strs[i], like)) == NULL) {
             row_clear(r);
             return -1;
         }
@@ -654,11 +706,17 @@ typedef struct {
     Py_ssize_t n, cap;
 } I64;
 
+#define N_RECENT 16
+
 typedef struct {
     int *v;
     Py_ssize_t n, cap;
     PyObject *index;  /* str -> code */
     PyObject *values; /* code -> str */
+    /* recent strs by identity (borrowed: `values` holds them) and their codes: the line loop
+     * hands the same str objects over and over (see action_str) */
+    PyObject *recent[N_RECENT];
+    int recent_code[N_RECENT], next_recent;
 } Codes;
 
 struct Cols {
@@ -717,7 +775,13 @@ static int
 code_push(Codes *col, PyObject *text)
 {
     long code = -1;
-    if (text != Py_None) {
+    for (int i = 0; text != Py_None && i < N_RECENT && col->recent[i] != NULL; i++) {
+        if (col->recent[i] == text) {
+            code = col->recent_code[i];
+            break;
+        }
+    }
+    if (code < 0 && text != Py_None) {
         PyObject *found = PyDict_GetItemWithError(col->index, text);
         if (found != NULL) {
             code = PyLong_AsLong(found);
@@ -733,6 +797,15 @@ code_push(Codes *col, PyObject *text)
             Py_DECREF(code_o);
             if (rc < 0 || PyList_Append(col->values, text) < 0)
                 return -1;
+        }
+        if (code < 0)
+            return -1;
+        /* remembered while `values` holds the str (the dict keeps its own reference) */
+        PyObject *held = PyList_GET_ITEM(col->values, code);
+        if (held == text) {
+            col->recent[col->next_recent] = held;
+            col->recent_code[col->next_recent] = (int)code;
+            col->next_recent = (col->next_recent + 1) % N_RECENT;
         }
     }
     if (grow((void **)&col->v, &col->cap, col->n + 1, sizeof *col->v) < 0)
@@ -1034,6 +1107,7 @@ scan(PyObject *self, PyObject *args)
         return NULL;
     }
     Ctx c;
+    memset(&c, 0, sizeof c);
     PyObject **slots[N_CTX] = {&c.loads, &c.decode_error, &c.known, &c.desc_of, &c.ref_of,
                                &c.kind_codes, &c.code_or_none, &c.parse_signal, &c.kind_health,
                                &c.pack, &c.slow, &c.to_bytes, &c.project_key, &c.service_key};
@@ -1109,6 +1183,8 @@ scan(PyObject *self, PyObject *args)
     }
     PyMem_Free(sink.buf);
     cols_free(&cols);
+    for (int i = 0; i < N_ACTIONS; i++)
+        Py_XDECREF(c.actions[i]);
     return result;
 }
 
