@@ -665,22 +665,51 @@ kind_health(PyObject *action)
     return pair;
 }
 
-/* The chunk's raw lines, one after the other, each ending in one "\n" and holding no other. */
+/* The chunk's raw lines, one after the other, each ending in one "\n" and holding no other.
+ * While a block's lines are all stored and already framed (the usual file), nothing is copied:
+ * the raw lines are the block's bytes [base, vend), and the block itself is the result when
+ * they are all of it. The first line that breaks the run has the run copied into `buf`. */
 typedef struct {
     char *buf;
     Py_ssize_t len, cap;
+    const char *base, *vend; /* the verbatim run, while `verbatim` */
+    int verbatim;
 } Sink;
+
+static int sink_append(Sink *s, const char *p, Py_ssize_t n);
 
 /* The line as the raw chunk frames it (importer.scan_py's rule): trailing "\r" and "\n" off,
  * any other "\n" made a space, one "\n" added. */
 static int
 frame_into(Sink *s, const char *p, Py_ssize_t n)
 {
+    if (s->verbatim) {
+        /* in a block a line holds no "\n" but its last byte */
+        if (p == s->vend && n > 0 && p[n - 1] == '\n' && (n < 2 || p[n - 2] != '\r')) {
+            s->vend = p + n;
+            return 0;
+        }
+        s->verbatim = 0;
+        if (s->vend > s->base && sink_append(s, s->base, s->vend - s->base) < 0)
+            return -1;
+    }
     while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r'))
         n--;
-    if (s->len + n + 1 > s->cap) {
+    if (sink_append(s, p, n) < 0)
+        return -1;
+    char *out = s->buf + s->len - n;
+    for (char *nl = memchr(out, '\n', (size_t)n); nl != NULL;
+         nl = memchr(nl, '\n', (size_t)(out + n - nl)))
+        *nl = ' ';
+    return sink_append(s, "\n", 1);
+}
+
+static int
+sink_append(Sink *s, const char *p, Py_ssize_t n)
+{
+    if (s->len + n > s->cap) {
         Py_ssize_t cap = (s->cap ? s->cap * 2 : 1 << 20);
-        while (cap < s->len + n + 1)
+        while (cap < s->len + n)
             cap *= 2;
         char *buf = PyMem_Realloc(s->buf, (size_t)cap);
         if (buf == NULL) {
@@ -690,13 +719,8 @@ frame_into(Sink *s, const char *p, Py_ssize_t n)
         s->buf = buf;
         s->cap = cap;
     }
-    char *out = s->buf + s->len;
-    memcpy(out, p, (size_t)n);
-    for (char *nl = memchr(out, '\n', (size_t)n); nl != NULL;
-         nl = memchr(nl, '\n', (size_t)(out + n - nl)))
-        *nl = ' ';
-    out[n] = '\n';
-    s->len += n + 1;
+    memcpy(s->buf + s->len, p, (size_t)n);
+    s->len += n;
     return 0;
 }
 
@@ -1135,11 +1159,13 @@ scan(PyObject *self, PyObject *args)
         }
     }
 
-    Sink sink = {NULL, 0, 0};
+    Sink sink = {NULL, 0, 0, NULL, NULL, 0};
     Py_ssize_t read = 0, count = 0;
     int rc = 0;
     if (PyBytes_CheckExact(lines)) { /* a block of whole lines, split at "\n" as a file is */
         const char *p = PyBytes_AS_STRING(lines), *end = p + PyBytes_GET_SIZE(lines);
+        sink.base = sink.vend = p;
+        sink.verbatim = 1;
         while (p < end && rc >= 0) {
             const char *nl = memchr(p, '\n', (size_t)(end - p));
             const char *stop = nl ? nl + 1 : end;
@@ -1176,10 +1202,18 @@ scan(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (rc >= 0) {
         PyObject *columns = cols_result(&cols);
-        if (columns != NULL) {
-            result = Py_BuildValue("nny#N", read, count, sink.buf ? sink.buf : "", sink.len,
-                                   columns);
-        }
+        PyObject *raw = NULL;
+        if (sink.verbatim && sink.base == PyBytes_AS_STRING(lines) &&
+            sink.vend == sink.base + PyBytes_GET_SIZE(lines))
+            raw = Py_NewRef(lines); /* every line stored as it was: the block is the raw */
+        else if (sink.verbatim)
+            raw = PyBytes_FromStringAndSize(sink.base, sink.vend - sink.base);
+        else
+            raw = PyBytes_FromStringAndSize(sink.buf ? sink.buf : "", sink.len);
+        if (columns != NULL && raw != NULL)
+            result = Py_BuildValue("nnOO", read, count, raw, columns);
+        Py_XDECREF(raw);
+        Py_XDECREF(columns);
     }
     PyMem_Free(sink.buf);
     cols_free(&cols);
