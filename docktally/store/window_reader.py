@@ -212,7 +212,9 @@ def window_columns(
 
     `containers` are CONTAINER_COLUMNS rows sorted by ref; `plain` the (ref, time_ns, packed)
     arrays of the packed rows; `odd_rows` the rows read whole (_FULL_NAMES). Rows of a
-    container not in `containers` (written after it was read) are left for next time.
+    container not in `containers` (written after it was read) are left for next time. The
+    rows are put in order first and `packed` taken apart after, so each derived column is
+    made once, in order, instead of made and then permuted.
     """
     import numpy as np
 
@@ -231,21 +233,64 @@ def window_columns(
     time_ns = cat([p[1] for p in plain] + [oddc["time_ns"]])
     packed = cat([p[2] for p in plain])
     n = len(packed)
-    u = packing.unpack(packed)
+
+    # Each row's container: an index into `containers` (-1: not there yet).
+    crefs = np.array([r[0] for r in containers], dtype=np.int64)
+    pos = np.full(len(ref), -1, dtype=np.int64)
+    if len(crefs):
+        p = np.minimum(np.searchsorted(crefs, ref), len(crefs) - 1)
+        pos = np.where(crefs[p] == ref, p, -1)
+        del p
+    per_container = {
+        f: _codes([r[i] for r in containers]) for i, f in enumerate(STRING_FIELDS, start=1)
+    }
+    # Sorted by host, container id, time: the containers' (host, id) order, then time. Stable
+    # sorts, by time and then by the container's rank: lexsort's order, in half its time (a
+    # rank below 2**16 sorts by radix).
+    rank = np.empty(len(crefs), dtype=np.int64)
+    rank[np.lexsort((per_container["container_id"][0], per_container["host"][0]))] = np.arange(
+        len(crefs)
+    )
+    rows: Any = np.flatnonzero(pos >= 0)
+    if len(rows) == len(pos):
+        rows = None  # the usual case: every row's container is known
+    t_rows = time_ns if rows is None else time_ns[rows]
+    by_time = np.argsort(t_rows, kind="stable")
+    del t_rows
+    row_rank = rank[pos if rows is None else pos[rows]][by_time]
+    if len(crefs) <= 1 << 16:
+        row_rank = row_rank.astype(np.uint16)
+    order = by_time[np.argsort(row_rank, kind="stable")]
+    del by_time, row_rank
+    if rows is not None:
+        order = rows[order]  # indices into all rows
+    del rows
+
+    # The packed rows' fields, taken apart in order; the odd rows' put in their places.
+    is_odd = order >= n
+    u = packing.unpack(packed[np.where(is_odd, 0, order)] if n else np.zeros(len(order), np.int64))
     del packed
-    inferred = np.concatenate([u.inferred, np.asarray(oddc["inferred"], dtype=np.int64) != 0])
-    exit_code = np.concatenate([u.exit_code, np.asarray(oddc["exit_code"], dtype=np.float64)])
-    signal = np.concatenate([u.signal, np.asarray(oddc["signal"], dtype=np.float64)])
+    at = np.flatnonzero(is_odd)  # where the odd rows went
+    oi = order[at] - n  # and which they are
+    del is_odd
+    inferred, exit_code, signal = u.inferred, u.exit_code, u.signal
+    if m:
+        inferred[at] = np.asarray(oddc["inferred"], dtype=np.int64)[oi] != 0
+        exit_code[at] = np.asarray(oddc["exit_code"], dtype=np.float64)[oi]
+        signal[at] = np.asarray(oddc["signal"], dtype=np.float64)[oi]
 
     def text_col(codes: Any, values: list[str], name: str) -> tuple[Any, list[str]]:
-        # Plain rows: codes into `values`; odd rows: their own strings ('' is missing).
+        # Packed rows: codes into `values` (-1: missing); odd rows: their own strings ('' is
+        # missing).
         odd = [v if v != "" else None for v in oddc[name]]
         cats = sorted({str(v) for v in values} | {str(v) for v in odd if v is not None})
         index = {v: i for i, v in enumerate(cats)}
         code = _code_type(len(cats))
         lut = np.array([index[str(v)] for v in values] + [-1], dtype=code)
-        odd_codes = np.array([index[str(v)] if v is not None else -1 for v in odd], code)
-        return np.concatenate([lut[np.where(codes >= 0, codes, len(values))], odd_codes]), cats
+        out = lut[np.where(codes >= 0, codes, len(values))]
+        if m:
+            out[at] = np.array([index[str(v)] if v is not None else -1 for v in odd], code)[oi]
+        return out, cats
 
     kinds, healths = list(packing.KINDS), list(packing.HEALTHS)
     # A plain row's action is its kind, or "health_status: <health>".
@@ -255,43 +300,16 @@ def window_columns(
                            "action"),
         "kind": text_col(u.kind_code, kinds, "kind"),
         "health": text_col(u.health_code - 1, healths, "health"),
-        "cause_hint": text_col(np.full(n, -1, dtype=np.int32), [], "cause_hint"),
+        "cause_hint": text_col(np.full(len(order), -1, dtype=np.int32), [], "cause_hint"),
     }  # fmt: skip
     del u, action_code
-    assert len(ref) == n + m
-
-    crefs = np.array([r[0] for r in containers], dtype=np.int64)
-    pos = np.minimum(np.searchsorted(crefs, ref), max(len(crefs) - 1, 0))
-    known = (crefs[pos] == ref) if len(crefs) else np.zeros(len(pos), dtype=bool)
-    per_container = {
-        f: _codes([r[i] for r in containers]) for i, f in enumerate(STRING_FIELDS, start=1)
-    }
-    # Sorted by host, container id, time: the containers' (host, id) order, then time.
-    rank = np.empty(len(crefs), dtype=np.int64)
-    rank[np.lexsort((per_container["container_id"][0], per_container["host"][0]))] = np.arange(
-        len(crefs)
-    )
-    if not known.all():
-        keep = np.flatnonzero(known)
-        pos, time_ns, exit_code, signal, inferred = (
-            a[keep] for a in (pos, time_ns, exit_code, signal, inferred)
-        )
-        text = {k: (c[keep], cats) for k, (c, cats) in text.items()}
-    # Stable sorts, by time and then by the container's rank: lexsort's order, in half its
-    # time (a rank below 2**16 sorts by radix).
-    by_time = np.argsort(time_ns, kind="stable")
-    row_rank = rank[pos][by_time]
-    if len(crefs) <= 1 << 16:
-        row_rank = row_rank.astype(np.uint16)
-    order = by_time[np.argsort(row_rank, kind="stable")]
-    del by_time, row_rank
     return {
         "pos": pos[order].astype(np.int32),
         "time_ns": time_ns[order],
-        "exit_code": _int64_na(exit_code[order]),
-        "signal": _int64_na(signal[order]),
-        "inferred": inferred[order],
-        "text": {k: (c[order], cats) for k, (c, cats) in text.items()},
+        "exit_code": _int64_na(exit_code),
+        "signal": _int64_na(signal),
+        "inferred": inferred,
+        "text": text,
         "containers": per_container,
     }
 
