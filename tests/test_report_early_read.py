@@ -6,6 +6,7 @@ as before."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,15 @@ def test_the_report_through_the_early_read_matches_the_store_path(
     assert main(argv) == 0
     assert capsys.readouterr().out == early
     assert json.loads(early)["groups"]
+
+
+def test_a_read_closed_before_its_columns_stops_its_child(path: Path) -> None:
+    """A command failing between the start and the columns (an import, a bad option) closes
+    the read: the child is stopped and reaped, nothing waits on it."""
+    early = window_reader.start_early(str(path), START, END)
+    assert early is not None and early.read._child is not None
+    pid = early.read._child[0]
+    early.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # reaped: no such process
+    early.close()  # twice is fine

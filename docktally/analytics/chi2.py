@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import struct
 import threading
 from collections.abc import Iterator
@@ -97,10 +98,14 @@ class Helper:
         return value
 
     def close(self) -> None:
+        """Stop the helper. Killed, not waited for: a forked sibling may still hold a copy of
+        the request pipe, so it might never see the end of it."""
         with contextlib.suppress(OSError):
             self._requests.close()
         with contextlib.suppress(OSError):
             self._replies.close()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(self._pid, 0)
 

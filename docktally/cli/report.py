@@ -106,14 +106,11 @@ def run(args: argparse.Namespace) -> int:
 
         if quantiles is not None:
             quantiles.go()
-        try:
-            if early is not None:
-                history = frames.history(early.fetch, early.read, load_start, end_ns, hosts)
-            else:
-                history = _load(args, load_start, end_ns, hosts)
-        finally:
-            if early is not None:
-                early.close()
+        if early is not None:
+            history = frames.history(early.fetch, early.read, load_start, end_ns, hosts)
+            early.close()
+        else:
+            history = _load(args, load_start, end_ns, hosts)
         history = filter_history(
             history, host=args.host, container=args.container, service=args.service
         )
@@ -122,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         with chi2.computed_by(quantiles):
             report = build_report(history, Window(start_ns, end_ns), by=by, slo=slo, every=every)
     finally:
+        if early is not None:
+            early.close()  # on the way out of an error: the readers first, then the helper
         if quantiles is not None:
             quantiles.close()
     write_output(render_report(report, args.format), args.out)

@@ -133,11 +133,15 @@ def history(
 ) -> History:
     """The window's History: `events` being read, the small tables through `fetch`."""
     lookback = start_ns - LOOKBACK_NS
-    facts = facts_frame(fetch(*facts_sql(hosts)))
-    coverage = coverage_frame(fetch(*coverage_sql(lookback, end_ns)))
-    maintenance = maintenance_frame(fetch(*maintenance_sql(lookback, end_ns)))
+    try:
+        facts = facts_frame(fetch(*facts_sql(hosts)))
+        coverage = coverage_frame(fetch(*coverage_sql(lookback, end_ns)))
+        maintenance = maintenance_frame(fetch(*maintenance_sql(lookback, end_ns)))
+        columns = events.columns()
+    finally:
+        events.close()  # stops and reaps a child still reading if something above failed
     return History(
-        events=events_frame(events.columns()),
+        events=events_frame(columns),
         facts=facts,
         coverage=coverage,
         maintenance=maintenance,

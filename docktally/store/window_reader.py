@@ -17,6 +17,7 @@ import fcntl
 import functools
 import os
 import pickle
+import signal
 import sqlite3
 import struct
 from collections.abc import Callable, Sequence
@@ -598,11 +599,14 @@ class WindowRead:
         return window_columns(self._containers, parts, odd_rows + db.rows(rest))
 
     def close(self) -> None:
-        """Stop waiting: the child is told by its closed pipe, and reaped."""
+        """Stop the read if it is still going (the caller failed on the way): the child is
+        killed (it only reads) and reaped; its helpers see their pipes close and leave."""
         if self._child is not None:
             pid, fh = self._child
             self._child = None
             fh.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
 
 
