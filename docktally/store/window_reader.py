@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import mmap
 import os
 import pickle
 import signal
@@ -321,16 +322,30 @@ _BATCH_ROWS = 65536  # Arrow's SQLite reader's default is 1,024: per-batch work 
 _OK, _UNAVAILABLE, _FAILED = b"\x00", b"\x01", b"\x02"
 
 
-def _send(out: IO[bytes], obj: Any) -> None:
-    """obj pickled, its numpy arrays' memory written as is after it (pickle protocol 5)."""
+_ALIGN = 64  # each array's offset in the shared file: aligned as numpy allocates them
+
+
+def _send(out: IO[bytes], obj: Any, shm: int | None = None) -> None:
+    """obj pickled, its numpy arrays' memory after it (pickle protocol 5): written as is into
+    the pipe, or with `shm` (a memfd both processes hold) into that file, and only their sizes
+    into the pipe: the receiver maps them where they are instead of copying them out of the
+    pipe into fresh memory."""
     bufs: list[pickle.PickleBuffer] = []
     head = pickle.dumps(obj, protocol=5, buffer_callback=bufs.append)
-    out.write(struct.pack("<QI", len(head), len(bufs)))
+    raws = [b.raw() for b in bufs]
+    out.write(struct.pack("<QIB", len(head), len(raws), shm is not None))
     out.write(head)
-    for b in bufs:
-        raw = b.raw()
+    for raw in raws:
         out.write(struct.pack("<Q", raw.nbytes))
-        out.write(raw)
+        if shm is None:
+            out.write(raw)
+            continue
+        data = memoryview(raw).cast("B")
+        pad = -data.nbytes % _ALIGN
+        while len(data):
+            data = data[os.write(shm, data) :]
+        if pad:
+            os.write(shm, bytes(pad))
 
 
 def _read_exactly(fh: IO[bytes], size: int) -> bytearray:
@@ -344,14 +359,24 @@ def _read_exactly(fh: IO[bytes], size: int) -> bytearray:
     return buf
 
 
-def _receive(fh: IO[bytes]) -> Any:
-    head_len, count = struct.unpack("<QI", _read_exactly(fh, 12))
+def _receive(fh: IO[bytes], shm: int | None = None) -> Any:
+    head_len, count, shared = struct.unpack("<QIB", _read_exactly(fh, 13))
     head = _read_exactly(fh, head_len)
-    bufs = []
-    for _ in range(count):
-        (size,) = struct.unpack("<Q", _read_exactly(fh, 8))
-        bufs.append(_read_exactly(fh, size))
-    return pickle.loads(head, buffers=bufs)
+    if not shared:
+        bufs = []
+        for _ in range(count):
+            (size,) = struct.unpack("<Q", _read_exactly(fh, 8))
+            bufs.append(_read_exactly(fh, size))
+        return pickle.loads(head, buffers=bufs)
+    assert shm is not None
+    sizes = [struct.unpack("<Q", _read_exactly(fh, 8))[0] for _ in range(count)]
+    total = sum(size + (-size % _ALIGN) for size in sizes)
+    view = memoryview(mmap.mmap(shm, total) if total else bytearray())
+    views, offset = [], 0
+    for size in sizes:
+        views.append(view[offset : offset + size])
+        offset += size + (-size % _ALIGN)
+    return pickle.loads(head, buffers=views)
 
 
 def _import_reader_modules() -> None:
@@ -460,7 +485,11 @@ def _int64s(arr: Any) -> Any:
 
 
 def _child(
-    out: IO[bytes], path: str, query: tuple[int, int, str, list[tuple[int, int]]], containers: Rows
+    out: IO[bytes],
+    path: str,
+    query: tuple[int, int, str, list[tuple[int, int]]],
+    containers: Rows,
+    shm: int | None,
 ) -> None:
     """The reading child: its helpers read the other id slices side by side; it reads the
     first and the rest, builds the columns and sends them, or what went wrong."""
@@ -491,7 +520,7 @@ def _child(
             odd_rows += odd
         cols = window_columns(containers, parts, odd_rows + rest_rows)
         out.write(_OK)
-        _send(out, cols)
+        _send(out, cols, shm)
     except BaseException as exc:
         out.write(_FAILED + f"{type(exc).__name__}: {exc}".encode("utf-8", "replace"))
     finally:
@@ -567,9 +596,14 @@ class WindowRead:
         self._query = (int(start_ns), int(end_ns), self._refs_clause,
                        id_slices(fetch, start_ns, end_ns))  # fmt: skip
         self._child: tuple[int, IO[bytes]] | None = None
+        self._shm: int | None = None
         if path is not None and hasattr(os, "fork"):
             query, containers = self._query, self._containers
-            self._child = _fork(lambda out: _child(out, path, query, containers))
+            # The columns come back through a memory file (Linux), else the pipe.
+            with contextlib.suppress(AttributeError, OSError):
+                self._shm = os.memfd_create("docktally-window")
+            shm = self._shm
+            self._child = _fork(lambda out: _child(out, path, query, containers, shm))
 
     def columns(self) -> dict[str, Any]:
         if self._child is not None:
@@ -578,11 +612,12 @@ class WindowRead:
             try:
                 status = fh.read(1)
                 if status == _OK:
-                    return dict(_receive(fh))
+                    return dict(_receive(fh, self._shm))
                 msg = fh.read().decode("utf-8", "replace").strip()
             finally:
                 fh.close()
                 os.waitpid(pid, 0)
+                self._close_shm()
             if status != _UNAVAILABLE:
                 line = msg.splitlines()[0] if msg else "the reading process died"
                 raise StoreError(f"reading events failed: {line}")
@@ -608,6 +643,13 @@ class WindowRead:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+        self._close_shm()
+
+    def _close_shm(self) -> None:
+        # Arrays mapped from it keep their memory; the file goes with the last of them.
+        if self._shm is not None:
+            os.close(self._shm)
+            self._shm = None
 
 
 class EarlyRead:
