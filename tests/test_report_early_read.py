@@ -189,3 +189,10 @@ def test_a_read_closed_before_its_columns_stops_its_child(path: Path) -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # reaped: no such process
     early.close()  # twice is fine
+
+
+def test_the_columns_come_back_the_same_through_the_pipe(path: Path, monkeypatch: Any) -> None:
+    """Without a memory file (not Linux) the columns travel through the pipe itself."""
+    want = _early_history(path, START, END)
+    monkeypatch.delattr(os, "memfd_create", raising=False)
+    _assert_same_history(_early_history(path, START, END), want)
