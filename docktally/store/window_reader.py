@@ -13,7 +13,6 @@ host, container id and time), so this process only wraps finished arrays (store/
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import mmap
 import os
@@ -556,7 +555,9 @@ def _fork(body: Callable[[IO[bytes]], None]) -> tuple[int, IO[bytes]]:
     """
     _import_reader_modules()
     rfd, wfd = os.pipe()
-    with contextlib.suppress(AttributeError, OSError):  # Linux: 1 MiB, not 64 KiB at a time
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # Linux: 1 MiB, not 64 KiB
+        import fcntl
+
         fcntl.fcntl(wfd, fcntl.F_SETPIPE_SZ, 1 << 20)
     pid = os.fork()
     if pid == 0:
