@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import sys
 from typing import TYPE_CHECKING, Any
 
 # Only what parsing and the early read need: pandas, SQLAlchemy, analytics and the renderers
@@ -77,10 +75,6 @@ def run(args: argparse.Namespace) -> int:
     # would walk every live object each time they pile up (~0.1 s a pass on 1M events), and
     # nothing here makes cycles worth collecting.
     gc.disable()
-    if "numpy" not in sys.modules:
-        # One OpenBLAS thread: the report's arithmetic is elementwise, never BLAS, and a pool's
-        # fork handlers and idle workers cost ~0.2-0.3 s of CPU around the reading children.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     by = check_by(args.by)
     slo = parse_slo(args.slo)
     every = check_every(args.every)
@@ -124,9 +118,6 @@ def run(args: argparse.Namespace) -> int:
         if quantiles is not None:
             quantiles.close()
     write_output(render_report(report, args.format), args.out)
-    # The interpreter's last collection at exit walks every object the cyclic GC tracks,
-    # ~0.25 s with pandas and scipy loaded; frozen objects are left to the process's end.
-    gc.freeze()
     return 0
 
 
