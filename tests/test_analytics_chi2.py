@@ -1,5 +1,6 @@
-"""Chi-squared quantiles (analytics/chi2.py): scipy.stats' values, computed here or by a
-forked helper process that imported scipy.special on the side, bit for bit the same."""
+"""Chi-squared quantiles (analytics/chi2.py): scipy.stats' values, computed here or by the
+report command's forked helper process (cli/quantile_helper.py) that imported scipy.special on
+the side, bit for bit the same."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 
 from docktally.analytics import chi2
+from docktally.cli import quantile_helper
 
 DF = np.concatenate([np.arange(1, 200), [2 * 203_619 + 2, 10**7]]).astype(np.float64)
 
@@ -19,7 +21,7 @@ def test_the_quantiles_are_scipy_stats_own(q: float) -> None:
 
 
 def test_a_helper_process_gives_the_same_bits() -> None:
-    helper = chi2.Helper.start()
+    helper = quantile_helper.Helper.start()
     assert helper is not None
     try:
         helper.go()
@@ -33,12 +35,12 @@ def test_a_helper_process_gives_the_same_bits() -> None:
 
 
 def test_without_its_helper_the_quantiles_are_computed_here() -> None:
-    helper = chi2.Helper.start()
+    helper = quantile_helper.Helper.start()
     assert helper is not None
     helper.close()  # never told to go: it leaves, and close() does not wait on it forever
     with chi2.computed_by(helper):
-        assert np.array_equal(chi2.ppf(0.95, DF), chi2._compute(0.95, DF))
-    assert chi2._helper is None  # computed_by restores what was there
+        assert np.array_equal(chi2.ppf(0.95, DF), chi2.compute(0.95, DF))
+    assert chi2._computer is None  # computed_by restores what was there
 
 
 def test_no_helper_where_other_threads_run() -> None:
@@ -48,7 +50,7 @@ def test_no_helper_where_other_threads_run() -> None:
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert chi2.Helper.start() is None
+        assert quantile_helper.Helper.start() is None
     finally:
         stop.set()
         other.join()

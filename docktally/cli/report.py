@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 # are imported in run(), while the database is being read.
 from docktally.analytics import chi2
 from docktally.analytics.options import BURN_WINDOWS_NS, EVERY, check_every, check_slo
+from docktally.cli import quantile_helper
 from docktally.cli.common import (
     add_by,
     add_db,
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     # process, told to import once this one has imported the rest (the readers are then done
     # with the other core). Forked first, while this process is small: pages shared with a
     # child are copied when this process writes them, for as long as the child lives.
-    quantiles = chi2.Helper.start()
+    quantiles = quantile_helper.Helper.start()
     # The events are read in forked children from here on, while this process imports pandas,
     # analytics and the renderers (~1 s): on a SQLite file at head, SQLAlchemy is never needed.
     early = window_reader.start_early(args.db, load_start, end_ns, hosts)
