@@ -25,6 +25,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.installed import byte_compile
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = ROOT / "bench" / "data" / "dashboard-1m.db"
 
@@ -104,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ranges", default="7d,30d", help="time ranges to render (default 7d,30d)")
     p.add_argument("--repeat", type=int, default=3, help="fresh processes per range")
     args = p.parse_args(argv)
+    byte_compile()  # as `pip install` leaves docktally (bench/installed.py)
     ensure_db(args.db, args.events)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
     for rng in args.ranges.split(","):

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.generate import write_file
+from bench.installed import byte_compile
 
 
 def main() -> int:
@@ -39,6 +40,7 @@ def main() -> int:
     )
     p.add_argument("--repeat", type=int, default=1, help="runs; the median is printed last")
     args = p.parse_args()
+    byte_compile()  # as `pip install` leaves docktally (bench/installed.py)
     tmp = Path(tempfile.gettempdir())
     src = tmp / f"docktally-bench-{args.events}-{args.containers}-{args.days:g}.jsonl"
     if not src.exists():

@@ -37,6 +37,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.installed import byte_compile
+
 NS = 1_000_000_000
 START_NS = 1_767_225_600 * NS  # bench/generate.py's default start, 2026-01-01T00:00:00Z
 LIFECYCLE = (
@@ -261,6 +263,7 @@ def main() -> int:
         "--baseline", nargs=3, metavar=("DB", "START_NS", "END_NS"), help=argparse.SUPPRESS
     )
     args = p.parse_args()
+    byte_compile()  # as `pip install` leaves docktally (bench/installed.py)
     if args.baseline:
         baseline(args.baseline[0], int(args.baseline[1]), int(args.baseline[2]))
         return 0
