@@ -324,11 +324,18 @@ literal(Cursor *k, const char *word, Py_ssize_t n)
     return 1;
 }
 
+typedef struct Plain Plain;
+
+/* Called for each member of an object the scanner reads, at its value: 1 when it read the
+ * value, 0 to have it skipped, -1 to give up. */
+typedef int (*MemberFn)(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth);
+
 static int skip_value(Cursor *k, int depth);
 
-/* Members of an object or elements of an array, after the opening bracket. */
+/* An object's members (close '}') or an array's elements (close ']'), after the opening
+ * bracket: each value handed to `member` (objects only; NULL: every value skipped). */
 static int
-skip_container(Cursor *k, int depth, char close, int keyed)
+items(Cursor *k, int depth, char close, MemberFn member, Plain *f, const Ctx *c)
 {
     ws(k);
     if (k->p < k->end && *k->p == close) {
@@ -337,7 +344,8 @@ skip_container(Cursor *k, int depth, char close, int keyed)
     }
     for (;;) {
         ws(k);
-        if (keyed) {
+        int r = 0;
+        if (close == '}') {
             Slice key;
             if (!plain_string(k, &key))
                 return 0;
@@ -346,8 +354,10 @@ skip_container(Cursor *k, int depth, char close, int keyed)
                 return 0;
             k->p++;
             ws(k);
+            if (member != NULL && (r = member(k, &key, f, c, depth)) < 0)
+                return 0;
         }
-        if (!skip_value(k, depth + 1))
+        if (r == 0 && !skip_value(k, depth + 1))
             return 0;
         ws(k);
         if (k->p >= k->end)
@@ -377,10 +387,10 @@ skip_value(Cursor *k, int depth)
         return plain_string(k, &s);
     case '{':
         k->p++;
-        return skip_container(k, depth, '}', 1);
+        return items(k, depth, '}', NULL, NULL, NULL);
     case '[':
         k->p++;
-        return skip_container(k, depth, ']', 0);
+        return items(k, depth, ']', NULL, NULL, NULL);
     case 't':
         return literal(k, "true", 4);
     case 'f':
@@ -408,57 +418,24 @@ take_string(Cursor *k, Slice *slot)
     return plain_string(k, slot);
 }
 
-typedef struct {
+/* What the scanner read of a line. */
+struct Plain {
     Slice type, action, from, cid, name, image, project, service, exit_code, signal;
     long long time_ns;
-    int has_time, has_actor, has_id_or_attrs, has_attrs;
-} Plain;
+    int has_time, has_actor, has_attrs;
+};
 
-/* An object's members, handing each key the scanner reads to `member`. */
-typedef int (*MemberFn)(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth);
-
+/* An object at the cursor, its members handed to `member`. */
 static int
 members(Cursor *k, MemberFn member, Plain *f, const Ctx *c, int depth)
 {
     if (k->p >= k->end || *k->p != '{')
         return 0;
     k->p++;
-    ws(k);
-    if (k->p < k->end && *k->p == '}') {
-        k->p++;
-        return 1;
-    }
-    for (;;) {
-        Slice key;
-        ws(k);
-        if (!plain_string(k, &key))
-            return 0;
-        ws(k);
-        if (k->p >= k->end || *k->p != ':')
-            return 0;
-        k->p++;
-        ws(k);
-        int r = member(k, &key, f, c, depth);
-        if (r < 0)
-            return 0;
-        if (r == 0 && !skip_value(k, depth + 1))
-            return 0;
-        ws(k);
-        if (k->p >= k->end)
-            return 0;
-        if (*k->p == ',') {
-            k->p++;
-            continue;
-        }
-        if (*k->p == '}') {
-            k->p++;
-            return 1;
-        }
-        return 0;
-    }
+    return items(k, depth, '}', member, f, c);
 }
 
-/* Each returns 1 when it read the value, 0 to have it skipped, -1 to give up. */
+/* The members the scanner reads, at each level (see MemberFn). */
 static int
 attrs_member(Cursor *k, const Slice *key, Plain *f, const Ctx *c, int depth)
 {
