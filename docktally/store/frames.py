@@ -27,7 +27,7 @@ from docktally.store.window_reader import (
     STRING_FIELDS,
     Fetch,
     WindowRead,
-    in_list,
+    host_rows_sql,
 )
 
 
@@ -69,12 +69,7 @@ def events_frame(cols: dict[str, Any]) -> pd.DataFrame:
 
 
 def facts_sql(hosts: Sequence[str] | None = None) -> tuple[str, dict[str, Any]]:
-    sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM container_facts"
-    params: dict[str, Any] = {}
-    if hosts:
-        marks, params = in_list("host", hosts)
-        sql += f" WHERE host IN {marks}"
-    return sql + " ORDER BY observed_ns", params
+    return host_rows_sql("container_facts", FACT_COLUMNS, "observed_ns", hosts)
 
 
 def facts_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:

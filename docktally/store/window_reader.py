@@ -76,13 +76,20 @@ def in_list(name: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return "(" + ", ".join(f":{k}" for k in params) + ")", params
 
 
-def containers_sql(hosts: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
-    sql = f"SELECT {', '.join(CONTAINER_COLUMNS)} FROM containers"
+def host_rows_sql(
+    table: str, columns: Sequence[str], order_by: str, hosts: Sequence[str] | None
+) -> tuple[str, dict[str, Any]]:
+    """`SELECT columns FROM table`, only the hosts' rows when given, in `order_by` order."""
+    sql = f"SELECT {', '.join(columns)} FROM {table}"
     params: dict[str, Any] = {}
     if hosts:
         marks, params = in_list("host", hosts)
         sql += f" WHERE host IN {marks}"
-    return sql + " ORDER BY ref", params
+    return f"{sql} ORDER BY {order_by}", params
+
+
+def containers_sql(hosts: Sequence[str] | None) -> tuple[str, dict[str, Any]]:
+    return host_rows_sql("containers", CONTAINER_COLUMNS, "ref", hosts)
 
 
 def window_sql(
