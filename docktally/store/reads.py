@@ -18,8 +18,8 @@ from docktally.store.schema import (
     log_tails,
     raw_chunks,
 )
-from docktally.store.window_reader import CONTAINER_COLUMNS, Fetch, Rows, WindowRead, containers_sql
 from docktally.store.window_reader import LOOKBACK_NS as LOOKBACK_NS  # the dashboard's look-back
+from docktally.store.window_reader import Fetch, Rows, WindowRead
 
 
 def _frame(
@@ -105,11 +105,6 @@ def load_raw(conn: Connection, event_ids: list[int]) -> dict[int, str]:
             if 0 <= line < len(lines):
                 out[eid] = lines[line]
     return out
-
-
-def load_containers(conn: Connection, hosts: list[str] | None = None) -> pd.DataFrame:
-    """Every container row: ref, host, container_id, name, image, compose labels."""
-    return frames.records_frame(fetcher(conn)(*containers_sql(hosts)), list(CONTAINER_COLUMNS))
 
 
 def window_read(
