@@ -50,6 +50,7 @@ from docktally.collector.normalize import (
     split_action,
 )
 from docktally.store import packing, writes
+from docktally.store.arrow_sqlite import ArrowSqlite, bytes_array, int_array, params_table
 from docktally.store.db import sqlite_file
 from docktally.store.schema import coverage
 
@@ -214,21 +215,21 @@ class _Chunk:
         def text(pair: tuple[bytes, list[str]]) -> Any:
             codes = np.frombuffer(pair[0], np.int32)
             return pa.DictionaryArray.from_arrays(
-                _ints(codes, codes < 0, pa.int32()), _blobs(pair[1], pa.string())
+                int_array(codes, codes < 0, pa.int32()), bytes_array(pair[1], pa.string())
             ).dictionary_decode()
 
         action, kind, health = (text(pair) for pair in self.codes)
         table = pa.table(
             [
-                _ints(ref),
-                _ints(time_ns),
+                int_array(ref),
+                int_array(time_ns),
                 action,
                 pc.coalesce(kind, action),
-                _ints(exit_code, exit_code == NONE),
-                _ints(signal, signal == NONE),
+                int_array(exit_code, exit_code == NONE),
+                int_array(signal, signal == NONE),
                 health,
-                _ints(np.arange(self.rows, dtype=np.int32), None, pa.int32()),  # place in raw
-                _ints(packed),
+                int_array(np.arange(self.rows, dtype=np.int32), None, pa.int32()),  # place in raw
+                int_array(packed),
             ],
             schema=_stage_schema(),
         )
@@ -767,123 +768,6 @@ def record_import_coverage(conn: Connection, *, host: str, start_ns: int, end_ns
     return cov_id
 
 
-# Arrow arrays built from buffers: pa.array() imports pandas on its first call (~0.3 s, in
-# each process), for nothing the import uses.
-
-
-def _ints(values: Any, missing: Any = None, type_: Any = None) -> Any:
-    """A numpy integer array (and a mask of missing values) -> an Arrow array."""
-    import numpy as np
-    import pyarrow as pa
-
-    type_ = pa.int64() if type_ is None else type_
-    values = np.ascontiguousarray(values, dtype=type_.to_pandas_dtype())
-    validity = None
-    nulls = 0
-    if missing is not None and missing.any():
-        validity = pa.py_buffer(np.packbits(~missing, bitorder="little"))
-        nulls = int(missing.sum())
-    return pa.Array.from_buffers(type_, len(values), [validity, pa.py_buffer(values)], nulls)
-
-
-def _int_list(values: Sequence[int | None]) -> Any:
-    import numpy as np
-
-    missing = np.array([v is None for v in values], dtype=bool)
-    return _ints(np.array([0 if v is None else v for v in values], dtype=np.int64), missing)
-
-
-def _blobs(values: Sequence[str | bytes | None], type_: Any) -> Any:
-    """Strings (or bytes), None for missing -> an Arrow string (or binary) array."""
-    import numpy as np
-    import pyarrow as pa
-
-    data = [v.encode("utf-8") if isinstance(v, str) else (v or b"") for v in values]
-    offsets = np.zeros(len(data) + 1, dtype=np.int32)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    missing = np.array([v is None for v in values], dtype=bool)
-    validity = pa.py_buffer(np.packbits(~missing, bitorder="little")) if missing.any() else None
-    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
-    return pa.Array.from_buffers(type_, len(data), buffers, int(missing.sum()))
-
-
-def _column(values: Sequence[Any]) -> Any:
-    """One parameter column of Python values (ints, str, bytes, None) as an Arrow array."""
-    import pyarrow as pa
-
-    kinds = {type(v) for v in values if v is not None}
-    if kinds <= {int}:
-        return _int_list(values)
-    if kinds <= {str}:
-        return _blobs(values, pa.string())
-    if kinds <= {bytes}:
-        return _blobs(values, pa.binary())
-    raise TypeError(f"cannot bind a column of {sorted(k.__name__ for k in kinds)}")
-
-
-def _params(columns: Sequence[Sequence[Any]]) -> Any:
-    """Parameter columns -> an Arrow table, a row per execution of a statement."""
-    import pyarrow as pa
-
-    return pa.table([_column(c) for c in columns], names=[f"p{i}" for i in range(len(columns))])
-
-
-class _Adbc:
-    """Arrow's SQLite driver through its low-level API: statements, each optionally bound to
-    one row of parameters or to an Arrow table (executed once a row, in C). Not its DB-API
-    module, which imports pyarrow.dataset and, through it, pandas: ~0.5 s before the writer
-    could take its first chunk, with the parsing process waiting on it."""
-
-    def __init__(self, path: str) -> None:
-        import adbc_driver_sqlite
-        from adbc_driver_manager import AdbcConnection
-
-        self.db: Any = adbc_driver_sqlite.connect(path)
-        self.conn: Any = AdbcConnection(self.db)  # autocommit: transactions are explicit
-
-    def run(self, sql: str, params: tuple[Any, ...] = (), table: Any = None) -> int:
-        """Execute `sql` (once, or once a row of `table`): the rows it changed."""
-        from adbc_driver_manager import AdbcStatement
-
-        stmt = AdbcStatement(self.conn)
-        try:
-            stmt.set_sql_query(sql)
-            self._bind(stmt, params, table)
-            return int(stmt.execute_update())
-        finally:
-            stmt.close()
-
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        import pyarrow as pa
-        from adbc_driver_manager import AdbcStatement
-
-        stmt = AdbcStatement(self.conn)
-        try:
-            stmt.set_sql_query(sql)
-            self._bind(stmt, params, None)
-            handle, _ = stmt.execute_query()
-            result = pa.RecordBatchReader.from_stream(handle).read_all()
-            return list(zip(*(c.to_pylist() for c in result.columns), strict=True))
-        finally:
-            stmt.close()
-
-    def one(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        found = self.rows(sql, params)
-        return found[0][0] if found else None
-
-    @staticmethod
-    def _bind(stmt: Any, params: tuple[Any, ...], table: Any) -> None:
-
-        if params:
-            stmt.bind_stream(_params([[p] for p in params]))
-        elif table is not None:
-            stmt.bind_stream(table)
-
-    def close(self) -> None:
-        self.conn.close()
-        self.db.close()
-
-
 class _SqliteWriter:
     """Chunks -> containers, raw_chunks and events of a SQLite file, through Arrow's SQLite
     driver: each chunk's rows, sorted by the natural key, are bound from Arrow straight into
@@ -893,7 +777,7 @@ class _SqliteWriter:
     """
 
     def __init__(self, path: str) -> None:
-        self.db = _Adbc(path)
+        self.db = ArrowSqlite(path)
         for pragma in (
             "busy_timeout=30000",  # as store.db's connections wait for each other
             "synchronous=NORMAL",  # WAL: durable at checkpoints, never corrupt
@@ -920,7 +804,7 @@ class _SqliteWriter:
             ref, host, cid = zip(*chunk.new_containers, strict=True)
             self.db.run(
                 "INSERT INTO containers (ref, host, container_id) VALUES (?, ?, ?)",
-                table=_params([ref, host, cid]),
+                table=params_table([ref, host, cid]),
             )
         raw_id = int(self.db.one(
             "INSERT INTO raw_chunks (lines, body) VALUES (?, ?) RETURNING id",
@@ -942,7 +826,7 @@ class _SqliteWriter:
                 "UPDATE containers SET name = ?1, image = ?2, compose_project = ?3, "
                 "compose_service = ?4, seen_ns = ?5 "
                 "WHERE ref = ?6 AND (seen_ns IS NULL OR seen_ns <= ?5)",
-                table=_params([name, image, project, service, seen, ref]),
+                table=params_table([name, image, project, service, seen, ref]),
             )
 
     def record_coverage(self, host: str, start_ns: int, end_ns: int) -> int:

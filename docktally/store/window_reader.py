@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 from docktally.errors import StoreError
 from docktally.store import locate
+from docktally.store.arrow_sqlite import ArrowSqlite, Rows
 
 # Events this long before the window are loaded too: a `kill` just before the window explains a
 # `die` just inside it, and incidents need the run-up.
@@ -53,8 +54,6 @@ _FULL_COLS = [
 _FULL_NAMES = ["ref", "time_ns", "action", "kind", "exit_code", "signal", "health", "inferred",
                "cause_hint"]  # fmt: skip
 TEXT_FIELDS = ("action", "kind", "health", "cause_hint")
-
-Rows = list[tuple[Any, ...]]
 
 
 # Runs one statement (named parameters, `:name`) and returns its rows as tuples: the standard
@@ -395,50 +394,24 @@ def _import_reader_modules() -> None:
 
 
 class _Arrow:
-    """Statements through Arrow's driver, on one read-only connection.
-
-    The driver manager's own API, not its DBAPI module: that one imports pyarrow.dataset and
-    with it pandas, ~0.6 s in a child that needs neither.
-    """
+    """Statements through Arrow's driver (store/arrow_sqlite.py), on one read-only
+    connection."""
 
     def __init__(self, uri: str) -> None:
-        import adbc_driver_manager
-        import adbc_driver_sqlite
-
-        self._db = adbc_driver_sqlite.connect(uri)
-        try:
-            self._conn = adbc_driver_manager.AdbcConnection(self._db)
-        except BaseException:
-            self._db.close()
-            raise
-
-    def _batches(self, sql: str) -> list[Any]:
-        import adbc_driver_manager
-        import pyarrow as pa
-
-        with adbc_driver_manager.AdbcStatement(self._conn) as stmt:
-            stmt.set_options(**{"adbc.sqlite.query.batch_rows": str(_BATCH_ROWS)})
-            stmt.set_sql_query(sql)
-            stream, _ = stmt.execute_query()
-            return list(pa.RecordBatchReader._import_from_c(stream.address))
+        self._db = ArrowSqlite(uri)
 
     def ints(self, sql: str) -> tuple[Any, ...]:
         """The three integer columns of a slice's statement as int64 arrays."""
         import numpy as np
 
-        batches = self._batches(sql)
+        batches = self._db.batches(sql, batch_rows=_BATCH_ROWS)
         parts = [[_int64s(b.column(i)) for b in batches] for i in range(3)]
         return tuple(np.concatenate(p) if p else np.zeros(0, dtype=np.int64) for p in parts)
 
     def rows(self, sql: str) -> Rows:
-        return [
-            row
-            for b in self._batches(sql)
-            for row in zip(*(c.to_pylist() for c in b.columns), strict=True)
-        ]
+        return self._db.rows(sql, batch_rows=_BATCH_ROWS)
 
     def close(self) -> None:
-        self._conn.close()
         self._db.close()
 
 
