@@ -30,6 +30,8 @@ SUBCOMMANDS = {
     "policies": ("policies", "compare restart policies: observed and what-if"),
     "lab": ("lab", "run a restart-policy experiment on the local engine"),
     "dashboard": ("dashboard", "serve the Streamlit dashboard"),
+    "metrics": ("metrics", "serve Prometheus metrics from the database"),
+    "rules": ("rules", "write Prometheus SLO rules for docktally's metrics"),
     "db": ("db", "database maintenance"),
 }
 SUBCOMMAND_MODULES = [module for module, _ in SUBCOMMANDS.values()]

@@ -10,6 +10,7 @@ from types import FrameType
 from typing import Any
 
 from docktally.cli.common import add_db, open_db
+from docktally.cli.metrics import add_metrics_address
 from docktally.errors import UsageError
 from docktally.timespec import NS_PER_S, parse_duration_ns
 
@@ -46,6 +47,7 @@ def register(sub: Any) -> None:
         metavar="NAME",
         help="the host name stored with each event (default: the engine's own name from /info)",
     )
+    add_metrics_address(p, "--metrics", None)
     p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
@@ -75,6 +77,20 @@ def run(args: argparse.Namespace) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    metrics = health = None
+    if args.metrics:
+        from docktally.metrics.address import parse_address
+        from docktally.metrics.health import CollectorHealth, sessions_of
+        from docktally.metrics.server import MetricsServer
+
+        address, port = parse_address(args.metrics)
+        health = CollectorHealth()
+        metrics = MetricsServer(store, address=address, port=port, health=health).start()
+        print(
+            f"docktally collect: metrics at http://{address}:{metrics.port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threads = []
@@ -85,7 +101,10 @@ def run(args: argparse.Namespace) -> int:
             host=args.host_label,
             capture_logs=not args.no_logs,
             run_label=args.run_label,
+            on_commit=health.on_commit if health is not None else None,
         )
+        if health is not None:
+            health.watch_sessions(url, sessions_of(collector))
         print(
             f"docktally collect: watching {url}, writing to "
             f"{store.url.render_as_string(hide_password=True)}",
@@ -101,5 +120,7 @@ def run(args: argparse.Namespace) -> int:
         for t in threads:
             t.join(timeout=0.1)
     stop.set()
+    if metrics is not None:
+        metrics.close()
     store.dispose()
     return 0

@@ -14,10 +14,12 @@ from typing import Any
 
 from docktally.cli.common import add_db, open_db
 from docktally.cli.dashboard import add_serve_options
+from docktally.cli.metrics import add_metrics_address
 from docktally.dashboard import server
 from docktally.dashboard.signals import stop_requested
 from docktally.dashboard.status import STATUS_ENV, EngineStatus, write_status
 from docktally.errors import UsageError
+from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT, parse_address
 
 STATUS_EVERY_S = 1.0
 COLLECTOR_JOIN_S = 10.0
@@ -40,6 +42,7 @@ def register(sub: Any) -> None:
         "(default: DOCKER_HOST as the docker CLI reads it, else the default socket)",
     )
     add_serve_options(p)
+    add_metrics_address(p, "--metrics", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
     p.add_argument(
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
@@ -60,9 +63,19 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
     from docktally.collector.engine_url import default_engine_url
     from docktally.collector.runner import Collector
+    from docktally.metrics.health import CollectorHealth, sessions_of
+    from docktally.metrics.server import MetricsServer
 
     check_port_free(args.address, args.port)
+    metrics_at = parse_address(args.metrics)
     store = open_db(args)  # migrates to head
+    health = CollectorHealth()
+    metrics: MetricsServer | None = None
+    try:
+        metrics = MetricsServer(store, address=metrics_at[0], port=metrics_at[1], health=health)
+    except UsageError as exc:
+        # The dashboard and the collector are the main job: without the endpoint, say so.
+        print(f"docktally up: metrics not served: {exc}", file=sys.stderr, flush=True)
     url = store.url.render_as_string(hide_password=False)
     status_dir = Path(tempfile.mkdtemp(prefix="docktally-up-"))
     status_path = status_dir / "collector.json"
@@ -76,8 +89,13 @@ def run(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr, flush=True)
 
         collector = Collector(
-            store=store, engine_url=engine_url, capture_logs=not args.no_logs, log=log
+            store=store,
+            engine_url=engine_url,
+            capture_logs=not args.no_logs,
+            log=log,
+            on_commit=health.on_commit,
         )
+        health.watch_sessions(engine_url, sessions_of(collector))
         thread = threading.Thread(
             target=collector.run, args=(stop,), name=f"collect {engine_url}", daemon=True
         )
@@ -100,6 +118,13 @@ def run(args: argparse.Namespace) -> int:
         with stop_requested() as stopping:
             for _, _, thread in collectors:
                 thread.start()
+            if metrics is not None:
+                metrics.start()
+                print(
+                    f"docktally up: metrics at http://{metrics_at[0]}:{metrics.port}/metrics",
+                    file=sys.stderr,
+                    flush=True,
+                )
             print(
                 f"docktally up: dashboard at {server.url_for(args.address, args.port)}\n"
                 f"docktally up: collecting from {', '.join(s.url for _, s, _ in collectors)} "
@@ -121,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         print("docktally up: stopping", file=sys.stderr, flush=True)
         stop.set()
         server.stop(proc)
+        if metrics is not None:
+            metrics.close()
         for _, _, thread in collectors:
             if thread.is_alive():
                 thread.join(timeout=COLLECTOR_JOIN_S)

@@ -1,0 +1,68 @@
+"""`docktally metrics`: serve the Prometheus endpoint from the database alone (a fleet's
+central store), with no collector in this process."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from docktally.cli.common import add_db, open_db
+from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
+
+EPILOG = """examples:
+  docktally metrics                                   # http://127.0.0.1:9486/metrics
+  docktally metrics --db postgresql://u:p@db/docktally --address 0.0.0.0:9486
+"""
+
+
+def add_metrics_address(p: argparse.ArgumentParser, flag: str, default: str | None) -> None:
+    shown = default or "off"
+    p.add_argument(
+        flag,
+        metavar="HOST:PORT",
+        default=default,
+        help=f"serve Prometheus metrics at http://HOST:PORT/metrics (default: {shown}; "
+        f"a bare PORT binds {DEFAULT_ADDRESS}; docktally's own port is {DEFAULT_PORT})",
+    )
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "metrics",
+        help="serve Prometheus metrics from the database",
+        description="Serve /metrics in the Prometheus text format from the database alone: "
+        "restarts, failures by cause, OOM kills, downtime and observed time per container, "
+        "container states, open incidents, the collectors' gaps. Runs until SIGTERM/SIGINT "
+        "(or --duration). See docs/metrics.md.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_db(p)
+    add_metrics_address(p, "--address", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
+    p.add_argument("--duration", metavar="S", help="stop after S seconds (or 90s, 15m)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from docktally.cli.collect import parse_duration_s
+    from docktally.dashboard.signals import stop_requested
+    from docktally.metrics.address import parse_address
+    from docktally.metrics.server import MetricsServer
+
+    address, port = parse_address(args.address, "--address")
+    duration_s = parse_duration_s(args.duration)
+    store = open_db(args, readonly=True)
+    server = MetricsServer(store, address=address, port=port).start()
+    print(
+        f"docktally metrics: serving http://{address}:{server.port}/metrics",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        with stop_requested() as stopping:
+            stopping.wait(duration_s)
+    finally:
+        server.close()
+        store.dispose()
+    return 0
