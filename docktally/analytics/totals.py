@@ -16,7 +16,14 @@ from docktally.analytics.incidents import DEFAULT_STABLE_S
 from docktally.analytics.intervals import merged_segments
 from docktally.analytics.model import History, Window
 from docktally.analytics.report import build_report_with_timeline
-from docktally.analytics.timeline import ABSENT_CAUSES, CAUSE_NAMES, DOWN, STATE_NAMES, UNHEALTHY
+from docktally.analytics.timeline import (
+    ABSENT_CAUSES,
+    CAUSE_NAMES,
+    DOWN,
+    STATE_NAMES,
+    UNHEALTHY,
+    UNKNOWN,
+)
 
 NS = 1_000_000_000
 KEY = ["host", "container_id"]
@@ -33,6 +40,9 @@ FAILURE_CAUSES = (
 )
 FAILURE_COUNTS = [f"failures_{c}" for c in FAILURE_CAUSES]
 COUNTERS = ["restarts", "oom_kills", "downtime_s", "observed_s", *FAILURE_COUNTS]
+# A trailing unknown span shorter than this is a live collector's next heartbeat, not yet
+# stored: the state before it is the container's state now.
+UNKNOWN_GRACE_S = 30.0
 TOTAL_COLUMNS = [
     *KEY,
     *LABELS,
@@ -60,7 +70,9 @@ def _dtype(col: str) -> str:
     return "object"
 
 
-def container_totals(history: History, window: Window) -> pd.DataFrame:
+def container_totals(
+    history: History, window: Window, unknown_grace_s: float = UNKNOWN_GRACE_S
+) -> pd.DataFrame:
     """One row per container with time (or a failure) in the window: TOTAL_COLUMNS.
 
     observed_s is uptime + downtime (planned and unknown time count in neither, as in the
@@ -100,9 +112,24 @@ def container_totals(history: History, window: Window) -> pd.DataFrame:
     np.maximum.at(last_fail, fck, ft[inside])
     out["last_failure_ns"] = _nullable(last_fail[ck])
 
-    # The state at the window's end: each container's last (merged) segment.
+    # The state at the window's end: each container's last (merged) segment, or the one before
+    # it where the last is a short unknown span (the collector's next heartbeat not yet stored).
     seg = merged_segments(tl.segments[tl.segments["start_ns"] < window.end_ns])
-    last = seg.groupby("ck", sort=False).tail(1).set_index("ck")
+    seg_ck = seg["ck"].to_numpy()
+    is_last = np.append(seg_ck[1:] != seg_ck[:-1], True) if len(seg) else np.zeros(0, bool)
+    last_i = np.flatnonzero(is_last)
+    seg_state = seg["state"].to_numpy()
+    seg_start = seg["start_ns"].to_numpy(dtype=np.int64)
+    seg_end = np.minimum(seg["end_ns"].to_numpy(dtype=np.int64), window.end_ns)
+    prev_i = np.maximum(last_i - 1, 0)
+    pending = (
+        (seg_state[last_i] == UNKNOWN)
+        & (seg_end[last_i] - seg_start[last_i] < unknown_grace_s * NS)
+        & (last_i > 0)
+        & (seg_ck[prev_i] == seg_ck[last_i])
+    )
+    pick = np.where(pending, prev_i, last_i)
+    last = seg.iloc[pick].set_index("ck")
     end_state = last["state"].reindex(ck).to_numpy()
     end_cause = last["cause"].reindex(ck).to_numpy()
     since = last["start_ns"].reindex(ck).to_numpy()

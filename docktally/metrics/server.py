@@ -45,8 +45,8 @@ class MetricsServer:
         self.totals = StoreTotals(store, clock_ns=clock_ns)
         self.health = health
         self.refresh_s = refresh_s
-        self._snapshot = Snapshot(clock_ns(), empty_totals(), StoreHealth())
-        self._rendered = b""
+        # The snapshot and its rendering, swapped as one.
+        self._current = (Snapshot(clock_ns(), empty_totals(), StoreHealth()), b"")
         self._ready = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -87,7 +87,7 @@ class MetricsServer:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ContainerCollector(snapshot))
         rendered = generate_latest(registry)
-        self._snapshot, self._rendered = snapshot, rendered
+        self._current = (snapshot, rendered)
         self.last_refresh_s = time.monotonic() - started
         self._ready.set()
 
@@ -96,7 +96,7 @@ class MetricsServer:
         if not self._ready.is_set():
             self._wake.set()
             self._ready.wait(FIRST_WAIT_S)
-        snapshot, rendered = self._snapshot, self._rendered
+        snapshot, rendered = self._current
         registry = CollectorRegistry(auto_describe=False)
         registry.register(
             HealthCollector(snapshot, self.health.view() if self.health is not None else None)
