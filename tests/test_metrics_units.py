@@ -1,0 +1,191 @@
+"""The endpoint's parts on real stores and real tools: counters continued from the store whatever
+the fold points, the collector's health from its commit hook, the rule file promtool accepts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine
+
+from docktally.analytics.model import Window
+from docktally.analytics.totals import COUNTERS, container_totals
+from docktally.cli import main
+from docktally.errors import UsageError
+from docktally.metrics.address import parse_address
+from docktally.metrics.collector import ContainerCollector, HealthCollector
+from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth
+from docktally.metrics.rules import render_rules
+from docktally.metrics.summary import StoreTotals
+from docktally.store import collection, reads
+
+DATA = Path(__file__).parent / "data" / "events"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+NS = 1_000_000_000
+
+
+@pytest.fixture
+def recorded(db_url: str, store: Engine) -> Engine:
+    for path in sorted(DATA.glob("*.jsonl")):
+        assert main(["import", "--db", db_url, "--host", "rec", str(path)]) == 0
+    return store
+
+
+def _counters(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.set_index(["host", "container_id"]).sort_index()[COUNTERS].astype(float)
+
+
+def test_counters_are_the_same_whatever_the_fold_points(recorded: Engine) -> None:
+    with recorded.connect() as conn:
+        first = collection.first_event_ns(conn)
+        last = max(collection.last_event_ns_by_host(conn).values())
+        assert first is not None
+        end = last + 600 * NS
+        whole = container_totals(reads.load_history(conn, first, end), Window(first, end))
+    assert len(whole) >= 5 and whole["failures_crash"].sum() > 0
+
+    # Folded once at `end - 10 s`, never folded, and folded twice on the way: one answer, and
+    # a new StoreTotals (a restarted endpoint) gives it again.
+    clock = iter([end])
+    once = StoreTotals(recorded, clock_ns=lambda: next(clock), settle_s=10).refresh()
+    never = StoreTotals(recorded, clock_ns=lambda: end, settle_s=10**9).refresh()
+    steps = iter([first + (end - first) // 3, end])
+    twice = StoreTotals(recorded, clock_ns=lambda: next(steps), settle_s=1)
+    twice.refresh()
+    again = twice.refresh()
+    for snap in (once, never, again):
+        assert snap.now_ns == end
+        np.testing.assert_allclose(_counters(snap.totals), _counters(whole), rtol=1e-9)
+        assert snap.health.gaps == {}
+        assert snap.health.last_event_ns == {"rec": last}
+
+
+def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path: Path) -> None:
+    with recorded.connect() as conn:
+        end = max(collection.last_event_ns_by_host(conn).values()) + NS
+    snap = StoreTotals(recorded, clock_ns=lambda: end).refresh()
+    health = CollectorHealth()
+    health.on_commit([{"host": "rec", "time_ns": end - NS // 20}], end)  # 50 ms
+    health.on_commit([{"host": "rec", "time_ns": end - 3 * NS}], end)  # 3 s
+    health.watch_sessions("unix:///x.sock", lambda: 3)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ContainerCollector(snap))
+    registry.register(HealthCollector(snap, health.view()))
+    text = generate_latest(registry)
+    check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+    crashy = {
+        s.labels["cause"]: s.value
+        for s in families["docktally_container_failures"].samples
+        if s.labels["container"] == "crashy"
+    }
+    assert set(crashy) == {
+        "oom", "crash", "clean_exit", "start_failure", "engine_restart", "unhealthy", "redeploy"
+    }  # fmt: skip
+    totals = snap.totals.set_index("container")
+    assert crashy["crash"] == totals.loc["crashy", "failures_crash"] > 0
+    states = [
+        s
+        for s in families["docktally_container_state"].samples
+        if s.labels["container"] == "hungry"
+    ]
+    assert sorted(s.labels["state"] for s in states) == sorted(
+        ["up", "unhealthy", "down", "planned", "unknown"]
+    )
+    assert sum(s.value for s in states) == 1
+    lag = {
+        float(s.labels["le"]): s.value
+        for s in families["docktally_collector_commit_lag_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
+    assert lag[0.025] == 0 and lag[0.05] == 1 and lag[2.5] == 1 and lag[5] == 2
+    assert lag[float("inf")] == 2 and len(lag) == len(LAG_BUCKETS_S) + 1
+    reconnects = families["docktally_collector_reconnects"].samples
+    assert [(s.labels["engine"], s.value) for s in reconnects] == [("unix:///x.sock", 2)]
+
+
+@pytest.mark.parametrize("by", ["container", "service"])
+@pytest.mark.parametrize("slo", [99.9, 99.5, 95])
+def test_rules_pass_promtool(by: str, slo: float, tmp_path: Path) -> None:
+    path = tmp_path / "rules.yml"
+    path.write_text(render_rules(slo, by))
+    check = subprocess.run([PROMTOOL, "check", "rules", str(path)], capture_output=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert b"SUCCESS: 11 rules found" in check.stdout
+    text = path.read_text()
+    budget = f"{1 - slo / 100:g}"
+    for factor, long, short in (("14.4", "1h", "5m"), ("6", "6h", "30m"), ("3", "1d", "2h")):
+        assert (
+            f"docktally:{by}_error_ratio:rate{long} > ({factor} * {budget}) "
+            f"and docktally:{by}_error_ratio:rate{short} > ({factor} * {budget})"
+        ) in text
+
+
+def test_rules_command_checks_its_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rules", "--slo", "99.9", "--by", "host"]) == 2
+    assert "--by" in capsys.readouterr().err
+    assert main(["rules", "--slo", "100"]) == 2
+    assert main(["rules", "--slo", "99.9", "--by", "service"]) == 0
+    assert "sum by (host, service)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("9486", ("127.0.0.1", 9486)),
+        (":9000", ("127.0.0.1", 9000)),
+        ("0.0.0.0:9486", ("0.0.0.0", 9486)),
+        ("[::1]:9486", ("::1", 9486)),
+    ],
+)
+def test_parse_address(text: str, want: tuple[str, int]) -> None:
+    assert parse_address(text) == want
+
+
+@pytest.mark.parametrize("text", ["", "host:", "host:http", "1:99999", "0"])
+def test_parse_address_rejects(text: str) -> None:
+    with pytest.raises(UsageError, match="--metrics"):
+        parse_address(text)
+
+
+def test_metrics_command_serves_from_the_database(recorded: Engine, db_url: str) -> None:
+    """`docktally metrics` in another process: the same series as computed here."""
+    import socket
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "docktally", "metrics", "--db", db_url, "--address", f"{port}"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        text = b""
+        deadline = time.monotonic() + 60
+        while b"docktally_container_oom_kills_total" not in text and time.monotonic() < deadline:
+            time.sleep(0.3)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                    text = r.read()
+            except OSError:
+                continue
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    families = {f.name: f for f in text_string_to_metric_families(text.decode())}
+    ooms = {
+        s.labels["container"]: s.value for s in families["docktally_container_oom_kills"].samples
+    }
+    assert ooms["hungry"] == 1
+    assert "docktally_collector_events" not in families  # no collector in that process
