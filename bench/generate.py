@@ -16,7 +16,8 @@ events is used up:
 - OOM: `oom` -> `die` (137) -> `start`;
 - docker stop: `kill` (signal 15) -> `die` (143) -> `stop`, a later `start`;
 - health: `health_status: healthy` / `health_status: unhealthy` transitions (containers with a
-  health check), with their `exec_create`/`exec_start`/`exec_die` noise;
+  health check), with their `exec_create`/`exec_start`/`exec_die` noise; a container with a
+  health check also reports `healthy` 0.5-5 s after each `start`, as the engine does;
 - `pause` -> `unpause`; `exec_*` noise from `docker exec`;
 
 About 60% of containers carry compose project/service labels (several containers a service).
@@ -129,25 +130,31 @@ def _episode(rng: random.Random, c: _Container, t: int) -> list[tuple[int, bytes
     def ms(lo: float, hi: float) -> int:
         return int(rng.uniform(lo, hi) * 1_000_000)
 
+    def start(dt_ns: int) -> None:
+        # As the engine does: a health check reports healthy again after each start.
+        add(dt_ns, "start")
+        if c.health:
+            add(ms(500, 5000), "health_status: healthy")
+
     r = rng.random()
     if r < 0.20:  # crash loop
         backoff = 100
         for _ in range(rng.randint(1, 6)):
             add(ms(50, 30_000), "die", {"exitCode": "1"})
-            add(backoff * 1_000_000 + ms(1, 50), "start")
+            start(backoff * 1_000_000 + ms(1, 50))
             backoff = min(backoff * 2, 60_000)
         if rng.random() < 0.3:  # gives up; an operator starts it again later
             add(ms(50, 5000), "die", {"exitCode": rng.choice(["1", "2", "139"])})
-            add(ms(60_000, 3_600_000), "start")
+            start(ms(60_000, 3_600_000))
     elif r < 0.28:  # OOM
         add(0, "oom")
         add(ms(5, 60), "die", {"exitCode": "137"})
-        add(ms(100, 2000), "start")
+        start(ms(100, 2000))
     elif r < 0.43:  # docker stop, later started again
         add(0, "kill", {"signal": "15"})
         add(ms(5, 3000), "die", {"exitCode": "143"})
         add(ms(5, 50), "stop")
-        add(ms(10_000, 7_200_000), "start")
+        start(ms(10_000, 7_200_000))
     elif r < 0.50:
         add(0, "pause")
         add(ms(1000, 600_000), "unpause")

@@ -392,6 +392,8 @@ def build_timeline(
             missing = desc[col].isna().to_numpy()
             fill = fl.reindex(np.arange(n_c)).to_numpy(dtype=object)
             desc[col] = np.where(missing, fill, desc[col].to_numpy(dtype=object))
+    # A container that reports health has a health check, facts or not (imports have none).
+    has_hc[ck_ev[(kc_ev == K_HEALTHY) | (kc_ev == K_UNHEALTHY)]] = True
     policy_uni, f_pcode = np.unique(np.append(f_policy, "no").astype(str), return_inverse=True)
     f_pcode = f_pcode[:-1]
     default_pcode = int(np.searchsorted(policy_uni, "no"))
