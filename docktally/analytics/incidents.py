@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.model import FAILURE_COLUMNS, Window
+from docktally.analytics.services import service_key
 
 NS_PER_S = 1_000_000_000
 DEFAULT_STABLE_S = 60.0
@@ -68,15 +69,6 @@ def _opt_int(value: Any) -> int | None:
     return int(value)
 
 
-def service_key(row: Any) -> str:
-    """`project/service` from compose labels, else the container name, else the id."""
-    project = _opt_str(row["compose_project"])
-    service = _opt_str(row["compose_service"])
-    if service:
-        return f"{project}/{service}" if project else service
-    return _opt_str(row["name"]) or str(row["container_id"])
-
-
 def _default_meaning(code: int) -> str:
     # Used only when no meaning function is passed; analytics.states has the full table.
     return f"exit code {code}"
@@ -122,7 +114,16 @@ def group_incidents(
     if scope == "container":
         df["_key"] = df["container_id"].astype(str)
     else:
-        df["_key"] = [service_key(r) for _, r in df.iterrows()]
+        df["_key"] = [
+            service_key(p, s, n, c)
+            for p, s, n, c in zip(
+                df["compose_project"],
+                df["compose_service"],
+                df["name"],
+                df["container_id"],
+                strict=True,
+            )
+        ]
     df = df.sort_values(["host", "_key", "time_ns"], kind="stable")
 
     groups: list[_Group] = []

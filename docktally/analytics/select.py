@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from docktally.analytics.model import History
-from docktally.analytics.timeline import _codes, service_key
+from docktally.analytics.services import service_key
+from docktally.analytics.timeline import _codes
 
 
 def filter_history(

@@ -22,6 +22,7 @@ import pandas as pd
 
 from docktally.analytics import states as rules
 from docktally.analytics.model import DIE_CAUSES, History, Window
+from docktally.analytics.services import service_key
 
 NS = 1_000_000_000
 
@@ -252,13 +253,6 @@ def merge_coverage(cov: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]
         keep = me > ms
         out[str(host)] = (ms[keep], me[keep])
     return out
-
-
-def service_key(project: object, service: object, name: object) -> str:
-    """compose project/service, or the container name without compose."""
-    if isinstance(project, str) and project and isinstance(service, str) and service:
-        return f"{project}/{service}"
-    return str(name) if isinstance(name, str) and name else "?"
 
 
 def _policy_strings(facts: pd.DataFrame) -> np.ndarray:
