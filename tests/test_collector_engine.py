@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from docktally.collector.runner import Collector
-from docktally.store import db, reads
+from docktally.store import db, reads, writes
 from docktally.store.schema import container_facts, coverage, gaps, log_tails
 from docktally.timespec import parse_rfc3339_ns
 from tests.private_engine import IMAGE, EventRecorder, PrivateEngine
@@ -281,7 +281,8 @@ def test_kill_9_then_restart_loses_nothing_and_doubles_nothing(
         time.sleep(2.0)
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
-        time.sleep(1.5)
+        # Until its heartbeat is stale: a fresher open row could be another live collector's.
+        time.sleep(writes.ABANDONED_AFTER_NS / 1e9 + 0.5)
         proc = start_cli(db_url, eng.url, log)
         wait_subscribed(store, 2)
         time.sleep(1.5)

@@ -176,7 +176,8 @@ def test_abandoned_coverage_ends_at_its_last_heartbeat(store: Engine) -> None:
             conn, host="h", engine_url="u", engine_id=None, source="collect", start_ns=10
         )
         writes.close_coverage(conn, closed, 50, "sigterm")
-        assert writes.close_abandoned_coverage(conn, host="h", engine_url="u") == 1
+        now = 170 + writes.ABANDONED_AFTER_NS + 1
+        assert writes.close_abandoned_coverage(conn, host="h", engine_url="u", now_ns=now) == 1
     with store.connect() as conn:
         rows = {r["id"]: r for r in conn.execute(select(coverage)).mappings()}
     assert (rows[a]["end_ns"], rows[a]["closed_reason"]) == (170, "abandoned")

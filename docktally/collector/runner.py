@@ -207,7 +207,9 @@ class Collector:
             until_ns = parse_rfc3339_ns(str(info.get("SystemTime") or "")) or self.clock_ns()
             if not self._abandoned_closed:
                 with self.store.begin() as conn:
-                    n = writes.close_abandoned_coverage(conn, host=host, engine_url=self.engine_url)
+                    n = writes.close_abandoned_coverage(
+                        conn, host=host, engine_url=self.engine_url, now_ns=self.clock_ns()
+                    )
                 self._abandoned_closed = True
                 if n:
                     self.log(

@@ -280,17 +280,25 @@ def close_coverage(conn: Connection, coverage_id: int, end_ns: int, reason: str)
     )
 
 
-def close_abandoned_coverage(conn: Connection, *, host: str, engine_url: str | None) -> int:
-    """A collector killed with -9 left its coverage open: it watched until its last heartbeat."""
+# An open coverage row whose heartbeat is older than this belongs to a collector that is gone
+# (a live one heartbeats every 0.5 s); a fresher one is another collector's, still watching.
+ABANDONED_AFTER_NS = 10 * 1_000_000_000
+
+
+def close_abandoned_coverage(
+    conn: Connection, *, host: str, engine_url: str | None, now_ns: int
+) -> int:
+    """A collector killed with -9 left its coverage open: it watched until its last heartbeat.
+    Only rows whose heartbeat is stale are closed: a second collector on the same host and
+    engine (`lab` beside `up`, two `collect`) must not end the first one's live coverage."""
+    last_beat = func.coalesce(coverage.c.heartbeat_ns, coverage.c.start_ns)
     result = conn.execute(
         update(coverage)
         .where(coverage.c.host == host)
         .where(coverage.c.engine_url == engine_url)
         .where(coverage.c.end_ns.is_(None))
-        .values(
-            end_ns=func.coalesce(coverage.c.heartbeat_ns, coverage.c.start_ns),
-            closed_reason="abandoned",
-        )
+        .where(last_beat < now_ns - ABANDONED_AFTER_NS)
+        .values(end_ns=last_beat, closed_reason="abandoned")
     )
     return int(result.rowcount)
 
