@@ -49,6 +49,7 @@ def failure(
         "exit_code": code,
         "inferred": False,
         "recovered_ns": None if ttr_s is None else t + int(ttr_s * S),
+        "restarts": 0 if ttr_s is None or cause == "unhealthy" else 1,
         "ttr_s": ttr_s,
     }
 
@@ -228,4 +229,77 @@ def test_open_incident_downtime_stops_where_the_container_stopped_being_down() -
     bounded = group_incidents(frame(rows), WINDOW, intervals=iv).iloc[0]
     assert without["downtime_s"] == pytest.approx(3000)
     assert bounded["downtime_s"] == pytest.approx(100)
-    assert bounded["open"]
+    # The removal ends it: not "still down" forever, and not a recovery.
+    assert not bounded["open"] and bounded["end_ns"] == T0 + 700 * S
+    assert bounded["time_to_recover_s"] is None
+
+
+# --- through the timeline: events -> failures -> incidents (and the postmortem) -----------------
+
+
+def _incidents_of(h: Any, w: Window, scope: str = "container") -> tuple[pd.DataFrame, Any]:
+    from docktally.analytics.failures import failures_from_timeline
+    from docktally.analytics.intervals import intervals_from_timeline
+    from docktally.analytics.timeline import build_timeline
+
+    tl = build_timeline(h, w)
+    f = failures_from_timeline(tl)
+    return f, group_incidents(f, w, scope=scope, intervals=intervals_from_timeline(tl))
+
+
+def test_an_unhealthy_spell_that_ends_by_itself_is_no_restart() -> None:
+    from docktally.analytics.report import build_report
+    from docktally.analytics.sample import history_from_rows, ns
+    from docktally.reports.postmortem import build_postmortem, render_markdown
+
+    h = history_from_rows(
+        events=[
+            ("c", -10, "start"),
+            ("c", -5, "health_status: healthy"),
+            ("c", 100, "health_status: unhealthy"),
+            ("c", 130, "health_status: healthy"),
+            ("c", 300, "die", {"exit_code": 1}),
+            ("c", 301, "start"),
+            ("c", 305, "health_status: healthy"),
+        ],
+        facts=[("c", -20, {"has_healthcheck": True, "restart_policy": "always"})],
+        coverage=[(-50, 1000)],
+    )
+    w = Window(ns(0), ns(1000))
+    f, inc = _incidents_of(h, w)
+    assert list(f["restarts"]) == [0, 1]
+    assert list(inc["restarts"]) == [0, 1]
+    assert build_report(h, w).groups["restarts"].sum() == 1
+    row = inc.iloc[0]
+    pm = build_postmortem(h.events, f, inc, row, w, [])
+    assert pm.incident["restarts"] == 0
+    assert "| Restarts | 0 |" in render_markdown(pm)
+
+
+def test_a_removed_containers_incident_ends_at_its_removal() -> None:
+    from docktally.analytics.sample import history_from_rows, ns
+
+    h = history_from_rows(
+        events=[("c", -10, "start"), ("c", 100, "die", {"exit_code": 1}), ("c", 400, "destroy")],
+        coverage=[(-50, 1000)],
+    )
+    w = Window(ns(0), ns(1000))
+    _, inc = _incidents_of(h, w)
+    row = inc.iloc[0]
+    assert not row["open"] and row["end_ns"] == ns(400)
+    assert row["downtime_s"] == pytest.approx(300)
+    assert row["restarts"] == 0 and row["time_to_recover_s"] is None
+
+
+def test_incident_end_keeps_nanoseconds() -> None:
+    # An open incident beside a recovered one: a column of ints and nulls went through float.
+    end = T0 + 21 * S + 331_209_917  # a float64 keeps only 256 ns steps here
+    f = frame([failure(10, None, cid="a"), failure(20, 1, cid="b")])
+    f["recovered_ns"] = pd.array([None, end], dtype="Int64")
+    inc = group_incidents(f, Window(T0, end + S))
+    ends = {tuple(r["container_ids"]): r["end_ns"] for _, r in inc.iterrows()}
+    assert ends[("b",)] == end
+    assert pd.isna(ends[("a",)])
+    from docktally.reports.postmortem_incidents import incident_dicts
+
+    assert {d["end_ns"] for d in incident_dicts(inc)} == {None, end}

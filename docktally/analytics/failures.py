@@ -36,6 +36,7 @@ def failures_from_timeline(tl: Timeline) -> pd.DataFrame:
             "exit_code": exit_arr,
             "inferred": f["inferred"].to_numpy(dtype=bool),
             "recovered_ns": recovered,
+            "restarts": f["restarts"].to_numpy(dtype=np.int64),
             "ttr_s": ttr,
         }
     )

@@ -35,11 +35,12 @@ INCIDENT_COLUMNS = [
     "compose_service",
     "policy",  # the restart policy in effect at the first failure
     "start_ns",  # first failure
-    "end_ns",  # Int64 nullable: recovery from the last failure; null while open
-    "open",  # bool
+    "end_ns",  # Int64 nullable: recovery from the last failure (or the container's removal);
+    # null while open
+    "open",  # bool: neither recovered nor removed
     "downtime_s",  # down time of the incident's failures inside the window
     "failures",  # int
-    "restarts",  # int: recoveries (starts) after the incident's failures
+    "restarts",  # int: starts that left the down state (an unhealthy spell ended by itself: 0)
     "crash_loop",  # bool: CRASH_LOOP_MIN_FAILURES or more failures
     "causes",  # dict cause -> count
     "exit_codes",  # dict "code" -> count
@@ -145,9 +146,11 @@ def group_incidents(
 
     budget_s = (1.0 - slo) * window.seconds if slo is not None and slo < 1.0 else None
     down = _down_spans(intervals)
-    records = [_incident_record(g, scope, window, budget_s, meaning, down) for g in groups]
+    removed = _removals(intervals)
+    records = [_incident_record(g, scope, window, budget_s, meaning, down, removed) for g in groups]
     out = pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
-    out["end_ns"] = out["end_ns"].astype("Int64")
+    # Straight from the ints: through a float column (None among ints) ns would be rounded.
+    out["end_ns"] = pd.array([r["end_ns"] for r in records], dtype="Int64")
     out["overlapping"] = _overlaps(out, window)
     return out.sort_values(["start_ns", "id"], kind="stable").reset_index(drop=True)
 
@@ -159,12 +162,20 @@ def _incident_record(
     budget_s: float | None,
     meaning: Callable[[int], str],
     down: dict[tuple[str, str], list[tuple[int, int]]] | None = None,
+    removed: dict[tuple[str, str], list[int]] | None = None,
 ) -> dict[str, Any]:
     rows = g.rows
     first = rows[0]
     start_ns = int(first["time_ns"])
     last_rec = _opt_int(rows[-1]["recovered_ns"])
-    is_open = last_rec is None
+    end_ns = last_rec
+    if end_ns is None and removed:
+        # Never recovered, but removed: the removal ends it (nothing is down any more).
+        last = rows[-1]
+        t_last = int(last["time_ns"])
+        gone = removed.get((str(last["host"]), str(last["container_id"])), [])
+        end_ns = next((t for t in gone if t >= t_last), None)
+    is_open = end_ns is None
     # Down intervals of the failures, clipped to the window, merged (a health check can report
     # unhealthy while the container is also down).
     spans: list[tuple[int, int]] = []
@@ -206,11 +217,11 @@ def _incident_record(
         "compose_service": _opt_str(first["compose_service"]),
         "policy": _opt_str(first["policy"]),
         "start_ns": start_ns,
-        "end_ns": None if is_open else max(last_rec or 0, start_ns),
+        "end_ns": None if end_ns is None else max(end_ns, start_ns),
         "open": is_open,
         "downtime_s": downtime_s,
         "failures": len(rows),
-        "restarts": sum(1 for r in rows if _opt_int(r["recovered_ns"]) is not None),
+        "restarts": sum(_opt_int(r["restarts"]) or 0 for r in rows),
         "crash_loop": len(rows) >= CRASH_LOOP_MIN_FAILURES,
         "causes": causes,
         "exit_codes": codes,
@@ -235,6 +246,17 @@ def _down_spans(
     ):
         out.setdefault((str(host), str(cid)), []).append((int(lo), int(hi)))
     return out
+
+
+def _removals(intervals: pd.DataFrame | None) -> dict[tuple[str, str], list[int]] | None:
+    """(host, container id) -> when it was removed (starts of its `removed` time), in order."""
+    if intervals is None:
+        return None
+    gone = intervals[(intervals["state"] == "planned") & (intervals["cause"] == "removed")]
+    out: dict[tuple[str, str], list[int]] = {}
+    for host, cid, lo in zip(gone["host"], gone["container_id"], gone["start_ns"], strict=True):
+        out.setdefault((str(host), str(cid)), []).append(int(lo))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _union_length(spans: list[tuple[int, int]]) -> int:

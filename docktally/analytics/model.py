@@ -90,6 +90,8 @@ FAILURE_COLUMNS = [
     "exit_code",  # Int64 nullable
     "inferred",  # bool: the die was inferred from inspect
     "recovered_ns",  # Int64 nullable: next start (or healthy, with a health check)
+    "restarts",  # int: starts that left the down state after it, up to its recovery (0 for an
+    # unhealthy spell that ended by itself)
     "ttr_s",  # float nullable: recovered_ns - time_ns, in seconds
 ]
 

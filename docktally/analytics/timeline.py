@@ -694,6 +694,8 @@ def build_timeline(
     rec_i = np.where(has_hc[ck[fi]], rec_healthy, rec_start)
     rec_ns = np.where(rec_i >= 0, t[np.maximum(rec_i, 0)], -1)
     fsrc = np.maximum(src[fi], 0)
+    ri = np.flatnonzero(is_start & (kc == K["start"]) & in_win & (state_before == DOWN))
+    f_restarts = _restarts_per_failure(fi, rec_i, ck, gend, ri)
     failures = pd.DataFrame(
         {
             "ck": ck[fi].astype(np.int64),
@@ -702,10 +704,10 @@ def build_timeline(
             "exit_code": _float_at(exit_col, fsrc),
             "inferred": inf_ev[fsrc] if n_ev else np.zeros(len(fi), dtype=bool),
             "recovered_ns": rec_ns,
+            "restarts": f_restarts,
             "pcode": pcode[fi].astype(np.int64),
         }
     )
-    ri = np.flatnonzero(is_start & (kc == K["start"]) & in_win & (state_before == DOWN))
     restarts = pd.DataFrame(
         {
             "ck": ck[ri].astype(np.int64),
@@ -723,6 +725,21 @@ def build_timeline(
         restarts=restarts,
         policies=policy_uni.astype(object),
     )
+
+
+def _restarts_per_failure(
+    fi: np.ndarray, rec_i: np.ndarray, ck: np.ndarray, gend: np.ndarray, ri: np.ndarray
+) -> np.ndarray:
+    """Per failure row, the restarts (rows `ri`) after it, up to its recovery and before the
+    container's next failure: 0 for an unhealthy spell that ended by itself."""
+    bound = np.where(rec_i >= 0, rec_i, gend[fi]).astype(np.int64)
+    if len(fi) > 1:
+        next_same = np.append(ck[fi[1:]] == ck[fi[:-1]], False)
+        next_fi = np.append(fi[1:], 0).astype(np.int64) - 1
+        bound = np.where(next_same, np.minimum(bound, next_fi), bound)
+    return (
+        np.searchsorted(ri, bound, side="right") - np.searchsorted(ri, fi, side="right")
+    ).astype(np.int64)
 
 
 def _policy_codes(
@@ -877,6 +894,7 @@ def _empty_timeline(window: Window) -> Timeline:
                 "exit_code": np.zeros(0, np.float64),
                 "inferred": np.zeros(0, bool),
                 "recovered_ns": np.zeros(0, np.int64),
+                "restarts": np.zeros(0, np.int64),
                 "pcode": np.zeros(0, np.int64),
             }
         ),
