@@ -1,4 +1,4 @@
-"""Parsing of user time specs: durations (`7d`, `90m`), ISO times, and ns conversions.
+"""Parsing of user time specs: durations (`90`, `7d`, `1h30m`), ISO times, and ns conversions.
 
 Pure: the current time is always an argument, so callers decide what "now" is.
 """
@@ -7,34 +7,84 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from fractions import Fraction
 
 from docktally.errors import UsageError
 
 NS_PER_S = 1_000_000_000
+# The longest duration taken: the times it makes still fit the store's signed 64-bit ns.
+MAX_DURATION_NS = 100 * 365 * 86400 * NS_PER_S
+DURATION_FORMS = "seconds, or e.g. 90s, 5m, 1h30m, 2d"
 
-_UNITS_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_NS = {
+    "w": 7 * 86400 * NS_PER_S,
+    "d": 86400 * NS_PER_S,
+    "h": 3600 * NS_PER_S,
+    "m": 60 * NS_PER_S,
+    "s": NS_PER_S,
+    "ms": NS_PER_S // 1000,
+}
+_NUMBER = r"[0-9]+(?:\.[0-9]+)?"
+# Each unit at most once, largest first: `1h30m`, `2d 12h`, `1m30.5s`; `m` is not `ms`.
+_WITH_UNITS = re.compile(
+    r"\s*"
+    + r"\s*".join(rf"(?:(?P<{u}>{_NUMBER})\s*{u}{'(?!s)' if u == 'm' else ''})?" for u in _UNIT_NS)
+    + r"\s*"
+)
+_BARE_SECONDS = re.compile(rf"\s*(?P<s>{_NUMBER})\s*")
 
 
-def parse_duration_ns(text: str, *, what: str = "duration") -> int:
-    """`90s`, `15m`, `6h`, `7d`, `2w` -> nanoseconds."""
-    m = _DURATION.match(text)
-    if not m:
-        raise UsageError(f"{what}: {text!r} is not a duration (use e.g. 30s, 15m, 6h, 7d, 2w)")
-    return int(float(m.group(1)) * _UNITS_S[m.group(2)] * NS_PER_S)
+def _units_ns(text: str) -> int | None:
+    """The ns a duration with units (`1h30m`) spells, exactly; None if it is not one."""
+    m = _WITH_UNITS.fullmatch(text)
+    if m is None or not any(m.groupdict().values()):
+        return None
+    # Fraction, not float: `0.1s` is 100,000,000 ns, not 100,000,000.000000006.
+    total = sum(
+        (Fraction(v) * _UNIT_NS[u] for u, v in m.groupdict().items() if v is not None),
+        Fraction(0),
+    )
+    return int(total)
+
+
+def parse_duration_ns(text: str, *, what: str = "duration", allow_zero: bool = False) -> int:
+    """Every duration option's one syntax: a bare number of seconds (`90`, `1.5`), or numbers
+    with units w, d, h, m, s, ms, largest first (`90s`, `5m`, `1h30m`, `2d`) -> nanoseconds."""
+    ns = _units_ns(text)
+    if ns is None and (bare := _BARE_SECONDS.fullmatch(text)) is not None:
+        ns = int(Fraction(bare.group("s")) * NS_PER_S)
+    if ns is None:
+        raise UsageError(f"{what}: {text!r} is not a duration ({DURATION_FORMS})")
+    if ns == 0 and not allow_zero:
+        raise UsageError(f"{what}: {text!r} is not a positive duration")
+    if ns > MAX_DURATION_NS:
+        raise UsageError(f"{what}: {text!r} is longer than 100 years")
+    return ns
+
+
+def parse_duration_s(text: str, *, what: str = "duration", allow_zero: bool = False) -> float:
+    """parse_duration_ns in seconds, for the options the analytics take in seconds."""
+    return parse_duration_ns(text, what=what, allow_zero=allow_zero) / NS_PER_S
 
 
 def parse_instant_ns(text: str, *, now_ns: int, what: str = "time") -> int:
-    """A duration means that long before `now_ns`; otherwise an ISO 8601 time (UTC if no zone)."""
-    if _DURATION.match(text):
-        return now_ns - parse_duration_ns(text, what=what)
+    """A duration with units means that long before `now_ns`; otherwise an ISO 8601 time (UTC if
+    no zone). A bare number is neither: the docker CLI reads `--since 1700000000` as a Unix
+    time, so guessing either way would mislead someone."""
+    if _units_ns(text) is not None:
+        return now_ns - parse_duration_ns(text, what=what, allow_zero=True)
     if text.strip().lower() == "now":
         return now_ns
     try:
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
+        if _BARE_SECONDS.fullmatch(text):
+            raise UsageError(
+                f"{what}: {text!r} needs a unit (e.g. {text.strip()}s before now) or an ISO time"
+            ) from None
         raise UsageError(
-            f"{what}: {text!r} is neither a duration (7d) nor an ISO time (2026-11-01T12:00)"
+            f"{what}: {text!r} is neither a duration before now (7d, 1h30m) nor an ISO time "
+            "(2026-11-01T12:00)"
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)

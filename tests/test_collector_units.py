@@ -6,13 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-import pytest
-
-from docktally.cli.collect import parse_duration_s
 from docktally.collector.engine_url import DEFAULT_ENGINE_URL, default_engine_url
 from docktally.collector.logtail import bound_tail
 from docktally.collector.runner import describe_engine_error
-from docktally.errors import UsageError
 
 
 def test_short_log_is_kept_whole() -> None:
@@ -63,13 +59,3 @@ def test_permission_denied_says_how_to_fix() -> None:
 def test_unreachable_names_the_url() -> None:
     line = describe_engine_error("unix:///nope.sock", FileNotFoundError(2, "No such file"))
     assert "unix:///nope.sock" in line
-
-
-@pytest.mark.parametrize(("text", "seconds"), [("2.5", 2.5), ("90s", 90.0), ("2m", 120.0)])
-def test_duration(text: str, seconds: float) -> None:
-    assert parse_duration_s(text) == seconds
-
-
-def test_bad_duration_is_a_usage_error() -> None:
-    with pytest.raises(UsageError):
-        parse_duration_s("-1")

@@ -29,22 +29,53 @@ NOW = 1_764_288_000 * NS_PER_S  # 2025-11-28T00:00:00Z
         ("2w", 14 * 86400 * NS_PER_S),
         ("250ms", 250_000_000),
         ("1.5h", 5400 * NS_PER_S),
+        ("90", 90 * NS_PER_S),  # a bare number is seconds
+        ("1.5", 1_500_000_000),
+        ("0.1", 100_000_000),  # exactly: no float on the way
+        ("0.000000001", 1),
+        ("1h30m", 5400 * NS_PER_S),
+        ("1d 12h", 36 * 3600 * NS_PER_S),
+        ("1m30.5s", 90_500_000_000),
+        ("2w1d", 15 * 86400 * NS_PER_S),
+        ("1m250ms", 60_250_000_000),
     ],
 )
 def test_durations(text: str, ns: int) -> None:
     assert parse_duration_ns(text) == ns
 
 
-@pytest.mark.parametrize("bad", ["", "7", "7 days", "-1d", "d7", "1y"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", " ", "7 days", "-1d", "d7", "1y", "30m1h", "1h1h", "1e3", ".5", "5.", "inf", "\u0663"],
+)
 def test_bad_durations_name_the_option(bad: str) -> None:
-    with pytest.raises(UsageError, match="--since"):
+    with pytest.raises(UsageError, match=r"^--since: ") as err:
         parse_duration_ns(bad, what="--since")
+    assert "\n" not in str(err.value)
+
+
+def test_zero_only_where_allowed() -> None:
+    with pytest.raises(UsageError, match="not a positive duration"):
+        parse_duration_ns("0s", what="--duration")
+    assert parse_duration_ns("0", allow_zero=True) == 0
+
+
+def test_no_duration_past_what_the_store_holds() -> None:
+    with pytest.raises(UsageError, match="longer than 100 years"):
+        parse_duration_ns("99999999999d", what="--duration")
+
+
+def test_a_bare_number_is_not_a_time() -> None:
+    # docker reads `--since 1700000000` as a Unix time: say so rather than guess.
+    with pytest.raises(UsageError, match="needs a unit"):
+        parse_instant_ns("1700000000", now_ns=NOW, what="--since")
 
 
 @pytest.mark.parametrize(
     ("text", "ns"),
     [
         ("7d", NOW - 7 * 86400 * NS_PER_S),
+        ("1h30m", NOW - 5400 * NS_PER_S),
         ("now", NOW),
         ("2025-11-27T00:00:00Z", NOW - 86400 * NS_PER_S),
         ("2025-11-27T00:00:00", NOW - 86400 * NS_PER_S),

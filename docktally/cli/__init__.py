@@ -72,8 +72,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser(argv).parse_args(argv)
     try:
+        # Inside the try: an option's own `type` (a duration) raises our one-line errors.
+        args = build_parser(argv).parse_args(argv)
         code = int(args.func(args) or 0)
     except DocktallyError as exc:
         print(f"docktally: error: {exc}", file=sys.stderr)

@@ -9,10 +9,9 @@ import threading
 from types import FrameType
 from typing import Any
 
-from docktally.cli.common import add_db, open_db
+from docktally.cli.common import add_db, add_duration, open_db
 from docktally.cli.metrics import add_metrics_address
-from docktally.errors import UsageError
-from docktally.timespec import NS_PER_S, parse_duration_ns
+from docktally.timespec import NS_PER_S
 
 
 def register(sub: Any) -> None:
@@ -34,11 +33,7 @@ def register(sub: Any) -> None:
         help="engine URL, e.g. unix:///var/run/docker.sock or tcp://host:2375; repeat for several "
         "(default: DOCKER_HOST as the docker CLI reads it, else the default socket)",
     )
-    p.add_argument(
-        "--duration",
-        metavar="S",
-        help="stop after S seconds (or a duration such as 90s, 15m)",
-    )
+    add_duration(p, "--duration", help="stop after this long (default: until a signal)")
     p.add_argument(
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
@@ -52,24 +47,12 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def parse_duration_s(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return parse_duration_ns(text, what="--duration") / NS_PER_S
-    if value <= 0:
-        raise UsageError(f"--duration: {text!r} is not a positive number of seconds")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     # Imported here: only `collect` needs the docker SDK.
     from docktally.collector.engine_url import default_engine_url
     from docktally.collector.runner import Collector
 
-    duration_s = parse_duration_s(args.duration)
+    duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args)
     urls = args.engine or [default_engine_url()]
     stop = threading.Event()

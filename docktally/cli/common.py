@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docktally.errors import StoreError, UsageError
-from docktally.timespec import parse_instant_ns
+from docktally.timespec import DURATION_FORMS, parse_duration_ns, parse_instant_ns
 
 if TYPE_CHECKING:
     # Imported late at run time: pandas is heavy and `docktally collect` needs none of it.
@@ -42,6 +42,42 @@ def add_window(parser: argparse.ArgumentParser, default_since: str | None = "7d"
         help=f"start: a duration before now (7d, 6h) or an ISO time (default: {default_since})",
     )
     parser.add_argument("--until", default=None, help="end: a duration or ISO time (default: now)")
+
+
+class DurationOption:
+    """argparse `type` of every duration option: timespec's one syntax, to nanoseconds.
+
+    It raises UsageError (not ValueError), so the bad value reaches the user as our one-line
+    error naming the option, with exit 2, rather than as argparse's usage block.
+    """
+
+    def __init__(self, option: str, allow_zero: bool) -> None:
+        self.option = option
+        self.allow_zero = allow_zero
+
+    def __call__(self, text: str) -> int:
+        return parse_duration_ns(text, what=self.option, allow_zero=self.allow_zero)
+
+
+def add_duration(
+    parser: Any,
+    option: str,
+    *,
+    help: str,
+    default: str | None = None,
+    allow_zero: bool = False,
+) -> None:
+    """A duration option; its value lands in `args.<name>_ns` (an int of nanoseconds)."""
+    dest = option.lstrip("-").replace("-", "_") + "_ns"
+    shown = f" (default: {default})" if default is not None else ""
+    parser.add_argument(
+        option,
+        dest=dest,
+        metavar="DURATION",
+        type=DurationOption(option, allow_zero),
+        default=default,
+        help=f"{help}{shown}; {DURATION_FORMS}",
+    )
 
 
 def add_format(

@@ -19,10 +19,18 @@ from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
 from docktally.analytics.states import exit_code_meaning
 from docktally.analytics.timeline import build_timeline
-from docktally.cli.common import add_db, add_window, now_ns, open_db, window_from_args, write_output
+from docktally.cli.common import (
+    add_db,
+    add_duration,
+    add_window,
+    now_ns,
+    open_db,
+    window_from_args,
+    write_output,
+)
 from docktally.reports.postmortem_incidents import render_incidents
 from docktally.store import reads
-from docktally.timespec import parse_duration_ns
+from docktally.timespec import NS_PER_S
 
 DEFAULT_SLO = "99.9"  # percent, as `docktally report --slo` takes it
 
@@ -38,10 +46,12 @@ class IncidentContext:
 def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") -> None:
     add_db(p)
     add_window(p, default_since)
-    p.add_argument(
+    add_duration(
+        p,
         "--stable",
-        default=f"{int(DEFAULT_STABLE_S)}s",
-        help="up this long between failures ends an incident (default: 60s)",
+        default=f"{DEFAULT_STABLE_S:g}s",
+        help="up this long between failures ends an incident",
+        allow_zero=True,
     )
     p.add_argument(
         "--slo",
@@ -61,7 +71,7 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
 
     slo_percent = parse_slo(args.slo)
     assert slo_percent is not None
-    stable_s = parse_duration_ns(args.stable, what="--stable") / 1e9
+    stable_s = args.stable_ns / NS_PER_S
     window = window_from_args(args, now_ns())
     engine = open_db(args, readonly=True)
     try:

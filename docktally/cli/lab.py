@@ -13,14 +13,14 @@ from sqlalchemy import Engine
 from docktally.analytics.failures import find_failures
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.policies import compare_policies, mttr_agreement
-from docktally.cli.common import add_db, now_ns, open_db, write_output
+from docktally.cli.common import add_db, add_duration, now_ns, open_db, write_output
 from docktally.cli.policies import add_replay_options, replay_args
 from docktally.collector.engine_url import default_engine_url
 from docktally.collector.lab import LABEL_RUN, Lab, LabConfig, LabRun, LabStatus, connect_engine
 from docktally.errors import UsageError
 from docktally.reports.policies import render_policies
 from docktally.store import reads
-from docktally.timespec import ns_to_iso, parse_duration_ns
+from docktally.timespec import DURATION_FORMS, NS_PER_S, ns_to_iso
 
 
 def lab_result(store: Engine, run: LabRun, **replay: Any) -> dict[str, Any]:
@@ -56,11 +56,9 @@ def _progress(status: LabStatus) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    duration_s = parse_duration_ns(args.duration, what="--duration") / 1e9
-    crash_s = parse_duration_ns(args.crash_every, what="--crash-every") / 1e9
-    manual_s = parse_duration_ns(args.manual_mttr or "30s", what="--manual-mttr") / 1e9
-    if duration_s <= 0 or crash_s <= 0:
-        raise UsageError("--duration and --crash-every must be positive")
+    duration_s = args.duration_ns / NS_PER_S
+    crash_s = args.crash_every_ns / NS_PER_S
+    manual_s = args.manual_mttr_ns / NS_PER_S
     if not 0 <= args.exit_code <= 255:
         raise UsageError("--exit-code must be 0..255")
     replay = replay_args(args)
@@ -132,10 +130,8 @@ def register(sub: Any) -> None:
     add_db(p)
     p.add_argument("--engine", metavar="URL", help="engine URL (default: as the docker CLI)")
     p.add_argument("--host", help="host label to store the events under (default: derived)")
-    p.add_argument("--duration", default="60s", help="how long to run (default: 60s)")
-    p.add_argument(
-        "--crash-every", default="5s", help="mean run length before a failure (default: 5s)"
-    )
+    add_duration(p, "--duration", default="60s", help="how long to run")
+    add_duration(p, "--crash-every", default="5s", help="mean run length before a failure")
     p.add_argument("--exit-code", type=int, default=1, help="exit code of a failure (default: 1)")
     p.add_argument("--oom", action="store_true", help="fail by exceeding a memory limit instead")
     p.add_argument("--seed", type=int, default=1, help="seed of the random run lengths")
@@ -143,10 +139,13 @@ def register(sub: Any) -> None:
     p.add_argument("--network", default="none", help="network mode (default: none)")
     p.add_argument("--run-label", help="label of this run (default: lab-<time>)")
     add_replay_options(p)
+    # The lab plays the person: --manual-mttr is how long it waits, not a replay setting.
     for action in p._actions:
-        if action.dest == "manual_mttr":
+        if action.dest == "manual_mttr_ns":
+            action.default = "30s"
             action.help = (
-                "how long the lab (the person) waits before restarting by hand (default: 30s)"
+                "how long the lab (the person) waits before restarting by hand (default: 30s); "
+                + DURATION_FORMS
             )
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")

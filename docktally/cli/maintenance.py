@@ -15,11 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from docktally.cli.common import add_db, now_ns, open_db, write_output
+from docktally.cli.common import add_db, add_duration, now_ns, open_db, write_output
 from docktally.errors import UsageError
 from docktally.reports.tables import text_table
 from docktally.store import reads, writes
-from docktally.timespec import ns_to_iso, parse_duration_ns, parse_instant_ns
+from docktally.timespec import ns_to_iso, parse_instant_ns
 
 KINDS = ("maintenance", "deploy")
 
@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     a.add_argument("--start", required=True, help="ISO time, or a duration before now (2h)")
     end = a.add_mutually_exclusive_group(required=True)
     end.add_argument("--end", help="ISO time, or a duration before now")
-    end.add_argument("--duration", help="length of the window (30m, 2h)")
+    add_duration(end, "--duration", help="length of the window")
     a.add_argument("--reason", required=True, help="why (kept with the window)")
     a.add_argument("--kind", default="maintenance", help="maintenance|deploy (default maintenance)")
     a.add_argument("--host", help="only on this host (default: any host)")
@@ -81,8 +81,8 @@ def run_add(args: argparse.Namespace) -> int:
         raise UsageError("--reason: say why (it is kept with the window)")
     now = now_ns()
     start = parse_instant_ns(args.start, now_ns=now, what="--start")
-    if args.duration:
-        end = start + parse_duration_ns(args.duration, what="--duration")
+    if args.duration_ns is not None:
+        end = start + args.duration_ns
     else:
         end = parse_instant_ns(args.end, now_ns=now, what="--end")
     if end <= start:

@@ -7,8 +7,9 @@ import argparse
 import sys
 from typing import Any
 
-from docktally.cli.common import add_db, open_db
+from docktally.cli.common import add_db, add_duration, open_db
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
+from docktally.timespec import NS_PER_S
 
 EPILOG = """examples:
   docktally metrics                                   # http://127.0.0.1:9486/metrics
@@ -40,18 +41,17 @@ def register(sub: Any) -> None:
     )
     add_db(p)
     add_metrics_address(p, "--address", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
-    p.add_argument("--duration", metavar="S", help="stop after S seconds (or 90s, 15m)")
+    add_duration(p, "--duration", help="stop after this long (default: until a signal)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from docktally.cli.collect import parse_duration_s
     from docktally.dashboard.signals import stop_requested
     from docktally.metrics.address import parse_address
     from docktally.metrics.server import MetricsServer
 
     address, port = parse_address(args.address, "--address")
-    duration_s = parse_duration_s(args.duration)
+    duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args, readonly=True)
     server = MetricsServer(store, address=address, port=port).start()
     print(

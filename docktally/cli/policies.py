@@ -9,11 +9,19 @@ from docktally.analytics.failures import find_failures
 from docktally.analytics.incidents import DEFAULT_STABLE_S
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.policies import DEFAULT_RETRIES, compare_policies
-from docktally.cli.common import add_db, add_window, now_ns, open_db, window_from_args, write_output
+from docktally.cli.common import (
+    add_db,
+    add_duration,
+    add_window,
+    now_ns,
+    open_db,
+    window_from_args,
+    write_output,
+)
 from docktally.errors import UsageError
 from docktally.reports.policies import render_policies
 from docktally.store import reads
-from docktally.timespec import parse_duration_ns
+from docktally.timespec import NS_PER_S
 
 
 def add_replay_options(p: argparse.ArgumentParser) -> None:
@@ -23,31 +31,30 @@ def add_replay_options(p: argparse.ArgumentParser) -> None:
         default=DEFAULT_RETRIES,
         help=f"N of the what-if on-failure:N (default: {DEFAULT_RETRIES})",
     )
-    p.add_argument(
+    add_duration(
+        p,
         "--manual-mttr",
-        metavar="DURATION",
         help="how long people take to restart a container by hand (default: measured from "
         "history, die -> start of the failures the engine did not restart)",
+        allow_zero=True,
     )
-    p.add_argument(
+    add_duration(
+        p,
         "--stable",
-        default=f"{int(DEFAULT_STABLE_S)}s",
-        help="up this long between failures ends an incident / crash loop (default: 60s)",
+        default=f"{DEFAULT_STABLE_S:g}s",
+        help="up this long between failures ends an incident / crash loop",
+        allow_zero=True,
     )
 
 
 def replay_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.retries < 0:
         raise UsageError("--retries must be 0 (unlimited) or more")
-    manual = (
-        parse_duration_ns(args.manual_mttr, what="--manual-mttr") / 1e9
-        if args.manual_mttr
-        else None
-    )
+    manual_ns = args.manual_mttr_ns
     return {
         "retries": args.retries,
-        "manual_mttr_s": manual,
-        "stable_s": parse_duration_ns(args.stable, what="--stable") / 1e9,
+        "manual_mttr_s": None if manual_ns is None else manual_ns / NS_PER_S,
+        "stable_s": args.stable_ns / NS_PER_S,
     }
 
 
