@@ -96,3 +96,31 @@ def test_lab_measured_and_replayed_mttr_agree(
         assert a["relative_difference"] is not None, (pol, a)
         assert a["relative_difference"] <= 0.10, (pol, a, result["parameters"])
     print("MTTR agreement:", json.dumps(result["lab"]["mttr_agreement"]))
+
+
+def test_lab_with_an_image_that_cannot_be_pulled_is_one_line_and_leaves_nothing(
+    clean_engine: PrivateEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sqlalchemy import func
+
+    from docktally.cli import main
+    from docktally.store.schema import metadata
+
+    path = tmp_path / "lab.db"
+    # No registry is reachable from the private engine: the pull fails at once.
+    argv = ["lab", "--db", str(path), "--engine", clean_engine.url, "--duration", "5"]
+    assert main([*argv, "--image", "docktally-test/no-such-image:1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("docktally: error: --image 'docktally-test/no-such-image:1': ")
+    assert err.count("\n") == 1, err
+    store = db.connect(f"sqlite:///{path}")
+    try:
+        with store.connect() as conn:
+            left = {
+                t.name: conn.execute(select(func.count()).select_from(t)).scalar()
+                for t in metadata.sorted_tables
+            }
+    finally:
+        store.dispose()
+    assert not any(left.values()), left
+    assert not clean_engine.client.containers.list(all=True, filters={"label": LABEL_RUN})

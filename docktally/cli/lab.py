@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_db(args)
     try:
         lab = Lab(client=client, store=store, engine_url=url, config=config, host=args.host)
+        lab.prepare()
         print(f"docktally lab: run {label}, {duration_s:g}s on {url}", file=sys.stderr)
         result_run = lab.run(progress=_progress, stop=threading.Event())
         if sys.stderr.isatty():

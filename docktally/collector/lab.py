@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from docktally.analytics.backoff import RestartPolicy
 from docktally.analytics.model import Window
 from docktally.collector.runner import Collector
-from docktally.errors import EngineUnreachable
+from docktally.errors import DocktallyError, EngineUnreachable
 from docktally.store import writes
 from docktally.timespec import parse_rfc3339_ns
 
@@ -138,6 +138,25 @@ class Lab:
         self.clock_ns = clock_ns
         self.collector_log = collector_log
 
+    def prepare(self) -> None:
+        """Pull the image if the engine lacks it, before anything is written or started: a run
+        that cannot create its containers must leave no trace in the store."""
+        image = self.config.image
+        try:
+            self.client.images.get(image)
+            return
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:
+            raise DocktallyError(f"--image {image!r}: {_explain(exc)}") from None
+        try:
+            self.client.images.pull(image)
+        except docker.errors.APIError as exc:
+            raise DocktallyError(
+                f"--image {image!r}: not on the engine at {self.engine_url} and cannot be "
+                f"pulled: {_explain(exc)}"
+            ) from None
+
     def _create(self, policy: RestartPolicy, command: list[str]) -> Any:
         cfg = self.config
         kwargs: dict[str, Any] = {
@@ -154,7 +173,12 @@ class Lab:
         if cfg.oom:
             kwargs["mem_limit"] = OOM_MEMORY_LIMIT
             kwargs["memswap_limit"] = OOM_MEMORY_LIMIT
-        return self.client.containers.run(cfg.image, command, **kwargs)
+        try:
+            return self.client.containers.run(cfg.image, command, **kwargs)
+        except docker.errors.APIError as exc:
+            raise DocktallyError(
+                f"cannot create the lab's {policy} container on {self.engine_url}: {_explain(exc)}"
+            ) from None
 
     def run(
         self,
@@ -163,15 +187,8 @@ class Lab:
     ) -> LabRun:
         cfg = self.config
         stop = stop or threading.Event()
+        self.prepare()
         started = self.clock_ns()
-        with self.store.begin() as conn:
-            writes.start_run(
-                conn,
-                label=cfg.run_label,
-                kind="lab",
-                started_ns=started,
-                params=json.dumps(asdict(cfg), sort_keys=True),
-            )
         collector = (
             Collector(
                 store=self.store,
@@ -206,6 +223,15 @@ class Lab:
             t0 = self.clock_ns()
             for policy in cfg.policies():
                 containers[str(policy)] = self._create(policy, command)
+            # Recorded once its containers exist: a run that could not start leaves no row.
+            with self.store.begin() as conn:
+                writes.start_run(
+                    conn,
+                    label=cfg.run_label,
+                    kind="lab",
+                    started_ns=started,
+                    params=json.dumps(asdict(cfg), sort_keys=True),
+                )
             end_at = t0 + int(cfg.duration_s * NS_PER_S)
             last_progress = 0.0
             while self.clock_ns() < end_at and not stop.is_set():
@@ -266,6 +292,11 @@ class Lab:
             else:
                 due_next = due if due_next is None else min(due_next, due)
         return states, due_next
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    """The engine's own reason, on one line."""
+    return " ".join(str(exc.explanation or exc).split())
 
 
 def connect_engine(url: str) -> Any:
