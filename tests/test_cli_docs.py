@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,22 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: docktally " + command)
+
+
+def _every_parser(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _every_parser(sub)
+
+
+def test_no_help_shows_a_doubled_percent_sign() -> None:
+    # argparse collapses %% in an option's help, not in a raw description or epilog.
+    helps = {p.prog: p.format_help() for p in _every_parser(build_parser())}
+    assert len(helps) > len(COMMANDS)  # sub-subcommands too (maintenance add, db upgrade)
+    assert {prog for prog, text in helps.items() if "%%" in text} == set()
+    assert "90% confidence" in helps["docktally report"]
 
 
 def test_db_upgrade_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,11 +87,30 @@ def test_filters(loaded: str, capsys: pytest.CaptureFixture[str]) -> None:
         (["--container", "hungry"], ["hungry"]),
         (["--service", "shop/web"], ["crashy"]),
         (["--host", "lab"], ["crashy", "hungry"]),
-        (["--host", "elsewhere"], []),
     ):
         code, out, _ = run(capsys, *base, *extra)
         assert code == 0
         assert [g["key"]["container"] for g in json.loads(out)["groups"]] == want
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--container", "nosuch"], "--container 'nosuch'"),
+        (["--service", "shop/nosuch"], "--service 'shop/nosuch'"),
+        (["--host", "elsewhere"], "--host 'elsewhere'"),
+        (["--host", "lab", "--container", "nosuch"], "--host 'lab' --container 'nosuch'"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_filter_that_matches_nothing_says_so(
+    loaded: str, capsys: pytest.CaptureFixture[str], extra: list[str], named: str, fmt: str
+) -> None:
+    # Not "the database holds no events": it holds two containers, the filter matched neither.
+    code, out, err = run(capsys, "report", "--db", loaded, *window_args(), "--format", fmt, *extra)
+    assert code == 1 and out == ""
+    assert err.startswith(f"docktally: error: {named} matches no container with events in ")
+    assert err.count("\n") == 1 and "holds no" not in err
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,7 @@ from docktally.cli.common import (
     window_ns_from_args,
     write_output,
 )
-from docktally.errors import UsageError
+from docktally.errors import DocktallyError, UsageError
 from docktally.store import window_reader
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def register(sub: Any) -> None:
         help="uptime report: availability, MTBF, MTTR",
         description="Uptime report per container, service, image, host or restart policy: "
         "uptime, downtime, planned and unknown time, availability, failures, restarts, MTBF "
-        "(with a 90%% confidence interval), MTTR, exit codes, OOM kills; error budgets and "
+        "(with a 90% confidence interval), MTTR, exit codes, OOM kills; error budgets and "
         "burn rates with --slo; calendar breakdowns with --every.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -109,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         history = filter_history(
             history, host=args.host, container=args.container, service=args.service
         )
+        if history.events.empty:
+            _say_which_filter_matched_nothing(args, start_ns, end_ns)
         if every is None and args.format == "html":
             every = "day"  # the HTML report always draws availability per day
         with chi2.computed_by(quantiles):
@@ -120,6 +122,23 @@ def run(args: argparse.Namespace) -> int:
             quantiles.close()
     write_output(render_report(report, args.format), args.out)
     return 0
+
+
+def _say_which_filter_matched_nothing(args: argparse.Namespace, start_ns: int, end_ns: int) -> None:
+    """Without a filter, an empty report says the window holds no events; with one, the filter
+    is what matched nothing, and a typo in a name must not read as an empty database."""
+    from docktally.timespec import ns_to_iso
+
+    given = [
+        f"--{name} {value!r}"
+        for name in ("host", "container", "service")
+        if (value := getattr(args, name))
+    ]
+    if given:
+        raise DocktallyError(
+            f"{' '.join(given)} matches no container with events in "
+            f"{ns_to_iso(start_ns)} .. {ns_to_iso(end_ns)} (see `docktally events`)"
+        )
 
 
 def _load(args: argparse.Namespace, start_ns: int, end_ns: int, hosts: list[str] | None) -> History:
