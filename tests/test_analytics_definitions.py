@@ -1,4 +1,4 @@
-"""Every definition of DESIGN.md (and docs/definitions.md) as a table-driven case.
+"""Every definition of docs/definitions.md as a table-driven case.
 
 Each case: events (name, seconds, action, extra), facts, coverage, maintenance; the window is
 [0, 1000) s unless said; expected seconds per state and the failures (cause, ttr) of container

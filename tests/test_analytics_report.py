@@ -1,4 +1,5 @@
-"""The Report object: JSON shape (DESIGN.md), SLO budgets and burn rates, breakdowns, errors."""
+"""The Report object: JSON shape (docs/report-json.md), SLO budgets and burn rates, breakdowns,
+errors."""
 
 from __future__ import annotations
 

@@ -482,7 +482,7 @@ def compare_policies(
             for h, c in zip(intervals["host"], intervals["container_id"], strict=True)
         ]
         intervals = intervals[ikeep]
-    # MTTR is over failures recovered in the window (DESIGN.md): a recovery after its end did
+    # MTTR is over failures recovered in the window (definitions.md): a recovery after its end did
     # not happen yet, for the observed numbers as for the replay, which stops at the window end.
     late = failures["recovered_ns"].notna() & (
         failures["recovered_ns"].fillna(0).astype("int64") > window.end_ns

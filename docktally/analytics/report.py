@@ -107,7 +107,7 @@ class Report:
         return self.groups.empty
 
     def to_json_dict(self) -> dict[str, Any]:
-        """DESIGN.md's `docktally report --format json` object."""
+        """The `docktally report --format json` object (docs/report-json.md)."""
         out: dict[str, Any] = {
             "window": {
                 "start": ns_to_iso(self.window.start_ns),

@@ -794,7 +794,7 @@ def _die_causes(
     stop_timeout_s: np.ndarray,
     redeploy: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cause (code) and state after each `die` row d, by DESIGN.md's rules in priority order;
+    """Cause (code) and state after each `die` row d, by definitions.md's rules in priority order;
     exit_code ... redeploy are given for those rows."""
 
     def last_before(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

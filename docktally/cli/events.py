@@ -20,7 +20,7 @@ from docktally.timespec import ns_to_iso, parse_instant_ns
 
 FORMATS = ("table", "json", "csv")
 
-# The JSON contract (DESIGN.md) first, then the extras; csv uses the same order.
+# The events JSON of docs/cli.md, in its order; csv uses the same order.
 FIELDS = [
     "container_id",
     "container",

@@ -1,4 +1,4 @@
-"""`--format json`: DESIGN.md's report object."""
+"""`--format json`: the report object of docs/report-json.md."""
 
 from __future__ import annotations
 
