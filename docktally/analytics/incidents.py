@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from docktally.analytics.backoff import RestartPolicy, restarts_at_engine_start
 from docktally.analytics.model import FAILURE_COLUMNS, Window
 from docktally.analytics.services import service_key
 
@@ -49,7 +50,15 @@ INCIDENT_COLUMNS = [
     "slo_budget_spent_ratio",  # float nullable: downtime / ((1 - slo) * window)
     "overlapping",  # list[str]: ids of other incidents on the same host that overlap this one
     "failure_times_ns",  # list[int]: the failures, oldest first
+    # dict | None: for an engine restart (scope "engine"), what the engine did; see
+    # _engine_details.
+    "engine_restart",
 ]
+ENGINE_SCOPE = "engine"
+ENGINE_KEY = "engine restart"
+# Dies of an engine restart come at most this long before the engine's stop (its longest stop
+# grace): they belong to that restart.
+ENGINE_LEAD_NS = 120 * NS_PER_S
 
 
 def incident_id(host: str, scope: str, key: str, first_failure_ns: int) -> str:
@@ -92,8 +101,13 @@ def group_incidents(
     slo: float | None = None,
     exit_meaning: Callable[[int], str] | None = None,
     intervals: pd.DataFrame | None = None,
+    engine_restarts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Failures -> incidents (INCIDENT_COLUMNS), oldest first.
+
+    Failures caused by an engine restart make one incident per restart and host (scope
+    "engine"), whatever the scope asked: `engine_restarts` (ENGINE_RESTART_COLUMNS) says when
+    the engine was down.
 
     With `intervals` (INTERVAL_COLUMNS), an incident's downtime is the time its containers
     were really down or unhealthy: a failure never recovered stops counting where the
@@ -112,6 +126,9 @@ def group_incidents(
         return pd.DataFrame(columns=INCIDENT_COLUMNS)
     stable_ns = int(stable_s * NS_PER_S)
     df = failures.copy()
+    by_engine = df["cause"].astype(str) == "engine_restart"
+    engine_groups = _engine_groups(df[by_engine], engine_restarts)
+    df = df[~by_engine]
     if scope == "container":
         df["_key"] = df["container_id"].astype(str)
     else:
@@ -148,6 +165,10 @@ def group_incidents(
     down = _down_spans(intervals)
     removed = _removals(intervals)
     records = [_incident_record(g, scope, window, budget_s, meaning, down, removed) for g in groups]
+    records += [
+        _engine_record(rows, span, window, budget_s, meaning, down, removed)
+        for rows, span in engine_groups
+    ]
     out = pd.DataFrame.from_records(records, columns=INCIDENT_COLUMNS)
     # Straight from the ints: through a float column (None among ints) ns would be rounded.
     out["end_ns"] = pd.array([r["end_ns"] for r in records], dtype="Int64")
@@ -230,6 +251,139 @@ def _incident_record(
         "slo_budget_spent_ratio": None if budget_s is None else downtime_s / budget_s,
         "overlapping": [],
         "failure_times_ns": [int(r["time_ns"]) for r in rows],
+        "engine_restart": None,
+    }
+
+
+# (host, start_ns, end_ns, watched) of an engine restart, or None when no gap row tells.
+_Span = tuple[str, int, int, bool] | None
+
+
+def _engine_groups(
+    failures: pd.DataFrame, restarts: pd.DataFrame | None
+) -> list[tuple[list[Any], _Span]]:
+    """Engine-restart failures grouped by the restart they belong to: the first span on their
+    host that ends at or after the failure and starts at most ENGINE_LEAD_NS after it. Failures
+    no span claims (an import's hints) group per host when within ENGINE_LEAD_NS of each other."""
+    spans: dict[str, list[tuple[int, int, bool]]] = {}
+    if restarts is not None and len(restarts):
+        for h, s, e, w in zip(
+            restarts["host"],
+            restarts["start_ns"],
+            restarts["end_ns"],
+            restarts["watched"],
+            strict=True,
+        ):
+            spans.setdefault(str(h), []).append((int(s), int(e), bool(w)))
+    out: dict[tuple[str, int, int, bool], list[Any]] = {}
+    loose: list[tuple[list[Any], _Span]] = []
+    for _, row in failures.sort_values(["host", "time_ns"], kind="stable").iterrows():
+        host, t = str(row["host"]), int(row["time_ns"])
+        hit = next(
+            (sp for sp in sorted(spans.get(host, [])) if sp[0] - ENGINE_LEAD_NS <= t <= sp[1]),
+            None,
+        )
+        if hit is not None:
+            out.setdefault((host, *hit), []).append(row)
+            continue
+        prev = loose[-1][0] if loose else None
+        if (
+            prev
+            and str(prev[-1]["host"]) == host
+            and t - int(prev[-1]["time_ns"]) <= ENGINE_LEAD_NS
+        ):
+            prev.append(row)
+        else:
+            loose.append(([row], None))
+    return [(rows, key) for key, rows in out.items()] + loose
+
+
+def _engine_record(
+    rows: list[Any],
+    span: _Span,
+    window: Window,
+    budget_s: float | None,
+    meaning: Callable[[int], str],
+    down: dict[tuple[str, str], list[tuple[int, int]]] | None,
+    removed: dict[tuple[str, str], list[int]] | None = None,
+) -> dict[str, Any]:
+    """One engine restart on one host: every container it took down, with what became of each.
+    It ends when the last of them came back or was removed."""
+    host = str(rows[0]["host"])
+    rec = _incident_record(
+        _Group(host, ENGINE_KEY, rows, None), ENGINE_SCOPE, window, budget_s, meaning, down
+    )
+    start_ns = int(rows[0]["time_ns"])
+    recoveries = [_opt_int(r["recovered_ns"]) for r in rows]
+    ends = [
+        r if r is not None else _removed_after(removed, row)
+        for r, row in zip(recoveries, rows, strict=True)
+    ]
+    is_open = any(e is None for e in ends)
+    end_ns = None if is_open else max([start_ns, *[e for e in ends if e is not None]])
+    policies = sorted({_opt_str(r["policy"]) or "no" for r in rows})
+    rec.update(
+        id=incident_id(host, ENGINE_SCOPE, ENGINE_KEY, start_ns),
+        key=ENGINE_KEY,
+        policy=", ".join(policies),
+        end_ns=end_ns,
+        open=is_open,
+        restarts=sum(1 for r in recoveries if r is not None),
+        crash_loop=False,
+        time_to_recover_s=None if end_ns is None else (end_ns - start_ns) / NS_PER_S,
+        engine_restart=_engine_details(rows, span, window),
+    )
+    return rec
+
+
+def _removed_after(removed: dict[tuple[str, str], list[int]] | None, row: Any) -> int | None:
+    """When the failed container was removed after its failure, if it was."""
+    gone = (removed or {}).get((str(row["host"]), str(row["container_id"])), [])
+    return next((t for t in gone if t >= int(row["time_ns"])), None)
+
+
+def _engine_details(rows: list[Any], span: _Span, window: Window) -> dict[str, Any]:
+    """When the engine went down (its first victim's death) and came back (the restarted
+    engine's first event), when its event stream ended if a collector watched, and for each
+    container it took down: whether its restart policy brought it back, a person started it, or
+    it stayed down."""
+    first_ns = int(rows[0]["time_ns"])
+    watched = span is not None and span[3]
+    back_ns = span[2] if span is not None else None
+    outcomes: dict[str, list[str]] = {"came_back": [], "started_by_hand": [], "stayed_down": []}
+    members: list[dict[str, Any]] = []
+    for r in rows:
+        name = _opt_str(r["name"]) or str(r["container_id"])[:12]
+        died, rec = int(r["time_ns"]), _opt_int(r["recovered_ns"])
+        policy = _opt_str(r["policy"]) or "no"
+        code = _opt_int(r["exit_code"])
+        if rec is None:
+            outcome = "stayed_down"
+        elif restarts_at_engine_start(RestartPolicy.parse(policy), code, 0):
+            outcome = "came_back"
+        else:
+            outcome = "started_by_hand"
+        outcomes[outcome].append(name)
+        members.append(
+            {
+                "name": name,
+                "container_id": str(r["container_id"]),
+                "policy": policy,
+                "exit_code": code,
+                "died_ns": died,
+                "back_ns": rec,
+                "down_s": ((rec if rec is not None else window.end_ns) - died) / NS_PER_S,
+                "outcome": outcome,
+            }
+        )
+    return {
+        "stopped_ns": first_ns,
+        "back_ns": back_ns,
+        "down_s": None if back_ns is None else max(0, back_ns - first_ns) / NS_PER_S,
+        "watched": watched,
+        "stream_end_ns": span[1] if span is not None and watched else None,
+        **{k: sorted(v) for k, v in outcomes.items()},
+        "containers": sorted(members, key=lambda m: (m["died_ns"], m["name"])),
     }
 
 
@@ -393,6 +547,10 @@ def incident_timeline(
     restarts = 0
     rows: list[dict[str, Any]] = []
     t0 = int(incident["start_ns"])
+    engine = incident.get("engine_restart")
+    engine = engine if isinstance(engine, dict) else None
+    if engine is not None:
+        rows += _engine_rows(engine, t0)
     for _, e in ev.iterrows():
         cid = str(e["container_id"])
         t = int(e["time_ns"])
@@ -402,6 +560,8 @@ def incident_timeline(
         if kind == "kill":
             sig = _opt_int(e["signal"])
             detail = f"signal {sig} ({sig_name(sig)})" if sig is not None else "signal unknown"
+            if engine is not None:
+                detail += ", sent by the engine on its way down"
         elif kind == "oom":
             detail = "out of memory: the kernel's OOM killer ended a process"
         elif kind == "die":
@@ -418,7 +578,13 @@ def incident_timeline(
             restarts += 1
             gap_s = (t - int(f["time_ns"])) / NS_PER_S
             delay = f.get("engine_delay_s")
-            if delay is not None and not pd.isna(delay):
+            if str(f["cause"]) == "engine_restart":
+                who = (
+                    "started by the restarted engine, as its restart policy says"
+                    if bool(f.get("auto"))
+                    else "started by hand after the engine came back"
+                )
+            elif delay is not None and not pd.isna(delay):
                 who = f"the engine's back-off {float(delay):.1f} s + start"
             else:
                 who = "restarted by hand (or the engine came back)"
@@ -448,7 +614,48 @@ def incident_timeline(
                 "detail": detail,
             }
         )
+    rows.sort(key=lambda r: int(r["time_ns"]))
     return pd.DataFrame.from_records(rows, columns=TIMELINE_COLUMNS)
+
+
+def _engine_rows(engine: dict[str, Any], t0: int) -> list[dict[str, Any]]:
+    """The engine's own stop and return, as timeline rows."""
+    out = [
+        (
+            int(engine["stopped_ns"]),
+            "engine going down",
+            "the first container the engine's shutdown took down"
+            + ("" if engine["watched"] else " (no collector watched: from inspect)"),
+        )
+    ]
+    if engine["stream_end_ns"] is not None:
+        out.append(
+            (
+                int(engine["stream_end_ns"]),
+                "engine stopped",
+                "the engine's event stream ended and it stopped answering",
+            )
+        )
+    if engine["back_ns"] is not None:
+        out.append(
+            (
+                int(engine["back_ns"]),
+                "engine back",
+                f"the restarted engine's first event, {engine['down_s']:.2f} s after it went down",
+            )
+        )
+    return [
+        {
+            "time_ns": t,
+            "rel_s": (t - t0) / NS_PER_S,
+            "container_id": "",
+            "name": "(engine)",
+            "kind": "engine",
+            "what": what,
+            "detail": detail,
+        }
+        for t, what, detail in out
+    ]
 
 
 def recovery_breakdown(events: pd.DataFrame, members: pd.DataFrame) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Everything is pure: inputs are DataFrames and a Window; nobody here reads a cloc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -53,6 +53,13 @@ FACT_COLUMNS = [
 # When a collector watched (or an import covered) which host. end_ns is resolved by the store
 # (an open row ends at its last heartbeat).
 COVERAGE_COLUMNS = ["host", "start_ns", "end_ns", "source"]
+
+# Engine restarts the collector found (gaps of reason engine_restart): [start_ns, end_ns) from
+# when the collector lost the engine to the restarted engine's first event. `watched`: the
+# collector was watching when the engine's stream ended, so start_ns is when the engine stopped
+# answering and the whole span is known time (the engine was down); otherwise the collector was
+# not running and only inspect tells when containers died.
+ENGINE_RESTART_COLUMNS = ["host", "start_ns", "end_ns", "watched"]
 
 # Declared maintenance / reclassification. target_kind "container" (target = name) or
 # "service" (target = "project/service" or a bare name); host None means any host.
@@ -130,6 +137,9 @@ class History:
     facts: pd.DataFrame
     coverage: pd.DataFrame
     maintenance: pd.DataFrame
+    engine_restarts: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=ENGINE_RESTART_COLUMNS)
+    )
 
     @staticmethod
     def empty() -> History:

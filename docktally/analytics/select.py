@@ -43,7 +43,13 @@ def filter_history(
     cov = history.coverage
     if host:
         cov = cov[cov["host"] == host].reset_index(drop=True)
-    return History(events=events, facts=facts, coverage=cov, maintenance=history.maintenance)
+    return History(
+        events=events,
+        facts=facts,
+        coverage=cov,
+        maintenance=history.maintenance,
+        engine_restarts=history.engine_restarts,
+    )
 
 
 def _service_keys(ev: pd.DataFrame) -> np.ndarray:

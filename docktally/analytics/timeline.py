@@ -441,7 +441,8 @@ def build_timeline(
                 maint_targets.append((cks, int(row["start_ns"]), int(row["end_ns"]), code))
 
     # --- marker rows ------------------------------------------------------------------------
-    coverage = merge_coverage(history.coverage if history.coverage is not None else pd.DataFrame())
+    engine_stops = _watched_engine_stops(history.engine_restarts)
+    coverage = merge_coverage(_with_engine_down(history.coverage, history.engine_restarts))
     all_ck = np.arange(n_c, dtype=np.int64)
     m_ck: list[np.ndarray] = []
     m_t: list[np.ndarray] = []
@@ -533,6 +534,7 @@ def build_timeline(
         clean_fail=clean_fail_by_code[pcode[d]],
         stop_timeout_s=stop_timeout_s,
         redeploy=_redeploy(is_die, kc, ck, t, gend, containers, host_of_ck)[d],
+        engine_stop_ns=_next_engine_stop(t[d], host_of_ck[ck[d]], engine_stops),
     )
 
     # --- state after each row ---------------------------------------------------------------
@@ -540,6 +542,7 @@ def build_timeline(
     set_cause = _KIND_CAUSE[kc]
     set_state[d] = die_state
     set_cause[d] = die_cause
+    _keep_engine_restart_down(set_state, set_cause, d, die_cause, kc, is_die | is_start, gstart)
     del die_state
     # Before a container's first event: absent if that event is its creation, else no data.
     first_real = bfill_idx(real, gend, at=group_first)
@@ -793,6 +796,7 @@ def _die_causes(
     clean_fail: np.ndarray,
     stop_timeout_s: np.ndarray,
     redeploy: np.ndarray,
+    engine_stop_ns: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cause (code) and state after each `die` row d, by definitions.md's rules in priority order;
     exit_code ... redeploy are given for those rows."""
@@ -807,16 +811,20 @@ def _die_causes(
     grace_ns = (stop_timeout_s[ck[d]] + rules.STOP_SLACK_S) * NS
     since_kill = t[d].astype(np.float64) - last_kill_t
     user = has_kill & (last_kill_t >= last_start_t) & (since_kill <= grace_ns)
+    # The engine's own SIGTERM on its way down reads like a user's `docker stop`: a die within
+    # the grace period before a watched engine stop is the engine restart's.
+    engine = user & (engine_stop_ns - t[d].astype(np.float64) <= grace_ns)
     oom = (has_oom & (last_oom_t >= last_start_t)) | (hint_cause == _C["oom"])
     start_fail = np.isin(exit_code, list(rules.START_FAILURE_CODES)) | (
         hint_cause == _C["start_failure"]
     )
     die_cause = np.select(
-        [hint_cause > 0, oom, redeploy, user, start_fail, exit_code == 0],
+        [hint_cause > 0, oom, redeploy, engine, user, start_fail, exit_code == 0],
         [
             hint_cause,
             _C["oom"],
             _C["redeploy"],
+            _C["engine_restart"],
             _C["user_stop"],
             _C["start_failure"],
             _C["clean_exit"],
@@ -826,6 +834,70 @@ def _die_causes(
     die_state = _DIE_STATE_TAB[die_cause]
     die_state = np.where((die_cause == _C["clean_exit"]) & clean_fail, DOWN, die_state)
     return die_cause, die_state.astype(np.int8)
+
+
+def _with_engine_down(coverage: pd.DataFrame | None, restarts: pd.DataFrame | None) -> pd.DataFrame:
+    """Coverage plus the watched engine-down spans: while the engine is down every container's
+    state is known (what it was when the engine stopped: down, or up until its inferred die)."""
+    cov = coverage if coverage is not None else pd.DataFrame(columns=["host", "start_ns", "end_ns"])
+    if restarts is None or not len(restarts):
+        return cov
+    down = restarts[restarts["watched"].astype(bool)]
+    if not len(down):
+        return cov
+    spans = down[["host", "start_ns", "end_ns"]].assign(source="engine_down")
+    return pd.concat([cov, spans], ignore_index=True) if len(cov) else spans
+
+
+def _watched_engine_stops(restarts: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """host -> sorted times at which the collector saw the engine stop."""
+    if restarts is None or not len(restarts):
+        return {}
+    down = restarts[restarts["watched"].astype(bool)]
+    return {
+        str(h): np.sort(g["start_ns"].to_numpy(dtype=np.int64))
+        for h, g in down.groupby("host", sort=False)
+    }
+
+
+def _next_engine_stop(
+    t_d: np.ndarray, host_d: np.ndarray, stops: dict[str, np.ndarray]
+) -> np.ndarray:
+    """For each die, the first watched engine stop on its host at or after it (inf if none)."""
+    out = np.full(len(t_d), np.inf)
+    for host, s in stops.items():
+        sel = np.flatnonzero(host_d == host)
+        if not len(sel):
+            continue
+        i = np.searchsorted(s, t_d[sel], side="left")
+        ok = i < len(s)
+        out[sel[ok]] = s[i[ok]].astype(np.float64)
+    return out
+
+
+def _keep_engine_restart_down(
+    set_state: np.ndarray,
+    set_cause: np.ndarray,
+    d: np.ndarray,
+    die_cause: np.ndarray,
+    kc: np.ndarray,
+    die_or_start: np.ndarray,
+    gstart: np.ndarray,
+) -> None:
+    """The `stop` the engine reports after an engine-restart die (kill, die, stop, as for a
+    `docker stop`) leaves the container down, not planned."""
+    er = d[die_cause == _C["engine_restart"]]
+    if not len(er):
+        return
+    stops = np.flatnonzero(kc == K["stop"])
+    if not len(stops):
+        return
+    prev = ffill_idx(die_or_start, gstart, at=stops)
+    er_row = np.zeros(len(kc), dtype=bool)
+    er_row[er] = True
+    hit = stops[(prev >= 0) & er_row[np.maximum(prev, 0)]]
+    set_state[hit] = -1
+    set_cause[hit] = 0
 
 
 def _redeploy(

@@ -90,6 +90,7 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
         slo=slo_percent / 100,
         exit_meaning=exit_code_meaning,
         intervals=intervals_from_timeline(timeline),
+        engine_restarts=history.engine_restarts,
     )
     return IncidentContext(window, history, failures, incidents)
 

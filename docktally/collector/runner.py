@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import docker
@@ -217,31 +218,29 @@ class Collector:
                     )
             with self.store.begin() as conn:
                 cp = writes.load_checkpoint(conn, host=host, engine_url=self.engine_url)
-                prev_end = storeview.last_coverage_end(conn, host=host, engine_url=self.engine_url)
+                prev = storeview.previous_coverage(conn, host=host, engine_url=self.engine_url)
+            prev_end = prev.end_ns if prev is not None else None
 
-            replay: list[dict[str, Any]] = []
+            # Every event type: the engine's buffer of 256 holds network events too, so only
+            # their total tells an overflow from a restarted engine's short buffer.
+            replay: list[Any] = []
             if cp is not None:
                 replay = self._replay(ctl, int(cp["time_ns"]), until_ns)
-            complete = cp is None or any(_is_checkpoint(ev, cp) for ev in replay)
-            gap_reason: str | None = None
+            gap = _judge_replay(replay, cp, prev, until_ns)
+            gap_reason = gap.reason if gap is not None else None
             gap_start_ns: int | None = int(cp["time_ns"]) if cp is not None else None
             rows = self._normalize(replay, source="replay")
             now = self.clock_ns()
             with self.store.begin() as conn:
-                if not complete and cp is not None:
-                    gap_reason = (
-                        "replay_overflow"
-                        if len(replay) >= ENGINE_EVENT_BUFFER
-                        else "engine_restart"
-                    )
-                    gap_start_ns = max(int(cp["time_ns"]), prev_end or 0)
+                if gap is not None and cp is not None:
+                    gap_start_ns = gap.start_ns
                     writes.record_gap(
                         conn,
                         host=host,
                         engine_url=self.engine_url,
-                        start_ns=gap_start_ns,
-                        end_ns=max(until_ns, gap_start_ns),
-                        reason=gap_reason,
+                        start_ns=gap.start_ns,
+                        end_ns=gap.end_ns,
+                        reason=gap.reason,
                         events_replayed=len(replay),
                         detail=(
                             f"the engine replayed {len(replay)} event(s) since "
@@ -250,10 +249,13 @@ class Collector:
                         ),
                     )
                 self._store_rows(conn, rows)
-                # After a lossless replay the time since the last coverage is known too.
                 start_ns = now
-                if complete and cp is not None and prev_end is not None:
+                if gap is None and cp is not None and prev_end is not None:
+                    # After a lossless replay the time since the last coverage is known too.
                     start_ns = min(now, max(prev_end, int(cp["time_ns"])))
+                elif gap is not None and gap.reason == "engine_restart":
+                    # A restarted engine replayed everything since its boot.
+                    start_ns = min(now, gap.end_ns)
                 cov_id = writes.open_coverage(
                     conn,
                     host=host,
@@ -323,12 +325,7 @@ class Collector:
         until_ns = max(until_ns, since_ns)
         try:
             return list(
-                ctl.events(
-                    since=ns_to_since(since_ns),
-                    until=ns_to_since(until_ns),
-                    filters=CONTAINER_FILTER,
-                    decode=True,
-                )
+                ctl.events(since=ns_to_since(since_ns), until=ns_to_since(until_ns), decode=True)
             )
         except Exception as exc:
             raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
@@ -551,6 +548,46 @@ class Collector:
                     lines=text,
                     truncated=truncated,
                 )
+
+
+@dataclass(frozen=True)
+class Gap:
+    """What a replay that lacks the checkpoint says: why, and the span it could not replay."""
+
+    reason: str  # "engine_restart" or "replay_overflow"
+    start_ns: int
+    end_ns: int
+
+
+def _judge_replay(
+    replay: Sequence[Any],
+    cp: Mapping[str, Any] | None,
+    prev: storeview.PreviousCoverage | None,
+    until_ns: int,
+) -> Gap | None:
+    """None when the replay reaches back to the checkpoint (`since` is inclusive: an engine
+    that kept running returns it again); else the gap. Fewer than ENGINE_EVENT_BUFFER events
+    (of every type) without the checkpoint: a restarted engine, whose buffer starts at its boot.
+    Its gap runs from when the collector lost the engine (the stream's end, when it watched)
+    to the new engine's first event (its boot, as near as the engine tells)."""
+    if cp is None or any(_is_checkpoint(ev, cp) for ev in replay):
+        return None
+    prev_end = prev.end_ns if prev is not None else 0
+    if len(replay) >= ENGINE_EVENT_BUFFER:
+        start = max(int(cp["time_ns"]), prev_end)
+        return Gap("replay_overflow", start, max(until_ns, start))
+    if prev is not None and prev.lost_stream:
+        start = prev.end_ns
+    else:
+        start = max(int(cp["time_ns"]), prev_end)
+    times = [t for t in (_time_ns(ev) for ev in replay) if t is not None]
+    back = min([until_ns, *times])
+    return Gap("engine_restart", start, max(back, start))
+
+
+def _time_ns(ev: Any) -> int | None:
+    t = ev.get("timeNano") if isinstance(ev, Mapping) else None
+    return t if isinstance(t, int) and not isinstance(t, bool) else None
 
 
 def _is_checkpoint(ev: Any, cp: Mapping[str, Any]) -> bool:

@@ -3,23 +3,38 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
 from docktally.collector.reconcile import SLACK_NS, Known
 from docktally.store.schema import containers, coverage, events
 
+# Coverage closed for these reasons ended because the engine's stream ended under a watching
+# collector: its end is when the engine stopped answering.
+STREAM_LOST = ("disconnected", "engine_silent")
 
-def last_coverage_end(conn: Connection, *, host: str, engine_url: str) -> int | None:
-    """How far the previous collector of this host and engine watched (closed or heartbeat)."""
+
+@dataclass(frozen=True)
+class PreviousCoverage:
+    end_ns: int  # how far the previous collector of this host and engine watched
+    lost_stream: bool  # it ended because the engine's stream ended, not because it was stopped
+
+
+def previous_coverage(conn: Connection, *, host: str, engine_url: str) -> PreviousCoverage | None:
+    """The latest coverage row of this host and engine (closed, or as far as its heartbeat)."""
     end = func.coalesce(coverage.c.end_ns, coverage.c.heartbeat_ns, coverage.c.start_ns)
-    value = conn.execute(
-        select(func.max(end))
+    row = conn.execute(
+        select(end, coverage.c.closed_reason)
         .where(coverage.c.host == host)
         .where(coverage.c.engine_url == engine_url)
         .where(coverage.c.source == "collector")
-    ).scalar()
-    return int(value) if value is not None else None
+        .order_by(end.desc(), coverage.c.id.desc())
+        .limit(1)
+    ).first()
+    if row is None or row[0] is None:
+        return None
+    return PreviousCoverage(end_ns=int(row[0]), lost_stream=row[1] in STREAM_LOST)
 
 
 def load_known(

@@ -229,6 +229,7 @@ def _select(history: History, f: Filters) -> History:
         facts=by_id(history.facts),
         coverage=cov,
         maintenance=history.maintenance,
+        engine_restarts=history.engine_restarts,
     )
 
 
@@ -628,6 +629,7 @@ def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
         slo=None if view.slo is None else view.slo / 100.0,  # incidents take a ratio
         exit_meaning=meaning,
         intervals=intervals(view),
+        engine_restarts=history(view).engine_restarts,
     )
 
 

@@ -72,10 +72,12 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
     )
     causes = ", ".join(f"{c} x{n}" for c, n in sorted(inc["causes"].items()))
     budget = inc["slo_budget_spent_ratio"]
+    subject = {"container": "Container", "service": "Service", "engine": "What"}
     return [
         ("Incident", inc["id"]),
         ("Host", str(inc["host"])),
-        ("Container" if inc["scope"] == "container" else "Service", str(inc["key"])),
+        (subject.get(str(inc["scope"]), "Subject"), _subject(inc)),
+        *_engine_lines(inc),
         ("Containers", ", ".join(inc["containers"]) or "-"),
         ("Restart policy", str(inc["policy"] or "-")),
         ("Start", inc["start"]),
@@ -92,6 +94,88 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
             "-" if budget is None else f"{100 * budget:.1f}% of the window's error budget",
         ),
     ]
+
+
+def _subject(inc: dict[str, Any]) -> str:
+    eng = inc.get("engine_restart")
+    if not eng:
+        return str(inc["key"])
+    return (
+        f"The Docker engine on {inc['host']} restarted and took "
+        f"{len(inc['containers'])} running container(s) down with it"
+    )
+
+
+def _engine_lines(inc: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the engine did: when it stopped and came back, and what became of each container."""
+    eng = inc.get("engine_restart")
+    if not eng:
+        return []
+    how = (
+        "the first container its shutdown took down"
+        if eng["watched"]
+        else "the first container its shutdown took down, from inspect: no collector watched"
+    )
+    back = eng.get("back") or "-"
+    stream = (
+        [("Engine's event stream ended", ns_to_iso(int(eng["stream_end_ns"])))]
+        if eng.get("stream_end_ns") is not None
+        else []
+    )
+    return [
+        ("Engine went down", f"{eng['stopped']} ({how})"),
+        *stream,
+        ("Engine back", f"{back} (the restarted engine's first event)"),
+        ("Engine down", _s(eng["down_s"])),
+        ("Came back by themselves (restart policy)", ", ".join(eng["came_back"]) or "none"),
+        ("Started by hand", ", ".join(eng["started_by_hand"]) or "none"),
+        ("Stayed down", ", ".join(eng["stayed_down"]) or "none"),
+    ]
+
+
+_OUTCOME = {
+    "came_back": "started again by the engine (restart policy)",
+    "started_by_hand": "started by hand",
+    "stayed_down": "still down at the end of the window",
+}
+
+
+def _engine_rows(inc: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """One row per container the engine restart took down."""
+    eng = inc.get("engine_restart")
+    if not eng:
+        return []
+    return [
+        (
+            str(m["name"]),
+            str(m["policy"]),
+            "-" if m["exit_code"] is None else str(m["exit_code"]),
+            str(m["died"]),
+            str(m["back"] or "-"),
+            f"{_s(m['down_s'])}, {_OUTCOME[m['outcome']]}",
+        )
+        for m in eng["containers"]
+    ]
+
+
+_ENGINE_HEAD = ("Container", "Policy", "Exit", "Went down", "Back", "Down")
+
+
+def _title(inc: dict[str, Any]) -> str:
+    if inc.get("engine_restart"):
+        return f"engine restart on {inc['host']}"
+    return str(inc["key"])
+
+
+def _root_cause(inc: dict[str, Any]) -> str:
+    if not inc.get("engine_restart"):
+        return "_To be written._"
+    return (
+        f"The Docker engine (dockerd) on {inc['host']} stopped and started again "
+        "(`systemctl restart docker`, an engine upgrade, or a host reboot): every running "
+        "container went down with it, whatever its code did. Why the engine restarted: "
+        "_to be written._"
+    )
 
 
 def _breakdown_lines(pm: Postmortem) -> list[tuple[str, str]]:
@@ -124,9 +208,13 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
 
 def render_markdown(pm: Postmortem) -> str:
     inc = pm.incident
-    md: list[str] = [f"# Postmortem: {inc['key']} ({inc['id']})", "", "## Summary and impact", ""]
+    md: list[str] = [f"# Postmortem: {_title(inc)} ({inc['id']})", "", "## Summary and impact", ""]
     md += ["| | |", "|---|---|"]
     md += [f"| {k} | {_md(v)} |" for k, v in _summary_lines(pm)]
+    if _engine_rows(inc):
+        md += ["", "## Containers the engine restart took down", ""]
+        md += [f"| {' | '.join(_ENGINE_HEAD)} |", "|---|---|---|---|---|---|"]
+        md += [f"| {' | '.join(_md(c) for c in row)} |" for row in _engine_rows(inc)]
     md += ["", "## Timeline", "", "Relative times are from the first failure.", ""]
     md += ["| Time (UTC) | Relative | Container | Event | Detail |", "|---|---|---|---|---|"]
     md += [f"| {' | '.join(_md(c) for c in row)} |" for row in _timeline_rows(pm)]
@@ -155,7 +243,7 @@ def render_markdown(pm: Postmortem) -> str:
         ]
     else:
         md += ["None on the same host at the same time."]
-    md += ["", "## Root cause", "", "_To be written._", "", "## Action items", "", "- [ ] ", ""]
+    md += ["", "## Root cause", "", _root_cause(inc), "", "## Action items", "", "- [ ] ", ""]
     return "\n".join(md)
 
 
@@ -211,13 +299,20 @@ def render_html(pm: Postmortem) -> str:
     h: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Postmortem {e(inc['id'])}: {e(str(inc['key']))}</title>",
+        f"<title>Postmortem {e(inc['id'])}: {e(_title(inc))}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>Postmortem: {e(str(inc['key']))} <small>({e(inc['id'])})</small></h1>",
+        f"<h1>Postmortem: {e(_title(inc))} <small>({e(inc['id'])})</small></h1>",
         "<h2>Summary and impact</h2><table>",
     ]
     h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _summary_lines(pm)]
-    h += ["</table>", "<h2>Timeline</h2>"]
+    h.append("</table>")
+    if _engine_rows(inc):
+        h.append("<h2>Containers the engine restart took down</h2><table><tr>")
+        h += [f"<th>{e(c)}</th>" for c in _ENGINE_HEAD]
+        h.append("</tr>")
+        h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _engine_rows(inc)]
+        h.append("</table>")
+    h += ["<h2>Timeline</h2>"]
     h.append(
         f'<img alt="timeline of {e(str(inc["key"]))}" src="{figure_data_uri(timeline_figure(pm))}">'
     )
@@ -250,7 +345,7 @@ def render_html(pm: Postmortem) -> str:
     else:
         h.append("<p>None on the same host at the same time.</p>")
     h += [
-        '<h2>Root cause</h2><div class="todo">To be written.</div>',
+        f'<h2>Root cause</h2><div class="todo">{e(_root_cause(inc))}</div>',
         '<h2>Action items</h2><div class="todo">To be written.</div>',
         "</body></html>",
     ]

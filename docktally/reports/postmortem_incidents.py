@@ -40,8 +40,27 @@ def incident_dicts(incidents: pd.DataFrame) -> list[dict[str, Any]]:
                 "time_to_recover_s": _f(r["time_to_recover_s"]),
                 "slo_budget_spent_ratio": _f(r["slo_budget_spent_ratio"]),
                 "overlapping": list(r["overlapping"]),
+                "engine_restart": _engine(r.get("engine_restart")),
             }
         )
+    return out
+
+
+def _engine(d: Any) -> dict[str, Any] | None:
+    """An engine restart's details with its times as ISO too."""
+    if not isinstance(d, dict):
+        return None
+    out = dict(d)
+    out["stopped"] = ns_to_iso(int(d["stopped_ns"]))
+    out["back"] = None if d["back_ns"] is None else ns_to_iso(int(d["back_ns"]))
+    out["containers"] = [
+        {
+            **m,
+            "died": ns_to_iso(int(m["died_ns"])),
+            "back": None if m["back_ns"] is None else ns_to_iso(int(m["back_ns"])),
+        }
+        for m in d["containers"]
+    ]
     return out
 
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from docktally.analytics.model import (
     COVERAGE_COLUMNS,
+    ENGINE_RESTART_COLUMNS,
     EVENT_COLUMNS,
     FACT_COLUMNS,
     MAINTENANCE_COLUMNS,
@@ -107,6 +108,27 @@ def coverage_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     return records_frame(rows, COVERAGE_COLUMNS)
 
 
+def engine_restarts_sql(
+    start_ns: int | None = None, end_ns: int | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Gaps of reason engine_restart; watched when a coverage row of the same engine ended
+    where the gap starts because the engine's stream ended (the collector writes them so)."""
+    where, params = _span("g.start_ns", "g.end_ns", start_ns, end_ns)
+    where = (where + " AND" if where else " WHERE") + " g.reason = 'engine_restart'"
+    watched = (
+        "EXISTS (SELECT 1 FROM coverage c WHERE c.host = g.host AND c.engine_url = g.engine_url"
+        " AND c.end_ns = g.start_ns AND c.closed_reason IN ('disconnected', 'engine_silent'))"
+    )
+    sql = f"SELECT g.host, g.start_ns, g.end_ns, {watched} AS watched FROM gaps g{where}"
+    return sql + " ORDER BY g.host, g.start_ns", params
+
+
+def engine_restarts_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
+    df = records_frame(rows, ENGINE_RESTART_COLUMNS)
+    df["watched"] = df["watched"].astype(bool)
+    return df
+
+
 def maintenance_sql(
     start_ns: int | None = None, end_ns: int | None = None
 ) -> tuple[str, dict[str, Any]]:
@@ -132,6 +154,7 @@ def history(
         facts = facts_frame(fetch(*facts_sql(hosts)))
         coverage = coverage_frame(fetch(*coverage_sql(lookback, end_ns)))
         maintenance = maintenance_frame(fetch(*maintenance_sql(lookback, end_ns)))
+        restarts = engine_restarts_frame(fetch(*engine_restarts_sql(lookback, end_ns)))
         columns = events.columns()
     finally:
         events.close()  # stops and reaps a child still reading if something above failed
@@ -140,4 +163,5 @@ def history(
         facts=facts,
         coverage=coverage,
         maintenance=maintenance,
+        engine_restarts=restarts,
     )

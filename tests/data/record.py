@@ -180,6 +180,46 @@ def destroy(eng: PrivateEngine) -> list[Any]:
     return [c]
 
 
+# Exits 0 at once on SIGTERM (`wait` is interrupted, `sleep` in the foreground would not be).
+POLITE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1 & wait; done"]
+RESTART_POLICIES = {
+    "always": {"Name": "always"},
+    "unless": {"Name": "unless-stopped"},
+    "onfail": {"Name": "on-failure", "MaximumRetryCount": 0},
+    "never": {"Name": "no"},
+}
+
+
+def engine_restart(eng: PrivateEngine, out: Path) -> list[Any]:
+    """dockerd stopped with SIGTERM and started again under four running containers. The live
+    stream ends with the old engine; the new engine's own events (its restarts) are appended
+    from `docker events --since` the moment before the stop."""
+    cs = [eng.run(*POLITE, name=n, restart_policy=p) for n, p in RESTART_POLICIES.items()]
+    time.sleep(1.0)
+    before = time.time()
+    eng.restart()
+    _wait(lambda: _state(eng.client.containers.get("always"))["Running"])
+    time.sleep(1.0)
+    replay = subprocess.run(
+        [
+            eng.docker_cli(),
+            "events",
+            "--since",
+            f"{before:.9f}",
+            "--until",
+            f"{time.time():.9f}",
+            "--format",
+            "{{json .}}",
+        ],
+        env=eng.env(),
+        capture_output=True,
+        check=True,
+    ).stdout
+    with open(out, "ab") as fh:
+        fh.write(replay)
+    return [eng.client.containers.get(c.id) for c in cs]
+
+
 SCENARIOS: dict[str, Callable[[PrivateEngine], list[Any]]] = {
     "crash_loop": crash_loop,
     "oom": oom,
@@ -203,7 +243,10 @@ def record(names: list[str]) -> None:
             eng.remove_all_containers()
             time.sleep(0.5)
             with Recorder(eng, OUT / f"{name}.jsonl"):
-                containers = SCENARIOS[name](eng)
+                if name == "engine_restart":
+                    containers = engine_restart(eng, OUT / f"{name}.jsonl")
+                else:
+                    containers = SCENARIOS[name](eng)
             inspects = []
             for c in containers:
                 try:
@@ -219,4 +262,4 @@ def record(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    record(sys.argv[1:] or list(SCENARIOS))
+    record(sys.argv[1:] or [*SCENARIOS, "engine_restart"])
