@@ -164,7 +164,7 @@ def test_open_incident_downtime_runs_to_window_end() -> None:
     assert inc["time_to_recover_s"] is None
 
 
-def test_engine_restart_overlaps_on_same_host_only() -> None:
+def test_engine_restart_is_one_incident_per_host() -> None:
     rows = [
         failure(100, 10, cid="a", cause="engine_restart", code=None),
         failure(100.2, 10.5, cid="b", cause="engine_restart", code=None),
@@ -172,14 +172,13 @@ def test_engine_restart_overlaps_on_same_host_only() -> None:
         failure(1000, 1, cid="a"),
     ]
     inc = group_incidents(frame(rows), WINDOW)
-    by_cid = {tuple(r["container_ids"]): r for _, r in inc.iterrows()}
-    a0 = inc[(inc["start_ns"] == T0 + 100 * S)].iloc[0]
-    b0 = by_cid[("b",)]
-    assert a0["overlapping"] == [b0["id"]]
-    assert b0["overlapping"] == [a0["id"]]
-    assert by_cid[("c",)]["overlapping"] == []
+    by_cid = {tuple(sorted(r["container_ids"])): r for _, r in inc.iterrows()}
+    ab, c = by_cid[("a", "b")], by_cid[("c",)]
+    assert ab["scope"] == c["scope"] == "engine"
+    assert ab["failures"] == 2 and c["host"] == "h2"
+    assert ab["overlapping"] == [] and c["overlapping"] == []
     late = inc[inc["start_ns"] == T0 + 1000 * S].iloc[0]
-    assert late["overlapping"] == []
+    assert late["scope"] == "container" and late["overlapping"] == []
 
 
 def test_filters_and_lookup() -> None:
@@ -207,7 +206,7 @@ def test_filters_and_lookup() -> None:
 def test_table_counts_overlapping_incidents() -> None:
     from docktally.reports.postmortem_incidents import render_incidents
 
-    rows = [failure(100, 10, cid=cid, cause="engine_restart", code=None) for cid in ("a", "b", "c")]
+    rows = [failure(100, 10, cid=cid, cause="crash", code=1) for cid in ("a", "b", "c")]
     table = render_incidents(group_incidents(frame(rows), WINDOW), WINDOW, "table")
     header, *lines = table.splitlines()
     assert header.split()[-1] == "OVERLAPS"
