@@ -6,6 +6,7 @@ the collector's judgement of a replay. Pure: no engine, no database."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def state_ns(name: str, field: str) -> int:
 
 def history(
     rows: list[dict[str, Any]] = ROWS,
-    restarts: list[tuple[int, int, bool]] = (),  # type: ignore[assignment]
+    restarts: Sequence[tuple[int, int, bool]] = (),
     coverage: list[tuple[int, int]] | None = None,
     stop_timeout_s: int | None = None,
 ) -> History:
@@ -235,3 +236,24 @@ def test_network_events_count_toward_the_engine_buffer() -> None:
     gap = _judge_replay(replay, CP, LOST, UNTIL)
     assert gap is not None and gap.reason == "replay_overflow"
     assert gap.end_ns == UNTIL
+
+
+def test_the_postmortem_names_the_engine_restart() -> None:
+    from docktally.reports.postmortem import build_postmortem, render
+
+    h = history(restarts=WATCHED)
+    failures = find_failures(h, WINDOW)
+    inc = group_incidents(failures, WINDOW, engine_restarts=h.engine_restarts)
+    pm = build_postmortem(h.events, failures, inc, inc.iloc[0], WINDOW, [])
+    md = render(pm, "markdown")
+    assert md.startswith(f"# Postmortem: engine restart on {HOST} (inc-")
+    assert f"The Docker engine on {HOST} restarted and took 4 running container(s)" in md
+    assert "## Containers the engine restart took down" in md
+    assert "| Came back by themselves (restart policy) | always, unless |" in md
+    assert "| Stayed down | never, onfail |" in md
+    assert md.count("cause: engine_restart") == 4
+    assert md.count("reported by the engine's shutdown") == 4
+    assert "user_stop" not in md
+    html = render(pm, "html")
+    assert "<h1>Postmortem: engine restart on h" in html
+    assert "Containers the engine restart took down" in html

@@ -601,6 +601,8 @@ def incident_timeline(
                     last_fail[cid] = f
             elif e["health"] == "healthy" and not pd.isna(end_ns) and t == int(end_ns):
                 what = "recovered"
+        elif kind == "stop" and engine is not None:
+            detail = "reported by the engine's shutdown, as for `docker stop`: nobody asked"
         elif kind in ("stop", "destroy", "create", "pause", "unpause", "rename", "update"):
             detail = ""
         rows.append(

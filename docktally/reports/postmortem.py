@@ -161,6 +161,13 @@ def _engine_rows(inc: dict[str, Any]) -> list[tuple[str, str, str, str, str, str
 _ENGINE_HEAD = ("Container", "Policy", "Exit", "Went down", "Back", "Down")
 
 
+def _no_logs(inc: dict[str, Any]) -> str:
+    if inc.get("engine_restart"):
+        # The collector reads a log tail after each die; a stopping engine no longer answers.
+        return "No log lines were captured: the engine was going down and answered no request."
+    return "No log lines were captured for these failures."
+
+
 def _title(inc: dict[str, Any]) -> str:
     if inc.get("engine_restart"):
         return f"engine restart on {inc['host']}"
@@ -222,7 +229,7 @@ def render_markdown(pm: Postmortem) -> str:
     md += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _breakdown_lines(pm)]
     md += ["", "## Logs around each failure", ""]
     if not pm.logs:
-        md += ["No log lines were captured for these failures.", ""]
+        md += [_no_logs(inc), ""]
     for tail in pm.logs:
         md += [
             f"Last lines of {tail.container} before the die at {ns_to_iso(tail.die_time_ns)}"
@@ -326,7 +333,7 @@ def render_html(pm: Postmortem) -> str:
     h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _breakdown_lines(pm)]
     h += ["</table>", "<h2>Logs around each failure</h2>"]
     if not pm.logs:
-        h.append("<p>No log lines were captured for these failures.</p>")
+        h.append(f"<p>{e(_no_logs(inc))}</p>")
     for tail in pm.logs:
         h.append(
             f"<p>Last lines of {e(tail.container)} before the die at "
