@@ -1,5 +1,5 @@
 """The engine-restart rule on events recorded from a real engine restart
-(tests/data/events/engine_restart.jsonl: four containers that exit 0 on SIGTERM, policies
+(tests/data/engine_restart/events.jsonl: four containers that exit 0 on SIGTERM, policies
 always, unless-stopped, on-failure and no; dockerd stopped with SIGTERM and started again), and
 the collector's judgement of a replay. Pure: no engine, no database."""
 
@@ -30,13 +30,11 @@ from docktally.collector.runner import ENGINE_EVENT_BUFFER, _judge_replay
 from docktally.collector.storeview import PreviousCoverage
 from docktally.timespec import parse_rfc3339_ns
 
-DATA = Path(__file__).parent / "data" / "events"
+DATA = Path(__file__).parent / "data" / "engine_restart"
 NS = 1_000_000_000
 HOST = "h"
-PAYLOADS = [json.loads(ln) for ln in (DATA / "engine_restart.jsonl").read_text().splitlines()]
-INSPECTS = {
-    i["Name"].lstrip("/"): i for i in json.loads((DATA / "engine_restart.inspect.json").read_text())
-}
+PAYLOADS = [json.loads(ln) for ln in (DATA / "events.jsonl").read_text().splitlines()]
+INSPECTS = {i["Name"].lstrip("/"): i for i in json.loads((DATA / "inspect.json").read_text())}
 ROWS = [r for r in (normalize_event(p, host=HOST, source="stream") for p in PAYLOADS) if r]
 # The old engine's events end with its last `stop`; the rest is the new engine's replay.
 _LAST_OLD = max(i for i, r in enumerate(ROWS) if r["action"] == "stop")

@@ -174,14 +174,15 @@ def _title(inc: dict[str, Any]) -> str:
     return str(inc["key"])
 
 
-def _root_cause(inc: dict[str, Any]) -> str:
+def _root_cause(inc: dict[str, Any], *, html: bool = False) -> str:
+    """What the data says of the root cause, and what a person has to write."""
     if not inc.get("engine_restart"):
-        return "_To be written._"
+        return "To be written." if html else "_To be written._"
+    todo = "to be written." if html else "_to be written._"
     return (
         f"The Docker engine (dockerd) on {inc['host']} stopped and started again "
         "(`systemctl restart docker`, an engine upgrade, or a host reboot): every running "
-        "container went down with it, whatever its code did. Why the engine restarted: "
-        "_to be written._"
+        f"container went down with it, whatever its code did. Why the engine restarted: {todo}"
     )
 
 
@@ -250,7 +251,17 @@ def render_markdown(pm: Postmortem) -> str:
         ]
     else:
         md += ["None on the same host at the same time."]
-    md += ["", "## Root cause", "", _root_cause(inc), "", "## Action items", "", "- [ ] ", ""]
+    md += [
+        "",
+        "## Root cause",
+        "",
+        _root_cause(inc),
+        "",
+        "## Action items",
+        "",
+        "- [ ] ",
+        "",
+    ]
     return "\n".join(md)
 
 
@@ -352,7 +363,7 @@ def render_html(pm: Postmortem) -> str:
     else:
         h.append("<p>None on the same host at the same time.</p>")
     h += [
-        f'<h2>Root cause</h2><div class="todo">{e(_root_cause(inc))}</div>',
+        f'<h2>Root cause</h2><div class="todo">{e(_root_cause(inc, html=True))}</div>',
         '<h2>Action items</h2><div class="todo">To be written.</div>',
         "</body></html>",
     ]

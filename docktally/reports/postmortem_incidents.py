@@ -16,33 +16,34 @@ def incident_dicts(incidents: pd.DataFrame) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for _, r in incidents.iterrows():
         end = None if pd.isna(r["end_ns"]) else int(r["end_ns"])
-        out.append(
-            {
-                "id": r["id"],
-                "host": r["host"],
-                "scope": r["scope"],
-                "key": r["key"],
-                "containers": list(r["names"]),
-                "container_ids": list(r["container_ids"]),
-                "policy": r["policy"],
-                "start": ns_to_iso(int(r["start_ns"])),
-                "end": None if end is None else ns_to_iso(end),
-                "start_ns": int(r["start_ns"]),
-                "end_ns": end,
-                "open": bool(r["open"]),
-                "downtime_s": float(r["downtime_s"]),
-                "failures": int(r["failures"]),
-                "restarts": int(r["restarts"]),
-                "crash_loop": bool(r["crash_loop"]),
-                "causes": dict(r["causes"]),
-                "exit_codes": dict(r["exit_codes"]),
-                "exit_meanings": dict(r["exit_meanings"]),
-                "time_to_recover_s": _f(r["time_to_recover_s"]),
-                "slo_budget_spent_ratio": _f(r["slo_budget_spent_ratio"]),
-                "overlapping": list(r["overlapping"]),
-                "engine_restart": _engine(r.get("engine_restart")),
-            }
-        )
+        row: dict[str, Any] = {
+            "id": r["id"],
+            "host": r["host"],
+            "scope": r["scope"],
+            "key": r["key"],
+            "containers": list(r["names"]),
+            "container_ids": list(r["container_ids"]),
+            "policy": r["policy"],
+            "start": ns_to_iso(int(r["start_ns"])),
+            "end": None if end is None else ns_to_iso(end),
+            "start_ns": int(r["start_ns"]),
+            "end_ns": end,
+            "open": bool(r["open"]),
+            "downtime_s": float(r["downtime_s"]),
+            "failures": int(r["failures"]),
+            "restarts": int(r["restarts"]),
+            "crash_loop": bool(r["crash_loop"]),
+            "causes": dict(r["causes"]),
+            "exit_codes": dict(r["exit_codes"]),
+            "exit_meanings": dict(r["exit_meanings"]),
+            "time_to_recover_s": _f(r["time_to_recover_s"]),
+            "slo_budget_spent_ratio": _f(r["slo_budget_spent_ratio"]),
+            "overlapping": list(r["overlapping"]),
+        }
+        engine = _engine(r.get("engine_restart"))
+        if engine is not None:  # only incidents of scope "engine" have it
+            row["engine_restart"] = engine
+        out.append(row)
     return out
 
 

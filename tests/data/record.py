@@ -25,6 +25,9 @@ from typing import Any
 from tests.private_engine import PrivateEngine
 
 OUT = Path(__file__).parent / "events"
+# Apart from events/: a restart spans two engines, and the other scenarios' readers (imports,
+# golden files) take each file of events/ as one engine's recording.
+ENGINE_RESTART_OUT = Path(__file__).parent / "engine_restart"
 COMPOSE = {
     "com.docker.compose.project": "shop",
     "com.docker.compose.service": "web",
@@ -236,15 +239,18 @@ SCENARIOS: dict[str, Callable[[PrivateEngine], list[Any]]] = {
 
 def record(names: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
+    ENGINE_RESTART_OUT.mkdir(parents=True, exist_ok=True)
     eng = PrivateEngine()
     eng.start()
     try:
         for name in names:
             eng.remove_all_containers()
             time.sleep(0.5)
-            with Recorder(eng, OUT / f"{name}.jsonl"):
+            out = ENGINE_RESTART_OUT if name == "engine_restart" else OUT
+            events = out / ("events.jsonl" if name == "engine_restart" else f"{name}.jsonl")
+            with Recorder(eng, events):
                 if name == "engine_restart":
-                    containers = engine_restart(eng, OUT / f"{name}.jsonl")
+                    containers = engine_restart(eng, events)
                 else:
                     containers = SCENARIOS[name](eng)
             inspects = []
@@ -254,8 +260,9 @@ def record(names: list[str]) -> None:
                     inspects.append(c.attrs)
                 except Exception:  # --rm or destroyed: gone
                     pass
-            (OUT / f"{name}.inspect.json").write_text(json.dumps(inspects, indent=1) + "\n")
-            lines = (OUT / f"{name}.jsonl").read_text().splitlines()
+            inspect = "inspect.json" if name == "engine_restart" else f"{name}.inspect.json"
+            (out / inspect).write_text(json.dumps(inspects, indent=1) + "\n")
+            lines = events.read_text().splitlines()
             print(f"{name}: {len(lines)} events", file=sys.stderr)
     finally:
         eng.destroy()
