@@ -255,3 +255,25 @@ def test_the_postmortem_names_the_engine_restart() -> None:
     html = render(pm, "html")
     assert "<h1>Postmortem: engine restart on h" in html
     assert "Containers the engine restart took down" in html
+
+
+def test_an_engine_restart_incident_ends_when_what_stayed_down_is_removed() -> None:
+    from docktally.analytics.intervals import build_intervals
+
+    gone_ns = BACK_NS + 10 * NS
+    removals = [
+        {**next(r for r in ROWS if r["name"] == n), "time_ns": gone_ns, "action": "destroy"}
+        for n in ("never", "onfail")
+    ]
+    for r in removals:
+        r["kind"] = "destroy"
+    h = history(rows=[*ROWS, *removals], restarts=WATCHED)
+    inc = group_incidents(
+        find_failures(h, WINDOW),
+        WINDOW,
+        engine_restarts=h.engine_restarts,
+        intervals=build_intervals(h, WINDOW),
+    )
+    (row,) = inc.to_dict("records")
+    assert not row["open"] and row["end_ns"] == gone_ns
+    assert row["engine_restart"]["stayed_down"] == ["never", "onfail"]
