@@ -124,3 +124,28 @@ def test_lab_with_an_image_that_cannot_be_pulled_is_one_line_and_leaves_nothing(
         store.dispose()
     assert not any(left.values()), left
     assert not clean_engine.client.containers.list(all=True, filters={"label": LABEL_RUN})
+
+
+def test_lab_with_a_run_label_already_stored_is_one_line_and_starts_nothing(
+    clean_engine: PrivateEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from docktally.cli import main
+    from docktally.store import writes
+
+    url = f"sqlite:///{tmp_path / 'lab.db'}"
+    store = db.connect(url)
+    try:
+        with store.begin() as conn:
+            writes.start_run(conn, label="taken", kind="lab", started_ns=1, params="{}")
+        argv = ["lab", "--db", url, "--engine", clean_engine.url, "--duration", "5"]
+        assert main([*argv, "--image", IMAGE, "--run-label", "taken"]) == 1
+        err = capsys.readouterr().err
+        assert err == (
+            "docktally: error: --run-label 'taken': a run of that label is already stored "
+            "(choose another)\n"
+        )
+        with store.connect() as conn:
+            assert [r.started_ns for r in conn.execute(select(runs))] == [1]
+    finally:
+        store.dispose()
+    assert not clean_engine.client.containers.list(all=True)

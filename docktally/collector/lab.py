@@ -139,8 +139,14 @@ class Lab:
         self.collector_log = collector_log
 
     def prepare(self) -> None:
-        """Pull the image if the engine lacks it, before anything is written or started: a run
-        that cannot create its containers must leave no trace in the store."""
+        """Check the run label is free and pull the image if the engine lacks it, before
+        anything is written or started: a run that cannot start must leave no trace."""
+        with self.store.connect() as conn:
+            if writes.run_label_taken(conn, self.config.run_label):
+                raise DocktallyError(
+                    f"--run-label {self.config.run_label!r}: a run of that label is already "
+                    "stored (choose another)"
+                )
         image = self.config.image
         try:
             self.client.images.get(image)

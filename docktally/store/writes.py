@@ -401,6 +401,11 @@ def start_run(conn: Connection, *, label: str, kind: str, started_ns: int, param
     conn.execute(runs.insert().values(label=label, kind=kind, started_ns=started_ns, params=params))
 
 
+def run_label_taken(conn: Connection, label: str) -> bool:
+    """Whether a run of this label is stored: a lab checks before it starts anything."""
+    return conn.execute(select(runs.c.label).where(runs.c.label == label)).first() is not None
+
+
 def end_run(conn: Connection, *, label: str, ended_ns: int) -> None:
     conn.execute(update(runs).where(runs.c.label == label).values(ended_ns=ended_ns))
 
