@@ -111,6 +111,9 @@ EXIT_CODE_MEANING: dict[int, str] = {
     143: "SIGTERM (terminated: docker stop)",
 }
 
+# What `docker stop` leaves: exit on SIGTERM (143) or, after the grace period, SIGKILL (137).
+STOP_EXIT_CODES = (137, 143)
+
 # Default grace between `docker stop`'s SIGTERM and its SIGKILL, and slack for the die to follow.
 DEFAULT_STOP_TIMEOUT_S = 10
 STOP_SLACK_S = 5

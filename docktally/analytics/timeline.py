@@ -521,6 +521,12 @@ def build_timeline(
     is_start = (kc == K["start"]) | (kc == K["restart"])
     d = np.flatnonzero(is_die)
     d_src = src[d]
+    # A die inspect reported from before anyone watched its host (a collector's first start):
+    # not a failure of any window, and the time until the watch began is unknown.
+    first_watch = np.full(n_c, I64_MIN, dtype=np.int64)
+    for host, (cs, _ce) in coverage.items():
+        first_watch[host_of_ck == host] = cs[0]
+    unwatched_d = inf_ev[np.maximum(d_src, 0)] & (t[d] < first_watch[ck[d]]) if n_ev else d < 0
     die_cause, die_state = _die_causes(
         d,
         kc=kc,
@@ -535,6 +541,7 @@ def build_timeline(
         stop_timeout_s=stop_timeout_s,
         redeploy=_redeploy(is_die, kc, ck, t, gend, containers, host_of_ck)[d],
         engine_stop_ns=_next_engine_stop(t[d], host_of_ck[ck[d]], engine_stops),
+        unwatched=unwatched_d,
     )
 
     # --- state after each row ---------------------------------------------------------------
@@ -596,7 +603,10 @@ def build_timeline(
         lr_ok = lr >= 0
         lr_x = np.maximum(lr, 0)
         del lr
-        lr_inf = np.where(lr_ok, inf_ev[np.maximum(src[lr_x], 0)], False)
+        unwatched = np.zeros(n, dtype=bool)
+        unwatched[d[unwatched_d]] = True
+        lr_inf = np.where(lr_ok, inf_ev[np.maximum(src[lr_x], 0)] & ~unwatched[lr_x], False)
+        del unwatched
         lr_t = np.where(lr_ok, t[lr_x], I64_MIN)
         del lr_ok, lr_x
     known = np.zeros(len(s_idx), dtype=bool)
@@ -680,7 +690,9 @@ def build_timeline(
     running_before_d = np.where(d_prev >= 0, ~is_die[np.maximum(d_prev, 0)], True)
     del d_prev
     die_fail = np.zeros(n, dtype=bool)
-    die_fail[d] = (set_state[d] == DOWN) & running_before_d & (state_before[d] != UNHEALTHY)
+    die_fail[d] = (
+        (set_state[d] == DOWN) & running_before_d & (state_before[d] != UNHEALTHY) & ~unwatched_d
+    )
     health_fail = (kc == K_UNHEALTHY) & (state_before == UP)
     fi = np.flatnonzero((die_fail | health_fail) & in_win)
     del die_fail, health_fail
@@ -797,9 +809,10 @@ def _die_causes(
     stop_timeout_s: np.ndarray,
     redeploy: np.ndarray,
     engine_stop_ns: np.ndarray,
+    unwatched: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cause (code) and state after each `die` row d, by definitions.md's rules in priority order;
-    exit_code ... redeploy are given for those rows."""
+    exit_code ... unwatched are given for those rows."""
 
     def last_before(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         li = ffill_idx(mask, gstart, at=d)
@@ -814,6 +827,9 @@ def _die_causes(
     # The engine's own SIGTERM on its way down reads like a user's `docker stop`: a die within
     # the grace period before a watched engine stop is the engine restart's.
     engine = user & (engine_stop_ns - t[d].astype(np.float64) <= grace_ns)
+    # Exited on SIGTERM/SIGKILL before anyone watched: what `docker stop` leaves behind; the
+    # kill that asked for it was never seen.
+    user |= unwatched & np.isin(exit_code, list(rules.STOP_EXIT_CODES))
     oom = (has_oom & (last_oom_t >= last_start_t)) | (hint_cause == _C["oom"])
     start_fail = np.isin(exit_code, list(rules.START_FAILURE_CODES)) | (
         hint_cause == _C["start_failure"]
