@@ -19,7 +19,14 @@ from docktally.analytics.totals import COUNTERS, container_totals
 from docktally.cli import main
 from docktally.errors import UsageError
 from docktally.metrics.address import parse_address
-from docktally.metrics.collector import ContainerCollector, HealthCollector
+from docktally.metrics.collector import (
+    ContainerCollector,
+    ContainerValues,
+    HealthCollector,
+    IncidentCollector,
+    container_rows,
+)
+from docktally.metrics.exposition import render_containers
 from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth
 from docktally.metrics.rules import render_rules
 from docktally.metrics.summary import StoreTotals
@@ -74,8 +81,10 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
     health.on_commit([{"host": "rec", "time_ns": end - NS // 20}], end)  # 50 ms
     health.on_commit([{"host": "rec", "time_ns": end - 3 * NS}], end)  # 3 s
     health.watch_sessions("unix:///x.sock", lambda: 3)
+    rows = container_rows(snap)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ContainerCollector(snap))
+    registry.register(ContainerCollector(ContainerValues.of(rows)))
+    registry.register(IncidentCollector(rows, snap.now_ns))
     registry.register(HealthCollector(snap, health.view()))
     text = generate_latest(registry)
     check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True)
@@ -110,6 +119,26 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
     assert lag[float("inf")] == 2 and len(lag) == len(LAG_BUCKETS_S) + 1
     reconnects = families["docktally_collector_reconnects"].samples
     assert [(s.labels["engine"], s.value) for s in reconnects] == [("unix:///x.sock", 2)]
+
+
+ODD = ['we"b', "back\\slash", "new\nline", "ünï-cödé ✓", "{brace}=,", ""]
+
+
+def test_the_fast_rendering_is_prometheus_clients(recorded: Engine) -> None:
+    with recorded.connect() as conn:
+        end = max(collection.last_event_ns_by_host(conn).values()) + NS
+    snap = StoreTotals(recorded, clock_ns=lambda: end).refresh()
+    rows = container_rows(snap)
+    # Names, services, images and policies that need escaping, and large and tiny values.
+    for i, col in enumerate(["container", "service", "image", "policy"]):
+        rows[col] = [ODD[(i + k) % len(ODD)] + str(k) for k in range(len(rows))]
+    rows.loc[0, "downtime_s"] = 1.234567890123e12
+    rows.loc[1, "observed_s"] = 3e-7
+    rows.loc[2, "restarts"] = 10**9
+    values = ContainerValues.of(rows)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ContainerCollector(values))
+    assert render_containers(values) == generate_latest(registry)
 
 
 @pytest.mark.parametrize("by", ["container", "service"])

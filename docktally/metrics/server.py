@@ -19,7 +19,13 @@ from sqlalchemy import Engine
 from docktally.analytics.totals import empty_totals
 from docktally.errors import UsageError
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
-from docktally.metrics.collector import ContainerCollector, HealthCollector
+from docktally.metrics.collector import (
+    ContainerValues,
+    HealthCollector,
+    IncidentCollector,
+    container_rows,
+)
+from docktally.metrics.exposition import render_containers
 from docktally.metrics.health import CollectorHealth
 from docktally.metrics.summary import Snapshot, StoreHealth, StoreTotals
 
@@ -84,12 +90,17 @@ class MetricsServer:
         """Recompute the container series from the store and render them."""
         started = time.monotonic()
         snapshot = self.totals.refresh()
+        rows = container_rows(snapshot)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(ContainerCollector(snapshot))
-        rendered = generate_latest(registry)
+        registry.register(IncidentCollector(rows, snapshot.now_ns))
+        rendered = render_containers(ContainerValues.of(rows)) + generate_latest(registry)
         self._current = (snapshot, rendered)
         self.last_refresh_s = time.monotonic() - started
         self._ready.set()
+
+    def wait_ready(self, timeout_s: float | None = None) -> bool:
+        """True once the first refresh is done."""
+        return self._ready.wait(timeout_s)
 
     def scrape(self) -> bytes:
         self._last_scrape = time.monotonic()

@@ -1,0 +1,174 @@
+"""The Prometheus endpoint's cost: scraping 10,000 containers' series, and the live collector's
+event-to-commit p99 with the endpoint refreshing and being scraped beside it.
+
+    .venv/bin/python -m bench.bench_metrics [--containers 10000] [--events 300000]
+                                            [--scrapes 20] [--seconds 30] [--churners 3]
+
+1. Scrape: bench/generate.py's events for `--containers` containers are imported into a
+   SQLite file; a MetricsServer over it refreshes (the first refresh computes every
+   container's totals since its first event; the next ones only the recent tail), then
+   `--scrapes` GETs of /metrics over HTTP are timed. Target: a scrape <= 200 ms.
+2. Collector: a private engine (tests/private_engine.py) with `--churners` processes looping
+   create/start/wait/remove; the collector writes into the same database. Event-to-commit
+   latency (the bench_collector_latency measure) for `--seconds` without the endpoint, then
+   `--seconds` with the endpoint in the same process refreshing every 5 s and scraped every
+   second, `--rounds` times in turn (the machine's load drifts). Target: p99 not slowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.bench_collector_latency import CHURN, pct
+from bench.generate import write_file
+from bench.installed import byte_compile
+from docktally.cli import main as docktally
+from docktally.collector.runner import Collector
+from docktally.metrics.health import CollectorHealth, sessions_of
+from docktally.metrics.server import MetricsServer
+from docktally.store import db
+from tests.private_engine import IMAGE, PrivateEngine
+
+
+def scrape(url: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as resp:
+        body = resp.read()
+    return time.perf_counter() - t0, len(body)
+
+
+def bench_scrape(url: str, scrapes: int) -> MetricsServer:
+    store = db.connect(url, readonly=True)
+    server = MetricsServer(store, port=0)
+    t0 = time.perf_counter()
+    server.refresh()
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    server.refresh()
+    tail = time.perf_counter() - t0
+    server.start()
+    endpoint = f"http://127.0.0.1:{server.port}/metrics"
+    times, size = [], 0
+    for _ in range(scrapes):
+        took, size = scrape(endpoint)
+        times.append(took)
+    text = urllib.request.urlopen(endpoint, timeout=60).read().decode()
+    samples = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    print(f"first refresh (all history): {first:.2f} s; next refresh (tail): {tail:.2f} s")
+    print(
+        f"scrape: median {statistics.median(times) * 1000:.1f} ms, "
+        f"max {max(times) * 1000:.1f} ms over {scrapes}; {size / 1e6:.1f} MB, {samples} samples"
+    )
+    server.close()
+    store.dispose()
+    return server
+
+
+def bench_collector(url: str, seconds: float, churners: int, rounds: int) -> None:
+    eng = PrivateEngine()
+    eng.start()
+    phase: list[list[float]] = [[]]
+    health = CollectorHealth()
+
+    def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
+        health.on_commit(rows, committed_ns)
+        phase[-1].extend((committed_ns - int(r["time_ns"])) / 1e6 for r in rows)
+
+    store = db.connect(url)
+    stop = threading.Event()
+    col = Collector(store=store, engine_url=eng.url, on_commit=on_commit, log=print)
+    health.watch_sessions(eng.url, sessions_of(col))
+    runner = threading.Thread(target=col.run, args=(stop,), daemon=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        runner.start()
+        while col.sessions < 1:
+            time.sleep(0.05)
+        procs = [
+            subprocess.Popen([sys.executable, "-c", CHURN, eng.url, IMAGE]) for _ in range(churners)
+        ]
+        time.sleep(2)  # churn under way
+        lat: dict[bool, list[float]] = {False: [], True: []}
+        scrapes: list[float] = []
+        for _ in range(rounds):
+            # Without the endpoint, then with it (started and refreshed once before measuring).
+            phase.append([])
+            time.sleep(seconds)
+            lat[False] += phase[-1]
+            server = MetricsServer(store, port=0, health=health).start()
+            server.wait_ready()
+            endpoint = f"http://127.0.0.1:{server.port}/metrics"
+            done = threading.Event()
+
+            def scraper(endpoint: str = endpoint, done: threading.Event = done) -> None:
+                while not done.wait(1.0):
+                    scrapes.append(scrape(endpoint)[0])
+
+            th = threading.Thread(target=scraper, daemon=True)
+            phase.append([])
+            th.start()
+            time.sleep(seconds)
+            lat[True] += phase[-1]
+            done.set()
+            th.join()
+            print(f"  round: last refresh {server.last_refresh_s:.2f} s")
+            server.close()
+        for on, name in ((False, "without the endpoint"), (True, "with the endpoint")):
+            v = lat[on]
+            print(
+                f"event-to-commit {name}: p50 {pct(v, 50):.0f} ms, p99 {pct(v, 99):.0f} ms, "
+                f"max {max(v):.0f} ms over {len(v)} events"
+            )
+        print(
+            f"{len(scrapes)} scrapes beside the collector, median "
+            f"{statistics.median(scrapes) * 1000:.1f} ms, max {max(scrapes) * 1000:.1f} ms"
+        )
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        stop.set()
+        runner.join(timeout=10)
+        store.dispose()
+        eng.destroy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--containers", type=int, default=10_000)
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--days", type=float, default=7)
+    ap.add_argument("--scrapes", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--churners", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2, help="without/with pairs (default 2)")
+    ap.add_argument("--skip-collector", action="store_true")
+    args = ap.parse_args()
+    byte_compile()
+    tmp = Path(tempfile.mkdtemp(prefix="dktbench"))
+    lines = tmp / "events.jsonl"
+    # Ending now: the containers are current, as on a live host.
+    start_ns = time.time_ns() - int(args.days * 86400e9)
+    write_file(
+        lines, events=args.events, containers=args.containers, days=args.days, start_ns=start_ns
+    )
+    url = f"sqlite:///{tmp}/bench.db"
+    assert docktally(["import", "--db", url, "--host", "bench", str(lines)]) == 0
+    bench_scrape(url, args.scrapes)
+    if not args.skip_collector:
+        bench_collector(url, args.seconds, args.churners, args.rounds)
+
+
+if __name__ == "__main__":
+    main()
