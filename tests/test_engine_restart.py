@@ -255,7 +255,8 @@ def test_engine_restart_the_collector_did_not_see(
     assert sorted(dies) == [(True, "engine_restart")] * 4
     check_report(url, ins, since_ns, until_ns, capsys)
     inc = check_incident(url, since_ns, until_ns, capsys)
-    assert inc["engine_restart"]["watched"] == (how == "connection_cut")
+    # Nobody saw the engine go down: a cut connection ends the stream with no deaths.
+    assert not inc["engine_restart"]["watched"]
     store.dispose()
 
 

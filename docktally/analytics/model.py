@@ -56,9 +56,10 @@ COVERAGE_COLUMNS = ["host", "start_ns", "end_ns", "source"]
 
 # Engine restarts the collector found (gaps of reason engine_restart): [start_ns, end_ns) from
 # when the collector lost the engine to the restarted engine's first event. `watched`: the
-# collector was watching when the engine's stream ended, so start_ns is when the engine stopped
-# answering and the whole span is known time (the engine was down); otherwise the collector was
-# not running and only inspect tells when containers died.
+# collector saw the engine go down (containers died live, then the stream ended), so start_ns is
+# when the engine stopped answering and the whole span is known time (the engine was down);
+# otherwise (collector stopped, or its connection cut first) only inspect tells when containers
+# died.
 ENGINE_RESTART_COLUMNS = ["host", "start_ns", "end_ns", "watched"]
 
 # Declared maintenance / reclassification. target_kind "container" (target = name) or

@@ -108,16 +108,26 @@ def coverage_frame(rows: Sequence[tuple[Any, ...]]) -> pd.DataFrame:
     return records_frame(rows, COVERAGE_COLUMNS)
 
 
+# A collector saw the engine go down when containers died this shortly before its stream ended.
+ENGINE_SHUTDOWN_LEAD_NS = 60_000_000_000
+
+
 def engine_restarts_sql(
     start_ns: int | None = None, end_ns: int | None = None
 ) -> tuple[str, dict[str, Any]]:
-    """Gaps of reason engine_restart; watched when a coverage row of the same engine ended
-    where the gap starts because the engine's stream ended (the collector writes them so)."""
+    """Gaps of reason engine_restart. Watched when the collector saw the engine go down: a
+    coverage row of the same engine ended where the gap starts because the stream ended (the
+    collector writes them so), and a container's `die` arrived live in the minute before (a
+    mere cut of the collector's connection ends the stream too, with no deaths)."""
     where, params = _span("g.start_ns", "g.end_ns", start_ns, end_ns)
     where = (where + " AND" if where else " WHERE") + " g.reason = 'engine_restart'"
+    params["lead_ns"] = ENGINE_SHUTDOWN_LEAD_NS
     watched = (
         "EXISTS (SELECT 1 FROM coverage c WHERE c.host = g.host AND c.engine_url = g.engine_url"
         " AND c.end_ns = g.start_ns AND c.closed_reason IN ('disconnected', 'engine_silent'))"
+        " AND EXISTS (SELECT 1 FROM events e JOIN containers k ON k.ref = e.container_ref"
+        " WHERE k.host = g.host AND e.kind = 'die' AND NOT e.inferred"
+        " AND e.time_ns >= g.start_ns - :lead_ns AND e.time_ns <= g.start_ns)"
     )
     sql = f"SELECT g.host, g.start_ns, g.end_ns, {watched} AS watched FROM gaps g{where}"
     return sql + " ORDER BY g.host, g.start_ns", params
