@@ -93,3 +93,9 @@ def test_readers_bring_an_empty_database_to_head(
     db.connect(str(path), migrate=False).dispose()  # a file with no schema at all
     assert main([*command, "--db", str(path)]) == 0
     assert db.is_at_head(db.connect(str(path), readonly=True, migrate=False))
+
+
+def test_no_help_shows_a_python_none() -> None:
+    # `events --since` has no default: its help said "(default: None)".
+    helps = {p.prog: p.format_help() for p in _every_parser(build_parser())}
+    assert {prog for prog, text in helps.items() if "None" in text} == set()

@@ -38,10 +38,17 @@ def add_db(parser: argparse.ArgumentParser) -> None:
 def add_window(parser: argparse.ArgumentParser, default_since: str | None = "7d") -> None:
     parser.add_argument(
         "--since",
+        metavar="TIME",
         default=default_since,
-        help=f"start: a duration before now (7d, 6h) or an ISO time (default: {default_since})",
+        help="start: a duration before now (7d, 1h30m) or an ISO time "
+        f"(default: {default_since or 'the first stored event'})",
     )
-    parser.add_argument("--until", default=None, help="end: a duration or ISO time (default: now)")
+    parser.add_argument(
+        "--until",
+        metavar="TIME",
+        default=None,
+        help="end: a duration before now or an ISO time (default: now)",
+    )
 
 
 class DurationOption:
