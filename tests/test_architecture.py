@@ -34,8 +34,7 @@ def test_analytics_is_pure(path: Path) -> None:
     tops = {_top(m) for m in _imports(path)}
     assert not tops & {"docker", "sqlalchemy", "streamlit", "psycopg", "sqlite3", "requests"}
     assert not {m for m in _imports(path) if m.startswith(("docktally.store", "docktally.cli"))}
-    # Nor processes, threads or sockets: whoever runs analytics decides where (the report's
-    # quantile helper process is the CLI's, cli/quantile_helper.py).
+    # Nor processes, threads or sockets: whoever runs analytics decides where.
     assert not tops & {"os", "subprocess", "multiprocessing", "threading", "socket"}
     source = path.read_text()
     # The window and "now" are arguments: nothing in analytics reads the clock.

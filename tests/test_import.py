@@ -113,8 +113,8 @@ def test_coverage_spans_first_to_last_event_and_is_recorded_once(store: Engine) 
 def test_covers_overrides_the_span(store: Engine) -> None:
     with store.begin() as conn:
         import_lines(conn, recorded.lines("kill"), host="h1", covers=(10, 20))
-    with store.connect() as conn:
-        rows = reads.load_coverage(conn)
+    with db.open_reader(store) as reader:
+        rows = reads.load_coverage(reader)
     assert rows[["start_ns", "end_ns"]].values.tolist() == [[10, 20]]
 
 
@@ -224,9 +224,8 @@ def test_cli_strict_error_names_file_and_line_and_writes_nothing(
     assert "nothing was imported" in err and "\n" not in err
     eng = db.connect(url)
     assert count(eng) == 0
-    with eng.connect() as conn:
-        assert reads.load_coverage(conn).empty
-    eng.dispose()
+    with db.open_reader(eng) as reader:
+        assert reads.load_coverage(reader).empty
 
 
 def test_cli_skip_invalid_lists_skipped_lines(
@@ -281,9 +280,8 @@ def test_cli_covers_is_recorded(tmp_path: Path) -> None:
     rc = main(["import", str(f), "--db", url, "--covers", "2026-01-01T00:00:00Z..2026-01-02"])
     assert rc == 0
     eng = db.connect(url)
-    with eng.connect() as conn:
-        cov = reads.load_coverage(conn)
-    eng.dispose()
+    with db.open_reader(eng) as reader:
+        cov = reads.load_coverage(reader)
     assert (cov["end_ns"] - cov["start_ns"]).tolist() == [86400 * NS]
 
 

@@ -79,12 +79,12 @@ def test_lab_measured_and_replayed_mttr_agree(
     assert "always" not in run.restarts_by_hand
 
     # The engine never restarted sooner than its rules say (die -> start >= the rule's delay).
-    with db.connect(f"sqlite:///{tmp_path / 'lab.db'}").connect() as conn:
+    with db.open_reader(db.connect(f"sqlite:///{tmp_path / 'lab.db'}")) as reader:
         from docktally.analytics.failures import find_failures
         from docktally.analytics.policies import classify_recoveries
         from docktally.store import reads
 
-        history = reads.load_history(conn, run.window.start_ns, run.window.end_ns)
+        history = reads.load_history(reader, run.window.start_ns, run.window.end_ns)
     c = classify_recoveries(find_failures(history, run.window))
     engine_restarts = c[c["engine_delay_s"].notna()]
     assert len(engine_restarts) >= 6

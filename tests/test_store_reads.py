@@ -1,5 +1,5 @@
-"""Read queries on SQLite and PostgreSQL: load_history's lookback and last-event-before, and
-list_events filters."""
+"""Read queries on SQLite and PostgreSQL: load_history's lookback and last-event-before, the
+stored values as they come back through Arrow, and list_events filters."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from docktally.analytics.model import EVENT_COLUMNS
-from docktally.store import reads, writes
+from docktally.store import db, reads, writes
 
 NS = 1_000_000_000
 HOUR = 3600 * NS
@@ -64,8 +64,8 @@ def seed(store: Engine) -> None:
 
 def test_load_history_keeps_each_containers_last_event_before_the_window(store: Engine) -> None:
     seed(store)
-    with store.connect() as conn:
-        h = reads.load_history(conn, START, END)
+    with db.open_reader(store) as reader:
+        h = reads.load_history(reader, START, END)
     df = h.events
     assert list(df.columns) == EVENT_COLUMNS
     got = [(r.container_id[0], r.time_ns, r.action) for r in df.itertuples()]
@@ -83,8 +83,8 @@ def test_load_history_keeps_each_containers_last_event_before_the_window(store: 
 
 def test_load_history_by_host(store: Engine) -> None:
     seed(store)
-    with store.connect() as conn:
-        h = reads.load_history(conn, START, END, hosts=["h2"])
+    with db.open_reader(store) as reader:
+        h = reads.load_history(reader, START, END, hosts=["h2"])
     assert set(h.events["host"]) == {"h2"}
 
 
@@ -99,8 +99,8 @@ def test_load_history_brings_coverage_and_facts(store: Engine) -> None:
             conn, host="h", engine_url=None, engine_id=None, source="import", start_ns=0
         )
         writes.close_coverage(conn, early, HOUR, "import")
-    with store.connect() as conn:
-        h = reads.load_history(conn, START, END)
+    with db.open_reader(store) as reader:
+        h = reads.load_history(reader, START, END)
     assert h.coverage[["start_ns", "end_ns"]].values.tolist() == [[START, END]]
     assert h.facts.empty and h.maintenance.empty
 
@@ -138,42 +138,27 @@ def test_list_events_filters(store: Engine) -> None:
         assert actions(container="web", action="die", since_ns=START) == ["die"]
 
 
-def test_the_arrow_reader_and_the_fallback_give_the_same_frame(
-    store: Engine, monkeypatch: Any
-) -> None:
-    """On a SQLite file the window's events come through Arrow's driver in forked children;
-    where that cannot run, through the store's own connection: same frame."""
-    import pandas as pd
-
-    from docktally.store import window_reader
-
+def test_the_events_are_categoricals_named_from_the_container_rows(store: Engine) -> None:
     seed(store)
-    forks: list[int] = []
-    real = window_reader._fork
-
-    def spy(body: Any) -> Any:
-        child = real(body)
-        forks.append(child[0])
-        return child
-
-    monkeypatch.setattr(window_reader, "_fork", spy)
-    with store.connect() as conn:
-        fast = reads.load_events_for_window(conn, START, END)
-    monkeypatch.setattr(reads, "sqlite_file", lambda conn: None)
-    with store.connect() as conn:
-        slow = reads.load_events_for_window(conn, START, END)
-    assert len(forks) == (1 if store.dialect.name == "sqlite" else 0)
-    assert len(fast) == 5
-    pd.testing.assert_frame_equal(fast, slow)
-    # Strings are Categoricals; names come from the container rows.
-    assert isinstance(fast["container_id"].dtype, pd.CategoricalDtype)
-    assert list(fast["name"].astype(object)) == ["web", "web", "web", "db", "job"]
+    with db.open_reader(store) as reader:
+        df = reads.load_events(reader, START, END)
+    assert len(df) == 5
+    assert isinstance(df["container_id"].dtype, pd.CategoricalDtype)
+    assert isinstance(df["action"].dtype, pd.CategoricalDtype)
+    assert list(df["name"].astype(object)) == ["web", "web", "web", "db", "job"]
 
 
-def test_packed_and_odd_rows_come_back_as_stored(store: Engine) -> None:
-    """Most rows travel as three integers (kind, inferred, health, exit code and signal packed
-    in one); rows that cannot (an action that is not its kind, a cause hint, codes out of
-    range) are read whole. Either way every value comes back as stored."""
+def test_an_empty_window_has_the_columns_and_types(store: Engine) -> None:
+    seed(store)
+    with db.open_reader(store) as reader:
+        df = reads.load_events(reader, 1000 * HOUR, 1001 * HOUR, hosts=["nowhere"])
+    assert df.empty and list(df.columns) == EVENT_COLUMNS
+    assert df["exit_code"].dtype.name == "Int64" and df["inferred"].dtype == bool
+
+
+def test_every_value_comes_back_as_stored(store: Engine) -> None:
+    """Each typed column as written: codes far out of the usual range, an action that is not
+    its kind, cause hints, health values, inferred rows."""
     rows = [
         ev(A, START + 1, "start"),
         ev(A, START + 2, "health_status: healthy"),
@@ -182,17 +167,17 @@ def test_packed_and_odd_rows_come_back_as_stored(store: Engine) -> None:
         ev(A, START + 5, "kill", signal=9),
         ev(A, START + 6, "die", exit_code=137),
         ev(A, START + 7, "die", exit_code=-1),
-        ev(A, START + 8, "die", exit_code=70_000),  # beyond the packed range
-        ev(A, START + 9, "kill", signal=300),  # beyond the packed range
+        ev(A, START + 8, "die", exit_code=70_000),
+        ev(A, START + 9, "kill", signal=300),
         ev(A, START + 10, " kill : x", kind="kill"),  # an action that is not its kind
         ev(B, START + 11, "die", exit_code=0, inferred=True, cause_hint="engine_restart"),
-        ev(B, START + 12, "health_status: starting"),  # a health the packing has no code for
+        ev(B, START + 12, "health_status: starting"),
         ev(B, START + 13, "start", inferred=True),
     ]
     with store.begin() as conn:
         writes.insert_events(conn, rows)
-    with store.connect() as conn:
-        df = reads.load_events_for_window(conn, START, END)
+    with db.open_reader(store) as reader:
+        df = reads.load_events(reader, START, END)
     cols = ["time_ns", "action", "kind", "exit_code", "signal", "health", "inferred", "cause_hint"]
     got = [
         tuple(None if pd.isna(v) else v for v in rec)

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from docktally.store import reads, writes
+from docktally.store import db, reads, writes
 from docktally.store.schema import container_facts, coverage, events
 
 NS = 1_000_000_000
@@ -136,7 +136,8 @@ def test_facts_history_only_on_change(store: Engine) -> None:
                 container_facts.c.observed_ns
             )
         ).all()
-        df = reads.load_facts(conn)
+    with db.open_reader(store) as reader:
+        df = reads.load_facts(reader)
     assert [tuple(r) for r in got] == [
         (10, "always"),
         (30, "on-failure"),
@@ -152,15 +153,16 @@ def test_coverage_open_heartbeat_close(store: Engine) -> None:
             conn, host="h", engine_url="u", engine_id="E", source="collect", start_ns=100
         )
         writes.heartbeat_coverage(conn, cid, 150)
-    with store.connect() as conn:
+    with db.open_reader(store) as reader:
         # Open: it covers up to its heartbeat.
-        assert reads.load_coverage(conn)[["start_ns", "end_ns"]].values.tolist() == [[100, 150]]
+        assert reads.load_coverage(reader)[["start_ns", "end_ns"]].values.tolist() == [[100, 150]]
     with store.begin() as conn:
         writes.close_coverage(conn, cid, 200, "sigterm")
     with store.connect() as conn:
         row = conn.execute(select(coverage)).mappings().one()
         assert (row["end_ns"], row["heartbeat_ns"], row["closed_reason"]) == (200, 200, "sigterm")
-        assert reads.load_coverage(conn)[["start_ns", "end_ns"]].values.tolist() == [[100, 200]]
+    with db.open_reader(store) as reader:
+        assert reads.load_coverage(reader)[["start_ns", "end_ns"]].values.tolist() == [[100, 200]]
 
 
 def test_abandoned_coverage_ends_at_its_last_heartbeat(store: Engine) -> None:
@@ -192,8 +194,8 @@ def test_coverage_window_filter(store: Engine) -> None:
                 conn, host="h", engine_url=None, engine_id=None, source="import", start_ns=start
             )
             writes.close_coverage(conn, c, end, "import")
-    with store.connect() as conn:
-        df = reads.load_coverage(conn, 25, 45)
+    with db.open_reader(store) as reader:
+        df = reads.load_coverage(reader, 25, 45)
     assert df["start_ns"].tolist() == [20, 40]
 
 

@@ -225,8 +225,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def chi2_ppf(q: float, df: Any) -> Any:
-    """scipy.stats.chi2.ppf(q, df) (analytics/chi2.py: imports scipy.special on use, or has a
-    helper process compute it)."""
+    """scipy.stats.chi2.ppf(q, df) (analytics/chi2.py: imports scipy.special on use)."""
     return chi2.ppf(q, df)
 
 

@@ -7,9 +7,7 @@ sets `func(args) -> int`.
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -88,16 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    # One OpenBLAS thread (unless the user chose): nothing docktally computes is BLAS, and an
-    # idle pool's threads and fork handlers cost CPU beside the import's and the report's
-    # forked children. Set before anything imports numpy.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    code = main()
-    # The process ends here: the interpreter's last full collection would walk every object
-    # still alive (pandas, Arrow, SQLAlchemy: ~0.3 s after a large import) to free memory the
-    # exit frees anyway.
-    gc.freeze()
-    sys.exit(code)
+    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from docktally.analytics.model import Window
+    from docktally.store.db import ArrowReader
 
 FORMATS = ("table", "json", "csv", "markdown", "html")
 GROUP_BY = ("container", "service", "image", "host", "policy")
@@ -110,8 +111,7 @@ def check_by(value: str) -> str:
 def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
     """The store at head. Every command brings an empty or older database to head by itself;
     readers then read through a read-only connection."""
-    # Imported here: SQLAlchemy takes ~0.3 s, and `docktally report` on a SQLite file at head
-    # reads without it (store/window_reader.start_early).
+    # Imported here: `docktally --help` and the parser need no SQLAlchemy.
     from docktally.store import db
 
     url = getattr(args, "db", None)
@@ -120,6 +120,13 @@ def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
         with contextlib.suppress(StoreError):
             db.connect(url).dispose()
     return db.connect(url, readonly=readonly)
+
+
+def open_reader(args: argparse.Namespace) -> ArrowReader:
+    """The store at head, for the analysis reads (store.reads.load_history and the like)."""
+    from docktally.store import db
+
+    return db.open_reader(open_db(args, readonly=True))
 
 
 def window_ns_from_args(args: argparse.Namespace, now: int) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from docktally.cli.common import (
     add_duration,
     add_window,
     now_ns,
-    open_db,
+    open_reader,
     window_from_args,
     write_output,
 )
@@ -73,12 +73,8 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
     assert slo_percent is not None
     stable_s = args.stable_ns / NS_PER_S
     window = window_from_args(args, now_ns())
-    engine = open_db(args, readonly=True)
-    try:
-        with engine.connect() as conn:
-            history = reads.load_history(conn, window.start_ns, window.end_ns)
-    finally:
-        engine.dispose()
+    with open_reader(args) as reader:
+        history = reads.load_history(reader, window.start_ns, window.end_ns)
     # One timeline gives both the failures and the intervals that bound each one's downtime.
     timeline = build_timeline(history, window)
     failures = failures_from_timeline(timeline)

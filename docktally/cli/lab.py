@@ -19,14 +19,15 @@ from docktally.collector.engine_url import default_engine_url
 from docktally.collector.lab import LABEL_RUN, Lab, LabConfig, LabRun, LabStatus, connect_engine
 from docktally.errors import UsageError
 from docktally.reports.policies import render_policies
-from docktally.store import reads
+from docktally.store import db, reads
 from docktally.timespec import DURATION_FORMS, NS_PER_S, ns_to_iso
 
 
 def lab_result(store: Engine, run: LabRun, **replay: Any) -> dict[str, Any]:
     """The policy comparison of the lab's own containers over the run's window."""
-    with store.connect() as conn:
-        history = reads.load_history(conn, run.window.start_ns, run.window.end_ns)
+    # The lab's collector is done: its engine is disposed and the reads go through Arrow.
+    with db.open_reader(store) as reader:
+        history = reads.load_history(reader, run.window.start_ns, run.window.end_ns)
     facts = history.facts
     ids = set(run.containers.values())
     mine = {

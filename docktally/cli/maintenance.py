@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from docktally.cli.common import add_db, add_duration, now_ns, open_db, write_output
+from docktally.cli.common import add_db, add_duration, now_ns, open_db, open_reader, write_output
 from docktally.errors import UsageError
 from docktally.reports.tables import text_table
 from docktally.store import reads, writes
@@ -119,12 +119,8 @@ def _frame_for_output(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    engine = open_db(args, readonly=True)
-    try:
-        with engine.connect() as conn:
-            df = reads.load_maintenance(conn)
-    finally:
-        engine.dispose()
+    with open_reader(args) as reader:
+        df = reads.load_maintenance(reader)
     if args.format == "json":
         recs = [
             {k: (None if pd.isna(v) else v) for k, v in r.items()}

@@ -14,7 +14,7 @@ from docktally.cli.common import (
     add_duration,
     add_window,
     now_ns,
-    open_db,
+    open_reader,
     window_from_args,
     write_output,
 )
@@ -61,12 +61,8 @@ def replay_args(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     opts = replay_args(args)
     window = window_from_args(args, now_ns())
-    engine = open_db(args, readonly=True)
-    try:
-        with engine.connect() as conn:
-            history = reads.load_history(conn, window.start_ns, window.end_ns)
-    finally:
-        engine.dispose()
+    with open_reader(args) as reader:
+        history = reads.load_history(reader, window.start_ns, window.end_ns)
     result = compare_policies(
         find_failures(history, window),
         build_intervals(history, window),

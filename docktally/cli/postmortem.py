@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from docktally.analytics.incidents import find_incident
-from docktally.cli.common import open_db, write_output
+from docktally.cli.common import open_reader, write_output
 from docktally.cli.incidents import add_incident_options, load_context
 from docktally.errors import UsageError
 from docktally.reports.postmortem import LOG_LEAD_NS, NS_PER_S, build_postmortem, render
@@ -21,21 +21,17 @@ def run(args: argparse.Namespace) -> int:
             f"no incident {args.id!r} between --since {args.since} and --until "
             f"{args.until or 'now'} (list them with `docktally incidents`)"
         )
-    engine = open_db(args, readonly=True)
-    try:
-        with engine.connect() as conn:
-            tails = [
-                reads.load_log_tails(
-                    conn,
-                    host=str(row["host"]),
-                    container_id=str(cid),
-                    start_ns=int(row["start_ns"]) - LOG_LEAD_NS,
-                    end_ns=int(max(row["failure_times_ns"])) + NS_PER_S,
-                )
-                for cid in row["container_ids"]
-            ]
-    finally:
-        engine.dispose()
+    with open_reader(args) as reader:
+        tails = [
+            reads.load_log_tails(
+                reader,
+                host=str(row["host"]),
+                container_id=str(cid),
+                start_ns=int(row["start_ns"]) - LOG_LEAD_NS,
+                end_ns=int(max(row["failure_times_ns"])) + NS_PER_S,
+            )
+            for cid in row["container_ids"]
+        ]
     pm = build_postmortem(ctx.history.events, ctx.failures, ctx.incidents, row, ctx.window, tails)
     write_output(render(pm, args.format), args.out)
     return 0

@@ -13,12 +13,9 @@ place.
 from __future__ import annotations
 
 import contextlib
-import gc
 import importlib
 import json
 import os
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -119,8 +116,17 @@ def _analytics(name: str) -> ModuleType:
 
 @st.cache_resource(show_spinner=False)
 def engine(url: str) -> Engine:
-    """One read-only Engine per URL for the whole server."""
+    """One read-only Engine per URL for the whole server: connected once, to check the
+    database is at head and say what is wrong if not; the reads go through `_reader`."""
     return db.connect(url, readonly=True)
+
+
+@contextlib.contextmanager
+def _reader(url: str) -> Iterator[db.ArrowReader]:
+    """A connection of its own for each read (sessions' threads read side by side), through
+    Arrow only: store.db.open_reader disposes the engine's connections first."""
+    with db.open_reader(engine(url)) as reader:
+        yield reader
 
 
 def open_error(url: str) -> str | None:
@@ -134,56 +140,16 @@ def open_error(url: str) -> str | None:
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def event_count(url: str) -> int:
-    with engine(url).connect() as conn:
-        return reads.count_events(conn)
+    with _reader(url) as reader:
+        return reads.count_events(reader)
 
 
 @st.cache_resource(ttl=TTL_S, max_entries=8, show_spinner=False)
 def _history(url: str, start_ns: int, end_ns: int) -> History:
     # cache_resource, not cache_data: the frames are big and nobody mutates them, so every
     # session shares one copy instead of unpickling its own.
-    with _gc_paused(), engine(url).connect() as conn:
-        events = reads.window_read(conn, start_ns, end_ns)  # forked children read from here
-        _import_while_reading("scipy.special")
-        return reads.history(conn, events, start_ns, end_ns)
-
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """The cyclic GC paused while the store and analytics build their results: they make many
-    small objects (a dict per group, strings per container) and no cycles, and each time
-    those pile up the GC runs, now and then over every object of the server (Streamlit,
-    pandas, pyarrow, scipy): ~0.15 s of a first render. Counted: sessions' threads overlap."""
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
-
-
-def _import_while_reading(module: str) -> None:
-    """Import `module` now, in this thread, while the window's events are read in forked
-    children: the report that follows imports scipy.special (its MTBF interval) on first use,
-    ~0.3 s, and here this thread would only wait. Not in a second thread: the one waiting
-    for the children reads their pipe and fetches rows, releasing the GIL at each read or row,
-    and got it back only after the importing thread's switch interval (5 ms) each time."""
-    if module in sys.modules:
-        return
-    with contextlib.suppress(ImportError):  # the report raises the real error, if any
-        importlib.import_module(module)
+    with _reader(url) as reader:
+        return reads.load_history(reader, start_ns, end_ns)
 
 
 def containers(history: History) -> pd.DataFrame:
@@ -241,8 +207,7 @@ def history(view: View) -> History:
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
     history = _history(url, start_ns, end_ns)
-    with _gc_paused():
-        return containers(history)
+    return containers(history)
 
 
 def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
@@ -304,10 +269,9 @@ def _analysis(key: tuple[Any, ...]) -> tuple[Any, Any]:
     view = _view_from_key(key)
     mod = _analytics("docktally.analytics.report")
     h = history(view)
-    with _gc_paused():
-        report_and_timeline: tuple[Any, Any] = mod.build_report_with_timeline(
-            h, view.window, by=view.by, slo=view.slo
-        )
+    report_and_timeline: tuple[Any, Any] = mod.build_report_with_timeline(
+        h, view.window, by=view.by, slo=view.slo
+    )
     return report_and_timeline
 
 
@@ -316,8 +280,7 @@ def _report(key: tuple[Any, ...], every: str) -> Any:
     view = _view_from_key(key)
     mod = _analytics("docktally.analytics.report")
     h = history(view)
-    with _gc_paused():
-        return mod.build_report(h, view.window, by=view.by, slo=view.slo, every=every)
+    return mod.build_report(h, view.window, by=view.by, slo=view.slo, every=every)
 
 
 def _view_from_key(key: tuple[Any, ...]) -> View:
@@ -338,8 +301,7 @@ def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
     # are the window's; tests/test_dashboard.py checks it).
     mod = _analytics("docktally.analytics.intervals")
     timeline = _analysis(key)[1]
-    with _gc_paused():
-        return mod.intervals_from_timeline(timeline)
+    return mod.intervals_from_timeline(timeline)
 
 
 def intervals(view: View) -> pd.DataFrame:
@@ -350,8 +312,7 @@ def intervals(view: View) -> pd.DataFrame:
 def _failures(key: tuple[Any, ...]) -> pd.DataFrame:
     mod = _analytics("docktally.analytics.failures")
     timeline = _analysis(key)[1]
-    with _gc_paused():
-        return mod.failures_from_timeline(timeline)
+    return mod.failures_from_timeline(timeline)
 
 
 def failures(view: View) -> pd.DataFrame:
@@ -516,20 +477,20 @@ def exit_codes(view: View) -> pd.DataFrame:
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def coverage_rows(url: str) -> pd.DataFrame:
-    with engine(url).connect() as conn:
-        return reads.load_coverage_rows(conn)
+    with _reader(url) as reader:
+        return reads.load_coverage_rows(reader)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def gap_rows(url: str) -> pd.DataFrame:
-    with engine(url).connect() as conn:
-        return reads.load_gaps(conn)
+    with _reader(url) as reader:
+        return reads.load_gaps(reader)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def last_events(url: str, limit: int = 20) -> pd.DataFrame:
-    with engine(url).connect() as conn:
-        return reads.last_events(conn, limit)
+    with _reader(url) as reader:
+        return reads.last_events(reader, limit)
 
 
 def watching(url: str, now: int) -> pd.DataFrame:
@@ -701,10 +662,10 @@ def _postmortem(key: tuple[Any, ...], incident_id: str) -> Any:
     row = inc_mod.find_incident(incidents_df, incident_id)
     if row is None:
         return None
-    with engine(view.url).connect() as conn:
+    with _reader(view.url) as reader:
         tails = [
             reads.load_log_tails(
-                conn,
+                reader,
                 host=str(row["host"]),
                 container_id=str(cid),
                 start_ns=int(row["start_ns"]) - pm_mod.LOG_LEAD_NS,

@@ -1,60 +1,325 @@
-"""Read queries into DataFrames with the columns docktally.analytics.model names."""
+"""Reads: the store's rows as the frames docktally.analytics.model names.
+
+The analysis reads (a window's History for the report, incidents, policies, postmortems and
+the dashboard, and the dashboard's collector tables) go through one ArrowReader (store/db.py)
+on SQLite and PostgreSQL alike: columns from the driver, no Python object per value. The
+event listing (`docktally events`) and raw-JSON lookups return few rows and use SQLAlchemy
+Core on the writers' connection.
+"""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Select, Subquery, func, or_, select, text
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import Connection, Select, Subquery, or_, select
 
-from docktally.analytics.model import History
-from docktally.store import frames
-from docktally.store.db import sqlite_file
-from docktally.store.schema import (
-    containers,
-    coverage,
-    events,
-    gaps,
-    log_tails,
-    raw_chunks,
+from docktally.analytics.model import (
+    COVERAGE_COLUMNS,
+    ENGINE_RESTART_COLUMNS,
+    EVENT_COLUMNS,
+    FACT_COLUMNS,
+    MAINTENANCE_COLUMNS,
+    History,
 )
-from docktally.store.window_reader import LOOKBACK_NS as LOOKBACK_NS  # the dashboard's look-back
-from docktally.store.window_reader import Fetch, Rows, WindowRead
+from docktally.analytics.states import LIFECYCLE_KIND_ORDER
+from docktally.store.db import ArrowReader
+from docktally.store.schema import containers, events, raw_chunks
+
+# Events this long before the window are loaded too: a `kill` just before the window explains a
+# `die` just inside it, and incidents need the run-up.
+LOOKBACK_NS = 3600 * 1_000_000_000
+
+# The per-container strings of EVENT_COLUMNS, from `containers` through each event's ref.
+CONTAINER_STRINGS = ("host", "container_id", "name", "image", "compose_project", "compose_service")
 
 
-def _frame(
-    conn: Connection, stmts: Select[Any] | list[Select[Any]], columns: list[str]
+def _is_text(col: pa.ChunkedArray) -> bool:
+    return bool(pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    """An Arrow table as a DataFrame: text as object columns (None for missing), numbers as
+    numpy (integers with a missing value as float64 NaN); callers set the column types."""
+    cols: dict[str, Any] = {}
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if _is_text(col) or col.null_count == len(col):
+            cols[name] = np.array(col.to_pylist(), dtype=object)
+        else:
+            cols[name] = col.to_numpy()
+    return pd.DataFrame(cols, columns=table.column_names)
+
+
+def _query(reader: ArrowReader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    return _frame(reader.table(sql, params))
+
+
+def _ints(values: Sequence[Any]) -> str:
+    """`(1, 2, 3)` of integers, formatted in: the only values these statements hold."""
+    return "(" + ", ".join(str(int(v)) for v in values) + ")" if len(values) else "(NULL)"
+
+
+# --- a window's events --------------------------------------------------------------------------
+
+_KINDS = "(" + ", ".join(f"'{k}'" for k in sorted(LIFECYCLE_KIND_ORDER)) + ")"
+# Mostly-NULL text comes as '' (SQLite's driver types a column from its first batch; '' is
+# never a stored health or hint): taken back to missing below.
+_EVENT_SQL_COLUMNS = (
+    "container_ref, time_ns, action, kind, exit_code, signal, coalesce(health, '') AS health, "
+    "CAST(inferred AS INTEGER) AS inferred, coalesce(cause_hint, '') AS cause_hint"
+)
+_TEXT = ("action", "kind", "health", "cause_hint")
+
+
+def _events_sql(start_ns: int, end_ns: int, refs: Sequence[int] | None) -> str:
+    """Lifecycle events in [start - lookback, end), and each container's last one before that
+    (which says what state it was in when the window opened). The "last one before" walks the
+    natural-key index (container_ref, time_ns, action) backwards one container at a time,
+    matching lifecycle actions on the index alone: milliseconds per thousand containers,
+    where a window function over the table took ~20 s on 1M events."""
+    horizon = int(start_ns) - LOOKBACK_NS
+    in_refs = "" if refs is None else f" AND container_ref IN {_ints(refs)}"
+    prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in sorted(LIFECYCLE_KIND_ORDER))
+    before = (
+        f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE kind IN {_KINDS} AND id IN ("
+        "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
+        f"AND i.time_ns < {horizon} AND (i.action IN {_KINDS} OR {prefixes}) "
+        "ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) "
+        f"FROM containers c{'' if refs is None else f' WHERE c.ref IN {_ints(refs)}'})"
+    )
+    return (
+        f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE time_ns >= {horizon} "
+        f"AND time_ns < {int(end_ns)} AND kind IN {_KINDS}{in_refs} UNION ALL {before}"
+    )
+
+
+def _categorical(codes: np.ndarray, categories: Any) -> pd.Categorical:
+    # The codes index these categories (made just above): no check.
+    return pd.Categorical.from_codes(
+        codes, categories=pd.Index(categories, dtype=object), validate=False
+    )
+
+
+def _text_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
+    """A text column -> (codes, -1 for missing or ''; sorted categories), in C."""
+    if not _is_text(col):  # no rows: the driver could not tell the type
+        col = col.cast(pa.string())
+    cats = sorted(v for v in pc.unique(col).to_pylist() if v)
+    codes = pc.fill_null(pc.index_in(col, value_set=pa.array(cats, pa.string())), -1)
+    return codes.to_numpy().astype(np.int32, copy=False), cats
+
+
+def _nullable_ints(col: pa.ChunkedArray) -> pd.arrays.IntegerArray:
+    values = pc.fill_null(col, 0).to_numpy().astype(np.int64, copy=False)
+    return pd.arrays.IntegerArray(values, col.is_null().to_numpy(zero_copy_only=False))
+
+
+def load_events(
+    reader: ArrowReader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """The rows of one or more selects as one DataFrame; callers set the column types."""
-    rows: list[Any] = []
-    for stmt in stmts if isinstance(stmts, list) else [stmts]:
-        result = conn.execute(stmt)
-        # The DBAPI cursor's plain tuples: a SQLAlchemy Row per record, probed by pandas
-        # attribute by attribute, cost ~15 s per million rows.
-        cursor = result.cursor
-        rows.extend(cursor.fetchall() if cursor is not None else [])
-        result.close()
-    return frames.records_frame(rows, columns)
+    """Lifecycle events in [start - lookback, end), plus each container's last one before that;
+    EVENT_COLUMNS, sorted by host, container_id, time_ns. Text columns are Categoricals with
+    sorted categories; the per-container strings come from `containers` through each row's
+    ref, never per row. Events of a container written after its row was read wait for the
+    next read."""
+    box = _query(reader, f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers ORDER BY ref")
+    refs = None
+    if hosts:
+        box = box[box["host"].isin(list(hosts))].reset_index(drop=True)
+        refs = box["ref"].tolist()
+    ev = reader.table(_events_sql(start_ns, end_ns, refs))
+
+    # Each row's container, as a position in `box` (-1: not there).
+    crefs = box["ref"].to_numpy(dtype=np.int64)
+    ref = ev.column("container_ref").to_numpy().astype(np.int64, copy=False)
+    pos = np.full(len(ref), -1, dtype=np.int64)
+    if len(crefs):
+        p = np.minimum(np.searchsorted(crefs, ref), len(crefs) - 1)
+        pos = np.where(crefs[p] == ref, p, -1)
+    per_container = {c: pd.factorize(box[c].to_numpy(dtype=object), sort=True)
+                     for c in CONTAINER_STRINGS}  # fmt: skip
+
+    # Sorted by host, container id, time: two stable sorts (time, then the container's rank
+    # by (host, id)) keep the read order of events that share a nanosecond.
+    rank = np.empty(len(crefs), dtype=np.int64)
+    rank[np.lexsort((per_container["container_id"][0], per_container["host"][0]))] = np.arange(
+        len(crefs)
+    )
+    rows = np.flatnonzero(pos >= 0)
+    time_ns = ev.column("time_ns").to_numpy().astype(np.int64, copy=False)
+    by_time = rows[np.argsort(time_ns[rows], kind="stable")]
+    order = by_time[np.argsort(rank[pos[by_time]], kind="stable")]
+
+    frame: dict[str, Any] = {}
+    for c in CONTAINER_STRINGS:
+        codes, cats = per_container[c]
+        frame[c] = _categorical(codes[pos[order]], cats)
+    frame["time_ns"] = time_ns[order]
+    for c in _TEXT:
+        text_codes, text_cats = _text_codes(ev.column(c))
+        frame[c] = _categorical(text_codes[order], text_cats)
+    for c in ("exit_code", "signal"):
+        frame[c] = _nullable_ints(ev.column(c))[order]
+    frame["inferred"] = ev.column("inferred").to_numpy()[order] != 0
+    return pd.DataFrame(frame, columns=EVENT_COLUMNS)
 
 
-def fetcher(conn: Connection) -> Fetch:
-    """Statements with named parameters (store/frames.py, store/window_reader.py) run through
-    `conn`: plain tuples, as the DBAPI cursor gives them."""
+# --- the small tables ---------------------------------------------------------------------------
 
-    def fetch(sql: str, params: dict[str, Any]) -> Rows:
-        result = conn.execute(text(sql), params)
+
+def _overlapping(start_col: str, end_col: str, start_ns: int | None, end_ns: int | None) -> str:
+    """`WHERE` for rows overlapping [start_ns, end_ns) (either side open when None)."""
+    where = []
+    if start_ns is not None:
+        where.append(f"{end_col} > {int(start_ns)}")
+    if end_ns is not None:
+        where.append(f"{start_col} < {int(end_ns)}")
+    return " WHERE " + " AND ".join(where) if where else ""
+
+
+def load_facts(reader: ArrowReader, hosts: Sequence[str] | None = None) -> pd.DataFrame:
+    sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM container_facts ORDER BY observed_ns"
+    df = _query(reader, sql)
+    if hosts:
+        df = df[df["host"].isin(list(hosts))].reset_index(drop=True)
+    df["has_healthcheck"] = df["has_healthcheck"].astype(bool)
+    df["stop_timeout_s"] = df["stop_timeout_s"].astype("Int64")
+    return df
+
+
+def load_coverage(
+    reader: ArrowReader, start_ns: int | None = None, end_ns: int | None = None
+) -> pd.DataFrame:
+    # An open row (a collector still running) ends at its last heartbeat.
+    end = "coalesce(end_ns, heartbeat_ns, start_ns)"
+    where = _overlapping("start_ns", end, start_ns, end_ns)
+    sql = f"SELECT host, start_ns, {end} AS end_ns, source FROM coverage{where}"
+    return _query(reader, sql + " ORDER BY host, start_ns")[COVERAGE_COLUMNS]
+
+
+def load_maintenance(
+    reader: ArrowReader, start_ns: int | None = None, end_ns: int | None = None
+) -> pd.DataFrame:
+    where = _overlapping("start_ns", "end_ns", start_ns, end_ns)
+    sql = f"SELECT {', '.join(MAINTENANCE_COLUMNS)} FROM maintenance{where} ORDER BY start_ns"
+    return _query(reader, sql)
+
+
+# A collector saw the engine go down when containers died this shortly before its stream ended.
+ENGINE_SHUTDOWN_LEAD_NS = 60_000_000_000
+
+
+def load_engine_restarts(
+    reader: ArrowReader, start_ns: int | None = None, end_ns: int | None = None
+) -> pd.DataFrame:
+    """Gaps of reason engine_restart. Watched when the collector saw the engine go down: a
+    coverage row of the same engine ended where the gap starts because the stream ended (the
+    collector writes them so), and a container's `die` arrived live in the minute before (a
+    mere cut of the collector's connection ends the stream too, with no deaths)."""
+    where = _overlapping("g.start_ns", "g.end_ns", start_ns, end_ns)
+    where = (where + " AND" if where else " WHERE") + " g.reason = 'engine_restart'"
+    watched = (
+        "CASE WHEN EXISTS (SELECT 1 FROM coverage c WHERE c.host = g.host "
+        "AND c.engine_url = g.engine_url AND c.end_ns = g.start_ns "
+        "AND c.closed_reason IN ('disconnected', 'engine_silent')) "
+        "AND EXISTS (SELECT 1 FROM events e JOIN containers k ON k.ref = e.container_ref "
+        "WHERE k.host = g.host AND e.kind = 'die' AND NOT e.inferred "
+        f"AND e.time_ns >= g.start_ns - {ENGINE_SHUTDOWN_LEAD_NS} AND e.time_ns <= g.start_ns) "
+        "THEN 1 ELSE 0 END"
+    )
+    sql = f"SELECT g.host, g.start_ns, g.end_ns, {watched} AS watched FROM gaps g{where}"
+    df = _query(reader, sql + " ORDER BY g.host, g.start_ns")[ENGINE_RESTART_COLUMNS]
+    df["watched"] = df["watched"].astype(bool)
+    return df
+
+
+def load_history(
+    reader: ArrowReader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
+) -> History:
+    """The window's History: its events (load_events) and the facts, coverage and maintenance
+    that reach into [start - lookback, end)."""
+    lookback = start_ns - LOOKBACK_NS
+    return History(
+        events=load_events(reader, start_ns, end_ns, hosts),
+        facts=load_facts(reader, hosts),
+        coverage=load_coverage(reader, lookback, end_ns),
+        maintenance=load_maintenance(reader, lookback, end_ns),
+        engine_restarts=load_engine_restarts(reader, lookback, end_ns),
+    )
+
+
+def count_events(reader: ArrowReader) -> int:
+    return int(reader.table("SELECT count(*) AS n FROM events").column(0)[0].as_py() or 0)
+
+
+def last_events(reader: ArrowReader, limit: int = 20) -> pd.DataFrame:
+    """The newest stored events, newest first (for the collector's status view)."""
+    df = _query(
+        reader,
+        "SELECT c.host, c.name, c.container_id, e.action, e.exit_code, e.time_ns, e.source "
+        "FROM events e JOIN containers c ON c.ref = e.container_ref "
+        f"ORDER BY e.time_ns DESC LIMIT {int(limit)}",
+    )
+    df["exit_code"] = df["exit_code"].astype("Int64")
+    return df
+
+
+def load_log_tails(
+    reader: ArrowReader, *, host: str, container_id: str, start_ns: int, end_ns: int
+) -> pd.DataFrame:
+    df = _query(
+        reader,
+        "SELECT host, container_id, time_ns, captured_ns, lines, truncated FROM log_tails "
+        f"WHERE host = $1 AND container_id = $2 AND time_ns >= {int(start_ns)} "
+        f"AND time_ns <= {int(end_ns)} ORDER BY time_ns",
+        (host, container_id),
+    )
+    df["truncated"] = df["truncated"].astype(bool)
+    return df
+
+
+def load_gaps(reader: ArrowReader) -> pd.DataFrame:
+    cols = "host, engine_url, start_ns, end_ns, reason, events_replayed, detail"
+    return _query(reader, f"SELECT {cols} FROM gaps ORDER BY start_ns")
+
+
+def load_coverage_rows(reader: ArrowReader) -> pd.DataFrame:
+    """Every coverage row as stored, for the collector status views."""
+    cols = (
+        "id, host, engine_url, engine_id, source, start_ns, end_ns, heartbeat_ns, "
+        "closed_reason, run_label"
+    )
+    return _query(reader, f"SELECT {cols} FROM coverage ORDER BY start_ns")
+
+
+# --- listing (SQLAlchemy Core) -----------------------------------------------------------------
+
+
+def _listing(conn: Connection, stmt: Select[Any], columns: list[str]) -> pd.DataFrame:
+    result = conn.execute(stmt)
+    # The DBAPI cursor's plain tuples: pandas probes a SQLAlchemy Row attribute by attribute.
+    rows = result.cursor.fetchall() if result.cursor is not None else []
+    result.close()
+    # Text as object columns (None for missing), as the analysis reads give it. The option is
+    # deprecated in pandas 3; where it is gone, the frame is the same with str columns.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         try:
-            return [tuple(r) for r in result.cursor.fetchall()] if result.cursor else []
-        finally:
-            result.close()
-
-    return fetch
+            with pd.option_context("future.infer_string", False):
+                return pd.DataFrame.from_records(list(rows), columns=columns)
+        except (KeyError, ValueError):  # pragma: no cover - pandas without the option
+            return pd.DataFrame.from_records(list(rows), columns=columns)
 
 
 def events_view() -> Subquery:
     """`events` joined to `containers`: every event with its host, container id, and the
     container's (latest) name, image and compose labels, under the column names of the first
-    schema. For listings and tests; the report's loader reads the tables itself."""
+    schema. For listings and tests."""
     return (
         select(
             events.c.id,
@@ -107,73 +372,6 @@ def load_raw(conn: Connection, event_ids: list[int]) -> dict[int, str]:
     return out
 
 
-def window_read(
-    conn: Connection, start_ns: int, end_ns: int, hosts: list[str] | None = None
-) -> WindowRead:
-    """The window's events being read (window_reader.WindowRead): on a SQLite file, by Arrow's
-    driver in forked children; elsewhere, through `conn`."""
-    return WindowRead(fetcher(conn), sqlite_file(conn), start_ns, end_ns, hosts)
-
-
-def load_events_for_window(
-    conn: Connection, start_ns: int, end_ns: int, hosts: list[str] | None = None
-) -> pd.DataFrame:
-    """Lifecycle events in [start - lookback, end), plus each container's last one before that,
-    which says what state it was in when the window opened; EVENT_COLUMNS, sorted by host,
-    container_id, time_ns. String columns are Categoricals: per-container strings (host, id,
-    name, image, compose labels) come from `containers` through the row's ref, never per row.
-    """
-    return frames.events_frame(window_read(conn, start_ns, end_ns, hosts).columns())
-
-
-def count_events(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(events)).scalar() or 0)
-
-
-def last_events(conn: Connection, limit: int = 20) -> pd.DataFrame:
-    """The newest stored events, newest first (for the collector's status view)."""
-    cols = ["host", "name", "container_id", "action", "exit_code", "time_ns", "source"]
-    ev = events_view()
-    stmt = select(*[ev.c[c] for c in cols]).order_by(ev.c.time_ns.desc()).limit(limit)
-    df = _frame(conn, stmt, cols)
-    df["exit_code"] = df["exit_code"].astype("Int64")
-    return df
-
-
-def load_facts(conn: Connection, hosts: list[str] | None = None) -> pd.DataFrame:
-    return frames.facts_frame(fetcher(conn)(*frames.facts_sql(hosts)))
-
-
-def load_coverage(
-    conn: Connection, start_ns: int | None = None, end_ns: int | None = None
-) -> pd.DataFrame:
-    return frames.coverage_frame(fetcher(conn)(*frames.coverage_sql(start_ns, end_ns)))
-
-
-def load_maintenance(
-    conn: Connection, start_ns: int | None = None, end_ns: int | None = None
-) -> pd.DataFrame:
-    return frames.maintenance_frame(fetcher(conn)(*frames.maintenance_sql(start_ns, end_ns)))
-
-
-def history(
-    conn: Connection,
-    events: WindowRead,
-    start_ns: int,
-    end_ns: int,
-    hosts: list[str] | None = None,
-) -> History:
-    """The window's History, its events from a read started with window_read (the caller can
-    do other work while the children read)."""
-    return frames.history(fetcher(conn), events, start_ns, end_ns, hosts)
-
-
-def load_history(
-    conn: Connection, start_ns: int, end_ns: int, hosts: list[str] | None = None
-) -> History:
-    return history(conn, window_read(conn, start_ns, end_ns, hosts), start_ns, end_ns, hosts)
-
-
 LIST_COLUMNS = [
     "id",
     "host",
@@ -221,43 +419,8 @@ def list_events(
     stmt = stmt.order_by(ev.c.time_ns, ev.c.id)
     if limit:
         stmt = stmt.limit(limit)
-    df = _frame(conn, stmt, LIST_COLUMNS)
+    df = _listing(conn, stmt, LIST_COLUMNS)
     for col in ("exit_code", "signal"):
         df[col] = df[col].astype("Int64")
     df["inferred"] = df["inferred"].astype(bool)
     return df
-
-
-def load_log_tails(
-    conn: Connection, *, host: str, container_id: str, start_ns: int, end_ns: int
-) -> pd.DataFrame:
-    cols = ["host", "container_id", "time_ns", "captured_ns", "lines", "truncated"]
-    stmt = (
-        select(*[log_tails.c[c] for c in cols])
-        .where(log_tails.c.host == host, log_tails.c.container_id == container_id)
-        .where(log_tails.c.time_ns >= start_ns, log_tails.c.time_ns <= end_ns)
-        .order_by(log_tails.c.time_ns)
-    )
-    return _frame(conn, stmt, cols)
-
-
-def load_gaps(conn: Connection) -> pd.DataFrame:
-    cols = ["host", "engine_url", "start_ns", "end_ns", "reason", "events_replayed", "detail"]
-    return _frame(conn, select(*[gaps.c[c] for c in cols]).order_by(gaps.c.start_ns), cols)
-
-
-def load_coverage_rows(conn: Connection) -> pd.DataFrame:
-    """Every coverage row as stored, for the collector status views."""
-    cols = [
-        "id",
-        "host",
-        "engine_url",
-        "engine_id",
-        "source",
-        "start_ns",
-        "end_ns",
-        "heartbeat_ns",
-        "closed_reason",
-        "run_label",
-    ]
-    return _frame(conn, select(*[coverage.c[c] for c in cols]).order_by(coverage.c.start_ns), cols)
