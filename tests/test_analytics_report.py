@@ -13,6 +13,7 @@ from docktally.analytics.report import build_report, mtbf_ci90
 from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.states import exit_code_meaning, format_policy
 from docktally.errors import UsageError
+from docktally.reports.jsonout import report_document
 
 DAY = 86400
 
@@ -33,7 +34,7 @@ W = Window(ns(0), ns(3 * DAY))
 
 
 def test_json_has_the_design_shape() -> None:
-    doc = build_report(_hist(), W).to_json_dict()
+    doc = report_document(build_report(_hist(), W))
     json.dumps(doc, allow_nan=False)
     assert set(doc["window"]) == {"start", "end"}
     assert doc["window"]["start"] == "2026-01-01T00:00:00Z"
@@ -75,7 +76,7 @@ def test_slo_budget_and_burn_rates() -> None:
     # 1h burns at 83x but the 5m window is clean again: no page; 6h at 13.9x with 30m at
     # 300/1800/0.001 = 166x: page by the 6x rule.
     assert web["slo_alert"].startswith("page: burn >= 6x over 6h")
-    doc = r.to_json_dict()
+    doc = report_document(r)
     assert doc["slo"]["target"] == 99.9
     gj = next(x for x in doc["groups"] if x["key"]["container"] == "web")
     assert gj["slo"]["budget_spent_s"] == pytest.approx(300)
@@ -100,14 +101,14 @@ def test_breakdown_per_day() -> None:
     web = r.breakdown[r.breakdown["container"] == "web"]
     assert len(web) == 3
     assert list(web["downtime_s"]) == pytest.approx([0, 0, 300])
-    doc = r.to_json_dict()
+    doc = report_document(r)
     assert doc["every"] == "day" and len(doc["breakdown"]) == 6
     assert doc["breakdown"][0]["period"]["start"] == "2026-01-01T00:00:00Z"
 
 
 def test_empty_history_gives_an_empty_report() -> None:
     r = build_report(History.empty(), W)
-    assert r.empty and r.to_json_dict()["groups"] == []
+    assert r.empty and report_document(r)["groups"] == []
     assert r.fleet["containers"] == 0
 
 
@@ -220,7 +221,9 @@ def test_build_report_with_timeline_returns_the_timeline_of_the_report(
     from docktally.analytics.report import build_report_with_timeline
 
     r, tl = build_report_with_timeline(_hist(), W, by=by, slo=slo, every=every)
-    assert r.to_json_dict() == build_report(_hist(), W, by=by, slo=slo, every=every).to_json_dict()
+    assert report_document(r) == report_document(
+        build_report(_hist(), W, by=by, slo=slo, every=every)
+    )
     assert tl.window == W
     # Period cuts and the SLO look-back change nothing in the intervals.
     assert intervals_from_timeline(tl).equals(build_intervals(_hist(), W))

@@ -32,7 +32,6 @@ from docktally.analytics.timeline import (
     build_timeline,
 )
 from docktally.errors import UsageError
-from docktally.timespec import ns_to_iso
 
 NS = 1_000_000_000
 GROUP_BY = ("container", "service", "image", "host", "policy")
@@ -106,103 +105,9 @@ class Report:
     def empty(self) -> bool:
         return self.groups.empty
 
-    def to_json_dict(self) -> dict[str, Any]:
-        """The `docktally report --format json` object (docs/report-json.md)."""
-        out: dict[str, Any] = {
-            "window": {
-                "start": ns_to_iso(self.window.start_ns),
-                "end": ns_to_iso(self.window.end_ns),
-            },
-            "by": self.by,
-            "groups": self._groups_json(self.groups),
-            "time_by_class_s": {k: _num(v) for k, v in self.time_by_class_s.items()},
-            "fleet": {k: _jsonable(v) for k, v in self.fleet.items()},
-        }
-        if self.slo is not None:
-            out["slo"] = {
-                "target": self.slo,
-                "alerts": {f"{f}x/{lng}+{sh}": sev for f, lng, sh, sev in BURN_ALERTS},
-            }
-        if self.breakdown is not None:
-            out["every"] = self.every
-            starts = [ns_to_iso(int(v)) for v in self.breakdown["period_start_ns"]]
-            ends = [ns_to_iso(int(v)) for v in self.breakdown["period_end_ns"]]
-            out["breakdown"] = [
-                {"period": {"start": s, "end": e}, **g}
-                for s, e, g in zip(starts, ends, self._groups_json(self.breakdown), strict=True)
-            ]
-        return out
 
-    def _groups_json(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        """One JSON group per row. Values are converted a column at a time: per cell, the
-        conversions cost more than building the dicts."""
-        keys = [(self.by if c == "container" else c, _values(frame[c])) for c in self.key_columns]
-        up, down, planned, unknown, avail, mtbf, mttr, lo, hi = (
-            _values(frame[c])
-            for c in (
-                "uptime_s",
-                "downtime_s",
-                "planned_s",
-                "unknown_s",
-                "availability",
-                "mtbf_s",
-                "mttr_s",
-                "mtbf_ci90_low_s",
-                "mtbf_ci90_high_s",
-            )
-        )
-        failures, restarts, ooms = (
-            frame[c].to_numpy(dtype=np.int64).tolist()
-            for c in ("failures", "restarts", "oom_kills")
-        )
-        exit_codes = frame["exit_codes"].tolist()
-        by_cause = frame["downtime_by_cause_s"].tolist()
-        slo = (
-            [(c, _values(frame[c])) for c in SLO_COLUMNS]
-            if self.slo is not None and "slo_target" in frame.columns
-            else None
-        )
-        out: list[dict[str, Any]] = []
-        for i in range(len(frame)):
-            g: dict[str, Any] = {
-                "key": {k: v[i] for k, v in keys},
-                "uptime_s": up[i],
-                "downtime_s": down[i],
-                "planned_s": planned[i],
-                "unknown_s": unknown[i],
-                "availability": avail[i],
-                "failures": failures[i],
-                "restarts": restarts[i],
-                "mtbf_s": mtbf[i],
-                "mttr_s": mttr[i],
-                "mtbf_ci90_s": [lo[i], hi[i]],
-                # Built by _metrics as str -> int and str -> float (never NaN): copied as is.
-                "exit_codes": dict(exit_codes[i]),
-                "oom_kills": ooms[i],
-                "downtime_by_cause_s": dict(by_cause[i]),
-            }
-            if slo is not None:
-                g["slo"] = {c: v[i] for c, v in slo}
-            out.append(g)
-        return out
-
-
-def _values(col: pd.Series) -> list[Any]:
-    """A column as JSON-ready Python values (NaN and NA -> None)."""
-    if col.dtype.kind == "f":
-        a = col.to_numpy(dtype=np.float64)
-        vals: list[Any] = a.tolist()
-        if np.isnan(a).any():
-            vals = [None if v != v else v for v in vals]
-        return vals
-    # Names and ids: str (or None) already, passed as they are; anything else converted.
-    return [
-        v if v is None or type(v) is str else _jsonable(v)
-        for v in col.to_numpy(dtype=object).tolist()
-    ]
-
-
-def _num(v: Any) -> float | None:
+def num(v: Any) -> float | None:
+    """A number as a float, None for NaN or what is not one."""
     if v is None:
         return None
     try:
@@ -212,11 +117,12 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
+    """A numpy or pandas scalar as a plain Python value (NaN and NA -> None)."""
     if isinstance(v, np.integer):
         return int(v)
     if isinstance(v, np.floating | float):
-        return _num(v)
+        return num(v)
     if isinstance(v, np.bool_):
         return bool(v)
     if v is pd.NA:
@@ -764,4 +670,4 @@ def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
     m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
     m.pop("downtime_by_cause_s", None)
     m["exit_codes"] = {str(k): int(v) for k, v in m["exit_codes"].items()}
-    return {str(k): _jsonable(v) for k, v in m.items()}
+    return {str(k): jsonable(v) for k, v in m.items()}
