@@ -1,26 +1,26 @@
 """Time `docktally report --format json` end to end on generated events, beside a minimal pandas
-computation of the same availability in the same run.
+pass over the same SQLite file in the same run.
 
     .venv/bin/python bench/bench_report.py [--events 1000000] [--containers 10000] [--days 30]
-                                           [--db PATH] [--repeat 3] [--profile]
+                                           [--db PATH] [--repeat 3] [--profile] [--pg URL]
 
 The database is built once (bench/generate.py --db: the generator's deterministic lines loaded
 with `docktally import`) and cached in the temp folder, or taken from --db. Then, `--repeat`
 times each:
 
 - report: `docktally report --db DB --since START --until END --format json --out FILE` as a
-  subprocess: wall time and peak RSS (os.wait4's ru_maxrss);
-- baseline: the smallest honest pandas computation of fleet availability over the same window,
-  in a subprocess too (`python bench/bench_report.py --baseline DB START END`): read
-  (container, time, kind) of lifecycle events with sqlite3, sort, state after each event
-  (up after start/unpause/healthy; planned after stop/pause and after a die that follows a
-  kill or exits 0; down after any other die or unhealthy; else carried), sum durations. No
-  coverage, facts, grace periods, health-check recovery, causes, MTBF/MTTR or grouping.
+  subprocess, as a user runs it: wall time and peak RSS (os.wait4's ru_maxrss);
+- baseline: what a pandas user would write for fleet availability, in a subprocess too
+  (`python bench/bench_report.py --baseline DB START END`): `pd.read_sql_query` of the
+  window's lifecycle events (container, time, kind, health, exit code) over sqlite3, then
+  per-container groupby passes: sort, state after each event (up after start/unpause/
+  healthy; planned after stop/pause and after a die that follows a kill or exits 0; down
+  after any other die or unhealthy; else carried), sum durations. No coverage, facts, grace
+  periods, health-check recovery, causes, MTBF/MTTR or grouping;
+- with --pg URL, the same report on PostgreSQL (the SQLite file's rows copied there once).
 
 The ratio report/baseline says what the full analytics costs over the bare minimum. With
---profile, the report's phases (start: numpy, pyarrow and the forks; imports while the children
-read; history; build_report; render) are timed in-process in the order `docktally report` runs
-them, and the top of a cProfile of build_report printed.
+--profile, the report's phases are timed in-process and a cProfile of build_report printed.
 """
 
 from __future__ import annotations
@@ -88,11 +88,9 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
     import numpy as np
 
     from docktally.store import db as store_db
-    from docktally.store.packing import pack
 
     tmp = Path(tempfile.gettempdir())
-    # v2: schema 0002 with events.packed (older files lack the column)
-    path = tmp / f"docktally-report-synth2-{events}-{containers}-{days:g}.db"
+    path = tmp / f"docktally-report-synth3-{events}-{containers}-{days:g}.db"
     if path.exists():
         return path
     store_db.connect(str(path)).dispose()  # migrated schema
@@ -102,15 +100,13 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
     con = sqlite3.connect(path)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
+    # Schema 0002 still has events.packed (NOT NULL, read by nobody now): -1 there.
+    has_packed = any(r[1] == "packed" for r in con.execute("PRAGMA table_info(events)"))
     sql = (
-        "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, inferred, source,"
-        " packed) VALUES (?, ?, ?, ?, ?, 0, 'bench', ?)"
+        "INSERT INTO events (container_ref, time_ns, action, kind, exit_code, inferred, source"
+        f"{', packed' if has_packed else ''}) VALUES (?, ?, ?, ?, ?, 0, 'bench'"
+        f"{', -1' if has_packed else ''})"
     )
-    packed = [
-        pack(action=k, kind=k, exit_code=c, signal=None, health=None, inferred=False,
-             cause_hint=None)
-        for k, c in PATTERN
-    ]  # fmt: skip
     t = time.perf_counter()
     for c in range(containers):
         con.execute(
@@ -122,7 +118,7 @@ def build_synthetic_db(events: int, containers: int, days: float) -> Path:
         rows = []
         for i, tn in enumerate(times.tolist()):
             kind, code = PATTERN[i % len(PATTERN)]
-            rows.append((c + 1, tn, kind, kind, code, packed[i % len(PATTERN)]))
+            rows.append((c + 1, tn, kind, kind, code))
         con.executemany(sql, rows)
         if c % 1000 == 999:
             con.commit()
@@ -198,49 +194,77 @@ def baseline(db: str, start_ns: int, end_ns: int) -> float:
 
 def profile(db: str, start_ns: int, end_ns: int) -> None:
     """The report's phases in this process, in the order `docktally report` runs them: the
-    early read and the quantile helper started, the imports (while the children read), the
-    history (waiting for the children), build_report, render_json; then a cProfile of
+    imports, opening the store, the history, build_report, render_json; then a cProfile of
     build_report."""
     import cProfile
-    import gc
     import pstats
 
-    gc.disable()  # as `docktally report` runs
     t0 = time.perf_counter()
-    from docktally.analytics import chi2
-    from docktally.store import window_reader
-
-    quantiles = chi2.Helper.start()
-    early = window_reader.start_early(db, start_ns, end_ns)
-    assert early is not None, f"{db} is not a SQLite file at the head revision"
-    t1 = time.perf_counter()
     from docktally.analytics.model import Window
     from docktally.analytics.report import build_report
     from docktally.reports.jsonout import render_json
-    from docktally.store import frames
+    from docktally.store import db as store_db
+    from docktally.store import reads
 
-    if quantiles is not None:
-        quantiles.go()
+    t1 = time.perf_counter()
+    reader = store_db.open_reader(store_db.connect(db, readonly=True))
     t2 = time.perf_counter()
-    history = frames.history(early.fetch, early.read, start_ns, end_ns)
-    early.close()
+    with reader:
+        history = reads.load_history(reader, start_ns, end_ns)
     t3 = time.perf_counter()
     prof = cProfile.Profile()
-    with chi2.computed_by(quantiles):
-        prof.enable()
-        report = build_report(history, Window(start_ns, end_ns))
-        prof.disable()
-    if quantiles is not None:
-        quantiles.close()
+    prof.enable()
+    report = build_report(history, Window(start_ns, end_ns))
+    prof.disable()
     t4 = time.perf_counter()
     text = render_json(report)
     t5 = time.perf_counter()
     print(
-        f"phases: start (numpy, pyarrow, fork) {t1 - t0:.2f}s, imports {t2 - t1:.2f}s, "
-        f"history {t3 - t2:.2f}s ({len(history.events):,} lifecycle events), build_report "
-        f"{t4 - t3:.2f}s (under cProfile), render_json {t5 - t4:.2f}s ({len(text) / 1e6:.1f} MB)"
+        f"phases: imports {t1 - t0:.2f}s, open {t2 - t1:.2f}s, history {t3 - t2:.2f}s "
+        f"({len(history.events):,} lifecycle events), build_report {t4 - t3:.2f}s (under "
+        f"cProfile), render_json {t5 - t4:.2f}s ({len(text) / 1e6:.1f} MB)"
     )
     pstats.Stats(prof).sort_stats("cumulative").print_stats(12)
+
+
+def copy_to_postgres(db: Path, url: str) -> None:
+    """The SQLite file's containers, events, coverage, facts and maintenance copied into the
+    PostgreSQL database `url` (created at head by store.db.connect), unless it already holds
+    as many events: the same rows on both backends, through ADBC's bulk ingest (COPY)."""
+    import adbc_driver_postgresql.dbapi
+    import adbc_driver_sqlite.dbapi
+
+    from docktally.store import db as store_db
+
+    engine = store_db.connect(url)
+    pg_url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    engine.dispose()
+    tables = ["containers", "events", "coverage", "container_facts", "maintenance"]
+    with adbc_driver_sqlite.dbapi.connect(f"file:{db}?mode=ro") as src, \
+            adbc_driver_postgresql.dbapi.connect(pg_url) as dst:  # fmt: skip
+        with src.cursor() as s, dst.cursor() as d:
+            s.execute("SELECT count(*) FROM events")
+            want = s.fetchone()[0]
+            d.execute("SELECT count(*) FROM events")
+            if d.fetchone()[0] == want:
+                return
+            t = time.perf_counter()
+            for name in reversed(tables):
+                d.execute(f"DELETE FROM {name}")
+            for name in tables:
+                d.execute(f"SELECT * FROM {name} LIMIT 0")
+                cols = [c[0] for c in d.description]
+                if name == "events":  # the raw JSON is not read by the report
+                    cols = [c for c in cols if c not in ("raw_chunk", "raw_line", "evidence")]
+                s.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": "100000"})
+                s.execute(f"SELECT {', '.join(cols)} FROM {name}")
+                table = s.fetch_arrow_table()
+                d.execute(f"SELECT {', '.join(cols)} FROM {name} LIMIT 0")
+                table = table.cast(d.fetch_arrow_table().schema)  # SQLite's ints -> PG types
+                d.adbc_ingest(name, table, mode="append")
+            d.execute("ANALYZE")
+        dst.commit()
+    print(f"copied {want:,} events into {url} in {time.perf_counter() - t:.0f}s", file=sys.stderr)
 
 
 def main() -> int:
@@ -254,6 +278,12 @@ def main() -> int:
         "--synthetic", action="store_true", help="build the DB with the minimal generator here"
     )
     p.add_argument("--profile", action="store_true")
+    p.add_argument(
+        "--pg",
+        metavar="URL",
+        help="also time the same report on this PostgreSQL database (filled from the SQLite "
+        "file once)",
+    )
     p.add_argument(
         "--no-baseline",
         action="store_true",
@@ -279,8 +309,16 @@ def main() -> int:
     report_cmd = [exe, "report", "--db", str(db), "--since", iso(start), "--until", iso(end),
                   "--format", "json", "--out", str(out)]  # fmt: skip
     base_cmd = [sys.executable, __file__, "--baseline", str(db), str(start), str(end)]
-    rows = []
+    pg_cmd = None
+    if args.pg:
+        copy_to_postgres(db, args.pg)
+        pg_cmd = [*report_cmd[:3], args.pg, *report_cmd[4:-1], f"{out}.pg"]
+    rows, pg_rows = [], []
     for _ in range(args.repeat):
+        if pg_cmd:
+            p_wall, p_rss, _ = timed(pg_cmd)
+            pg_rows.append((p_wall, p_rss))
+            print(f"report on PostgreSQL {p_wall:.2f}s ({p_rss:.0f} MB)", file=sys.stderr)
         r_wall, r_rss, _ = timed(report_cmd)
         if args.no_baseline:
             rows.append((r_wall, r_rss, float("nan"), float("nan")))
@@ -300,6 +338,14 @@ def main() -> int:
         "baseline_s": None if args.no_baseline else round(med[2], 2),
         "ratio": None if args.no_baseline else round(med[0] / med[2], 2),
         "groups": len(doc["groups"]), "fleet_availability": fleet["availability"],
+        "postgresql_s": round(statistics.median(r[0] for r in pg_rows), 2) if pg_rows else None,
+        "postgresql_peak_rss_mb": round(max(r[1] for r in pg_rows)) if pg_rows else None,
+        "postgresql_over_sqlite": (
+            round(statistics.median(r[0] for r in pg_rows) / med[0], 2) if pg_rows else None
+        ),
+        "postgresql_same_output": (
+            Path(f"{out}.pg").read_bytes() == out.read_bytes() if pg_rows else None
+        ),
         "baseline_availability": None if args.no_baseline else json.loads(b_out)["availability"],
         "load_average": [round(x, 1) for x in load],
     }, indent=2))  # fmt: skip
