@@ -28,6 +28,8 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
+from docktally.analytics import status
+from docktally.analytics.backoff import POLICY_NAMES
 from docktally.analytics.model import History, Window
 from docktally.dashboard.status import STATUS_ENV
 from docktally.errors import DocktallyError
@@ -39,12 +41,10 @@ DB_ENV = db.ENV_DB
 TTL_S = 15
 # "Now" moves in steps, so reruns within one step hit the cache instead of reloading.
 NOW_STEP_NS = 10 * 1_000_000_000
-# A collector whose heartbeat is older than this is not watching any more.
-STALE_HEARTBEAT_NS = 120 * 1_000_000_000
 
 RANGES = ("1h", "6h", "24h", "7d", "30d", "90d", "365d")
 DEFAULT_RANGE = "7d"
-POLICIES = ("no", "on-failure", "always", "unless-stopped")
+POLICIES = POLICY_NAMES
 ANY = "(all)"
 
 
@@ -158,45 +158,15 @@ def containers(history: History) -> pd.DataFrame:
 
 
 def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
-    mask = pd.Series(True, index=table.index)
-    if f.host:
-        mask &= table["host"] == f.host
-    if f.project:
-        mask &= table["compose_project"] == f.project
-    if f.service:
-        mask &= table["compose_service"] == f.service
-    if f.policy:
-        mask &= table["restart_policy"] == f.policy
-    if f.search:
-        needle = f.search.lower()
-        mask &= table["name"].fillna("").str.lower().str.contains(needle, regex=False) | table[
-            "container_id"
-        ].str.startswith(f.search)
-    picked = table[mask]
-    return set(zip(picked["host"], picked["container_id"], strict=True))
+    return status.matching_containers(
+        table, host=f.host, project=f.project, service=f.service, search=f.search, policy=f.policy
+    )
 
 
 def _select(history: History, f: Filters) -> History:
     if f == Filters():
         return history
-    keep = _matching_ids(containers(history), f)
-
-    def by_id(df: pd.DataFrame) -> pd.DataFrame:
-        if not len(df):
-            return df
-        pairs = pd.Series(list(zip(df["host"], df["container_id"], strict=True)), index=df.index)
-        return df[pairs.isin(keep)].reset_index(drop=True)
-
-    cov = history.coverage
-    if f.host and len(cov):
-        cov = cov[cov["host"] == f.host].reset_index(drop=True)
-    return History(
-        events=by_id(history.events),
-        facts=by_id(history.facts),
-        coverage=cov,
-        maintenance=history.maintenance,
-        engine_restarts=history.engine_restarts,
-    )
+    return status.select_containers(history, _matching_ids(containers(history), f), f.host)
 
 
 def history(view: View) -> History:
@@ -225,9 +195,7 @@ def selected_containers(view: View) -> pd.DataFrame:
     table = container_table(view.url, view.window.start_ns, view.window.end_ns)
     if view.filters == Filters():
         return table
-    keep = _matching_ids(table, view.filters)
-    pairs = pd.Series(list(zip(table["host"], table["container_id"], strict=True)))
-    return table[pairs.isin(keep).to_numpy()].reset_index(drop=True)
+    return status.rows_of(table, _matching_ids(table, view.filters))
 
 
 def filter_options(view: View) -> dict[str, list[str]]:
@@ -425,18 +393,7 @@ def daily_trend(rep: Any) -> pd.DataFrame:
 
 def downtime_by_cause(rep: Any) -> pd.DataFrame:
     """Seconds of downtime per cause over the whole selection."""
-    totals: dict[str, float] = {}
-    fleet_causes = fleet(rep).get("downtime_by_cause_s")
-    sources = (
-        [fleet_causes]
-        if isinstance(fleet_causes, dict)
-        else list(rep.groups.get("downtime_by_cause_s", []))
-    )
-    for item in sources:
-        for cause, secs in dict(item or {}).items():
-            totals[str(cause)] = totals.get(str(cause), 0.0) + float(secs or 0.0)
-    rows = sorted(((c, s) for c, s in totals.items() if s > 0), key=lambda r: -r[1])
-    return pd.DataFrame(rows, columns=["cause", "downtime_s"])
+    return status.downtime_by_cause(fleet(rep), rep.groups)
 
 
 def down_now(view: View) -> pd.DataFrame:
@@ -444,10 +401,7 @@ def down_now(view: View) -> pd.DataFrame:
     iv = intervals(view)
     if not len(iv):
         return pd.DataFrame(columns=["host", "container_id", "name", "state", "cause", "since"])
-    # A container's intervals tile the window, so its last state is the one row that ends at
-    # the window's end.
-    last = iv[(iv["end_ns"] == view.window.end_ns) & iv["state"].isin(["down", "unhealthy"])]
-    last = with_names(last, view).sort_values("start_ns", kind="stable")
+    last = with_names(status.down_now(iv, view.window.end_ns), view)
     out = last[["name", "host", "container_id", "state", "cause", "start_ns"]].copy()
     out["container_id"] = out["container_id"].astype(str).str[:12]
     out["since"] = pd.to_datetime(out.pop("start_ns"), unit="ns", utc=True)
@@ -456,20 +410,7 @@ def down_now(view: View) -> pd.DataFrame:
 
 def exit_codes(view: View) -> pd.DataFrame:
     """Failures counted by exit code and cause, with what each code means."""
-    fl = failures(view)
-    if not len(fl):
-        return pd.DataFrame(columns=["exit_code", "meaning", "cause", "failures"])
-    counts = (
-        fl.groupby(["exit_code", "cause"], dropna=False)
-        .size()
-        .reset_index(name="failures")
-        .sort_values("failures", ascending=False, kind="stable")
-    )
-    meaning = _analytics("docktally.analytics.states").exit_code_meaning
-    counts.insert(
-        1, "meaning", [meaning(None if pd.isna(c) else int(c)) for c in counts["exit_code"]]
-    )
-    return counts.reset_index(drop=True)
+    return status.exit_code_counts(failures(view))
 
 
 # --- the collector ------------------------------------------------------------------------------
@@ -495,11 +436,7 @@ def last_events(url: str, limit: int = 20) -> pd.DataFrame:
 
 def watching(url: str, now: int) -> pd.DataFrame:
     """Coverage rows of collectors that are watching now (open, with a fresh heartbeat)."""
-    cov = coverage_rows(url)
-    if not len(cov):
-        return cov
-    live = cov["end_ns"].isna() & (cov["heartbeat_ns"].fillna(0) >= now - STALE_HEARTBEAT_NS)
-    return cov[live].reset_index(drop=True)
+    return status.watching(coverage_rows(url), now)
 
 
 def collector_status(env: dict[str, str] | None = None) -> dict[str, Any] | None:
@@ -553,26 +490,10 @@ def timeline(view: View, limit: int = TIMELINE_MAX_CONTAINERS) -> TimelineData:
     (a browser cannot draw a thousand rows usefully)."""
     iv = intervals(view)
     fl = failures(view)
-    keys = iv[["host", "container_id"]].drop_duplicates()
-    total = len(keys)
+    total = len(iv[["host", "container_id"]].drop_duplicates())
     if total > limit:
-        bad = iv[iv["state"] != "up"].assign(len_ns=lambda d: d["end_ns"] - d["start_ns"])
-        worst = (
-            bad.groupby(["host", "container_id"])["len_ns"]
-            .sum()
-            .sort_values(ascending=False, kind="stable")
-            .head(limit)
-            .index
-        )
-        pick = set(worst)
-        for h, c in zip(keys["host"], keys["container_id"], strict=True):
-            if len(pick) >= limit:
-                break
-            pick.add((h, c))
-        mask = pd.Series(list(zip(iv["host"], iv["container_id"], strict=True))).isin(pick)
-        iv = iv[mask.to_numpy()]
-        fmask = pd.Series(list(zip(fl["host"], fl["container_id"], strict=True))).isin(pick)
-        fl = fl[fmask.to_numpy()] if len(fl) else fl
+        pick = status.most_time_not_up(iv, limit)
+        iv, fl = status.rows_of(iv, pick), status.rows_of(fl, pick)
     shown = min(total, limit)
     return TimelineData(with_names(iv.reset_index(drop=True), view), fl, shown, total)
 
