@@ -30,7 +30,7 @@ from docktally.metrics.exposition import render_containers
 from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth
 from docktally.metrics.rules import render_rules
 from docktally.metrics.summary import StoreTotals
-from docktally.store import collection, reads
+from docktally.store import collection, db, reads
 
 DATA = Path(__file__).parent / "data" / "events"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -53,8 +53,10 @@ def test_counters_are_the_same_whatever_the_fold_points(recorded: Engine) -> Non
         first = collection.first_event_ns(conn)
         last = max(collection.last_event_ns_by_host(conn).values())
         assert first is not None
-        end = last + 600 * NS
-        whole = container_totals(reads.load_history(conn, first, end), Window(first, end))
+    end = last + 600 * NS
+    # Read through Arrow's driver here, through the collector's connection by Summary.
+    with db.open_reader(recorded) as reader:
+        whole = container_totals(reads.load_history(reader, first, end), Window(first, end))
     assert len(whole) >= 5 and whole["failures_crash"].sum() > 0
 
     # Folded once at `end - 10 s`, never folded, and folded twice on the way: one answer, and

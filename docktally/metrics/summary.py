@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 
 from docktally.analytics.model import Window
 from docktally.analytics.totals import combine, container_totals, empty_totals, never_backwards
-from docktally.store import collection, reads
+from docktally.store import collection, db, reads
 
 NS = 1_000_000_000
 SETTLE_S = 120.0
@@ -83,7 +83,8 @@ class StoreTotals:
 
     @staticmethod
     def _window(conn: Connection, start_ns: int, end_ns: int) -> pd.DataFrame:
-        history = reads.load_history(conn, start_ns, end_ns)
+        # The collector's own connection: this process writes the store (store.db.Reader).
+        history = reads.load_history(db.ConnectionReader(conn), start_ns, end_ns)
         return container_totals(history, Window(start_ns, end_ns))
 
 

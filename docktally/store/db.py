@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
@@ -201,6 +202,14 @@ def checkpoint_wal(engine: Engine) -> None:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+class Reader(Protocol):
+    """What store.reads queries through: SQL in, a pyarrow.Table out."""
+
+    sqlite: bool
+
+    def table(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
+
+
 class ArrowReader:
     """A read-only ADBC connection: queries come back as Arrow tables, column by column in C,
     on SQLite (adbc-driver-sqlite) and PostgreSQL (adbc-driver-postgresql, binary COPY) alike.
@@ -239,6 +248,27 @@ class ArrowReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ConnectionReader:
+    """The same queries through a SQLAlchemy connection, for a process that also writes the
+    store (the collector serving metrics): there Arrow's driver must not open the SQLite file
+    (see ArrowReader). Rows come as Python tuples, made into Arrow columns: for small windows.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.sqlite = conn.dialect.name == "sqlite"
+
+    def table(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        import pyarrow as pa
+
+        binds = {f"p{i}": v for i, v in enumerate(params, start=1)}
+        result = self._conn.execute(text(re.sub(r"\$(\d+)", r":p\1", sql)), binds)
+        names = list(result.keys())
+        rows = result.fetchall()
+        cols = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        return pa.table({n: pa.array(list(c)) for n, c in zip(names, cols, strict=True)})
 
 
 def open_reader(engine: Engine) -> ArrowReader:

@@ -1,10 +1,11 @@
 """Reads: the store's rows as the frames docktally.analytics.model names.
 
-The analysis reads (a window's History for the report, incidents, policies, postmortems and
-the dashboard, and the dashboard's collector tables) go through one ArrowReader (store/db.py)
-on SQLite and PostgreSQL alike: columns from the driver, no Python object per value. The
-event listing (`docktally events`) and raw-JSON lookups return few rows and use SQLAlchemy
-Core on the writers' connection.
+The analysis reads (a window's History for the report, incidents, policies, postmortems, the
+dashboard and the metrics, and the dashboard's collector tables) are SQL run by a store.db
+Reader, which returns Arrow columns: an ArrowReader (ADBC) on SQLite and PostgreSQL alike, no
+Python object per value; in a process that also writes (the collector's metrics), a
+ConnectionReader on its SQLAlchemy connection. The event listing (`docktally events`) and
+raw-JSON lookups return few rows and use SQLAlchemy Core.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from docktally.analytics.model import (
     History,
 )
 from docktally.analytics.states import LIFECYCLE_KIND_ORDER
-from docktally.store.db import ArrowReader
+from docktally.store.db import Reader
 from docktally.store.schema import containers, events, raw_chunks
 
 # Events this long before the window are loaded too: a `kill` just before the window explains a
@@ -55,7 +56,7 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(cols, columns=table.column_names)
 
 
-def _query(reader: ArrowReader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+def _query(reader: Reader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     return _frame(reader.table(sql, params))
 
 
@@ -76,7 +77,7 @@ _EVENT_SQL_COLUMNS = (
 _TEXT = ("action", "kind", "health", "cause_hint")
 
 
-def _scan_is_cheaper(reader: ArrowReader, start_ns: int, end_ns: int) -> bool:
+def _scan_is_cheaper(reader: Reader, start_ns: int, end_ns: int) -> bool:
     """Whether [start - lookback, end) spans most of the stored events' time range: then SQLite
     reads the table straight through faster than it follows the time index row by row (in
     time order, a row per random page when events were not stored in time order: 10M events
@@ -132,12 +133,13 @@ def _text_codes(col: pa.ChunkedArray) -> tuple[np.ndarray, list[str]]:
 
 
 def _nullable_ints(col: pa.ChunkedArray) -> pd.arrays.IntegerArray:
+    col = col.cast(pa.int64())  # PostgreSQL's int32; no rows: null
     values = pc.fill_null(col, 0).to_numpy().astype(np.int64, copy=False)
     return pd.arrays.IntegerArray(values, col.is_null().to_numpy(zero_copy_only=False))
 
 
 def load_events(
-    reader: ArrowReader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
+    reader: Reader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """Lifecycle events in [start - lookback, end), plus each container's last one before that;
     EVENT_COLUMNS, sorted by host, container_id, time_ns. Text columns are Categoricals with
@@ -218,7 +220,7 @@ def _overlapping(start_col: str, end_col: str, start_ns: int | None, end_ns: int
     return " WHERE " + " AND ".join(where) if where else ""
 
 
-def load_facts(reader: ArrowReader, hosts: Sequence[str] | None = None) -> pd.DataFrame:
+def load_facts(reader: Reader, hosts: Sequence[str] | None = None) -> pd.DataFrame:
     sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM container_facts ORDER BY observed_ns"
     df = _query(reader, sql)
     if hosts:
@@ -229,7 +231,7 @@ def load_facts(reader: ArrowReader, hosts: Sequence[str] | None = None) -> pd.Da
 
 
 def load_coverage(
-    reader: ArrowReader, start_ns: int | None = None, end_ns: int | None = None
+    reader: Reader, start_ns: int | None = None, end_ns: int | None = None
 ) -> pd.DataFrame:
     # An open row (a collector still running) ends at its last heartbeat.
     end = "coalesce(end_ns, heartbeat_ns, start_ns)"
@@ -239,7 +241,7 @@ def load_coverage(
 
 
 def load_maintenance(
-    reader: ArrowReader, start_ns: int | None = None, end_ns: int | None = None
+    reader: Reader, start_ns: int | None = None, end_ns: int | None = None
 ) -> pd.DataFrame:
     where = _overlapping("start_ns", "end_ns", start_ns, end_ns)
     sql = f"SELECT {', '.join(MAINTENANCE_COLUMNS)} FROM maintenance{where} ORDER BY start_ns"
@@ -275,7 +277,7 @@ def load_engine_restarts(
 
 
 def load_history(
-    reader: ArrowReader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
+    reader: Reader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
 ) -> History:
     """The window's History: its events (load_events) and the facts, coverage and maintenance
     that reach into [start - lookback, end)."""
@@ -289,11 +291,11 @@ def load_history(
     )
 
 
-def count_events(reader: ArrowReader) -> int:
+def count_events(reader: Reader) -> int:
     return int(reader.table("SELECT count(*) AS n FROM events").column(0)[0].as_py() or 0)
 
 
-def last_events(reader: ArrowReader, limit: int = 20) -> pd.DataFrame:
+def last_events(reader: Reader, limit: int = 20) -> pd.DataFrame:
     """The newest stored events, newest first (for the collector's status view)."""
     df = _query(
         reader,
@@ -306,7 +308,7 @@ def last_events(reader: ArrowReader, limit: int = 20) -> pd.DataFrame:
 
 
 def load_log_tails(
-    reader: ArrowReader, *, host: str, container_id: str, start_ns: int, end_ns: int
+    reader: Reader, *, host: str, container_id: str, start_ns: int, end_ns: int
 ) -> pd.DataFrame:
     df = _query(
         reader,
@@ -319,12 +321,12 @@ def load_log_tails(
     return df
 
 
-def load_gaps(reader: ArrowReader) -> pd.DataFrame:
+def load_gaps(reader: Reader) -> pd.DataFrame:
     cols = "host, engine_url, start_ns, end_ns, reason, events_replayed, detail"
     return _query(reader, f"SELECT {cols} FROM gaps ORDER BY start_ns")
 
 
-def load_coverage_rows(reader: ArrowReader) -> pd.DataFrame:
+def load_coverage_rows(reader: Reader) -> pd.DataFrame:
     """Every coverage row as stored, for the collector status views."""
     cols = (
         "id, host, engine_url, engine_id, source, start_ns, end_ns, heartbeat_ns, "
