@@ -28,6 +28,7 @@ from docktally.analytics.report import build_report
 from docktally.collector.normalize import facts_from_inspect, normalize_event
 from docktally.collector.runner import ENGINE_EVENT_BUFFER, _judge_replay
 from docktally.collector.storeview import PreviousCoverage
+from docktally.reports.jsonout import report_document
 from docktally.timespec import parse_rfc3339_ns
 
 DATA = Path(__file__).parent / "data" / "engine_restart"
@@ -87,7 +88,7 @@ WATCHED = [(STREAM_END_NS, BACK_NS, True)]
 
 
 def groups(h: History) -> dict[str, dict[str, Any]]:
-    rep = build_report(h, WINDOW).to_json_dict()
+    rep = report_document(build_report(h, WINDOW))
     return {g["key"]["container"]: g for g in rep["groups"]}
 
 

@@ -253,7 +253,7 @@ ENGINE_SHUTDOWN_LEAD_NS = 60_000_000_000
 
 
 def load_engine_restarts(
-    reader: ArrowReader, start_ns: int | None = None, end_ns: int | None = None
+    reader: Reader, start_ns: int | None = None, end_ns: int | None = None
 ) -> pd.DataFrame:
     """Gaps of reason engine_restart. Watched when the collector saw the engine go down: a
     coverage row of the same engine ended where the gap starts because the stream ended (the
