@@ -117,8 +117,8 @@ def test_first_start_on_an_engine(clean_engine: PrivateEngine, db_url: str) -> N
     finally:
         stop.set()
         t.join(15)
-    with store.connect() as conn:
-        h = reads.load_history(conn, before_ns, time.time_ns())
+    with db.open_reader(store) as reader:
+        h = reads.load_history(reader, before_ns, time.time_ns())
     store.dispose()
     assert h.events["inferred"].all() and len(h.events) == 2
     w = Window(before_ns, int(h.coverage["end_ns"].max()))

@@ -14,7 +14,7 @@ from docktally.analytics.failures import find_failures
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
 from docktally.collector.importer import import_lines
-from docktally.store import reads
+from docktally.store import db, reads
 from tests.data import recorded
 
 NS = 1_000_000_000
@@ -37,8 +37,8 @@ def _at(payload: dict[str, Any], t_ns: int, **attrs: str) -> str:
 def _history(store: Engine, lines: list[str]) -> Any:
     with store.begin() as conn:
         import_lines(conn, lines, host="h1")
-    with store.connect() as conn:
-        h = reads.load_history(conn, 0, 2**62)
+    with db.open_reader(store) as reader:
+        h = reads.load_history(reader, 0, 2**62)
     assert h.facts.empty  # an import stores no inspect facts
     return h
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from docktally.collector.normalize import normalize_event
-from docktally.store import reads, writes
+from docktally.store import db, reads, writes
 
 NS = 1_000_000_000
 URL = "unix:///engine.sock"
@@ -63,8 +63,8 @@ def test_which_engine_restarts_were_watched(
     store: Engine, closed: str, deaths: bool, watched: bool
 ) -> None:
     start, end = stored(store, "h", closed, deaths=deaths)
-    with store.connect() as conn:
-        history = reads.load_history(conn, start - 60 * NS, end + 60 * NS)
+    with db.open_reader(store) as reader:
+        history = reads.load_history(reader, start - 60 * NS, end + 60 * NS)
     rows = history.engine_restarts.to_dict("records")
     assert rows == [{"host": "h", "start_ns": start, "end_ns": end, "watched": watched}]
 
@@ -82,8 +82,8 @@ def test_only_engine_restart_gaps_in_the_window_are_read(store: Engine) -> None:
             events_replayed=256,
             detail="test",
         )
-    with store.connect() as conn:
-        inside = reads.load_history(conn, start - 60 * NS, end + 60 * NS).engine_restarts
-        later = reads.load_history(conn, end + 7200 * NS, end + 9000 * NS).engine_restarts
+    with db.open_reader(store) as reader:
+        inside = reads.load_history(reader, start - 60 * NS, end + 60 * NS).engine_restarts
+        later = reads.load_history(reader, end + 7200 * NS, end + 9000 * NS).engine_restarts
     assert list(inside["start_ns"]) == [start]
     assert later.empty
