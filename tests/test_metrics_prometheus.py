@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from docktally.cli import main
 from docktally.timespec import ns_to_iso
@@ -195,6 +196,18 @@ def test_prometheus_agrees_with_the_report(
     )
     assert check.returncode == 0, check.stdout + check.stderr
     assert b'docktally_container_oom_kills_total{container="hungry"' in text
+    # The collector's own health, from its commit hook: every live event in the lag histogram.
+    health = {
+        (f.name, s.name): s.value
+        for f in text_string_to_metric_families(text.decode())
+        for s in f.samples
+        if f.name.startswith("docktally_collector_")
+    }
+    events = health["docktally_collector_events", "docktally_collector_events_total"]
+    lag_count = health[
+        "docktally_collector_commit_lag_seconds", "docktally_collector_commit_lag_seconds_count"
+    ]
+    assert events >= 6 and lag_count == events
     steady_up = b'container="steady",host="prom",image="docktally-test/busybox:latest",policy="no"'
     steady_up += b',service="steady",state="up"} 1.0'
     wait_until(lambda: steady_up in get(endpoint), 30, "steady to be up at /metrics")

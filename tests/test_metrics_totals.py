@@ -17,6 +17,7 @@ from docktally.analytics.totals import (
     container_totals,
     never_backwards,
     open_incidents,
+    series,
 )
 
 ALWAYS = {"restart_policy": "always"}
@@ -96,3 +97,30 @@ def test_open_incident_while_down_or_just_failed() -> None:
     assert inc.to_dict() == {"db": 1, "job": 0, "web": 0}
     inc = open_incidents(totals, ns(330)).set_index("service")["open"]
     assert inc["web"] == 1  # the OOM kill 30 s before: not yet stable
+
+
+def test_series_add_up_a_recreated_container_and_age_out_removed_ones() -> None:
+    events: list[Any] = [
+        ("old", -10, "start"),
+        ("old", 100, "die", {"exit_code": 1}),
+        ("old", 200, "destroy"),
+        ("new", 300, "start"),
+        ("new", 400, "die", {"exit_code": 2}),
+        ("new", 401, "start"),
+        ("gone", 0, "start"),
+        ("gone", 50, "kill", {"signal": 9}),
+        ("gone", 50.1, "die", {"exit_code": 137}),
+        ("gone", 50.2, "destroy"),
+    ]
+    history = history_from_rows(events=events, facts=FACTS, coverage=[(-1000, 100_000)])
+    totals = container_totals(history, Window(ns(0), ns(1000)))
+    # A container recreated under its name (and so its service): here "old" becomes "new".
+    totals.loc[totals["container"] == "old", ["container", "service"]] = "new"
+    rows = series(totals, ns(1000), retain_s=3600).set_index("container")
+    assert list(rows.index) == ["gone", "new"]
+    assert rows.loc["new", "failures_crash"] == 2  # one of each container, summed
+    assert rows.loc["new", "state"] == "up"  # the existing container's, not the removed one's
+    assert rows.loc["new", "last_exit_code"] == 2
+    assert rows.loc["gone", "state"] == "planned"
+    later = series(totals, ns(50.2 + 3600 + 1), retain_s=3600)
+    assert list(later["container"]) == ["new"]  # "gone" was removed over an hour before
