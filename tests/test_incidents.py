@@ -302,3 +302,92 @@ def test_incident_end_keeps_nanoseconds() -> None:
     from docktally.reports.postmortem_incidents import incident_dicts
 
     assert {d["end_ns"] for d in incident_dicts(inc)} == {None, end}
+
+
+# --- one definition of a service failure: report --by service and incidents --scope service ----
+
+
+def _two_replicas(second_down_at: float | None) -> Any:
+    from docktally.analytics.sample import history_from_rows
+
+    api = {"compose_project": "shop", "compose_service": "api"}
+    events: list[tuple[Any, ...]] = [
+        ("api-1", -10, "start", api),
+        ("api-2", -10, "start", api),
+    ]
+    # api-1 crash-loops: four failures, and it stays down after the last.
+    for t in (100, 160, 220, 280):
+        events.append(("api-1", t, "die", {"exit_code": 1, **api}))
+        if t < 280:
+            events.append(("api-1", t + 30, "start", api))
+    if second_down_at is not None:
+        events.append(("api-2", second_down_at, "die", {"exit_code": 2, **api}))
+        events.append(("api-2", second_down_at + 50, "start", api))
+    return history_from_rows(events=events, coverage=[(-50, 1000)])
+
+
+@pytest.mark.parametrize("second_down_at", [None, 600.0])
+def test_service_incidents_count_what_report_by_service_counts(
+    second_down_at: float | None,
+) -> None:
+    from docktally.analytics.incident_scopes import incidents_from_timeline
+    from docktally.analytics.report import build_report
+    from docktally.analytics.sample import ns
+    from docktally.analytics.timeline import build_timeline
+
+    h = _two_replicas(second_down_at)
+    w = Window(ns(0), ns(1000))
+    svc = build_report(h, w, by="service").groups.iloc[0]
+    inc = incidents_from_timeline(build_timeline(h, w), scope="service")
+    assert int(inc["failures"].sum()) == svc["failures"]
+    assert float(inc["downtime_s"].sum()) == pytest.approx(svc["downtime_s"])
+    assert list(inc["key"]) == ["shop/api"] * len(inc)
+    if second_down_at is None:
+        # One replica of two crashing is not a service failure.
+        assert svc["failures"] == 0 and svc["availability"] == 1.0
+        assert inc.empty
+    else:
+        assert svc["failures"] == 1 and svc["downtime_s"] == pytest.approx(50)
+        row = inc.iloc[0]
+        assert (row["failures"], row["restarts"], row["open"]) == (1, 1, False)
+        assert row["start_ns"] == ns(600) and row["end_ns"] == ns(650)
+        assert row["container_ids"] == [
+            h.events["container_id"][h.events["name"] == "api-2"].iloc[0]
+        ]
+    by_container = incidents_from_timeline(build_timeline(h, w), scope="container")
+    assert int(by_container["failures"].sum()) == 4 + (second_down_at is not None)
+
+
+def test_incidents_cli_scope_service_agrees_with_report(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import copy
+    import json
+
+    from docktally.cli import main
+    from docktally.timespec import ns_to_iso
+    from tests.data import recorded
+
+    # The recorded crash loop (compose shop/web), and a second replica of shop/web that stays up.
+    loop = recorded.container_payloads("crash_loop")
+    other = []
+    for p in loop[:2]:  # its create and first start
+        q = copy.deepcopy(p)
+        q["id"] = q["Actor"]["ID"] = "f" * 64
+        q["Actor"]["Attributes"]["name"] = "steady"
+        other.append(q)
+    f = tmp_path / "events.jsonl"
+    f.write_text("".join(json.dumps(p) + "\n" for p in [*loop, *other]))
+    db = str(tmp_path / "s.db")
+    assert main(["import", "--db", db, "--host", "lab", str(f)]) == 0
+    t = [int(p["timeNano"]) for p in loop]
+    win = ["--since", ns_to_iso(min(t) - 10**9), "--until", ns_to_iso(max(t) + 10**9)]
+    capsys.readouterr()
+    assert main(["report", "--db", db, *win, "--by", "service", "--format", "json"]) == 0
+    (web,) = json.loads(capsys.readouterr().out)["groups"]
+    assert web["key"]["service"] == "shop/web" and web["failures"] == 0
+    assert main(["incidents", "--db", db, *win, "--scope", "service", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["incidents"] == []
+    assert main(["incidents", "--db", db, *win, "--format", "json"]) == 0
+    (crashy,) = json.loads(capsys.readouterr().out)["incidents"]
+    assert crashy["key"] == "crashy" and crashy["failures"] == 4

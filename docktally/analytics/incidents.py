@@ -131,6 +131,8 @@ def group_incidents(
     df = df[~by_engine]
     if scope == "container":
         df["_key"] = df["container_id"].astype(str)
+    elif "service" in df.columns:  # service failures (analytics.service_state): keyed already
+        df["_key"] = df["service"].astype(str)
     else:
         df["_key"] = [
             service_key(p, s, n, c)
@@ -162,9 +164,16 @@ def group_incidents(
         current.last_recovery_ns = rec
 
     budget_s = (1.0 - slo) * window.seconds if slo is not None and slo < 1.0 else None
-    down = _down_spans(intervals)
-    removed = _removals(intervals)
-    records = [_incident_record(g, scope, window, budget_s, meaning, down, removed) for g in groups]
+    # Service intervals (analytics.service_state) bound a service incident by the service's own
+    # combined state; container intervals by its containers'.
+    by_service = scope == "service" and intervals is not None and "service" in intervals.columns
+    col = "service" if by_service else "container_id"
+    down = _down_spans(intervals, col)
+    removed = _removals(intervals, col)
+    records = [
+        _incident_record(g, scope, window, budget_s, meaning, down, removed, by_service)
+        for g in groups
+    ]
     records += [
         _engine_record(rows, span, window, budget_s, meaning, down, removed)
         for rows, span in engine_groups
@@ -184,8 +193,13 @@ def _incident_record(
     meaning: Callable[[int], str],
     down: dict[tuple[str, str], list[tuple[int, int]]] | None = None,
     removed: dict[tuple[str, str], list[int]] | None = None,
+    by_service: bool = False,
 ) -> dict[str, Any]:
     rows = g.rows
+
+    def span_key(r: Any) -> tuple[str, str]:
+        return (str(r["host"]), g.key if by_service else str(r["container_id"]))
+
     first = rows[0]
     start_ns = int(first["time_ns"])
     last_rec = _opt_int(rows[-1]["recovered_ns"])
@@ -194,7 +208,7 @@ def _incident_record(
         # Never recovered, but removed: the removal ends it (nothing is down any more).
         last = rows[-1]
         t_last = int(last["time_ns"])
-        gone = removed.get((str(last["host"]), str(last["container_id"])), [])
+        gone = removed.get(span_key(last), [])
         end_ns = next((t for t in gone if t >= t_last), None)
     is_open = end_ns is None
     # Down intervals of the failures, clipped to the window, merged (a health check can report
@@ -209,7 +223,7 @@ def _incident_record(
         if down is None:
             spans.append((lo, hi))
         else:
-            for d_lo, d_hi in down.get((str(r["host"]), str(r["container_id"])), []):
+            for d_lo, d_hi in down.get(span_key(r), []):
                 if d_lo < hi and d_hi > lo:
                     spans.append((max(lo, d_lo), min(hi, d_hi)))
     downtime_ns = _union_length(spans)
@@ -388,27 +402,31 @@ def _engine_details(rows: list[Any], span: _Span, window: Window) -> dict[str, A
 
 
 def _down_spans(
-    intervals: pd.DataFrame | None,
+    intervals: pd.DataFrame | None, col: str = "container_id"
 ) -> dict[tuple[str, str], list[tuple[int, int]]] | None:
-    """(host, container id) -> its down and unhealthy intervals."""
+    """(host, container id, or service with col "service") -> its down and unhealthy
+    intervals."""
     if intervals is None:
         return None
     bad = intervals[intervals["state"].isin(["down", "unhealthy"])]
     out: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for host, cid, lo, hi in zip(
-        bad["host"], bad["container_id"], bad["start_ns"], bad["end_ns"], strict=True
+        bad["host"], bad[col], bad["start_ns"], bad["end_ns"], strict=True
     ):
         out.setdefault((str(host), str(cid)), []).append((int(lo), int(hi)))
     return out
 
 
-def _removals(intervals: pd.DataFrame | None) -> dict[tuple[str, str], list[int]] | None:
-    """(host, container id) -> when it was removed (starts of its `removed` time), in order."""
+def _removals(
+    intervals: pd.DataFrame | None, col: str = "container_id"
+) -> dict[tuple[str, str], list[int]] | None:
+    """(host, container id, or service) -> when it was removed (starts of its `removed` time),
+    in order."""
     if intervals is None:
         return None
     gone = intervals[(intervals["state"] == "planned") & (intervals["cause"] == "removed")]
     out: dict[tuple[str, str], list[int]] = {}
-    for host, cid, lo in zip(gone["host"], gone["container_id"], gone["start_ns"], strict=True):
+    for host, cid, lo in zip(gone["host"], gone[col], gone["start_ns"], strict=True):
         out.setdefault((str(host), str(cid)), []).append(int(lo))
     return {k: sorted(v) for k, v in out.items()}
 

@@ -17,6 +17,7 @@ from docktally.analytics import chi2
 from docktally.analytics.model import History, Window
 from docktally.analytics.options import BURN_WINDOWS_NS, check_slo
 from docktally.analytics.periods import calendar_periods, period_breaks
+from docktally.analytics.service_state import service_timeline
 from docktally.analytics.timeline import (
     ABSENT_CAUSES,
     CAUSE_NAMES,
@@ -27,8 +28,6 @@ from docktally.analytics.timeline import (
     UNKNOWN,
     UP,
     Timeline,
-    _group_bounds,
-    bfill_idx,
     build_timeline,
 )
 from docktally.errors import UsageError
@@ -236,127 +235,13 @@ def _real_groups(seg: pd.DataFrame, g: np.ndarray, n_g: int, window: Window) -> 
     return out
 
 
-# Service state, highest first: up while any container is up; else unhealthy if any is;
-# else down if any is; else unknown if any is; else planned.
-_SERVICE_PRIORITY = (UP, UNHEALTHY, DOWN, UNKNOWN, PLANNED)
-
-
 def _service_units(tl: Timeline) -> _Units:
-    c = tl.containers
-    skey = (c["host"].astype(str) + "\x00" + c["service"].astype(str)).to_numpy(dtype=object)
-    codes, uni = pd.factorize(skey, use_na_sentinel=False)
-    sk_of_ck = codes.astype(np.int32 if len(uni) < 2**31 - 1 else np.int64)
-    keys = pd.DataFrame(
-        {
-            "host": [u.split("\x00", 1)[0] for u in uni],
-            "service": [u.split("\x00", 1)[1] for u in uni],
-        }
-    )
-    n_s = len(uni)
-    seg = tl.segments
-    sk = sk_of_ck[seg["ck"].to_numpy(dtype=np.int64)]
-    s = seg["start_ns"].to_numpy(dtype=np.int64)
-    e = seg["end_ns"].to_numpy(dtype=np.int64)
-    st = seg["state"].to_numpy(dtype=np.int8)
-    ca = seg["cause"].to_numpy(dtype=np.int16)
-    # Sweep: +1 at each segment start, -1 at its end, per state level; counts per service
-    # return to zero at its end, so one global cumulative sum serves all services.
-    m = len(s)
-    ev_sk = np.concatenate([sk, sk])
-    ev_t = np.concatenate([s, e])
-    order = np.lexsort((ev_t, ev_sk))
-    ev_sk = ev_sk[order]
-    ev_t = ev_t[order]
-    ev_st = np.concatenate([st, st])[order]
-    ev_d = np.where(order < m, 1, -1).astype(np.int8)  # starts are the first half
-    del order
-    # The state after all changes at one (service, time).
-    lastrow = np.ones(len(ev_t), dtype=bool)
-    if len(ev_t):
-        lastrow[:-1] = (ev_sk[1:] != ev_sk[:-1]) | (ev_t[1:] != ev_t[:-1])
-    p_sk = ev_sk[lastrow]
-    p_t = ev_t[lastrow]
-    del ev_sk, ev_t
-    # One state level at a time: its running count of open segments, read where it matters.
-    p_state = np.full(len(p_t), -1, dtype=np.int8)
-    for level in reversed(_SERVICE_PRIORITY):
-        open_n = np.cumsum(np.where(ev_st == level, ev_d, 0), dtype=np.int64)[lastrow]
-        p_state = np.where(open_n > 0, level, p_state).astype(np.int8)
-        del open_n
-    del ev_st, ev_d, lastrow
-    p_end = np.empty(len(p_t), dtype=np.int64)
-    if len(p_t):
-        p_end[:-1] = p_t[1:]
-        p_end[-1] = p_t[-1]
-        same = np.zeros(len(p_t), dtype=bool)
-        same[:-1] = p_sk[1:] == p_sk[:-1]
-        p_end = np.where(same, p_end, p_t)
-    ok = (p_state >= 0) & (p_end > p_t)
-    pieces = pd.DataFrame(
-        {"g": p_sk[ok], "start_ns": p_t[ok], "end_ns": p_end[ok], "state": p_state[ok]}
-    )
-    # Cause of a service piece: the latest-starting container segment in that state. One int
-    # key for (service, state): merge_asof by two columns builds a Python tuple per row.
-    cs = pd.DataFrame(
-        {"gs": sk.astype(np.int64) * 8 + st, "start_ns": s, "cause": ca}, copy=False
-    ).sort_values("start_ns")
-    pieces["gs"] = pieces["g"].to_numpy(dtype=np.int64) * 8 + pieces["state"].to_numpy()
-    pieces = pd.merge_asof(
-        pieces.sort_values("start_ns"),
-        cs,
-        on="start_ns",
-        by="gs",
-        direction="backward",
-    ).drop(columns="gs")
-    del cs
-    pieces["cause"] = pieces["cause"].fillna(0).astype(np.int16)
-    pieces["state"] = pieces["state"].astype(np.int8)
-    pieces = pieces.sort_values(["g", "start_ns"], kind="stable").reset_index(drop=True)
-
-    # Service failures: up -> down/unhealthy; recovery: the next up piece.
+    sv = service_timeline(tl)
+    sk_of_ck = sv.sk_of_ck
+    pieces = sv.pieces
     pg = pieces["g"].to_numpy(dtype=np.int64)
-    pst = pieces["state"].to_numpy(dtype=np.int8)
-    pstart = pieces["start_ns"].to_numpy(dtype=np.int64)
-    pend = pieces["end_ns"].to_numpy(dtype=np.int64)
-    prev_same = np.zeros(len(pg), dtype=bool)
-    prev_same[1:] = (pg[1:] == pg[:-1]) & (pend[:-1] == pstart[1:])
-    prev_state = np.full(len(pg), -1, dtype=np.int8)
-    prev_state[1:] = pst[:-1]
-    is_fail = (
-        prev_same
-        & (prev_state == UP)
-        & np.isin(pst, (DOWN, UNHEALTHY))
-        & (pstart >= tl.window.start_ns)
-    )
-    _, _, _, gend = _group_bounds(pg)
-    nxt_up = bfill_idx(pst == UP, gend)
-    fi = np.flatnonzero(is_fail)
-    rec = nxt_up[fi]
-    fail = pd.DataFrame(
-        {
-            "g": pg[fi],
-            "time_ns": pstart[fi],
-            "cause": pieces["cause"].to_numpy(dtype=np.int16)[fi],
-            "exit_code": np.full(len(fi), np.nan),
-            "recovered_ns": np.where(rec >= 0, pstart[np.maximum(rec, 0)], -1),
-        }
-    )
-    # Exit code and cause from the container failure that took the service down, if any.
+    fail = sv.failures[["g", "time_ns", "cause", "exit_code", "recovered_ns"]]
     cf = tl.failures
-    cfx = pd.DataFrame(
-        {
-            "g": sk_of_ck[cf["ck"].to_numpy(dtype=np.int64)],
-            "time_ns": cf["time_ns"].to_numpy(dtype=np.int64),
-            "cause_c": cf["cause"].to_numpy(dtype=np.int16),
-            "exit_c": cf["exit_code"].to_numpy(dtype=np.float64),
-        }
-    ).drop_duplicates(["g", "time_ns"])
-    fail = fail.merge(cfx, on=["g", "time_ns"], how="left")
-    fail["exit_code"] = fail["exit_c"]
-    fail["cause"] = np.where(fail["cause_c"].notna(), fail["cause_c"], fail["cause"]).astype(
-        np.int16
-    )
-    fail = fail[["g", "time_ns", "cause", "exit_code", "recovered_ns"]]
     rest = pd.DataFrame(
         {
             "g": sk_of_ck[tl.restarts["ck"].to_numpy(dtype=np.int64)],
@@ -385,8 +270,8 @@ def _service_units(tl: Timeline) -> _Units:
         restarts=rest,
         ooms=ooms,
         exits=exits,
-        keys=keys,
-        real=_real_groups(seg_units, pg, n_s, tl.window),
+        keys=sv.keys,
+        real=_real_groups(seg_units, pg, len(sv.keys), tl.window),
     )
 
 

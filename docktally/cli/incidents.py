@@ -9,13 +9,12 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.failures import failures_from_timeline
+from docktally.analytics.incident_scopes import incidents_from_timeline
 from docktally.analytics.incidents import (
     DEFAULT_STABLE_S,
     SCOPES,
     filter_incidents,
-    group_incidents,
 )
-from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
 from docktally.analytics.states import exit_code_meaning
 from docktally.analytics.timeline import build_timeline
@@ -78,14 +77,12 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
     # One timeline gives both the failures and the intervals that bound each one's downtime.
     timeline = build_timeline(history, window)
     failures = failures_from_timeline(timeline)
-    incidents = group_incidents(
-        failures,
-        window,
+    incidents = incidents_from_timeline(
+        timeline,
         scope=args.scope,
         stable_s=stable_s,
         slo=slo_percent / 100,
         exit_meaning=exit_code_meaning,
-        intervals=intervals_from_timeline(timeline),
         engine_restarts=history.engine_restarts,
     )
     return IncidentContext(window, history, failures, incidents)

@@ -501,16 +501,14 @@ def timeline(view: View, limit: int = TIMELINE_MAX_CONTAINERS) -> TimelineData:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
     view = _view_from_key(key)
-    mod = _analytics("docktally.analytics.incidents")
+    mod = _analytics("docktally.analytics.incident_scopes")
     meaning = _analytics("docktally.analytics.states").exit_code_meaning
     scope = view.by if view.by in mod.SCOPES else "container"
-    return mod.group_incidents(
-        failures(view),
-        view.window,
+    return mod.incidents_from_timeline(
+        _analysis(key)[1],
         scope=scope,
         slo=None if view.slo is None else view.slo / 100.0,  # incidents take a ratio
         exit_meaning=meaning,
-        intervals=intervals(view),
         engine_restarts=history(view).engine_restarts,
     )
 
