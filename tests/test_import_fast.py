@@ -1,4 +1,4 @@
-"""The import's fast path stores exactly what normalize_event makes, in process and in a worker."""
+"""The import stores exactly what normalize_event makes of each line, as the collector would."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
 from bench.generate import generate_lines
-from docktally.collector import importer
 from docktally.collector.importer import SOURCE, InvalidLine, import_lines
 from docktally.collector.normalize import normalize_event
 from docktally.store import reads
@@ -51,19 +48,16 @@ ODD_LINES = [
     attrs(1, exitCode="137"),
     attrs(2, exitCode=" 3 "),
     attrs(3, exitCode="x"),
-    attrs(4, exitCode=1.5),
     attrs(5, exitCode=""),
     attrs(6, signal="SIGTERM"),
     attrs(7, signal="kill"),
     attrs(8, signal="15"),
-    attrs(9, signal=9),
     attrs(10, signal="NOPE"),
     attrs(11, signal=""),
     attrs(12, **{"com.docker.compose.project": "p", "com.docker.compose.service": "s"}),
     attrs(13, image=""),
     attrs(14, exitCode="99999999999"),
     attrs(15, signal="99999999999"),
-    attrs(16, exitCode=2**40),
     attrs(17, exitCode="-2147483648", signal="255"),
     ev(Action="health_status: healthy", timeNano=21),
     ev(Action="health_status:unhealthy", timeNano=22),
@@ -78,11 +72,27 @@ ODD_LINES = [
     ev(Actor={"ID": "", "Attributes": {}}, id=CID, timeNano=30),
     ev(Action="", status="pause", timeNano=31),
     ev(timeNano=32.0, time=1_700_000_002),
-    ev(timeNano=True, time=1_700_000_003),
     ev(Type="network", timeNano=33),
     ev(timeNano=34, scope="local", extra={"nested": [1, 2]}),
     ev(Actor={"ID": CID, "Attributes": {"name": "wéb ✓", "image": "x"}}, timeNano=35),
     ev(Actor={"ID": CID, "Attributes": {"name": "a'b", "image": "x"}}, timeNano=36),
+]
+
+
+# Fields of a JSON type the engine never sends: each a line error (issue #16), never a crash.
+WRONG_TYPES = [
+    attrs(4, exitCode=1.5),
+    attrs(9, signal=9),
+    attrs(16, exitCode=2**40),
+    ev(timeNano=True, time=1_700_000_003),
+    attrs(40, name=5),
+    ev(Actor={"ID": CID, "Attributes": {"name": {"a": 1}}}, timeNano=41),
+    ev(Actor={"ID": CID, "Attributes": {"com.docker.compose.service": ["web"]}}, timeNano=42),
+    ev(Actor={"ID": CID, "Attributes": {"image": None}}, timeNano=43),
+    ev(Actor={"ID": 7}, timeNano=44),
+    ev(Action=["die"], timeNano=45),
+    ev(Actor=[], timeNano=46),
+    ev(timeNano="1"),
 ]
 
 
@@ -161,7 +171,7 @@ def test_generated_lines_are_stored_as_normalize_event_makes_them(store: Engine)
     assert stored_rows(store) == want
 
 
-def test_worker_reads_a_file_as_bytes_with_line_numbers(store: Engine, tmp_path: Path) -> None:
+def test_a_file_is_read_as_bytes_with_line_numbers(store: Engine, tmp_path: Path) -> None:
     lines = recorded_lines()
     path = tmp_path / "ev.jsonl"
     path.write_bytes(b"".join(ln.encode() + b"\r\n" for ln in lines) + b"\n")
@@ -171,7 +181,7 @@ def test_worker_reads_a_file_as_bytes_with_line_numbers(store: Engine, tmp_path:
     assert stored_rows(store) == expected_rows(lines, "h1")
 
 
-def test_worker_strict_stops_at_the_first_bad_line(store: Engine) -> None:
+def test_strict_stops_at_the_first_bad_line(store: Engine) -> None:
     good = recorded.lines("kill")
     lines = [*good, *good, "", '{"Type":"container"', *good]
     with pytest.raises(InvalidLine) as err, store.begin() as conn:
@@ -181,7 +191,7 @@ def test_worker_strict_stops_at_the_first_bad_line(store: Engine) -> None:
     assert stored_rows(store) == []
 
 
-def test_worker_skip_invalid_lists_the_bad_lines_in_order(store: Engine) -> None:
+def test_skip_invalid_lists_the_bad_lines_in_order(store: Engine) -> None:
     good = recorded.lines("kill")
     lines = ["[1]", *good, '{"Type":"container","Action":"die"}', "", "nope"]
     with store.begin() as conn:
@@ -192,83 +202,6 @@ def test_worker_skip_invalid_lists_the_bad_lines_in_order(store: Engine) -> None
         (len(good) + 4, "not JSON"),
     ]
     assert stored_rows(store) == expected_rows(good, "h1")
-
-
-def test_the_line_loop_in_c_is_built() -> None:
-    # setup.py builds it with the package; without it the import still works, 3x slower.
-    assert importer._scan is not None, (
-        "docktally/collector/_scan.c was not built (pip install -e .)"
-    )
-
-
-def _parse_all(lines: list[Any], loop: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    monkeypatch.setattr(importer, "_scan", loop)
-    refs = importer._Refs("h1", [], 1)
-    out = []
-    for start in range(0, len(lines), 7):
-        chunk = importer.parse_chunk(lines[start : start + 7], start + 1, refs=refs,
-                                     skip_invalid=True)  # fmt: skip
-        out.append((chunk.table().to_pylist(), chunk.body, chunk.read, chunk.lines,
-                    chunk.not_container, chunk.invalid, chunk.new_containers,
-                    chunk.changed))  # fmt: skip
-    return out
-
-
-@pytest.mark.parametrize("source", ["odd", "recorded", "generated", "mangled"])
-def test_the_c_loop_gives_what_the_python_loop_gives(
-    source: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if source == "odd":
-        actions = ["health_status:   ", "exec_start:", ":x", "\x1cdie", " health_status : healthy ",
-                   "health_status", "health_status:healthy", "die\u2003", "kill"]  # fmt: skip
-        lines: list[Any] = [
-            *ODD_LINES,
-            "",
-            "  ",
-            "[1]",
-            "null",
-            '{"Type":"container"',
-            "nope",
-            *(ev(Action=a, timeNano=100 + i) for i, a in enumerate(actions)),
-        ]
-    elif source == "recorded":
-        lines = [ln.encode() for ln in recorded_lines()]
-    elif source == "generated":
-        lines = list(generate_lines(events=2000, containers=30, days=1, network_noise=0.05))
-    else:  # bytes, str, CRLF, no final newline, a newline inside, a bytearray
-        gen = list(generate_lines(events=40, containers=3, days=1))
-        lines = [gen[0] + b"\n", gen[1] + b"\r\n", gen[2].decode(), bytearray(gen[3]),
-                 gen[4] + b"\n\n", gen[5], *gen[6:]]  # fmt: skip
-    c_loop = importer._scan
-    assert c_loop is not None
-    want = _parse_all(lines, None, monkeypatch)
-    assert _parse_all(lines, c_loop, monkeypatch) == want
-    # The same lines as a file's blocks: the loops split them at "\n" themselves.
-    data = b"".join(_to_line(ln) for ln in lines)
-    want = _parse_blocks(data, None, monkeypatch)
-    assert _parse_blocks(data, c_loop, monkeypatch) == want
-    assert sum(n for *_, n in want) == data.count(b"\n") + (not data.endswith(b"\n"))
-
-
-def _to_line(line: Any) -> bytes:
-    data = line.encode() if isinstance(line, str) else bytes(line)
-    return data if data.endswith(b"\n") else data + b"\n"
-
-
-def _parse_blocks(data: bytes, loop: Any, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """`data` cut into blocks of whole lines of ~300 bytes, each parsed as one chunk."""
-    monkeypatch.setattr(importer, "_scan", loop)
-    refs = importer._Refs("h1", [], 1)
-    out, line_no, at = [], 1, 0
-    while at < len(data):
-        end = data.find(b"\n", at + 300)
-        end = len(data) if end < 0 else end + 1
-        chunk = importer.parse_chunk(data[at:end], line_no, refs=refs, skip_invalid=True)
-        out.append((chunk.table().to_pylist(), chunk.body, chunk.read, chunk.not_container,
-                    chunk.invalid, chunk.new_containers, chunk.changed, chunk.lines))  # fmt: skip
-        line_no += chunk.lines
-        at = end
-    return out
 
 
 def test_a_file_is_read_in_blocks_with_its_line_numbers(store: Engine, tmp_path: Path) -> None:
@@ -286,38 +219,16 @@ def test_a_file_is_read_in_blocks_with_its_line_numbers(store: Engine, tmp_path:
     assert stored_rows(store) == expected_rows([ln.decode() for ln in good], "h1")
 
 
-_BASE = list(generate_lines(events=60, containers=4, days=1))
-_BYTES = [b'"', b"\\", b"{", b"}", b"[", b"]", b",", b":", b"0", b"9", b"-", b".", b"e", b" ",
-          b"\t", b"\x00", b"\x1f", b"\x7f", "é".encode(), b"\xff", b"null", b"1e3", b"\\u0041",
-          b'"x"', b'"Action":"die",', b'"timeNano":1,', b'"ID":"x",', b'"name":"n",']  # fmt: skip
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(0, len(_BASE) - 1),
-            st.lists(st.tuples(st.floats(0, 1), st.sampled_from(_BYTES), st.booleans()),
-                     min_size=1, max_size=3),
-        ),
-        min_size=1,
-        max_size=6,
-    )
-)  # fmt: skip
-def test_mangled_lines_read_by_the_c_scanner_are_what_orjson_reads(
-    edits: list[tuple[int, list[tuple[float, bytes, bool]]]],
-) -> None:
-    # The C loop reads plain lines itself, without orjson; whatever it accepts must come out
-    # as the Python loop (orjson) reads it, and whatever it refuses must get orjson's verdict.
-    lines = []
-    for index, changes in edits:
-        line = _BASE[index]
-        for where, piece, insert in changes:
-            at = int(where * len(line))
-            line = line[:at] + piece + line[at + (0 if insert else len(piece)) :]
-        lines.append(line)
-    c_loop = importer._scan
-    assert c_loop is not None
-    with pytest.MonkeyPatch.context() as mp:
-        want = _parse_all(lines, None, mp)
-        assert _parse_all(lines, c_loop, mp) == want
+def test_fields_of_the_wrong_json_type_are_line_errors(store: Engine) -> None:
+    good = recorded.lines("kill")
+    lines = [*good, *WRONG_TYPES]
+    with pytest.raises(InvalidLine) as err, store.begin() as conn:
+        import_lines(conn, lines, host="h1")
+    assert err.value.line_no == len(good) + 1
+    assert stored_rows(store) == []
+    with store.begin() as conn:
+        r = import_lines(conn, lines, host="h1", skip_invalid=True)
+    assert [e.line_no for e in r.invalid] == list(range(len(good) + 1, len(lines) + 1))
+    assert r.invalid_count == len(WRONG_TYPES)
+    assert all(e.reason.startswith("wrong JSON type: expected `") for e in r.invalid)
+    assert stored_rows(store) == expected_rows(good, "h1")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 
 from docktally.store import db, reads
 
@@ -118,3 +118,100 @@ def test_head_revision_constant_is_alembics_head(tmp_path: Any) -> None:
     script = ScriptDirectory.from_config(db.alembic_config(eng))
     assert script.get_heads() == [db.HEAD_REVISION]
     assert db.is_at_head(eng)
+
+
+# --- 0003: events.packed dropped ----------------------------------------------------------------
+
+_COLUMNS = ("id, container_ref, time_ns, action, kind, exit_code, signal, health, inferred, "
+            "cause_hint, evidence, source, raw_chunk, raw_line")  # fmt: skip
+
+
+def _migration(name: str) -> Any:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(db.__file__).parent.parent / "migrations" / "versions" / name
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _release_0002_database(engine: Engine) -> None:
+    """A database as the release at revision 0002 wrote it: containers, a zlib raw chunk, and
+    events with `packed` computed by 0002's own expression."""
+    import zlib
+
+    from bench.generate import generate_lines
+    from docktally.collector.normalize import decode_event, normalize_event
+
+    db.upgrade(engine, "0002")
+    lines = list(generate_lines(events=400, containers=12, days=2))
+    rows = [normalize_event(decode_event(ln), host="h1", source="import", raw=ln) for ln in lines]
+    extra = [  # what only the collector writes: inferred rows, causes, evidence, odd values
+        {**rows[0], "time_ns": 5, "action": "die", "kind": "die", "exit_code": 70_000,
+         "inferred": True, "cause_hint": "engine_restart", "evidence": "inspect", "raw": None},
+        {**rows[0], "time_ns": 6, "action": "health_status: starting", "kind": "health_status",
+         "health": "starting", "raw": None},
+        {**rows[0], "time_ns": 7, "action": "kill", "kind": "kill", "signal": 300, "raw": None},
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        refs: dict[str, int] = {}
+        for r in rows:
+            if r is not None and r["container_id"] not in refs:
+                refs[r["container_id"]] = len(refs) + 1
+                conn.execute(
+                    text("INSERT INTO containers (ref, host, container_id, name, image, "
+                         "compose_project, compose_service, seen_ns) "
+                         "VALUES (:ref, 'h1', :c, :n, :i, :p, :s, :t)"),
+                    {"ref": refs[r["container_id"]], "c": r["container_id"], "n": r["name"],
+                     "i": r["image"], "p": r["compose_project"], "s": r["compose_service"],
+                     "t": r["time_ns"]},
+                )  # fmt: skip
+        body = zlib.compress(b"\n".join(lines), 1)
+        conn.execute(text("INSERT INTO raw_chunks (id, lines, body) VALUES (1, :n, :b)"),
+                     {"n": len(lines), "b": body})  # fmt: skip
+        for i, r in enumerate([*rows, *extra]):
+            conn.execute(
+                text("INSERT INTO events (container_ref, time_ns, action, kind, exit_code, "
+                     "signal, health, inferred, cause_hint, evidence, source, packed, raw_chunk, "
+                     "raw_line) VALUES (:ref, :t, :a, :k, :x, :s, :h, :inf, :ch, :ev, :src, 0, "
+                     ":chunk, :line)"),
+                {"ref": refs[r["container_id"]], "t": r["time_ns"], "a": r["action"],
+                 "k": r["kind"], "x": r["exit_code"], "s": r["signal"], "h": r["health"],
+                 "inf": r["inferred"], "ch": r["cause_hint"], "ev": r["evidence"],
+                 "src": r["source"], "chunk": 1 if r["raw"] is not None else None,
+                 "line": i if r["raw"] is not None else None},
+            )  # fmt: skip
+        packed_0002 = _migration("0002_containers_and_raw_chunks.py")._PACKED
+        conn.execute(text(f"UPDATE events SET packed = {packed_0002}"))
+
+
+def _all_events(engine: Engine) -> tuple[list[Any], dict[int, str]]:
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text(f"SELECT {_COLUMNS} FROM events ORDER BY id"))]
+        raw = reads.load_raw(conn, [r[0] for r in rows])
+    return rows, raw
+
+
+def test_0003_keeps_every_event_of_a_0002_database(empty_engine: Engine) -> None:
+    _release_0002_database(empty_engine)
+    before, raw_before = _all_events(empty_engine)
+    with empty_engine.connect() as conn:
+        packed = conn.execute(text("SELECT id, packed FROM events ORDER BY id")).fetchall()
+    assert len(before) == 403 and len(raw_before) == 400
+    assert {p for _, p in packed} >= {-2, -1} and max(p for _, p in packed) > 0
+    db.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        columns = {c["name"] for c in inspect(conn).get_columns("events")}
+    assert "packed" not in columns
+    assert _all_events(empty_engine) == (before, raw_before)
+
+    from alembic import command
+
+    command.downgrade(db.alembic_config(empty_engine), "0002")
+    assert _all_events(empty_engine) == (before, raw_before)
+    with empty_engine.connect() as conn:
+        again = conn.execute(text("SELECT id, packed FROM events ORDER BY id")).fetchall()
+    assert again == packed

@@ -220,3 +220,7 @@ def test_rows_with_different_columns_keep_every_value(store: Engine) -> None:
             ev.select().with_only_columns(ev.c.time_ns, ev.c.exit_code).order_by(ev.c.time_ns)
         ).all()
     assert [tuple(r) for r in got] == [(1, None), (2, 3)]
+
+
+def test_insert_events_binds_every_column_of_events_but_its_id() -> None:
+    assert sorted(writes.EVENT_COLUMNS) == sorted(c.name for c in events.c if c.name != "id")

@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from docktally.cli.common import add_db, now_ns, open_db
 from docktally.collector.importer import InvalidLine, import_lines
-from docktally.errors import UsageError
+from docktally.errors import StoreError, UsageError
 from docktally.store.db import checkpoint_wal
 from docktally.timespec import ns_to_iso, parse_instant_ns
 
@@ -23,7 +25,12 @@ importing the same file twice writes nothing twice; events about networks, image
 skipped and counted. The import records coverage from its first to its last event (or --covers),
 so analytics knows which time it can speak for.
 
-Strict by default: a bad line stops the import with exit 2 and nothing is written.
+Strict by default: a bad line (not JSON, a field of the wrong JSON type, no container id, ...)
+stops the import with exit 2 and nothing is written. With --skip-invalid the first 20 bad lines
+are listed and the rest counted.
+
+Names and compose labels are stored up to 255 characters and images up to 512 (the raw event
+keeps them whole); a NUL character in them is stored as U+FFFD.
 """
 
 EPILOG = """\
@@ -136,11 +143,20 @@ def run(args: argparse.Namespace) -> int:
                 on_progress=progress,
             )
     except InvalidLine as exc:
-        if err.isatty():
-            err.write("\n")
+        _end_progress(err)
         raise UsageError(
             f"{name}:{exc.line_no}: {exc.reason}; nothing was imported "
             "(--skip-invalid stores the valid lines)"
+        ) from None
+    except OSError as exc:  # reading the file (a disk error, a pipe gone)
+        _end_progress(err)
+        raise StoreError(
+            f"{name}: cannot read ({exc.strerror or exc}); nothing was imported"
+        ) from None
+    except SQLAlchemyError as exc:  # the database: locked too long, disk full, gone
+        _end_progress(err)
+        raise StoreError(
+            f"{name}: could not write to the database ({_first_line(exc)}); nothing was imported"
         ) from None
     else:
         # Fold the import's WAL into the database now: left for later, a big one made the next
@@ -152,9 +168,22 @@ def run(args: argparse.Namespace) -> int:
         err.write("\r\033[K")
     for bad in result.invalid:
         print(f"{name}:{bad.line_no}: skipped: {bad.reason}", file=err)
+    unlisted = result.invalid_count - len(result.invalid)
+    if unlisted:
+        print(f"{name}: {unlisted:,} more invalid lines skipped (not listed)", file=err)
     elapsed = max(clock() - t0, 1e-9)
     print(
         f"{name}: {result.summary()} in {elapsed:.1f}s ({result.read / elapsed:,.0f} lines/s)",
         file=err,
     )
     return 0
+
+
+def _end_progress(err: IO[str]) -> None:
+    if err.isatty():
+        err.write("\n")
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

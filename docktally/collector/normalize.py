@@ -11,6 +11,8 @@ import signal as _signal
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from docktally.analytics.states import LIFECYCLE_KIND_ORDER
 from docktally.timespec import parse_rfc3339_ns
 
@@ -70,45 +72,101 @@ def split_action(action: str) -> tuple[str, str | None]:
     return kind, (arg.strip() or None if kind == "health_status" else None)
 
 
+class EventActor(msgspec.Struct, gc=False):
+    ID: str | None = None
+    # The engine's labels and attributes: strings only (a Go map[string]string).
+    Attributes: dict[str, str] | None = None
+
+
+class EngineEvent(msgspec.Struct, gc=False):
+    """The fields of an engine event that docktally reads, typed as the engine sends them;
+    other fields are ignored. A field of another JSON type makes the event invalid."""
+
+    Type: str | None = None
+    Action: str | None = None
+    status: str | None = None  # the pre-1.22 spelling of Action, still sent beside it
+    id: str | None = None
+    from_: str | None = msgspec.field(default=None, name="from")
+    Actor: EventActor | None = None
+    time: int | float | None = None
+    timeNano: int | float | None = None
+
+
+_DECODER = msgspec.json.Decoder(EngineEvent)
+
+
+def decode_event(line: bytes | str) -> EngineEvent:
+    """One JSON text (a `docker events --format '{{json .}}'` line) -> EngineEvent.
+
+    Raises InvalidEvent: not JSON, not an object, or a field of the wrong type.
+    """
+    try:
+        return _DECODER.decode(line)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(_validation_reason(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidEvent(f"not JSON ({exc})") from None
+
+
+def _validation_reason(exc: msgspec.ValidationError) -> str:
+    text = str(exc)
+    if text.startswith("Expected `object`, got `") and " - at " not in text:
+        return f"not a JSON object (got {text.split('got ', 1)[1].strip('`')})"
+    return f"wrong JSON type: {text[0].lower()}{text[1:]}"
+
+
 def normalize_event(
-    payload: Mapping[str, Any], *, host: str, source: str, raw: str | None = None
+    payload: Mapping[str, Any] | EngineEvent,
+    *,
+    host: str,
+    source: str,
+    raw: str | bytes | None = None,
 ) -> dict[str, Any] | None:
     """One engine event -> an `events` row; None for events that are not about a container.
 
-    Raises InvalidEvent when a container event lacks what the natural key needs.
+    The collector passes the engine's decoded JSON (a mapping), the import an EngineEvent from
+    decode_event; both are read as the same typed EngineEvent. `raw` is the event as received
+    (default: the mapping as compact JSON). Raises InvalidEvent when the event has a field of
+    the wrong type, or a container event lacks what the natural key needs.
     """
-    if not isinstance(payload, Mapping):
-        raise InvalidEvent("not a JSON object")
-    etype = payload.get("Type")
-    if etype is not None and etype != "container":
+    if isinstance(payload, EngineEvent):
+        ev = payload
+    else:
+        if not isinstance(payload, Mapping):
+            raise InvalidEvent("not a JSON object")
+        try:
+            ev = msgspec.convert(payload, EngineEvent)
+        except msgspec.ValidationError as exc:
+            raise InvalidEvent(_validation_reason(exc)) from None
+        if raw is None:
+            raw = json.dumps(payload, separators=(",", ":"))
+    if ev.Type is not None and ev.Type != "container":
         return None
-    action = payload.get("Action") or payload.get("status")
-    if not isinstance(action, str) or not action:
+    action = ev.Action or ev.status
+    if not action:
         raise InvalidEvent("no Action")
-    actor = payload.get("Actor") or {}
-    if not isinstance(actor, Mapping):
-        raise InvalidEvent("Actor is not an object")
-    cid = actor.get("ID") or payload.get("id")
-    if not isinstance(cid, str) or not cid:
+    actor = ev.Actor
+    cid = (actor.ID if actor is not None else None) or ev.id
+    if not cid:
         raise InvalidEvent("no container id (Actor.ID or id)")
     if len(cid) > 64:
         raise InvalidEvent(f"container id {cid[:16]!r}... is longer than 64 characters")
-    time_nano = payload.get("timeNano")
-    secs = payload.get("time")
-    if isinstance(time_nano, int) and not isinstance(time_nano, bool):
-        time_ns = time_nano
-    elif isinstance(secs, int | float) and not isinstance(secs, bool) and math.isfinite(secs):
+    time_ns = ev.timeNano
+    if type(time_ns) is not int:
+        secs = ev.time
+        if secs is None or not math.isfinite(secs):
+            raise InvalidEvent("no timeNano or time")
         time_ns = int(secs) * 1_000_000_000
-    else:
-        raise InvalidEvent("no timeNano or time")
     # The column is a signed 64-bit integer: the engine never sends more, a corrupt line might.
     if not 0 <= time_ns < 2**63:
         raise InvalidEvent(f"timeNano/time {time_ns} is out of range")
     if len(action) > 128:
         raise InvalidEvent(f"Action {action[:16]!r}... is longer than 128 characters")
-    attrs = actor.get("Attributes") or {}
-    if not isinstance(attrs, Mapping):
-        raise InvalidEvent("Actor.Attributes is not an object")
+    # Part of the natural key: no text column of PostgreSQL can hold a NUL.
+    if "\x00" in action or "\x00" in cid:
+        raise InvalidEvent("Action or container id holds a NUL character")
+    attrs = (actor.Attributes if actor is not None else None) or _NO_ATTRS
+    get = attrs.get
     kind, health = split_action(action)
     return {
         "host": host,
@@ -116,19 +174,22 @@ def normalize_event(
         "time_ns": time_ns,
         "action": action,
         "kind": kind,
-        "name": attrs.get("name"),
-        "image": attrs.get("image") or payload.get("from"),
-        "exit_code": code_or_none(attrs.get("exitCode")),
-        "signal": parse_signal(attrs.get("signal")),
+        "name": get("name"),
+        "image": get("image") or ev.from_,
+        "exit_code": code_or_none(get("exitCode")),
+        "signal": parse_signal(get("signal")),
         "health": health,
-        "compose_project": attrs.get(COMPOSE_PROJECT),
-        "compose_service": attrs.get(COMPOSE_SERVICE),
+        "compose_project": get(COMPOSE_PROJECT),
+        "compose_service": get(COMPOSE_SERVICE),
         "inferred": False,
         "cause_hint": None,
         "evidence": None,
-        "raw": raw if raw is not None else json.dumps(payload, separators=(",", ":")),
+        "raw": raw if raw is not None else msgspec.json.encode(ev).decode(),
         "source": source,
     }
+
+
+_NO_ATTRS: dict[str, str] = {}
 
 
 def facts_from_inspect(

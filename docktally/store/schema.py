@@ -43,6 +43,8 @@ containers = Table(
     Column("ref", _Id, primary_key=True, autoincrement=True),
     Column("host", String(255), nullable=False),
     Column("container_id", String(64), nullable=False),
+    # Names, images and compose labels longer than their column are cut when stored (the raw
+    # event keeps them whole): store.writes.storable_text.
     Column("name", String(255)),
     Column("image", String(512)),
     Column("compose_project", String(255)),
@@ -73,8 +75,6 @@ events = Table(
     Column("cause_hint", String(32)),
     Column("evidence", Text),
     Column("source", String(16), nullable=False),
-    # What the report needs of a lifecycle event, in one integer (store/packing.py).
-    Column("packed", BigInteger, nullable=False),
     # The event as received: line `raw_line` (0-based) of raw_chunks row `raw_chunk`.
     Column("raw_chunk", BigInteger),
     Column("raw_line", Integer),

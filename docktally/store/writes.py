@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from docktally.store import packing
 from docktally.store.schema import (
     checkpoints,
     container_facts,
     containers,
     coverage,
-    events,
     gaps,
     log_tails,
     maintenance,
@@ -44,6 +43,11 @@ EVENT_FIELDS = (
 RAW_COMPRESS_LEVEL = 1  # zlib's fastest: JSON this repetitive shrinks ~10x even so
 
 _FACT_FIELDS = [c.name for c in container_facts.c if c.name not in ("observed_ns",)]
+_FACT_CHARS = {  # the length of each text column that is not part of the key
+    c.name: int(c.type.length)  # type: ignore[attr-defined]
+    for c in container_facts.c
+    if not c.primary_key and getattr(c.type, "length", None)
+}
 
 
 def insert_ignoring_duplicates(
@@ -69,74 +73,131 @@ def insert_ignoring_duplicates(
 
 
 Key = tuple[str, str]  # (host, container_id)
+Descriptor = tuple[Any, Any, Any, Any]  # CONTAINER_FIELDS' values
+_NO_DESCRIPTOR: Descriptor = (None, None, None, None)
+# Longer names, images and labels are cut to their column's length when stored (the raw event
+# keeps them whole): PostgreSQL refuses longer text, and one 50 MB name must not reach a report.
+CONTAINER_FIELD_CHARS = tuple(
+    int(containers.c[f].type.length)  # type: ignore[attr-defined]
+    for f in CONTAINER_FIELDS
+)
 
 
-def _latest_descriptors(rows: Iterable[Mapping[str, Any]]) -> dict[Key, dict[str, Any]]:
-    """Per container, what its newest event that says anything of it says (name, image,
-    compose labels; seen_ns is its time). Whatever the order rows come in, the newest wins."""
-    out: dict[Key, dict[str, Any]] = {}
-    for row in rows:
-        key = (str(row["host"]), str(row["container_id"]))
-        cur = out.setdefault(key, {"seen_ns": None, **dict.fromkeys(CONTAINER_FIELDS)})
-        t = int(row["time_ns"])
-        if any(row.get(f) is not None for f in CONTAINER_FIELDS) and (
-            cur["seen_ns"] is None or t >= cur["seen_ns"]
-        ):
-            cur.update({f: row.get(f) for f in CONTAINER_FIELDS}, seen_ns=t)
-    return out
+def storable_text(text: str | None, max_chars: int | None = None) -> str | None:
+    """Text as a text column takes it on every backend: a NUL (which PostgreSQL cannot store)
+    becomes U+FFFD, and anything past `max_chars` is cut."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text if max_chars is None else text[:max_chars]
 
 
-def ensure_containers(
-    conn: Connection, described: Mapping[Key, Mapping[str, Any]]
-) -> dict[Key, int]:
-    """`containers.ref` of each (host, container_id), creating missing rows, and bringing name,
-    image and compose labels up to date when a newer event says otherwise."""
-    refs: dict[Key, int] = {}
-    keys = list(described)
-    existing: dict[Key, Any] = {}
-    for i in range(0, len(keys), 500):
-        part = keys[i : i + 500]
-        stmt = select(
-            containers.c.ref,
-            containers.c.host,
-            containers.c.container_id,
-            containers.c.seen_ns,
-            *[containers.c[f] for f in CONTAINER_FIELDS],
-        ).where(tuple_(containers.c.host, containers.c.container_id).in_(part))
-        for row in conn.execute(stmt):
-            existing[(row.host, row.container_id)] = row
-    missing = [k for k in keys if k not in existing]
-    if missing:
-        insert_ignoring_duplicates(
-            conn,
-            containers,
-            [{"host": h, "container_id": c, **described[(h, c)]} for h, c in missing],
-        )
-        for i in range(0, len(missing), 500):
-            part = missing[i : i + 500]
-            stmt = select(containers.c.ref, containers.c.host, containers.c.container_id).where(
-                tuple_(containers.c.host, containers.c.container_id).in_(part)
+def _storable_descriptor(desc: Descriptor) -> Descriptor:
+    a, b, c, d = (
+        storable_text(None if v is None else str(v), n)
+        for v, n in zip(desc, CONTAINER_FIELD_CHARS, strict=True)
+    )
+    return a, b, c, d
+
+
+_SELECT_CONTAINERS = select(
+    containers.c.ref,
+    containers.c.container_id,
+    containers.c.seen_ns,
+    *[containers.c[f] for f in CONTAINER_FIELDS],
+).where(
+    containers.c.host == bindparam("host"),
+    containers.c.container_id.in_(bindparam("ids", expanding=True)),
+)
+
+
+class Containers:
+    """The `containers` rows one transaction has looked up or created, and the newest
+    descriptors (name, image, compose labels, with their event's time) its events gave.
+
+    insert_events looks each container up in the database once per Containers, not once a
+    batch, and keeps descriptor changes here until flush() writes them, once per container.
+    Valid for one transaction only: after a rollback its refs may not exist.
+    """
+
+    def __init__(self) -> None:
+        # key -> [ref, stored descriptor, stored seen_ns, newest descriptor, its time]
+        self._rows: dict[Key, list[Any]] = {}
+        self._changed: set[Key] = set()
+
+    def refs(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> dict[Key, int]:
+        """`containers.ref` of each row's (host, container_id), creating missing rows, and
+        noting each container's newest descriptors. `rows` are _fields() tuples."""
+        newest: dict[Key, tuple[Descriptor, int]] = {}
+        for v in rows:
+            key = (v[0], v[1])
+            desc = v[_DESC]
+            if desc == _NO_DESCRIPTOR:
+                newest.setdefault(key, (desc, -1))
+                continue
+            t = v[2]
+            cur = newest.get(key)
+            if cur is None or t >= cur[1]:
+                newest[key] = (desc, t)
+        missing = [k for k in newest if k not in self._rows]
+        if missing:
+            self._load(conn, missing)
+        refs: dict[Key, int] = {}
+        for key, (desc, t) in newest.items():
+            row = self._rows[key]
+            refs[key] = row[0]
+            if t >= 0 and (row[4] is None or t >= row[4]):
+                row[3], row[4] = desc, t
+                self._changed.add(key)
+        return refs
+
+    def _load(self, conn: Connection, keys: list[Key]) -> None:
+        def fetch(keys: list[Key]) -> None:
+            by_host: dict[str, list[str]] = {}
+            for host, cid in keys:
+                by_host.setdefault(host, []).append(cid)
+            for host, cids in by_host.items():
+                for i in range(0, len(cids), 500):
+                    params = {"host": host, "ids": cids[i : i + 500]}
+                    for ref, cid, seen, *desc in conn.execute(_SELECT_CONTAINERS, params):
+                        d = tuple(desc)
+                        self._rows[(host, cid)] = [int(ref), d, seen, d, seen]
+
+        fetch(keys)
+        new = [k for k in keys if k not in self._rows]
+        if new:
+            insert_ignoring_duplicates(
+                conn, containers, [{"host": h, "container_id": c} for h, c in new]
             )
-            for ref, host, cid in conn.execute(stmt):
-                refs[(host, cid)] = int(ref)
-    for key, row in existing.items():
-        refs[key] = int(row.ref)
-        new = described[key]
-        if new.get("seen_ns") is None or (row.seen_ns is not None and new["seen_ns"] < row.seen_ns):
-            continue
-        changed = {f: new[f] for f in CONTAINER_FIELDS if new[f] != row._mapping[f]}
-        if changed or row.seen_ns != new["seen_ns"]:
+            fetch(new)
+
+    def flush(self, conn: Connection) -> None:
+        """Write the newest descriptors noted since the last flush; an older one never
+        overwrites what a newer event said (also one another writer stored meanwhile)."""
+        params = []
+        for key in self._changed:
+            ref, stored, seen, desc, t = self._rows[key]
+            if desc != stored or seen is None or t > seen:
+                name, image, project, service = _storable_descriptor(desc)
+                params.append({"r": ref, "n": name, "i": image, "p": project, "s": service,
+                               "t": t})  # fmt: skip
+                self._rows[key][1:3] = [desc, t]
+        self._changed.clear()
+        if params:
             conn.execute(
                 update(containers)
-                .where(containers.c.ref == row.ref)
-                .values(**changed, seen_ns=new["seen_ns"])
+                .where(containers.c.ref == bindparam("r"))
+                .where(or_(containers.c.seen_ns.is_(None), containers.c.seen_ns <= bindparam("t")))
+                .values(
+                    name=bindparam("n"),
+                    image=bindparam("i"),
+                    compose_project=bindparam("p"),
+                    compose_service=bindparam("s"),
+                    seen_ns=bindparam("t"),
+                ),
+                params,
             )
-    return refs
-
-
-def pack_raw(lines: Sequence[bytes]) -> bytes:
-    """Raw event lines (none holding a newline) -> a raw_chunks body (see schema.raw_chunks)."""
-    return compress_raw(b"\n".join(lines))
 
 
 def compress_raw(joined: bytes) -> bytes:
@@ -146,10 +207,11 @@ def compress_raw(joined: bytes) -> bytes:
 
 
 _ZSTD_TAG = b"z"  # a zlib stream starts with 0x78, never with this
+_ZSTD_FROM_LINES = 1000  # batches this large are compressed with zstd
 
 
 def compress_raw_zstd(joined: bytes) -> bytes:
-    """As compress_raw, with Arrow's zstd: 3x faster than zlib's fastest level and ~30%
+    """As compress_raw, with Arrow's zstd: 5x faster than zlib's fastest level and ~30%
     smaller, for bulk imports. Tagged, with the uncompressed size Arrow wants back."""
     import pyarrow as pa
 
@@ -177,58 +239,97 @@ def store_raw_chunk(conn: Connection, body: bytes, lines: int) -> int:
     return int(pk[0])
 
 
-def insert_events(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+def _raw_body(raws: list[Any]) -> bytes:
+    """Raw events (str or UTF-8 bytes) -> a raw_chunks body: one line each, a newline inside
+    one (never from the engine) made a space so the chunk's framing holds."""
+    lines = [r.encode("utf-8") if isinstance(r, str) else bytes(r) for r in raws]
+    joined = b"\n".join(lines)
+    if joined.count(b"\n") != len(lines) - 1:
+        joined = b"\n".join(line.replace(b"\n", b" ") for line in lines)
+    return compress_raw_zstd(joined) if len(lines) >= _ZSTD_FROM_LINES else compress_raw(joined)
+
+
+# In the order insert_events gives them (a test checks they are all of events' but its id).
+EVENT_COLUMNS = ("container_ref", *EVENT_FIELDS, "raw_chunk", "raw_line")
+
+
+def insert_events(
+    conn: Connection, rows: Sequence[Mapping[str, Any]], known: Containers | None = None
+) -> int:
     """Normalised rows (normalize.normalize_event's dicts) -> containers, raw_chunks and events;
-    rows already stored (same natural key) are left alone. Returns rows written."""
+    rows already stored (same natural key) are left alone. Returns rows written.
+
+    The one way events are written, by the collector and the import. A bulk import passes one
+    `known` for its whole transaction and flushes it at the end; without one, the containers'
+    descriptors are written here.
+    """
     if not rows:
         return 0
-    refs = ensure_containers(conn, _latest_descriptors(rows))
-    raws = [r for r in rows if r.get("raw") is not None]
-    chunk_id: int | None = None
-    raw_line: dict[int, int] = {}
-    if raws:
-        lines = []
-        for i, r in enumerate(raws):
-            text = str(r["raw"])
-            if "\n" in text:  # never from the engine; keep the chunk's framing sound anyway
-                text = text.replace("\n", " ")
-            lines.append(text.encode("utf-8"))
-            raw_line[id(r)] = i
-        chunk_id = store_raw_chunk(conn, pack_raw(lines), len(lines))
+    cache = Containers() if known is None else known
+    values = [_fields(r) for r in rows]
+    refs = cache.refs(conn, values)
+    raws = [v[_RAW] for v in values if v[_RAW] is not None]
+    chunk_id = store_raw_chunk(conn, _raw_body(raws), len(raws)) if raws else None
+    line = 0
     params = []
-    for r in rows:
-        p = {f: r.get(f) for f in EVENT_FIELDS}
-        p["inferred"] = bool(p["inferred"])
-        p["packed"] = packing.pack(
-            action=str(p["action"]),
-            kind=str(p["kind"]),
-            exit_code=p["exit_code"],
-            signal=p["signal"],
-            health=p["health"],
-            inferred=bool(p["inferred"]),
-            cause_hint=p["cause_hint"],
-        )
-        p["container_ref"] = refs[(str(r["host"]), str(r["container_id"]))]
-        line = raw_line.get(id(r))
-        p["raw_chunk"] = chunk_id if line is not None else None
-        p["raw_line"] = line
-        params.append(p)
-    if conn.dialect.name == "postgresql":
-        stmt = postgresql.insert(events).on_conflict_do_nothing().returning(events.c.id)
-        written = len(conn.execute(stmt, params).all())
-    else:
-        written = int(conn.execute(sqlite.insert(events).on_conflict_do_nothing(), params).rowcount)
+    for v in values:
+        has_raw = v[_RAW] is not None
+        evidence = v[10]
+        params.append((
+            refs[(v[0], v[1])],
+            *v[2:7],  # time_ns, action, kind, exit_code, signal
+            v[7],  # health
+            bool(v[8]),  # inferred
+            v[9],  # cause_hint
+            None if evidence is None else storable_text(str(evidence)),
+            v[11],  # source
+            chunk_id if has_raw else None,
+            line if has_raw else None,
+        ))  # fmt: skip
+        line += has_raw
+    # In the natural key's order: the index is then updated page by page, not at random.
+    params.sort(key=_NATURAL_KEY)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = (
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(EVENT_COLUMNS))}) ON CONFLICT DO NOTHING"
+    )
+    written = int(conn.exec_driver_sql(sql, params).rowcount)
     if written == 0 and chunk_id is not None:
         # Everything was stored already (a replay): its raw is too, so keep no second copy.
         conn.execute(raw_chunks.delete().where(raw_chunks.c.id == chunk_id))
+    if known is None:
+        cache.flush(conn)
     return written
+
+
+# What insert_events reads of a row, in this order; one C call per row where all are there.
+_ROW_KEYS = ("host", "container_id", "time_ns", "action", "kind", "exit_code", "signal",
+             "health", "inferred", "cause_hint", "evidence", "source", "raw",
+             *CONTAINER_FIELDS)  # fmt: skip
+_RAW = _ROW_KEYS.index("raw")
+_DESC = slice(_ROW_KEYS.index(CONTAINER_FIELDS[0]), None)
+_REQUIRED = frozenset(("host", "container_id", "time_ns", "action", "kind", "source"))
+_all_fields = itemgetter(*_ROW_KEYS)
+_NATURAL_KEY = itemgetter(0, 1, 2)  # container_ref, time_ns, action
+
+
+def _fields(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    try:
+        return _all_fields(row)
+    except KeyError:  # a row that leaves out what it does not know (None), not its key
+        return tuple(row[k] if k in _REQUIRED else row.get(k) for k in _ROW_KEYS)
 
 
 def record_facts(conn: Connection, row: Mapping[str, Any]) -> bool:
     """Append the container's facts if they differ from the latest stored; True if written.
 
     Facts are a history, so "the restart policy in effect at the time" can be looked up.
+    Text is stored as storable_text makes it (names and labels cut to their column's length).
     """
+    row = {
+        f: storable_text(v, _FACT_CHARS.get(f)) if isinstance(v, str) else v for f, v in row.items()
+    }
     latest = conn.execute(
         select(*[container_facts.c[f] for f in _FACT_FIELDS])
         .where(container_facts.c.host == row["host"])
@@ -382,7 +483,7 @@ def save_log_tail(
                 "container_id": container_id,
                 "time_ns": time_ns,
                 "captured_ns": captured_ns,
-                "lines": lines,
+                "lines": storable_text(lines),
                 "size_bytes": len(lines.encode("utf-8", "replace")),
                 "truncated": truncated,
             }
