@@ -167,7 +167,9 @@ def normalize_event(
         raise InvalidEvent("Action or container id holds a NUL character")
     attrs = (actor.Attributes if actor is not None else None) or _NO_ATTRS
     get = attrs.get
-    kind, health = split_action(action)
+    # Most actions have no argument and most events no exit code or signal: skip the calls.
+    kind, health = split_action(action) if ":" in action else (action, None)
+    exit_code, sig = get("exitCode"), get("signal")
     return {
         "host": host,
         "container_id": cid,
@@ -176,8 +178,8 @@ def normalize_event(
         "kind": kind,
         "name": get("name"),
         "image": get("image") or ev.from_,
-        "exit_code": code_or_none(get("exitCode")),
-        "signal": parse_signal(get("signal")),
+        "exit_code": None if exit_code is None else code_or_none(exit_code),
+        "signal": None if sig is None else parse_signal(sig),
         "health": health,
         "compose_project": get(COMPOSE_PROJECT),
         "compose_service": get(COMPOSE_SERVICE),

@@ -129,26 +129,24 @@ class Containers:
     def refs(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> dict[Key, int]:
         """`containers.ref` of each row's (host, container_id), creating missing rows, and
         noting each container's newest descriptors. `rows` are _fields() tuples."""
-        newest: dict[Key, tuple[Descriptor, int]] = {}
+        # Per container, its newest row that describes it (or any row, if none does).
+        newest: dict[Key, tuple[Any, ...]] = {}
+        get = newest.get
         for v in rows:
-            key = (v[0], v[1])
-            desc = v[_DESC]
-            if desc == _NO_DESCRIPTOR:
-                newest.setdefault(key, (desc, -1))
-                continue
-            t = v[2]
-            cur = newest.get(key)
-            if cur is None or t >= cur[1]:
-                newest[key] = (desc, t)
+            key = v[:2]
+            cur = get(key)
+            if cur is None or (_describes(v) and (v[2] >= cur[2] or not _describes(cur))):
+                newest[key] = v
         missing = [k for k in newest if k not in self._rows]
         if missing:
             self._load(conn, missing)
         refs: dict[Key, int] = {}
-        for key, (desc, t) in newest.items():
+        for key, v in newest.items():
             row = self._rows[key]
             refs[key] = row[0]
-            if t >= 0 and (row[4] is None or t >= row[4]):
-                row[3], row[4] = desc, t
+            t = v[2]
+            if _describes(v) and (row[4] is None or t >= row[4]):
+                row[3], row[4] = v[_DESC], t
                 self._changed.add(key)
         return refs
 
@@ -276,7 +274,7 @@ def insert_events(
         has_raw = v[_RAW] is not None
         evidence = v[10]
         params.append((
-            refs[(v[0], v[1])],
+            refs[v[:2]],
             *v[2:7],  # time_ns, action, kind, exit_code, signal
             v[7],  # health
             bool(v[8]),  # inferred
@@ -287,8 +285,6 @@ def insert_events(
             line if has_raw else None,
         ))  # fmt: skip
         line += has_raw
-    # In the natural key's order: the index is then updated page by page, not at random.
-    params.sort(key=_NATURAL_KEY)
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = (
         f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
@@ -308,10 +304,15 @@ _ROW_KEYS = ("host", "container_id", "time_ns", "action", "kind", "exit_code", "
              "health", "inferred", "cause_hint", "evidence", "source", "raw",
              *CONTAINER_FIELDS)  # fmt: skip
 _RAW = _ROW_KEYS.index("raw")
-_DESC = slice(_ROW_KEYS.index(CONTAINER_FIELDS[0]), None)
+_NAME = _ROW_KEYS.index(CONTAINER_FIELDS[0])
+_DESC = slice(_NAME, None)
 _REQUIRED = frozenset(("host", "container_id", "time_ns", "action", "kind", "source"))
 _all_fields = itemgetter(*_ROW_KEYS)
-_NATURAL_KEY = itemgetter(0, 1, 2)  # container_ref, time_ns, action
+
+
+def _describes(v: tuple[Any, ...]) -> bool:
+    """Whether a _fields() tuple says anything of its container."""
+    return v[_NAME] is not None or v[_DESC] != _NO_DESCRIPTOR
 
 
 def _fields(row: Mapping[str, Any]) -> tuple[Any, ...]:
