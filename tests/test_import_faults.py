@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select, text
 
 from bench.generate import write_file
 from docktally.cli import main
-from docktally.collector.importer import LISTED_INVALID, import_lines
+from docktally.collector.importer import LISTED_INVALID, InvalidLine, import_lines
 from docktally.store import db, reads, writes
 from docktally.store.schema import containers, events, log_tails
 from tests.data import recorded
@@ -241,3 +241,20 @@ def test_a_killed_import_leaves_no_process_no_lock_and_nothing_written(
     n = sum('"Type":"container"' in ln for ln in recorded.lines("kill"))
     assert count(eng) == n and tuple(raw_rows) == (1, n) and cov == 1
     eng.dispose()
+
+
+def test_a_line_that_is_not_utf8_is_a_line_error_in_a_file(store: Engine, tmp_path: Path) -> None:
+    # msgspec checks the strings it reads, not those of the fields it skips: the import checks
+    # each block (and then each line of a block that fails) itself.
+    good = [ln.encode() for ln in recorded.lines("kill")]
+    bad = line(5).encode().replace(b'"start"', b'"start","scope":"\xff"')
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join([*good, bad, *good]) + b"\n")
+    with pytest.raises(InvalidLine) as err, path.open("rb") as fh, store.begin() as conn:
+        import_lines(conn, fh, host="h")
+    assert (err.value.line_no, err.value.reason) == (len(good) + 1, "not UTF-8 text (byte 46)")
+    assert count(store) == 0
+    with path.open("rb") as fh, store.begin() as conn:
+        r = import_lines(conn, fh, host="h", skip_invalid=True)
+    assert [e.line_no for e in r.invalid] == [len(good) + 1]
+    assert r.new == count(store) == sum(b'"Type":"container"' in ln for ln in good)
