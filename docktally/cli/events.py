@@ -15,6 +15,7 @@ import pandas as pd
 
 from docktally.cli.common import add_db, add_format, add_window, now_ns, open_db, write_output
 from docktally.errors import UsageError
+from docktally.reports.safe_text import visible
 from docktally.store import db, reads
 from docktally.timespec import ns_to_iso, parse_instant_ns
 
@@ -170,8 +171,14 @@ def render_csv(records: Sequence[dict[str, Any]]) -> str:
     w = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n")
     w.writeheader()
     for r in records:
-        w.writerow({k: ("" if r[k] is None else r[k]) for k in FIELDS})
+        w.writerow({k: _csv_cell(r[k]) for k in FIELDS})
     return buf.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    return visible(value) if isinstance(value, str) else value
 
 
 def _note(r: dict[str, Any]) -> str:
@@ -187,13 +194,13 @@ def render_table(records: Sequence[dict[str, Any]]) -> str:
     """Aligned columns for a terminal; times to the millisecond, ids shortened to 12."""
     rows = []
     for r in records:
-        cells = dict(r)
+        cells = {k: visible(v) if isinstance(v, str) else v for k, v in r.items()}
         cells["time"] = r["time"][:23] + "Z" if len(r["time"]) > 20 else r["time"]
-        cells["short_id"] = r["container_id"][:12]
-        cells["note"] = _note(r)
+        cells["short_id"] = cells["container_id"][:12]
+        cells["note"] = visible(_note(r))
         # exec_* actions carry the whole command line: keep the column readable.
-        if len(r["action"]) > ACTION_WIDTH:
-            cells["action"] = r["action"][: ACTION_WIDTH - 1] + "…"
+        if len(cells["action"]) > ACTION_WIDTH:
+            cells["action"] = cells["action"][: ACTION_WIDTH - 1] + "…"
         rows.append(["" if cells[f] is None else str(cells[f]) for _, f in TABLE_COLUMNS])
     headers = [h for h, _ in TABLE_COLUMNS]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]

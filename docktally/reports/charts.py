@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.reports.safe_text import chart_label
 
 STATE_COLOURS = {"up": "#2e7d32", "unhealthy": "#f9a825", "down": "#c62828"}
 MAX_BARS = 40
@@ -28,7 +29,9 @@ def _png(fig: Any) -> bytes:
 
 def group_labels(report: Report, frame: pd.DataFrame) -> list[str]:
     cols = [c for c in report.key_columns if c not in ("container_id", "host")] or ["host"]
-    return [" / ".join(str(v) for v in row) for row in frame[cols].itertuples(index=False)]
+    return [
+        chart_label(" / ".join(str(v) for v in row)) for row in frame[cols].itertuples(index=False)
+    ]
 
 
 def availability_chart(report: Report) -> bytes:

@@ -9,6 +9,7 @@ import json
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.reports.safe_text import visible
 
 
 def report_frame(report: Report) -> pd.DataFrame:
@@ -17,6 +18,10 @@ def report_frame(report: Report) -> pd.DataFrame:
     for col in ("exit_codes", "downtime_by_cause_s"):
         if col in df.columns:
             df[col] = [json.dumps(v, sort_keys=True) for v in df[col]]
+    # Names and labels are the container owner's text: a spreadsheet or `cat` shows them escaped.
+    for col in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            df[col] = [visible(v) if isinstance(v, str) else v for v in df[col]]
     return df
 
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.reports.safe_text import markdown
 from docktally.reports.tables import NO_DATA, display_rows, header_lines, time_by_class_rows
 
 
-def md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
 def md_table(df: pd.DataFrame) -> str:
-    cols = [md_escape(str(c)) for c in df.columns]
+    cols = [markdown(c) for c in df.columns]
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(md_escape(str(v)) for v in row) + " |")
+        lines.append("| " + " | ".join(markdown(v) for v in row) + " |")
     return "\n".join(lines)
 
 

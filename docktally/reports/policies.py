@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from docktally.reports.safe_text import markdown, visible
 from docktally.timespec import ns_to_iso
 
 COLUMNS = [
@@ -38,6 +39,7 @@ def _rows(rows: list[dict[str, Any]], extra: list[tuple[str, str]]) -> list[list
 
 
 def _text_table(table: list[list[str]]) -> str:
+    table = [[visible(c) for c in row] for row in table]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in table
@@ -46,7 +48,7 @@ def _text_table(table: list[list[str]]) -> str:
 
 def _md_table(table: list[list[str]]) -> str:
     lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in table[1:]]
+    lines += ["| " + " | ".join(markdown(c) for c in row) + " |" for row in table[1:]]
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """One incident as a postmortem draft: Markdown, or self-contained HTML with a timeline figure.
 
 Rendering only: the numbers come from analytics.incidents (timeline, recovery breakdown).
-Every name, label and log line in HTML goes through html.escape; the figure is built with
+Every name, label and log line goes through html.escape in HTML and reports.safe_text in
+Markdown and the figure's labels; the figure is built with
 matplotlib.figure.Figure (never pyplot: this may run inside a server) and embedded as SVG.
 """
 
@@ -24,6 +25,8 @@ from docktally.analytics.model import Window
 from docktally.analytics.policies import classify_recoveries
 from docktally.analytics.states import exit_code_meaning, signal_name
 from docktally.reports.postmortem_incidents import incident_dicts
+from docktally.reports.safe_text import chart_label
+from docktally.reports.safe_text import markdown as _md
 from docktally.timespec import ns_to_iso, parse_rfc3339_ns
 
 if TYPE_CHECKING:
@@ -216,7 +219,12 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
 
 def render_markdown(pm: Postmortem) -> str:
     inc = pm.incident
-    md: list[str] = [f"# Postmortem: {_title(inc)} ({inc['id']})", "", "## Summary and impact", ""]
+    md: list[str] = [
+        f"# Postmortem: {_md(_title(inc))} ({_md(inc['id'])})",
+        "",
+        "## Summary and impact",
+        "",
+    ]
     md += ["| | |", "|---|---|"]
     md += [f"| {k} | {_md(v)} |" for k, v in _summary_lines(pm)]
     if _engine_rows(inc):
@@ -233,20 +241,23 @@ def render_markdown(pm: Postmortem) -> str:
         md += [_no_logs(inc), ""]
     for tail in pm.logs:
         md += [
-            f"Last lines of {tail.container} before the die at {ns_to_iso(tail.die_time_ns)}"
+            f"Last lines of {_md(tail.container)} before the die at {ns_to_iso(tail.die_time_ns)}"
             + (" (truncated)" if tail.truncated else "")
             + ":",
             "",
-            "```",
-            *[ln.replace("```", "'''") for ln in tail.lines],
-            "```",
+            # A table, not a code block: a code block shows `<script>` raw and `&lt;` as typed,
+            # while a cell's text can be escaped and holds no block of Markdown.
+            "| Log line |",
+            "|---|",
+            *[f"| {_md(ln)} |" for ln in tail.lines],
             "",
         ]
     md += ["## Related incidents", ""]
     if pm.related:
         md += ["Other incidents on the same host at the same time:", ""]
         md += [
-            f"- {r['id']}: {r['key']} from {r['start']} ({', '.join(sorted(r['causes']))})"
+            f"- {_md(r['id'])}: {_md(r['key'])} from {r['start']} "
+            f"({_md(', '.join(sorted(r['causes'])))})"
             for r in pm.related
         ]
     else:
@@ -263,10 +274,6 @@ def render_markdown(pm: Postmortem) -> str:
         "",
     ]
     return "\n".join(md)
-
-
-def _md(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def timeline_figure(pm: Postmortem) -> Figure:
@@ -290,7 +297,7 @@ def timeline_figure(pm: Postmortem) -> Figure:
         m = marker.get(str(r["what"])) or marker.get(str(r["kind"]))
         if m and r["name"] in names:
             ax.plot([r["rel_s"]], [names.index(r["name"])], marker=m, color="black", ms=7)
-    ax.set_yticks(range(len(names)), labels=names)
+    ax.set_yticks(range(len(names)), labels=[chart_label(n) for n in names])
     ax.set_xlabel("seconds from the first failure")
     ax.set_title("down (red) and up (green)")
     ax.grid(axis="x", alpha=0.3)
@@ -399,7 +406,7 @@ def build_postmortem(
         LogTail(
             container=names.get(str(t["container_id"]), str(t["container_id"])[:12]),
             die_time_ns=int(t["time_ns"]),
-            lines=lines_before(str(t["lines"]).splitlines(), int(t["time_ns"])),
+            lines=lines_before(_log_lines(str(t["lines"])), int(t["time_ns"])),
             truncated=bool(t["truncated"]),
         )
         for frame in log_tails
@@ -415,6 +422,12 @@ def build_postmortem(
         logs=sorted(logs, key=lambda lt: lt.die_time_ns),
         related=incident_dicts(incidents[incidents["id"].isin(row["overlapping"])]),
     )
+
+
+def _log_lines(text: str) -> list[str]:
+    """Lines split on newlines only (str.splitlines also splits on CR, \x1c-\x1e and U+2028,
+    which a log line may hold and the postmortem shows escaped)."""
+    return text.removesuffix("\n").split("\n") if text else []
 
 
 def lines_before(lines: list[str], die_ns: int, keep: int = LOG_LINES) -> list[str]:

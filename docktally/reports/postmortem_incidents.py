@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.model import Window
+from docktally.reports.safe_text import visible
 from docktally.timespec import ns_to_iso
 
 
@@ -108,6 +109,8 @@ def render_incidents(incidents: pd.DataFrame, window: Window, fmt: str) -> str:
         }
         for r in rows
     ]
+    # Names, hosts and labels reach a terminal or a spreadsheet: escaped (JSON escapes by itself).
+    flat = [{k: visible(v) if isinstance(v, str) else v for k, v in r.items()} for r in flat]
     if fmt == "csv":
         buf = io.StringIO()
         pd.DataFrame.from_records(

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.reports.safe_text import visible
 from docktally.timespec import ns_to_iso
 
 NO_DATA = "no data: the database holds no container events for this window"
@@ -86,8 +87,8 @@ def display_rows(report: Report, frame: pd.DataFrame | None = None) -> pd.DataFr
 
 
 def text_table(df: pd.DataFrame) -> str:
-    cols = list(df.columns)
-    rows = [[str(v) for v in r] for r in df.itertuples(index=False)]
+    cols = [visible(c) for c in df.columns]
+    rows = [[visible(v) for v in r] for r in df.itertuples(index=False)]
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
     line = "  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))
     sep = "  ".join("-" * w for w in widths)

@@ -1,0 +1,42 @@
+"""Text from containers (names, labels, log lines, exec commands) made harmless for output.
+
+Anyone who can start a container chooses these strings. A terminal obeys the escape sequences
+in them (clear the screen, set the title, hide a link behind OSC 8), CR and backspace overwrite
+what was printed, bidi controls reorder it, and a Markdown viewer renders HTML in them. Every
+renderer of text, CSV and Markdown passes such strings through `visible` or `markdown`; HTML
+outputs use html.escape, JSON escapes by itself.
+"""
+
+from __future__ import annotations
+
+# C0 and C1 controls and DEL, shown the way Python spells them (`\x1b`), plus the characters that
+# reorder or break lines without being controls (bidi embeddings/overrides/isolates, LS, PS).
+_UNSEEN = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+_REORDERING = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_BREAKING = [0x2028, 0x2029]
+
+_VISIBLE = {c: f"\\x{c:02x}" for c in _UNSEEN}
+_VISIBLE.update({c: f"\\u{c:04x}" for c in _REORDERING + _BREAKING})
+
+# Markdown: backslash-escape what makes emphasis, code, links (`]` suffices, and leaves `\x1b[2J`
+# readable) or table cells; callers never put this text at the start of a line, where `#` would
+# matter. HTML's own characters become entities: no tag, comment or entity survives as markup.
+_MARKDOWN = dict(_VISIBLE)
+_MARKDOWN.update({ord(c): "\\" + c for c in "\\`*_]|~"})
+_MARKDOWN.update({ord("<"): "&lt;", ord(">"): "&gt;", ord("&"): "&amp;"})
+
+
+def visible(text: object) -> str:
+    """`text` with every control, bidi and line-breaking character written as an escape."""
+    return str(text).translate(_VISIBLE)
+
+
+def markdown(text: object) -> str:
+    """`text` as literal Markdown inline text (also inside a table cell)."""
+    return str(text).translate(_MARKDOWN)
+
+
+def chart_label(text: object) -> str:
+    """`text` for a matplotlib label: visible, and `$` escaped so it never parses as mathtext
+    (a label like `$\\frac` would fail the whole figure)."""
+    return visible(text).replace("$", "\\$")
