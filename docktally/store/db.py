@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
@@ -120,7 +121,10 @@ def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = T
             pass
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open database {_safe(parsed)}: {_first_line(exc)}") from None
-    at_head = _revision(engine) == HEAD_REVISION
+    current = _revision(engine)
+    at_head = current == HEAD_REVISION
+    if not at_head:
+        check_known_revision(engine, current)
     if migrate and not readonly and not at_head:
         upgrade(engine)
     elif migrate and readonly and not at_head:
@@ -150,13 +154,115 @@ def alembic_config(engine: Engine) -> Any:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision`; an empty or older database is brought up by itself."""
+    """Bring the database to `revision`; an empty or older database is brought up by itself.
+
+    One process migrates at a time (two first starts on an empty database would both create
+    the tables); the revision is read again under the lock, so the second finds it done."""
     from alembic import command
 
+    if revision == "head" and _revision(engine) == HEAD_REVISION:
+        return
+    with migration_lock(engine):
+        current = _revision(engine)
+        if revision == "head" and current == HEAD_REVISION:
+            return
+        check_known_revision(engine, current)
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        except OperationalError as exc:
+            raise StoreError(f"cannot migrate the database: {_first_line(exc)}") from None
+
+
+# How long a start waits for another process's migration before it gives up with one line.
+MIGRATION_LOCK_TIMEOUT_S = 120.0
+# pg_advisory_lock's key: any bigint no other application on the database uses.
+_PG_MIGRATION_LOCK = 0x646F636B74616C79  # "docktaly"
+
+
+@contextlib.contextmanager
+def migration_lock(engine: Engine, timeout_s: float | None = None) -> Iterator[None]:
+    """Held while migrating: a lock file beside a SQLite database (flock: released by the
+    kernel if the holder dies), a session advisory lock on PostgreSQL."""
+    timeout_s = MIGRATION_LOCK_TIMEOUT_S if timeout_s is None else timeout_s
+    if engine.dialect.name == "sqlite":
+        with _sqlite_migration_lock(engine, timeout_s):
+            yield
+    else:
+        with _pg_migration_lock(engine, timeout_s):
+            yield
+
+
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
+    import fcntl
+    import time
+
+    with engine.connect() as conn:
+        path = sqlite_file(conn)
+    if path is None:
+        yield
+        return
+    lock_path = f"{path}.migrate-lock"
+    fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        command.upgrade(alembic_config(engine), revision)
-    except OperationalError as exc:
-        raise StoreError(f"cannot migrate the database: {_first_line(exc)}") from None
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise _lock_timeout(engine, timeout_s) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        # Closing releases the lock. The file stays: removing it would let a third process
+        # lock a new file while the second still holds the old one.
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _pg_migration_lock(engine: Engine, timeout_s: float) -> Iterator[None]:
+    with engine.connect() as conn:
+        # lock_timeout bounds the wait for an advisory lock too; LOCAL: it ends with this
+        # transaction, and the session's lock outlives it.
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(timeout_s * 1000)}")
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+        except OperationalError as exc:
+            if "lock timeout" not in str(exc):
+                raise StoreError(f"cannot migrate the database: {_first_line(exc)}") from None
+            raise _lock_timeout(engine, timeout_s) from None
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            conn.commit()
+
+
+def _lock_timeout(engine: Engine, timeout_s: float) -> StoreError:
+    return StoreError(
+        f"database {_safe(engine.url)}: another docktally has been migrating it for over "
+        f"{timeout_s:.0f} s; try again when it is done"
+    )
+
+
+def check_known_revision(engine: Engine, current: str | None) -> None:
+    """A database migrated by a newer docktally: one line naming both schema versions, instead
+    of Alembic's traceback for a revision it does not know."""
+    if current is None or current == HEAD_REVISION:
+        return
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        ScriptDirectory.from_config(alembic_config(engine)).get_revision(current)
+    except CommandError:
+        raise StoreError(
+            f"database {_safe(engine.url)} has schema version {current}, newer than this "
+            f"docktally's {HEAD_REVISION}: upgrade docktally (pip install -U docktally)"
+        ) from None
 
 
 def _revision(engine: Engine) -> str | None:
