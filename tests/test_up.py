@@ -154,7 +154,8 @@ def test_server_command_has_the_safe_settings() -> None:
     argv = server.command("127.0.0.1", 8501)
     pairs = dict(zip(argv[5::2], argv[6::2], strict=True))
     assert argv[1:4] == ["-m", "streamlit", "run"]
-    assert Path(argv[4]).name == "app.py" and Path(argv[4]).exists()
+    # asgi.py: app.py served as st.App, with the security headers.
+    assert Path(argv[4]).name == "asgi.py" and Path(argv[4]).exists()
     assert pairs["--server.enableXsrfProtection"] == "true"
     assert pairs["--client.showErrorDetails"] == "none"
     assert pairs["--browser.gatherUsageStats"] == "false"

@@ -73,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Inside the try: an option's own `type` (a duration) raises our one-line errors.
         args = build_parser(argv).parse_args(argv)
+        from docktally.cli.common import db_password_from_args
+
+        db_password_from_args(args)
         code = int(args.func(args) or 0)
     except DocktallyError as exc:
         print(f"docktally: error: {exc}", file=sys.stderr)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docktally.errors import StoreError, UsageError
+from docktally.masking import url_without_password
 from docktally.timespec import DURATION_FORMS, parse_duration_ns, parse_instant_ns
 
 if TYPE_CHECKING:
@@ -32,8 +35,42 @@ def add_db(parser: argparse.ArgumentParser) -> None:
         "--db",
         metavar="URL",
         help="database URL or SQLite path (env DOCKTALLY_DB; default: "
-        "~/.local/share/docktally/docktally.db)",
+        "~/.local/share/docktally/docktally.db). Keep passwords out of it: every user of the "
+        "machine sees a command line in `ps`",
     )
+    parser.add_argument(
+        "--db-password-file",
+        metavar="FILE",
+        help="PostgreSQL password from the first line of FILE (libpq's ~/.pgpass, PGPASSFILE "
+        "and PGSERVICE work too)",
+    )
+
+
+def db_password_from_args(
+    args: argparse.Namespace, env: MutableMapping[str, str] | None = None
+) -> None:
+    """--db-password-file into PGPASSWORD, where libpq (and the dashboard's child process) reads
+    it; and a warning when --db itself carries a password, visible to everyone in `ps`."""
+    target: MutableMapping[str, str] = os.environ if env is None else env
+    path = getattr(args, "db_password_file", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"--db-password-file {path}: {exc.strerror}") from None
+        if not password:
+            raise UsageError(f"--db-password-file {path}: the first line is empty")
+        target["PGPASSWORD"] = password
+    url = getattr(args, "db", None) or ""
+    # Only a password really on this process's command line shows in `ps`.
+    if url_without_password(url) != url and url in " ".join(sys.argv):
+        print(
+            "docktally: warning: the --db URL holds a password, which every user of this "
+            "machine can read in `ps`; give it in DOCKTALLY_DB, ~/.pgpass (PGPASSFILE) or "
+            "--db-password-file instead",
+            file=sys.stderr,
+        )
 
 
 def add_window(parser: argparse.ArgumentParser, default_since: str | None = "7d") -> None:
@@ -149,10 +186,16 @@ def window_from_args(args: argparse.Namespace, now: int) -> Window:
 def write_output(text: str | bytes, out: str | None) -> None:
     if out:
         path = Path(out)
-        if isinstance(text, bytes):
-            path.write_bytes(text)
-        else:
-            path.write_text(text, encoding="utf-8")
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        # 0600 for every --out file, also one that existed: postmortems hold log lines, and the
+        # rest hold container names and labels, which are the owner's business as much.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        except OSError as exc:
+            raise UsageError(f"--out {path}: {exc.strerror}") from None
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(fd, 0o600)
+            f.write(data)
         print(f"wrote {path}", file=sys.stderr)
     elif isinstance(text, bytes):
         sys.stdout.buffer.write(text)

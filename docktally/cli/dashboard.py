@@ -17,7 +17,8 @@ def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
         default="127.0.0.1",
-        help="address to listen on (default: 127.0.0.1, this machine only)",
+        help="address to listen on (default: 127.0.0.1, this machine only; the dashboard has "
+        "no login, so any other address warns)",
     )
     p.add_argument("--port", type=int, default=8501, help="port to listen on (default: 8501)")
 
@@ -45,10 +46,14 @@ def check_readable(url: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     url = db.resolve_db_url(args.db)
     check_readable(url)
+    warning = server.exposure_warning(args.address, args.port)
+    if warning:
+        print(f"docktally dashboard: {warning}", file=sys.stderr, flush=True)
     proc = server.start(url, address=args.address, port=args.port)
     print(
         f"docktally dashboard: serving {server.url_for(args.address, args.port)} "
-        f"(database {server.safe_url(url)}); Ctrl-C stops it",
+        f"({server.listen_line(args.address, args.port)}; database {server.safe_url(url)}); "
+        "Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
     )

@@ -68,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_port_free(args.address, args.port)
     metrics_at = parse_address(args.metrics)
+    warning = server.exposure_warning(args.address, args.port)
+    if warning:
+        print(f"docktally up: {warning}", file=sys.stderr, flush=True)
     store = open_db(args)  # migrates to head
     health = CollectorHealth()
     metrics: MetricsServer | None = None
@@ -126,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             print(
-                f"docktally up: dashboard at {server.url_for(args.address, args.port)}\n"
+                f"docktally up: dashboard at {server.url_for(args.address, args.port)} "
+                f"({server.listen_line(args.address, args.port)})\n"
                 f"docktally up: collecting from {', '.join(s.url for _, s, _ in collectors)} "
                 f"into {server.safe_url(url)}\n"
                 "docktally up: Ctrl-C stops both",

@@ -4,6 +4,7 @@ a dashboard that shows other people's container data needs."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -15,7 +16,8 @@ from sqlalchemy.engine import make_url
 
 from docktally.store.db import ENV_DB as DB_ENV
 
-APP = Path(__file__).parent / "app.py"
+# The app wrapped as st.App with the security headers (asgi.py); app.py is the UI itself.
+APP = Path(__file__).parent / "asgi.py"
 
 # Why each: XSRF on (the app has widgets that change state); error details "none" (a traceback
 # can show paths, SQL and URLs: the console gets them, the browser does not; the old `false`
@@ -49,6 +51,39 @@ def safe_url(url: str) -> str:
         return str(make_url(url).render_as_string(hide_password=True))
     except Exception:
         return "(unparseable URL)"
+
+
+def is_loopback(address: str) -> bool:
+    """Only this machine can connect: a loopback IP or `localhost`."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: whoever it resolves for may reach it
+
+
+def listen_line(address: str, port: int) -> str:
+    """Where the server really listens, said plainly (0.0.0.0 and :: are every interface)."""
+    every = {
+        "0.0.0.0": ", every IPv4 interface",
+        "::": ", every interface",
+        "": ", every interface",
+    }
+    host = f"[{address}]" if ":" in address else address
+    return f"listening on {host or '0.0.0.0'}:{port}{every.get(address, '')}"
+
+
+def exposure_warning(address: str, port: int) -> str | None:
+    """The warning for an address other machines can reach: the dashboard has no login and
+    shows container names and log lines."""
+    if is_loopback(address):
+        return None
+    return (
+        f"warning: --address {address} is reachable from other machines: anyone who can "
+        f"connect to port {port} sees every container's name, events and log lines, with no "
+        "login; put an authenticating proxy in front, or keep --address 127.0.0.1"
+    )
 
 
 def url_for(address: str, port: int) -> str:

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
 from docktally.errors import StoreError, UsageError
+from docktally.masking import url_without_password
 
 ENV_DB = "DOCKTALLY_DB"
 
@@ -54,7 +55,8 @@ def _check_url(url: str) -> Any:
         parsed = make_url(url)
     except ArgumentError:
         raise UsageError(
-            f"--db: {url!r} is not a database URL (sqlite:///PATH or postgresql://...)"
+            f"--db: {url_without_password(url)!r} is not a database URL "
+            "(sqlite:///PATH or postgresql://...)"
         ) from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         raise UsageError(
@@ -115,7 +117,7 @@ def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = T
             engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_engine(resolved, pool_pre_ping=True)
+        engine = create_engine(resolved, pool_pre_ping=True, connect_args=_pg_args(readonly))
     try:
         with engine.connect():
             pass
@@ -132,6 +134,13 @@ def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = T
             f"database {_safe(parsed)} is not at the current schema: run `docktally db upgrade`"
         )
     return engine
+
+
+def _pg_args(readonly: bool) -> dict[str, Any]:
+    """A reader's PostgreSQL sessions make every transaction read-only, as SQLite's mode=ro
+    does: the dashboard, often run with the collector's credentials, cannot write through
+    them."""
+    return {"options": "-c default_transaction_read_only=on"} if readonly else {}
 
 
 def _safe(parsed: Any) -> str:
