@@ -130,6 +130,11 @@ def test_readers_cannot_write_on_postgresql(pg_url: str) -> None:
             conn.execute(text("CREATE TABLE planted (x int)"))
     finally:
         reader.dispose()
+    # The analysis reads through Arrow's PostgreSQL driver: read-only sessions there too.
+    with db.open_reader(db.connect(pg_url, readonly=True)) as arrow:
+        assert arrow.table("SELECT count(*) AS n FROM events").column("n")[0].as_py() == 0
+        with pytest.raises(Exception, match="read-only transaction"):
+            arrow.table("DELETE FROM events RETURNING id")
     writer = db.connect(pg_url)
     with writer.begin() as conn:  # the writer still writes
         conn.execute(text("DELETE FROM events"))

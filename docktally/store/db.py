@@ -405,6 +405,10 @@ def open_reader(engine: Engine) -> ArrowReader:
         import adbc_driver_postgresql.dbapi
 
         plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # Read-only sessions, as connect(readonly=True)'s. Quoted by hand: SQLAlchemy writes a
+        # space as '+', which libpq does not read as one.
+        options = quote(_pg_args(readonly=True)["options"], safe="")
+        plain += ("&" if "?" in plain else "?") + f"options={options}"
         return ArrowReader(adbc_driver_postgresql.dbapi.connect(plain, autocommit=True), False)
     except Exception as exc:  # the drivers' own error classes: one line, password hidden
         raise StoreError(f"cannot read database {_safe(url)}: {_first_line(exc)}") from None
