@@ -216,3 +216,75 @@ def test_compare_policies_report() -> None:
         wi["always"]["availability"] > wi["on-failure:2"]["availability"] > wi["no"]["availability"]
     )
     assert any("100 ms" in a for a in res["assumptions"])
+
+
+# --- imported events carry no restart policy: what the events prove, never a silent `no` -------
+
+
+def test_policies_of_imported_events_are_inferred_or_unknown(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from docktally.cli import main
+    from docktally.timespec import ns_to_iso
+    from tests.data import recorded
+
+    # crash_loop: on-failure:3, the engine restarts it 0.1-0.4 s after each exit 1.
+    # oom: killed once, never restarted.
+    db = str(tmp_path / "p.db")
+    times = []
+    for name in ("crash_loop", "oom"):
+        assert main(["import", "--db", db, "--host", "lab", str(recorded.path(name))]) == 0
+        times += [int(p["timeNano"]) for p in recorded.container_payloads(name)]
+    win = ["--since", ns_to_iso(min(times) - S), "--until", ns_to_iso(max(times) + S)]
+    capsys.readouterr()
+    assert main(["policies", "--db", db, *win, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    observed = {r["policy"]: r for r in doc["observed"]}
+    assert set(observed) == {"on-failure (inferred)", "unknown"}
+    assert observed["on-failure (inferred)"]["failures"] == 4
+    assert any("(inferred)" in a for a in doc["assumptions"])
+    assert main(["report", "--db", db, *win, "--by", "policy", "--format", "json"]) == 0
+    groups = json.loads(capsys.readouterr().out)["groups"]
+    assert sorted(g["key"]["policy"] for g in groups) == ["on-failure (inferred)", "unknown"]
+
+
+def test_the_engines_restart_is_told_from_a_persons() -> None:
+    from docktally.analytics.failures import find_failures
+    from docktally.analytics.report import build_report
+    from docktally.analytics.sample import history_from_rows, ns
+
+    h = history_from_rows(
+        events=[
+            # Restarted 0.15 s after an exit 0: always (or unless-stopped); exit 0 is a failure.
+            ("job", -10, "start"),
+            ("job", 100, "die", {"exit_code": 0}),
+            ("job", 100.15, "start"),
+            # Started 30 s after a crash that followed a long run: a person, not the engine.
+            ("manual", -10, "start"),
+            ("manual", 100, "die", {"exit_code": 1}),
+            ("manual", 130, "start"),
+            # A docker restart (kill, die, stop, start): the user's, proves nothing.
+            ("restarted", -10, "start"),
+            ("restarted", 100, "kill", {"signal": 15}),
+            ("restarted", 100.1, "die", {"exit_code": 143}),
+            ("restarted", 100.2, "stop"),
+            ("restarted", 100.3, "start"),
+        ],
+        coverage=[(-50, 1000)],
+    )
+    w = Window(ns(0), ns(1000))
+    from docktally.analytics.timeline import build_timeline
+
+    policy = build_timeline(h, w).containers.set_index("name")["policy"]
+    assert policy.to_dict() == {
+        "job": "always (inferred)",
+        "manual": "unknown",
+        "restarted": "unknown",
+    }
+    f = find_failures(h, w).set_index("name")
+    assert f.loc["job", "cause"] == "clean_exit" and f.loc["job", "policy"] == "always (inferred)"
+    assert f.loc["manual", "policy"] == "unknown"
+    g = build_report(h, w, by="policy").groups.set_index("policy")
+    assert g.loc["always (inferred)", "failures"] == 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from docktally.analytics.states import policy_base
 from docktally.errors import UsageError
 
 NS_PER_S = 1_000_000_000
@@ -59,6 +60,12 @@ class RestartPolicy:
         except ValueError:
             raise UsageError(f"restart policy {text!r}: {count!r} is not a number") from None
         return RestartPolicy(name, retries)
+
+    @staticmethod
+    def of_label(label: str | None) -> RestartPolicy:
+        """The policy behind an analytics label: "always (inferred)" is `always`; "unknown" (no
+        facts, and no restart by the engine in the events) is `no`."""
+        return RestartPolicy.parse(policy_base(label))
 
     @staticmethod
     def from_facts(name: str | None, max_retries: int | None) -> RestartPolicy:

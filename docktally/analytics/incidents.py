@@ -373,7 +373,7 @@ def _engine_details(rows: list[Any], span: _Span, window: Window) -> dict[str, A
         code = _opt_int(r["exit_code"])
         if rec is None:
             outcome = "stayed_down"
-        elif restarts_at_engine_start(RestartPolicy.parse(policy), code, 0):
+        elif restarts_at_engine_start(RestartPolicy.of_label(policy), code, 0):
             outcome = "came_back"
         else:
             outcome = "started_by_hand"

@@ -29,6 +29,7 @@ from docktally.analytics.incidents import (
     group_incidents,
 )
 from docktally.analytics.model import Window
+from docktally.analytics.states import UNKNOWN_POLICY
 
 DEFAULT_MANUAL_MTTR_S = 600.0  # when history has no restart by hand and no --manual-mttr
 DEFAULT_START_LATENCY_S = 0.2  # die -> start minus the engine's delay, when nothing measured it
@@ -152,7 +153,7 @@ def classify_recoveries(failures: pd.DataFrame) -> pd.DataFrame:
     prev_rec: int | None = None
     for row in _records(df):
         key = (str(row.host), str(row.container_id))
-        policy = RestartPolicy.parse(str(row.policy or "no"))
+        policy = RestartPolicy.of_label(str(row.policy or "no"))
         if key != prev_key:
             rm = RestartManager(policy)
             prev_key, prev_rec = key, None
@@ -447,6 +448,10 @@ def assumptions(params: ReplayParams, retries: int) -> list[str]:
             else ""
         )
         + ").",
+        "Containers without inspect facts (imported events): the policy is what the events "
+        "prove, marked (inferred): the engine restarting a container within its back-off after "
+        "an exit 0 proves always (or unless-stopped), after other exits at least on-failure; "
+        "with no such restart it is unknown, and replayed under its own policy as no.",
         "Health-check failures and redeploys recover as observed under every policy: the "
         "restart policy does not act on them.",
         "always and unless-stopped differ only after a user stop followed by an engine "
@@ -505,9 +510,12 @@ def compare_policies(
     own_latency = start_latency_by_container(classified)
     own_manual = manual_mttr_by_container(classified) if manual_mttr_s is None else {}
     observed: list[dict[str, Any]] = []
-    policies = sorted({policy_of.get(k, "no") for k in all_keys} | set(classified["policy"]))
+    # No facts and no failure (so no restart by the engine either): nothing says its policy.
+    policies = sorted(
+        {policy_of.get(k, UNKNOWN_POLICY) for k in all_keys} | set(classified["policy"])
+    )
     for pol in policies:
-        keys = {k for k in all_keys if policy_of.get(k, "no") == pol}
+        keys = {k for k in all_keys if policy_of.get(k, UNKNOWN_POLICY) == pol}
         sub = classified[classified["policy"] == pol]
         ud = [up_down.get(k, (0.0, 0.0)) for k in keys]
         out = observed_outcome(
@@ -526,8 +534,8 @@ def compare_policies(
                 start_latency_s=own_latency.get(key, params.start_latency_s),
                 manual_mttr_s=own_manual.get(key, params.manual_mttr_s),
             )
-            self_out.add(replay(tr, RestartPolicy.parse(pol), own))
-            host_out.add(replay(tr, RestartPolicy.parse(pol), params))
+            self_out.add(replay(tr, RestartPolicy.of_label(pol), own))
+            host_out.add(replay(tr, RestartPolicy.of_label(pol), params))
         row["replayed_mttr_s"] = self_out.as_dict()["mttr_s"]
         row["replayed_mttr_host_latency_s"] = host_out.as_dict()["mttr_s"]
         observed.append(row)

@@ -154,9 +154,23 @@ def is_start_failure(code: int | None) -> bool:
     return code is not None and int(code) in START_FAILURE_CODES
 
 
+# Containers without inspect facts (imported events): their policy is what the events prove,
+# marked as such, or unknown (which the engine's rules treat as `no`: it did not restart them).
+UNKNOWN_POLICY = "unknown"
+INFERRED_SUFFIX = " (inferred)"
+INFERRED_POLICIES = ("on-failure" + INFERRED_SUFFIX, "always" + INFERRED_SUFFIX)
+
+
+def policy_base(policy: str | None) -> str:
+    """The engine's policy behind a label: "on-failure:3" and "on-failure (inferred)" ->
+    "on-failure"; "unknown" -> "no"."""
+    text = (policy or "no").removesuffix(INFERRED_SUFFIX)
+    return "no" if text == UNKNOWN_POLICY else text
+
+
 def clean_exit_is_failure(policy: str | None) -> bool:
     """`always`/`unless-stopped` restart forever, so exiting 0 is a failure; jobs may finish."""
-    base = (policy or "no").split(":", 1)[0]
+    base = policy_base(policy).split(":", 1)[0]
     return CLEAN_EXIT_IS_FAILURE.get(base, False)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from docktally.analytics import backoff
 from docktally.analytics import states as rules
 from docktally.analytics.model import DIE_CAUSES, History, Window
 from docktally.analytics.services import service_key
@@ -388,9 +389,11 @@ def build_timeline(
             desc[col] = np.where(missing, fill, desc[col].to_numpy(dtype=object))
     # A container that reports health has a health check, facts or not (imports have none).
     has_hc[ck_ev[(kc_ev == K_HEALTHY) | (kc_ev == K_UNHEALTHY)]] = True
-    policy_uni, f_pcode = np.unique(np.append(f_policy, "no").astype(str), return_inverse=True)
-    f_pcode = f_pcode[:-1]
-    default_pcode = int(np.searchsorted(policy_uni, "no"))
+    # Containers without facts: "unknown", unless the events prove more (see _infer_policies).
+    labels = ["no", rules.UNKNOWN_POLICY, *rules.INFERRED_POLICIES]
+    policy_uni, f_pcode = np.unique(np.append(f_policy, labels).astype(str), return_inverse=True)
+    f_pcode = f_pcode[: -len(labels)]
+    default_pcode = int(np.searchsorted(policy_uni, rules.UNKNOWN_POLICY))
 
     containers = pd.DataFrame(
         {
@@ -543,6 +546,34 @@ def build_timeline(
         engine_stop_ns=_next_engine_stop(t[d], host_of_ck[ck[d]], engine_stops),
         unwatched=unwatched_d,
     )
+
+    # Containers without facts: the policy the engine's restarts in the events prove.
+    no_facts = np.ones(n_c, dtype=bool)
+    no_facts[f_ck] = False
+    if no_facts.any() and len(d):
+        label = _infer_policies(
+            d,
+            die_cause,
+            kc=kc,
+            ck=ck,
+            t=t,
+            real=real,
+            inferred=inf_ev[np.maximum(src, 0)],
+            is_start=is_start,
+            gstart=gstart,
+            gend=gend,
+            exit_code=_float_at(exit_col, d_src),
+            n_c=n_c,
+        )
+        codes = np.searchsorted(policy_uni, np.array(rules.INFERRED_POLICIES))
+        ck_code = np.full(n_c, -1, dtype=np.int64)
+        ck_code[no_facts & (label == 1)] = codes[0]
+        ck_code[no_facts & (label == 2)] = codes[1]
+        row_code = ck_code[ck]
+        pcode = np.where(row_code >= 0, row_code, pcode).astype(pcode.dtype)
+        # Only a clean exit's state depends on the policy.
+        ce = die_cause == _C["clean_exit"]
+        die_state[ce] = np.where(clean_fail_by_code[pcode[d[ce]]], DOWN, PLANNED)
 
     # --- state after each row ---------------------------------------------------------------
     set_state = _KIND_STATE[kc]  # markers set nothing (-1)
@@ -755,6 +786,52 @@ def _restarts_per_failure(
     return (
         np.searchsorted(ri, bound, side="right") - np.searchsorted(ri, fi, side="right")
     ).astype(np.int64)
+
+
+# Start latency on top of the engine's delay that still counts as the engine's restart.
+ENGINE_START_SLACK_NS = 2 * NS
+
+
+def _infer_policies(
+    d: np.ndarray,
+    die_cause: np.ndarray,
+    *,
+    kc: np.ndarray,
+    ck: np.ndarray,
+    t: np.ndarray,
+    real: np.ndarray,
+    inferred: np.ndarray,
+    is_start: np.ndarray,
+    gstart: np.ndarray,
+    gend: np.ndarray,
+    exit_code: np.ndarray,
+    n_c: int,
+) -> np.ndarray:
+    """Per container code: 2 when the engine restarted it after an exit 0 (always or
+    unless-stopped), 1 after other exits only (at least on-failure), 0 when the events show no
+    restart by the engine. The engine's restart: a die nobody asked for (no kill/stop; not a
+    redeploy or an engine restart) whose next event is a start within the engine's back-off
+    (100 ms doubling per consecutive restart after runs under 10 s) plus start slack."""
+    n = len(t)
+    nxt = bfill_idx(real, gend, at=np.minimum(d + 1, n - 1))
+    ok = (nxt >= 0) & (d + 1 < n)
+    nx = np.maximum(nxt, 0)
+    ok &= (ck[nx] == ck[d]) & (kc[nx] == K["start"]) & ~inferred[nx] & ~inferred[d]
+    ok &= ~np.isin(die_cause, [_C["user_stop"], _C["redeploy"], _C["engine_restart"]])
+    # The delay the engine used: consecutive restarts after runs under 10 s double it.
+    ls = ffill_idx(is_start, gstart, at=d)
+    run = np.where(ls >= 0, t[d] - t[np.maximum(ls, 0)], I64_MAX)
+    first_die = np.ones(len(d), dtype=bool)
+    first_die[1:] = ck[d[1:]] != ck[d[:-1]]
+    reset = first_die | (run >= backoff.RESET_AFTER_RUN_NS)
+    idx = np.arange(len(d))
+    k = idx - np.maximum.accumulate(np.where(reset, idx, 0))
+    delay = np.minimum(backoff.INITIAL_DELAY_NS * np.exp2(np.minimum(k, 16)), backoff.MAX_DELAY_NS)
+    ok &= (t[nx] - t[d]) <= delay + ENGINE_START_SLACK_NS
+    out = np.zeros(n_c, dtype=np.int8)
+    out[ck[d[ok]]] = 1
+    out[ck[d[ok & (exit_code == 0)]]] = 2
+    return out
 
 
 def _policy_codes(
