@@ -285,17 +285,44 @@ def insert_events(
             line if has_raw else None,
         ))  # fmt: skip
         line += has_raw
-    mark = "?" if conn.dialect.name == "sqlite" else "%s"
-    sql = (
-        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(EVENT_COLUMNS))}) ON CONFLICT DO NOTHING"
-    )
-    written = int(conn.exec_driver_sql(sql, params).rowcount)
+    columns = ", ".join(EVENT_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        written = _copy_events(conn, params)
+    else:
+        marks = ", ".join(["?"] * len(EVENT_COLUMNS))
+        sql = f"INSERT INTO events ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        written = int(conn.exec_driver_sql(sql, params).rowcount)
     if written == 0 and chunk_id is not None:
         # Everything was stored already (a replay): its raw is too, so keep no second copy.
         conn.execute(raw_chunks.delete().where(raw_chunks.c.id == chunk_id))
     if known is None:
         cache.flush(conn)
+    return written
+
+
+def _copy_events(conn: Connection, params: list[tuple[Any, ...]]) -> int:
+    """PostgreSQL: the rows through COPY into a temporary table, then one INSERT ... SELECT
+    that skips those already stored (COPY itself cannot). 20,000 rows: 0.6-0.7 s against
+    0.9-1.5 s for psycopg's (pipelined) executemany, measured side by side."""
+    columns = ", ".join(EVENT_COLUMNS)
+    driver = conn.connection.driver_connection  # psycopg's connection, in conn's transaction
+    assert driver is not None
+    cur = driver.cursor()
+    try:
+        cur.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS events_in AS SELECT {columns} FROM events "
+            "WITH NO DATA"
+        )
+        with cur.copy(f"COPY events_in ({columns}) FROM STDIN") as copy:
+            for p in params:
+                copy.write_row(p)
+        cur.execute(
+            f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in ON CONFLICT DO NOTHING"
+        )
+        written = int(cur.rowcount)
+        cur.execute("TRUNCATE events_in")
+    finally:
+        cur.close()
     return written
 
 
