@@ -189,3 +189,20 @@ def test_every_value_comes_back_as_stored(store: Engine) -> None:
         for r in sorted(rows, key=lambda r: (r["container_id"], r["time_ns"]))
     ]  # fmt: skip
     assert got == want
+
+
+def test_the_writers_connection_reads_the_same_history(store: Engine) -> None:
+    """A process that writes (the collector serving metrics) reads through its SQLAlchemy
+    connection (store.db.ConnectionReader): the same History as through Arrow's driver."""
+    seed(store)
+    with store.begin() as conn:
+        c = writes.open_coverage(
+            conn, host="h", engine_url=None, engine_id=None, source="import", start_ns=START
+        )
+        writes.close_coverage(conn, c, END, "import")
+    with store.connect() as conn:
+        here = reads.load_history(db.ConnectionReader(conn), START, END)
+    with db.open_reader(store) as reader:
+        arrow = reads.load_history(reader, START, END)
+    for name in ("events", "facts", "coverage", "maintenance", "engine_restarts"):
+        pd.testing.assert_frame_equal(getattr(here, name), getattr(arrow, name), obj=name)

@@ -1,5 +1,5 @@
 """The report's options as analytics defines them, in the standard library alone: the CLI
-checks them, and starts reading the database, before pandas is imported."""
+checks them before pandas is imported."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import math
 from docktally.errors import UsageError
 
 NS = 1_000_000_000
+
+# What a report groups by (`--by`).
+GROUP_BY = ("container", "service", "image", "host", "policy")
 
 # Calendar breakdowns (`--every`), UTC.
 EVERY = ("day", "week", "month")

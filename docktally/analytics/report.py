@@ -15,7 +15,7 @@ import pandas as pd
 
 from docktally.analytics import chi2
 from docktally.analytics.model import History, Window
-from docktally.analytics.options import BURN_WINDOWS_NS, check_slo
+from docktally.analytics.options import BURN_WINDOWS_NS, GROUP_BY, check_slo
 from docktally.analytics.periods import calendar_periods, period_breaks
 from docktally.analytics.service_state import service_timeline
 from docktally.analytics.timeline import (
@@ -33,7 +33,6 @@ from docktally.analytics.timeline import (
 from docktally.errors import UsageError
 
 NS = 1_000_000_000
-GROUP_BY = ("container", "service", "image", "host", "policy")
 # Sort order of groups: names first, ids only to break ties.
 SORT_COLUMNS: dict[str, list[str]] = {
     "container": ["host", "container", "container_id"],

@@ -11,6 +11,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from docktally.analytics.options import GROUP_BY
 from docktally.errors import StoreError, UsageError
 from docktally.masking import url_without_password
 from docktally.timespec import DURATION_FORMS, parse_duration_ns, parse_instant_ns
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from docktally.store.db import ArrowReader
 
 FORMATS = ("table", "json", "csv", "markdown", "html")
-GROUP_BY = ("container", "service", "image", "host", "policy")
 
 
 def now_ns() -> int:

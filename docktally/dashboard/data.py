@@ -13,14 +13,12 @@ place.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -28,11 +26,21 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from docktally.analytics import status
+from docktally.analytics import incident_scopes, status
 from docktally.analytics.backoff import POLICY_NAMES
+from docktally.analytics.containers import container_table as container_table_of
+from docktally.analytics.coverage import coverage_by_host
+from docktally.analytics.failures import failures_from_timeline
+from docktally.analytics.incidents import find_incident
+from docktally.analytics.incidents import incident_failures as incident_failures_of
+from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
+from docktally.analytics.policies import compare_policies
+from docktally.analytics.report import build_report, build_report_with_timeline
+from docktally.analytics.states import exit_code_meaning
 from docktally.dashboard.status import STATUS_ENV
 from docktally.errors import DocktallyError
+from docktally.reports import postmortem as pm_reports
 from docktally.store import db, reads
 
 DB_ENV = db.ENV_DB
@@ -46,10 +54,6 @@ RANGES = ("1h", "6h", "24h", "7d", "30d", "90d", "365d")
 DEFAULT_RANGE = "7d"
 POLICIES = POLICY_NAMES
 ANY = "(all)"
-
-
-class Unavailable(DocktallyError):
-    """A part of docktally this page needs is not in this build (yet)."""
 
 
 @dataclass(frozen=True)
@@ -102,15 +106,6 @@ def end_of_range(until: str | None, now: int) -> int:
     return parse_instant_ns(until.strip(), now_ns=now, what="Until")
 
 
-def _analytics(name: str) -> ModuleType:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        if exc.name is not None and exc.name.startswith("docktally"):
-            raise Unavailable(f"{name} is not part of this build yet") from None
-        raise
-
-
 # --- the database ------------------------------------------------------------------------------
 
 
@@ -154,7 +149,7 @@ def _history(url: str, start_ns: int, end_ns: int) -> History:
 
 def containers(history: History) -> pd.DataFrame:
     """One row per container seen in the history: the latest name, compose labels and policy."""
-    return _analytics("docktally.analytics.containers").container_table(history)
+    return container_table_of(history)
 
 
 def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
@@ -235,9 +230,8 @@ def _analysis(key: tuple[Any, ...]) -> tuple[Any, Any]:
     # failures. cache_resource: a report of 10,000 groups and its timeline are big,
     # and nobody mutates them, so sessions share them instead of unpickling copies.
     view = _view_from_key(key)
-    mod = _analytics("docktally.analytics.report")
     h = history(view)
-    report_and_timeline: tuple[Any, Any] = mod.build_report_with_timeline(
+    report_and_timeline: tuple[Any, Any] = build_report_with_timeline(
         h, view.window, by=view.by, slo=view.slo
     )
     return report_and_timeline
@@ -246,9 +240,8 @@ def _analysis(key: tuple[Any, ...]) -> tuple[Any, Any]:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=32)
 def _report(key: tuple[Any, ...], every: str) -> Any:
     view = _view_from_key(key)
-    mod = _analytics("docktally.analytics.report")
     h = history(view)
-    return mod.build_report(h, view.window, by=view.by, slo=view.slo, every=every)
+    return build_report(h, view.window, by=view.by, slo=view.slo, every=every)
 
 
 def _view_from_key(key: tuple[Any, ...]) -> View:
@@ -267,9 +260,8 @@ def report(view: View, every: str | None = None) -> Any:
 def _intervals(key: tuple[Any, ...]) -> pd.DataFrame:
     # The report's timeline: an SLO's look-back changes nothing here (intervals and failures
     # are the window's; tests/test_dashboard.py checks it).
-    mod = _analytics("docktally.analytics.intervals")
     timeline = _analysis(key)[1]
-    return mod.intervals_from_timeline(timeline)
+    return intervals_from_timeline(timeline)
 
 
 def intervals(view: View) -> pd.DataFrame:
@@ -278,9 +270,8 @@ def intervals(view: View) -> pd.DataFrame:
 
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _failures(key: tuple[Any, ...]) -> pd.DataFrame:
-    mod = _analytics("docktally.analytics.failures")
     timeline = _analysis(key)[1]
-    return mod.failures_from_timeline(timeline)
+    return failures_from_timeline(timeline)
 
 
 def failures(view: View) -> pd.DataFrame:
@@ -468,8 +459,7 @@ def engine_status_table(status: dict[str, Any]) -> pd.DataFrame:
 
 def coverage_summary(view: View) -> pd.DataFrame:
     """Per host: how much of the window a collector (or an import) covered."""
-    mod = _analytics("docktally.analytics.coverage")
-    return mod.coverage_by_host(history(view).coverage, view.window)
+    return coverage_by_host(history(view).coverage, view.window)
 
 
 # --- timeline, incidents, policies -------------------------------------------------------------
@@ -501,14 +491,12 @@ def timeline(view: View, limit: int = TIMELINE_MAX_CONTAINERS) -> TimelineData:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
     view = _view_from_key(key)
-    mod = _analytics("docktally.analytics.incident_scopes")
-    meaning = _analytics("docktally.analytics.states").exit_code_meaning
-    scope = view.by if view.by in mod.SCOPES else "container"
-    return mod.incidents_from_timeline(
+    scope = view.by if view.by in incident_scopes.SCOPES else "container"
+    return incident_scopes.incidents_from_timeline(
         _analysis(key)[1],
         scope=scope,
         slo=None if view.slo is None else view.slo / 100.0,  # incidents take a ratio
-        exit_meaning=meaning,
+        exit_meaning=exit_code_meaning,
         engine_restarts=history(view).engine_restarts,
     )
 
@@ -546,14 +534,12 @@ def incident_table(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def incident(view: View, incident_id: str) -> pd.Series | None:
-    mod = _analytics("docktally.analytics.incidents")
-    found: pd.Series | None = mod.find_incident(_incidents(_view_key(view)), incident_id)
+    found: pd.Series | None = find_incident(_incidents(_view_key(view)), incident_id)
     return found
 
 
 def incident_failures(view: View, inc: pd.Series) -> pd.DataFrame:
-    mod = _analytics("docktally.analytics.incidents")
-    df: pd.DataFrame = mod.incident_failures(failures(view), inc)
+    df: pd.DataFrame = incident_failures_of(failures(view), inc)
     return df
 
 
@@ -575,10 +561,8 @@ def incident_timeline(view: View, inc: pd.Series) -> TimelineData:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _postmortem(key: tuple[Any, ...], incident_id: str) -> Any:
     view = _view_from_key(key)
-    pm_mod = _analytics("docktally.reports.postmortem")
-    inc_mod = _analytics("docktally.analytics.incidents")
     incidents_df = _incidents(key)
-    row = inc_mod.find_incident(incidents_df, incident_id)
+    row = find_incident(incidents_df, incident_id)
     if row is None:
         return None
     with _reader(view.url) as reader:
@@ -587,12 +571,12 @@ def _postmortem(key: tuple[Any, ...], incident_id: str) -> Any:
                 reader,
                 host=str(row["host"]),
                 container_id=str(cid),
-                start_ns=int(row["start_ns"]) - pm_mod.LOG_LEAD_NS,
-                end_ns=int(max(row["failure_times_ns"])) + pm_mod.NS_PER_S,
+                start_ns=int(row["start_ns"]) - pm_reports.LOG_LEAD_NS,
+                end_ns=int(max(row["failure_times_ns"])) + pm_reports.NS_PER_S,
             )
             for cid in row["container_ids"]
         ]
-    return pm_mod.build_postmortem(
+    return pm_reports.build_postmortem(
         history(view).events, failures(view), incidents_df, row, view.window, tails
     )
 
@@ -605,7 +589,7 @@ def postmortem(view: View, incident_id: str) -> Any:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _rendered(key: tuple[Any, ...], incident_id: str, fmt: str) -> str:
     pm = _postmortem(key, incident_id)
-    return "" if pm is None else str(_analytics("docktally.reports.postmortem").render(pm, fmt))
+    return "" if pm is None else str(pm_reports.render(pm, fmt))
 
 
 def render_postmortem(view: View, incident_id: str, fmt: str) -> str:
@@ -623,8 +607,7 @@ def postmortem_timeline(pm: Any) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _policies(key: tuple[Any, ...], retries: int, manual_mttr_s: float | None) -> dict[str, Any]:
     view = _view_from_key(key)
-    mod = _analytics("docktally.analytics.policies")
-    result: dict[str, Any] = mod.compare_policies(
+    result: dict[str, Any] = compare_policies(
         failures(view),
         intervals(view),
         history(view).facts,

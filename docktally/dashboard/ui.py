@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import pandas as pd
@@ -13,7 +12,7 @@ import streamlit as st
 
 from docktally.dashboard import data, server
 from docktally.dashboard import status as status_mod
-from docktally.dashboard.data import ANY, Filters, Unavailable, View
+from docktally.dashboard.data import ANY, Filters, View
 from docktally.errors import DocktallyError
 
 T = TypeVar("T")
@@ -164,16 +163,6 @@ def current_view() -> View:
         stop_with_empty_state(url, problem)
     assert view is not None
     return view
-
-
-def load(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Call a loader; a part missing from this build becomes a message, not a traceback."""
-    try:
-        return fn(*args, **kwargs)
-    except Unavailable as exc:
-        st.info(f"Not available in this build: {exc}.")
-        st.stop()
-        raise AssertionError("unreachable") from None
 
 
 def nothing_selected(view: View) -> None:

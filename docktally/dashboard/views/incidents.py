@@ -11,7 +11,7 @@ view = ui.current_view()
 st.title("Incidents")
 st.caption(ui.window_caption(view))
 
-incidents = ui.load(data.incidents, view)
+incidents = data.incidents(view)
 if not len(incidents):
     st.success("No incidents in this selection and time range.")
     st.stop()
@@ -40,7 +40,7 @@ if inc is None:
 
 st.header("Postmortem")
 ui.incident_summary(inc)
-pm = ui.load(data.postmortem, view, chosen)
+pm = data.postmortem(view, chosen)
 
 left, right = st.columns(2)
 left.download_button(

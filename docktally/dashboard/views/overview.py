@@ -10,7 +10,7 @@ view = ui.current_view()
 st.title("Overview")
 st.caption(ui.window_caption(view))
 
-rep = ui.load(data.report, view)
+rep = data.report(view)
 if not len(rep.groups):
     ui.nothing_selected(view)
     st.stop()
@@ -18,7 +18,7 @@ if not len(rep.groups):
 ui.fleet_metrics(data.fleet(rep), slo=view.slo)
 
 st.subheader("Down now")
-down = ui.load(data.down_now, view)
+down = data.down_now(view)
 if len(down):
     st.dataframe(down, hide_index=True)
 else:
@@ -33,4 +33,4 @@ if len(shown) < len(table):
 st.dataframe(shown, hide_index=True, column_config=ui.METRIC_COLUMNS)
 
 st.subheader("Containers")
-ui.container_details(ui.load(data.selected_containers, view))
+ui.container_details(data.selected_containers(view))

@@ -25,7 +25,7 @@ manual = right.number_input(
     key="manual_mttr",
     help="used for policies that do not restart; empty: measured, else 600 s",
 )
-result = ui.load(data.policies, view, retries, None if manual is None else float(manual))
+result = data.policies(view, retries, None if manual is None else float(manual))
 
 st.subheader("Observed, by policy in effect")
 st.dataframe(

@@ -11,7 +11,7 @@ view = ui.current_view()
 st.title("Reliability")
 st.caption(ui.window_caption(view))
 
-rep = ui.load(data.report, view, "day")
+rep = data.report(view, "day")
 if not len(rep.groups):
     ui.nothing_selected(view)
     st.stop()
@@ -34,7 +34,7 @@ else:
     st.text("No downtime in this range.")
 
 st.subheader("Exit codes")
-codes = ui.load(data.exit_codes, view)
+codes = data.exit_codes(view)
 if len(codes):
     st.dataframe(codes, hide_index=True)
 else:

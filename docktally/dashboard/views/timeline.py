@@ -10,7 +10,7 @@ view = ui.current_view()
 st.title("Timeline")
 st.caption(ui.window_caption(view))
 
-tl = ui.load(data.timeline, view)
+tl = data.timeline(view)
 if not len(tl.intervals):
     ui.nothing_selected(view)
     st.stop()
