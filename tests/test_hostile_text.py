@@ -154,7 +154,7 @@ def test_imported_hostile_names_in_every_output(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     f, first_ns, last_ns = hostile_import(tmp_path)
-    run_cli(["import", str(f), "--db", db_url, "--host", "h1"], capsys)
+    run_cli(["import", str(f), "--db", db_url, "--host", "h1", "--keep-exec-commands"], capsys)
     since, until = ns_to_iso(first_ns - 10**9), ns_to_iso(last_ns + 60 * 10**9)
     outputs = every_output(db_url, ["--since", since, "--until", until], capsys)
     check_outputs(outputs, shown_in=list(outputs))
@@ -172,7 +172,13 @@ def test_hostile_labels_logs_and_exec_from_a_real_engine(
     engine.remove_all_containers()
     url = f"sqlite:///{tmp_path / 'hostile.db'}"
     store = db.connect(url)
-    col = Collector(store=store, engine_url=engine.url, host="h", log=lambda _l: None)
+    col = Collector(
+        store=store,
+        engine_url=engine.url,
+        host="h",
+        keep_exec_commands=True,
+        log=lambda _l: None,
+    )
     stop = threading.Event()
     thread = threading.Thread(target=col.run, args=(stop,), daemon=True)
     thread.start()

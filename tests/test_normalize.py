@@ -16,10 +16,17 @@ from docktally.collector.normalize import (
 from tests.data import recorded
 
 
-def rows(name: str) -> list[dict[str, Any]]:
+def rows(name: str, *, keep_exec_commands: bool = True) -> list[dict[str, Any]]:
+    """The scenario's rows, exec commands kept (tests/test_exec_commands.py: the default)."""
     out = []
     for line in recorded.lines(name):
-        row = normalize_event(json.loads(line), host="h", source="test", raw=line)
+        row = normalize_event(
+            json.loads(line),
+            host="h",
+            source="test",
+            raw=line,
+            keep_exec_commands=keep_exec_commands,
+        )
         if row is not None:
             out.append(row)
     return out
@@ -123,6 +130,9 @@ def test_exec_noise_keeps_its_command_in_action_and_kind_is_bare() -> None:
     assert {r["kind"] for r in execs} == {"exec_create", "exec_start", "exec_die"}
     starts = [r for r in execs if r["kind"] == "exec_start"]
     assert all(r["action"] == "exec_start: /bin/sh -c test -f /tmp/ok" for r in starts)
+    # Unless kept, the action is the kind alone.
+    dropped = rows("health", keep_exec_commands=False)
+    assert {r["action"] for r in dropped if r["kind"] == "exec_start"} == {"exec_start"}
     # The probe's last run failed: that is how the container turned unhealthy.
     assert [r["exit_code"] for r in execs if r["kind"] == "exec_die"][-1] == 1
 

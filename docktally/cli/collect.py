@@ -9,7 +9,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-from docktally.cli.common import add_db, add_duration, open_db
+from docktally.cli.common import add_db, add_duration, add_keep_exec_commands, open_db
 from docktally.cli.metrics import add_metrics_address
 from docktally.timespec import NS_PER_S
 
@@ -37,6 +37,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
+    add_keep_exec_commands(p)
     p.add_argument(
         "--host-label",
         metavar="NAME",
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
             engine_url=url,
             host=args.host_label,
             capture_logs=not args.no_logs,
+            keep_exec_commands=args.keep_exec_commands,
             run_label=args.run_label,
             on_commit=health.on_commit if health is not None else None,
         )

@@ -73,6 +73,15 @@ def db_password_from_args(
         )
 
 
+def add_keep_exec_commands(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--keep-exec-commands",
+        action="store_true",
+        help="store exec events' command lines (`exec_start: mysql -p...`); by default only "
+        "`exec_start`, as they often carry passwords",
+    )
+
+
 def add_window(parser: argparse.ArgumentParser, default_since: str | None = "7d") -> None:
     parser.add_argument(
         "--since",

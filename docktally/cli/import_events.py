@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from docktally.cli.common import add_db, now_ns, open_db
+from docktally.cli.common import add_db, add_keep_exec_commands, now_ns, open_db
 from docktally.collector.importer import InvalidLine, import_lines
 from docktally.errors import StoreError, UsageError
 from docktally.store.db import checkpoint_wal
@@ -71,6 +71,7 @@ def register(sub: Any) -> None:
         help="the span the file covers (ISO times or durations before now, e.g. 7d..now); "
         "default: its first to its last event",
     )
+    add_keep_exec_commands(p)
     p.set_defaults(func=run)
 
 
@@ -141,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
                 skip_invalid=args.skip_invalid,
                 covers=covers,
                 on_progress=progress,
+                keep_exec_commands=args.keep_exec_commands,
             )
     except InvalidLine as exc:
         _end_progress(err)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from docktally.cli.common import add_db, open_db
+from docktally.cli.common import add_db, add_keep_exec_commands, open_db
 from docktally.cli.dashboard import add_serve_options
 from docktally.cli.metrics import add_metrics_address
 from docktally.dashboard import server
@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
+    add_keep_exec_commands(p)
     p.set_defaults(func=run)
 
 
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             store=store,
             engine_url=engine_url,
             capture_logs=not args.no_logs,
+            keep_exec_commands=args.keep_exec_commands,
             log=log,
             on_commit=health.on_commit,
         )

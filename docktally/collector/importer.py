@@ -75,7 +75,12 @@ class ImportResult:
 
 
 def parse_line(
-    line: bytes | str, line_no: int, *, host: str, utf8_checked: bool = True
+    line: bytes | str,
+    line_no: int,
+    *,
+    host: str,
+    utf8_checked: bool = True,
+    keep_exec_commands: bool = False,
 ) -> dict[str, Any] | None:
     """One line -> an `events` row, or None for an event that is not about a container.
 
@@ -86,7 +91,13 @@ def parse_line(
     try:
         if not utf8_checked and isinstance(text, bytes):
             _check_utf8(text)
-        return normalize_event(decode_event(text), host=host, source=SOURCE, raw=text)
+        return normalize_event(
+            decode_event(text),
+            host=host,
+            source=SOURCE,
+            raw=text,
+            keep_exec_commands=keep_exec_commands,
+        )
     except InvalidEvent as exc:
         raise InvalidLine(line_no, str(exc)) from None
 
@@ -150,6 +161,7 @@ def import_lines(
     covers: tuple[int, int] | None = None,
     on_progress: Callable[[int], None] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    keep_exec_commands: bool = False,
 ) -> ImportResult:
     """Store every container event of `lines` (an iterable of lines, or a binary file).
 
@@ -172,7 +184,13 @@ def import_lines(
             try:
                 if not utf8:
                     _check_utf8(text)
-                row = normalize_event(decode_event(text), host=host, source=SOURCE, raw=text)
+                row = normalize_event(
+                    decode_event(text),
+                    host=host,
+                    source=SOURCE,
+                    raw=text,
+                    keep_exec_commands=keep_exec_commands,
+                )
             except InvalidEvent as exc:  # as parse_line, without its call per line
                 if not skip_invalid:
                     raise InvalidLine(line_no, str(exc)) from None

@@ -115,19 +115,40 @@ def _validation_reason(exc: msgspec.ValidationError) -> str:
     return f"wrong JSON type: {text[0].lower()}{text[1:]}"
 
 
+# exec_create and exec_start carry the exec's command line in their action
+# (`exec_start: mysql -phunter2`), and command lines carry passwords: kept only when asked.
+EXEC_WITH_COMMAND = frozenset({"exec_create", "exec_start"})
+
+
+def without_exec_command(action: str, raw: str | bytes) -> tuple[str, str | bytes]:
+    """(action, raw JSON) of an exec event without its command line: the action becomes its
+    kind (`exec_start`), in the raw event too; any other event is returned as it is."""
+    kind, sep, _ = action.partition(":")
+    kind = kind.strip()
+    if not sep or kind not in EXEC_WITH_COMMAND:
+        return action, raw
+    doc = msgspec.json.decode(raw)
+    for field in ("Action", "status"):
+        if field in doc:
+            doc[field] = kind
+    return kind, msgspec.json.encode(doc).decode()
+
+
 def normalize_event(
     payload: Mapping[str, Any] | EngineEvent,
     *,
     host: str,
     source: str,
     raw: str | bytes | None = None,
+    keep_exec_commands: bool = False,
 ) -> dict[str, Any] | None:
     """One engine event -> an `events` row; None for events that are not about a container.
 
     The collector passes the engine's decoded JSON (a mapping), the import an EngineEvent from
     decode_event; both are read as the same typed EngineEvent. `raw` is the event as received
-    (default: the mapping as compact JSON). Raises InvalidEvent when the event has a field of
-    the wrong type, or a container event lacks what the natural key needs.
+    (default: the mapping as compact JSON). Exec command lines are dropped from the action and
+    the raw event unless `keep_exec_commands`. Raises InvalidEvent when the event has a field
+    of the wrong type, or a container event lacks what the natural key needs.
     """
     if isinstance(payload, EngineEvent):
         ev = payload
@@ -160,6 +181,11 @@ def normalize_event(
     # The column is a signed 64-bit integer: the engine never sends more, a corrupt line might.
     if not 0 <= time_ns < 2**63:
         raise InvalidEvent(f"timeNano/time {time_ns} is out of range")
+    if not keep_exec_commands and action.startswith("exec_"):
+        # Before the checks: a long or odd command line must not make the event invalid.
+        action, raw = without_exec_command(
+            action, raw if raw is not None else msgspec.json.encode(ev)
+        )
     if len(action) > 128:
         raise InvalidEvent(f"Action {action[:16]!r}... is longer than 128 characters")
     # Part of the natural key: no text column of PostgreSQL can hold a NUL.

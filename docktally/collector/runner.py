@@ -115,6 +115,7 @@ class Collector:
         engine_url: str | None = None,
         host: str | None = None,
         capture_logs: bool = True,
+        keep_exec_commands: bool = False,
         run_label: str | None = None,
         client_factory: ClientFactory | None = None,
         log: Callable[[str], None] = _log_stderr,
@@ -125,6 +126,7 @@ class Collector:
         self.engine_url = engine_url or default_engine_url()
         self.host = host
         self.capture_logs = capture_logs
+        self.keep_exec_commands = keep_exec_commands
         self.run_label = run_label
         self.client_factory = client_factory or default_client_factory
         self.log = log
@@ -335,7 +337,9 @@ class Collector:
         rows = []
         for ev in payloads:
             try:
-                row = normalize_event(ev, host=self.host, source=source)
+                row = normalize_event(
+                    ev, host=self.host, source=source, keep_exec_commands=self.keep_exec_commands
+                )
             except InvalidEvent as exc:
                 if isinstance(ev, Mapping) and "message" in ev:
                     raise _StreamFailed(_first_line(str(ev["message"]))) from None
