@@ -288,3 +288,13 @@ def test_the_engines_restart_is_told_from_a_persons() -> None:
     assert f.loc["manual", "policy"] == "unknown"
     g = build_report(h, w, by="policy").groups.set_index("policy")
     assert g.loc["always (inferred)", "failures"] == 1
+
+
+def test_a_start_later_than_the_engine_would_wait_is_a_person_not_the_engine() -> None:
+    # on-failure restarts a crash after 100 ms; a start an hour later was somebody's, and the
+    # container's (inferred) policy must not make it the engine's.
+    part = trace_rows("x", "on-failure (inferred)", [(60.0, LAT), (60.0, 3600.0), (60.0, LAT)])
+    f, _ = frames(part, end_ns=T0 + 4000 * S)
+    c = classify_recoveries(f)
+    assert list(c["auto"]) == [True, False, True]
+    assert measure_params(c, None).manual_mttr_s == pytest.approx(3600.0)

@@ -30,6 +30,9 @@ INITIAL_DELAY_NS = 100_000_000  # moby defaultTimeout
 BACKOFF_MULTIPLIER = 2
 MAX_DELAY_NS = 60 * NS_PER_S  # moby maxRestartTimeout
 RESET_AFTER_RUN_NS = 10 * NS_PER_S  # a run this long resets the delay
+# Start latency on top of the engine's delay that still counts as the engine's restart: a
+# start later than delay + this was not the engine's (it never waits longer than its delay).
+START_SLACK_NS = 5 * NS_PER_S
 
 POLICY_NAMES = ("no", "on-failure", "always", "unless-stopped")
 

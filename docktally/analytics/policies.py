@@ -19,6 +19,7 @@ import pandas as pd
 
 from docktally.analytics.backoff import (
     NS_PER_S,
+    START_SLACK_NS,
     RestartManager,
     RestartPolicy,
     restarts_at_engine_start,
@@ -172,7 +173,8 @@ def classify_recoveries(failures: pd.DataFrame) -> pd.DataFrame:
             rm.engine_start()
         else:
             d = rm.decide(code, run_ns=run_ns)
-            if d is not None and rec is not None:
+            # The engine never waits longer than its delay: a later start was somebody's.
+            if d is not None and rec is not None and rec - t <= d + START_SLACK_NS:
                 auto, delay = True, d / NS_PER_S
             elif rec is not None:
                 rm.manual_start()

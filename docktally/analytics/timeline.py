@@ -788,10 +788,6 @@ def _restarts_per_failure(
     ).astype(np.int64)
 
 
-# Start latency on top of the engine's delay that still counts as the engine's restart.
-ENGINE_START_SLACK_NS = 2 * NS
-
-
 def _infer_policies(
     d: np.ndarray,
     die_cause: np.ndarray,
@@ -827,7 +823,7 @@ def _infer_policies(
     idx = np.arange(len(d))
     k = idx - np.maximum.accumulate(np.where(reset, idx, 0))
     delay = np.minimum(backoff.INITIAL_DELAY_NS * np.exp2(np.minimum(k, 16)), backoff.MAX_DELAY_NS)
-    ok &= (t[nx] - t[d]) <= delay + ENGINE_START_SLACK_NS
+    ok &= (t[nx] - t[d]) <= delay + backoff.START_SLACK_NS
     out = np.zeros(n_c, dtype=np.int8)
     out[ck[d[ok]]] = 1
     out[ck[d[ok & (exit_code == 0)]]] = 2
