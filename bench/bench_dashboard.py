@@ -96,6 +96,8 @@ def measure(db: Path, rng: str) -> dict[str, float]:
         cwd=ROOT,
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    if not result["rows"]:  # a message instead of the Overview (say, a schema to upgrade)
+        raise SystemExit(f"the Overview of {db} showed no table: open it in a browser")
     return result
 
 
