@@ -378,3 +378,34 @@ def test_destroyed_container_without_time_in_the_window_is_not_reported() -> Non
         coverage=COV,
     )
     assert list(build_report(h, W).groups["container"]) == ["c"]
+
+
+def test_time_a_container_did_not_exist_is_nobodys_planned_time() -> None:
+    """Before its create and after its destroy a container has no time of its own: not planned
+    (a person stopped nothing), in no field; the classes sum to the time it existed."""
+    h = history_from_rows(
+        events=[
+            ("c", 100, "create"),
+            ("c", 200, "start"),
+            ("c", 500, "die", {"exit_code": 0}),
+            ("c", 700, "destroy"),
+        ],
+        coverage=COV,
+    )
+    for by in ("container", "service"):
+        rep = build_report(h, W, by=by)
+        row = rep.groups.iloc[0]
+        # created 100..200, finished job 500..700; before 100 and after 700 it did not exist
+        assert (row["uptime_s"], row["planned_s"]) == (300, 300)
+        assert row[["uptime_s", "downtime_s", "planned_s", "unknown_s"]].sum() == 600
+        assert rep.fleet["planned_s"] == 300
+        assert rep.time_by_class_s == {
+            "up": 300,
+            "unhealthy": 0,
+            "down": 0,
+            "unknown": 0,
+            "planned:created": 100,
+            "planned:clean_exit": 200,
+        }
+    daily = build_report(h, W, every="day").breakdown
+    assert daily is not None and list(daily["planned_s"]) == [300]

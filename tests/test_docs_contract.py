@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from docktally.analytics.states import DIE_CAUSE_STATE
 from docktally.cli import build_parser, main
 from docktally.timespec import ns_to_iso
 
@@ -140,7 +141,19 @@ def test_report_fields_are_the_documented_ones(
         assert list(b["key"]) == keys
     fixed = {"up", "unhealthy", "down", "unknown"}
     assert fixed <= set(doc["time_by_class_s"])
-    assert all(k in fixed or k.startswith("planned:") for k in doc["time_by_class_s"])
+    assert set(doc["time_by_class_s"]) <= time_classes()
+
+
+def time_classes() -> set[str]:
+    """The classes of time_by_class_s that report-json.md says the meaning of."""
+    rows = table(sections((DOCS / "report-json.md").read_text(), "##")["time_by_class_s"])
+    return {c for r in rows for c in code(r[0])}
+
+
+def test_every_class_of_time_is_documented() -> None:
+    planned = {f"planned:{c}" for c, s in DIE_CAUSE_STATE.items() if s == "planned"}
+    planned |= {"planned:created", "planned:paused", "planned:maintenance", "planned:deploy"}
+    assert time_classes() == {"up", "unhealthy", "down", "unknown"} | planned
 
 
 def key_fields() -> dict[str, list[str]]:

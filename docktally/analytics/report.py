@@ -277,6 +277,9 @@ def _service_units(tl: Timeline) -> _Units:
 # --- metrics ----------------------------------------------------------------------------------
 
 
+_ABSENT_COL = 5  # after the five states
+
+
 def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> pd.DataFrame:
     """One row per group code with METRIC_COLUMNS, over [start_ns, end_ns); without `causes`,
     downtime_by_cause_s is left empty."""
@@ -291,9 +294,12 @@ def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> p
     st = seg["state"].to_numpy()[sel]
     ca = seg["cause"].to_numpy()[sel]
     dur = (np.minimum(e[sel], end_ns) - s[sel]) / NS
-    state_key = st if n_g == 1 else g.astype(np.int64) * 5 + st
-    by_state = np.bincount(state_key, weights=dur, minlength=n_g * 5).reshape(n_g, 5)
-    del state_key
+    # Time the container did not exist (before its create, after its destroy) is a sixth
+    # column summed nowhere: it is nobody's planned time.
+    col = np.where((st == PLANNED) & np.isin(ca, ABSENT_CAUSES), _ABSENT_COL, st)
+    state_key = col if n_g == 1 else g.astype(np.int64) * 6 + col
+    by_state = np.bincount(state_key, weights=dur, minlength=n_g * 6).reshape(n_g, 6)
+    del state_key, col
     up = by_state[:, UP]
     downtime = by_state[:, DOWN] + by_state[:, UNHEALTHY]
     planned = by_state[:, PLANNED]

@@ -15,6 +15,7 @@ import pandas as pd
 
 from docktally.analytics.model import FAILURE_COLUMNS, INTERVAL_COLUMNS
 from docktally.analytics.timeline import (
+    ABSENT_CAUSES,
     CAUSE_NAMES,
     DOWN,
     PLANNED,
@@ -27,8 +28,11 @@ from docktally.analytics.timeline import (
     bfill_idx,
 )
 
-# Service state, highest first.
-SERVICE_PRIORITY = (UP, UNHEALTHY, DOWN, UNKNOWN, PLANNED)
+# Service state, highest first. _ABSENT (planned because a container did not exist) is swept as
+# its own lowest level: a service whose old container is gone and whose new one is created
+# exists, with the new one's cause.
+_ABSENT = 5
+SERVICE_PRIORITY = (UP, UNHEALTHY, DOWN, UNKNOWN, PLANNED, _ABSENT)
 
 
 @dataclass
@@ -61,6 +65,7 @@ def service_timeline(tl: Timeline) -> ServiceTimeline:
     e = seg["end_ns"].to_numpy(dtype=np.int64)
     st = seg["state"].to_numpy(dtype=np.int8)
     ca = seg["cause"].to_numpy(dtype=np.int16)
+    st = np.where((st == PLANNED) & np.isin(ca, ABSENT_CAUSES), _ABSENT, st).astype(np.int8)
     # Sweep: +1 at each segment start, -1 at its end, per state level; counts per service
     # return to zero at its end, so one global cumulative sum serves all services.
     m = len(s)
@@ -114,7 +119,7 @@ def service_timeline(tl: Timeline) -> ServiceTimeline:
     del cs
     pieces["cause"] = pieces["cause"].fillna(0).astype(np.int16)
     pieces["ck"] = pieces["ck"].fillna(-1).astype(np.int64)
-    pieces["state"] = pieces["state"].astype(np.int8)
+    pieces["state"] = np.where(pieces["state"] == _ABSENT, PLANNED, pieces["state"]).astype(np.int8)
     pieces = pieces.sort_values(["g", "start_ns"], kind="stable").reset_index(drop=True)
 
     # Service failures: up -> down/unhealthy; recovery: the next up piece.
