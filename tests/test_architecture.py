@@ -59,3 +59,20 @@ def test_edges_do_not_talk_sql(path: Path) -> None:
     source = path.read_text()
     for sql in ("SELECT ", "INSERT ", "UPDATE ", "DELETE FROM"):
         assert sql not in source, f"{path.name} holds SQL ({sql.strip()})"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [PKG / "alerts" / f for f in ("engine.py", "rules.py", "message.py")],
+    ids=lambda p: p.name,
+)
+def test_alert_decisions_are_pure(path: Path) -> None:
+    # The alert engine decides like analytics computes: inputs in, no clock, no I/O; the
+    # edges (alerts/evaluate.py, delivery.py, service.py) read the store and send.
+    tops = {_top(m) for m in _imports(path)}
+    assert not tops & {"docker", "sqlalchemy", "streamlit", "apprise", "pandas", "requests"}
+    assert not tops & {"os", "subprocess", "multiprocessing", "threading", "socket", "time"}
+    assert not {m for m in _imports(path) if m.startswith(("docktally.store", "docktally.cli"))}
+    source = path.read_text()
+    for clock in ("time.time", "time_ns(", "datetime.now", "datetime.utcnow", "date.today"):
+        assert clock not in source, f"{path.name} reads the clock ({clock})"

@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "incidents": ("incidents", "list incidents"),
     "postmortem": ("postmortem", "one incident as a postmortem draft (Markdown or HTML)"),
     "policies": ("policies", "compare restart policies: observed and what-if"),
+    "alerts": ("alerts", "test alert targets, list sent and failed notifications"),
     "lab": ("lab", "run a restart-policy experiment on the local engine"),
     "dashboard": ("dashboard", "serve the Streamlit dashboard"),
     "metrics": ("metrics", "serve Prometheus metrics from the database"),

@@ -9,9 +9,13 @@ import threading
 from types import FrameType
 from typing import Any
 
+from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
 from docktally.cli.common import add_db, add_duration, add_keep_exec_commands, open_db
 from docktally.cli.metrics import add_metrics_address
 from docktally.timespec import NS_PER_S
+
+# On the way out, a delivery in flight gets this long to finish (Apprise's own timeout bounds it).
+ALERTS_JOIN_S = 12.0
 
 
 def register(sub: Any) -> None:
@@ -45,6 +49,7 @@ def register(sub: Any) -> None:
     )
     add_metrics_address(p, "--metrics", None)
     p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
+    add_alert_options(p)
     p.set_defaults(func=run)
 
 
@@ -54,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from docktally.collector.runner import Collector
 
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
+    alerts = config_from_args(args)
     store = open_db(args)
     urls = args.engine or [default_engine_url()]
     stop = threading.Event()
@@ -101,11 +107,14 @@ def run(args: argparse.Namespace) -> int:
         )
         t.start()
         threads.append(t)
+    alert_threads = start_alerts(store, alerts, stop)
     while any(t.is_alive() for t in threads):
         for t in threads:
             t.join(timeout=0.1)
     stop.set()
     if metrics is not None:
         metrics.close()
+    for t in alert_threads:
+        t.join(timeout=ALERTS_JOIN_S)
     store.dispose()
     return 0

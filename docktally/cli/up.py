@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
 from docktally.cli.common import add_db, add_keep_exec_commands, open_db
 from docktally.cli.dashboard import add_serve_options
 from docktally.cli.metrics import add_metrics_address
@@ -47,6 +48,7 @@ def register(sub: Any) -> None:
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
     add_keep_exec_commands(p)
+    add_alert_options(p)
     p.set_defaults(func=run)
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     warning = server.exposure_warning(args.address, args.port)
     if warning:
         print(f"docktally up: {warning}", file=sys.stderr, flush=True)
+    alerts = config_from_args(args)
     store = open_db(args)  # migrates to head
     health = CollectorHealth()
     metrics: MetricsServer | None = None
@@ -119,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         quiet_stdout=True,
     )
     code = 0
+    alert_threads: list[threading.Thread] = []
     try:
         with stop_requested() as stopping:
             for _, _, thread in collectors:
@@ -130,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
+            alert_threads = start_alerts(store, alerts, stop)
             print(
                 f"docktally up: dashboard at {server.url_for(args.address, args.port)} "
                 f"({server.listen_line(args.address, args.port)})\n"
@@ -157,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         for _, _, thread in collectors:
             if thread.is_alive():
                 thread.join(timeout=COLLECTOR_JOIN_S)
+        for thread in alert_threads:
+            thread.join(timeout=COLLECTOR_JOIN_S)
         store.dispose()
         shutil.rmtree(status_dir, ignore_errors=True)
     return code

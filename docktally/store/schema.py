@@ -197,3 +197,37 @@ runs = Table(
     Column("ended_ns", BigInteger),
     Column("params", Text),
 )
+
+# Alert notifications, one row per message and target: the outbox the delivery thread sends
+# from, the history `docktally alerts list` shows, and the alerts' memory across restarts
+# (what fired, resolved or reminded). `target` is a hash of the target URL: URLs carry tokens.
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    # "<alert key>/<firing|resolved|reminder-N>": a message is decided once, whatever restarts.
+    Column("dedupe_key", String(600), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("target_label", String(512), nullable=False),
+    Column("alert_key", String(512), nullable=False),
+    Column("rule", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("subject", String(1024), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("incident_id", String(32)),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("notify_type", String(16), nullable=False),
+    Column("created_ns", BigInteger, nullable=False),
+    # pending (not sent yet, retried with back-off) | sent | failed (given up)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_ns", BigInteger, nullable=False),
+    Column("sent_ns", BigInteger),
+    Column("last_error", Text),
+    UniqueConstraint("dedupe_key", "target"),
+    Index(None, "status", "next_attempt_ns"),
+    Index(None, "created_ns"),
+)

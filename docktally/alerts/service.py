@@ -1,0 +1,67 @@
+"""The alerts beside a collector: an evaluation thread that decides every `evaluate_every`,
+and a delivery thread that sends. Neither touches the collector's threads or connections."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from docktally.alerts.delivery import Deliverer, targets
+from docktally.alerts.evaluate import evaluate_once
+from docktally.alerts.rules import Config
+
+
+def _log_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+class AlertService:
+    def __init__(
+        self,
+        store: Engine,
+        config: Config,
+        *,
+        clock_ns: Callable[[], int] = time.time_ns,
+        log: Callable[[str], None] = _log_stderr,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.targets = targets(config.targets)
+        self.clock_ns = clock_ns
+        self.log = log
+        self.deliverer = Deliverer(store, self.targets, config.delivery, clock_ns=clock_ns, log=log)
+        self.evaluations = 0
+
+    def evaluate(self) -> None:
+        decisions = evaluate_once(self.store, self.config, self.targets, self.clock_ns())
+        self.evaluations += 1
+        for d in decisions:
+            self.log(f"docktally alerts: {d.kind} {d.rule.name}: {d.key} on {d.host}")
+        if decisions:
+            self.deliverer.wake.set()
+
+    def _evaluate_loop(self, stop: threading.Event) -> None:
+        every_s = self.config.evaluate_every_ns / 1e9
+        while not stop.is_set():
+            try:
+                self.evaluate()
+            except Exception as exc:  # the collector must outlive any alerting trouble
+                self.log(f"docktally alerts: evaluation: {type(exc).__name__}: {exc}")
+            stop.wait(every_s)
+
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(
+                target=self._evaluate_loop, args=(stop,), name="alerts evaluate", daemon=True
+            ),
+            threading.Thread(
+                target=self.deliverer.run, args=(stop,), name="alerts deliver", daemon=True
+            ),
+        ]
+        for t in threads:
+            t.start()
+        return threads

@@ -1,0 +1,65 @@
+"""The notification history as a text table or JSON (`docktally alerts list`, the dashboard).
+
+Every value is shown as plain text: titles carry container names and labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from docktally.alerts.message import plain
+from docktally.timespec import ns_to_iso
+
+TABLE_COLUMNS = [
+    "created",
+    "status",
+    "kind",
+    "rule",
+    "severity",
+    "title",
+    "target",
+    "tries",
+    "error",
+]
+
+
+def display_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {
+            "created": ns_to_iso(int(r["created_ns"]))[:19] + "Z",
+            "status": str(r["status"]),
+            "kind": str(r["kind"]),
+            "rule": plain(r["rule"], 40),
+            "severity": str(r["severity"]),
+            "title": plain(r["title"], 100),
+            "target": plain(r["target_label"], 60),
+            "tries": str(r["attempts"]),
+            "error": plain(r["last_error"] or "", 100),
+        }
+        for r in rows
+    ]
+
+
+def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    shown = display_rows(rows)
+    if not shown:
+        return "No notifications yet."
+    widths = {c: max(len(c), *(len(r[c]) for r in shown)) for c in TABLE_COLUMNS}
+    lines = ["  ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS).rstrip()]
+    lines.append("  ".join("-" * widths[c] for c in TABLE_COLUMNS))
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in TABLE_COLUMNS).rstrip() for r in shown]
+    return "\n".join(lines)
+
+
+def render_json(rows: Sequence[Mapping[str, Any]]) -> str:
+    out = [
+        {
+            **dict(r),
+            "created": ns_to_iso(int(r["created_ns"])),
+            "sent": ns_to_iso(int(r["sent_ns"])) if r.get("sent_ns") is not None else None,
+        }
+        for r in rows
+    ]
+    return orjson.dumps(out, option=orjson.OPT_INDENT_2).decode()

@@ -1,0 +1,150 @@
+"""The alert outbox: decided notifications in, due ones out, their delivery recorded.
+
+Each function takes a Connection; the caller owns the transaction. A message is inserted once
+per (dedupe_key, target) whatever restarts: the decision and its row are one fact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from docktally.store.schema import alert_outbox
+from docktally.store.writes import insert_ignoring_duplicates
+
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+LIST_COLUMNS = [
+    "id",
+    "created_ns",
+    "status",
+    "kind",
+    "rule",
+    "severity",
+    "host",
+    "key",
+    "incident_id",
+    "title",
+    "target_label",
+    "attempts",
+    "sent_ns",
+    "last_error",
+]
+
+
+def enqueue(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+    """New messages, status pending; rows already there (same dedupe key and target) are kept."""
+    full = [
+        {"status": PENDING, "attempts": 0, "next_attempt_ns": r["created_ns"], **r} for r in rows
+    ]
+    return insert_ignoring_duplicates(conn, alert_outbox, full)
+
+
+def notices(conn: Connection, since_ns: int) -> list[tuple[str, str, str, int, str]]:
+    """(alert_key, rule, kind, created_ns, subject) of every message decided since `since_ns`,
+    once per message (not per target), for the alert engine's memory."""
+    t = alert_outbox.c
+    stmt = (
+        select(t.alert_key, t.rule, t.kind, t.created_ns, t.subject)
+        .where(t.created_ns >= since_ns, t.kind != "test")
+        .distinct()
+    )
+    return [(str(a), str(r), str(k), int(c), str(s)) for a, r, k, c, s in conn.execute(stmt)]
+
+
+def due(conn: Connection, now_ns: int, limit: int = 50) -> list[dict[str, Any]]:
+    """Pending messages whose next attempt is due, oldest first."""
+    t = alert_outbox.c
+    stmt = (
+        select(alert_outbox)
+        .where(t.status == PENDING, t.next_attempt_ns <= now_ns)
+        .order_by(t.created_ns, t.id)
+        .limit(limit)
+    )
+    return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt)]
+
+
+def next_due_ns(conn: Connection) -> int | None:
+    t = alert_outbox.c
+    stmt = select(t.next_attempt_ns).where(t.status == PENDING).order_by(t.next_attempt_ns)
+    row = conn.execute(stmt.limit(1)).first()
+    return None if row is None else int(row[0])
+
+
+def mark_sent(conn: Connection, row_id: int, now_ns: int) -> None:
+    conn.execute(
+        update(alert_outbox)
+        .where(alert_outbox.c.id == row_id)
+        .values(
+            status=SENT,
+            sent_ns=now_ns,
+            attempts=alert_outbox.c.attempts + 1,
+        )
+    )
+
+
+def mark_attempt_failed(
+    conn: Connection, row_id: int, *, error: str, next_attempt_ns: int | None
+) -> None:
+    """A failed attempt: retried at next_attempt_ns, or given up (None)."""
+    values: dict[str, Any] = {"attempts": alert_outbox.c.attempts + 1, "last_error": error[:1000]}
+    if next_attempt_ns is None:
+        values["status"] = FAILED
+    else:
+        values["next_attempt_ns"] = next_attempt_ns
+    conn.execute(update(alert_outbox).where(alert_outbox.c.id == row_id).values(**values))
+
+
+def list_outbox(
+    conn: Connection, *, limit: int = 100, status: str | None = None
+) -> list[dict[str, Any]]:
+    """The newest messages first (LIST_COLUMNS)."""
+    t = alert_outbox.c
+    stmt = select(*[t[c] for c in LIST_COLUMNS]).order_by(t.created_ns.desc(), t.id.desc())
+    if status:
+        stmt = stmt.where(t.status == status)
+    return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt.limit(limit))]
+
+
+def open_alerts(conn: Connection, since_ns: int) -> list[dict[str, Any]]:
+    """Alerts fired since `since_ns` with no resolved message yet: alert_key, rule, severity,
+    host, key, incident_id, fired_ns (the dashboard's "alert state")."""
+    t = alert_outbox.c
+    rows = conn.execute(
+        select(t.alert_key, t.kind, t.rule, t.severity, t.host, t.key, t.incident_id, t.created_ns)
+        .where(t.created_ns >= since_ns, t.kind != "test")
+        .order_by(t.created_ns)
+    )
+    alerts: dict[str, dict[str, Any]] = {}
+    for key, kind, rule, severity, host, subject, incident, created in rows:
+        if kind == "firing":
+            alerts.setdefault(
+                key,
+                {
+                    "alert_key": key,
+                    "rule": rule,
+                    "severity": severity,
+                    "host": host,
+                    "key": subject,
+                    "incident_id": incident,
+                    "fired_ns": int(created),
+                },
+            )
+        elif kind == "resolved":
+            alerts.pop(key, None)
+    return list(alerts.values())
+
+
+def record_delivered(
+    conn: Connection, row: Mapping[str, Any], *, now_ns: int, error: str | None
+) -> None:
+    """A message sent at once (a test message): stored with its outcome, not queued."""
+    done = {
+        "status": SENT if error is None else FAILED,
+        "attempts": 1,
+        "next_attempt_ns": now_ns,
+        "sent_ns": now_ns if error is None else None,
+        "last_error": None if error is None else error[:1000],
+    }
+    insert_ignoring_duplicates(conn, alert_outbox, [{**row, **done}])

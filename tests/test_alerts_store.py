@@ -1,0 +1,140 @@
+"""Alerts on a real store (SQLite, and PostgreSQL when configured): recorded engine events in,
+outbox rows out, each decided once; delivery retried until a real local receiver takes it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from docktally.alerts.delivery import Deliverer, backoff_ns, targets
+from docktally.alerts.evaluate import evaluate_once
+from docktally.alerts.rules import Delivery, default_config
+from docktally.cli import main
+from docktally.store import alerts as outbox
+from docktally.store import db, reads
+from tests.alert_receiver import Receiver
+from tests.data import recorded
+
+S = 1_000_000_000
+
+
+@pytest.fixture
+def loaded(db_url: str) -> Iterator[Engine]:
+    for name in ("crash_loop", "oom", "health"):
+        assert main(["import", "--db", db_url, "--host", "lab", str(recorded.path(name))]) == 0
+    eng = db.connect(db_url)
+    yield eng
+    eng.dispose()
+
+
+def last_event_ns(store: Engine) -> int:
+    with store.connect() as conn:
+        return int(reads.list_events(conn)["time_ns"].max())
+
+
+def test_recorded_crash_loop_and_oom_fire_once_each(loaded: Engine) -> None:
+    receiver = Receiver()
+    config = default_config([receiver.url])
+    to = targets(config.targets)
+    now = last_event_ns(loaded) + S
+    decisions = evaluate_once(loaded, config, to, now)
+    assert sorted((d.rule.kind, d.key) for d in decisions) == [
+        ("crash_loop", "crashy"),
+        ("oom", "hungry"),
+    ]
+    with loaded.connect() as conn:
+        rows = outbox.list_outbox(conn)
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"pending"}
+    loop = next(r for r in rows if r["rule"] == "crash loop")
+    assert loop["title"] == "[CRITICAL] crash loop: crashy on lab"
+    # Decided once: the next evaluations, and a new process's, add nothing.
+    assert evaluate_once(loaded, config, to, now + S) == []
+    assert evaluate_once(loaded, config, to, now + 2 * S) == []
+    with loaded.connect() as conn:
+        assert len(outbox.list_outbox(conn)) == 2
+
+
+def test_receiver_down_then_back_delivers_once(loaded: Engine) -> None:
+    receiver = Receiver()  # not listening yet
+    clock = [last_event_ns(loaded) + S]
+    config = replace(
+        default_config([receiver.url]),
+        delivery=Delivery(retry_min_ns=10 * S, retry_max_ns=60 * S, give_up_after_ns=3600 * S),
+    )
+    to = targets(config.targets)
+    log: list[str] = []
+    deliverer = Deliverer(loaded, to, config.delivery, clock_ns=lambda: clock[0], log=log.append)
+    evaluate_once(loaded, config, to, clock[0])
+    assert deliverer.send_due() == 0
+    with loaded.connect() as conn:
+        rows = outbox.list_outbox(conn)
+    assert {(r["status"], r["attempts"]) for r in rows} == {("pending", 1)}
+    assert all("Connection error" in r["last_error"] for r in rows)
+    assert any("retry 2 later" in line for line in log)
+    # Not due again before the back-off.
+    receiver.start()
+    try:
+        clock[0] += 5 * S
+        assert deliverer.send_due() == 0
+        assert receiver.messages == []
+        clock[0] += 6 * S
+        assert deliverer.send_due() == 2
+        assert deliverer.send_due() == 0
+        assert sorted(receiver.titles()) == [
+            "[CRITICAL] OOM kill: hungry on lab",
+            "[CRITICAL] crash loop: crashy on lab",
+        ]
+        with loaded.connect() as conn:
+            assert {r["status"] for r in outbox.list_outbox(conn)} == {"sent"}
+    finally:
+        receiver.stop()
+
+
+def test_gives_up_after_give_up_after(loaded: Engine) -> None:
+    receiver = Receiver()
+    clock = [last_event_ns(loaded) + S]
+    config = replace(
+        default_config([receiver.url]),
+        delivery=Delivery(retry_min_ns=S, retry_max_ns=2 * S, give_up_after_ns=5 * S),
+    )
+    to = targets(config.targets)
+    deliverer = Deliverer(loaded, to, config.delivery, clock_ns=lambda: clock[0], log=print)
+    evaluate_once(loaded, config, to, clock[0])
+    for _ in range(8):
+        deliverer.send_due()
+        clock[0] += 2 * S
+    with loaded.connect() as conn:
+        rows = outbox.list_outbox(conn)
+    assert {r["status"] for r in rows} == {"failed"}
+    assert main(["alerts", "list", "--db", str(loaded.url.render_as_string(False))]) == 0
+
+
+def test_backoff_doubles_up_to_the_cap() -> None:
+    d = Delivery(retry_min_ns=5 * S, retry_max_ns=60 * S)
+    assert [backoff_ns(n, d) // S for n in range(1, 7)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_alerts_test_and_list(
+    db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    receiver = Receiver().start()
+    down = Receiver()
+    try:
+        code = main(
+            ["alerts", "test", "--db", db_url, "--notify", receiver.url, "--notify", down.url]
+        )
+    finally:
+        receiver.stop()
+    assert code == 1  # one target did not take it
+    assert receiver.titles() == ["docktally test message"]
+    out = capsys.readouterr().out
+    assert f"127.0.0.1:{receiver.port}/: sent" in out and "FAILED" in out
+    assert main(["alerts", "list", "--db", db_url]) == 0
+    table = capsys.readouterr().out
+    assert "sent" in table and "failed" in table and "Connection error" in table
+    assert main(["alerts", "list", "--db", db_url, "--format", "json", "--status", "sent"]) == 0
+    assert '"status": "sent"' in capsys.readouterr().out
