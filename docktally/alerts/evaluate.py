@@ -23,13 +23,15 @@ from docktally.alerts.message import render
 from docktally.alerts.rules import Config
 from docktally.analytics.containers import container_table
 from docktally.analytics.failures import failures_from_timeline
-from docktally.analytics.incidents import group_incidents, incident_failures, service_key
+from docktally.analytics.incidents import group_incidents, incident_failures
 from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
+from docktally.analytics.services import service_key
 from docktally.analytics.states import exit_code_meaning
 from docktally.analytics.timeline import build_timeline
 from docktally.store import alerts as outbox
 from docktally.store import reads
+from docktally.timespec import parse_rfc3339_ns
 
 
 def _opt(value: Any) -> Any:
@@ -106,14 +108,7 @@ def _spells(history: History, intervals: pd.DataFrame, config: Config) -> list[D
         )
         key = name
         if config.scope == "service" and info is not None:
-            key = service_key(
-                {
-                    "compose_project": info["compose_project"],
-                    "compose_service": info["compose_service"],
-                    "name": name,
-                    "container_id": cid,
-                }
-            )
+            key = service_key(info["compose_project"], info["compose_service"], name, cid)
         out.append(DownSpell(str(host), key, (name,), service, int(lo), int(hi)))
     return out
 
@@ -148,7 +143,19 @@ def _with_log_line(conn: Any, d: Decision) -> Decision:
     lines = [ln for ln in str(tails.iloc[-1]["lines"]).splitlines() if ln.strip()]
     if not lines:
         return d
-    return dataclasses.replace(d, incident=dataclasses.replace(inc, last_log_line=lines[-1]))
+    return dataclasses.replace(
+        d, incident=dataclasses.replace(inc, last_log_line=without_timestamp(lines[-1]))
+    )
+
+
+def without_timestamp(line: str) -> str:
+    """A captured line without the engine's timestamp (tails are captured with timestamps)."""
+    stamp, _, rest = line.partition(" ")
+    try:
+        parse_rfc3339_ns(stamp)
+    except ValueError:
+        return line
+    return rest
 
 
 def outbox_rows(
