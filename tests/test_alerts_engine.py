@@ -198,14 +198,23 @@ def test_restart_remembers_from_notices_nothing_twice() -> None:
     assert again == []
 
 
-def test_engine_restart_one_alert_per_host() -> None:
+def test_engine_restart_one_alert_for_its_incident() -> None:
+    # Analytics makes one incident (scope engine) of every container the restart took down.
     victims = [
-        inc([Failure(f"c{i}", T0 + i * S // 10, "engine_restart", 143, T0 + 3 * S)], name=f"s{i}")
-        for i in range(5)
+        Failure(f"c{i}", T0 + i * S // 10, "engine_restart", 143, T0 + 3 * S) for i in range(5)
     ]
-    out = run(victims, [1, 4, 70])
+    restart = replace(
+        inc(victims, name="engine restart", service=None),
+        names=tuple(f"s{i}" for i in range(5)),
+        open=False,
+        ended_ns=T0 + 3 * S,
+    )
+    out = run([restart], [1, 4, 70])
     assert kinds(out) == [("engine_restart", FIRING), ("engine_restart", RESOLVED)]
-    assert "containers taken down: 5" in render(out[0]).body
+    assert "containers taken down: 5: s0, s1, s2, s3, s4" in render(out[0]).body
+    # Still open while one container is down, whatever the last failure says.
+    held = replace(restart, open=True, ended_ns=None)
+    assert kinds(run([held], [1, 70, 200])) == [("engine_restart", FIRING)]
 
 
 def test_slo_fast_burn_fires_and_resolves_with_hysteresis() -> None:
@@ -245,3 +254,19 @@ def test_hostile_text_stays_plain_text(name: str) -> None:
         assert svc == f"service: {name}"  # exactly as given: no HTML escaping
     else:
         assert "\\x" in svc
+
+
+def test_recorded_engine_restart_is_one_alert_for_the_host() -> None:
+    # The engine restart recorded from a real engine (tests/data/engine_restart), through the
+    # same inputs evaluate.py builds from the store.
+    from docktally.alerts.evaluate import inputs_from_history
+    from tests.test_engine_restart_rule import BACK_NS, WATCHED, WINDOW, history
+
+    h = history(restarts=WATCHED)
+    incidents, spells, mutes = inputs_from_history(h, WINDOW, CFG)
+    only_engine = replace(CFG, rules=tuple(r for r in CFG.rules if r.kind == "engine_restart"))
+    out = decide(only_engine, incidents, spells, mutes, [], BACK_NS)
+    assert [(d.rule.kind, d.kind, d.host) for d in out] == [("engine_restart", FIRING, "h")]
+    msg = render(out[0])
+    assert msg.title == "[CRITICAL] engine restart on h"
+    assert "containers taken down: 4: always, never, onfail, unless" in msg.body

@@ -266,7 +266,7 @@ def _collect(
             "--alerts",
             str(rules_path),
         ],
-        stderr=open(log, "ab"),  # noqa: SIM115
+        stderr=open(log, "ab"),
         cwd=REPO,
         env=env,
     )

@@ -69,6 +69,11 @@ def test_example_parses() -> None:
     assert (burn.slo_ratio, burn.window_ns, burn.burn_rate) == (0.995, 1800 * S, 6.0)
 
 
+def test_bare_numbers_are_seconds_and_reminder_zero_is_off() -> None:
+    cfg = parse_config("stable = 90\nreminder = 0\nlookback = '1h30m'")
+    assert (cfg.stable_ns, cfg.reminder_ns, cfg.lookback_ns) == (90 * S, 0, 5400 * S)
+
+
 def test_no_rules_means_the_defaults() -> None:
     cfg = parse_config('notify = "json://x"')
     assert cfg.rules == default_rules()
@@ -82,7 +87,8 @@ def test_no_rules_means_the_defaults() -> None:
     [
         ("notify = [1]", "a.toml: notify: expected a list of URL strings"),
         ("stable = '5 minutes'", "a.toml: stable: '5 minutes' is not a duration"),
-        ("stable = 5", "a.toml: stable: 5 is not a duration"),
+        ("stable = true", "a.toml: stable: True is not a duration"),
+        ("stable = 0", "a.toml: stable: '0' is not a positive duration"),
         ("colour = 'red'", "a.toml: colour: unknown key"),
         ("scope = 'image'", "a.toml: scope: 'image' is not one of container, service"),
         ("[delivery]\nretry_min = 'soon'", "a.toml: delivery: retry_min: 'soon' is not a duration"),
@@ -90,7 +96,7 @@ def test_no_rules_means_the_defaults() -> None:
         ("[[rules]]\nkind = 'oom'\nseverity = 'page'", "a.toml: rules[0].severity: 'page'"),
         ("[[rules]]\nkind = 'oom'\nwithin = '5m'", "a.toml: rules[0].within: not a setting of"),
         ("[[rules]]\nkind = 'crash_loop'\nfailures = 0", "a.toml: rules[0].failures: 0 is not"),
-        ("[[rules]]\nkind = 'crash_loop'\nwithin = '5'", "a.toml: rules[0].within: '5' is not"),
+        ("[[rules]]\nkind = 'crash_loop'\nwithin = '5 min'", "a.toml: rules[0].within: '5 min'"),
         ("[[rules]]\nkind = 'slo_burn'\nslo = 100", "a.toml: rules[0].slo: 100 is not"),
         ("[[rules]]\nkind = 'oom'\ncontainre = 'x'", "a.toml: rules[0]: containre: unknown key"),
         ("[[rules]]\nkind='oom'\n[[rules]]\nkind='oom'", "a.toml: rules: the name 'OOM kill'"),

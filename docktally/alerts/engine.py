@@ -26,8 +26,6 @@ JOB_CAUSES = frozenset({"crash", "oom", "start_failure"})
 # A job under on-failure without a retry limit has failed for good once the engine has not
 # restarted it for longer than its longest back-off (1 min) and then some.
 JOB_GAVE_UP_NS = 65 * NS_PER_S
-# Engine-restart incidents of one host starting this close together are one engine restart.
-ENGINE_RESTART_SPAN_NS = 60 * NS_PER_S
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,10 @@ class Incident:
     failures: tuple[Failure, ...]  # oldest first
     exit_meanings: dict[int, str] = field(default_factory=dict)
     last_log_line: str | None = None
+    # As analytics ended it (a recovery, a removal, the last container an engine restart took
+    # down coming back); None: the last failure's recovery.
+    ended_ns: int | None = None
+    open: bool | None = None
 
     @property
     def start_ns(self) -> int:
@@ -57,7 +59,9 @@ class Incident:
 
     @property
     def end_ns(self) -> int | None:
-        """The last failure's recovery; None while it is down."""
+        """When it ended; None while it is open."""
+        if self.open is not None:
+            return None if self.open else self.ended_ns
         return self.failures[-1].recovered_ns
 
 
@@ -105,8 +109,7 @@ class Decision:
     host: str
     key: str
     incident: Incident | None = None
-    # The incidents of an engine restart, or the burn rate of an SLO alert.
-    incidents: tuple[Incident, ...] = ()
+    # The burn rate of an SLO alert.
     burn_rate: float | None = None
     fired_ns: int | None = None
     reminders: int = 0
@@ -218,6 +221,9 @@ def trigger_ns(rule: Rule, inc: Incident, now_ns: int) -> int | None:
         return None
     if rule.kind == "job_failed":
         return _job_failed_ns(inc, now_ns)
+    if rule.kind == "engine_restart":
+        # Analytics makes one incident of every container one engine restart took down.
+        return next((f.time_ns for f in fs if f.cause == "engine_restart"), None)
     return None
 
 
@@ -256,7 +262,6 @@ def decide(
     states = fold_notices(notices)
     out: list[Decision] = []
     out += _incident_alerts(config, incidents, mutes, states, now_ns)
-    out += _engine_restart_alerts(config, incidents, mutes, states, now_ns)
     out += _slo_alerts(config, spells, mutes, states, now_ns)
     return out
 
@@ -292,7 +297,7 @@ def _incident_alerts(
     states: dict[str, _State],
     now_ns: int,
 ) -> list[Decision]:
-    rules = [r for r in config.rules if r.kind in ("crash_loop", "oom", "unhealthy", "job_failed")]
+    rules = [r for r in config.rules if r.kind != "slo_burn"]
     by_name = {r.name: r for r in config.rules}
     out: list[Decision] = []
     for inc in incidents:
@@ -351,63 +356,6 @@ def _first_trigger(rules: Sequence[Rule], inc: Incident, now_ns: int) -> tuple[R
         if t is not None and t <= now_ns and (best is None or t < best[1]):
             best = (rule, t)
     return best
-
-
-def _engine_restart_alerts(
-    config: Config,
-    incidents: Sequence[Incident],
-    mutes: Sequence[Mute],
-    states: dict[str, _State],
-    now_ns: int,
-) -> list[Decision]:
-    out: list[Decision] = []
-    for rule in (r for r in config.rules if r.kind == "engine_restart"):
-        hit = [
-            i
-            for i in incidents
-            if i.failures
-            and any(f.cause == "engine_restart" for f in i.failures)
-            and _match(rule.host, [i.host])
-        ]
-        for host, group in _restart_groups(hit):
-            start = min(i.start_ns for i in group)
-            key = f"engine-restart:{host}:{start}"
-            ends = [i.end_ns for i in group]
-            over = all(_over(e, now_ns, config.stable_ns) for e in ends)
-            muted = all(
-                _muted_now(_mutes_for(mutes, i.host, i.names, i.service), now_ns) for i in group
-            )
-            base = Decision(
-                key,
-                rule,
-                FIRING,
-                now_ns,
-                subject_of(host, "(engine)"),
-                host,
-                "(engine)",
-                incidents=tuple(group),
-                fired_ns=now_ns,
-            )
-            st = states.get(key)
-            if st is not None:
-                d = _follow_up(config, rule, st, over, muted, now_ns, base)
-                if d is not None:
-                    out.append(d)
-            elif not over and not muted:
-                out.append(base)
-    return out
-
-
-def _restart_groups(incidents: Sequence[Incident]) -> list[tuple[str, list[Incident]]]:
-    groups: list[tuple[str, list[Incident]]] = []
-    for inc in sorted(incidents, key=lambda i: (i.host, i.start_ns)):
-        if groups and groups[-1][0] == inc.host:
-            last = groups[-1][1]
-            if inc.start_ns - min(i.start_ns for i in last) <= ENGINE_RESTART_SPAN_NS:
-                last.append(inc)
-                continue
-        groups.append((inc.host, [inc]))
-    return groups
 
 
 def down_ns_between(

@@ -62,6 +62,7 @@ def inputs_from_history(
         stable_s=config.stable_ns / 1e9,
         exit_meaning=exit_code_meaning,
         intervals=intervals,
+        engine_restarts=history.engine_restarts,
     )
     incidents = []
     for _, row in frame.iterrows():
@@ -87,6 +88,8 @@ def inputs_from_history(
                     for _, m in members.iterrows()
                 ),
                 exit_meanings={int(k): str(v) for k, v in row["exit_meanings"].items()},
+                ended_ns=None if _opt(row["end_ns"]) is None else int(row["end_ns"]),
+                open=bool(row["open"]),
             )
         )
     return incidents, _spells(history, intervals, config), _mutes(history.maintenance)

@@ -50,13 +50,13 @@ def render(d: Decision, dashboard: str | None = None) -> Message:
         RESOLVED: "RESOLVED ",
         REMINDER: "STILL OPEN ",
     }[d.kind]
-    subject = "engine" if d.rule.kind == "engine_restart" else d.key
-    title = plain(f"[{what}{d.rule.severity.upper()}] {d.rule.name}: {subject} on {d.host}")
+    about = "" if d.rule.kind == "engine_restart" else f": {d.key}"
+    title = plain(f"[{what}{d.rule.severity.upper()}] {d.rule.name}{about} on {d.host}")
     lines = [f"rule: {plain(d.rule.name)} ({d.rule.kind}, severity {d.rule.severity})"]
-    if d.incident is not None:
+    if d.incident is not None and d.rule.kind == "engine_restart":
+        lines += _engine_lines(d.incident, d, dashboard)
+    elif d.incident is not None:
         lines += _incident_lines(d.incident, d, dashboard)
-    elif d.incidents:
-        lines += _engine_lines(d)
     elif d.burn_rate is not None:
         lines += _burn_lines(d)
     if d.kind == RESOLVED and d.fired_ns is not None:
@@ -101,17 +101,23 @@ def _incident_lines(inc: Incident, d: Decision, dashboard: str | None) -> list[s
     return lines
 
 
-def _engine_lines(d: Decision) -> list[str]:
-    names = sorted({n for i in d.incidents for n in i.names})
+def _engine_lines(inc: Incident, d: Decision, dashboard: str | None) -> list[str]:
+    names = list(inc.names)
     shown = ", ".join(plain(n, 80) for n in names[:20])
     more = f" and {len(names) - 20} more" if len(names) > 20 else ""
-    start = min(i.start_ns for i in d.incidents)
-    return [
-        f"host: {plain(d.host)}",
+    back = sum(1 for f in inc.failures if f.recovered_ns is not None)
+    lines = [
+        f"host: {plain(inc.host)}",
         "cause: engine_restart (the Docker engine went down under its containers)",
         f"containers taken down: {len(names)}: {shown}{more}",
-        f"started: {ns_to_iso(start)}",
+        f"back up so far: {back} of {len(inc.failures)}",
+        f"started: {ns_to_iso(inc.start_ns)}",
     ]
+    if d.kind == RESOLVED and inc.end_ns is not None:
+        lines.append(f"recovered: {ns_to_iso(inc.end_ns)} ({seconds(inc.end_ns - inc.start_ns)})")
+    link = incident_link(dashboard, inc.id)
+    lines.append(f"incident: {inc.id}" + (f" {link}" if link else ""))
+    return lines
 
 
 def _burn_lines(d: Decision) -> list[str]:

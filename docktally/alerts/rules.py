@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from docktally.errors import UsageError
-from docktally.timespec import parse_duration_ns
+from docktally.timespec import DURATION_FORMS, parse_duration_ns
 
 KINDS = ("crash_loop", "oom", "unhealthy", "job_failed", "engine_restart", "slo_burn")
 SEVERITIES = ("info", "warning", "critical")
@@ -259,11 +259,11 @@ def _dur(
     if key not in data:
         return default
     value = data[key]
-    if zero_ok and (value in (0, "0", "off") and not isinstance(value, bool)):
+    if zero_ok and value == "off":
         return 0
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)  # a bare number is seconds, as on the command line
     if not isinstance(value, str):
-        raise UsageError(f"{where}{sep}{key}: {value!r} is not a duration (use e.g. 30s, 5m, 4h)")
-    ns = parse_duration_ns(value, what=f"{where}{sep}{key}")
-    if ns <= 0 and not zero_ok:
-        raise UsageError(f"{where}{sep}{key}: must be longer than 0")
+        raise UsageError(f"{where}{sep}{key}: {value!r} is not a duration ({DURATION_FORMS})")
+    ns = parse_duration_ns(value, what=f"{where}{sep}{key}", allow_zero=zero_ok)
     return ns
