@@ -25,6 +25,7 @@ def run() -> None:
             st.Page(PAGES / "policies.py", title="Restart policies", icon=":material/replay:"),
             st.Page(PAGES / "incidents.py", title="Incidents", icon=":material/report:"),
             st.Page(PAGES / "collector.py", title="Collector", icon=":material/sensors:"),
+            st.Page(PAGES / "alerts.py", title="Alerts", icon=":material/notifications:"),
         ]
     )
     st.sidebar.header("Filters")

@@ -63,3 +63,12 @@ def render_json(rows: Sequence[Mapping[str, Any]]) -> str:
         for r in rows
     ]
     return orjson.dumps(out, option=orjson.OPT_INDENT_2).decode()
+
+
+def status_summary(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """ "2 failed, 1 pending (...)" when anything is not sent yet, else None."""
+    failed = sum(1 for r in rows if r["status"] == "failed")
+    pending = sum(1 for r in rows if r["status"] == "pending")
+    if not failed and not pending:
+        return None
+    return f"{failed} failed, {pending} pending (retried with back-off)."
