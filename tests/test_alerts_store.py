@@ -138,3 +138,20 @@ def test_alerts_test_and_list(
     assert "sent" in table and "failed" in table and "Connection error" in table
     assert main(["alerts", "list", "--db", db_url, "--format", "json", "--status", "sent"]) == 0
     assert '"status": "sent"' in capsys.readouterr().out
+
+
+def test_collect_with_a_bad_target_or_rule_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db_path = str(tmp_path / "x.db")
+    assert main(["collect", "--db", db_path, "--notify", "bogus://x"]) == 2
+    assert capsys.readouterr().err == (
+        "docktally: error: --notify: 'bogus':// is not a notification URL Apprise knows\n"
+    )
+    rules = tmp_path / "alerts.toml"
+    rules.write_text('notify = ["json://127.0.0.1:1"]\n[[rules]]\nkind = "oom"\nwithin = "5m"\n')
+    assert main(["up", "--db", db_path, "--alerts", str(rules)]) == 2
+    assert capsys.readouterr().err == (
+        "docktally: error: alerts.toml: rules[0].within: not a setting of kind 'oom'\n"
+    )
+    assert not (tmp_path / "x.db").exists()  # nothing opened, nothing started

@@ -44,6 +44,9 @@ def config_from_args(args: argparse.Namespace) -> Config | None:
     config = with_targets(config, urls)
     if not config.targets:
         raise UsageError(f"--alerts {path}: no targets: add notify = [URL, ...] or --notify URL")
+    from docktally.alerts.delivery import targets
+
+    targets(config.targets)  # an unknown URL scheme stops here, before anything starts
     return config
 
 

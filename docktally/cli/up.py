@@ -69,12 +69,12 @@ def run(args: argparse.Namespace) -> int:
     from docktally.metrics.health import CollectorHealth, sessions_of
     from docktally.metrics.server import MetricsServer
 
+    alerts = config_from_args(args)
     check_port_free(args.address, args.port)
     metrics_at = parse_address(args.metrics)
     warning = server.exposure_warning(args.address, args.port)
     if warning:
         print(f"docktally up: {warning}", file=sys.stderr, flush=True)
-    alerts = config_from_args(args)
     store = open_db(args)  # migrates to head
     health = CollectorHealth()
     metrics: MetricsServer | None = None
