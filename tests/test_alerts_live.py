@@ -129,7 +129,7 @@ def test_crash_loop_one_firing_one_resolved_with_the_right_fields(
     assert "recovered: " in resolved and "alert open for: " in resolved
     assert c.reload() is None and c.status == "running"
     with store.connect() as conn:
-        rows = outbox.list_outbox(conn)
+        rows = outbox.list_outbox(db.ConnectionReader(conn))
     assert sorted((r["kind"], r["status"]) for r in rows) == [
         ("firing", "sent"),
         ("resolved", "sent"),
@@ -240,13 +240,13 @@ def test_maintenance_mutes_and_the_uptime_kuma_2846_case(
         "[WARNING] job failed: broke"
     ]
     with store.connect() as conn:
-        rows = outbox.list_outbox(conn)
+        rows = outbox.list_outbox(db.ConnectionReader(conn))
     assert len(rows) == 1 and rows[0]["created_ns"] >= end
 
 
 def has_coverage(store: Engine) -> bool:
     with store.connect() as conn:
-        return not reads.load_coverage_rows(conn).empty
+        return not reads.load_coverage_rows(db.ConnectionReader(conn)).empty
 
 
 def _collect(
@@ -293,7 +293,9 @@ def test_receiver_down_collector_killed_9_then_sent_once_after_restart(
 
         def tried() -> list[dict[str, Any]]:
             with store.connect() as conn:
-                return [r for r in outbox.list_outbox(conn) if r["attempts"] >= 1]
+                return [
+                    r for r in outbox.list_outbox(db.ConnectionReader(conn)) if r["attempts"] >= 1
+                ]
 
         wait_until(lambda: bool(tried()), 60, "a failed delivery attempt")
         proc.send_signal(signal.SIGKILL)
@@ -305,7 +307,9 @@ def test_receiver_down_collector_killed_9_then_sent_once_after_restart(
 
         def sent() -> bool:
             with store.connect() as conn:
-                return {r["status"] for r in outbox.list_outbox(conn)} == {"sent"}
+                return {r["status"] for r in outbox.list_outbox(db.ConnectionReader(conn))} == {
+                    "sent"
+                }
 
         wait_until(sent, 60, "the message sent after the restart")
         # A few more evaluations of the restarted collector: nothing decided or sent again.
@@ -317,7 +321,7 @@ def test_receiver_down_collector_killed_9_then_sent_once_after_restart(
             proc.kill()
         receiver.stop()
         with store.connect() as conn:
-            rows = outbox.list_outbox(conn)
+            rows = outbox.list_outbox(db.ConnectionReader(conn))
         store.dispose()
     assert len(receiver.messages) == 1, log.read_text()
     assert receiver.titles()[0].startswith("[CRITICAL] crash loop: crashy on ")

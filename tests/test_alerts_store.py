@@ -47,7 +47,7 @@ def test_recorded_crash_loop_and_oom_fire_once_each(loaded: Engine) -> None:
         ("oom", "hungry"),
     ]
     with loaded.connect() as conn:
-        rows = outbox.list_outbox(conn)
+        rows = outbox.list_outbox(db.ConnectionReader(conn))
     assert len(rows) == 2 and {r["status"] for r in rows} == {"pending"}
     loop = next(r for r in rows if r["rule"] == "crash loop")
     assert loop["title"] == "[CRITICAL] crash loop: crashy on lab"
@@ -55,7 +55,7 @@ def test_recorded_crash_loop_and_oom_fire_once_each(loaded: Engine) -> None:
     assert evaluate_once(loaded, config, to, now + S) == []
     assert evaluate_once(loaded, config, to, now + 2 * S) == []
     with loaded.connect() as conn:
-        assert len(outbox.list_outbox(conn)) == 2
+        assert len(outbox.list_outbox(db.ConnectionReader(conn))) == 2
 
 
 def test_receiver_down_then_back_delivers_once(loaded: Engine) -> None:
@@ -71,7 +71,7 @@ def test_receiver_down_then_back_delivers_once(loaded: Engine) -> None:
     evaluate_once(loaded, config, to, clock[0])
     assert deliverer.send_due() == 0
     with loaded.connect() as conn:
-        rows = outbox.list_outbox(conn)
+        rows = outbox.list_outbox(db.ConnectionReader(conn))
     assert {(r["status"], r["attempts"]) for r in rows} == {("pending", 1)}
     assert all("Connection error" in r["last_error"] for r in rows)
     assert any("retry 2 later" in line for line in log)
@@ -89,7 +89,7 @@ def test_receiver_down_then_back_delivers_once(loaded: Engine) -> None:
             "[CRITICAL] crash loop: crashy on lab",
         ]
         with loaded.connect() as conn:
-            assert {r["status"] for r in outbox.list_outbox(conn)} == {"sent"}
+            assert {r["status"] for r in outbox.list_outbox(db.ConnectionReader(conn))} == {"sent"}
     finally:
         receiver.stop()
 
@@ -108,7 +108,7 @@ def test_gives_up_after_give_up_after(loaded: Engine) -> None:
         deliverer.send_due()
         clock[0] += 2 * S
     with loaded.connect() as conn:
-        rows = outbox.list_outbox(conn)
+        rows = outbox.list_outbox(db.ConnectionReader(conn))
     assert {r["status"] for r in rows} == {"failed"}
     assert main(["alerts", "list", "--db", str(loaded.url.render_as_string(False))]) == 0
 

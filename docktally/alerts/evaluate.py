@@ -30,7 +30,7 @@ from docktally.analytics.services import service_key
 from docktally.analytics.states import exit_code_meaning
 from docktally.analytics.timeline import build_timeline
 from docktally.store import alerts as outbox
-from docktally.store import reads
+from docktally.store import db, reads
 from docktally.timespec import parse_rfc3339_ns
 
 
@@ -135,7 +135,7 @@ def _with_log_line(conn: Any, d: Decision) -> Decision:
         return d
     last = inc.failures[-1]
     tails = reads.load_log_tails(
-        conn,
+        db.ConnectionReader(conn),
         host=inc.host,
         container_id=last.container_id,
         start_ns=inc.start_ns,
@@ -196,7 +196,9 @@ def evaluate_once(
     """Decide and enqueue what is due at `now_ns`; returns the decisions made."""
     window = Window(now_ns - config.lookback_ns, now_ns)
     with store.connect() as conn:
-        history = reads.load_history(conn, window.start_ns, window.end_ns)
+        # Through the collector's own connection: Arrow's SQLite driver must not open the file
+        # in a process that writes it (see store.db.ArrowReader).
+        history = reads.load_history(db.ConnectionReader(conn), window.start_ns, window.end_ns)
         past = [
             Notice(a, r, k, t, s)
             for a, r, k, t, s in outbox.notices(conn, now_ns - 2 * config.lookback_ns)

@@ -105,11 +105,14 @@ def _test(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from docktally.reports.alerts import render_json, render_table
     from docktally.store import alerts as outbox
+    from docktally.store import db
 
     store = open_db(args, readonly=True)
     try:
         with store.connect() as conn:
-            rows = outbox.list_outbox(conn, limit=args.limit, status=args.status)
+            rows = outbox.list_outbox(
+                db.ConnectionReader(conn), limit=args.limit, status=args.status
+            )
     finally:
         store.dispose()
     text = render_json(rows) if args.format == "json" else render_table(rows)

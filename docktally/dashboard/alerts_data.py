@@ -9,6 +9,7 @@ import streamlit as st
 from docktally.dashboard import data
 from docktally.reports.alerts import display_rows, status_summary
 from docktally.store import alerts as outbox
+from docktally.store import db
 
 TTL_S = 5
 # Open alerts are looked for this far back: an alert never resolved stays on the page a month.
@@ -19,8 +20,8 @@ OPEN_COLUMNS = ["fired", "rule", "severity", "host", "container or service", "in
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def open_alerts(url: str, now_ns: int) -> pd.DataFrame:
-    with data.engine(url).connect() as conn:
-        rows = outbox.open_alerts(conn, now_ns - OPEN_LOOKBACK_NS)
+    with db.open_reader(data.engine(url)) as reader:
+        rows = outbox.open_alerts(reader, now_ns - OPEN_LOOKBACK_NS)
     return pd.DataFrame(
         [
             [
@@ -40,6 +41,6 @@ def open_alerts(url: str, now_ns: int) -> pd.DataFrame:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def notifications(url: str) -> tuple[pd.DataFrame, str | None]:
     """The newest notifications as text columns, and what is not sent yet."""
-    with data.engine(url).connect() as conn:
-        rows = outbox.list_outbox(conn, limit=HISTORY_ROWS)
+    with db.open_reader(data.engine(url)) as reader:
+        rows = outbox.list_outbox(reader, limit=HISTORY_ROWS)
     return pd.DataFrame(display_rows(rows)), status_summary(rows)

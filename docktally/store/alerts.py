@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
+from docktally.store.db import Reader
 from docktally.store.schema import alert_outbox
 from docktally.store.writes import insert_ignoring_duplicates
 
@@ -97,42 +98,44 @@ def mark_attempt_failed(
 
 
 def list_outbox(
-    conn: Connection, *, limit: int = 100, status: str | None = None
+    reader: Reader, *, limit: int = 100, status: str | None = None
 ) -> list[dict[str, Any]]:
-    """The newest messages first (LIST_COLUMNS)."""
-    t = alert_outbox.c
-    stmt = select(*[t[c] for c in LIST_COLUMNS]).order_by(t.created_ns.desc(), t.id.desc())
-    if status:
-        stmt = stmt.where(t.status == status)
-    return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt.limit(limit))]
+    """The newest messages first (LIST_COLUMNS). Through a Reader: the dashboard reads only
+    through Arrow (see store.db.ArrowReader), the CLI and the collector through their connection."""
+    where, params = ("WHERE status = $1 ", (status,)) if status else ("", ())
+    table = reader.table(
+        f"SELECT {', '.join(LIST_COLUMNS)} FROM alert_outbox {where}"
+        f"ORDER BY created_ns DESC, id DESC LIMIT {int(limit)}",
+        params,
+    )
+    return [dict(r) for r in table.to_pylist()]
 
 
-def open_alerts(conn: Connection, since_ns: int) -> list[dict[str, Any]]:
+def open_alerts(reader: Reader, since_ns: int) -> list[dict[str, Any]]:
     """Alerts fired since `since_ns` with no resolved message yet: alert_key, rule, severity,
     host, key, incident_id, fired_ns (the dashboard's "alert state")."""
-    t = alert_outbox.c
-    rows = conn.execute(
-        select(t.alert_key, t.kind, t.rule, t.severity, t.host, t.key, t.incident_id, t.created_ns)
-        .where(t.created_ns >= since_ns, t.kind != "test")
-        .order_by(t.created_ns)
+    table = reader.table(
+        "SELECT alert_key, kind, rule, severity, host, key, incident_id, created_ns "
+        f"FROM alert_outbox WHERE created_ns >= {int(since_ns)} AND kind <> 'test' "
+        "ORDER BY created_ns, id"
     )
     alerts: dict[str, dict[str, Any]] = {}
-    for key, kind, rule, severity, host, subject, incident, created in rows:
-        if kind == "firing":
+    for r in table.to_pylist():
+        if r["kind"] == "firing":
             alerts.setdefault(
-                key,
+                r["alert_key"],
                 {
-                    "alert_key": key,
-                    "rule": rule,
-                    "severity": severity,
-                    "host": host,
-                    "key": subject,
-                    "incident_id": incident,
-                    "fired_ns": int(created),
+                    "alert_key": r["alert_key"],
+                    "rule": r["rule"],
+                    "severity": r["severity"],
+                    "host": r["host"],
+                    "key": r["key"],
+                    "incident_id": r["incident_id"],
+                    "fired_ns": int(r["created_ns"]),
                 },
             )
-        elif kind == "resolved":
-            alerts.pop(key, None)
+        elif r["kind"] == "resolved":
+            alerts.pop(r["alert_key"], None)
     return list(alerts.values())
 
 
