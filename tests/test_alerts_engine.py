@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from docktally.alerts.engine import (
     FIRING,
@@ -270,3 +272,46 @@ def test_recorded_engine_restart_is_one_alert_for_the_host() -> None:
     msg = render(out[0])
     assert msg.title == "[CRITICAL] engine restart on h"
     assert "containers taken down: 4: always, never, onfail, unless" in msg.body
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Incident], list[float], tuple[Mute, ...]]:
+    incidents = []
+    for n in range(draw(st.integers(1, 3))):
+        t, fs = 0.0, []
+        for _ in range(draw(st.integers(1, 6))):
+            t += draw(st.floats(0.1, 400))
+            up = draw(st.one_of(st.none(), st.floats(0.1, 200)))
+            cause = draw(st.sampled_from(["crash", "oom", "unhealthy", "clean_exit"]))
+            fs.append(crash(t, up, 137 if cause == "oom" else 3, cause))
+            if up is None:
+                break
+            t += up
+        incidents.append(inc(fs, name=f"c{n}", policy=draw(st.sampled_from(["always", "no"]))))
+    times = sorted(draw(st.lists(st.floats(0, 3000), min_size=1, max_size=30)))
+    mutes = tuple(
+        Mute(None, "container", f"c{draw(st.integers(0, 2))}", T0 + int(a * S), T0 + int(b * S))
+        for a, b in draw(st.lists(st.tuples(st.floats(0, 1500), st.floats(1500, 3000)), max_size=2))
+    )
+    return incidents, times, mutes
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios())
+def test_every_message_once_firing_first_nothing_while_muted(
+    case: tuple[list[Incident], list[float], tuple[Mute, ...]],
+) -> None:
+    incidents, times, mutes = case
+    out = run(incidents, times, mutes=mutes)
+    keys = [d.dedupe_key for d in out]
+    assert len(keys) == len(set(keys))
+    fired: set[str] = set()
+    for d in out:
+        if d.kind == FIRING:
+            assert d.alert_key not in fired
+            fired.add(d.alert_key)
+        else:
+            assert d.alert_key in fired  # a resolved or a reminder follows its firing
+        inc_ = d.incident
+        assert inc_ is not None
+        assert not any(m.target in inc_.names and m.start_ns <= d.time_ns < m.end_ns for m in mutes)
