@@ -23,7 +23,7 @@ from docktally.alerts.message import render
 from docktally.alerts.rules import Config
 from docktally.analytics.containers import container_table
 from docktally.analytics.failures import failures_from_timeline
-from docktally.analytics.incidents import group_incidents, incident_failures
+from docktally.analytics.incidents import group_incidents
 from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
 from docktally.analytics.services import service_key
@@ -64,29 +64,40 @@ def inputs_from_history(
         intervals=intervals,
         engine_restarts=history.engine_restarts,
     )
+    # Each failure once, by container: a lookup per incident, not a scan of every failure.
+    by_container: dict[tuple[str, str], dict[int, Failure]] = {}
+    for f in failures.to_dict("records"):
+        by_container.setdefault((str(f["host"]), str(f["container_id"])), {})[int(f["time_ns"])] = (
+            Failure(
+                container_id=str(f["container_id"]),
+                time_ns=int(f["time_ns"]),
+                cause=str(f["cause"]),
+                exit_code=None if _opt(f["exit_code"]) is None else int(f["exit_code"]),
+                recovered_ns=None if _opt(f["recovered_ns"]) is None else int(f["recovered_ns"]),
+            )
+        )
     incidents = []
-    for _, row in frame.iterrows():
-        members = incident_failures(failures, row)
+    for row in frame.to_dict("records"):
+        host = str(row["host"])
+        times = {int(t) for t in row["failure_times_ns"]}
+        members = sorted(
+            (
+                f
+                for cid in row["container_ids"]
+                for t, f in by_container.get((host, str(cid)), {}).items()
+                if t in times
+            ),
+            key=lambda f: (f.time_ns, f.container_id),
+        )
         incidents.append(
             Incident(
                 id=str(row["id"]),
-                host=str(row["host"]),
+                host=host,
                 key=str(row["key"]),
                 names=tuple(row["names"]),
                 service=_service(row["compose_project"], row["compose_service"]),
                 policy=_opt(row["policy"]),
-                failures=tuple(
-                    Failure(
-                        container_id=str(m["container_id"]),
-                        time_ns=int(m["time_ns"]),
-                        cause=str(m["cause"]),
-                        exit_code=None if _opt(m["exit_code"]) is None else int(m["exit_code"]),
-                        recovered_ns=(
-                            None if _opt(m["recovered_ns"]) is None else int(m["recovered_ns"])
-                        ),
-                    )
-                    for _, m in members.iterrows()
-                ),
+                failures=tuple(members),
                 exit_meanings={int(k): str(v) for k, v in row["exit_meanings"].items()},
                 ended_ns=None if _opt(row["end_ns"]) is None else int(row["end_ns"]),
                 open=bool(row["open"]),
@@ -99,19 +110,23 @@ def _spells(history: History, intervals: pd.DataFrame, config: Config) -> list[D
     bad = intervals[intervals["state"].isin(["down", "unhealthy"])]
     if bad.empty:
         return []
-    who = container_table(history).set_index(["host", "container_id"])
+    who = {
+        (str(c["host"]), str(c["container_id"])): c
+        for c in container_table(history).to_dict("records")
+    }
     out = []
     for host, cid, lo, hi in zip(
         bad["host"], bad["container_id"], bad["start_ns"], bad["end_ns"], strict=True
     ):
-        info = who.loc[(host, cid)] if (host, cid) in who.index else None
-        name = str(info["name"]) if info is not None else str(cid)[:12]
-        service = (
-            _service(info["compose_project"], info["compose_service"]) if info is not None else None
-        )
-        key = name
-        if config.scope == "service" and info is not None:
-            key = service_key(info["compose_project"], info["compose_service"], name, cid)
+        info = who.get((str(host), str(cid)))
+        if info is None:
+            name, service, key = str(cid)[:12], None, str(cid)[:12]
+        else:
+            name = str(info["name"])
+            service = _service(info["compose_project"], info["compose_service"])
+            key = name
+            if config.scope == "service":
+                key = service_key(info["compose_project"], info["compose_service"], name, cid)
         out.append(DownSpell(str(host), key, (name,), service, int(lo), int(hi)))
     return out
 
@@ -125,7 +140,7 @@ def _mutes(maintenance: pd.DataFrame) -> list[Mute]:
             start_ns=int(r["start_ns"]),
             end_ns=int(r["end_ns"]),
         )
-        for _, r in maintenance.iterrows()
+        for r in maintenance.to_dict("records")
     ]
 
 

@@ -14,6 +14,8 @@ from docktally.alerts.delivery import Deliverer, targets
 from docktally.alerts.evaluate import evaluate_once
 from docktally.alerts.rules import Config
 
+BUSY_FACTOR = 2.0
+
 
 def _log_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
@@ -47,11 +49,14 @@ class AlertService:
     def _evaluate_loop(self, stop: threading.Event) -> None:
         every_s = self.config.evaluate_every_ns / 1e9
         while not stop.is_set():
+            began = time.monotonic()
             try:
                 self.evaluate()
             except Exception as exc:  # the collector must outlive any alerting trouble
                 self.log(f"docktally alerts: evaluation: {type(exc).__name__}: {exc}")
-            stop.wait(every_s)
+            # A big lookback can take seconds to evaluate: resting at least twice as long
+            # keeps the alerts to a third of a core, whatever the history.
+            stop.wait(max(every_s, BUSY_FACTOR * (time.monotonic() - began)))
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         threads = [
