@@ -11,10 +11,13 @@ import streamlit as st
 
 HERE = Path(__file__).parent
 PAGES = HERE / "views"
+# A file next to the app, not a ":material/...:" icon: Streamlit fetches those favicons from
+# fonts.gstatic.com, and the dashboard must work with no internet.
+FAVICON = HERE / "favicon.png"
 
 
 def run() -> None:
-    st.set_page_config(page_title="docktally", page_icon=":material/monitor_heart:", layout="wide")
+    st.set_page_config(page_title="docktally", page_icon=str(FAVICON), layout="wide")
     page = st.navigation(
         [
             st.Page(
