@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from docktally.alerts.engine import FIRING, REMINDER, RESOLVED, Decision, Incident
+from docktally.reports.safe_text import visible
 from docktally.timespec import ns_to_iso
 
 NS_PER_S = 1_000_000_000
@@ -26,8 +27,9 @@ class Message:
 
 
 def plain(text: object, limit: int = LINE_MAX) -> str:
-    """Text as text: control characters (ESC, CR, NUL...) written as \\xNN, one line, bounded."""
-    out = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(text))
+    """Text as text (control characters written visibly, as every output does), one line,
+    bounded."""
+    out = visible(text)
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
