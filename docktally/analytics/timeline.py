@@ -266,24 +266,29 @@ def _policy_strings(facts: pd.DataFrame) -> np.ndarray:
     )
 
 
-def build_timeline(
-    history: History,
-    window: Window,
-    *,
-    extra_breaks_ns: np.ndarray | None = None,
-    context_start_ns: int | None = None,
-) -> Timeline:
-    """Segments over [context_start, window.end) (context_start defaults to the window start;
-    an earlier one serves SLO burn rates that look back past the window)."""
-    ws, we = window.start_ns, window.end_ns
-    cs0 = min(ws, context_start_ns) if context_start_ns is not None else ws
-    ev = history.events
-    if ev is None or len(ev) == 0:
-        return _empty_timeline(window)
+@dataclass
+class _Encoded:
+    """The events as integer codes (build_timeline's first stage)."""
 
-    # --- container codes -------------------------------------------------------------------
-    # Strings become integer codes once (a Categorical's own codes, else pandas.factorize, in
-    # C); everything after works on int codes and never builds a Python object per event.
+    ck: np.ndarray  # container code of each event
+    n_c: int  # number of containers
+    h_uni: np.ndarray  # host strings (codes index them)
+    c_uni: np.ndarray  # container id strings
+    base_c: int  # (host code + 1) * base_c + (id code + 1) is a container's pair
+    pair_uni: np.ndarray  # the pair of each container code
+    host_code_of_ck: np.ndarray
+    host_of_ck: np.ndarray
+    cid_of_ck: np.ndarray
+    t: np.ndarray  # time_ns
+    kc: np.ndarray  # kind code (health_status split into healthy/unhealthy)
+    hint: np.ndarray  # cause code of an inferred row's hint (0: none)
+    exit_col: pd.Series  # read only at the rows that need it (see _float_at)
+    inferred: np.ndarray
+
+
+def _encode(ev: pd.DataFrame) -> _Encoded:
+    """Strings become integer codes once (a Categorical's own codes, else pandas.factorize, in
+    C); everything after works on int codes and never builds a Python object per event."""
     h_codes, h_uni = _codes(ev["host"])
     c_codes, c_uni = _codes(ev["container_id"])
     base_c = len(c_uni) + 1
@@ -322,8 +327,29 @@ def build_timeline(
     # Exit codes are read only at the rows that need them (dies, failures): see _float_at.
     exit_col = ev["exit_code"]
     inf_ev = ev["inferred"].to_numpy(dtype=bool)
+    return _Encoded(
+        ck=ck_ev,
+        n_c=n_c,
+        h_uni=h_uni,
+        c_uni=c_uni,
+        base_c=base_c,
+        pair_uni=pair_uni,
+        host_code_of_ck=host_code_of_ck,
+        host_of_ck=host_of_ck,
+        cid_of_ck=cid_of_ck,
+        t=t_ev,
+        kc=kc_ev,
+        hint=hint_ev,
+        exit_col=exit_col,
+        inferred=inf_ev,
+    )
 
-    # --- event order: by container, time, and the tie rank inside one nanosecond ------------
+
+def _event_order(
+    ck_ev: np.ndarray, t_ev: np.ndarray, kc_ev: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """(the order that sorts the events by container and time, None when they already are;
+    the order by container, time and the tie rank inside one nanosecond)."""
     # The store hands events sorted by (host, container_id, time_ns): then every order here is
     # the identity, checked in one pass; otherwise they are sorted here.
     tie_ev = _TIE_RANK[kc_ev]
@@ -345,6 +371,35 @@ def build_timeline(
         ev_order = np.lexsort((t_ev, ck_ev))
         ev_src = np.lexsort((tie_ev, t_ev, ck_ev))
     del tie_ev
+    return ev_order, ev_src
+
+
+def build_timeline(
+    history: History,
+    window: Window,
+    *,
+    extra_breaks_ns: np.ndarray | None = None,
+    context_start_ns: int | None = None,
+) -> Timeline:
+    """Segments over [context_start, window.end) (context_start defaults to the window start;
+    an earlier one serves SLO burn rates that look back past the window)."""
+    ws, we = window.start_ns, window.end_ns
+    cs0 = min(ws, context_start_ns) if context_start_ns is not None else ws
+    ev = history.events
+    if ev is None or len(ev) == 0:
+        return _empty_timeline(window)
+
+    # --- container codes -------------------------------------------------------------------
+    e = _encode(ev)
+    ck_ev, n_c, h_uni, c_uni, base_c, pair_uni = (
+        e.ck, e.n_c, e.h_uni, e.c_uni, e.base_c, e.pair_uni
+    )  # fmt: skip
+    host_code_of_ck, host_of_ck, cid_of_ck = e.host_code_of_ck, e.host_of_ck, e.cid_of_ck
+    t_ev, kc_ev, hint_ev, exit_col, inf_ev = e.t, e.kc, e.hint, e.exit_col, e.inferred
+    del e
+
+    # --- event order: by container, time, and the tie rank inside one nanosecond ------------
+    ev_order, ev_src = _event_order(ck_ev, t_ev, kc_ev)
 
     # --- per-container descriptors: the last non-null value of each, in time order --------
     ck_by_t = ck_ev if ev_order is None else ck_ev[ev_order]
