@@ -18,6 +18,7 @@ from docktally.analytics.model import History, Window
 from docktally.analytics.options import BURN_WINDOWS_NS, GROUP_BY, check_slo
 from docktally.analytics.periods import calendar_periods, period_breaks
 from docktally.analytics.service_state import service_timeline
+from docktally.analytics.stops import find_stops
 from docktally.analytics.timeline import (
     ABSENT_CAUSES,
     CAUSE_NAMES,
@@ -63,6 +64,10 @@ METRIC_COLUMNS = [
     "exit_codes",
     "oom_kills",
     "downtime_by_cause_s",
+    "stops",
+    "forced_stops",
+    "stop_mean_s",
+    "stop_max_s",
 ]
 SLO_COLUMNS = [
     "slo_target",
@@ -157,6 +162,8 @@ class _Units:
     exits: pd.DataFrame  # g, time_ns, exit_code (container-level failures)
     keys: pd.DataFrame  # one row per g: the key columns
     real: np.ndarray  # per g: has any time besides absent/removed
+    # g, time_ns (the die), duration_ns (SIGTERM to die), forced (bool): analytics.stops
+    stops: pd.DataFrame | None = None
 
 
 def _container_units(tl: Timeline, by: str) -> _Units:
@@ -360,6 +367,7 @@ def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> p
         for k, total_ns in _ns_sums(dkey, dur_ns, n_g * n_ca).items():
             by_cause[k // n_ca][cause_names[k % n_ca]] = total_ns / NS
 
+    stops, forced, stop_mean, stop_max = _stop_metrics(u.stops, n_g, start_ns, end_ns)
     return pd.DataFrame(
         {
             "uptime_s": up,
@@ -376,8 +384,78 @@ def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> p
             "exit_codes": exit_codes,
             "oom_kills": ooms.astype(np.int64),
             "downtime_by_cause_s": by_cause,
+            "stops": stops,
+            "forced_stops": forced,
+            "stop_mean_s": stop_mean,
+            "stop_max_s": stop_max,
         }
     )
+
+
+def _stop_metrics(
+    stops: pd.DataFrame | None, n_g: int, start_ns: int, end_ns: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group: stops whose die is in [start_ns, end_ns), those that needed a SIGKILL, and
+    the mean and longest time from SIGTERM to die."""
+    count = np.zeros(n_g, dtype=np.int64)
+    forced = np.zeros(n_g, dtype=np.int64)
+    mean = np.full(n_g, np.nan)
+    longest = np.full(n_g, np.nan)
+    if stops is None or stops.empty:
+        return count, forced, mean, longest
+    t = stops["time_ns"].to_numpy(dtype=np.int64)
+    g = stops["g"].to_numpy(dtype=np.int64)
+    ok = (t >= start_ns) & (t < end_ns) & (g >= 0)
+    g = g[ok]
+    dur = stops["duration_ns"].to_numpy(dtype=np.int64)[ok] / NS
+    count = np.bincount(g, minlength=n_g)
+    forced = np.bincount(g, weights=stops["forced"].to_numpy(dtype=bool)[ok], minlength=n_g)
+    total = np.bincount(g, weights=dur, minlength=n_g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    np.fmax.at(longest, g, dur)
+    return count.astype(np.int64), forced.astype(np.int64), mean, longest
+
+
+def _attach_stops(u: _Units, tl: Timeline, history: History, by: str) -> None:
+    """The stops of analytics.stops, each given its group: the group of its container (under
+    --by policy, of the container's latest policy)."""
+    st = find_stops(history.events)
+    c = tl.containers
+    hosts, ids = c["host"].astype(str), c["container_id"].astype(str)
+    ck_of = {hi: k for k, hi in enumerate(zip(hosts, ids, strict=True))}
+    ck = np.array(
+        [ck_of.get(hi, -1) for hi in zip(st["host"], st["container_id"], strict=True)],
+        dtype=np.int64,
+    )
+    g_of_ck = _group_of_container(u, tl, by)
+    g = np.where(ck >= 0, g_of_ck[np.maximum(ck, 0)] if len(g_of_ck) else -1, -1)
+    u.stops = pd.DataFrame(
+        {
+            "g": g.astype(np.int64),
+            "time_ns": st["die_ns"].to_numpy(dtype=np.int64),
+            "duration_ns": (st["die_ns"] - st["term_ns"]).to_numpy(dtype=np.int64),
+            "forced": st["forced"].to_numpy(dtype=bool),
+        }
+    )
+
+
+def _group_of_container(u: _Units, tl: Timeline, by: str) -> np.ndarray:
+    c = tl.containers
+    if by == "container":
+        return np.arange(len(c), dtype=np.int64)
+    if by == "fleet":
+        return np.zeros(len(c), dtype=np.int64)
+    if by == "service":
+        col, vals = "service", (c["host"].astype(str) + "\x00" + c["service"].astype(str))
+        keys = u.keys["host"].astype(str) + "\x00" + u.keys[col].astype(str)
+    elif by == "policy":
+        vals, keys = c["policy"].astype(str), u.keys["policy"].astype(str)
+    else:
+        vals = c[by].fillna("?").astype(str)
+        keys = u.keys[by].astype(str)
+    pos = {k: i for i, k in enumerate(keys)}
+    return np.array([pos.get(v, -1) for v in vals], dtype=np.int64)
 
 
 def _pairs(series: pd.Series) -> Iterator[tuple[Any, Any, Any]]:
@@ -507,6 +585,7 @@ def build_report_with_timeline(
         context_start_ns=context,
     )
     u = _service_units(tl) if by == "service" else _container_units(tl, by)
+    _attach_stops(u, tl, history, by)
     m = _metrics(u, window.start_ns, window.end_ns)
     if slo is not None:
         m = pd.concat([m, _slo_columns(u, m, window, slo)], axis=1)
@@ -533,14 +612,14 @@ def build_report_with_timeline(
         groups=groups,
         breakdown=breakdown,
         time_by_class_s=_time_by_class(tl),
-        fleet=_fleet(tl, window),
+        fleet=_fleet(tl, window, history),
         slo=slo,
         every=every,
     )
     return report, tl
 
 
-def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
+def _fleet(tl: Timeline, window: Window, history: History) -> dict[str, Any]:
     """Fleet-wide totals, in container-seconds."""
     seg = tl.segments
     u = _Units(
@@ -553,6 +632,7 @@ def _fleet(tl: Timeline, window: Window) -> dict[str, Any]:
         keys=pd.DataFrame({"fleet": ["all"]}),
         real=np.ones(1, dtype=bool),
     )
+    _attach_stops(u, tl, history, "fleet")
     # The fleet reports no downtime by cause: not computed.
     m = _metrics(u, window.start_ns, window.end_ns, causes=False).iloc[0].to_dict()
     per_ck = _real_groups(seg, seg["ck"].to_numpy(), len(tl.containers), window)

@@ -65,6 +65,8 @@ def _groups(report: Report, frame: pd.DataFrame) -> list[dict[str, Any]]:
     failures, restarts, ooms = (
         frame[c].to_numpy(dtype=np.int64).tolist() for c in ("failures", "restarts", "oom_kills")
     )
+    stops, forced = (frame[c].to_numpy(dtype=np.int64).tolist() for c in ("stops", "forced_stops"))
+    stop_mean, stop_max = (_values(frame[c]) for c in ("stop_mean_s", "stop_max_s"))
     exit_codes = frame["exit_codes"].tolist()
     by_cause = frame["downtime_by_cause_s"].tolist()
     slo = (
@@ -90,6 +92,10 @@ def _groups(report: Report, frame: pd.DataFrame) -> list[dict[str, Any]]:
             "exit_codes": dict(exit_codes[i]),
             "oom_kills": ooms[i],
             "downtime_by_cause_s": dict(by_cause[i]),
+            "stops": stops[i],
+            "forced_stops": forced[i],
+            "stop_mean_s": stop_mean[i],
+            "stop_max_s": stop_max[i],
         }
         if slo is not None:
             g["slo"] = {c: v[i] for c, v in slo}

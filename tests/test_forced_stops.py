@@ -1,0 +1,67 @@
+"""Stops that needed a SIGKILL: on the real engine, a busybox `sleep` as PID 1 ignores SIGTERM
+and `docker stop -t 1` ends it with SIGKILL (exit 137); a shell that traps SIGTERM exits by
+itself. The report names the first as a forced stop and not the second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from docktally.analytics.sample import history_from_rows
+from docktally.analytics.stops import find_stops, stop_summary
+from docktally.cli import main
+from docktally.timespec import ns_to_iso
+from tests.private_engine import EventRecorder, PrivateEngine
+
+
+def test_a_stop_that_ended_in_sigkill_is_forced() -> None:
+    h = history_from_rows(
+        events=[
+            ("deaf", 0, "start"),
+            ("deaf", 100, "kill", {"signal": 15}),
+            ("deaf", 110, "kill", {"signal": 9}),
+            ("deaf", 110.1, "die", {"exit_code": 137}),
+            ("deaf", 110.2, "stop"),
+            ("polite", 0, "start"),
+            ("polite", 100, "kill", {"signal": 15}),
+            ("polite", 100.3, "die", {"exit_code": 143}),
+            ("killed", 0, "start"),  # docker kill: no SIGTERM, no grace, not a stop
+            ("killed", 50, "kill", {"signal": 9}),
+            ("killed", 50.1, "die", {"exit_code": 137}),
+        ]
+    )
+    s = stop_summary(find_stops(h.events)).set_index("name")
+    assert sorted(s.index) == ["deaf", "polite"]
+    assert (s.loc["deaf", "stops"], s.loc["deaf", "forced_stops"]) == (1, 1)
+    assert s.loc["deaf", "max_s"] == pytest.approx(10.1)
+    assert (s.loc["polite", "stops"], s.loc["polite", "forced_stops"]) == (1, 0)
+
+
+@pytest.mark.engine
+def test_report_names_the_stop_that_needed_sigkill(
+    clean_engine: PrivateEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eng = clean_engine
+    rec_file = tmp_path / "events.jsonl"
+    with EventRecorder(eng, rec_file):
+        deaf = eng.run("sleep", "600", name="stop-deaf")  # PID 1 sleep: SIGTERM does nothing
+        polite = eng.run("sh", "-c", "trap 'exit 0' TERM; sleep 600 & wait", name="stop-trap")
+        deaf.stop(timeout=1)
+        polite.stop(timeout=10)
+    events = [json.loads(x) for x in rec_file.read_text().splitlines()]
+    t = [e["timeNano"] for e in events]
+    url = f"sqlite:///{tmp_path / 'stops.db'}"
+    assert main(["import", "--db", url, "--host", "e2e", str(rec_file)]) == 0
+    capsys.readouterr()
+    since, until = ns_to_iso(min(t) - 10**9), ns_to_iso(max(t) + 10**9)
+    assert (
+        main(["report", "--db", url, "--since", since, "--until", until, "--format", "json"]) == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    by = {g["key"]["container"]: g for g in doc["groups"]}
+    assert (by["stop-deaf"]["stops"], by["stop-deaf"]["forced_stops"]) == (1, 1)
+    assert by["stop-deaf"]["stop_max_s"] >= 1.0  # it waited out the 1 s grace
+    assert (by["stop-trap"]["stops"], by["stop-trap"]["forced_stops"]) == (1, 0)
+    assert doc["fleet"]["forced_stops"] == 1
