@@ -374,6 +374,33 @@ def _event_order(
     return ev_order, ev_src
 
 
+def _maintenance_targets(
+    maint: pd.DataFrame | None, containers: pd.DataFrame, host_of_ck: np.ndarray
+) -> list[tuple[np.ndarray, int, int, int]]:
+    """Each declared maintenance (or deploy) window's containers: (container codes, start,
+    end, cause code)."""
+    maint = maint if maint is not None else pd.DataFrame()
+    maint_targets: list[tuple[np.ndarray, int, int, int]] = []
+    if len(maint):
+        names = containers["name"].to_numpy(dtype=object)
+        services = containers["service"].to_numpy(dtype=object)
+        csvc = containers["compose_service"].to_numpy(dtype=object)
+        for row in maint.to_dict("records"):
+            target = str(row["target"])
+            if row["target_kind"] == "service":
+                match = (services == target) | ((csvc == target) & ("/" not in target))
+                match |= (names == target) & pd.isna(csvc)
+            else:
+                match = names == target
+            if isinstance(row["host"], str) and row["host"]:
+                match &= host_of_ck == row["host"]
+            cks = np.flatnonzero(match)
+            if len(cks):
+                code = _C["deploy"] if row["kind"] == "deploy" else _C["maintenance"]
+                maint_targets.append((cks, int(row["start_ns"]), int(row["end_ns"]), code))
+    return maint_targets
+
+
 def build_timeline(
     history: History,
     window: Window,
@@ -478,25 +505,7 @@ def build_timeline(
     )
 
     # --- maintenance: which containers each row covers --------------------------------------
-    maint = history.maintenance if history.maintenance is not None else pd.DataFrame()
-    maint_targets: list[tuple[np.ndarray, int, int, int]] = []
-    if len(maint):
-        names = containers["name"].to_numpy(dtype=object)
-        services = containers["service"].to_numpy(dtype=object)
-        csvc = containers["compose_service"].to_numpy(dtype=object)
-        for row in maint.to_dict("records"):
-            target = str(row["target"])
-            if row["target_kind"] == "service":
-                match = (services == target) | ((csvc == target) & ("/" not in target))
-                match |= (names == target) & pd.isna(csvc)
-            else:
-                match = names == target
-            if isinstance(row["host"], str) and row["host"]:
-                match &= host_of_ck == row["host"]
-            cks = np.flatnonzero(match)
-            if len(cks):
-                code = _C["deploy"] if row["kind"] == "deploy" else _C["maintenance"]
-                maint_targets.append((cks, int(row["start_ns"]), int(row["end_ns"]), code))
+    maint_targets = _maintenance_targets(history.maintenance, containers, host_of_ck)
 
     # --- marker rows ------------------------------------------------------------------------
     engine_stops = _watched_engine_stops(history.engine_restarts)
