@@ -39,6 +39,7 @@ from docktally.collector.normalize import (
 )
 from docktally.collector.reconcile import infer_transitions
 from docktally.store import writes
+from docktally.store.spool import Spool, default_spool_path
 from docktally.timespec import ns_to_iso, ns_to_since, parse_rfc3339_ns
 
 # The engine keeps this many events for `since` replay; a replay this long may have lost some.
@@ -55,6 +56,15 @@ SILENCE_S = 5.0
 PING_TIMEOUT_S = 3.0
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
+# A database that refused a write is tried again this often at most: one back after a 20 s
+# outage is written to within a couple of seconds. The reader keeps reading meanwhile.
+DB_RETRY_START_S = 0.2
+DB_RETRY_MAX_S = 2.0
+# The engine drops events for a subscriber that does not read for 100 ms once its 1024-event
+# channel is full. A collector that was not scheduled for this long (SIGSTOP, a suspended VM,
+# a starved host) may have lost events: it reconnects and replays from its checkpoint.
+STALL_S = 1.0
+STALL_TICK_S = 0.05
 # On stop: keep reading until the stream has been quiet this long (at most STOP_DRAIN_MAX_S).
 STOP_QUIET_S = 0.15
 STOP_DRAIN_MAX_S = 0.8
@@ -81,6 +91,10 @@ class EngineTrouble(Exception):
 
 class _StreamFailed(Exception):
     pass
+
+
+class _DatabaseDown(SQLAlchemyError):
+    """The spool could not be written at a session's start (the cause is logged already)."""
 
 
 def describe_engine_error(url: str, exc: BaseException) -> str:
@@ -121,6 +135,8 @@ class Collector:
         log: Callable[[str], None] = _log_stderr,
         on_commit: CommitHook | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
+        spool: Spool | None = None,
+        stall_s: float = STALL_S,
     ) -> None:
         self.store = store
         self.engine_url = engine_url or default_engine_url()
@@ -138,6 +154,18 @@ class Collector:
         self._restart_counts: dict[str, int] = {}
         self._enrich: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
         self._enrich_client: docker.APIClient | None = None
+        if spool is None:
+            url = store.url.render_as_string(hide_password=True)
+            spool = Spool(default_spool_path(url, self.engine_url))
+        self.spool = spool
+        self.stall_s = stall_s
+        # Why nobody read the engine before this session ("stall", "database_outage"): the
+        # reason of the gap if the replay cannot reach back. None: stopped or disconnected.
+        self._down_reason: str | None = None
+        self._stall_wall_ns: int | None = None
+        self._db_retry_at = 0.0
+        self._db_retry_s = DB_RETRY_START_S
+        self._db_down_since: float | None = None
         # Exposed for tests and status output.
         self.sessions = 0
         self.events_committed = 0
@@ -151,6 +179,7 @@ class Collector:
         backoff = BACKOFF_START_S
         try:
             while not self._stopping():
+                cap = BACKOFF_MAX_S
                 try:
                     if self._session():
                         backoff = BACKOFF_START_S
@@ -158,19 +187,33 @@ class Collector:
                     self.log(f"docktally collect: {exc}")
                 except _StreamFailed as exc:
                     self.log(f"docktally collect: the engine refused the event stream: {exc}")
+                except _DatabaseDown:
+                    self._down_reason = "database_outage"  # _db_refused said why
+                    cap = DB_RETRY_MAX_S
                 except SQLAlchemyError as exc:
                     self.log(f"docktally collect: database error: {_first_line(str(exc))}")
+                    self._down_reason = "database_outage"
+                    cap = DB_RETRY_MAX_S
                 except Exception as exc:  # the collector must outlive anything the engine sends
                     self.log(f"docktally collect: {describe_engine_error(self.engine_url, exc)}")
                 if self._stopping():
                     break
-                delay = min(BACKOFF_MAX_S, backoff) * random.uniform(0.75, 1.25)
+                delay = min(cap, backoff) * random.uniform(0.75, 1.25)
                 self.log(f"docktally collect: reconnecting to {self.engine_url} in {delay:.1f}s")
                 self._wait(delay)
                 backoff = min(BACKOFF_MAX_S, backoff * 2)
         finally:
             self._enrich.put(None)
             enricher.join(timeout=0.5)
+            if self._db_down_since is None:  # else the session's end just tried
+                self._drain(force=True)
+            kept = len(self.spool)
+            self.spool.close()
+            if kept:
+                self.log(
+                    f"docktally collect: the database did not take {kept} batch(es); kept in "
+                    f"{self.spool.path} for the next start"
+                )
 
     def _stopping(self) -> bool:
         if self._stop.is_set():
@@ -207,6 +250,10 @@ class Collector:
             if self.host is None:
                 self.host = str(info.get("Name") or "unknown")
             host = self.host
+            # What an earlier session or run could not write goes first: the checkpoint below
+            # must count it.
+            if not self._drain(force=True):
+                raise _DatabaseDown()
             until_ns = parse_rfc3339_ns(str(info.get("SystemTime") or "")) or self.clock_ns()
             if not self._abandoned_closed:
                 with self.store.begin() as conn:
@@ -228,7 +275,7 @@ class Collector:
             replay: list[Any] = []
             if cp is not None:
                 replay = self._replay(ctl, int(cp["time_ns"]), until_ns)
-            gap = _judge_replay(replay, cp, prev, until_ns)
+            gap = _judge_replay(replay, cp, prev, until_ns, lost=self._down_reason)
             gap_reason = gap.reason if gap is not None else None
             gap_start_ns: int | None = int(cp["time_ns"]) if cp is not None else None
             rows = self._normalize(replay, source="replay")
@@ -250,7 +297,7 @@ class Collector:
                             f"({cp['action']} of {str(cp['container_id'])[:12]})"
                         ),
                     )
-                self._store_rows(conn, rows)
+                self._store_rows(conn, rows, host=host)
                 start_ns = now
                 if gap is None and cp is not None and prev_end is not None:
                     # After a lossless replay the time since the last coverage is known too.
@@ -267,6 +314,7 @@ class Collector:
                     start_ns=start_ns,
                     run_label=self.run_label,
                 )
+            self._down_reason = None
             if gap_reason:
                 self.log(
                     f"docktally collect: events lost while disconnected ({gap_reason}); "
@@ -286,6 +334,8 @@ class Collector:
                 target=_read_stream, args=(stream, q), name="docktally-events", daemon=True
             )
             reader.start()
+            watchdog = _Watchdog(self.stall_s, self.clock_ns)
+            watchdog.start()
             self.sessions += 1
             try:
                 self._reconcile(
@@ -302,7 +352,10 @@ class Collector:
                     f"docktally collect: reconciliation incomplete: "
                     f"{describe_engine_error(self.engine_url, exc)}"
                 )
-            reason = self._pump(ctl, stream, q, cov_id)
+            try:
+                reason = self._pump(ctl, stream, q, cov_id, watchdog)
+            finally:
+                watchdog.done.set()
             reader.join(timeout=0.5)
             if reason != "stopped":
                 self.log(
@@ -311,13 +364,12 @@ class Collector:
             return True
         finally:
             if cov_id is not None:
-                try:
-                    with self.store.begin() as conn:
-                        writes.close_coverage(conn, cov_id, self.clock_ns(), reason)
-                except SQLAlchemyError as exc:
-                    self.log(
-                        f"docktally collect: could not close coverage: {_first_line(str(exc))}"
-                    )
+                # Spooled like the events: a database that refuses now closes it later.
+                end_ns = self.clock_ns()
+                if reason == "stalled" and self._stall_wall_ns is not None:
+                    end_ns = min(end_ns, self._stall_wall_ns)  # watched until the stall began
+                self.spool.push({"close": [cov_id, end_ns, reason]})
+                self._drain(force=True)
             for c in (ctl, stream_client):
                 if c is not None:
                     with contextlib.suppress(Exception):
@@ -349,17 +401,20 @@ class Collector:
                 rows.append(row)
         return rows
 
-    def _store_rows(self, conn: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    def _store_rows(
+        self, conn: Any, rows: Sequence[Mapping[str, Any]], *, host: str, checkpoint: bool = True
+    ) -> None:
         """Insert (duplicates ignored) and move the checkpoint to the newest row, in `conn`'s
         transaction, so a crash can never leave the checkpoint ahead of what is stored."""
         if not rows:
             return
-        assert self.host is not None
         writes.insert_events(conn, rows)
+        if not checkpoint:
+            return
         last = max(rows, key=lambda r: int(r["time_ns"]))
         writes.save_checkpoint(
             conn,
-            host=self.host,
+            host=host,
             engine_url=self.engine_url,
             time_ns=int(last["time_ns"]),
             container_id=str(last["container_id"]),
@@ -415,9 +470,17 @@ class Collector:
             )
 
     # --- the writer loop -----------------------------------------------------------------------
-    def _pump(self, ctl: docker.APIClient, stream: Any, q: queue.Queue[Any], cov_id: int) -> str:
-        """Commit what the reader queues until the stream ends or we stop. Returns the reason."""
-        batch: list[Any] = []
+    def _pump(
+        self,
+        ctl: docker.APIClient,
+        stream: Any,
+        q: queue.Queue[Any],
+        cov_id: int,
+        watchdog: _Watchdog,
+    ) -> str:
+        """Commit what the reader queues until the stream ends, we stop or we stalled. Returns
+        the reason. Batches the database refuses wait in the spool; the reader reads on."""
+        batch: list[tuple[Any, float]] = []
         first_at = 0.0
         last_event_at = last_ping_at = time.monotonic()
         next_hb = time.monotonic() + HEARTBEAT_S
@@ -425,12 +488,15 @@ class Collector:
 
         def flush() -> None:
             nonlocal batch
-            payloads, batch = batch, []
-            if payloads:
-                self._commit(payloads, cov_id)
+            items, batch = batch, []
+            if items:
+                self._enqueue([p for p, _ in items], cov_id)
+            self._drain()
 
         while True:
             now = time.monotonic()
+            if watchdog.stalled_mono is not None:
+                return self._after_stall(stream, q, batch, cov_id, watchdog)
             if stop_at is None and self._stopping():
                 stop_at = now
             if stop_at is not None and (
@@ -439,14 +505,7 @@ class Collector:
             ):
                 # Everything the engine sent before the stop has arrived: close and drain.
                 _close_stream(stream)
-                while True:
-                    try:
-                        item = q.get(timeout=0.5)
-                    except queue.Empty:
-                        break
-                    if item is _END:
-                        break
-                    batch.append(item)
+                batch += _drain_queue(q)
                 flush()
                 return "stopped"
             timeout = max(0.0, next_hb - now)
@@ -467,14 +526,22 @@ class Collector:
                     first_at = now
                 batch.append(item)
                 last_event_at = now
+            if batch and watchdog.stalled_mono is not None:
+                continue  # what arrived after the stall must not move the checkpoint
             if batch and (
                 quiet or len(batch) >= BATCH_MAX_EVENTS or now - first_at >= BATCH_MAX_WAIT_S
             ):
                 flush()
                 next_hb = now + HEARTBEAT_S  # the commit heartbeats too
             if now >= next_hb:
-                with self.store.begin() as conn:
-                    writes.heartbeat_coverage(conn, cov_id, self.clock_ns())
+                if len(self.spool):
+                    self._drain()
+                else:
+                    try:
+                        with self.store.begin() as conn:
+                            writes.heartbeat_coverage(conn, cov_id, self.clock_ns())
+                    except SQLAlchemyError as exc:
+                        self._db_refused(exc, now)
                 next_hb = now + HEARTBEAT_S
             if (
                 stop_at is None
@@ -487,18 +554,111 @@ class Collector:
                     flush()
                     return "engine_silent"
 
-    def _commit(self, payloads: Sequence[Any], cov_id: int) -> None:
+    def _after_stall(
+        self,
+        stream: Any,
+        q: queue.Queue[Any],
+        batch: list[tuple[Any, float]],
+        cov_id: int,
+        watchdog: _Watchdog,
+    ) -> str:
+        """We were not scheduled for a while: the engine may have dropped events meanwhile and
+        says nothing. End the session as a disconnect would: what arrived before the stall is
+        committed with its checkpoint; what arrived after is stored too but cannot move the
+        checkpoint (a hole may lie before it), so the next session's replay starts where the
+        stream was still whole, and records a gap of reason `stall` if it cannot reach back."""
+        stalled = watchdog.stalled_mono
+        assert stalled is not None
+        _close_stream(stream)
+        items = batch + _drain_queue(q)
+        before = [p for p, at in items if at < stalled]
+        after = [p for p, at in items if at >= stalled]
+        if before:
+            self._enqueue(before, cov_id)
+        if after:
+            self._enqueue(after, cov_id, checkpoint=False)
+        self._drain(force=True)
+        self._down_reason = "stall"
+        self._stall_wall_ns = watchdog.stalled_wall_ns
+        self.log(
+            f"docktally collect: the collector stalled for {watchdog.stalled_for_s:.1f}s; "
+            "the engine may have dropped events meanwhile: replaying from the checkpoint"
+        )
+        return "stalled"
+
+    def _enqueue(self, payloads: Sequence[Any], cov_id: int, *, checkpoint: bool = True) -> None:
+        """Normalised rows into the spool, to be written in order by `_drain`."""
         try:
             rows = self._normalize(payloads, source="stream")
         except _StreamFailed as exc:
             self.log(f"docktally collect: the engine refused the event stream: {exc}")
             rows = []
+        if rows:
+            self.spool.push(
+                {"host": self.host, "rows": rows, "checkpoint": checkpoint, "coverage": cov_id}
+            )
+
+    def _drain(self, *, force: bool = False) -> bool:
+        """Write the spool oldest first, each item in one transaction. False when the database
+        refused (the item stays, and is tried again after a short, capped back-off)."""
+        if not len(self.spool):
+            return True
+        if not force and time.monotonic() < self._db_retry_at:
+            return False
+        written = 0
+        while (item := self.spool.peek()) is not None:
+            began = time.monotonic()
+            try:
+                rows = self._write_item(item)
+            except SQLAlchemyError as exc:
+                self._db_refused(exc, began)
+                return False
+            self.spool.pop()
+            written += len(rows)
+            self._after_commit(rows)
+        if self._db_down_since is not None:
+            self.log(
+                f"docktally collect: the database takes writes again after "
+                f"{time.monotonic() - self._db_down_since:.1f}s; wrote {written} held event(s)"
+            )
+        self._db_down_since = None
+        self._db_retry_s = DB_RETRY_START_S
+        return True
+
+    def _write_item(self, item: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = list(item.get("rows") or [])
         with self.store.begin() as conn:
-            self._store_rows(conn, rows)
-            writes.heartbeat_coverage(conn, cov_id, self.clock_ns())
+            if rows:
+                self._store_rows(
+                    conn, rows, host=str(item["host"]), checkpoint=bool(item.get("checkpoint"))
+                )
+            if item.get("coverage") is not None:
+                writes.heartbeat_coverage(conn, int(item["coverage"]), self.clock_ns())
+            if item.get("close") is not None:
+                cov, end_ns, reason = item["close"]
+                writes.close_coverage(conn, int(cov), int(end_ns), str(reason))
+        return rows
+
+    def _db_refused(self, exc: SQLAlchemyError, began: float) -> None:
+        now = time.monotonic()
+        if self._db_down_since is None:
+            self._db_down_since = began
+            self.log(
+                f"docktally collect: the database refused a write ({_first_line(str(exc))}); "
+                "keeping events until it takes them"
+            )
+        if self.spool.file_error:
+            self.log(f"docktally collect: the spool file is unusable too: {self.spool.file_error}")
+            self.spool.file_error = None
+        self._db_retry_at = now + self._db_retry_s * random.uniform(0.75, 1.25)
+        self._db_retry_s = min(DB_RETRY_MAX_S, self._db_retry_s * 2)
+
+    def _after_commit(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
         committed_ns = self.clock_ns()
         self.events_committed += len(rows)
-        if self.on_commit is not None and rows:
+        if self.on_commit is not None:
             self.on_commit(rows, committed_ns)
         for row in rows:
             if row["kind"] in REFRESH_FACTS_KINDS:
@@ -558,7 +718,7 @@ class Collector:
 class Gap:
     """What a replay that lacks the checkpoint says: why, and the span it could not replay."""
 
-    reason: str  # "engine_restart" or "replay_overflow"
+    reason: str  # engine_restart | replay_overflow | stall | database_outage
     start_ns: int
     end_ns: int
 
@@ -568,6 +728,7 @@ def _judge_replay(
     cp: Mapping[str, Any] | None,
     prev: storeview.PreviousCoverage | None,
     until_ns: int,
+    lost: str | None = None,
 ) -> Gap | None:
     """None when the replay reaches back to the checkpoint (`since` is inclusive: an engine
     that kept running returns it again); else the gap. Fewer than ENGINE_EVENT_BUFFER events
@@ -578,8 +739,10 @@ def _judge_replay(
         return None
     prev_end = prev.end_ns if prev is not None else 0
     if len(replay) >= ENGINE_EVENT_BUFFER:
+        # The engine's buffer overflowed while nobody read: why nobody read is the reason
+        # (`stall`, `database_outage`), else a collector that was away (`replay_overflow`).
         start = max(int(cp["time_ns"]), prev_end)
-        return Gap("replay_overflow", start, max(until_ns, start))
+        return Gap(lost or "replay_overflow", start, max(until_ns, start))
     if prev is not None and prev.lost_stream:
         start = prev.end_ns
     else:
@@ -607,14 +770,54 @@ def _is_checkpoint(ev: Any, cp: Mapping[str, Any]) -> bool:
 
 
 def _read_stream(stream: Any, q: queue.Queue[Any]) -> None:
-    """Nothing but read and queue: a subscriber slower than 100 ms loses events."""
+    """Nothing but read and queue (with when it arrived): a subscriber slower than 100 ms
+    loses events."""
     try:
         for ev in stream:
-            q.put(ev)
+            q.put((ev, time.monotonic()))
     except Exception:
         pass  # any end of the stream is a disconnect
     finally:
         q.put(_END)
+
+
+def _drain_queue(q: queue.Queue[Any]) -> list[tuple[Any, float]]:
+    """What the reader queued until its end (the stream is closed), or 0.5 s of quiet."""
+    out: list[tuple[Any, float]] = []
+    while True:
+        try:
+            item = q.get(timeout=0.5)
+        except queue.Empty:
+            return out
+        if item is _END:
+            return out
+        out.append(item)
+
+
+class _Watchdog(threading.Thread):
+    """Ticks every STALL_TICK_S; a tick that comes `stall_s` late (on the monotonic or the
+    wall clock: a suspended machine stops the first, not the second) means the process was not
+    running. Notes when the stall began."""
+
+    def __init__(self, stall_s: float, clock_ns: Callable[[], int]) -> None:
+        super().__init__(name="docktally-watchdog", daemon=True)
+        self.stall_s = stall_s
+        self.clock_ns = clock_ns
+        self.done = threading.Event()
+        self.stalled_mono: float | None = None
+        self.stalled_wall_ns: int | None = None
+        self.stalled_for_s = 0.0
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            mono, wall, at_ns = time.monotonic(), time.time(), self.clock_ns()
+            self.done.wait(STALL_TICK_S)
+            late = max(time.monotonic() - mono, time.time() - wall)
+            if late >= self.stall_s:
+                self.stalled_for_s = late
+                self.stalled_wall_ns = at_ns
+                self.stalled_mono = mono
+                return
 
 
 def _close_stream(stream: Any) -> None:

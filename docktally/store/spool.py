@@ -1,0 +1,142 @@
+"""What the database did not take yet, kept in order until it does: in memory up to a bound,
+then in a small local SQLite file (mode 0600: rows carry log lines and labels).
+
+Items are JSON-able dicts, oldest first. A writer peeks the oldest, writes it, then pops it;
+a crash between the two writes it again on the next start, which the natural key makes
+harmless. Not tied to the collector's store: a central database (fleet) can use it the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from docktally.store.locate import default_db_path
+
+MEMORY_ROWS = 20_000  # about 20 MB of rows with their raw JSON before they go to the file
+
+
+def default_spool_path(db_url: str, engine_url: str) -> Path:
+    """One file per database and engine, in the user's data directory beside the default DB.
+    The names are hashed: a URL may hold a password."""
+    digest = hashlib.sha256(f"{db_url}\n{engine_url}".encode()).hexdigest()[:16]
+    return default_db_path().parent / "spool" / f"{digest}.sqlite"
+
+
+class Spool:
+    """A FIFO of items. `size` counts each item's len(item.get("rows", ())) or 1 toward the
+    memory bound; past it items go to the file, and once anything is in the file new items
+    follow it there, so the memory head is always older than the file."""
+
+    def __init__(self, path: Path | None, *, memory_rows: int = MEMORY_ROWS) -> None:
+        self.path = path
+        self.memory_rows = memory_rows
+        self._mem: deque[dict[str, Any]] = deque()
+        self._mem_rows = 0
+        self._db: sqlite3.Connection | None = None
+        self._file_items = 0
+        self.file_error: str | None = None  # why the file could not be used, if it could not
+        if path is not None and path.exists():
+            self._open()
+
+    # --- the queue -----------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._mem) + self._file_items
+
+    def push(self, item: dict[str, Any]) -> None:
+        weight = _weight(item)
+        if self._file_items == 0 and (self._mem_rows + weight <= self.memory_rows or not self._mem):
+            self._append_mem(item)
+        elif not self._append_file(item):
+            # The file cannot take it (full disk, no permission): memory is all that is left,
+            # items are never dropped. Should the file hold older items, this one is written
+            # before them: harmless, the natural key makes any order idempotent.
+            self._append_mem(item)
+
+    def peek(self) -> dict[str, Any] | None:
+        if self._mem:
+            return self._mem[0]
+        if self._file_items and self._db is not None:
+            row = self._db.execute("SELECT body FROM spool ORDER BY seq LIMIT 1").fetchone()
+            if row is not None:
+                return dict(orjson.loads(row[0]))
+        return None
+
+    def pop(self) -> None:
+        """Drop the oldest item: it has been written."""
+        if self._mem:
+            self._mem_rows -= _weight(self._mem.popleft())
+            return
+        if self._file_items and self._db is not None:
+            with self._db:
+                self._db.execute("DELETE FROM spool WHERE seq = (SELECT MIN(seq) FROM spool)")
+            self._file_items -= 1
+
+    def close(self) -> None:
+        """Keep what is still in memory in the file for the next start, then close it."""
+        if self._mem and self.path is not None:
+            # Memory items are older than the file's: they go in front of them.
+            with contextlib.suppress(sqlite3.Error, OSError):
+                self._open()
+                assert self._db is not None
+                first = self._db.execute("SELECT MIN(seq) FROM spool").fetchone()[0]
+                seq = (int(first) if first is not None else 0) - len(self._mem)
+                with self._db:
+                    self._db.executemany(
+                        "INSERT INTO spool (seq, body) VALUES (?, ?)",
+                        [(seq + i, orjson.dumps(item)) for i, item in enumerate(self._mem)],
+                    )
+                self._file_items += len(self._mem)
+                self._mem.clear()
+                self._mem_rows = 0
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+    @property
+    def in_memory(self) -> int:
+        return len(self._mem)
+
+    # --- storage -------------------------------------------------------------------------------
+    def _append_mem(self, item: dict[str, Any]) -> None:
+        self._mem.append(item)
+        self._mem_rows += _weight(item)
+
+    def _append_file(self, item: dict[str, Any]) -> bool:
+        if self.path is None:
+            return False
+        try:
+            self._open()
+            assert self._db is not None
+            with self._db:
+                self._db.execute("INSERT INTO spool (body) VALUES (?)", (orjson.dumps(item),))
+        except (sqlite3.Error, OSError) as exc:
+            self.file_error = f"{self.path}: {exc}"
+            return False
+        self._file_items += 1
+        return True
+
+    def _open(self) -> None:
+        if self._db is not None or self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Born 0600 before SQLite opens it; its journal takes the same mode.
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=2000")
+        db.execute("CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        self._file_items = int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        self._db = db
+
+
+def _weight(item: dict[str, Any]) -> int:
+    rows = item.get("rows")
+    return max(1, len(rows)) if isinstance(rows, list) else 1
