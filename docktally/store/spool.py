@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from docktally.store.locate import default_db_path
+from docktally.store.db import default_db_path
 
 MEMORY_ROWS = 20_000  # about 20 MB of rows with their raw JSON before they go to the file
 
