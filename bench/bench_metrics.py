@@ -11,8 +11,9 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
 2. Collector: a private engine (tests/private_engine.py) with `--churners` processes looping
    create/start/wait/remove; the collector writes into the same database. Event-to-commit
    latency (the bench_collector_latency measure) for `--seconds` without the endpoint, then
-   `--seconds` with the endpoint in the same process refreshing every 5 s and scraped every
-   second, `--rounds` times in turn (the machine's load drifts). Target: p99 not slowed.
+   `--seconds` with the endpoint as `collect --metrics` serves it (the store's series from a
+   `docktally metrics` child refreshing every 5 s) scraped every second by another process,
+   `--rounds` times in turn (the machine's load drifts). Target: p99 not slowed.
 """
 
 from __future__ import annotations
@@ -34,10 +35,23 @@ from bench.generate import write_file
 from bench.installed import byte_compile
 from docktally.cli import main as docktally
 from docktally.collector.runner import Collector
+from docktally.metrics.endpoint import CollectorMetrics
 from docktally.metrics.health import CollectorHealth, sessions_of
 from docktally.metrics.server import MetricsServer
 from docktally.store import db
 from tests.private_engine import IMAGE, PrivateEngine
+
+# Scrapes come from another process, as Prometheus' would, once a second.
+SCRAPER = """
+import sys, time, urllib.request
+while True:
+    t0 = time.perf_counter()
+    with urllib.request.urlopen(sys.argv[1], timeout=60) as resp:
+        resp.read()
+    took = time.perf_counter() - t0
+    print(took, flush=True)
+    time.sleep(max(0.0, 1.0 - took))
+"""
 
 
 def scrape(url: str) -> tuple[float, int]:
@@ -105,23 +119,20 @@ def bench_collector(url: str, seconds: float, churners: int, rounds: int) -> Non
             phase.append([])
             time.sleep(seconds)
             lat[False] += phase[-1]
-            server = MetricsServer(store, port=0, health=health).start()
-            server.wait_ready()
+            # As `docktally collect --metrics` runs it: the store's series from a child.
+            server = CollectorMetrics(url, health, port=0).start()
+            while b"docktally_container_restarts_total" not in server.scrape():
+                time.sleep(0.5)
             endpoint = f"http://127.0.0.1:{server.port}/metrics"
-            done = threading.Event()
-
-            def scraper(endpoint: str = endpoint, done: threading.Event = done) -> None:
-                while not done.wait(1.0):
-                    scrapes.append(scrape(endpoint)[0])
-
-            th = threading.Thread(target=scraper, daemon=True)
             phase.append([])
-            th.start()
+            scraper = subprocess.Popen(
+                [sys.executable, "-c", SCRAPER, endpoint], stdout=subprocess.PIPE, text=True
+            )
             time.sleep(seconds)
             lat[True] += phase[-1]
-            done.set()
-            th.join()
-            print(f"  round: last refresh {server.last_refresh_s:.2f} s")
+            scraper.terminate()
+            out, _ = scraper.communicate()
+            scrapes += [float(x) for x in out.split()]
             server.close()
         for on, name in ((False, "without the endpoint"), (True, "with the endpoint")):
             v = lat[on]

@@ -22,12 +22,12 @@ from docktally.metrics.address import parse_address
 from docktally.metrics.collector import (
     ContainerCollector,
     ContainerValues,
-    HealthCollector,
     IncidentCollector,
+    StoreHealthCollector,
     container_rows,
 )
 from docktally.metrics.exposition import render_containers
-from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth
+from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth, ProcessHealthCollector
 from docktally.metrics.rules import render_rules
 from docktally.metrics.summary import StoreTotals
 from docktally.store import collection, db, reads
@@ -87,7 +87,8 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ContainerCollector(ContainerValues.of(rows)))
     registry.register(IncidentCollector(rows, snap.now_ns))
-    registry.register(HealthCollector(snap, health.view()))
+    registry.register(StoreHealthCollector(snap))
+    registry.register(ProcessHealthCollector(health.view()))
     text = generate_latest(registry)
     check = subprocess.run([PROMTOOL, "check", "metrics"], input=text, capture_output=True)
     assert check.returncode == 0, check.stdout + check.stderr

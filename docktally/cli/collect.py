@@ -70,12 +70,13 @@ def run(args: argparse.Namespace) -> int:
     metrics = health = None
     if args.metrics:
         from docktally.metrics.address import parse_address
+        from docktally.metrics.endpoint import CollectorMetrics
         from docktally.metrics.health import CollectorHealth, sessions_of
-        from docktally.metrics.server import MetricsServer
 
         address, port = parse_address(args.metrics)
         health = CollectorHealth()
-        metrics = MetricsServer(store, address=address, port=port, health=health).start()
+        db_url = store.url.render_as_string(hide_password=False)
+        metrics = CollectorMetrics(db_url, health, address=address, port=port).start()
         print(
             f"docktally collect: metrics at http://{address}:{metrics.port}/metrics",
             file=sys.stderr,

@@ -4,12 +4,16 @@ central store), with no collector in this process."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from typing import Any
 
 from docktally.cli.common import add_db, add_duration, open_db
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.timespec import NS_PER_S
+
+PARENT_CHECK_S = 0.5
 
 EPILOG = """examples:
   docktally metrics                                   # http://127.0.0.1:9486/metrics
@@ -42,6 +46,9 @@ def register(sub: Any) -> None:
     add_db(p)
     add_metrics_address(p, "--address", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
     add_duration(p, "--duration", help="stop after this long (default: until a signal)")
+    # `collect --metrics` and `up` run this command as a child: it ends with its parent.
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -54,14 +61,20 @@ def run(args: argparse.Namespace) -> int:
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args, readonly=True)
     server = MetricsServer(store, address=address, port=port).start()
-    print(
-        f"docktally metrics: serving http://{address}:{server.port}/metrics",
-        file=sys.stderr,
-        flush=True,
-    )
+    if not args.quiet:
+        print(
+            f"docktally metrics: serving http://{address}:{server.port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
+    deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         with stop_requested() as stopping:
-            stopping.wait(duration_s)
+            while not stopping.wait(PARENT_CHECK_S):
+                if args.parent_pid is not None and os.getppid() != args.parent_pid:
+                    break  # the collector that started this endpoint is gone
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
     finally:
         server.close()
         store.dispose()

@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
     from docktally.collector.engine_url import default_engine_url
     from docktally.collector.runner import Collector
+    from docktally.metrics.endpoint import CollectorMetrics
     from docktally.metrics.health import CollectorHealth, sessions_of
-    from docktally.metrics.server import MetricsServer
 
     alerts = config_from_args(args)
     check_port_free(args.address, args.port)
@@ -76,14 +76,14 @@ def run(args: argparse.Namespace) -> int:
     if warning:
         print(f"docktally up: {warning}", file=sys.stderr, flush=True)
     store = open_db(args)  # migrates to head
+    url = store.url.render_as_string(hide_password=False)
     health = CollectorHealth()
-    metrics: MetricsServer | None = None
+    metrics: CollectorMetrics | None = None
     try:
-        metrics = MetricsServer(store, address=metrics_at[0], port=metrics_at[1], health=health)
+        metrics = CollectorMetrics(url, health, address=metrics_at[0], port=metrics_at[1])
     except UsageError as exc:
         # The dashboard and the collector are the main job: without the endpoint, say so.
         print(f"docktally up: metrics not served: {exc}", file=sys.stderr, flush=True)
-    url = store.url.render_as_string(hide_password=False)
     status_dir = Path(tempfile.mkdtemp(prefix="docktally-up-"))
     status_path = status_dir / "collector.json"
     stop = threading.Event()

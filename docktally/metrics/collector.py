@@ -4,7 +4,6 @@ but the layout of the series."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,7 +12,6 @@ import pandas as pd
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
-    HistogramMetricFamily,
     Metric,
 )
 from prometheus_client.registry import Collector
@@ -27,7 +25,6 @@ from docktally.analytics.totals import (
     open_incidents,
     series,
 )
-from docktally.metrics.health import LAG_BUCKETS_S, HealthView
 from docktally.metrics.summary import Snapshot
 
 NS = 1e9
@@ -180,13 +177,12 @@ def container_rows(snapshot: Snapshot, retain_s: float = RETAIN_S) -> pd.DataFra
     return series(snapshot.totals, snapshot.now_ns, retain_s)
 
 
-class HealthCollector(Collector):
-    """The collector's health: from this process (events, lag, reconnects) where it collects,
-    and from the store (gaps, newest event) always."""
+class StoreHealthCollector(Collector):
+    """What the store says about collection: gaps, the newest event; when the series were
+    computed."""
 
-    def __init__(self, snapshot: Snapshot, health: HealthView | None) -> None:
+    def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.health = health
 
     def collect(self) -> Iterator[Metric]:
         store = self.snapshot.health
@@ -218,30 +214,3 @@ class HealthCollector(Collector):
         )
         snap.add_metric([], self.snapshot.now_ns / NS)
         yield from (gaps, last, spool, snap)
-        if self.health is None:
-            return
-        h = self.health
-        events = CounterMetricFamily(
-            "docktally_collector_events",
-            "Events received from the live stream and committed, by this process.",
-            labels=["host"],
-        )
-        lag = HistogramMetricFamily(
-            "docktally_collector_commit_lag_seconds",
-            "From an event's time (the engine's clock) to its commit.",
-            labels=["host"],
-            unit="seconds",
-        )
-        for host in sorted(h.events):
-            events.add_metric([host], h.events[host])
-            cumulative = list(itertools.accumulate(h.lag_buckets[host]))
-            bounds = [*(f"{b:g}" for b in LAG_BUCKETS_S), "+Inf"]
-            lag.add_metric([host], list(zip(bounds, cumulative, strict=True)), h.lag_sum_s[host])
-        reconnects = CounterMetricFamily(
-            "docktally_collector_reconnects",
-            "Connections to the engine after the first one.",
-            labels=["engine"],
-        )
-        for url, n in sorted(h.reconnects.items()):
-            reconnects.add_metric([url], n)
-        yield from (events, lag, reconnects)

@@ -5,10 +5,14 @@ additions per event, so the event-to-commit path does not wait on the endpoint."
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 NS = 1_000_000_000
 # Seconds; the collector commits within 200 ms of a batch's first event when all is well.
@@ -65,3 +69,37 @@ class CollectorHealth:
 def sessions_of(collector: Any) -> Callable[[], int]:
     """A collector.runner.Collector's session count, read when the endpoint is scraped."""
     return lambda: int(collector.sessions)
+
+
+class ProcessHealthCollector(Collector):
+    """The collector's health as this process saw it: events, commit lag, reconnects."""
+
+    def __init__(self, health: HealthView) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[Metric]:
+        h = self.health
+        events = CounterMetricFamily(
+            "docktally_collector_events",
+            "Events received from the live stream and committed, by this process.",
+            labels=["host"],
+        )
+        lag = HistogramMetricFamily(
+            "docktally_collector_commit_lag_seconds",
+            "From an event's time (the engine's clock) to its commit.",
+            labels=["host"],
+            unit="seconds",
+        )
+        for host in sorted(h.events):
+            events.add_metric([host], h.events[host])
+            cumulative = list(itertools.accumulate(h.lag_buckets[host]))
+            bounds = [*(f"{b:g}" for b in LAG_BUCKETS_S), "+Inf"]
+            lag.add_metric([host], list(zip(bounds, cumulative, strict=True)), h.lag_sum_s[host])
+        reconnects = CounterMetricFamily(
+            "docktally_collector_reconnects",
+            "Connections to the engine after the first one.",
+            labels=["engine"],
+        )
+        for url, n in sorted(h.reconnects.items()):
+            reconnects.add_metric([url], n)
+        yield from (events, lag, reconnects)
