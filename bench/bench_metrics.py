@@ -35,7 +35,7 @@ from bench.generate import write_file
 from bench.installed import byte_compile
 from docktally.cli import main as docktally
 from docktally.collector.runner import Collector
-from docktally.metrics.endpoint import CollectorMetrics
+from docktally.metrics.endpoint import CollectorMetrics, fetch
 from docktally.metrics.health import CollectorHealth, sessions_of
 from docktally.metrics.server import MetricsServer
 from docktally.store import db
@@ -121,9 +121,9 @@ def bench_collector(url: str, seconds: float, churners: int, rounds: int) -> Non
             lat[False] += phase[-1]
             # As `docktally collect --metrics` runs it: the store's series from a child.
             server = CollectorMetrics(url, health, port=0).start()
-            while b"docktally_container_restarts_total" not in server.scrape():
-                time.sleep(0.5)
             endpoint = f"http://127.0.0.1:{server.port}/metrics"
+            while b"docktally_container_restarts_total" not in fetch(endpoint):
+                time.sleep(0.5)
             phase.append([])
             scraper = subprocess.Popen(
                 [sys.executable, "-c", SCRAPER, endpoint], stdout=subprocess.PIPE, text=True

@@ -49,6 +49,7 @@ def register(sub: Any) -> None:
     # `collect --metrics` and `up` run this command as a child: it ends with its parent.
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--health-from", metavar="URL", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     address, port = parse_address(args.address, "--address")
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args, readonly=True)
-    server = MetricsServer(store, address=address, port=port).start()
+    server = MetricsServer(store, address=address, port=port, health_from=args.health_from).start()
     if not args.quiet:
         print(
             f"docktally metrics: serving http://{address}:{server.port}/metrics",

@@ -1,9 +1,9 @@
 """The HTTP side of /metrics, and the endpoint beside a collector (`docktally collect
---metrics`, `docktally up`): the store's series come from a `docktally metrics` child process
-(server.py) on a loopback port, so that their computation (pandas, ~0.6 s of CPU per refresh at
-10,000 containers) never holds the GIL the collector's writer needs, nor loads pandas into the
-collector; this process adds only its own health (events, commit lag, reconnects), read from
-the commit hook's counters at scrape time.
+--metrics`, `docktally up`): a `docktally metrics` child process (server.py) serves it, so that
+the store's series (pandas, ~0.6 s of CPU per refresh and 27 MB of text at 10,000 containers)
+never hold the GIL the collector's writer needs, nor load pandas into the collector; this
+process only answers the child with its own health (events, commit lag, reconnects), read from
+the commit hook's counters.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from docktally.errors import UsageError
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.metrics.health import CollectorHealth, ProcessHealthCollector
 
-CHILD_TIMEOUT_S = 10.0
+# The collector's health, asked by the child at each scrape.
+CHILD_TIMEOUT_S = 2.0
 
 
 def render(*collectors: Collector) -> bytes:
@@ -56,8 +57,10 @@ class Http:
 
 
 class CollectorMetrics:
-    """/metrics beside a collector: the store's series from a `docktally metrics` child on a
-    loopback port, then this process's health."""
+    """/metrics beside a collector, served on the public address by a `docktally metrics`
+    child process; the child adds this process's health, which it fetches from a loopback
+    port here at each scrape (a few hundred bytes: the store's megabytes never pass through
+    the collector's process)."""
 
     def __init__(
         self,
@@ -69,22 +72,24 @@ class CollectorMetrics:
     ) -> None:
         self.db_url = db_url
         self.health = health
-        self._http = Http(address, port, self.scrape)
-        self.port = self._http.port
-        self.child_port = _free_port()
+        self.address = address
+        self.port = port or _free_port()
+        _check_free(address, self.port)  # said here, not by a child that exits
+        self._http = Http("127.0.0.1", 0, self.scrape)
         self.child: subprocess.Popen[bytes] | None = None
 
     def start(self) -> CollectorMetrics:
         # The URL through the environment, not argv: `ps` shows argv, with its password.
         env = {**os.environ, "DOCKTALLY_DB": self.db_url}
+        host = f"[{self.address}]" if ":" in self.address else self.address
         argv = [sys.executable, "-m", "docktally", "metrics", "--quiet"]
-        argv += ["--address", f"127.0.0.1:{self.child_port}", "--parent-pid", str(os.getpid())]
-        self.child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        argv += ["--address", f"{host}:{self.port}", "--parent-pid", str(os.getpid())]
+        argv += ["--health-from", f"http://127.0.0.1:{self._http.port}/metrics"]
         self._http.thread.start()
+        self.child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
         return self
 
     def close(self) -> None:
-        self._http.close()
         if self.child is not None:
             self.child.terminate()
             try:
@@ -92,15 +97,29 @@ class CollectorMetrics:
             except subprocess.TimeoutExpired:
                 self.child.kill()
                 self.child.wait()
+        self._http.close()
 
     def scrape(self) -> bytes:
+        return render(ProcessHealthCollector(self.health.view()))
+
+
+def fetch(url: str) -> bytes:
+    """Another process's metrics text; nothing if it does not answer (still starting, gone)."""
+    try:
+        with urllib.request.urlopen(url, timeout=CHILD_TIMEOUT_S) as resp:
+            return bytes(resp.read())
+    except OSError:
+        return b""
+
+
+def _check_free(address: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            url = f"http://127.0.0.1:{self.child_port}/metrics"
-            with urllib.request.urlopen(url, timeout=CHILD_TIMEOUT_S) as resp:
-                store = bytes(resp.read())
-        except OSError:
-            store = b""  # still starting, or gone: this process's health still tells
-        return store + render(ProcessHealthCollector(self.health.view()))
+            s.bind((address, port))
+        except OSError as exc:
+            raise UsageError(f"--metrics {address}:{port}: {exc.strerror}") from None
 
 
 def _free_port() -> int:

@@ -20,7 +20,7 @@ from docktally.metrics.collector import (
     StoreHealthCollector,
     container_rows,
 )
-from docktally.metrics.endpoint import Http, render
+from docktally.metrics.endpoint import Http, fetch, render
 from docktally.metrics.exposition import render_containers
 from docktally.metrics.summary import Snapshot, StoreHealth, StoreTotals
 
@@ -41,8 +41,12 @@ class MetricsServer:
         port: int = DEFAULT_PORT,
         refresh_s: float = REFRESH_S,
         clock_ns: Callable[[], int] = time.time_ns,
+        health_from: str | None = None,
     ) -> None:
         self.totals = StoreTotals(store, clock_ns=clock_ns)
+        # Where a collector's own health is served (endpoint.CollectorMetrics), added to each
+        # scrape.
+        self.health_from = health_from
         self.refresh_s = refresh_s
         # The snapshot and its rendering, swapped as one.
         self._current = (Snapshot(clock_ns(), empty_totals(), StoreHealth()), b"")
@@ -94,7 +98,8 @@ class MetricsServer:
         if not self._ready.is_set():
             self._wake.set()
             self._ready.wait(FIRST_WAIT_S)
-        return self._current[1]
+        rendered = self._current[1]
+        return rendered + fetch(self.health_from) if self.health_from else rendered
 
     def _refresh_loop(self) -> None:
         while not self._stop.is_set():
