@@ -12,7 +12,8 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
    create/start/wait/remove; the collector writes into the same database. Event-to-commit
    latency (the bench_collector_latency measure) for `--seconds` without the endpoint, then
    `--seconds` with the endpoint as `collect --metrics` serves it (the store's series from a
-   `docktally metrics` child refreshing every 5 s) scraped every second by another process,
+   `docktally metrics` child, refreshing after each scrape) scraped every `--scrape-every`
+   seconds (15, Prometheus' usual interval) by another process,
    `--rounds` times in turn (the machine's load drifts). Target: p99 not slowed.
 """
 
@@ -41,7 +42,7 @@ from docktally.metrics.server import MetricsServer
 from docktally.store import db
 from tests.private_engine import IMAGE, PrivateEngine
 
-# Scrapes come from another process, as Prometheus' would, once a second.
+# Scrapes come from another process, as Prometheus' would, every `--scrape-every` seconds.
 SCRAPER = """
 import sys, time, urllib.request
 while True:
@@ -50,7 +51,7 @@ while True:
         resp.read()
     took = time.perf_counter() - t0
     print(took, flush=True)
-    time.sleep(max(0.0, 1.0 - took))
+    time.sleep(max(0.0, float(sys.argv[2]) - took))
 """
 
 
@@ -88,7 +89,9 @@ def bench_scrape(url: str, scrapes: int) -> MetricsServer:
     return server
 
 
-def bench_collector(url: str, seconds: float, churners: int, rounds: int) -> None:
+def bench_collector(
+    url: str, seconds: float, churners: int, rounds: int, scrape_every: float
+) -> None:
     eng = PrivateEngine()
     eng.start()
     phase: list[list[float]] = [[]]
@@ -126,7 +129,9 @@ def bench_collector(url: str, seconds: float, churners: int, rounds: int) -> Non
                 time.sleep(0.5)
             phase.append([])
             scraper = subprocess.Popen(
-                [sys.executable, "-c", SCRAPER, endpoint], stdout=subprocess.PIPE, text=True
+                [sys.executable, "-c", SCRAPER, endpoint, str(scrape_every)],
+                stdout=subprocess.PIPE,
+                text=True,
             )
             time.sleep(seconds)
             lat[True] += phase[-1]
@@ -163,6 +168,7 @@ def main() -> None:
     ap.add_argument("--scrapes", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--churners", type=int, default=3)
+    ap.add_argument("--scrape-every", type=float, default=15.0, help="seconds (default 15)")
     ap.add_argument("--rounds", type=int, default=2, help="without/with pairs (default 2)")
     ap.add_argument("--skip-collector", action="store_true")
     args = ap.parse_args()
@@ -178,7 +184,7 @@ def main() -> None:
     assert docktally(["import", "--db", url, "--host", "bench", str(lines)]) == 0
     bench_scrape(url, args.scrapes)
     if not args.skip_collector:
-        bench_collector(url, args.seconds, args.churners, args.rounds)
+        bench_collector(url, args.seconds, args.churners, args.rounds, args.scrape_every)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Serve /metrics from the store alone (`docktally metrics`, and the child that `collect
 --metrics` and `up` start, see endpoint.py): the container series are computed and rendered in
-a thread of their own, every few seconds while someone scrapes; a scrape sends the latest
-rendering."""
+a thread of their own after each scrape (at most every 5 s); a scrape sends the latest
+rendering, so it costs the endpoint almost nothing."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ from docktally.metrics.summary import Snapshot, StoreHealth, StoreTotals
 REFRESH_S = 5.0
 # A refresh may take at most this share of one core's time: big stores refresh less often.
 REFRESH_SHARE = 0.25
-# Nobody scraped for this long: stop refreshing until someone does.
-IDLE_S = 300.0
 FIRST_WAIT_S = 10.0
 
 
@@ -95,19 +93,24 @@ class MetricsServer:
 
     def scrape(self) -> bytes:
         self._last_scrape = time.monotonic()
+        self._wake.set()
         if not self._ready.is_set():
-            self._wake.set()
             self._ready.wait(FIRST_WAIT_S)
         rendered = self._current[1]
         return rendered + fetch(self.health_from) if self.health_from else rendered
 
     def _refresh_loop(self) -> None:
+        # Refresh after each scrape (at most every refresh_s): the next scrape finds values as
+        # old as the time between scrapes, and nobody scraping costs nothing.
+        refreshed_at = float("-inf")
         while not self._stop.is_set():
-            if not self._ready.is_set() or time.monotonic() - self._last_scrape < IDLE_S:
+            if not self._ready.is_set() or self._last_scrape > refreshed_at:
+                refreshed_at = time.monotonic()
                 try:
                     self.refresh()
                 except Exception as exc:  # a bad moment of the store must not end the endpoint
                     print(f"docktally metrics: refresh failed: {exc}", file=sys.stderr, flush=True)
             pause = max(self.refresh_s, self.last_refresh_cpu_s / REFRESH_SHARE)
-            self._wake.wait(pause)
+            self._stop.wait(pause)
+            self._wake.wait()
             self._wake.clear()
