@@ -114,8 +114,13 @@ def test_series_add_up_a_recreated_container_and_age_out_removed_ones() -> None:
     ]
     history = history_from_rows(events=events, facts=FACTS, coverage=[(-1000, 100_000)])
     totals = container_totals(history, Window(ns(0), ns(1000)))
-    # A container recreated under its name (and so its service): here "old" becomes "new".
-    totals.loc[totals["container"] == "old", ["container", "service"]] = "new"
+    # A container recreated under its name (so its service) and policy: "old" becomes "new".
+    new_policy = totals.loc[totals["container"] == "new", "policy"].iloc[0]
+    totals.loc[totals["container"] == "old", ["container", "service", "policy"]] = [
+        "new",
+        "new",
+        new_policy,
+    ]
     rows = series(totals, ns(1000), retain_s=3600).set_index("container")
     assert list(rows.index) == ["gone", "new"]
     assert rows.loc["new", "failures_crash"] == 2  # one of each container, summed
