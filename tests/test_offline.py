@@ -31,6 +31,22 @@ PAGES = {
 }
 
 
+# A page has rendered its data once one of these shows.
+CONTENT = '[data-testid="stDataFrame"], [data-testid="stVegaLiteChart"]'
+
+
+def full_page_screenshot(page: Any, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main section, not the document, so the
+    viewport is made as tall as that section first."""
+    height = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight ?? 1000"
+    )
+    page.set_viewport_size({"width": 1400, "height": max(1000, int(height))})
+    page.wait_for_timeout(1500)  # charts redraw at the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def is_local(url: str) -> bool:
     parts = urlsplit(url)
     if parts.scheme in ("data", "blob", "about", "file"):
@@ -94,11 +110,12 @@ def test_every_dashboard_page_loads_offline(
     for path, heading in PAGES.items():
         page.goto(served + ("" if path == "overview" else path))
         page.get_by_role("heading", name=heading).first.wait_for()
+        page.locator(CONTENT).first.wait_for()
         wait_rendered(page)
         # Late requests (fonts, the favicon) come after the first render.
         page.wait_for_load_state("networkidle")
         assert page.locator('[data-testid="stException"]').count() == 0, path
-        page.screenshot(path=str(artifacts_dir / f"offline-{path}.png"), full_page=True)
+        full_page_screenshot(page, artifacts_dir / f"dashboard-{path}.png")
     assert attempted == []
 
 
@@ -137,5 +154,5 @@ def test_html_report_and_postmortem_load_offline(
     for path in (report, postmortem):
         page.goto(path.as_uri())
         page.wait_for_load_state("networkidle")
-        page.screenshot(path=str(artifacts_dir / f"offline-{path.stem}.png"), full_page=True)
+        page.screenshot(path=str(artifacts_dir / f"{path.stem}.png"), full_page=True)
     assert attempted == []

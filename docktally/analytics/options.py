@@ -13,7 +13,7 @@ NS = 1_000_000_000
 GROUP_BY = ("container", "service", "image", "host", "policy")
 
 # Calendar breakdowns (`--every`), UTC.
-EVERY = ("day", "week", "month")
+EVERY = ("hour", "day", "week", "month")
 
 # The look-backs of the SRE workbook's burn-rate alerts; the longest decides how far before the
 # window an SLO report reads.

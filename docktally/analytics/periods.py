@@ -1,4 +1,4 @@
-"""Calendar periods (UTC) for `--every day|week|month` breakdowns."""
+"""Calendar periods (UTC) for `--every hour|day|week|month` breakdowns."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from docktally.timespec import NS_PER_S, datetime_to_ns
 
 
 def _floor(dt: datetime, every: str) -> datetime:
+    if every == "hour":
+        return dt.replace(minute=0, second=0, microsecond=0)
     day = dt.replace(hour=0, minute=0, second=0, microsecond=0)
     if every == "day":
         return day
@@ -22,6 +24,8 @@ def _floor(dt: datetime, every: str) -> datetime:
 
 
 def _next(dt: datetime, every: str) -> datetime:
+    if every == "hour":
+        return dt + timedelta(hours=1)
     if every == "day":
         return dt + timedelta(days=1)
     if every == "week":
@@ -32,7 +36,7 @@ def _next(dt: datetime, every: str) -> datetime:
 
 
 def calendar_periods(window: Window, every: str) -> list[tuple[int, int]]:
-    """[start, end) of each calendar day/week/month touching the window, clipped to it."""
+    """[start, end) of each calendar hour/day/week/month touching the window, clipped to it."""
     if every not in EVERY:
         raise UsageError(f"--every: {every!r} is not one of {', '.join(EVERY)}")
     start = datetime.fromtimestamp(window.start_ns // NS_PER_S, tz=UTC)

@@ -556,7 +556,7 @@ def build_report(
     every: str | None = None,
 ) -> Report:
     """Per-group availability, MTBF/MTTR, error budget (with `slo`, a percentage such as 99.9)
-    and calendar breakdowns (with `every` = day|week|month, UTC)."""
+    and calendar breakdowns (with `every` = hour|day|week|month, UTC)."""
     return build_report_with_timeline(history, window, by=by, slo=slo, every=every)[0]
 
 

@@ -8,6 +8,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
+from docktally.reports import humane
+
 # One colour per state, the same on every chart: green up, amber unhealthy, red down,
 # blue planned, grey unknown.
 STATE_COLOURS = {
@@ -19,54 +21,80 @@ STATE_COLOURS = {
 }
 
 
+# What each colour means, in the legend itself.
+STATE_MEANINGS = {
+    "up": "up: running",
+    "unhealthy": "unhealthy: running, health check failing",
+    "down": "down: failed, not yet back",
+    "planned": "planned: stopped by a person or maintenance",
+    "unknown": "unknown: nobody was watching",
+}
+# Times in UTC, on a 24-hour clock, whatever the browser's zone.
+UTC = alt.Scale(type="utc")
+# Hours where the range is short, the date at each midnight.
+TIME_AXIS = alt.Axis(
+    format="%H:%M",
+    labelExpr="utcFormat(datum.value, '%H:%M') == '00:00' ? "
+    "utcFormat(datum.value, '%b %d') : utcFormat(datum.value, '%H:%M')",
+    labelOverlap=True,
+)
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+DATE_AXIS = alt.Axis(format="%b %d", labelExpr="utcFormat(datum.value, '%b %d')", tickCount="day")
+
+
+def period_axis(every: str) -> Any:
+    return TIME_AXIS if every == "hour" else DATE_AXIS
+
+
+def _when(field: str, title: str) -> Any:
+    return alt.Tooltip(f"{field}:T", title=title, format=TIME_FORMAT, formatType="utc")
+
+
 def _label(df: pd.DataFrame) -> pd.Series:
-    # Distinct rows for containers that share a name (recreated, or on two hosts).
+    # The name alone; the short id only where two containers share a name (recreated, or on
+    # two hosts).
     short = df["container_id"].astype(str).str[:12]
-    name = df["name"].fillna(short).astype(str)
-    return name + " (" + short + ")"
-
-
-def is_absent(intervals: pd.DataFrame) -> pd.Series:
-    """Rows of time a container did not exist (planned, cause absent or removed)."""
-    return (intervals["state"] == "planned") & intervals["cause"].isin(["absent", "removed"])
+    name = df["name"].where(df["name"].notna(), short).astype(str)
+    ids = df["container_id"].astype(str).groupby(name).transform("nunique")
+    return name.where(ids <= 1, name + " (" + short + ")")
 
 
 def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: int = 40) -> Any:
     """Each container's states as bars over time; failures as black ticks on top."""
-    # Before its create and after its destroy a container did not exist: no bar at all, not a
-    # blue "stopped by a person" one.
-    iv = intervals[~is_absent(intervals)].copy()
+    iv = intervals.copy()
     iv["container"] = _label(iv)
     iv["start"] = pd.to_datetime(iv["start_ns"], unit="ns", utc=True)
     iv["end"] = pd.to_datetime(iv["end_ns"], unit="ns", utc=True)
     iv["cause"] = iv["cause"].fillna("")
+    iv["meaning"] = iv["state"].map(STATE_MEANINGS).fillna(iv["state"])
     rows = sorted(iv["container"].unique())
     colour = alt.Color(
-        "state:N",
-        scale=alt.Scale(domain=list(STATE_COLOURS), range=list(STATE_COLOURS.values())),
-        legend=alt.Legend(orient="top", title=None),
+        "meaning:N",
+        scale=alt.Scale(domain=list(STATE_MEANINGS.values()), range=list(STATE_COLOURS.values())),
+        legend=alt.Legend(orient="top", title=None, columns=3, labelLimit=320),
     )
     y = alt.Y("container:N", sort=rows, title=None, axis=alt.Axis(labelLimit=320))
     bars = (
-        alt.Chart(iv[["container", "start", "end", "state", "cause"]])
+        alt.Chart(iv[["container", "start", "end", "state", "meaning", "cause"]])
         .mark_bar()
         .encode(
-            x=alt.X("start:T", title="time (UTC)"),
+            x=alt.X("start:T", title="time (UTC, 24-hour)", scale=UTC, axis=TIME_AXIS),
             x2="end:T",
             y=y,
             color=colour,
             tooltip=[
-                alt.Tooltip("state:N"),
+                alt.Tooltip("container:N"),
+                alt.Tooltip("meaning:N", title="state"),
                 alt.Tooltip("cause:N"),
-                alt.Tooltip("start:T", format="%Y-%m-%d %H:%M:%S"),
-                alt.Tooltip("end:T", format="%Y-%m-%d %H:%M:%S"),
+                _when("start", "from"),
+                _when("end", "to"),
             ],
         )
     )
     layers: list[Any] = [bars]
     if len(failures):
         fl = failures.copy()
-        fl["container"] = _label(fl)
+        fl["container"] = _label(fl) if "name" in fl.columns else fl["container_id"].str[:12]
         fl["time"] = pd.to_datetime(fl["time_ns"], unit="ns", utc=True)
         fl["cause"] = fl["cause"].fillna("")
         fl["exit_code"] = (
@@ -77,12 +105,12 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
             alt.Chart(fl[["container", "time", "cause", "exit_code"]])
             .mark_tick(color="black", thickness=2, size=20)
             .encode(
-                x="time:T",
+                x=alt.X("time:T", scale=UTC),
                 y=y,
                 tooltip=[
-                    alt.Tooltip("time:T", title="failure", format="%Y-%m-%d %H:%M:%S"),
+                    _when("time", "failure"),
                     alt.Tooltip("cause:N"),
-                    alt.Tooltip("exit_code:Q"),
+                    alt.Tooltip("exit_code:Q", title="exit code"),
                 ],
             )
         )
@@ -94,32 +122,126 @@ def timeline_height(rows: int, height_per_row: int = 40) -> int:
     return max(120, height_per_row * rows)
 
 
-def over_time(breakdown: pd.DataFrame, metric: str, title: str) -> Any:
-    """One metric per period, one line per group."""
-    df = breakdown.copy()
+PERIOD_WORDS = {"hour": "hour", "day": "day", "week": "week", "month": "month"}
+
+
+def _hours_or_minutes(seconds: pd.Series) -> tuple[pd.Series, str]:
+    """A duration axis a person reads: hours when the largest is over 3 hours, else minutes."""
+    if len(seconds) and float(seconds.max()) > 3 * 3600:
+        return seconds / 3600, "hours"
+    return seconds / 60, "minutes"
+
+
+def over_time(trend: pd.DataFrame, metric: str, title: str, every: str) -> Any:
+    """One metric per period, one line per group (groups named, see analytics.trends)."""
+    df = trend.copy()
     df["period"] = pd.to_datetime(df["period_start_ns"], unit="ns", utc=True)
     df["group"] = df["group"].astype(str)
+    values, unit = _hours_or_minutes(df[metric].astype(float))
+    df["value"] = values
+    df["shown"] = [humane.duration(v) for v in df[metric]]
     return (
-        alt.Chart(df[["period", "group", metric]])
+        alt.Chart(df[["period", "group", "value", "shown"]])
         .mark_line(point=True)
         .encode(
-            x=alt.X("period:T", title="day (UTC)"),
-            y=alt.Y(f"{metric}:Q", title=title),
+            x=alt.X("period:T", title=f"{every} (UTC)", scale=UTC, axis=period_axis(every)),
+            y=alt.Y("value:Q", title=f"{title} ({unit})"),
             color=alt.Color("group:N", title=None, legend=alt.Legend(labelLimit=240)),
-            tooltip=["period:T", "group:N", alt.Tooltip(f"{metric}:Q", format=".1f")],
+            tooltip=[
+                _when("period", every),
+                alt.Tooltip("group:N"),
+                alt.Tooltip("shown:N", title=title),
+            ],
         )
         .properties(height=260)
     )
 
 
 def downtime_by_cause(df: pd.DataFrame) -> Any:
-    return (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X("downtime_s:Q", title="downtime (s)"),
-            y=alt.Y("cause:N", sort="-x", title=None),
-            tooltip=["cause:N", alt.Tooltip("downtime_s:Q", format=".1f")],
-        )
-        .properties(height=max(80, 28 * len(df)))
+    """Bars long enough to read, one per cause, the longest first, each labelled."""
+    d = df.copy()
+    d["value"], unit = _hours_or_minutes(d["downtime_s"].astype(float))
+    d["shown"] = [humane.duration(v) for v in d["downtime_s"]]
+    base = alt.Chart(d[["cause", "value", "shown"]]).encode(
+        y=alt.Y("cause:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("value:Q", title=f"downtime ({unit}, container time)"),
+        tooltip=[alt.Tooltip("cause:N"), alt.Tooltip("shown:N", title="downtime")],
     )
+    bars = base.mark_bar(color=STATE_COLOURS["down"], size=22)
+    text = base.mark_text(align="left", dx=4).encode(text="shown:N")
+    return (bars + text).properties(height=alt.Step(BAR_STEP))
+
+
+# Pixels per bar of a horizontal bar chart: room for the bar and its label.
+BAR_STEP = 30
+
+
+def fleet_trend(per: pd.DataFrame, every: str) -> Any:
+    """The selection's availability (line) and failures (bars) per period."""
+    d = per.copy()
+    d["period"] = pd.to_datetime(d["period_start_ns"], unit="ns", utc=True)
+    d["availability %"] = d["availability"].astype(float) * 100
+    d["shown"] = [humane.percent(v) for v in d["availability"]]
+    x = alt.X("period:T", title=f"{every} (UTC)", scale=UTC, axis=period_axis(every))
+    base = alt.Chart(d[["period", "availability %", "shown", "failures"]])
+    avail = base.mark_line(point=True, color=STATE_COLOURS["up"]).encode(
+        x=x,
+        y=alt.Y("availability %:Q", title="availability (%)", scale=alt.Scale(zero=False)),
+        tooltip=[_when("period", every), alt.Tooltip("shown:N", title="availability")],
+    )
+    fails = base.mark_bar(color=STATE_COLOURS["down"]).encode(
+        x=x,
+        y=alt.Y("failures:Q", title="failures"),
+        tooltip=[_when("period", every), alt.Tooltip("failures:Q")],
+    )
+    return avail.properties(height=200, title="Availability"), fails.properties(
+        height=200, title="Failures"
+    )
+
+
+def worst(df: pd.DataFrame) -> Any:
+    """The least available groups as bars, the worst on top, labelled with their downtime."""
+    d = df.copy()
+    d["availability %"] = d["availability"].astype(float) * 100
+    d["shown"] = [
+        f"{humane.percent(a)}, down {humane.duration(s)}"
+        for a, s in zip(d["availability"], d["downtime_s"], strict=True)
+    ]
+    base = alt.Chart(d[["label", "availability %", "shown", "failures"]]).encode(
+        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("availability %:Q", title="availability (%)", scale=alt.Scale(domain=[0, 100])),
+        tooltip=[
+            alt.Tooltip("label:N", title="name"),
+            alt.Tooltip("shown:N", title="availability"),
+            alt.Tooltip("failures:Q"),
+        ],
+    )
+    bars = base.mark_bar(color=STATE_COLOURS["down"], size=20)
+    text = base.mark_text(align="left", dx=4).encode(text="shown:N")
+    return (bars + text).properties(height=alt.Step(BAR_STEP))
+
+
+def budget_left(df: pd.DataFrame) -> Any:
+    """Each group's SLO error budget left: green bars, red where it is overspent."""
+    d = df.copy()
+    d["value"], unit = _hours_or_minutes(d["budget_left_s"].abs().astype(float))
+    d["value"] = d["value"].where(d["budget_left_s"] >= 0, -d["value"])
+    d["shown"] = [
+        ("overspent " if v < 0 else "") + humane.duration(abs(v)) for v in d["budget_left_s"]
+    ]
+    d["spent"] = d["budget_left_s"] < 0
+    base = alt.Chart(d[["label", "value", "shown", "spent"]]).encode(
+        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("value:Q", title=f"error budget left ({unit})"),
+        tooltip=[alt.Tooltip("label:N", title="name"), alt.Tooltip("shown:N", title="left")],
+    )
+    bars = base.mark_bar(size=18).encode(
+        color=alt.Color(
+            "spent:N",
+            scale=alt.Scale(
+                domain=[False, True], range=[STATE_COLOURS["up"], STATE_COLOURS["down"]]
+            ),
+            legend=None,
+        )
+    )
+    return bars.properties(height=alt.Step(BAR_STEP))

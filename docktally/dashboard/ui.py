@@ -14,6 +14,7 @@ from docktally.dashboard import data, server
 from docktally.dashboard import status as status_mod
 from docktally.dashboard.data import ANY, Filters, View
 from docktally.errors import DocktallyError
+from docktally.reports import humane
 
 T = TypeVar("T")
 
@@ -197,35 +198,13 @@ def ns_to_datetime(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
     return out
 
 
-def fmt_duration(seconds: Any) -> str:
-    """1234.5 -> "20m 34s"; None -> "–"."""
-    if seconds is None or pd.isna(seconds):
-        return "–"
-    s = float(seconds)
-    if s < 60:
-        return f"{s:.1f}s"
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if s >= size or (parts and unit == "s"):
-            n = int(s // size)
-            s -= n * size
-            parts.append(f"{n}{unit}")
-        if len(parts) == 2:
-            break
-    return " ".join(parts)
-
-
-def fmt_pct(ratio: Any) -> str:
-    if ratio is None or pd.isna(ratio):
-        return "–"
-    return f"{100.0 * float(ratio):.3f}%"
+fmt_duration = humane.duration
+fmt_pct = humane.percent
 
 
 def window_caption(view: View) -> str:
-    from docktally.timespec import ns_to_iso
-
     w = view.window
-    return f"{ns_to_iso(w.start_ns)} to {ns_to_iso(w.end_ns)} (UTC)"
+    return f"{humane.when(w.start_ns)} to {humane.when(w.end_ns)}"
 
 
 def fleet_metrics(fleet: dict[str, Any], *, slo: float | None) -> None:
@@ -245,42 +224,102 @@ def fleet_metrics(fleet: dict[str, Any], *, slo: float | None) -> None:
         )
 
 
-METRIC_COLUMNS: dict[str, Any] = {
-    "availability": st.column_config.NumberColumn("availability %", format="%.3f"),
-    "uptime_s": st.column_config.NumberColumn("uptime s", format="%.0f"),
-    "downtime_s": st.column_config.NumberColumn("downtime s", format="%.1f"),
-    "planned_s": st.column_config.NumberColumn("planned s", format="%.0f"),
-    "unknown_s": st.column_config.NumberColumn("unknown s", format="%.0f"),
-    "mtbf_s": st.column_config.NumberColumn("MTBF s", format="%.0f"),
-    "mttr_s": st.column_config.NumberColumn("MTTR s", format="%.1f"),
-}
+# Rows a table shows before it scrolls (inside itself): every row stays reachable.
+TABLE_ROWS = 15
+_ROW_PX = 35
 
 
-POLICY_COLUMNS: dict[str, Any] = {
-    "availability": st.column_config.NumberColumn("availability %", format="%.3f"),
-    "recovered_without_person_ratio": st.column_config.NumberColumn(
-        "recovered by the engine %", format="%.1f"
-    ),
-    "mttr_s": st.column_config.NumberColumn("MTTR s", format="%.1f"),
-    "replayed_mttr_s": st.column_config.NumberColumn("replayed MTTR s", format="%.1f"),
-    "uptime_s": st.column_config.NumberColumn("uptime s", format="%.0f"),
-    "downtime_s": st.column_config.NumberColumn("downtime s", format="%.1f"),
-    "backoff_wait_s": st.column_config.NumberColumn("back-off wait s", format="%.1f"),
-}
+def _display(col: str, values: pd.Series) -> Any:
+    """How a column's values read: by its name's convention (`_s` seconds, `_ns` instants)."""
+    if col.endswith("_ns"):
+        return humane.when
+    if col.endswith("_s"):
+        return humane.duration
+    if col in ("availability", "recovered_without_person_ratio") or col.endswith("_ratio"):
+        return humane.percent
+    if col == "container_id":
+        return humane.short_id
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return lambda t: "-" if pd.isna(t) else t.strftime("%Y-%m-%d %H:%M UTC")
+    return None
+
+
+# A report's groups as read left to right: who, how available, how it failed, then the rest;
+# ids last. Columns not listed (confidence bounds, per-cause dicts) stay in the CSV and JSON.
+GROUP_ORDER = [
+    "container",
+    "service",
+    "image",
+    "policy",
+    "availability",
+    "downtime_s",
+    "failures",
+    "restarts",
+    "mttr_s",
+    "mtbf_s",
+    "uptime_s",
+    "planned_s",
+    "unknown_s",
+    "oom_kills",
+    "exit_codes",
+    "budget_left_s",
+    "host",
+    "container_id",
+]
+
+
+def group_columns(columns: list[str]) -> list[str]:
+    return [c for c in GROUP_ORDER if c in columns]
+
+
+def _as_text(col: str, v: Any) -> Any:
+    """Dicts and lists as one line: `crash 2h 14m, oom 5s` for seconds, `137×3` for counts."""
+    if isinstance(v, dict):
+        if col.endswith("_s"):
+            return ", ".join(f"{k} {humane.duration(x)}" for k, x in v.items()) or "-"
+        return humane.counts(dict(v))
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v))
+    return v
+
+
+def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any:
+    """st.dataframe for people: durations as `2h 14m`, instants as dates, ratios in percent,
+    ids short, headers in words. The cells keep their numbers, so sorting by a column sorts
+    by value (only what is shown is formatted)."""
+    df = df[[c for c in df.columns if c not in hide]].copy()
+    formats: dict[str, Any] = {}
+    for col in df.columns:
+        name = str(col)
+        if df[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in df[col]):
+            df[col] = [_as_text(name, v) for v in df[col]]
+            continue
+        if df[col].dtype == object:
+            df[col] = df[col].where(df[col].notna(), "-")  # not the grid's grey "None"
+        fmt = _display(name, df[col])
+        if fmt is not None:
+            formats[col] = fmt
+    config = {c: st.column_config.Column(humane.header(str(c))) for c in df.columns}
+    config.update(kwargs.pop("column_config", {}) or {})
+    height = (min(len(df), TABLE_ROWS) + 1) * _ROW_PX + 3
+    kwargs.setdefault("hide_index", True)
+    return st.dataframe(
+        df.style.format(na_rep="-").format(formats, na_rep="-"),
+        column_config=config,
+        height=height,
+        **kwargs,
+    )
 
 
 def fmt_time(ns: Any) -> str:
-    from docktally.timespec import ns_to_iso
-
-    if ns is None or pd.isna(ns):
-        return "–"
-    return ns_to_iso(int(ns))
+    return humane.when(ns, seconds=True)
 
 
 def incident_label(incidents: pd.DataFrame, incident_id: str) -> str:
     row = incidents[incidents["id"] == incident_id].iloc[0]
     return (
-        f"{incident_id}  {row['key']}  {fmt_time(row['start_ns'])}  {int(row['failures'])} failures"
+        f"{row['key']}, {humane.when(row['start_ns'])}, "
+        f"{humane.plural(int(row['failures']), 'failure')} ({incident_id})"
     )
 
 
@@ -311,18 +350,17 @@ def row_limit_note(shown: int, total: int, which: str) -> None:
     )
 
 
-def container_details(table: pd.DataFrame) -> None:
+def container_details(containers: pd.DataFrame) -> None:
     """The selection's containers, and one container's labels. Labels come from whoever ran
     the container, so they go through st.json, which shows them as text."""
-    if not len(table):
+    if not len(containers):
         return
-    shown = data.first_rows(table)
-    if len(shown) < len(table):
-        row_limit_note(len(shown), len(table), "the first in the list")
-    table = shown
+    shown = data.first_rows(containers)
+    if len(shown) < len(containers):
+        row_limit_note(len(shown), len(containers), "the first in the list")
     cols = ["name", "image", "restart_policy", "compose_project", "compose_service", "host"]
-    st.dataframe(table[cols], hide_index=True)
-    names = table["name"].astype(str).tolist()
+    table(shown[[*cols, "container_id"]])
+    names = shown["name"].astype(str).tolist()
     pick = st.selectbox("Labels of", names, key="labels_of")
-    raw = table.loc[table["name"].astype(str) == pick, "labels"].iloc[0]
+    raw = shown.loc[shown["name"].astype(str) == pick, "labels"].iloc[0]
     st.json(data.parse_labels(raw))

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.analytics.trends import fleet_per_period
 from docktally.reports.safe_text import chart_label
 
 STATE_COLOURS = {"up": "#2e7d32", "unhealthy": "#f9a825", "down": "#c62828"}
@@ -77,20 +78,35 @@ def downtime_by_cause_chart(report: Report) -> bytes:
 
 
 def availability_per_day_chart(report: Report) -> bytes:
+    """The fleet's availability per period as bars on a date axis spanning the window (one
+    period is one bar, not a dot on an axis of years); periods nobody was up or down are gaps."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    every = report.every or "day"
     fig = Figure(figsize=(8, 3))
     ax = fig.add_subplot()
-    bd = report.breakdown
-    if bd is not None and not bd.empty:
-        per = bd.groupby("period_start_ns")[["uptime_s", "downtime_s"]].sum()
-        known = per["uptime_s"] + per["downtime_s"]
-        avail = (100 * per["uptime_s"] / known.where(known > 0)).fillna(float("nan"))
-        days = pd.to_datetime(per.index.to_numpy(), unit="ns", utc=True)
-        ax.plot(days, avail.to_numpy(), marker="o", color=STATE_COLOURS["up"])
+    per = fleet_per_period(report.breakdown)
+    if len(per):
+        starts = pd.to_datetime(per["period_start_ns"].astype("int64"), unit="ns", utc=True)
+        ends = pd.to_datetime(per["period_end_ns"].astype("int64"), unit="ns", utc=True)
+        avail = 100 * per["availability"].astype(float)
+        ax.bar(
+            starts.dt.tz_localize(None),
+            avail.to_numpy(),
+            width=((ends - starts).dt.total_seconds() / 86400 * 0.8).to_numpy(),
+            align="edge",
+            color=STATE_COLOURS["up"],
+        )
+        low = float(avail.min()) if avail.notna().any() else 0.0
+        ax.set_ylim(max(0.0, min(low - 1.0, 99.0)), 100.0)
         if report.slo is not None:
-            ax.axhline(report.slo, color="#555555", linestyle="--")
-        fig.autofmt_xdate()
+            ax.axhline(report.slo, color="#555555", linestyle="--", label=f"SLO {report.slo:g}%")
+            ax.legend(loc="lower right", fontsize=8)
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     else:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel("availability (%)")
-    ax.set_title(f"Fleet availability per {report.every or 'day'} (UTC)")
+    ax.set_title(f"Fleet availability per {every} (UTC)")
     return _png(fig)

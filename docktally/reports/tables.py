@@ -2,52 +2,20 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.reports import humane
 from docktally.reports.safe_text import visible
-from docktally.timespec import ns_to_iso
 
 NO_DATA = "no data: the database holds no container events for this window"
 
 
-def fmt_duration(seconds: Any) -> str:
-    """Seconds -> `3d 4h`, `12m 5s`, `0.4s`; '-' for none."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "-"
-    s = float(seconds)
-    if s < 10:
-        return f"{s:.1f}s"
-    s = round(s)
-    d, rem = divmod(s, 86400)
-    h, rem = divmod(rem, 3600)
-    m, sec = divmod(rem, 60)
-    if d:
-        return f"{d}d {h}h"
-    if h:
-        return f"{h}h {m}m"
-    if m:
-        return f"{m}m {sec}s"
-    return f"{sec}s"
-
-
-def fmt_percent(ratio: Any, digits: int = 3) -> str:
-    if ratio is None or (isinstance(ratio, float) and math.isnan(ratio)):
-        return "-"
-    return f"{100 * float(ratio):.{digits}f}%"
-
-
-def fmt_counts(counts: dict[str, int]) -> str:
-    return " ".join(f"{k}×{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "-"
-
-
-def fmt_rate(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{float(v):.2f}x"
+# The report's formats share the one formatting module (the dashboard uses it too).
+fmt_duration = humane.duration
+fmt_percent = humane.percent
+fmt_counts = humane.counts
+fmt_rate = humane.rate
 
 
 def display_rows(report: Report, frame: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -55,34 +23,35 @@ def display_rows(report: Report, frame: pd.DataFrame | None = None) -> pd.DataFr
     g = report.groups if frame is None else frame
     out = pd.DataFrame(index=g.index)
     if "period_start_ns" in g.columns:
-        out["period"] = [ns_to_iso(int(v))[:10] for v in g["period_start_ns"]]
+        fmt = humane.when if report.every == "hour" else humane.day
+        out["Period"] = [fmt(v) for v in g["period_start_ns"]]
     for c in report.key_columns:
         if c == "container_id":
             continue
-        out[c] = g[c].astype(str)
-    out["availability"] = [fmt_percent(v) for v in g["availability"]]
-    out["uptime"] = [fmt_duration(v) for v in g["uptime_s"]]
-    out["downtime"] = [fmt_duration(v) for v in g["downtime_s"]]
-    out["planned"] = [fmt_duration(v) for v in g["planned_s"]]
-    out["unknown"] = [fmt_duration(v) for v in g["unknown_s"]]
-    out["failures"] = g["failures"].astype(int).astype(str)
-    out["restarts"] = g["restarts"].astype(int).astype(str)
+        out[humane.header(c)] = g[c].astype(str)
+    out["Availability"] = [fmt_percent(v) for v in g["availability"]]
+    out["Uptime"] = [fmt_duration(v) for v in g["uptime_s"]]
+    out["Downtime"] = [fmt_duration(v) for v in g["downtime_s"]]
+    out["Planned"] = [fmt_duration(v) for v in g["planned_s"]]
+    out["Unknown"] = [fmt_duration(v) for v in g["unknown_s"]]
+    out["Failures"] = g["failures"].astype(int).astype(str)
+    out["Restarts"] = g["restarts"].astype(int).astype(str)
     out["MTBF"] = [fmt_duration(v) for v in g["mtbf_s"]]
     out["MTBF 90% CI"] = [
         f"{fmt_duration(lo)}..{fmt_duration(hi) if hi == hi and hi is not None else '∞'}"
         for lo, hi in zip(g["mtbf_ci90_low_s"], g["mtbf_ci90_high_s"], strict=True)
     ]
     out["MTTR"] = [fmt_duration(v) for v in g["mttr_s"]]
-    out["OOM"] = g["oom_kills"].astype(int).astype(str)
-    out["exit codes"] = [fmt_counts(v) for v in g["exit_codes"]]
+    out["OOM kills"] = g["oom_kills"].astype(int).astype(str)
+    out["Exit codes"] = [fmt_counts(v) for v in g["exit_codes"]]
     if report.slo is not None and "budget_left_s" in g.columns:
-        out["budget left"] = [
+        out["Budget left"] = [
             ("-" if v < 0 else "") + fmt_duration(abs(v)) for v in g["budget_left_s"]
         ]
-        out["burn 1h"] = [fmt_rate(v) for v in g["burn_rate_1h"]]
-        out["burn 6h"] = [fmt_rate(v) for v in g["burn_rate_6h"]]
-        out["burn 3d"] = [fmt_rate(v) for v in g["burn_rate_3d"]]
-        out["alert"] = [v or "" for v in g["slo_alert"]]
+        out["Burn 1h"] = [fmt_rate(v) for v in g["burn_rate_1h"]]
+        out["Burn 6h"] = [fmt_rate(v) for v in g["burn_rate_6h"]]
+        out["Burn 3d"] = [fmt_rate(v) for v in g["burn_rate_3d"]]
+        out["Alert"] = [v or "" for v in g["slo_alert"]]
     return out.reset_index(drop=True)
 
 
@@ -98,7 +67,10 @@ def text_table(df: pd.DataFrame) -> str:
 
 def header_lines(report: Report) -> list[str]:
     w = report.window
-    lines = [f"Uptime report by {report.by}: {ns_to_iso(w.start_ns)} .. {ns_to_iso(w.end_ns)}"]
+    lines = [
+        f"Uptime report by {report.by}: "
+        f"{humane.when(w.start_ns, seconds=True)} to {humane.when(w.end_ns, seconds=True)}"
+    ]
     if report.slo is not None:
         lines.append(f"SLO target: {report.slo:g}% availability")
     return lines
@@ -107,7 +79,7 @@ def header_lines(report: Report) -> list[str]:
 def time_by_class_rows(report: Report) -> pd.DataFrame:
     items = [(k, v) for k, v in report.time_by_class_s.items() if v > 0 or "planned" not in k]
     return pd.DataFrame(
-        {"class": [k for k, _ in items], "time": [fmt_duration(v) for _, v in items]}
+        {"Class": [k for k, _ in items], "Time": [fmt_duration(v) for _, v in items]}
     )
 
 
@@ -119,8 +91,9 @@ def render_table(report: Report) -> str:
     f = report.fleet
     lines += [
         "",
-        f"Fleet: {f.get('containers', 0)} containers, availability "
-        f"{fmt_percent(f.get('availability'))}, {f.get('failures', 0)} failures, "
+        f"Fleet: {humane.plural(int(f.get('containers', 0)), 'container')}, availability "
+        f"{fmt_percent(f.get('availability'))}, "
+        f"{humane.plural(int(f.get('failures', 0)), 'failure')}, "
         f"MTTR {fmt_duration(f.get('mttr_s'))}",
         "",
         "Time by class (container time):",

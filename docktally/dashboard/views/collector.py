@@ -15,13 +15,12 @@ st.title("Collector")
 st.subheader("Engine status")
 status = data.collector_status()
 if status is not None:
-    st.dataframe(data.engine_status_table(status), hide_index=True)
+    ui.table(data.engine_status_table(status))
 live = data.watching(view.url, now)
 if len(live):
     st.success(f"{len(live)} collector(s) watching now.")
-    st.dataframe(
-        ui.ns_to_datetime(live, "start_ns", "heartbeat_ns"),
-        hide_index=True,
+    ui.table(
+        live,
         column_order=["host", "engine_url", "source", "start_ns", "heartbeat_ns", "run_label"],
     )
 else:
@@ -32,19 +31,19 @@ else:
 
 st.subheader("Coverage in this time range")
 summary = data.coverage_summary(view)
-st.dataframe(summary, hide_index=True)
+ui.table(summary)
 
 st.subheader("Last events")
 last = data.last_events(view.url)
-st.dataframe(ui.ns_to_datetime(last, "time_ns"), hide_index=True)
+ui.table(last)
 
 st.subheader("Gaps the engine could not replay")
 gaps = data.gap_rows(view.url)
 if len(gaps):
-    st.dataframe(ui.ns_to_datetime(gaps, "start_ns", "end_ns"), hide_index=True)
+    ui.table(gaps)
 else:
     st.text("none")
 
 with st.expander("Every coverage row"):
     rows = data.coverage_rows(view.url)
-    st.dataframe(ui.ns_to_datetime(rows, "start_ns", "end_ns", "heartbeat_ns"), hide_index=True)
+    ui.table(rows)

@@ -17,9 +17,23 @@ if not len(incidents):
     st.stop()
 
 st.caption("Select a row to open its postmortem.")
-picked = st.dataframe(
+picked = ui.table(
     data.incident_table(incidents),
-    hide_index=True,
+    column_order=[
+        "key",
+        "start",
+        "end",
+        "downtime_s",
+        "failures",
+        "restarts",
+        "crash_loop",
+        "causes",
+        "exit_codes",
+        "policy",
+        "open",
+        "host",
+        "id",
+    ],
     on_select="rerun",
     selection_mode="single-row",
     key="incident_table",
@@ -67,12 +81,11 @@ if len(tl.intervals):
         height=charts.timeline_height(tl.shown) + 60,
     )
 if pm is not None:
-    st.dataframe(data.postmortem_timeline(pm), hide_index=True)
+    ui.table(pm.timeline)
 
 st.subheader("Failures")
-st.dataframe(
-    ui.ns_to_datetime(data.incident_failures(view, inc), "time_ns", "recovered_ns"),
-    hide_index=True,
+ui.table(
+    data.incident_failures(view, inc),
     column_order=["time_ns", "name", "cause", "exit_code", "recovered_ns", "ttr_s", "policy"],
 )
 

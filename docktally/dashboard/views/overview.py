@@ -1,10 +1,12 @@
-"""Overview: how available the selection was, what failed, and what is down right now."""
+"""Overview: how available the selection was and how that went over time, which groups were
+the least available, what is down right now and how much SLO budget is left."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from docktally.dashboard import data, ui
+from docktally.analytics import trends
+from docktally.dashboard import charts, data, ui
 
 view = ui.current_view()
 st.title("Overview")
@@ -17,20 +19,43 @@ if not len(rep.groups):
 
 ui.fleet_metrics(data.fleet(rep), slo=view.slo)
 
+every = trends.every_for(view.window)
+per = trends.fleet_per_period(data.report(view, every).breakdown)
+st.subheader(f"Availability and failures per {every}")
+if len(per):
+    avail, fails = charts.fleet_trend(per, every)
+    left, right = st.columns(2)
+    left.altair_chart(avail, width="stretch")
+    right.altair_chart(fails, width="stretch")
+
+keys = data.key_columns(rep.groups)
+worst = trends.worst(rep.groups, keys)
+st.subheader(f"Least available ({view.by})")
+if len(worst):
+    st.altair_chart(charts.worst(worst), width="stretch")
+else:
+    st.success("Nothing in this selection was down in this range.")
+
 st.subheader("Down now")
 down = data.down_now(view)
 if len(down):
-    st.dataframe(down, hide_index=True)
+    ui.table(down)
 else:
     st.success("Nothing in this selection is down or unhealthy now.")
 
-st.subheader(f"By {view.by}")
-table = data.groups_table(rep)
+if view.slo is not None:
+    budget = trends.budget_left(rep.groups, keys)
+    st.subheader(f"SLO budget left ({view.slo:g}% over this range)")
+    if len(budget):
+        st.altair_chart(charts.budget_left(budget.head(15)), width="stretch")
+
+st.subheader(f"Every {view.by}")
+table = rep.groups
 shown = data.worst_first(table)
-st.caption("Click a column header to sort. Times in seconds; availability in percent.")
+st.caption("Click a column header to sort. Ids are in the last column.")
 if len(shown) < len(table):
     ui.row_limit_note(len(shown), len(table), "the lowest availability")
-st.dataframe(shown, hide_index=True, column_config=ui.METRIC_COLUMNS)
+ui.table(shown, column_order=ui.group_columns(list(table.columns)))
 
 st.subheader("Containers")
 ui.container_details(data.selected_containers(view))

@@ -3,6 +3,7 @@ have done with the same failures (a replay under the engine's restart rules)."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from docktally.dashboard import data, ui
@@ -28,12 +29,10 @@ manual = right.number_input(
 result = data.policies(view, retries, None if manual is None else float(manual))
 
 st.subheader("Observed, by policy in effect")
-st.dataframe(
-    data.policy_table(result["observed"]), hide_index=True, column_config=ui.POLICY_COLUMNS
-)
+ui.table(pd.DataFrame(result["observed"]))
 
 st.subheader("What if every container had run under each policy")
-st.dataframe(data.policy_table(result["what_if"]), hide_index=True, column_config=ui.POLICY_COLUMNS)
+ui.table(pd.DataFrame(result["what_if"]))
 
 st.subheader("Assumptions")
 for line in result["assumptions"]:

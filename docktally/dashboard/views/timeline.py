@@ -19,19 +19,15 @@ if tl.shown < tl.total:
         f"Showing the {tl.shown} containers with the most time not up, of {tl.total}. "
         "Narrow the selection in the sidebar to see others."
     )
+st.caption("Each bar is a container's state over time (UTC); black ticks are failures.")
 st.altair_chart(
     charts.timeline(tl.intervals, tl.failures),
     width="stretch",
-    height=charts.timeline_height(tl.shown) + 60,
-)
-st.caption(
-    "Green up, amber unhealthy, red down, blue planned (stopped by a person, maintenance), "
-    "grey unknown (nobody watched). Black ticks are failures."
+    height=charts.timeline_height(tl.shown) + 90,
 )
 
 with st.expander("Intervals as a table"):
-    st.dataframe(
-        ui.ns_to_datetime(tl.intervals, "start_ns", "end_ns"),
-        hide_index=True,
-        column_order=["host", "name", "container_id", "state", "cause", "start_ns", "end_ns"],
+    ui.table(
+        tl.intervals,
+        column_order=["name", "state", "cause", "start_ns", "end_ns", "host", "container_id"],
     )

@@ -1,0 +1,87 @@
+"""What the dashboard's charts draw, derived from a report: the period that fits a range, the
+fleet per period, the worst groups, groups named for people. Pure (pandas only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from docktally.analytics.model import Window
+
+HOUR_NS = 3600 * 1_000_000_000
+DAY_NS = 24 * HOUR_NS
+
+
+def every_for(window: Window) -> str:
+    """The breakdown that gives a range a readable number of points: hours up to two days
+    (a 1-hour range is one point per hour, not one per day), days up to ~4 months, then weeks."""
+    span = window.end_ns - window.start_ns
+    if span <= 2 * DAY_NS:
+        return "hour"
+    if span <= 120 * DAY_NS:
+        return "day"
+    return "week"
+
+
+def group_names(frame: pd.DataFrame, key_columns: list[str]) -> pd.Series:
+    """One label per row for people: the container's name (its short id only where two share
+    a name), the service, image, host or policy; never a full id."""
+    if "container" in key_columns and "container" in frame.columns:
+        short = frame["container_id"].astype(str).str[:12]
+        name = frame["container"].where(frame["container"].notna(), short).astype(str)
+        ids = frame["container_id"].astype(str).groupby(name).transform("nunique")
+        return name.where(ids <= 1, name + " (" + short + ")")
+    cols = [c for c in key_columns if c in frame.columns and c != "host"] or [
+        c for c in key_columns if c in frame.columns
+    ]
+    if not cols:
+        return pd.Series("all", index=frame.index)
+    return frame[cols].astype(str).agg(" / ".join, axis=1)
+
+
+def fleet_per_period(breakdown: pd.DataFrame | None) -> pd.DataFrame:
+    """The whole selection per period: availability (up / (up + down)), failures, downtime."""
+    cols = ["period_start_ns", "period_end_ns", "availability", "failures", "downtime_s"]
+    if breakdown is None or not len(breakdown):
+        return pd.DataFrame(columns=cols)
+    per = (
+        breakdown.groupby(["period_start_ns", "period_end_ns"], sort=True)[
+            ["uptime_s", "downtime_s", "failures"]
+        ]
+        .sum()
+        .reset_index()
+    )
+    known = per["uptime_s"] + per["downtime_s"]
+    per["availability"] = np.where(known > 0, per["uptime_s"] / known.where(known > 0), np.nan)
+    return per[cols]
+
+
+def worst(groups: pd.DataFrame, key_columns: list[str], limit: int = 10) -> pd.DataFrame:
+    """The `limit` groups with the lowest availability that were down at all, named:
+    label, availability, downtime_s, failures."""
+    cols = ["label", "availability", "downtime_s", "failures"]
+    if not len(groups):
+        return pd.DataFrame(columns=cols)
+    out = groups.assign(label=group_names(groups, key_columns))
+    out = out[(out["downtime_s"] > 0) | (out["failures"] > 0)]
+    out = out.sort_values(["availability", "downtime_s"], ascending=[True, False], kind="stable")
+    return out[cols].head(limit).reset_index(drop=True)
+
+
+def named_trend(breakdown: pd.DataFrame | None, key_columns: list[str]) -> pd.DataFrame:
+    """MTBF and MTTR per period and group, groups named for people; periods with neither
+    dropped."""
+    cols = ["period_start_ns", "group", "mtbf_s", "mttr_s"]
+    if breakdown is None or not len(breakdown):
+        return pd.DataFrame(columns=cols)
+    out = breakdown.assign(group=group_names(breakdown, key_columns))[cols]
+    return out[out[["mtbf_s", "mttr_s"]].notna().any(axis=1)].reset_index(drop=True)
+
+
+def budget_left(groups: pd.DataFrame, key_columns: list[str]) -> pd.DataFrame:
+    """Each group's SLO error budget left in the window (negative: overspent), the least
+    first: label, budget_left_s. Empty without an SLO."""
+    if "budget_left_s" not in groups.columns or not len(groups):
+        return pd.DataFrame(columns=["label", "budget_left_s"])
+    out = groups.assign(label=group_names(groups, key_columns))[["label", "budget_left_s"]]
+    return out.sort_values("budget_left_s", kind="stable").reset_index(drop=True)

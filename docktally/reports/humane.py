@@ -1,0 +1,130 @@
+"""Numbers as a person reads them: `2h 14m`, `2026-12-06 14:05 UTC`, `99.812%`, headers in
+words. One module for the terminal table, Markdown, HTML and the dashboard, so the same value
+looks the same everywhere. Pure: formatting only, no computation."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+# Column names in frames -> what a table's header says.
+HEADERS = {
+    "name": "Container",
+    "container": "Container",
+    "container_id": "Container ID",
+    "host": "Host",
+    "image": "Image",
+    "compose_project": "Project",
+    "compose_service": "Service",
+    "service": "Service",
+    "project": "Project",
+    "restart_policy": "Restart policy",
+    "policy": "Restart policy",
+    "availability": "Availability",
+    "uptime_s": "Up",
+    "downtime_s": "Down",
+    "planned_s": "Stopped on purpose",
+    "unknown_s": "Not watched",
+    "failures": "Failures",
+    "restarts": "Restarts",
+    "mtbf_s": "MTBF",
+    "mttr_s": "MTTR",
+    "oom_kills": "OOM kills",
+    "exit_codes": "Exit codes",
+    "state": "State",
+    "cause": "Cause",
+    "since": "Since",
+    "start": "Start",
+    "end": "End",
+    "open": "Open",
+    "crash_loop": "Crash loop",
+    "causes": "Causes",
+    "key": "Affected",
+    "id": "Incident",
+    "time": "Time",
+    "exit_code": "Exit code",
+    "meaning": "Meaning",
+    "count": "Count",
+    "budget_left_s": "SLO budget left",
+}
+
+
+def header(column: str) -> str:
+    """The words for a frame column (`mttr_s` -> `MTTR`); unknown ones made readable."""
+    if column in HEADERS:
+        return HEADERS[column]
+    words = column.removesuffix("_s").removesuffix("_ns").replace("_", " ")
+    return words[:1].upper() + words[1:]
+
+
+def _missing(v: Any) -> bool:
+    # pandas' NA and NaT (nullable columns) are neither None nor a float NaN.
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def duration(seconds: Any) -> str:
+    """Seconds -> `3d 4h`, `2h 14m`, `12m 5s`, `8s`, `0.4s`; '-' for none."""
+    if _missing(seconds):
+        return "-"
+    s = float(seconds)
+    if s == 0:
+        return "0s"
+    if s < 10:
+        return f"{s:.1f}s"
+    s = round(s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{d}d {h}h"
+    if h:
+        return f"{h}h {m}m"
+    if m:
+        return f"{m}m {sec}s"
+    return f"{sec}s"
+
+
+def percent(ratio: Any, digits: int = 3) -> str:
+    """A ratio (0.998) as `99.800%`; '-' for none."""
+    if _missing(ratio):
+        return "-"
+    return f"{100 * float(ratio):.{digits}f}%"
+
+
+def when(ns: Any, *, seconds: bool = False) -> str:
+    """Epoch nanoseconds as a UTC date and 24-hour time: `2026-12-06 14:05 UTC`."""
+    if _missing(ns):
+        return "-"
+    t = datetime.fromtimestamp(int(ns) / 1e9, UTC)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def day(ns: Any) -> str:
+    """Epoch nanoseconds as the UTC date: `2026-12-06`."""
+    if _missing(ns):
+        return "-"
+    return datetime.fromtimestamp(int(ns) / 1e9, UTC).strftime("%Y-%m-%d")
+
+
+def counts(c: dict[Any, int]) -> str:
+    """{"137": 3, "1": 1} -> `137×3 1×1`, most first."""
+    return " ".join(f"{k}×{v}" for k, v in sorted(c.items(), key=lambda kv: -kv[1])) or "-"
+
+
+def rate(v: Any) -> str:
+    if _missing(v):
+        return "-"
+    return f"{float(v):.2f}x"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 container`, `3 containers`."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def short_id(container_id: Any) -> str:
+    """A container id the way `docker ps` shows it."""
+    return str(container_id)[:12]
