@@ -85,6 +85,23 @@ def test_filters(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert as_json(capsys, "--db", url, "--container", "nobody") == []
 
 
+def test_several_actions_and_a_negation(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    every = as_json(capsys, "--db", url)
+    dies_ooms = as_json(capsys, "--db", url, "--action", "die,oom")
+    assert {e["action"] for e in dies_ooms} == {"die", "oom"}
+    assert len(dies_ooms) == sum(e["action"] in ("die", "oom") for e in every)
+    # Given again: the same as with a comma.
+    assert as_json(capsys, "--db", url, "--action", "die", "--action", "oom") == dies_ooms
+    # A negation leaves out an action or a whole kind, and narrows what the others select.
+    no_health = as_json(capsys, "--db", url, "--action", "!health_status")
+    assert len(no_health) == len(every) - 2
+    assert all(not e["action"].startswith("health_status") for e in no_health)
+    only_healthy = as_json(capsys, "--db", url, "--action", "!health_status: unhealthy")
+    assert [e["health"] for e in only_healthy if e["health"]] == ["healthy"]
+    crashy_no_die = as_json(capsys, "--db", url, "--container", "crashy", "--action", "!die")
+    assert crashy_no_die and "die" not in {e["action"] for e in crashy_no_die}
+
+
 def test_table_is_aligned_and_readable(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--db", url, "--container", "stubborn")
     assert code == 0
@@ -162,6 +179,8 @@ def test_no_match_is_not_an_empty_store(url: str, capsys: pytest.CaptureFixture[
         (["--since", "soon"], "--since"),
         (["--since", "1h", "--until", "2h"], "is not before"),
         (["--limit", "0"], "--limit"),
+        (["--action", "die,,oom"], "--action"),
+        (["--action", "!"], "--action"),
     ],
 )
 def test_usage_errors(

@@ -65,6 +65,8 @@ def register(sub: Any) -> None:
         epilog="examples:\n"
         "  docktally events --container web --since 1d\n"
         "  docktally events --action die --format json\n"
+        "  docktally events --action die,oom,kill --since 1d\n"
+        "  docktally events --action '!health_status' --container web\n"
         "  docktally events --format csv --out events.csv",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -72,14 +74,32 @@ def register(sub: Any) -> None:
     p.add_argument("--container", metavar="NAME|ID", help="a container name or id prefix")
     p.add_argument(
         "--action",
+        action="append",
+        metavar="ACTION[,ACTION...]",
         help="an action as the engine spells it (`health_status: unhealthy`) or its kind "
-        "(`die`, `health_status`)",
+        "(`die`, `health_status`); several separated by commas or given again (any of them); "
+        "`!ACTION` leaves that one out",
     )
     add_window(p, default_since=None)
     p.add_argument("--host", help="only events of this host label")
     p.add_argument("--limit", type=int, metavar="N", help="at most N events (the oldest)")
     add_format(p, choices=FORMATS)
     p.set_defaults(func=run)
+
+
+def split_actions(values: list[str]) -> tuple[list[str], list[str]]:
+    """`--action die,oom --action '!exec_start'` -> (["die", "oom"], ["exec_start"])."""
+    wanted: list[str] = []
+    unwanted: list[str] = []
+    for value in values:
+        for item in (v.strip() for v in value.split(",")):
+            if item.startswith("!") and item[1:].strip():
+                unwanted.append(item[1:].strip())
+            elif item and item != "!":
+                wanted.append(item)
+            else:
+                raise UsageError(f"--action {value!r}: an empty action")
+    return wanted, unwanted
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--since {args.since!r} is not before --until {args.until!r}")
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit: {args.limit} is not a positive number")
+    wanted, unwanted = split_actions(args.action or [])
     if _sqlite_file_missing(args.db):
         # Nothing collected or imported yet: an empty listing, not an error.
         return _write(args, [], empty_db=True)
@@ -99,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
             df = reads.list_events(
                 conn,
                 container=args.container,
-                action=args.action,
+                actions=wanted,
+                not_actions=unwanted,
                 since_ns=since,
                 until_ns=until,
                 host=args.host,

@@ -440,14 +440,22 @@ def list_events(
     until_ns: int | None = None,
     host: str | None = None,
     limit: int | None = None,
+    actions: Sequence[str] = (),
+    not_actions: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Stored events, oldest first. `container` matches a name or an id prefix."""
+    """Stored events, oldest first. `container` matches a name or an id prefix; `action` and
+    each of `actions` an action or its kind (any of them), `not_actions` ones to leave out."""
     ev = events_view()
     stmt = select(*[ev.c[c] for c in LIST_COLUMNS])
     if container:
         stmt = stmt.where(or_(ev.c.name == container, ev.c.container_id.startswith(container)))
-    if action:
-        stmt = stmt.where(or_(ev.c.action == action, ev.c.kind == action))
+    wanted = [*([action] if action else []), *actions]
+    if wanted:
+        stmt = stmt.where(or_(ev.c.action.in_(wanted), ev.c.kind.in_(wanted)))
+    if not_actions:
+        stmt = stmt.where(
+            ~ev.c.action.in_(not_actions), or_(ev.c.kind.is_(None), ~ev.c.kind.in_(not_actions))
+        )
     if since_ns is not None:
         stmt = stmt.where(ev.c.time_ns >= since_ns)
     if until_ns is not None:
