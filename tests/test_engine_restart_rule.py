@@ -250,7 +250,7 @@ def test_the_postmortem_names_the_engine_restart() -> None:
     assert "## Containers the engine restart took down" in md
     assert "| Came back by themselves (restart policy) | always, unless |" in md
     assert "| Stayed down | never, onfail |" in md
-    assert md.count("cause: engine_restart") == 4
+    assert md.count("cause: engine\\_restart") == 4  # Markdown escapes the underscore
     assert md.count("reported by the engine's shutdown") == 4
     assert "user_stop" not in md
     html = render(pm, "html")

@@ -150,3 +150,27 @@ def test_write_sample_artifacts(
         dest = artifacts_dir / f"postmortem-crash-loop.{ext}"
         assert main(["postmortem", iid, "--db", url, "--format", fmt, "--out", str(dest)]) == 0
         assert dest.stat().st_size > 500
+
+
+def test_postmortem_of_the_crash_loop_a_reviewer_would_sign(
+    crash_loop_db: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each of the four runs' last line once (the tail read after each die repeats the lines
+    before it), why the policy gave up, and one budget share in every command and window."""
+    url, _ = crash_loop_db
+    shares = []
+    for since in ("1h", "2d"):
+        _, out, _ = run_cli(
+            ["incidents", "--db", url, "--since", since, "--format", "json"], capsys
+        )
+        (inc,) = json.loads(out)["incidents"]
+        shares.append(inc["slo_budget_spent_ratio"])
+    assert shares[0] == shares[1]
+    _, table, _ = run_cli(["incidents", "--db", url, "--since", "1h"], capsys)
+    assert "BUDGET/30d" in table
+    code, md, _ = run_cli(["postmortem", inc["id"], "--db", url, "--since", "1h"], capsys)
+    assert code == 0
+    assert md.count("pm-canary: giving up &lt;now&gt; &amp; exiting 3") == 4
+    assert "on-failure:3 exhausted: the engine restarted it 3 time(s)" in md
+    assert f"{100 * shares[0]:.1f}% of the 30d error budget at 99.9%" in md
+    assert "| pm-web | log |" in md  # the log lines sit in the timeline, among the events

@@ -164,3 +164,20 @@ def delay_schedule_s(
         if delay is None:
             break
     return out
+
+
+def retries_exhausted(policy: str | None, restarts: int, still_down: bool) -> str | None:
+    """Why the engine stopped restarting a container that is still down: `on-failure:N` allows
+    N restarts and it made them. None when the policy did not give up."""
+    try:
+        p = RestartPolicy.of_label(policy)
+    except UsageError:
+        return None
+    if not still_down or p.name != "on-failure" or p.max_retries <= 0:
+        return None
+    if restarts < p.max_retries:
+        return None
+    return (
+        f"on-failure:{p.max_retries} exhausted: the engine restarted it {restarts} time(s), as "
+        "many as the policy allows, and then left it down"
+    )

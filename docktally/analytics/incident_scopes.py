@@ -10,6 +10,7 @@ import pandas as pd
 
 from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incidents import (
+    DEFAULT_BUDGET_PERIOD_S,
     DEFAULT_STABLE_S,
     INCIDENT_COLUMNS,
     SCOPES,
@@ -29,6 +30,7 @@ def incidents_from_timeline(
     slo: float | None = None,
     exit_meaning: Callable[[int], str] | None = None,
     engine_restarts: pd.DataFrame | None = None,
+    budget_period_s: float = DEFAULT_BUDGET_PERIOD_S,
 ) -> pd.DataFrame:
     """INCIDENT_COLUMNS, oldest first. With scope "service", one replica of two crashing is no
     service incident: the service stays up while any of its containers is."""
@@ -50,6 +52,7 @@ def incidents_from_timeline(
             exit_meaning=exit_meaning,
             intervals=iv,
             engine_restarts=restarts,
+            budget_period_s=budget_period_s,
         )
 
     if scope == "container":

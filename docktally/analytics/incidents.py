@@ -21,6 +21,9 @@ from docktally.analytics.services import service_key
 
 NS_PER_S = 1_000_000_000
 DEFAULT_STABLE_S = 60.0
+# An incident's share of the error budget is over this period (the SLO's), whatever window
+# the incidents were read in: the same incident has the same share in every command.
+DEFAULT_BUDGET_PERIOD_S = 30 * 86400.0
 # An incident with at least this many failures is a crash loop.
 CRASH_LOOP_MIN_FAILURES = 3
 SCOPES = ("container", "service")
@@ -47,7 +50,7 @@ INCIDENT_COLUMNS = [
     "exit_codes",  # dict "code" -> count
     "exit_meanings",  # dict "code" -> meaning
     "time_to_recover_s",  # float nullable: end - start
-    "slo_budget_spent_ratio",  # float nullable: downtime / ((1 - slo) * window)
+    "slo_budget_spent_ratio",  # float nullable: downtime / ((1 - slo) * budget period)
     "overlapping",  # list[str]: ids of other incidents on the same host that overlap this one
     "failure_times_ns",  # list[int]: the failures, oldest first
     # dict | None: for an engine restart (scope "engine"), what the engine did; see
@@ -102,8 +105,10 @@ def group_incidents(
     exit_meaning: Callable[[int], str] | None = None,
     intervals: pd.DataFrame | None = None,
     engine_restarts: pd.DataFrame | None = None,
+    budget_period_s: float = DEFAULT_BUDGET_PERIOD_S,
 ) -> pd.DataFrame:
-    """Failures -> incidents (INCIDENT_COLUMNS), oldest first.
+    """Failures -> incidents (INCIDENT_COLUMNS), oldest first. An incident's SLO budget share is
+    its downtime over the budget `slo` allows in `budget_period_s`.
 
     Failures caused by an engine restart make one incident per restart and host (scope
     "engine"), whatever the scope asked: `engine_restarts` (ENGINE_RESTART_COLUMNS) says when
@@ -163,7 +168,7 @@ def group_incidents(
         current.rows.append(row)
         current.last_recovery_ns = rec
 
-    budget_s = (1.0 - slo) * window.seconds if slo is not None and slo < 1.0 else None
+    budget_s = (1.0 - slo) * budget_period_s if slo is not None and slo < 1.0 else None
     # Service intervals (analytics.service_state) bound a service incident by the service's own
     # combined state; container intervals by its containers'.
     by_service = scope == "service" and intervals is not None and "service" in intervals.columns

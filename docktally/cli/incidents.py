@@ -40,6 +40,7 @@ class IncidentContext:
     history: History
     failures: pd.DataFrame
     incidents: pd.DataFrame
+    slo_percent: float
 
 
 def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") -> None:
@@ -56,6 +57,13 @@ def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") 
         "--slo",
         default=DEFAULT_SLO,
         help=f"availability target in percent for the budget column (default: {DEFAULT_SLO})",
+    )
+    add_duration(
+        p,
+        "--budget-period",
+        default="30d",
+        help="the SLO's period: an incident's budget share is of the budget over this long "
+        "(default: 30d), whatever the window",
     )
     p.add_argument(
         "--scope",
@@ -84,8 +92,9 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
         slo=slo_percent / 100,
         exit_meaning=exit_code_meaning,
         engine_restarts=history.engine_restarts,
+        budget_period_s=args.budget_period_ns / NS_PER_S,
     )
-    return IncidentContext(window, history, failures, incidents)
+    return IncidentContext(window, history, failures, incidents, slo_percent)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
     inc = filter_incidents(
         ctx.incidents, container=args.container, service=args.service, cause=args.cause
     )
-    write_output(render_incidents(inc, ctx.window, args.format), args.out)
+    period_s = args.budget_period_ns / NS_PER_S
+    write_output(render_incidents(inc, ctx.window, args.format, period_s), args.out)
     return 0
 
 

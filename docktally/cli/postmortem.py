@@ -32,7 +32,16 @@ def run(args: argparse.Namespace) -> int:
             )
             for cid in row["container_ids"]
         ]
-    pm = build_postmortem(ctx.history.events, ctx.failures, ctx.incidents, row, ctx.window, tails)
+    pm = build_postmortem(
+        ctx.history.events,
+        ctx.failures,
+        ctx.incidents,
+        row,
+        ctx.window,
+        tails,
+        budget_period_s=args.budget_period_ns / NS_PER_S,
+        slo_percent=ctx.slo_percent,
+    )
     write_output(render(pm, args.format), args.out)
     return 0
 

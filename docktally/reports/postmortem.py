@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from docktally.analytics.backoff import retries_exhausted
 from docktally.analytics.incidents import (
+    DEFAULT_BUDGET_PERIOD_S,
     incident_failures,
     incident_timeline,
     recovery_breakdown,
@@ -24,8 +26,8 @@ from docktally.analytics.incidents import (
 from docktally.analytics.model import Window
 from docktally.analytics.policies import classify_recoveries
 from docktally.analytics.states import exit_code_meaning, signal_name
-from docktally.reports.postmortem_incidents import incident_dicts
-from docktally.reports.safe_text import chart_label
+from docktally.analytics.stops import ADVICE, find_stops, stop_summary
+from docktally.reports.postmortem_incidents import incident_dicts, period_text
 from docktally.reports.safe_text import markdown as _md
 from docktally.timespec import ns_to_iso, parse_rfc3339_ns
 
@@ -51,10 +53,17 @@ class Postmortem:
     incident: dict[str, Any]  # from reports.postmortem_incidents.incident_dicts
     timeline: pd.DataFrame  # analytics.incidents.TIMELINE_COLUMNS
     breakdown: dict[str, Any]  # analytics.incidents.recovery_breakdown
-    down_spans: list[tuple[str, float, float | None]]  # (container, rel start s, rel end s)
-    window_end_rel_s: float
+    # (container, rel start s, rel end s or None while down at the end, "down" | "unhealthy")
+    down_spans: list[tuple[str, float, float | None, str]]
+    window_end_rel_s: float  # "now": where an open incident is drawn to
+    # Each container's log lines, each line once (a tail read after each die repeats the lines
+    # of the tails before it).
     logs: list[LogTail] = field(default_factory=list)
     related: list[dict[str, Any]] = field(default_factory=list)
+    budget_period_s: float = DEFAULT_BUDGET_PERIOD_S
+    slo_percent: float | None = None
+    stops: pd.DataFrame | None = None  # analytics.stops.stop_summary of its containers
+    gave_up: str | None = None  # why the restart policy stopped restarting, if it did
 
 
 def _s(v: float | None) -> str:
@@ -75,6 +84,8 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
     )
     causes = ", ".join(f"{c} x{n}" for c, n in sorted(inc["causes"].items()))
     budget = inc["slo_budget_spent_ratio"]
+    period = period_text(pm.budget_period_s)
+    target = f" at {pm.slo_percent:g}%" if pm.slo_percent is not None else ""
     subject = {"container": "Container", "service": "Service", "engine": "What"}
     return [
         ("Incident", inc["id"]),
@@ -83,10 +94,14 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
         *_engine_lines(inc),
         ("Containers", ", ".join(inc["containers"]) or "-"),
         ("Restart policy", str(inc["policy"] or "-")),
+        *([("Restart policy gave up", pm.gave_up)] if pm.gave_up else []),
         ("Start", inc["start"]),
-        ("End", inc["end"] or "still open at the end of the window"),
-        ("Time to recover", _s(inc["time_to_recover_s"]) if not inc["open"] else "open"),
-        ("Downtime", _s(inc["downtime_s"])),
+        ("End", inc["end"] or "still open (drawn to now)"),
+        (
+            "Incident duration (first failure to last recovery)",
+            _s(inc["time_to_recover_s"]) if not inc["open"] else "still open",
+        ),
+        ("Downtime (down or unhealthy within it)", _s(inc["downtime_s"])),
         ("Failures", str(inc["failures"])),
         ("Restarts", str(inc["restarts"])),
         ("Crash loop", "yes" if inc["crash_loop"] else "no"),
@@ -94,7 +109,7 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
         ("Exit codes", codes or "-"),
         (
             "SLO budget spent",
-            "-" if budget is None else f"{100 * budget:.1f}% of the window's error budget",
+            "-" if budget is None else f"{100 * budget:.1f}% of the {period} error budget{target}",
         ),
     ]
 
@@ -194,7 +209,7 @@ def _breakdown_lines(pm: Postmortem) -> list[tuple[str, str]]:
     n = b["recovered"] or 1
     return [
         ("Recoveries", str(b["recovered"])),
-        ("MTTR", _s(b["mttr_s"])),
+        ("MTTR (mean time to recover one failure)", _s(b["mttr_s"])),
         ("Waiting in the engine's back-off (mean)", _s(b["backoff_wait_s"] / n)),
         ("Waiting for a person / the engine to return (mean)", _s(b["manual_wait_s"] / n)),
         ("Starting (mean)", _s(b["start_s"] / n)),
@@ -203,18 +218,64 @@ def _breakdown_lines(pm: Postmortem) -> list[tuple[str, str]]:
 
 
 def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
-    out = []
-    for _, r in pm.timeline.iterrows():
-        out.append(
+    """The events and the captured log lines in one list, by time."""
+    t0 = int(pm.incident["start_ns"])
+    rows: list[tuple[int, int, tuple[str, str, str, str, str]]] = []
+    for i, (_, r) in enumerate(pm.timeline.iterrows()):
+        t = int(r["time_ns"])
+        rows.append(
             (
-                ns_to_iso(int(r["time_ns"])),
-                f"{r['rel_s']:+.3f} s",
-                str(r["name"]),
-                str(r["what"]),
-                str(r["detail"]),
+                t,
+                i,
+                (
+                    ns_to_iso(t),
+                    f"{r['rel_s']:+.3f} s",
+                    str(r["name"]),
+                    str(r["what"]),
+                    str(r["detail"]),
+                ),
             )
         )
-    return out
+    for tail in pm.logs:
+        for ln in tail.lines:
+            t, text = _log_time(ln, tail.die_time_ns)
+            row = (ns_to_iso(t), f"{(t - t0) / NS_PER_S:+.3f} s", tail.container, "log", text)
+            rows.append((t, -1, row))  # a line logged at a die's instant comes before it
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r[2] for r in rows]
+
+
+def _log_time(line: str, fallback_ns: int) -> tuple[int, str]:
+    """A captured line's engine timestamp and its text; a line without one sits at its die."""
+    stamp, _, rest = line.partition(" ")
+    try:
+        t = parse_rfc3339_ns(stamp)
+    except ValueError:
+        t = None
+    return (fallback_ns, line) if t is None else (t, rest)
+
+
+def _stop_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
+    if pm.stops is None:
+        return []
+    return [
+        (
+            str(r["name"]),
+            str(int(r["stops"])),
+            str(int(r["forced_stops"])),
+            _s(None if pd.isna(r["mean_s"]) else float(r["mean_s"])),
+            _s(None if pd.isna(r["max_s"]) else float(r["max_s"])),
+        )
+        for _, r in pm.stops.iterrows()
+        if int(r["forced_stops"]) > 0
+    ]
+
+
+_STOP_HEAD = ("Container", "Stops", "Needed SIGKILL", "Forced stop (mean)", "Forced stop (longest)")
+_TIMELINE_NOTE = (
+    "Relative times are from the first failure. Events and the captured log lines (each line "
+    "once, at the time the engine logged it) are in one list."
+)
 
 
 def render_markdown(pm: Postmortem) -> str:
@@ -231,28 +292,18 @@ def render_markdown(pm: Postmortem) -> str:
         md += ["", "## Containers the engine restart took down", ""]
         md += [f"| {' | '.join(_ENGINE_HEAD)} |", "|---|---|---|---|---|---|"]
         md += [f"| {' | '.join(_md(c) for c in row)} |" for row in _engine_rows(inc)]
-    md += ["", "## Timeline", "", "Relative times are from the first failure.", ""]
+    md += ["", "## Timeline", "", _TIMELINE_NOTE, ""]
+    if not pm.logs:
+        md += [_no_logs(inc), ""]
     md += ["| Time (UTC) | Relative | Container | Event | Detail |", "|---|---|---|---|---|"]
     md += [f"| {' | '.join(_md(c) for c in row)} |" for row in _timeline_rows(pm)]
     md += ["", "## Time to recover", ""]
     md += ["| | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _breakdown_lines(pm)]
-    md += ["", "## Logs around each failure", ""]
-    if not pm.logs:
-        md += [_no_logs(inc), ""]
-    for tail in pm.logs:
-        md += [
-            f"Last lines of {_md(tail.container)} before the die at {ns_to_iso(tail.die_time_ns)}"
-            + (" (truncated)" if tail.truncated else "")
-            + ":",
-            "",
-            # A table, not a code block: a code block shows `<script>` raw and `&lt;` as typed,
-            # while a cell's text can be escaped and holds no block of Markdown.
-            "| Log line |",
-            "|---|",
-            *[f"| {_md(ln)} |" for ln in tail.lines],
-            "",
-        ]
-    md += ["## Related incidents", ""]
+    if _stop_rows(pm):
+        md += ["", "## Stops that needed a SIGKILL", "", ADVICE, ""]
+        md += [f"| {' | '.join(_STOP_HEAD)} |", "|---|---|---|---|---|"]
+        md += [f"| {' | '.join(_md(c) for c in row)} |" for row in _stop_rows(pm)]
+    md += ["", "## Related incidents", ""]
     if pm.related:
         md += ["Other incidents on the same host at the same time:", ""]
         md += [
@@ -277,31 +328,74 @@ def render_markdown(pm: Postmortem) -> str:
 
 
 def timeline_figure(pm: Postmortem) -> Figure:
+    """Containers as rows: down in red, unhealthy in amber, up in green, events as markers; an
+    incident still open is drawn to now (a dashed line)."""
     # Imported on use: matplotlib costs about a second, and only HTML needs it.
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
-    """Containers as rows; down spans in red, up in green, events as markers."""
-    names = list(dict.fromkeys([c for c, _, _ in pm.down_spans] + list(pm.timeline["name"])))
-    fig = Figure(figsize=(9, 1.2 + 0.5 * max(1, len(names))), layout="constrained")
+    names = list(dict.fromkeys([s[0] for s in pm.down_spans] + list(pm.timeline["name"])))
+    fig = Figure(figsize=(10, 1.6 + 0.45 * max(1, len(names))), layout="constrained")
     ax = fig.add_subplot()
-    t_min = min([0.0, *list(pm.timeline["rel_s"])]) if len(pm.timeline) else 0.0
-    t_max = max([1.0, *list(pm.timeline["rel_s"])]) if len(pm.timeline) else 1.0
+    rel = list(pm.timeline["rel_s"]) if len(pm.timeline) else []
+    t_min = min([0.0, *rel])
+    t_max = max([1.0, *rel])
+    still_open = bool(pm.incident["open"])
+    if still_open:
+        t_max = max(t_max, pm.window_end_rel_s)
     for i, name in enumerate(names):
-        ax.broken_barh([(t_min, t_max - t_min)], (i - 0.3, 0.6), color="#cfe8cf")
-        spans = [
-            (lo, (hi if hi is not None else t_max) - lo) for c, lo, hi in pm.down_spans if c == name
-        ]
-        ax.broken_barh(spans, (i - 0.3, 0.6), color="#d9534f")
-    marker = {"die": "x", "start": "^", "restart": "^", "recovered": "*", "kill": "|", "oom": "v"}
+        ax.broken_barh([(t_min, t_max - t_min)], (i - 0.3, 0.6), color=_COLOURS["up"])
+        for state in ("down", "unhealthy"):
+            spans = [
+                (lo, (hi if hi is not None else t_max) - lo)
+                for c, lo, hi, st in pm.down_spans
+                if c == name and st == state
+            ]
+            ax.broken_barh(spans, (i - 0.3, 0.6), color=_COLOURS[state])
+    shown: dict[str, str] = {}
     for _, r in pm.timeline.iterrows():
-        m = marker.get(str(r["what"])) or marker.get(str(r["kind"]))
+        what = str(r["what"])
+        m = _MARKERS.get(what) or _MARKERS.get(str(r["kind"]))
         if m and r["name"] in names:
-            ax.plot([r["rel_s"]], [names.index(r["name"])], marker=m, color="black", ms=7)
-    ax.set_yticks(range(len(names)), labels=[chart_label(n) for n in names])
+            ax.plot([r["rel_s"]], [names.index(r["name"])], marker=m, color="black", ms=7, lw=0)
+            shown.setdefault(what if what in _MARKERS else str(r["kind"]), m)
+    if still_open:
+        ax.axvline(pm.window_end_rel_s, color="#555", ls="--", lw=1)
+        ax.annotate(
+            "now (still open)",
+            (pm.window_end_rel_s, len(names) - 0.5),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="#555",
+        )
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.set_ylim(-0.6, len(names) - 0.4 + (0.3 if still_open else 0))
+    ax.set_xlim(t_min - 0.02 * (t_max - t_min), t_max + 0.02 * (t_max - t_min))
     ax.set_xlabel("seconds from the first failure")
-    ax.set_title("down (red) and up (green)")
+    handles: list[Any] = [Patch(color=_COLOURS[s], label=s) for s in ("up", "down", "unhealthy")]
+    handles += [
+        Line2D([], [], marker=m, color="black", lw=0, label=_MARKER_LABELS.get(k, k))
+        for k, m in shown.items()
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False
+    )
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+
+_COLOURS = {"up": "#cfe8cf", "down": "#d9534f", "unhealthy": "#f0ad4e"}
+_MARKERS = {"die": "x", "start": "^", "restart": "^", "recovered": "*", "kill": "|", "oom": "v"}
+_MARKER_LABELS = {
+    "die": "exit",
+    "start": "start",
+    "restart": "restart",
+    "recovered": "recovered",
+    "kill": "kill (signal)",
+    "oom": "out of memory",
+}
 
 
 def figure_data_uri(fig: Figure) -> str:
@@ -315,6 +409,8 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
 text-align:left;vertical-align:top}th{background:#f3f3f3}pre{background:#f6f6f6;padding:.5em;
 overflow-x:auto}.todo{min-height:4em;border:1px dashed #aaa;padding:.5em;color:#777}
+img{max-width:100%}table.timeline td:nth-child(1){white-space:nowrap}
+tr.log td{font-family:ui-monospace,monospace;font-size:.9em;background:#f8f8f8;color:#333}
 """
 
 
@@ -341,23 +437,28 @@ def render_html(pm: Postmortem) -> str:
     h.append(
         f'<img alt="timeline of {e(str(inc["key"]))}" src="{figure_data_uri(timeline_figure(pm))}">'
     )
-    h += ["<p>Relative times are from the first failure.</p><table>"]
-    h += [
-        "<tr><th>Time (UTC)</th><th>Relative</th><th>Container</th><th>Event</th>"
-        "<th>Detail</th></tr>"
-    ]
-    h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _timeline_rows(pm)]
-    h += ["</table>", "<h2>Time to recover</h2><table>"]
-    h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _breakdown_lines(pm)]
-    h += ["</table>", "<h2>Logs around each failure</h2>"]
+    h.append(f"<p>{e(_TIMELINE_NOTE)}</p>")
     if not pm.logs:
         h.append(f"<p>{e(_no_logs(inc))}</p>")
-    for tail in pm.logs:
-        h.append(
-            f"<p>Last lines of {e(tail.container)} before the die at "
-            f"{e(ns_to_iso(tail.die_time_ns))}{' (truncated)' if tail.truncated else ''}:</p>"
-        )
-        h.append("<pre>" + "\n".join(e(ln) for ln in tail.lines) + "</pre>")
+    h += [
+        '<table class="timeline"><tr><th>Time (UTC)</th><th>Relative</th><th>Container</th>'
+        "<th>Event</th><th>Detail</th></tr>"
+    ]
+    h += [
+        ('<tr class="log">' if row[3] == "log" else "<tr>")
+        + "".join(f"<td>{e(c)}</td>" for c in row)
+        + "</tr>"
+        for row in _timeline_rows(pm)
+    ]
+    h += ["</table>", "<h2>Time to recover</h2><table>"]
+    h += [f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _breakdown_lines(pm)]
+    h.append("</table>")
+    if _stop_rows(pm):
+        h += ["<h2>Stops that needed a SIGKILL</h2>", f"<p>{e(ADVICE)}</p><table><tr>"]
+        h += [f"<th>{e(c)}</th>" for c in _STOP_HEAD]
+        h.append("</tr>")
+        h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _stop_rows(pm)]
+        h.append("</table>")
     h.append("<h2>Related incidents</h2>")
     if pm.related:
         h.append("<ul>")
@@ -384,10 +485,14 @@ def build_postmortem(
     row: pd.Series,
     window: Window,
     log_tails: list[pd.DataFrame],
+    *,
+    budget_period_s: float = DEFAULT_BUDGET_PERIOD_S,
+    slo_percent: float | None = None,
 ) -> Postmortem:
     """Everything the postmortem of incident `row` shows. `events` are History.events,
     `failures` find_failures' frame, `incidents` group_incidents' frame (for related incidents),
-    `log_tails` frames of store.reads.load_log_tails for the incident's containers."""
+    `log_tails` frames of store.reads.load_log_tails for the incident's containers. The
+    window's end is "now": an open incident is drawn to it."""
     members = classify_recoveries(incident_failures(failures, row))
     timeline = incident_timeline(
         events, row, members, window, exit_meaning=exit_code_meaning, signal_name=signal_name
@@ -399,10 +504,11 @@ def build_postmortem(
             names.get(str(f["container_id"]), str(f["name"])),
             (int(f["time_ns"]) - t0) / NS_PER_S,
             None if pd.isna(f["recovered_ns"]) else (int(f["recovered_ns"]) - t0) / NS_PER_S,
+            "unhealthy" if str(f["cause"]) == "unhealthy" else "down",
         )
         for _, f in members.iterrows()
     ]
-    logs = [
+    tails = [
         LogTail(
             container=names.get(str(t["container_id"]), str(t["container_id"])[:12]),
             die_time_ns=int(t["time_ns"]),
@@ -413,15 +519,39 @@ def build_postmortem(
         for _, t in frame.iterrows()
     ]
     (incident,) = incident_dicts(incidents[incidents["id"] == row["id"]])
+    ids = set(map(str, row["container_ids"]))
+    stops = find_stops(events[events["container_id"].astype(str).isin(ids)])
+    still_down = (
+        bool(incident["open"]) and not members.empty and pd.isna(members["recovered_ns"].iloc[-1])
+    )
     return Postmortem(
         incident=incident,
         timeline=timeline,
         breakdown=recovery_breakdown(events, members),
         down_spans=spans,
         window_end_rel_s=(window.end_ns - t0) / NS_PER_S,
-        logs=sorted(logs, key=lambda lt: lt.die_time_ns),
+        logs=_once(tails),
         related=incident_dicts(incidents[incidents["id"].isin(row["overlapping"])]),
+        budget_period_s=budget_period_s,
+        slo_percent=slo_percent,
+        stops=stop_summary(stops),
+        gave_up=retries_exhausted(incident["policy"], int(incident["restarts"]), still_down),
     )
+
+
+def _once(tails: list[LogTail]) -> list[LogTail]:
+    """Each container's tails, oldest first, each keeping only the lines no earlier tail of
+    that container showed: the collector reads a tail after every die, and each one repeats
+    the lines of the runs before it."""
+    seen: dict[str, set[str]] = {}
+    out = []
+    for tail in sorted(tails, key=lambda lt: lt.die_time_ns):
+        known = seen.setdefault(tail.container, set())
+        fresh = [ln for ln in tail.lines if ln not in known]
+        known.update(fresh)
+        if fresh:
+            out.append(LogTail(tail.container, tail.die_time_ns, fresh, tail.truncated))
+    return out
 
 
 def _log_lines(text: str) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from docktally.analytics.incidents import DEFAULT_BUDGET_PERIOD_S
 from docktally.analytics.model import Window
 from docktally.reports.safe_text import visible
 from docktally.timespec import ns_to_iso
@@ -80,7 +81,22 @@ def _fmt_s(v: float | None) -> str:
     return f"{v / 3600:.1f}h"
 
 
-def render_incidents(incidents: pd.DataFrame, window: Window, fmt: str) -> str:
+def period_text(seconds: float) -> str:
+    """A budget period as people say it: 30d, 1w, 12h."""
+    for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= n and seconds % n == 0:
+            return f"{int(seconds // n)}{unit}"
+    return f"{seconds:g}s"
+
+
+def render_incidents(
+    incidents: pd.DataFrame,
+    window: Window,
+    fmt: str,
+    budget_period_s: float = DEFAULT_BUDGET_PERIOD_S,
+) -> str:
+    """The table's BUDGET column is each incident's share of the error budget over
+    `budget_period_s` (the SLO's period, as analytics.incidents computed it)."""
     rows = incident_dicts(incidents)
     if fmt == "json":
         return json.dumps(
@@ -145,8 +161,8 @@ def render_incidents(incidents: pd.DataFrame, window: Window, fmt: str) -> str:
             "RESTARTS",
             "CAUSES",
             "EXIT",
-            "TTR",
-            "BUDGET",
+            "DURATION",
+            f"BUDGET/{period_text(budget_period_s)}",
             "OVERLAPS",
         ]
     ]
@@ -162,7 +178,7 @@ def render_incidents(incidents: pd.DataFrame, window: Window, fmt: str) -> str:
                 str(r["causes"]),
                 str(r["exit_codes"]) or "-",
                 "open" if r["end"] == "open" else _fmt_s(r["ttr_s"]),
-                "-" if r["slo_budget"] is None else f"{100 * r['slo_budget']:.0f}%",
+                "-" if r["slo_budget"] is None else f"{100 * r['slo_budget']:.1f}%",
                 str(len(r["overlapping"].split())),
             ]
         )
