@@ -94,3 +94,16 @@ def test_an_overflowed_replay_names_why_nobody_read() -> None:
     # A short replay without the checkpoint is a restarted engine, stall or not.
     short = _judge_replay(full[:10], cp, prev, 5000, lost="stall")
     assert short is not None and short.reason == "engine_restart"
+
+
+def test_events_after_the_replay_s_end_count_toward_the_buffer() -> None:
+    # Under churn the engine takes in events between /info's time and the replay's read: they
+    # push the oldest out, so 240 replayed without the checkpoint is still an overflow when the
+    # buffer held 256 or more.
+    cp = {"time_ns": 100, "container_id": "c", "action": "start"}
+    prev = PreviousCoverage(end_ns=150, lost_stream=False)
+    replay = [_ev(1000 + i) for i in range(240)]
+    gap = _judge_replay(replay, cp, prev, 5000, lost="stall", held=262)
+    assert gap is not None and gap.reason == "stall"
+    restart = _judge_replay(replay, cp, prev, 5000, lost="stall", held=245)
+    assert restart is not None and restart.reason == "engine_restart"

@@ -61,9 +61,11 @@ BACKOFF_MAX_S = 30.0
 DB_RETRY_START_S = 0.2
 DB_RETRY_MAX_S = 2.0
 # The engine drops events for a subscriber that does not read for 100 ms once its 1024-event
-# channel is full. A collector that was not scheduled for this long (SIGSTOP, a suspended VM,
-# a starved host) may have lost events: it reconnects and replays from its checkpoint.
-STALL_S = 1.0
+# channel (and the socket's buffer) is full. A collector that was not scheduled for this long
+# (SIGSTOP, a suspended VM, a starved host) may have lost events: it reconnects and replays
+# from its checkpoint. 2 s: no engine fills 1024 events that fast, and a busy 2-core host
+# delays a 50 ms tick by a second now and then.
+STALL_S = 2.0
 STALL_TICK_S = 0.05
 # On stop: keep reading until the stream has been quiet this long (at most STOP_DRAIN_MAX_S).
 STOP_QUIET_S = 0.15
@@ -275,7 +277,10 @@ class Collector:
             replay: list[Any] = []
             if cp is not None:
                 replay = self._replay(ctl, int(cp["time_ns"]), until_ns)
-            gap = _judge_replay(replay, cp, prev, until_ns, lost=self._down_reason)
+            held = len(replay)
+            if cp is not None and not any(_is_checkpoint(ev, cp) for ev in replay):
+                held += self._held_since(ctl, replay, until_ns)
+            gap = _judge_replay(replay, cp, prev, until_ns, lost=self._down_reason, held=held)
             gap_reason = gap.reason if gap is not None else None
             gap_start_ns: int | None = int(cp["time_ns"]) if cp is not None else None
             rows = self._normalize(replay, source="replay")
@@ -383,6 +388,20 @@ class Collector:
             )
         except Exception as exc:
             raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
+
+    def _held_since(self, ctl: docker.APIClient, replay: Sequence[Any], until_ns: int) -> int:
+        """Events the engine took in after `until_ns`: they pushed the oldest out of its
+        buffer before the replay was read, so a replay of fewer than 256 can still be an
+        overflow under churn. Counted from a second replay (every type) up to the engine's
+        now; the boundary event `since` repeats is not counted twice."""
+        try:
+            now_ns = parse_rfc3339_ns(str(ctl.info().get("SystemTime") or "")) or until_ns
+        except Exception as exc:
+            raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
+        if now_ns <= until_ns:
+            return 0
+        seen = {_event_key(ev) for ev in replay}
+        return sum(1 for ev in self._replay(ctl, until_ns, now_ns) if _event_key(ev) not in seen)
 
     def _normalize(self, payloads: Sequence[Any], *, source: str) -> list[dict[str, Any]]:
         assert self.host is not None
@@ -729,6 +748,7 @@ def _judge_replay(
     prev: storeview.PreviousCoverage | None,
     until_ns: int,
     lost: str | None = None,
+    held: int | None = None,
 ) -> Gap | None:
     """None when the replay reaches back to the checkpoint (`since` is inclusive: an engine
     that kept running returns it again); else the gap. Fewer than ENGINE_EVENT_BUFFER events
@@ -738,7 +758,8 @@ def _judge_replay(
     if cp is None or any(_is_checkpoint(ev, cp) for ev in replay):
         return None
     prev_end = prev.end_ns if prev is not None else 0
-    if len(replay) >= ENGINE_EVENT_BUFFER:
+    # `held`: how many events the buffer held when the replay was read (see _held_since).
+    if max(len(replay), held or 0) >= ENGINE_EVENT_BUFFER:
         # The engine's buffer overflowed while nobody read: why nobody read is the reason
         # (`stall`, `database_outage`), else a collector that was away (`replay_overflow`).
         start = max(int(cp["time_ns"]), prev_end)
@@ -755,6 +776,14 @@ def _judge_replay(
 def _time_ns(ev: Any) -> int | None:
     t = ev.get("timeNano") if isinstance(ev, Mapping) else None
     return t if isinstance(t, int) and not isinstance(t, bool) else None
+
+
+def _event_key(ev: Any) -> tuple[Any, ...]:
+    if not isinstance(ev, Mapping):
+        return (repr(ev),)
+    actor = ev.get("Actor") or {}
+    aid = actor.get("ID") if isinstance(actor, Mapping) else None
+    return (ev.get("timeNano"), aid or ev.get("id"), ev.get("Action") or ev.get("status"))
 
 
 def _is_checkpoint(ev: Any, cp: Mapping[str, Any]) -> bool:
