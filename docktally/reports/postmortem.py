@@ -329,22 +329,55 @@ def render_markdown(pm: Postmortem) -> str:
 
 def timeline_figure(pm: Postmortem) -> Figure:
     """Containers as rows: down in red, unhealthy in amber, up in green, events as markers; an
-    incident still open is drawn to now (a dashed line)."""
+    incident still open is drawn to now (a dashed line). When now is far past the events (a
+    crash loop's seconds in an hour still open), a second panel shows the events up close."""
     # Imported on use: matplotlib costs about a second, and only HTML needs it.
     from matplotlib.figure import Figure
+
+    names = list(dict.fromkeys([s[0] for s in pm.down_spans] + list(pm.timeline["name"])))
+    rel = list(pm.timeline["rel_s"]) if len(pm.timeline) else []
+    t_min = min([0.0, *rel])
+    t_last = max([1.0, *rel])
+    t_max = max(t_last, pm.window_end_rel_s) if pm.incident["open"] else t_last
+    zoom = t_max - t_min > 5 * (t_last - t_min)
+    row_h = 1.2 + 0.45 * max(1, len(names))
+    fig = Figure(figsize=(10, row_h * (2 if zoom else 1)), layout="constrained")
+    axes = fig.subplots(2, 1) if zoom else [fig.add_subplot()]
+    _draw_panel(axes[0], pm, names, t_min, t_max, legend=True)
+    if zoom:
+        pad = 0.05 * (t_last - t_min)
+        _draw_panel(
+            axes[1], pm, names, t_min, t_max, legend=False, xlim=(t_min - pad, t_last + pad)
+        )
+        axes[1].set_title("up close: the events", fontsize=9, loc="left")
+    return fig
+
+
+def _draw_panel(
+    ax: Any,
+    pm: Postmortem,
+    names: list[str],
+    t_min: float,
+    t_max: float,
+    *,
+    legend: bool,
+    xlim: tuple[float, float] | None = None,
+) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    names = list(dict.fromkeys([s[0] for s in pm.down_spans] + list(pm.timeline["name"])))
-    fig = Figure(figsize=(10, 1.6 + 0.45 * max(1, len(names))), layout="constrained")
-    ax = fig.add_subplot()
-    rel = list(pm.timeline["rel_s"]) if len(pm.timeline) else []
-    t_min = min([0.0, *rel])
-    t_max = max([1.0, *rel])
     still_open = bool(pm.incident["open"])
-    if still_open:
-        t_max = max(t_max, pm.window_end_rel_s)
+    engine = pm.incident.get("engine_restart")
+    t0 = int(pm.incident["start_ns"])
     for i, name in enumerate(names):
+        if name == ENGINE_ROW:
+            # The engine is no container: only its own down time (stop to return), in grey.
+            if engine:
+                back = engine["back_ns"]
+                lo = (int(engine["stopped_ns"]) - t0) / NS_PER_S
+                hi = t_max if back is None else (int(back) - t0) / NS_PER_S
+                ax.broken_barh([(lo, hi - lo)], (i - 0.3, 0.6), color=_COLOURS["engine down"])
+            continue
         ax.broken_barh([(t_min, t_max - t_min)], (i - 0.3, 0.6), color=_COLOURS["up"])
         for state in ("down", "unhealthy"):
             spans = [
@@ -360,7 +393,7 @@ def timeline_figure(pm: Postmortem) -> Figure:
         if m and r["name"] in names:
             ax.plot([r["rel_s"]], [names.index(r["name"])], marker=m, color="black", ms=7, lw=0)
             shown.setdefault(what if what in _MARKERS else str(r["kind"]), m)
-    if still_open:
+    if still_open and xlim is None:
         ax.axvline(pm.window_end_rel_s, color="#555", ls="--", lw=1)
         ax.annotate(
             "now (still open)",
@@ -372,26 +405,28 @@ def timeline_figure(pm: Postmortem) -> Figure:
         )
     ax.set_yticks(range(len(names)), labels=names)
     ax.set_ylim(-0.6, len(names) - 0.4 + (0.3 if still_open else 0))
-    ax.set_xlim(t_min - 0.02 * (t_max - t_min), t_max + 0.02 * (t_max - t_min))
+    span = t_max - t_min
+    ax.set_xlim(*(xlim or (t_min - 0.02 * span, t_max + 0.02 * span)))
     ax.set_xlabel("seconds from the first failure")
-    handles: list[Any] = [Patch(color=_COLOURS[s], label=s) for s in ("up", "down", "unhealthy")]
-    handles += [
-        Line2D([], [], marker=m, color="black", lw=0, label=_MARKER_LABELS.get(k, k))
-        for k, m in shown.items()
-    ]
+    ax.grid(axis="x", alpha=0.3)
+    if not legend:
+        return
+    states = ["up", "down", "unhealthy", *(["engine down"] if engine else [])]
+    handles: list[Any] = [Patch(color=_COLOURS[s], label=s) for s in states]
+    labels = {_MARKER_LABELS.get(k, k): m for k, m in shown.items()}
+    handles += [Line2D([], [], marker=m, color="black", lw=0, label=k) for k, m in labels.items()]
     ax.legend(
         handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False
     )
-    ax.grid(axis="x", alpha=0.3)
-    return fig
 
 
-_COLOURS = {"up": "#cfe8cf", "down": "#d9534f", "unhealthy": "#f0ad4e"}
+_COLOURS = {"up": "#cfe8cf", "down": "#d9534f", "unhealthy": "#f0ad4e", "engine down": "#777777"}
+ENGINE_ROW = "(engine)"  # analytics.incidents' name of the engine's own timeline rows
 _MARKERS = {"die": "x", "start": "^", "restart": "^", "recovered": "*", "kill": "|", "oom": "v"}
 _MARKER_LABELS = {
     "die": "exit",
-    "start": "start",
-    "restart": "restart",
+    "start": "start / restart",
+    "restart": "start / restart",
     "recovered": "recovered",
     "kill": "kill (signal)",
     "oom": "out of memory",
