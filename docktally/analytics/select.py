@@ -52,6 +52,43 @@ def filter_history(
     )
 
 
+# How `docktally lab` marks its containers (collector/lab.py sets both): the label on the
+# container, and the name prefix, which is all an import of `docker events` lines keeps.
+LAB_LABEL = "docktally.lab.run"
+LAB_NAME_PREFIX = "dtlab-"
+
+
+def lab_containers(history: History) -> set[str]:
+    """The ids of the containers `docktally lab` ran (by their label or name)."""
+    ids: set[str] = set()
+    ev = history.events
+    if len(ev):
+        named = ev["name"].astype(str).str.startswith(LAB_NAME_PREFIX)
+        ids |= set(ev.loc[named.to_numpy(dtype=bool, na_value=False), "container_id"])
+    facts = history.facts
+    if len(facts):
+        labelled = facts["labels"].astype(str).str.contains(f'"{LAB_LABEL}"', regex=False)
+        named = facts["name"].astype(str).str.startswith(LAB_NAME_PREFIX)
+        ids |= set(facts.loc[(labelled | named).to_numpy(dtype=bool), "container_id"])
+    return ids
+
+
+def without_lab(history: History) -> History:
+    """The history without the containers of `docktally lab` runs: experiments, not the
+    fleet (the report, incidents and policies leave them out unless --include-lab)."""
+    lab = lab_containers(history)
+    if not lab:
+        return history
+    ev, facts = history.events, history.facts
+    return History(
+        events=ev[~ev["container_id"].isin(lab)].reset_index(drop=True),
+        facts=facts[~facts["container_id"].isin(lab)].reset_index(drop=True),
+        coverage=history.coverage,
+        maintenance=history.maintenance,
+        engine_restarts=history.engine_restarts,
+    )
+
+
 def _service_keys(ev: pd.DataFrame) -> np.ndarray:
     """service_key of every row, computed once per distinct (project, service, name)."""
     cols = [_codes(ev[c]) for c in ("compose_project", "compose_service", "name")]

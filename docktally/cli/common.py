@@ -82,6 +82,15 @@ def add_keep_exec_commands(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_include_lab(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--include-lab",
+        action="store_true",
+        help="count the containers of `docktally lab` runs too (left out by default: they are "
+        "experiments, not the fleet)",
+    )
+
+
 def add_window(parser: argparse.ArgumentParser, default_since: str | None = "7d") -> None:
     parser.add_argument(
         "--since",

@@ -16,11 +16,13 @@ from docktally.analytics.incidents import (
     filter_incidents,
 )
 from docktally.analytics.model import History, Window
+from docktally.analytics.select import without_lab
 from docktally.analytics.states import exit_code_meaning
 from docktally.analytics.timeline import build_timeline
 from docktally.cli.common import (
     add_db,
     add_duration,
+    add_include_lab,
     add_window,
     now_ns,
     open_reader,
@@ -71,6 +73,7 @@ def add_incident_options(p: argparse.ArgumentParser, default_since: str = "7d") 
         default="container",
         help="group failures per container or per compose service (default: container)",
     )
+    add_include_lab(p)
 
 
 def load_context(args: argparse.Namespace) -> IncidentContext:
@@ -82,6 +85,8 @@ def load_context(args: argparse.Namespace) -> IncidentContext:
     window = window_from_args(args, now_ns())
     with open_reader(args) as reader:
         history = reads.load_history(reader, window.start_ns, window.end_ns)
+    if not args.include_lab:
+        history = without_lab(history)
     # One timeline gives both the failures and the intervals that bound each one's downtime.
     timeline = build_timeline(history, window)
     failures = failures_from_timeline(timeline)

@@ -9,9 +9,11 @@ from docktally.analytics.failures import find_failures
 from docktally.analytics.incidents import DEFAULT_STABLE_S
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.policies import DEFAULT_RETRIES, compare_policies
+from docktally.analytics.select import without_lab
 from docktally.cli.common import (
     add_db,
     add_duration,
+    add_include_lab,
     add_window,
     now_ns,
     open_reader,
@@ -63,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     window = window_from_args(args, now_ns())
     with open_reader(args) as reader:
         history = reads.load_history(reader, window.start_ns, window.end_ns)
+    if not args.include_lab:
+        history = without_lab(history)
     result = compare_policies(
         find_failures(history, window),
         build_intervals(history, window),
@@ -88,6 +92,7 @@ def register(sub: Any) -> None:
     add_db(p)
     add_window(p)
     add_replay_options(p)
+    add_include_lab(p)
     p.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     p.set_defaults(func=run)

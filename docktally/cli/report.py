@@ -13,6 +13,7 @@ from docktally.cli.common import (
     add_by,
     add_db,
     add_format,
+    add_include_lab,
     add_window,
     check_by,
     now_ns,
@@ -49,6 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--host", help="only containers on this host")
     p.add_argument("--container", help="only this container (name or id prefix)")
     p.add_argument("--service", help="only this service (project/service or name)")
+    add_include_lab(p)
     p.set_defaults(func=run)
 
 
@@ -65,7 +67,7 @@ def parse_slo(text: str | None) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from docktally.analytics.model import Window
     from docktally.analytics.report import build_report
-    from docktally.analytics.select import filter_history
+    from docktally.analytics.select import filter_history, without_lab
     from docktally.reports.render import render_report
     from docktally.store import reads
 
@@ -82,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     history = filter_history(
         history, host=args.host, container=args.container, service=args.service
     )
+    if not args.include_lab:
+        history = without_lab(history)
     if history.events.empty:
         _say_which_filter_matched_nothing(args, start_ns, end_ns)
     if every is None and args.format == "html":

@@ -37,6 +37,7 @@ from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
 from docktally.analytics.policies import compare_policies
 from docktally.analytics.report import build_report, build_report_with_timeline
+from docktally.analytics.select import without_lab
 from docktally.analytics.states import exit_code_meaning
 from docktally.dashboard.status import STATUS_ENV
 from docktally.errors import DocktallyError
@@ -65,9 +66,11 @@ class Filters:
     service: str = ""
     search: str = ""
     policy: str = ""
+    # `docktally lab` runs are experiments: left out of the numbers unless asked for.
+    include_lab: bool = False
 
-    def key(self) -> tuple[str, ...]:
-        return (self.host, self.project, self.service, self.search, self.policy)
+    def key(self) -> tuple[Any, ...]:
+        return (self.host, self.project, self.service, self.search, self.policy, self.include_lab)
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,12 @@ def event_count(url: str) -> int:
 
 
 @st.cache_resource(ttl=TTL_S, max_entries=8, show_spinner=False)
-def _history(url: str, start_ns: int, end_ns: int) -> History:
+def _history(url: str, start_ns: int, end_ns: int, include_lab: bool = False) -> History:
     # cache_resource, not cache_data: the frames are big and nobody mutates them, so every
     # session shares one copy instead of unpickling its own.
     with _reader(url) as reader:
-        return reads.load_history(reader, start_ns, end_ns)
+        h = reads.load_history(reader, start_ns, end_ns)
+    return h if include_lab else without_lab(h)
 
 
 def containers(history: History) -> pd.DataFrame:
@@ -159,24 +163,26 @@ def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
 
 
 def _select(history: History, f: Filters) -> History:
-    if f == Filters():
+    if f == Filters(include_lab=f.include_lab):
         return history
     return status.select_containers(history, _matching_ids(containers(history), f), f.host)
 
 
 def history(view: View) -> History:
-    h = _history(view.url, view.window.start_ns, view.window.end_ns)
+    h = _history(view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab)
     return _select(h, view.filters)
 
 
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
-def _container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
-    history = _history(url, start_ns, end_ns)
+def _container_table(url: str, start_ns: int, end_ns: int, include_lab: bool) -> pd.DataFrame:
+    history = _history(url, start_ns, end_ns, include_lab)
     return containers(history)
 
 
-def container_table(url: str, start_ns: int, end_ns: int) -> pd.DataFrame:
-    return _own(_container_table(url, start_ns, end_ns))
+def container_table(
+    url: str, start_ns: int, end_ns: int, include_lab: bool = False
+) -> pd.DataFrame:
+    return _own(_container_table(url, start_ns, end_ns, include_lab))
 
 
 def _own(df: pd.DataFrame) -> pd.DataFrame:
@@ -187,15 +193,19 @@ def _own(df: pd.DataFrame) -> pd.DataFrame:
 
 def selected_containers(view: View) -> pd.DataFrame:
     """The containers the sidebar's filters select, from the cached container table."""
-    table = container_table(view.url, view.window.start_ns, view.window.end_ns)
-    if view.filters == Filters():
+    table = container_table(
+        view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab
+    )
+    if view.filters == Filters(include_lab=view.filters.include_lab):
         return table
     return status.rows_of(table, _matching_ids(table, view.filters))
 
 
 def filter_options(view: View) -> dict[str, list[str]]:
     """The values the sidebar offers, from what the window holds."""
-    table = container_table(view.url, view.window.start_ns, view.window.end_ns)
+    table = container_table(
+        view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab
+    )
 
     def values(col: str, df: pd.DataFrame = table) -> list[str]:
         return sorted({str(v) for v in df[col].dropna().unique()})
@@ -282,7 +292,9 @@ def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
     """Add the container's name (and compose labels) to rows keyed by host + container_id."""
     if "name" in df.columns:
         return df
-    table = container_table(view.url, view.window.start_ns, view.window.end_ns)
+    table = container_table(
+        view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab
+    )
     names = table[["host", "container_id", "name", "compose_project", "compose_service"]]
     return df.merge(names.astype(object), on=["host", "container_id"], how="left")
 

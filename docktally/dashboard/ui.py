@@ -90,6 +90,13 @@ def sidebar(url: str, *, live_default: bool) -> View:
         "Container", key="q", bind="query-params", help="name contains, or an id prefix"
     )
     policy = _choice("Restart policy", "policy", list(data.POLICIES), "policy in effect")
+    include_lab = st.sidebar.toggle(
+        "Include lab runs",
+        key="lab",
+        bind="query-params",
+        help="count the containers of `docktally lab` experiments too (left out by default: "
+        "they are not the fleet)",
+    )
     by = st.sidebar.radio(
         "Group by",
         ["container", "service"],
@@ -118,7 +125,7 @@ def sidebar(url: str, *, live_default: bool) -> View:
     view = View(
         url=url,
         window=base.window,
-        filters=Filters(host, project, service, (search or "").strip(), policy),
+        filters=Filters(host, project, service, (search or "").strip(), policy, bool(include_lab)),
         by=str(by or "container"),
         slo=None if slo_pct is None else float(slo_pct),
     )
