@@ -1,4 +1,4 @@
-"""`docktally maintenance`: declare and list maintenance (or deploy) windows.
+"""`docktally maintenance`: declare, list, edit and remove maintenance (or deploy) windows.
 
 Downtime inside a window counts as planned time in reports. Every row keeps who declared it,
 when and why.
@@ -57,9 +57,38 @@ def register(sub: Any) -> None:
 
     ls = msub.add_parser("list", help="list windows", description="List declared windows.")
     add_db(ls)
+    ls.add_argument("--all", action="store_true", help="also the removed windows")
     ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
     ls.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     ls.set_defaults(func=run_list)
+
+    ed = msub.add_parser(
+        "edit",
+        help="change a window",
+        description="Change a declared window; who, when and why is kept with it.",
+    )
+    ed.add_argument("id", type=int, help="the window's id (maintenance list)")
+    add_db(ed)
+    ed.add_argument("--start", help="its new start: ISO time, or a duration before now")
+    new_end = ed.add_mutually_exclusive_group()
+    new_end.add_argument("--end", help="its new end: ISO time, or a duration before now")
+    add_duration(new_end, "--duration", help="its new length from its start")
+    ed.add_argument("--kind", choices=KINDS, help="its new kind")
+    ed.add_argument("--why", required=True, help="why it changes (kept with the window)")
+    ed.add_argument("--who", help="who changes it (default: $USER)")
+    ed.set_defaults(func=run_edit)
+
+    rm = msub.add_parser(
+        "remove",
+        help="withdraw a window",
+        description="Withdraw a declared window: it no longer makes time planned. The row "
+        "stays (maintenance list --all) with who removed it, when and why.",
+    )
+    rm.add_argument("id", type=int, help="the window's id (maintenance list)")
+    add_db(rm)
+    rm.add_argument("--why", required=True, help="why it is removed (kept with the window)")
+    rm.add_argument("--who", help="who removes it (default: $USER)")
+    rm.set_defaults(func=run_remove)
 
 
 def _who(args: argparse.Namespace) -> str:
@@ -118,9 +147,58 @@ def _frame_for_output(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _change(args: argparse.Namespace, what: str) -> int:
+    if not args.why.strip():
+        raise UsageError("--why: say why (it is kept with the window)")
+    now = now_ns()
+    note = f"{what} by {_who(args)} at {ns_to_iso(now)}: {args.why}"
+    engine = open_db(args)
+    try:
+        with engine.begin() as conn:
+            row = writes.maintenance_row(conn, args.id)
+            if row is None:
+                raise UsageError(f"no maintenance window #{args.id} (see maintenance list)")
+            # A removed window ends at its start: it covers nothing, and its row keeps who
+            # declared it, who removed it and why.
+            changes = _edited(args, row, now) if what == "edited" else {"end_ns": row["start_ns"]}
+            writes.edit_maintenance(conn, args.id, changes, note)
+    finally:
+        engine.dispose()
+    print(f"maintenance #{args.id} {note}")
+    return 0
+
+
+def _edited(args: argparse.Namespace, row: dict[str, Any], now: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    start = int(row["start_ns"])
+    if args.start is not None:
+        start = out["start_ns"] = parse_instant_ns(args.start, now_ns=now, what="--start")
+    if args.duration_ns is not None:
+        out["end_ns"] = start + args.duration_ns
+    elif args.end is not None:
+        out["end_ns"] = parse_instant_ns(args.end, now_ns=now, what="--end")
+    if args.kind is not None:
+        out["kind"] = args.kind
+    if not out:
+        raise UsageError("nothing to change: give --start, --end, --duration or --kind")
+    if out.get("end_ns", row["end_ns"]) <= start:
+        raise UsageError("--end must be after --start")
+    return out
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    return _change(args, "edited")
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    return _change(args, "removed")
+
+
 def run_list(args: argparse.Namespace) -> int:
     with open_reader(args) as reader:
         df = reads.load_maintenance(reader)
+    if not args.all:
+        df = df[df["end_ns"] > df["start_ns"]].reset_index(drop=True)
     if args.format == "json":
         recs = [
             {k: (None if pd.isna(v) else v) for k, v in r.items()}

@@ -526,6 +526,23 @@ def add_maintenance(conn: Connection, row: Mapping[str, Any]) -> int:
     return int(pk[0])
 
 
+def maintenance_row(conn: Connection, mid: int) -> dict[str, Any] | None:
+    """One maintenance window by id, or None."""
+    row = conn.execute(select(maintenance).where(maintenance.c.id == mid)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def edit_maintenance(conn: Connection, mid: int, changes: Mapping[str, Any], note: str) -> bool:
+    """Change a window's fields; `note` (who, when, why) is appended to its reason, so the
+    history of the row stays with it. False when no window has this id."""
+    row = maintenance_row(conn, mid)
+    if row is None:
+        return False
+    values = {**changes, "reason": f"{row['reason']}\n{note}"}
+    conn.execute(update(maintenance).where(maintenance.c.id == mid).values(**values))
+    return True
+
+
 def start_run(conn: Connection, *, label: str, kind: str, started_ns: int, params: str) -> None:
     conn.execute(runs.insert().values(label=label, kind=kind, started_ns=started_ns, params=params))
 
