@@ -22,6 +22,7 @@ import docker.errors
 import pytest
 from sqlalchemy import Engine, select
 
+from docktally.collector.normalize import without_exec_command
 from docktally.collector.runner import Collector
 from docktally.store import db, reads, writes
 from docktally.store.schema import container_facts, coverage, gaps, log_tails
@@ -50,7 +51,9 @@ def recorded_keys(rec: EventRecorder) -> list[Key]:
     for line in rec.lines():
         ev = json.loads(line)
         code = ev["Actor"]["Attributes"].get("exitCode")
-        out.append((ev["Actor"]["ID"], ev["timeNano"], ev["Action"], int(code) if code else None))
+        # The collector stores an exec event without its command line by default.
+        action, _ = without_exec_command(ev["Action"], line)
+        out.append((ev["Actor"]["ID"], ev["timeNano"], action, int(code) if code else None))
     return out
 
 

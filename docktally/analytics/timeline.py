@@ -285,6 +285,13 @@ class _Encoded:
     exit_col: pd.Series  # read only at the rows that need it (see _float_at)
     inferred: np.ndarray
 
+    def take_rows(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Hand over the per-event container, time and kind arrays (dropped here): the merged
+        rows replace them, and millions of values are not kept twice."""
+        out = (self.ck, self.t, self.kc)
+        self.ck = self.t = self.kc = np.zeros(0, dtype=np.int64)
+        return out
+
 
 def _encode(ev: pd.DataFrame) -> _Encoded:
     """Strings become integer codes once (a Categorical's own codes, else pandas.factorize, in
@@ -409,46 +416,92 @@ def build_timeline(
     context_start_ns: int | None = None,
 ) -> Timeline:
     """Segments over [context_start, window.end) (context_start defaults to the window start;
-    an earlier one serves SLO burn rates that look back past the window)."""
+    an earlier one serves SLO burn rates that look back past the window).
+
+    The stages, in order: the events as integer codes (_encode) and their order
+    (_event_order); what is known of each container (_describe_containers) and the maintenance
+    windows that cover it (_maintenance_targets); marker rows at every boundary (_markers),
+    merged with the events (_merge_rows); the cause of every die and the policy in effect
+    (_deaths); the state after every row (_states); the segments (_segments); the failures,
+    recoveries and restarts (_failures_and_restarts).
+    """
     ws, we = window.start_ns, window.end_ns
     cs0 = min(ws, context_start_ns) if context_start_ns is not None else ws
     ev = history.events
     if ev is None or len(ev) == 0:
         return _empty_timeline(window)
 
-    # --- container codes -------------------------------------------------------------------
     e = _encode(ev)
-    ck_ev, n_c, h_uni, c_uni, base_c, pair_uni = (
-        e.ck, e.n_c, e.h_uni, e.c_uni, e.base_c, e.pair_uni
-    )  # fmt: skip
-    host_code_of_ck, host_of_ck, cid_of_ck = e.host_code_of_ck, e.host_of_ck, e.cid_of_ck
-    t_ev, kc_ev, hint_ev, exit_col, inf_ev = e.t, e.kc, e.hint, e.exit_col, e.inferred
-    del e
+    ev_order, ev_src = _event_order(e.ck, e.t, e.kc)
+    info = _describe_containers(ev, e, ev_order, history.facts)
+    del ev_order
+    maint_targets = _maintenance_targets(history.maintenance, info.frame, e.host_of_ck)
+    engine_stops = _watched_engine_stops(history.engine_restarts)
+    coverage = merge_coverage(_with_engine_down(history.coverage, history.engine_restarts))
+    mk_ck, mk_t = _markers(
+        e.host_of_ck, coverage, maint_targets, info, cs0, ws, we, extra_breaks_ns
+    )
+    rows = _merge_rows(e, ev_src, mk_ck, mk_t)
+    del ev_src, mk_ck, mk_t
+    deaths = _deaths(rows, e, info, coverage, engine_stops)
+    st = _states(rows, deaths, info.has_hc)
+    segments = _segments(rows, st, deaths, e, coverage, maint_targets, cs0, we)
+    failures, restarts = _failures_and_restarts(rows, st, deaths, e, info, maint_targets, ws, we)
+    del st
+    containers = info.frame
+    # Every container has window markers, so each code has a last row, in code order.
+    containers["policy"] = info.policy_uni[deaths.pcode[rows.last]].astype(object)
+    return Timeline(
+        window=window,
+        containers=containers,
+        segments=segments,
+        failures=failures,
+        restarts=restarts,
+        policies=info.policy_uni.astype(object),
+    )
 
-    # --- event order: by container, time, and the tie rank inside one nanosecond ------------
-    ev_order, ev_src = _event_order(ck_ev, t_ev, kc_ev)
 
-    # --- per-container descriptors: the last non-null value of each, in time order --------
-    ck_by_t = ck_ev if ev_order is None else ck_ev[ev_order]
+@dataclass
+class _ContainerInfo:
+    """What is known of each container code (build_timeline's descriptors and facts stage)."""
+
+    # host, container_id, name, image, compose_project, compose_service, has_healthcheck,
+    # service (and, at the end, policy)
+    frame: pd.DataFrame
+    has_hc: np.ndarray  # bool per container: reports health, or its facts say it has a check
+    stop_timeout_s: np.ndarray  # float per container
+    f_ck: np.ndarray  # facts rows by container and observed time: container code,
+    f_t: np.ndarray  # observed_ns,
+    f_pcode: np.ndarray  # and policy code (index into policy_uni)
+    policy_uni: np.ndarray  # policy strings
+    default_pcode: int  # "unknown": containers without facts
+
+
+def _describe_containers(
+    ev: pd.DataFrame, e: _Encoded, ev_order: np.ndarray | None, facts: pd.DataFrame | None
+) -> _ContainerInfo:
+    """Per container: the last non-null name, image and compose labels in time order (facts
+    fill what the events leave out), its health check, stop timeout and policy history."""
+    n_c = e.n_c
+    ck_by_t = e.ck if ev_order is None else e.ck[ev_order]
     desc = pd.DataFrame(
         {
             col: _last_values(ev[col], ev_order, ck_by_t, n_c)
             for col in ("name", "image", "compose_project", "compose_service")
         }
     )
-    del ck_by_t, ev_order
+    del ck_by_t
 
-    facts = history.facts
     f_ck = np.zeros(0, dtype=np.int64)
     f_t = np.zeros(0, dtype=np.int64)
     f_policy = np.zeros(0, dtype=object)
     has_hc = np.zeros(n_c, dtype=bool)
     stop_timeout_s = np.full(n_c, float(rules.DEFAULT_STOP_TIMEOUT_S))
     if facts is not None and len(facts):
-        fh = pd.Index(h_uni).get_indexer(facts["host"].astype(object))
-        fc = pd.Index(c_uni).get_indexer(facts["container_id"].astype(object))
-        fpair = (fh.astype(np.int64) + 1) * base_c + (fc + 1)
-        fck = pd.Index(pair_uni).get_indexer(fpair)
+        fh = pd.Index(e.h_uni).get_indexer(facts["host"].astype(object))
+        fc = pd.Index(e.c_uni).get_indexer(facts["container_id"].astype(object))
+        fpair = (fh.astype(np.int64) + 1) * e.base_c + (fc + 1)
+        fck = pd.Index(e.pair_uni).get_indexer(fpair)
         ok = (fh >= 0) & (fc >= 0) & (fck >= 0)
         fx = facts.loc[ok].copy()
         fx["ck"] = fck[ok]
@@ -470,17 +523,17 @@ def build_timeline(
             fill = fl.reindex(np.arange(n_c)).to_numpy(dtype=object)
             desc[col] = np.where(missing, fill, desc[col].to_numpy(dtype=object))
     # A container that reports health has a health check, facts or not (imports have none).
-    has_hc[ck_ev[(kc_ev == K_HEALTHY) | (kc_ev == K_UNHEALTHY)]] = True
+    has_hc[e.ck[(e.kc == K_HEALTHY) | (e.kc == K_UNHEALTHY)]] = True
     # Containers without facts: "unknown", unless the events prove more (see _infer_policies).
     labels = ["no", rules.UNKNOWN_POLICY, *rules.INFERRED_POLICIES]
     policy_uni, f_pcode = np.unique(np.append(f_policy, labels).astype(str), return_inverse=True)
     f_pcode = f_pcode[: -len(labels)]
     default_pcode = int(np.searchsorted(policy_uni, rules.UNKNOWN_POLICY))
 
-    containers = pd.DataFrame(
+    frame = pd.DataFrame(
         {
-            "host": host_of_ck,
-            "container_id": cid_of_ck,
+            "host": e.host_of_ck,
+            "container_id": e.cid_of_ck,
             "name": desc["name"].to_numpy(dtype=object),
             "image": desc["image"].to_numpy(dtype=object),
             "compose_project": desc["compose_project"].to_numpy(dtype=object),
@@ -488,28 +541,45 @@ def build_timeline(
             "has_healthcheck": has_hc,
         }
     )
-    containers["name"] = np.where(
-        containers["name"].isna(), containers["container_id"].str[:12], containers["name"]
-    )
-    containers["service"] = np.array(
+    frame["name"] = np.where(frame["name"].isna(), frame["container_id"].str[:12], frame["name"])
+    frame["service"] = np.array(
         [
             service_key(p, s, n)
             for p, s, n in zip(
                 desc["compose_project"].to_numpy(dtype=object),
                 desc["compose_service"].to_numpy(dtype=object),
-                containers["name"].to_numpy(dtype=object),
+                frame["name"].to_numpy(dtype=object),
                 strict=True,
             )
         ],
         dtype=object,
     )
+    return _ContainerInfo(
+        frame=frame,
+        has_hc=has_hc,
+        stop_timeout_s=stop_timeout_s,
+        f_ck=f_ck,
+        f_t=f_t,
+        f_pcode=f_pcode,
+        policy_uni=policy_uni,
+        default_pcode=default_pcode,
+    )
 
-    # --- maintenance: which containers each row covers --------------------------------------
-    maint_targets = _maintenance_targets(history.maintenance, containers, host_of_ck)
 
-    # --- marker rows ------------------------------------------------------------------------
-    engine_stops = _watched_engine_stops(history.engine_restarts)
-    coverage = merge_coverage(_with_engine_down(history.coverage, history.engine_restarts))
+def _markers(
+    host_of_ck: np.ndarray,
+    coverage: dict[str, tuple[np.ndarray, np.ndarray]],
+    maint_targets: list[tuple[np.ndarray, int, int, int]],
+    info: _ContainerInfo,
+    cs0: int,
+    ws: int,
+    we: int,
+    extra_breaks_ns: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(container code, time) of a marker row at every boundary that must cut a segment:
+    window and period edges for every container, coverage edges of its host, maintenance edges
+    of the containers each window covers, and fact changes."""
+    n_c = len(host_of_ck)
     all_ck = np.arange(n_c, dtype=np.int64)
     m_ck: list[np.ndarray] = []
     m_t: list[np.ndarray] = []
@@ -533,20 +603,41 @@ def build_timeline(
         if len(edges):
             m_ck.append(np.repeat(cks, len(edges)))
             m_t.append(np.tile(edges, len(cks)))
-    fin = (f_t > cs0) & (f_t < we)
-    m_ck.append(f_ck[fin])
-    m_t.append(f_t[fin])
-    mk_ck = np.concatenate(m_ck)
-    mk_t = np.concatenate(m_t)
+    fin = (info.f_t > cs0) & (info.f_t < we)
+    m_ck.append(info.f_ck[fin])
+    m_t.append(info.f_t[fin])
+    return np.concatenate(m_ck), np.concatenate(m_t)
 
+
+@dataclass
+class _Rows:
+    """Events and markers in one order: by container, time and the tie rank."""
+
+    ck: np.ndarray  # container code
+    t: np.ndarray  # time_ns
+    src: np.ndarray  # the event's index in the input frame, -1 for a marker
+    real: np.ndarray  # src >= 0
+    kc: np.ndarray  # kind code (K_MARKER for markers)
+    first: np.ndarray  # a container's first row
+    last: np.ndarray  # a container's last row
+    gstart: np.ndarray  # each row's container's first row index
+    gend: np.ndarray  # and last row index
+    group_first: np.ndarray  # the first rows' indices
+    n_ev: int  # how many rows are events
+    idx_t: type[np.signedinteger[Any]]  # the integer type of row indices
+
+
+def _merge_rows(e: _Encoded, ev_src: np.ndarray, mk_ck: np.ndarray, mk_t: np.ndarray) -> _Rows:
+    """Merge the markers into the sorted events without sorting the events again: every time
+    becomes its rank among the distinct marker times (2j+1 for a marker at the j-th, 2j for an
+    event after the (j-1)-th and up to the j-th, so an event at a marker's nanosecond comes
+    first), and one stable sort of (ck, rank) keeps the events' own order. The per-event
+    container, time and kind arrays are handed over to the rows (not kept twice)."""
+    ck_ev, t_ev, kc_ev = e.take_rows()
     n_ev = len(t_ev)
     n_mk = len(mk_t)
     # Row indices fit int32 below 2**31 rows: half the memory of int64 on 10M events.
     idx_t = np.int32 if n_ev + n_mk < 2**31 - 1 else np.int64
-    # Merge the markers into the sorted events without sorting the events again: every time
-    # becomes its rank among the distinct marker times (2j+1 for a marker at the j-th, 2j for
-    # an event after the (j-1)-th and up to the j-th, so an event at a marker's nanosecond
-    # comes first), and one stable sort of (ck, rank) keeps the events' own order.
     ev_src = ev_src.astype(idx_t, copy=False)
     ev_ck = ck_ev[ev_src]
     del ck_ev
@@ -567,7 +658,7 @@ def build_timeline(
     t = np.concatenate([ev_t, mk_t])[order]
     del ev_t
     src = np.concatenate([ev_src, np.full(n_mk, -1, dtype=idx_t)])[order]
-    del order, ev_src
+    del order
     n = len(t)
     real = src >= 0
     kc = (
@@ -577,13 +668,49 @@ def build_timeline(
     )
     del kc_ev
     first, last, gstart, gend = _group_bounds(ck)
-    group_first = np.flatnonzero(first)
+    return _Rows(
+        ck=ck,
+        t=t,
+        src=src,
+        real=real,
+        kc=kc,
+        first=first,
+        last=last,
+        gstart=gstart,
+        gend=gend,
+        group_first=np.flatnonzero(first),
+        n_ev=n_ev,
+        idx_t=idx_t,
+    )
 
-    # --- policy in effect at each row (facts asof; before the first observation: the first) --
-    pcode = _policy_codes(ck, t, f_ck, f_t, f_pcode, default_pcode, n_c)
-    clean_fail_by_code = np.array([rules.clean_exit_is_failure(p) for p in policy_uni], dtype=bool)
 
-    # --- die causes (computed on the die rows only) -----------------------------------------
+@dataclass
+class _Deaths:
+    """Every die row's cause and the state it leaves, and the policy in effect at each row."""
+
+    d: np.ndarray  # the die rows
+    cause: np.ndarray  # cause code per die
+    state: np.ndarray  # state code per die
+    unwatched: np.ndarray  # per die: inspect reported it from before anyone watched its host
+    pcode: np.ndarray  # policy code per row
+    is_die: np.ndarray  # per row
+    is_start: np.ndarray  # per row: start or restart
+
+
+def _deaths(
+    rows: _Rows,
+    e: _Encoded,
+    info: _ContainerInfo,
+    coverage: dict[str, tuple[np.ndarray, np.ndarray]],
+    engine_stops: dict[str, np.ndarray],
+) -> _Deaths:
+    ck, t, kc, src = rows.ck, rows.t, rows.kc, rows.src
+    n_c = e.n_c
+    # Policy in effect at each row (facts as of then; before the first observation, the first).
+    pcode = _policy_codes(ck, t, info.f_ck, info.f_t, info.f_pcode, info.default_pcode, n_c)
+    clean_fail_by_code = np.array(
+        [rules.clean_exit_is_failure(p) for p in info.policy_uni], dtype=bool
+    )
     is_die = kc == K["die"]
     is_start = (kc == K["start"]) | (kc == K["restart"])
     d = np.flatnonzero(is_die)
@@ -592,28 +719,31 @@ def build_timeline(
     # not a failure of any window, and the time until the watch began is unknown.
     first_watch = np.full(n_c, I64_MIN, dtype=np.int64)
     for host, (cs, _ce) in coverage.items():
-        first_watch[host_of_ck == host] = cs[0]
-    unwatched_d = inf_ev[np.maximum(d_src, 0)] & (t[d] < first_watch[ck[d]]) if n_ev else d < 0
+        first_watch[e.host_of_ck == host] = cs[0]
+    if rows.n_ev:
+        unwatched_d = e.inferred[np.maximum(d_src, 0)] & (t[d] < first_watch[ck[d]])
+    else:
+        unwatched_d = d < 0
     die_cause, die_state = _die_causes(
         d,
         kc=kc,
         ck=ck,
         t=t,
-        real=real,
+        real=rows.real,
         is_start=is_start,
-        gstart=gstart,
-        exit_code=_float_at(exit_col, d_src),
-        hint_cause=hint_ev[d_src],
+        gstart=rows.gstart,
+        exit_code=_float_at(e.exit_col, d_src),
+        hint_cause=e.hint[d_src],
         clean_fail=clean_fail_by_code[pcode[d]],
-        stop_timeout_s=stop_timeout_s,
-        redeploy=_redeploy(is_die, kc, ck, t, gend, containers, host_of_ck)[d],
-        engine_stop_ns=_next_engine_stop(t[d], host_of_ck[ck[d]], engine_stops),
+        stop_timeout_s=info.stop_timeout_s,
+        redeploy=_redeploy(is_die, kc, ck, t, rows.gend, info.frame, e.host_of_ck)[d],
+        engine_stop_ns=_next_engine_stop(t[d], e.host_of_ck[ck[d]], engine_stops),
         unwatched=unwatched_d,
     )
 
     # Containers without facts: the policy the engine's restarts in the events prove.
     no_facts = np.ones(n_c, dtype=bool)
-    no_facts[f_ck] = False
+    no_facts[info.f_ck] = False
     if no_facts.any() and len(d):
         label = _infer_policies(
             d,
@@ -621,15 +751,15 @@ def build_timeline(
             kc=kc,
             ck=ck,
             t=t,
-            real=real,
-            inferred=inf_ev[np.maximum(src, 0)],
+            real=rows.real,
+            inferred=e.inferred[np.maximum(src, 0)],
             is_start=is_start,
-            gstart=gstart,
-            gend=gend,
-            exit_code=_float_at(exit_col, d_src),
+            gstart=rows.gstart,
+            gend=rows.gend,
+            exit_code=_float_at(e.exit_col, d_src),
             n_c=n_c,
         )
-        codes = np.searchsorted(policy_uni, np.array(rules.INFERRED_POLICIES))
+        codes = np.searchsorted(info.policy_uni, np.array(rules.INFERRED_POLICIES))
         ck_code = np.full(n_c, -1, dtype=np.int64)
         ck_code[no_facts & (label == 1)] = codes[0]
         ck_code[no_facts & (label == 2)] = codes[1]
@@ -638,16 +768,40 @@ def build_timeline(
         # Only a clean exit's state depends on the policy.
         ce = die_cause == _C["clean_exit"]
         die_state[ce] = np.where(clean_fail_by_code[pcode[d[ce]]], DOWN, PLANNED)
+    return _Deaths(
+        d=d,
+        cause=die_cause,
+        state=die_state,
+        unwatched=unwatched_d,
+        pcode=pcode,
+        is_die=is_die,
+        is_start=is_start,
+    )
 
-    # --- state after each row ---------------------------------------------------------------
+
+@dataclass
+class _States:
+    """The state (and its cause) after each row, and what each row itself set."""
+
+    state: np.ndarray  # state code after each row (carried forward)
+    cause: np.ndarray  # cause code after each row
+    set_state: np.ndarray  # what the row itself set (-1: nothing)
+    set_cause: np.ndarray
+    before: np.ndarray  # state code just before each row
+
+
+def _states(rows: _Rows, deaths: _Deaths, has_hc: np.ndarray) -> _States:
+    kc, ck, d = rows.kc, rows.ck, deaths.d
     set_state = _KIND_STATE[kc]  # markers set nothing (-1)
     set_cause = _KIND_CAUSE[kc]
-    set_state[d] = die_state
-    set_cause[d] = die_cause
-    _keep_engine_restart_down(set_state, set_cause, d, die_cause, kc, is_die | is_start, gstart)
-    del die_state
+    set_state[d] = deaths.state
+    set_cause[d] = deaths.cause
+    _keep_engine_restart_down(
+        set_state, set_cause, d, deaths.cause, kc, deaths.is_die | deaths.is_start, rows.gstart
+    )
     # Before a container's first event: absent if that event is its creation, else no data.
-    first_real = bfill_idx(real, gend, at=group_first)
+    group_first = rows.group_first
+    first_real = bfill_idx(rows.real, rows.gend, at=group_first)
     init_kind = np.where(first_real >= 0, kc[np.maximum(first_real, 0)], -1)
     del first_real
     init_state = np.where(init_kind == K["create"], PLANNED, UNKNOWN).astype(np.int8)
@@ -657,56 +811,74 @@ def build_timeline(
     set_cause[group_first[fill]] = init_cause[fill]
     # A container with a health check recovers when healthy: a start after a failure keeps it
     # down until then.
-    hc_start = is_start & has_hc[ck]
-    hc_start &= ~first
+    hc_start = deaths.is_start & has_hc[ck]
+    hc_start &= ~rows.first
     if hc_start.any():
         s1 = set_state.copy()
         s1[hc_start] = -1
-        idx1 = ffill_idx(s1 >= 0, gstart)
+        idx1 = ffill_idx(s1 >= 0, rows.gstart)
         r = np.flatnonzero(hc_start)
         keep_down = s1[idx1[r - 1]] == DOWN  # r is never a group's first row
         del s1, idx1
         set_state[r[keep_down]] = -1
     del hc_start
-    idx = ffill_idx(set_state >= 0, gstart)
+    idx = ffill_idx(set_state >= 0, rows.gstart)
     state = set_state[idx]
     cause = set_cause[idx]
     del idx
-    state_before = np.empty(n, dtype=np.int8)
-    state_before[1:] = state[:-1]
-    state_before[group_first] = init_state
+    before = np.empty(len(state), dtype=np.int8)
+    before[1:] = state[:-1]
+    before[group_first] = init_state
+    return _States(
+        state=state, cause=cause, set_state=set_state, set_cause=set_cause, before=before
+    )
 
-    # --- segments ---------------------------------------------------------------------------
+
+def _segments(
+    rows: _Rows,
+    st: _States,
+    deaths: _Deaths,
+    e: _Encoded,
+    coverage: dict[str, tuple[np.ndarray, np.ndarray]],
+    maint_targets: list[tuple[np.ndarray, int, int, int]],
+    cs0: int,
+    we: int,
+) -> pd.DataFrame:
+    """One segment per row inside [cs0, we), up to the next row: its state, unknown where no
+    coverage (or inferred event) makes the time known, planned inside maintenance."""
+    ck, t, src, real = rows.ck, rows.t, rows.src, rows.real
+    n = len(t)
     seg_end = np.empty(n, dtype=np.int64)
     seg_end[:-1] = t[1:]
-    seg_end[last] = we
-    s_idx = np.flatnonzero((t >= cs0) & (t < we) & (seg_end > t)).astype(idx_t)
+    seg_end[rows.last] = we
+    s_idx = np.flatnonzero((t >= cs0) & (t < we) & (seg_end > t)).astype(rows.idx_t)
     seg_ck = ck[s_idx]
     seg_s = t[s_idx]
     seg_e = seg_end[s_idx]
     del seg_end
-    seg_state = state[s_idx]
-    seg_cause = cause[s_idx]
-    del state, cause
+    seg_state = st.state[s_idx]
+    seg_cause = st.cause[s_idx]
 
     # Known time: covered, or proven by an inferred event until the collector next resumed.
     # (Without inferred events, only coverage: the rest is skipped, ~1 s of 10M events.)
+    inf_ev = e.inferred
     lr_inf: np.ndarray | None = None
     lr_t = np.zeros(0, dtype=np.int64)
-    if n_ev and inf_ev.any():
-        lr = ffill_idx(real, gstart, at=s_idx)
+    if rows.n_ev and inf_ev.any():
+        lr = ffill_idx(real, rows.gstart, at=s_idx)
         lr_ok = lr >= 0
         lr_x = np.maximum(lr, 0)
         del lr
         unwatched = np.zeros(n, dtype=bool)
-        unwatched[d[unwatched_d]] = True
+        unwatched[deaths.d[deaths.unwatched]] = True
         lr_inf = np.where(lr_ok, inf_ev[np.maximum(src[lr_x], 0)] & ~unwatched[lr_x], False)
         del unwatched
         lr_t = np.where(lr_ok, t[lr_x], I64_MIN)
         del lr_ok, lr_x
     known = np.zeros(len(s_idx), dtype=bool)
     # Hosts as codes: comparing strings per segment costs more than all the rest here.
-    host_code = {h: i for i, h in enumerate(h_uni) if isinstance(h, str)}
+    host_code_of_ck = e.host_code_of_ck
+    host_code = {h: i for i, h in enumerate(e.h_uni) if isinstance(h, str)}
     cov_codes = [host_code[h] for h in coverage if h in host_code]
     one_host = len(host_code_of_ck) > 0 and bool((host_code_of_ck == host_code_of_ck[0]).all())
     seg_hcode = None if one_host else host_code_of_ck.astype(np.int32)[seg_ck]
@@ -757,62 +929,78 @@ def build_timeline(
 
     # Maintenance: down time inside a declared window is planned.
     for cks, ms, me, code in maint_targets:
-        mck = np.zeros(n_c, dtype=bool)
+        mck = np.zeros(e.n_c, dtype=bool)
         mck[cks] = True
         hit = mck[seg_ck] & (seg_s >= ms) & (seg_s < me) & np.isin(seg_state, (DOWN, UNHEALTHY))
         seg_state[hit] = PLANNED
         seg_cause[hit] = code
 
-    segments = pd.DataFrame(
+    return pd.DataFrame(
         {
             "ck": seg_ck.astype(np.int64),
             "start_ns": seg_s,
             "end_ns": seg_e,
             "state": seg_state,
             "cause": seg_cause,
-            "pcode": pcode[s_idx].astype(np.int64),
+            "pcode": deaths.pcode[s_idx].astype(np.int64),
         },
         copy=False,  # the arrays are ours: no second copy of millions of rows
     )
-    del seg_ck, seg_s, seg_e, seg_state, seg_cause, s_idx
 
-    # --- failures, recoveries, restarts -----------------------------------------------------
-    in_win = real & (t >= ws) & (t < we)
+
+def _failures_and_restarts(
+    rows: _Rows,
+    st: _States,
+    deaths: _Deaths,
+    e: _Encoded,
+    info: _ContainerInfo,
+    maint_targets: list[tuple[np.ndarray, int, int, int]],
+    ws: int,
+    we: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The failures in [ws, we) (a die that left a running container down, or unhealthy while
+    up; not inside maintenance) with their recovery, and the restarts (starts out of down)."""
+    ck, t, kc, src, gend = rows.ck, rows.t, rows.kc, rows.src, rows.gend
+    d, is_die, is_start, pcode = deaths.d, deaths.is_die, deaths.is_start, deaths.pcode
+    in_win = rows.real & (t >= ws) & (t < we)
     # Whether the container was running just before each die: the last start/unpause/die.
-    rm = ffill_idx(is_start | (kc == K["unpause"]) | is_die, gstart, at=np.maximum(d - 1, 0))
-    d_prev = np.where(first[d], -1, rm)
+    rm = ffill_idx(is_start | (kc == K["unpause"]) | is_die, rows.gstart, at=np.maximum(d - 1, 0))
+    d_prev = np.where(rows.first[d], -1, rm)
     del rm
     running_before_d = np.where(d_prev >= 0, ~is_die[np.maximum(d_prev, 0)], True)
     del d_prev
-    die_fail = np.zeros(n, dtype=bool)
+    die_fail = np.zeros(len(t), dtype=bool)
     die_fail[d] = (
-        (set_state[d] == DOWN) & running_before_d & (state_before[d] != UNHEALTHY) & ~unwatched_d
+        (st.set_state[d] == DOWN)
+        & running_before_d
+        & (st.before[d] != UNHEALTHY)
+        & ~deaths.unwatched
     )
-    health_fail = (kc == K_UNHEALTHY) & (state_before == UP)
+    health_fail = (kc == K_UNHEALTHY) & (st.before == UP)
     fi = np.flatnonzero((die_fail | health_fail) & in_win)
     del die_fail, health_fail
     if maint_targets and len(fi):
         ev_in_maint = np.zeros(len(fi), dtype=bool)
         f_ck_rows, f_t_rows = ck[fi], t[fi]
         for cks, ms, me, _code in maint_targets:
-            mck = np.zeros(n_c, dtype=bool)
+            mck = np.zeros(e.n_c, dtype=bool)
             mck[cks] = True
             ev_in_maint |= mck[f_ck_rows] & (f_t_rows >= ms) & (f_t_rows < me)
         fi = fi[~ev_in_maint]
     rec_start = bfill_idx(is_start, gend, at=fi)
     rec_healthy = bfill_idx(kc == K_HEALTHY, gend, at=fi)
-    rec_i = np.where(has_hc[ck[fi]], rec_healthy, rec_start)
+    rec_i = np.where(info.has_hc[ck[fi]], rec_healthy, rec_start)
     rec_ns = np.where(rec_i >= 0, t[np.maximum(rec_i, 0)], -1)
     fsrc = np.maximum(src[fi], 0)
-    ri = np.flatnonzero(is_start & (kc == K["start"]) & in_win & (state_before == DOWN))
+    ri = np.flatnonzero(is_start & (kc == K["start"]) & in_win & (st.before == DOWN))
     f_restarts = _restarts_per_failure(fi, rec_i, ck, gend, ri)
     failures = pd.DataFrame(
         {
             "ck": ck[fi].astype(np.int64),
             "time_ns": t[fi],
-            "cause": np.where(kc[fi] == K_UNHEALTHY, _C["unhealthy"], set_cause[fi]),
-            "exit_code": _float_at(exit_col, fsrc),
-            "inferred": inf_ev[fsrc] if n_ev else np.zeros(len(fi), dtype=bool),
+            "cause": np.where(kc[fi] == K_UNHEALTHY, _C["unhealthy"], st.set_cause[fi]),
+            "exit_code": _float_at(e.exit_col, fsrc),
+            "inferred": e.inferred[fsrc] if rows.n_ev else np.zeros(len(fi), dtype=bool),
             "recovered_ns": rec_ns,
             "restarts": f_restarts,
             "pcode": pcode[fi].astype(np.int64),
@@ -825,16 +1013,7 @@ def build_timeline(
             "pcode": pcode[ri].astype(np.int64),
         }
     )
-    # Every container has window markers, so each code has a last row, in code order.
-    containers["policy"] = policy_uni[pcode[last]].astype(object)
-    return Timeline(
-        window=window,
-        containers=containers,
-        segments=segments,
-        failures=failures,
-        restarts=restarts,
-        policies=policy_uni.astype(object),
-    )
+    return failures, restarts
 
 
 def _restarts_per_failure(
