@@ -1,6 +1,9 @@
-"""Works offline: every dashboard page, the HTML report and the postmortem HTML load in Chromium
-with every request to another machine blocked, and none was even attempted (a favicon, a font,
-a script from a CDN would each show up here). Full-page screenshots go to test-artifacts/."""
+"""Works offline, and looked at: every dashboard page, the HTML report and the postmortem HTML
+load in Chromium with every request to another machine blocked, and none was even attempted (a
+favicon, a font, a script from a CDN would each show up here). The database holds real
+container activity from the private engine (a crash loop the engine gives up on, a service
+that crashes and comes back, a job, a forced stop); full-page screenshots of each page go to
+test-artifacts/, for a person to look at."""
 
 from __future__ import annotations
 
@@ -15,11 +18,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from docktally.cli import main
+from docktally.collector.normalize import facts_from_inspect
+from docktally.store import db, writes
+from tests.private_engine import EventRecorder, PrivateEngine
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, wait_rendered
-from tests.test_dashboard_seed import seed
+from tests.test_report_engine import wait_until
 from tests.test_up import free_port, spawn, wait_for_http
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 PAGES = {
     "overview": "Overview",
@@ -54,11 +61,59 @@ def is_local(url: str) -> bool:
     return parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
+CRASH_LOOP = "payments-api"
+
+
 @pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("offline") / "seeded.db"
-    url = f"sqlite:///{path}"
-    seed(url, time.time_ns())
+def seeded(tmp_path_factory: pytest.TempPathFactory, engine: PrivateEngine) -> str:
+    """Real activity on the private engine, recorded with its events and imported."""
+    tmp = tmp_path_factory.mktemp("offline")
+    rec_file = tmp / "events.jsonl"
+    engine.remove_all_containers()
+    inspects = []
+    try:
+        with EventRecorder(engine, rec_file):
+            loop = engine.run(
+                "sh",
+                "-c",
+                "echo 'connecting to ledger...'; sleep 0.5; "
+                "echo 'fatal: ledger refused connection' >&2; exit 1",
+                name=CRASH_LOOP,
+                restart_policy={"Name": "on-failure", "MaximumRetryCount": 3},
+            )
+            flaky = engine.run(
+                "sh",
+                "-c",
+                "sleep 1.5; exit 2",
+                name="search-indexer",
+                restart_policy={"Name": "always"},
+            )
+            steady = engine.run("sleep", "600", name="web-frontend")
+            db_ = engine.run("sleep", "600", name="orders-db")
+            job = engine.run("sh", "-c", "sleep 0.5; exit 0", name="nightly-backup")
+
+            def gave_up() -> bool:
+                loop.reload()
+                return loop.status == "exited" and loop.attrs["RestartCount"] == 3
+
+            wait_until(gave_up, 90, "the engine to give up on the crash loop")
+            job.wait(timeout=30)
+            flaky.stop(timeout=1)
+            db_.stop(timeout=1)  # busybox sleep ignores SIGTERM: a forced stop
+            db_.start()
+            time.sleep(1)
+            for c in (loop, flaky, steady, db_, job):
+                c.reload()
+                inspects.append(c.attrs)
+    finally:
+        engine.remove_all_containers()
+    url = f"sqlite:///{tmp / 'real.db'}"
+    assert main(["import", "--db", url, "--host", "prod-1", str(rec_file)]) == 0
+    store = db.connect(url)
+    with store.begin() as conn:
+        for ins in inspects:
+            writes.record_facts(conn, facts_from_inspect(ins, host="prod-1", observed_ns=0))
+    store.dispose()
     return url
 
 
@@ -108,7 +163,8 @@ def test_every_dashboard_page_loads_offline(
 ) -> None:
     page, attempted = offline_page
     for path, heading in PAGES.items():
-        page.goto(served + ("" if path == "overview" else path))
+        # The last hour: the activity fills it, drawn per hour.
+        page.goto(served + ("" if path == "overview" else path) + "?range=1h")
         page.get_by_role("heading", name=heading).first.wait_for()
         page.locator(CONTENT).first.wait_for()
         wait_rendered(page)
@@ -134,10 +190,9 @@ def test_html_report_and_postmortem_load_offline(
 ) -> None:
     page, attempted = offline_page
     report = artifacts_dir / "report.html"
-    _cli("report", "--db", seeded, "--since", "7d", "--format", "html", "--out", str(report))
-    listed = json.loads(_cli("incidents", "--db", seeded, "--since", "7d", "--format", "json"))
-    # The crash loop: the longest postmortem of the seed.
-    first = next(i["id"] for i in listed["incidents"] if i["key"] == "worker")
+    _cli("report", "--db", seeded, "--since", "1h", "--format", "html", "--out", str(report))
+    listed = json.loads(_cli("incidents", "--db", seeded, "--since", "1h", "--format", "json"))
+    first = next(i["id"] for i in listed["incidents"] if i["key"] == CRASH_LOOP)
     postmortem = artifacts_dir / "postmortem.html"
     _cli(
         "postmortem",
@@ -145,7 +200,7 @@ def test_html_report_and_postmortem_load_offline(
         "--db",
         seeded,
         "--since",
-        "7d",
+        "1h",
         "--format",
         "html",
         "--out",
