@@ -39,6 +39,7 @@ TIME_AXIS = alt.Axis(
     labelOverlap=True,
 )
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
+SECONDS_AXIS = alt.Axis(labelExpr="utcFormat(datum.value, '%H:%M:%S')", labelOverlap=True)
 DATE_AXIS = alt.Axis(format="%b %d", labelExpr="utcFormat(datum.value, '%b %d')", tickCount="day")
 
 
@@ -68,6 +69,9 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
     iv["cause"] = iv["cause"].fillna("")
     iv["meaning"] = iv["state"].map(STATE_MEANINGS).fillna(iv["state"])
     rows = sorted(iv["container"].unique())
+    # Seconds on the axis when the span is minutes (an incident's close-up).
+    short = len(iv) and (iv["end_ns"].max() - iv["start_ns"].min()) < 30 * 60 * 10**9
+    axis = SECONDS_AXIS if short else TIME_AXIS
     colour = alt.Color(
         "meaning:N",
         scale=alt.Scale(domain=list(STATE_MEANINGS.values()), range=list(STATE_COLOURS.values())),
@@ -78,7 +82,7 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
         alt.Chart(iv[["container", "start", "end", "state", "meaning", "cause"]])
         .mark_bar()
         .encode(
-            x=alt.X("start:T", title="time (UTC, 24-hour)", scale=UTC, axis=TIME_AXIS),
+            x=alt.X("start:T", title="time (UTC, 24-hour)", scale=UTC, axis=axis),
             x2="end:T",
             y=y,
             color=colour,
@@ -126,10 +130,14 @@ PERIOD_WORDS = {"hour": "hour", "day": "day", "week": "week", "month": "month"}
 
 
 def _hours_or_minutes(seconds: pd.Series) -> tuple[pd.Series, str]:
-    """A duration axis a person reads: hours when the largest is over 3 hours, else minutes."""
-    if len(seconds) and float(seconds.max()) > 3 * 3600:
+    """A duration axis a person reads: hours when the largest is over 3 hours, minutes over
+    2 minutes, else seconds."""
+    top = float(seconds.max()) if len(seconds) else 0.0
+    if top > 3 * 3600:
         return seconds / 3600, "hours"
-    return seconds / 60, "minutes"
+    if top > 120:
+        return seconds / 60, "minutes"
+    return seconds, "seconds"
 
 
 def over_time(trend: pd.DataFrame, metric: str, title: str, every: str) -> Any:
@@ -186,7 +194,12 @@ def fleet_trend(per: pd.DataFrame, every: str) -> Any:
     base = alt.Chart(d[["period", "availability %", "shown", "failures"]])
     avail = base.mark_line(point=True, color=STATE_COLOURS["up"]).encode(
         x=x,
-        y=alt.Y("availability %:Q", title="availability (%)", scale=alt.Scale(zero=False)),
+        y=alt.Y(
+            "availability %:Q",
+            title="availability (%)",
+            scale=alt.Scale(zero=False),
+            axis=alt.Axis(format=".1f"),
+        ),
         tooltip=[_when("period", every), alt.Tooltip("shown:N", title="availability")],
     )
     fails = base.mark_bar(color=STATE_COLOURS["down"]).encode(

@@ -238,8 +238,6 @@ _ROW_PX = 35
 
 def _display(col: str, values: pd.Series) -> Any:
     """How a column's values read: by its name's convention (`_s` seconds, `_ns` instants)."""
-    if col.endswith("_ns"):
-        return humane.when
     if col.endswith("_s"):
         return humane.duration
     if col in ("availability", "recovered_without_person_ratio") or col.endswith("_ratio"):
@@ -247,7 +245,7 @@ def _display(col: str, values: pd.Series) -> Any:
     if col == "container_id":
         return humane.short_id
     if pd.api.types.is_datetime64_any_dtype(values):
-        return lambda t: "-" if pd.isna(t) else t.strftime("%Y-%m-%d %H:%M UTC")
+        return lambda t: "-" if pd.isna(t) else t.strftime("%Y-%m-%d %H:%M:%S UTC")
     return None
 
 
@@ -298,11 +296,16 @@ def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any
     formats: dict[str, Any] = {}
     for col in df.columns:
         name = str(col)
+        if name.endswith("_ns") and pd.api.types.is_numeric_dtype(df[col]):
+            # As datetimes: a grid cannot hold nanosecond integers (past 2**53) as numbers.
+            df[col] = pd.to_datetime(df[col], unit="ns", utc=True)
         if df[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in df[col]):
             df[col] = [_as_text(name, v) for v in df[col]]
             continue
-        if df[col].dtype == object:
-            df[col] = df[col].where(df[col].notna(), "-")  # not the grid's grey "None"
+        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
+            df[col] = (
+                df[col].astype(object).where(df[col].notna(), "-")
+            )  # not the grid's grey "None"
         fmt = _display(name, df[col])
         if fmt is not None:
             formats[col] = fmt

@@ -49,6 +49,15 @@ HEADERS = {
     "meaning": "Meaning",
     "count": "Count",
     "budget_left_s": "SLO budget left",
+    "time_ns": "Time",
+    "start_ns": "Start",
+    "end_ns": "End",
+    "recovered_ns": "Recovered",
+    "heartbeat_ns": "Last heartbeat",
+    "ttr_s": "Time to recover",
+    "rel_s": "After first failure",
+    "engine_url": "Engine",
+    "run_label": "Run",
 }
 
 

@@ -81,7 +81,7 @@ if len(tl.intervals):
         height=charts.timeline_height(tl.shown) + 60,
     )
 if pm is not None:
-    ui.table(pm.timeline)
+    ui.table(pm.timeline, hide=("container_id",))
 
 st.subheader("Failures")
 ui.table(
