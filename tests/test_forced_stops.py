@@ -65,3 +65,20 @@ def test_report_names_the_stop_that_needed_sigkill(
     assert by["stop-deaf"]["stop_max_s"] >= 1.0  # it waited out the 1 s grace
     assert (by["stop-trap"]["stops"], by["stop-trap"]["forced_stops"]) == (1, 0)
     assert doc["fleet"]["forced_stops"] == 1
+
+
+def test_html_report_names_the_stops_that_needed_sigkill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recorded stop of a busybox sleep (kill 15, kill 9 after the 1 s grace, die 137)."""
+    from tests.data import recorded
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["import", "--db", url, "--host", "lab", str(recorded.path("stop"))]) == 0
+    out = tmp_path / "r.html"
+    argv = ["report", "--db", url, "--since", "2020-01-01T00:00:00Z", "--format", "html"]
+    assert main([*argv, "--out", str(out)]) == 0
+    page = out.read_text()
+    assert "<h2>Stops that needed a SIGKILL</h2>" in page
+    assert "PID 1 ignored SIGTERM" in page
+    assert "<td>stubborn</td><td>1</td><td>1</td>" in page
