@@ -60,9 +60,16 @@ def _label(df: pd.DataFrame) -> pd.Series:
     return name.where(ids <= 1, name + " (" + short + ")")
 
 
+def is_absent(intervals: pd.DataFrame) -> pd.Series:
+    """Rows of time a container did not exist (planned, cause absent or removed)."""
+    return (intervals["state"] == "planned") & intervals["cause"].isin(["absent", "removed"])
+
+
 def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: int = 40) -> Any:
     """Each container's states as bars over time; failures as black ticks on top."""
-    iv = intervals.copy()
+    # Before its create and after its destroy a container did not exist: no bar at all, not a
+    # blue "stopped by a person" one.
+    iv = intervals[~is_absent(intervals)].copy()
     iv["container"] = _label(iv)
     iv["start"] = pd.to_datetime(iv["start_ns"], unit="ns", utc=True)
     iv["end"] = pd.to_datetime(iv["end_ns"], unit="ns", utc=True)
