@@ -89,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
     if history.events.empty:
         _say_which_filter_matched_nothing(args, start_ns, end_ns)
     if every is None and args.format == "html":
-        every = "day"  # the HTML report always draws availability per day
+        # The HTML report always draws availability over time, per the period that fits
+        # the window (per hour on a short one, not one bar for a day).
+        from docktally.analytics.trends import every_for
+
+        every = every_for(Window(start_ns, end_ns))
     report = build_report(history, Window(start_ns, end_ns), by=by, slo=slo, every=every)
     write_output(render_report(report, args.format), args.out)
     return 0

@@ -64,15 +64,20 @@ def downtime_by_cause_chart(report: Report) -> bytes:
     items = sorted(totals.items(), key=lambda kv: -kv[1])
     fig = Figure(figsize=(8, max(2.0, 0.35 * len(items) + 1)))
     ax = fig.add_subplot()
+    top = max((v for _, v in items), default=0.0)
+    # The unit that makes the longest bar a number a person reads.
+    unit, size = (
+        ("hours", 3600) if top > 3 * 3600 else ("minutes", 60) if top > 120 else ("seconds", 1)
+    )
     if items:
         ax.barh(
             [k for k, _ in items],
-            [v / 60 for _, v in items],
+            [v / size for _, v in items],
             color=["#c62828" if not k.startswith("planned") else "#1565c0" for k, _ in items],
         )
     else:
         ax.text(0.5, 0.5, "no downtime", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("minutes (container time)")
+    ax.set_xlabel(f"{unit} (container time)")
     ax.set_title("Downtime by cause (red) and planned time by reason (blue)")
     return _png(fig)
 
@@ -97,8 +102,8 @@ def availability_per_day_chart(report: Report) -> bytes:
             align="edge",
             color=STATE_COLOURS["up"],
         )
-        low = float(avail.min()) if avail.notna().any() else 0.0
-        ax.set_ylim(max(0.0, min(low - 1.0, 99.0)), 100.0)
+        # Bars start at 0: a zoomed axis would turn 75% into a sliver.
+        ax.set_ylim(0.0, 100.0)
         if report.slo is not None:
             ax.axhline(report.slo, color="#555555", linestyle="--", label=f"SLO {report.slo:g}%")
             ax.legend(loc="lower right", fontsize=8)
