@@ -12,6 +12,7 @@ from typing import Any
 from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
 from docktally.cli.common import add_db, add_duration, add_keep_exec_commands, open_db
 from docktally.cli.metrics import add_metrics_address
+from docktally.errors import DocktallyError, UsageError
 from docktally.timespec import NS_PER_S
 
 # On the way out, a delivery in flight gets this long to finish (Apprise's own timeout bounds it).
@@ -42,26 +43,56 @@ def register(sub: Any) -> None:
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
     add_keep_exec_commands(p)
-    p.add_argument(
-        "--host-label",
-        metavar="NAME",
-        help="the host name stored with each event (default: the engine's own name from /info)",
-    )
+    add_hosts(p)
     add_metrics_address(p, "--metrics", None)
     p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
     add_alert_options(p)
     p.set_defaults(func=run)
 
 
+def add_hosts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--host",
+        "--host-label",
+        dest="hosts",
+        metavar="NAME",
+        action="append",
+        help="the host name stored with each event; repeat once per --engine, in the same "
+        "order (default: the engine's own name from /info, made unique per engine)",
+    )
+
+
+def engines_and_hosts(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """--engine and --host pair by position: the first --host names the first --engine."""
+    from docktally.collector.engine_url import default_engine_url
+
+    urls: list[str] = args.engine or [default_engine_url()]
+    names: list[str] = args.hosts or []
+    if len(set(urls)) != len(urls):
+        raise UsageError("--engine: the same engine is named twice")
+    if names and len(names) != len(urls):
+        raise UsageError(
+            f"--host: {len(names)} name(s) for {len(urls)} engine(s): give one --host per "
+            "--engine (they pair in order), or none"
+        )
+    if len(set(names)) != len(names):
+        raise UsageError("--host: two engines cannot share a host name")
+    return [(url, names[i] if names else None) for i, url in enumerate(urls)]
+
+
+def failure(collectors: list[Any]) -> DocktallyError | None:
+    """The first collector that gave up, if any."""
+    return next((c.failed for c in collectors if c.failed is not None), None)
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here: only `collect` needs the docker SDK.
-    from docktally.collector.engine_url import default_engine_url
     from docktally.collector.runner import Collector
 
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     alerts = config_from_args(args)
+    pairs = engines_and_hosts(args)
     store = open_db(args)
-    urls = args.engine or [default_engine_url()]
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -85,11 +116,12 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     threads = []
-    for url in urls:
+    collectors = []
+    for url, host in pairs:
         collector = Collector(
             store=store,
             engine_url=url,
-            host=args.host_label,
+            host=host,
             capture_logs=not args.no_logs,
             keep_exec_commands=args.keep_exec_commands,
             run_label=args.run_label,
@@ -108,8 +140,11 @@ def run(args: argparse.Namespace) -> int:
         )
         t.start()
         threads.append(t)
+        collectors.append(collector)
     alert_threads = start_alerts(store, alerts, stop)
     while any(t.is_alive() for t in threads):
+        if failure(collectors) is not None:
+            stop.set()  # one engine's collector gave up: stop all, say why
         for t in threads:
             t.join(timeout=0.1)
     stop.set()
@@ -118,4 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for t in alert_threads:
         t.join(timeout=ALERTS_JOIN_S)
     store.dispose()
+    failed = failure(collectors)
+    if failed is not None:
+        raise failed
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
+from docktally.cli.collect import add_hosts, engines_and_hosts, failure
 from docktally.cli.common import add_db, add_keep_exec_commands, open_db
 from docktally.cli.dashboard import add_serve_options
 from docktally.cli.metrics import add_metrics_address
@@ -42,6 +43,7 @@ def register(sub: Any) -> None:
         help="engine URL, e.g. unix:///var/run/docker.sock; repeat for several "
         "(default: DOCKER_HOST as the docker CLI reads it, else the default socket)",
     )
+    add_hosts(p)
     add_serve_options(p)
     add_metrics_address(p, "--metrics", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
     p.add_argument(
@@ -64,12 +66,12 @@ def check_port_free(address: str, port: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
-    from docktally.collector.engine_url import default_engine_url
     from docktally.collector.runner import Collector
     from docktally.metrics.endpoint import CollectorMetrics
     from docktally.metrics.health import CollectorHealth, sessions_of
 
     alerts = config_from_args(args)
+    pairs = engines_and_hosts(args)
     check_port_free(args.address, args.port)
     metrics_at = parse_address(args.metrics)
     warning = server.exposure_warning(args.address, args.port)
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     status_path = status_dir / "collector.json"
     stop = threading.Event()
     collectors: list[tuple[Any, EngineStatus, threading.Thread]] = []
-    for engine_url in args.engine or [default_engine_url()]:
+    for engine_url, host in pairs:
         status = EngineStatus(engine_url, time.time_ns)
 
         def log(line: str, status: EngineStatus = status) -> None:
@@ -98,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         collector = Collector(
             store=store,
             engine_url=engine_url,
+            host=host,
             capture_logs=not args.no_logs,
             keep_exec_commands=args.keep_exec_commands,
             log=log,
@@ -152,6 +155,11 @@ def run(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
                     code = 1
+                    break
+                failed = failure([c for c, _, _ in collectors])
+                if failed is not None:
+                    print(f"docktally up: error: {failed}", file=sys.stderr, flush=True)
+                    code = failed.exit_code
                     break
     finally:
         print("docktally up: stopping", file=sys.stderr, flush=True)

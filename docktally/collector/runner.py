@@ -28,7 +28,7 @@ import requests
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from docktally.collector import storeview
+from docktally.collector import identity, storeview
 from docktally.collector.engine_url import default_engine_url
 from docktally.collector.logtail import TAIL_LINES, bound_tail
 from docktally.collector.normalize import (
@@ -38,6 +38,8 @@ from docktally.collector.normalize import (
     normalize_event,
 )
 from docktally.collector.reconcile import infer_transitions
+from docktally.collector.transport import engine_client
+from docktally.errors import DocktallyError, UsageError
 from docktally.store import writes
 from docktally.store.spool import Spool, default_spool_path
 from docktally.timespec import ns_to_iso, ns_to_since, parse_rfc3339_ns
@@ -79,8 +81,7 @@ CommitHook = Callable[[Sequence[Mapping[str, Any]], int], None]
 
 
 def default_client_factory(url: str | None) -> docker.APIClient:
-    # version="auto" asks GET /version; timeout bounds every call but the event stream.
-    return docker.APIClient(base_url=url or default_engine_url(), version="auto", timeout=10)
+    return engine_client(url or default_engine_url())
 
 
 def _log_stderr(line: str) -> None:
@@ -168,6 +169,8 @@ class Collector:
         self._db_retry_at = 0.0
         self._db_retry_s = DB_RETRY_START_S
         self._db_down_since: float | None = None
+        # Why the collector gave up (a host another collector writes, bad TLS settings).
+        self.failed: DocktallyError | None = None
         # Exposed for tests and status output.
         self.sessions = 0
         self.events_committed = 0
@@ -185,6 +188,9 @@ class Collector:
                 try:
                     if self._session():
                         backoff = BACKOFF_START_S
+                except (identity.HostClaimed, UsageError) as exc:
+                    self.failed = exc  # retrying cannot help: the caller says why
+                    break
                 except EngineTrouble as exc:
                     self.log(f"docktally collect: {exc}")
                 except _StreamFailed as exc:
@@ -233,6 +239,8 @@ class Collector:
     def _client(self) -> docker.APIClient:
         try:
             return self.client_factory(self.engine_url)
+        except UsageError:
+            raise
         except Exception as exc:
             raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
 
@@ -249,8 +257,13 @@ class Collector:
                 info = ctl.info()
             except Exception as exc:
                 raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
-            if self.host is None:
-                self.host = str(info.get("Name") or "unknown")
+            self.host = identity.resolve_host(
+                self.store, info, engine_url=self.engine_url, explicit=self.host
+            )
+            if self.run_label is None:  # a lab run collects only its own containers
+                identity.check_claim(
+                    self.store, self.host, engine_url=self.engine_url, clock_ns=self.clock_ns
+                )
             host = self.host
             # What an earlier session or run could not write goes first: the checkpoint below
             # must count it.
@@ -314,12 +327,13 @@ class Collector:
                     conn,
                     host=host,
                     engine_url=self.engine_url,
-                    engine_id=info.get("ID"),
+                    engine_id=identity.engine_key(info),
                     source="collector",
                     start_ns=start_ns,
                     run_label=self.run_label,
                 )
             self._down_reason = None
+            identity.note_own_coverage(self.store, cov_id)
             if gap_reason:
                 self.log(
                     f"docktally collect: events lost while disconnected ({gap_reason}); "
