@@ -179,3 +179,13 @@ def test_host_names_that_do_not_pair_are_refused(
 ) -> None:
     with pytest.raises(UsageError, match=message):
         engines_and_hosts(argparse.Namespace(engine=engines, hosts=hosts))
+
+
+def test_two_processes_naming_engines_at_once_never_share_a_name(store: Engine) -> None:
+    # Neither session has opened coverage yet: the name's claim in the store tells them apart.
+    a = identity.resolve_host(store, ENGINE_A, engine_url="a", explicit=None)
+    restart_collector()
+    b = identity.resolve_host(store, ENGINE_B, engine_url="b", explicit=None)
+    assert (a, b) == ("box", "box@/tmp/dktb/data")
+    restart_collector()
+    assert identity.resolve_host(store, ENGINE_B, engine_url="b", explicit=None) == b

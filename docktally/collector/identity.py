@@ -66,10 +66,20 @@ def candidates(info: Mapping[str, Any], *, same_machine: bool) -> list[str]:
     return list(dict.fromkeys(c[:HOST_MAX_CHARS] for c in out))
 
 
+class _Taken(Exception):
+    pass
+
+
 def resolve_host(
-    store: Engine, info: Mapping[str, Any], *, engine_url: str, explicit: str | None
+    store: Engine,
+    info: Mapping[str, Any],
+    *,
+    engine_url: str,
+    explicit: str | None,
+    now_ns: Callable[[], int] = time.time_ns,
 ) -> str:
-    """The host name for this engine, registered for this process."""
+    """The host name for this engine, registered for this process and, for a new engine, in
+    the store (so two collectors starting at once never give one name to two engines)."""
     key = engine_key(info)
     db = str(store.url)
     with _lock:
@@ -91,9 +101,6 @@ def resolve_host(
             known = hosts.host_of_engine(
                 conn, engine_key=key, engine_id=engine_id, engine_url=engine_url
             )
-            if known is not None and names.get(known, key) == key:
-                _names[db, known] = key
-                return known
             default = str(info.get("Name") or "unknown")
             same_machine = (
                 any(
@@ -102,13 +109,43 @@ def resolve_host(
                 )
                 or names.get(default, "").split("@", 1)[0] == engine_id
             )
-            for name in candidates(info, same_machine=same_machine):
-                if names.get(name, key) != key:
-                    continue
-                if not _other_keys(conn, name, key, info, engine_url):
-                    _names[db, name] = key
-                    return name
+        if known is not None and names.get(known, key) == key:
+            _names[db, known] = key
+            return known
+        order = candidates(info, same_machine=same_machine)
+        tried: set[str] = set()
+        while len(tried) < len(order):
+            name = next(n for n in order if n not in tried)
+            tried.add(name)
+            if names.get(name, key) != key:
+                continue
+            others = _register(store, name, key, info, engine_url, now_ns())
+            if not others:
+                _names[db, name] = key
+                return name
+            if name == default:  # now we know whose the name is: same machine or not
+                order = candidates(
+                    info, same_machine=any(k.split("@", 1)[0] == engine_id for k in others)
+                )
         raise UsageError(f"no free host name for the engine at {engine_url}: use --host")
+
+
+def _register(
+    store: Engine, name: str, key: str, info: Mapping[str, Any], engine_url: str, now_ns: int
+) -> set[str]:
+    """Claim `name` for this engine unless another engine holds it; returns those others."""
+    others: set[str] = set()
+    try:
+        with store.begin() as conn:
+            hosts.register_name(
+                conn, host=name, engine_key=key, engine_url=engine_url, now_ns=now_ns
+            )
+            others = _other_keys(conn, name, key, info, engine_url)
+            if others:
+                raise _Taken  # rolls the claim back
+    except _Taken:
+        pass
+    return others
 
 
 def _other_keys(
