@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from docktally.errors import DocktallyError, UsageError
 from docktally.store import hosts
@@ -187,7 +188,10 @@ def check_claim(
                 and r.heartbeat_ns >= clock_ns() - CLAIM_FRESH_NS
             }
 
-    before = others()
+    try:
+        before = others()
+    except SQLAlchemyError:
+        return  # the database is away: its writes wait in the spool, unchecked this session
     if not before:
         return
     sleep(CLAIM_WATCH_S)
