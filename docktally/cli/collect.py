@@ -43,17 +43,17 @@ def register(sub: Any) -> None:
         "--no-logs", action="store_true", help="do not capture log tails of containers that die"
     )
     add_keep_exec_commands(p)
-    add_hosts(p)
+    add_hosts(p, "--host-label")  # its older spelling
     add_metrics_address(p, "--metrics", None)
     p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
     add_alert_options(p)
     p.set_defaults(func=run)
 
 
-def add_hosts(p: argparse.ArgumentParser) -> None:
+def add_hosts(p: argparse.ArgumentParser, *aliases: str) -> None:
     p.add_argument(
         "--host",
-        "--host-label",
+        *aliases,
         dest="hosts",
         metavar="NAME",
         action="append",
