@@ -28,22 +28,21 @@ OTHER_MACHINE = {"ID": "QWER:TYUI:OPAS", "Name": "box", "DockerRootDir": "/var/l
 @pytest.fixture(autouse=True)
 def new_process() -> Iterator[None]:
     """Each test is a fresh collector process: nothing named in memory."""
-    identity._names.clear()
-    identity._own_coverage.clear()
+    restart_collector()
     yield
-    identity._names.clear()
-    identity._own_coverage.clear()
+    restart_collector()
 
 
 def restart_collector() -> None:
-    identity._names.clear()
-    identity._own_coverage.clear()
+    for held in (identity._names, identity._own_coverage, identity._explicit, identity._taken):
+        held.clear()
 
 
 def watch(store: Engine, info: dict[str, str], url: str, explicit: str | None = None) -> str:
     """What a collector's session does: name the engine, then open its coverage."""
     host = identity.resolve_host(store, info, engine_url=url, explicit=explicit)
     with store.begin() as conn:
+        identity.confirm_name(conn, host, info, url)
         writes.open_coverage(
             conn,
             host=host,
@@ -181,11 +180,28 @@ def test_host_names_that_do_not_pair_are_refused(
         engines_and_hosts(argparse.Namespace(engine=engines, hosts=hosts))
 
 
-def test_two_processes_naming_engines_at_once_never_share_a_name(store: Engine) -> None:
-    # Neither session has opened coverage yet: the name's claim in the store tells them apart.
-    a = identity.resolve_host(store, ENGINE_A, engine_url="a", explicit=None)
+def test_two_collectors_naming_engines_at_once_never_share_a_name(store: Engine) -> None:
+    # Both chose the plain name before either opened its coverage.
+    assert identity.resolve_host(store, ENGINE_A, engine_url="a", explicit=None) == "box"
     restart_collector()
-    b = identity.resolve_host(store, ENGINE_B, engine_url="b", explicit=None)
-    assert (a, b) == ("box", "box@/tmp/dktb/data")
+    assert identity.resolve_host(store, ENGINE_B, engine_url="b", explicit=None) == "box"
+    with store.begin() as conn:
+        identity.confirm_name(conn, "box", ENGINE_A, "a")
+        writes.open_coverage(
+            conn,
+            host="box",
+            engine_url="a",
+            engine_id=identity.engine_key(ENGINE_A),
+            source="collector",
+            start_ns=1,
+        )
+    # The second one's session gives the name up before storing anything, and names again.
+    with (
+        pytest.raises(identity.NameTaken, match="'box' went to another engine"),
+        store.begin() as conn,
+    ):
+        identity.confirm_name(conn, "box", ENGINE_B, "b")
+    assert watch(store, ENGINE_B, "b") == "box@/tmp/dktb/data"
     restart_collector()
-    assert identity.resolve_host(store, ENGINE_B, engine_url="b", explicit=None) == b
+    assert watch(store, ENGINE_A, "a") == "box"
+    assert watch(store, ENGINE_B, "b") == "box@/tmp/dktb/data"

@@ -39,6 +39,8 @@ class HostClaimed(DocktallyError):
 _lock = threading.Lock()
 _names: dict[tuple[str, str], str] = {}  # (database, host) -> engine key
 _own_coverage: set[tuple[str, int]] = set()
+_explicit: set[tuple[str, str]] = set()  # (database, host) named with --host
+_taken: set[tuple[str, str, str]] = set()  # (database, host, engine key) lost to another engine
 
 
 def engine_key(info: Mapping[str, Any]) -> str:
@@ -67,8 +69,8 @@ def candidates(info: Mapping[str, Any], *, same_machine: bool) -> list[str]:
     return list(dict.fromkeys(c[:HOST_MAX_CHARS] for c in out))
 
 
-class _Taken(Exception):
-    pass
+class NameTaken(Exception):
+    """Another engine's collector took this default name first: choose again."""
 
 
 def resolve_host(
@@ -77,10 +79,9 @@ def resolve_host(
     *,
     engine_url: str,
     explicit: str | None,
-    now_ns: Callable[[], int] = time.time_ns,
 ) -> str:
-    """The host name for this engine, registered for this process and, for a new engine, in
-    the store (so two collectors starting at once never give one name to two engines)."""
+    """The host name for this engine, registered for this process; `confirm_name` makes sure
+    in the store."""
     key = engine_key(info)
     db = str(store.url)
     with _lock:
@@ -93,6 +94,7 @@ def resolve_host(
                     f"({engine_url} is the second): give each engine its own --host"
                 )
             _names[db, explicit] = key
+            _explicit.add((db, explicit))
             return explicit
         for name, k in names.items():
             if k == key:
@@ -110,43 +112,37 @@ def resolve_host(
                 )
                 or names.get(default, "").split("@", 1)[0] == engine_id
             )
-        if known is not None and names.get(known, key) == key:
+        if known is not None and names.get(known, key) == key and (db, known, key) not in _taken:
             _names[db, known] = key
             return known
-        order = candidates(info, same_machine=same_machine)
-        tried: set[str] = set()
-        while len(tried) < len(order):
-            name = next(n for n in order if n not in tried)
-            tried.add(name)
-            if names.get(name, key) != key:
+        for name in candidates(info, same_machine=same_machine):
+            if names.get(name, key) != key or (db, name, key) in _taken:
                 continue
-            others = _register(store, name, key, info, engine_url, now_ns())
-            if not others:
-                _names[db, name] = key
-                return name
-            if name == default:  # now we know whose the name is: same machine or not
-                order = candidates(
-                    info, same_machine=any(k.split("@", 1)[0] == engine_id for k in others)
-                )
+            with store.connect() as conn:
+                if _other_keys(conn, name, key, info, engine_url):
+                    continue
+            _names[db, name] = key
+            return name
         raise UsageError(f"no free host name for the engine at {engine_url}: use --host")
 
 
-def _register(
-    store: Engine, name: str, key: str, info: Mapping[str, Any], engine_url: str, now_ns: int
-) -> set[str]:
-    """Claim `name` for this engine unless another engine holds it; returns those others."""
-    others: set[str] = set()
-    try:
-        with store.begin() as conn:
-            hosts.register_name(
-                conn, host=name, engine_key=key, engine_url=engine_url, now_ns=now_ns
-            )
-            others = _other_keys(conn, name, key, info, engine_url)
-            if others:
-                raise _Taken  # rolls the claim back
-    except _Taken:
-        pass
-    return others
+def confirm_name(conn: Connection, host: str, info: Mapping[str, Any], engine_url: str) -> None:
+    """In the transaction that opens the session's coverage: a default name another engine's
+    collector took since it was chosen (both started at once) is given up, so the two never
+    share it. A name given with --host is the user's."""
+    key = engine_key(info)
+    db = str(conn.engine.url)
+    with _lock:
+        if (db, host) in _explicit:
+            return
+    hosts.naming_lock(conn)
+    if _other_keys(conn, host, key, info, engine_url):
+        with _lock:
+            _names.pop((db, host), None)
+            _taken.add((db, host, key))
+        raise NameTaken(
+            f"the host name {host!r} went to another engine a moment ago; naming {engine_url} again"
+        )
 
 
 def _other_keys(

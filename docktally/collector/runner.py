@@ -144,6 +144,7 @@ class Collector:
         self.store = store
         self.engine_url = engine_url or default_engine_url()
         self.host = host
+        self._host_given = host  # --host; else each session names the engine (identity.py)
         self.capture_logs = capture_logs
         self.keep_exec_commands = keep_exec_commands
         self.run_label = run_label
@@ -191,7 +192,7 @@ class Collector:
                 except (identity.HostClaimed, UsageError) as exc:
                     self.failed = exc  # retrying cannot help: the caller says why
                     break
-                except EngineTrouble as exc:
+                except (EngineTrouble, identity.NameTaken) as exc:
                     self.log(f"docktally collect: {exc}")
                 except _StreamFailed as exc:
                     self.log(f"docktally collect: the engine refused the event stream: {exc}")
@@ -258,7 +259,7 @@ class Collector:
             except Exception as exc:
                 raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
             self.host = identity.resolve_host(
-                self.store, info, engine_url=self.engine_url, explicit=self.host
+                self.store, info, engine_url=self.engine_url, explicit=self._host_given
             )
             if self.run_label is None:  # a lab run collects only its own containers
                 identity.check_claim(
@@ -299,6 +300,8 @@ class Collector:
             rows = self._normalize(replay, source="replay")
             now = self.clock_ns()
             with self.store.begin() as conn:
+                # First: a name lost to another engine must roll back before anything is stored.
+                identity.confirm_name(conn, host, info, self.engine_url)
                 if gap is not None and cp is not None:
                     gap_start_ns = gap.start_ns
                     writes.record_gap(

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, select, text, update
+from sqlalchemy import Connection, false, func, select, text, update
 
 from docktally.store.schema import coverage
 
 COLLECTOR = "collector"
-# A zero-length coverage row that gives a name to an engine before its first session opens.
-NAMED = "named"
 # Any constant: PostgreSQL's transaction-scoped advisory lock that serialises naming.
 _NAMING_LOCK = 0x646B746C
 
@@ -85,23 +83,11 @@ def close_stalled(conn: Connection, coverage_id: int, heartbeat_ns: int) -> None
     )
 
 
-def register_name(
-    conn: Connection, *, host: str, engine_key: str, engine_url: str, now_ns: int
-) -> None:
-    """Write the name's claim in `conn`'s transaction, taking the naming lock first: the write
-    (SQLite's one writer) or the advisory lock (PostgreSQL) makes a second collector naming an
-    engine at the same moment wait, then see this row."""
+def naming_lock(conn: Connection) -> None:
+    """Serialise naming until `conn`'s transaction ends: PostgreSQL's advisory lock, SQLite's
+    one writer (a write that changes nothing still takes it), so a second collector naming an
+    engine at the same moment waits, then sees the first one's coverage row."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _NAMING_LOCK})
-    conn.execute(
-        coverage.insert().values(
-            host=host,
-            engine_url=engine_url,
-            engine_id=engine_key,
-            source=COLLECTOR,
-            start_ns=now_ns,
-            end_ns=now_ns,
-            heartbeat_ns=now_ns,
-            closed_reason=NAMED,
-        )
-    )
+    else:
+        conn.execute(update(coverage).where(false()).values(host=coverage.c.host))
