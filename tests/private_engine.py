@@ -72,9 +72,11 @@ def busybox_image_tar() -> bytes:
 
 
 class PrivateEngine:
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(self, root: Path | None = None, extra_args: tuple[str, ...] = ()) -> None:
         # Short path: a unix socket path must fit in 108 bytes.
         self.root = root or Path(tempfile.mkdtemp(prefix="dkt", dir="/tmp"))
+        # More dockerd options, e.g. a TLS tcp listener beside the socket.
+        self.extra_args = extra_args
         self.sock = self.root / "docker.sock"
         self.url = f"unix://{self.sock}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -98,6 +100,7 @@ class PrivateEngine:
                 "none",
                 "--iptables=false",
                 "--ip-masq=false",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -60,10 +60,21 @@ def ssh_options(url: str) -> dict[str, Any]:
     )
 
 
+class _Client(docker.APIClient):
+    """requests lets REQUESTS_CA_BUNDLE (set system-wide on many machines) replace a session's
+    own CA file: the engine's CA from DOCKER_CERT_PATH must win, as it does for the docker CLI."""
+
+    def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+        if isinstance(self.verify, str):
+            settings["verify"] = self.verify
+        return settings
+
+
 def engine_client(url: str, env: Mapping[str, str] | None = None) -> docker.APIClient:
     # version="auto" asks GET /version.
     tls = tls_config(url, env)
-    return docker.APIClient(
+    return _Client(
         base_url=url,
         version="auto",
         timeout=CALL_TIMEOUT_S,
