@@ -22,6 +22,7 @@ from docktally.store.schema import coverage
 ID = "7XQH:5OLU:GOH2:TQ6A:S6BZ:AWBJ:YRE5:HJKD:F2HE:KEXZ:MM2O:Z3UN"
 ENGINE_A = {"ID": ID, "Name": "box", "DockerRootDir": "/tmp/dkta/data"}
 ENGINE_B = {"ID": ID, "Name": "box", "DockerRootDir": "/tmp/dktb/data"}
+KEY_A = identity.engine_key(ENGINE_A)
 OTHER_MACHINE = {"ID": "QWER:TYUI:OPAS", "Name": "box", "DockerRootDir": "/var/lib/docker"}
 
 
@@ -104,9 +105,11 @@ def test_a_claim_whose_heartbeat_stands_still_is_closed_not_refused(store: Engin
     now = 100 * identity.CLAIM_FRESH_NS
     with store.begin() as conn:
         dead = writes.open_coverage(
-            conn, host="h", engine_url="a", engine_id="k", source="collector", start_ns=now - 5
+            conn, host="h", engine_url="a", engine_id=KEY_A, source="collector", start_ns=now - 5
         )
-    identity.check_claim(store, "h", engine_url="b", clock_ns=lambda: now, sleep=lambda _s: None)
+    identity.check_claim(
+        store, "h", ENGINE_A, engine_url="b", clock_ns=lambda: now, sleep=lambda _s: None
+    )
     with store.connect() as conn:
         rows = conn.execute(
             select(coverage.c.id, coverage.c.end_ns, coverage.c.closed_reason)
@@ -118,7 +121,7 @@ def test_a_claim_whose_heartbeat_moves_is_refused_in_one_line(store: Engine) -> 
     now = 100 * identity.CLAIM_FRESH_NS
     with store.begin() as conn:
         live = writes.open_coverage(
-            conn, host="h", engine_url="a", engine_id="k", source="collector", start_ns=now - 5
+            conn, host="h", engine_url="a", engine_id=KEY_A, source="collector", start_ns=now - 5
         )
 
     def other_collector_beats(_s: float) -> None:
@@ -127,7 +130,7 @@ def test_a_claim_whose_heartbeat_moves_is_refused_in_one_line(store: Engine) -> 
 
     with pytest.raises(identity.HostClaimed) as err:
         identity.check_claim(
-            store, "h", engine_url="b", clock_ns=lambda: now, sleep=other_collector_beats
+            store, "h", ENGINE_A, engine_url="b", clock_ns=lambda: now, sleep=other_collector_beats
         )
     assert "\n" not in str(err.value) and "'h'" in str(err.value)
 
@@ -205,3 +208,14 @@ def test_two_collectors_naming_engines_at_once_never_share_a_name(store: Engine)
     restart_collector()
     assert watch(store, ENGINE_A, "a") == "box"
     assert watch(store, ENGINE_B, "b") == "box@/tmp/dktb/data"
+
+
+def test_a_default_name_another_engine_is_writing_is_chosen_again(store: Engine) -> None:
+    now = 100 * identity.CLAIM_FRESH_NS
+    with store.begin() as conn:
+        writes.open_coverage(
+            conn, host="box", engine_url="a", engine_id=KEY_A, source="collector", start_ns=now
+        )
+    with pytest.raises(identity.NameTaken):
+        identity.check_claim(store, "box", ENGINE_B, engine_url="b", clock_ns=lambda: now)
+    assert identity.resolve_host(store, ENGINE_B, engine_url="b", explicit=None) != "box"

@@ -137,12 +137,16 @@ def confirm_name(conn: Connection, host: str, info: Mapping[str, Any], engine_ur
             return
     hosts.naming_lock(conn)
     if _other_keys(conn, host, key, info, engine_url):
-        with _lock:
-            _names.pop((db, host), None)
-            _taken.add((db, host, key))
+        _give_up(db, host, key)
         raise NameTaken(
             f"the host name {host!r} went to another engine a moment ago; naming {engine_url} again"
         )
+
+
+def _give_up(db: str, host: str, key: str) -> None:
+    with _lock:
+        _names.pop((db, host), None)
+        _taken.add((db, host, key))
 
 
 def _other_keys(
@@ -165,6 +169,7 @@ def note_own_coverage(store: Engine, coverage_id: int) -> None:
 def check_claim(
     store: Engine,
     host: str,
+    info: Mapping[str, Any],
     *,
     engine_url: str,
     clock_ns: Callable[[], int] = time.time_ns,
@@ -190,6 +195,15 @@ def check_claim(
         return  # the database is away: its writes wait in the spool, unchecked this session
     if not before:
         return
+    key, db = engine_key(info), str(store.url)
+    with _lock:
+        given = (db, host) in _explicit
+    if not given and any(r.engine_key != key for r in before.values()):
+        # Another engine's collector took this default name while both were starting.
+        _give_up(db, host, key)
+        raise NameTaken(
+            f"the host name {host!r} went to another engine a moment ago; naming {engine_url} again"
+        )
     sleep(CLAIM_WATCH_S)
     after = others()
     for cid, row in before.items():

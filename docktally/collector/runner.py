@@ -263,7 +263,7 @@ class Collector:
             )
             if self.run_label is None:  # a lab run collects only its own containers
                 identity.check_claim(
-                    self.store, self.host, engine_url=self.engine_url, clock_ns=self.clock_ns
+                    self.store, self.host, info, engine_url=self.engine_url, clock_ns=self.clock_ns
                 )
             host = self.host
             # What an earlier session or run could not write goes first: the checkpoint below

@@ -55,6 +55,7 @@ def engine_keys_of_host(conn: Connection, host: str) -> set[tuple[str, str | Non
 class LiveCoverage:
     id: int
     engine_url: str | None
+    engine_key: str | None
     heartbeat_ns: int
 
 
@@ -63,13 +64,13 @@ def open_collector_coverage(conn: Connection, host: str) -> list[LiveCoverage]:
     its own containers and claims nothing)."""
     beat = func.coalesce(coverage.c.heartbeat_ns, coverage.c.start_ns)
     rows = conn.execute(
-        select(coverage.c.id, coverage.c.engine_url, beat)
+        select(coverage.c.id, coverage.c.engine_url, coverage.c.engine_id, beat)
         .where(coverage.c.host == host)
         .where(coverage.c.source == COLLECTOR)
         .where(coverage.c.end_ns.is_(None))
         .where(coverage.c.run_label.is_(None))
     )
-    return [LiveCoverage(int(r[0]), r[1], int(r[2])) for r in rows]
+    return [LiveCoverage(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
 
 
 def close_stalled(conn: Connection, coverage_id: int, heartbeat_ns: int) -> None:
