@@ -191,13 +191,16 @@ def downtime_by_cause(df: pd.DataFrame) -> Any:
 BAR_STEP = 30
 
 
-def fleet_trend(per: pd.DataFrame, every: str) -> Any:
-    """The selection's availability (line) and failures (bars) per period."""
+def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> Any:
+    """The selection's availability (line) and failures (bars) per period, on an axis that
+    spans the whole range [start_ns, end_ns)."""
     d = per.copy()
     d["period"] = pd.to_datetime(d["period_start_ns"], unit="ns", utc=True)
     d["availability %"] = d["availability"].astype(float) * 100
     d["shown"] = [humane.percent(v) for v in d["availability"]]
-    x = alt.X("period:T", title=f"{every} (UTC)", scale=UTC, axis=period_axis(every))
+    span = [pd.Timestamp(start_ns, unit="ns", tz="UTC"), pd.Timestamp(end_ns, unit="ns", tz="UTC")]
+    domain = alt.Scale(type="utc", domain=[t.isoformat() for t in span])
+    x = alt.X("period:T", title=f"{every} (UTC)", scale=domain, axis=period_axis(every))
     base = alt.Chart(d[["period", "availability %", "shown", "failures"]])
     avail = base.mark_line(point=True, color=STATE_COLOURS["up"]).encode(
         x=x,

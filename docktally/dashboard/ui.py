@@ -302,6 +302,9 @@ def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any
         if df[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in df[col]):
             df[col] = [_as_text(name, v) for v in df[col]]
             continue
+        if len(df) and df[col].isna().all():
+            df[col] = "-"  # a column nobody set (no compose project): no grey "None"s
+            continue
         if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
             df[col] = (
                 df[col].astype(object).where(df[col].notna(), "-")

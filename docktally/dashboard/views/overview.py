@@ -23,7 +23,7 @@ every = trends.every_for(view.window)
 per = trends.fleet_per_period(data.report(view, every).breakdown)
 st.subheader(f"Availability and failures per {every}")
 if len(per):
-    avail, fails = charts.fleet_trend(per, every)
+    avail, fails = charts.fleet_trend(per, every, view.window.start_ns, view.window.end_ns)
     left, right = st.columns(2)
     left.altair_chart(avail, width="stretch")
     right.altair_chart(fails, width="stretch")
