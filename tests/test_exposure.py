@@ -235,3 +235,21 @@ def test_url_without_password_rows() -> None:
     assert url_without_password("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
     assert url_without_password("postgresql://u:p:q@h/d") == "postgresql://u:***@h/d"
     assert url_without_password("postgresql://u:p@[bad/d") == "postgresql://u:***@[bad/d"
+
+
+def test_metrics_on_every_interface_warns_and_says_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    port = free_port()
+    capsys.readouterr()
+    assert main(["metrics", "--db", url, "--address", f"0.0.0.0:{port}", "--duration", "0.2"]) == 0
+    said = capsys.readouterr().err
+    assert "warning: --address 0.0.0.0 is reachable from other machines" in said
+    assert f"listening on 0.0.0.0:{port}, every IPv4 interface" in said
+    port = free_port()
+    assert (
+        main(["metrics", "--db", url, "--address", f"127.0.0.1:{port}", "--duration", "0.2"]) == 0
+    )
+    assert "warning" not in capsys.readouterr().err

@@ -218,3 +218,17 @@ def test_hostile_labels_logs_and_exec_from_a_real_engine(
     labelled = [k for k in outputs if "service" in k or k.startswith("events")]
     # The log line, escaped in Markdown's code block and HTML's <pre>.
     check_outputs(outputs, shown_in=[*labelled, "postmortem markdown", "postmortem html"])
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_hostile_maintenance_target_and_reason_are_listed_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    db_path = str(tmp_path / "m.db")
+    add = ["maintenance", "add", "--db", db_path, "--container", HOSTILE, "--start", "1h"]
+    assert main([*add, "--duration", "30m", "--reason", HOSTILE]) == 0
+    capsys.readouterr()
+    assert main(["maintenance", "list", "--db", db_path, "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert_harmless(out, f"maintenance list --format {fmt}", is_markdown=False)
+    assert "\\x1b[2J" in out

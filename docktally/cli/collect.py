@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
     metrics = health = None
     if args.metrics:
-        from docktally.metrics.address import parse_address
+        from docktally.metrics.address import exposure_warning, parse_address
         from docktally.metrics.endpoint import CollectorMetrics
         from docktally.metrics.health import CollectorHealth, sessions_of
 
@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         health = CollectorHealth()
         db_url = store.url.render_as_string(hide_password=False)
         metrics = CollectorMetrics(db_url, health, address=address, port=port).start()
+        warning = exposure_warning("--metrics", address, metrics.port)
+        if warning:
+            print(f"docktally collect: {warning}", file=sys.stderr, flush=True)
         print(
             f"docktally collect: metrics at http://{address}:{metrics.port}/metrics",
             file=sys.stderr,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import io
 import json
 import os
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 
 from docktally.cli.common import add_db, add_duration, now_ns, open_db, open_reader, write_output
 from docktally.errors import UsageError
+from docktally.reports.csvout import frame_csv
 from docktally.reports.tables import text_table
 from docktally.store import reads, writes
 from docktally.timespec import ns_to_iso, parse_instant_ns
@@ -206,9 +206,7 @@ def run_list(args: argparse.Namespace) -> int:
         ]
         text = json.dumps(recs, indent=2, default=int)
     elif args.format == "csv":
-        buf = io.StringIO()
-        _frame_for_output(df).to_csv(buf, index=False, lineterminator="\n")
-        text = buf.getvalue()
+        text = frame_csv(_frame_for_output(df))
     elif df.empty:
         text = "no maintenance windows declared"
     else:

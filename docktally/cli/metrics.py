@@ -55,13 +55,16 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from docktally.dashboard.signals import stop_requested
-    from docktally.metrics.address import parse_address
+    from docktally.metrics.address import exposure_warning, parse_address
     from docktally.metrics.server import MetricsServer
 
     address, port = parse_address(args.address, "--address")
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args, readonly=True)
     server = MetricsServer(store, address=address, port=port, health_from=args.health_from).start()
+    warning = exposure_warning("--address", address, server.port)
+    if warning and not args.quiet:
+        print(f"docktally metrics: {warning}", file=sys.stderr, flush=True)
     if not args.quiet:
         print(
             f"docktally metrics: serving http://{address}:{server.port}/metrics",

@@ -4,7 +4,6 @@ a dashboard that shows other people's container data needs."""
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import os
 import signal
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from docktally.listening import is_loopback
+from docktally.listening import listen_line as listen_line
 from docktally.store.db import ENV_DB as DB_ENV
 
 # The app wrapped as st.App with the security headers (asgi.py); app.py is the UI itself.
@@ -51,27 +52,6 @@ def safe_url(url: str) -> str:
         return str(make_url(url).render_as_string(hide_password=True))
     except Exception:
         return "(unparseable URL)"
-
-
-def is_loopback(address: str) -> bool:
-    """Only this machine can connect: a loopback IP or `localhost`."""
-    if address == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(address.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: whoever it resolves for may reach it
-
-
-def listen_line(address: str, port: int) -> str:
-    """Where the server really listens, said plainly (0.0.0.0 and :: are every interface)."""
-    every = {
-        "0.0.0.0": ", every IPv4 interface",
-        "::": ", every interface",
-        "": ", every interface",
-    }
-    host = f"[{address}]" if ":" in address else address
-    return f"listening on {host or '0.0.0.0'}:{port}{every.get(address, '')}"
 
 
 def exposure_warning(address: str, port: int) -> str | None:

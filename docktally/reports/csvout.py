@@ -18,14 +18,20 @@ def report_frame(report: Report) -> pd.DataFrame:
     for col in ("exit_codes", "downtime_by_cause_s"):
         if col in df.columns:
             df[col] = [json.dumps(v, sort_keys=True) for v in df[col]]
-    # Names and labels are the container owner's text: a spreadsheet or `cat` shows them escaped.
-    for col in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[col]):
-            df[col] = [visible(v) if isinstance(v, str) else v for v in df[col]]
     return df
 
 
-def render_csv(report: Report) -> str:
+def frame_csv(df: pd.DataFrame) -> str:
+    """Any table as CSV, its text escaped: names, labels and reasons are other people's text,
+    and a spreadsheet or `cat` shows them escaped."""
+    df = df.copy()
+    for col in df.columns:
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            df[col] = [visible(v) if isinstance(v, str) else v for v in df[col]]
     buf = io.StringIO()
-    report_frame(report).to_csv(buf, index=False, lineterminator="\n")
+    df.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()
+
+
+def render_csv(report: Report) -> str:
+    return frame_csv(report_frame(report))

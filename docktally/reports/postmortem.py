@@ -28,6 +28,7 @@ from docktally.analytics.policies import classify_recoveries
 from docktally.analytics.states import exit_code_meaning, signal_name
 from docktally.analytics.stops import ADVICE, find_stops, stop_summary
 from docktally.reports.postmortem_incidents import incident_dicts, period_text
+from docktally.reports.safe_text import chart_label
 from docktally.reports.safe_text import markdown as _md
 from docktally.timespec import ns_to_iso, parse_rfc3339_ns
 
@@ -403,7 +404,7 @@ def _draw_panel(
             fontsize=8,
             color="#555",
         )
-    ax.set_yticks(range(len(names)), labels=names)
+    ax.set_yticks(range(len(names)), labels=[chart_label(n) for n in names])
     ax.set_ylim(-0.6, len(names) - 0.4 + (0.3 if still_open else 0))
     span = t_max - t_min
     ax.set_xlim(*(xlim or (t_min - 0.02 * span, t_max + 0.02 * span)))

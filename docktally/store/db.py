@@ -140,7 +140,12 @@ def _pg_args(readonly: bool) -> dict[str, Any]:
     """A reader's PostgreSQL sessions make every transaction read-only, as SQLite's mode=ro
     does: the dashboard, often run with the collector's credentials, cannot write through
     them."""
-    return {"options": "-c default_transaction_read_only=on"} if readonly else {}
+    # A database that does not answer (a partition, not a refusal) fails the connect after
+    # 10 s instead of hanging the collector's writer: its batches go to the spool meanwhile.
+    args: dict[str, Any] = {"connect_timeout": 10}
+    if readonly:
+        args["options"] = "-c default_transaction_read_only=on"
+    return args
 
 
 def _safe(parsed: Any) -> str:
