@@ -222,7 +222,7 @@ def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> An
     )
 
 
-def worst(df: pd.DataFrame) -> Any:
+def worst(df: pd.DataFrame, colour: str = STATE_COLOURS["down"]) -> Any:
     """The least available groups as bars, the worst on top, labelled with their downtime."""
     d = df.copy()
     d["availability %"] = d["availability"].astype(float) * 100
@@ -239,7 +239,7 @@ def worst(df: pd.DataFrame) -> Any:
             alt.Tooltip("failures:Q"),
         ],
     )
-    bars = base.mark_bar(color=STATE_COLOURS["down"], size=20)
+    bars = base.mark_bar(color=colour, size=20)
     text = base.mark_text(align="left", dx=4).encode(text="shown:N")
     return (bars + text).properties(height=alt.Step(BAR_STEP))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from docktally.dashboard import data, ui
+from docktally.dashboard import charts, data, ui
 
 view = ui.current_view()
 st.title("Restart policies")
@@ -28,11 +28,25 @@ manual = right.number_input(
 )
 result = data.policies(view, retries, None if manual is None else float(manual))
 
+observed = pd.DataFrame(result["observed"])
+what_if = pd.DataFrame(result["what_if"])
+left, right = st.columns(2)
+for column, rows, title in (
+    (left, observed, "Availability observed, by policy in effect"),
+    (right, what_if, "Availability if every container had run under each policy"),
+):
+    column.markdown(f"**{title}**")
+    if len(rows):
+        column.altair_chart(
+            charts.worst(rows.rename(columns={"policy": "label"}), charts.STATE_COLOURS["up"]),
+            width="stretch",
+        )
+
 st.subheader("Observed, by policy in effect")
-ui.table(pd.DataFrame(result["observed"]))
+ui.table(observed)
 
 st.subheader("What if every container had run under each policy")
-ui.table(pd.DataFrame(result["what_if"]))
+ui.table(what_if)
 
 st.subheader("Assumptions")
 for line in result["assumptions"]:
