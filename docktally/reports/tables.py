@@ -83,11 +83,28 @@ def time_by_class_rows(report: Report) -> pd.DataFrame:
     )
 
 
+# With --slo the terminal table trades these for the budget and burn-rate columns, to fit a
+# terminal (it was ~230 characters wide); JSON, CSV, Markdown and HTML keep every column.
+SLO_TERMINAL_DROPS = ("MTBF 90% CI", "Planned", "Unknown", "OOM kills", "Exit codes")
+
+
+def _terminal_rows(report: Report, frame: pd.DataFrame | None = None) -> pd.DataFrame:
+    rows = display_rows(report, frame)
+    if report.slo is None:
+        return rows
+    return rows.drop(columns=[c for c in SLO_TERMINAL_DROPS if c in rows.columns])
+
+
 def render_table(report: Report) -> str:
     lines = header_lines(report)
     if report.empty:
         return "\n".join([*lines, "", NO_DATA]) + "\n"
-    lines += ["", text_table(display_rows(report))]
+    lines += ["", text_table(_terminal_rows(report))]
+    if report.slo is not None:
+        lines.append(
+            "(MTBF 90% CI, planned, unknown, OOM kills and exit codes: in --format json, csv, "
+            "markdown or html)"
+        )
     f = report.fleet
     lines += [
         "",
@@ -100,5 +117,9 @@ def render_table(report: Report) -> str:
         text_table(time_by_class_rows(report)),
     ]
     if report.breakdown is not None:
-        lines += ["", f"Per {report.every}:", text_table(display_rows(report, report.breakdown))]
+        lines += [
+            "",
+            f"Per {report.every}:",
+            text_table(_terminal_rows(report, report.breakdown)),
+        ]
     return "\n".join(lines) + "\n"
