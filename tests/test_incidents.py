@@ -290,6 +290,27 @@ def test_a_removed_containers_incident_ends_at_its_removal() -> None:
     assert row["restarts"] == 0 and row["time_to_recover_s"] is None
 
 
+def test_a_persons_stop_after_a_failure_ends_the_incident() -> None:
+    # A crash under `always`, then `docker stop` during the back-off: out of service on purpose,
+    # not "still down".
+    from docktally.analytics.sample import history_from_rows, ns
+
+    h = history_from_rows(
+        events=[
+            ("c", -10, "start"),
+            ("c", 100, "die", {"exit_code": 2}),
+            ("c", 102, "kill", {"signal": 15}),
+            ("c", 102.1, "stop"),
+        ],
+        coverage=[(-50, 1000)],
+    )
+    w = Window(ns(0), ns(1000))
+    _, inc = _incidents_of(h, w)
+    row = inc.iloc[0]
+    assert not row["open"] and row["end_ns"] == ns(102.1)
+    assert row["downtime_s"] == pytest.approx(2.1)
+
+
 def test_incident_end_keeps_nanoseconds() -> None:
     # An open incident beside a recovered one: a column of ints and nulls went through float.
     end = T0 + 21 * S + 331_209_917  # a float64 keeps only 256 ns steps here

@@ -210,7 +210,7 @@ def _incident_record(
     last_rec = _opt_int(rows[-1]["recovered_ns"])
     end_ns = last_rec
     if end_ns is None and removed:
-        # Never recovered, but removed: the removal ends it (nothing is down any more).
+        # Never recovered, but removed or stopped by a person: that ends it (nothing is down).
         last = rows[-1]
         t_last = int(last["time_ns"])
         gone = removed.get(span_key(last), [])
@@ -425,11 +425,13 @@ def _down_spans(
 def _removals(
     intervals: pd.DataFrame | None, col: str = "container_id"
 ) -> dict[tuple[str, str], list[int]] | None:
-    """(host, container id, or service) -> when it was removed (starts of its `removed` time),
-    in order."""
+    """(host, container id, or service) -> when it was removed or stopped by a person (starts of
+    its `removed` and `user_stop` time), in order."""
     if intervals is None:
         return None
-    gone = intervals[(intervals["state"] == "planned") & (intervals["cause"] == "removed")]
+    # A person's stop after the failure ends it too: the container is out of service on purpose.
+    ended = intervals["cause"].isin(("removed", "user_stop"))
+    gone = intervals[(intervals["state"] == "planned") & ended]
     out: dict[tuple[str, str], list[int]] = {}
     for host, cid, lo in zip(gone["host"], gone[col], gone["start_ns"], strict=True):
         out.setdefault((str(host), str(cid)), []).append(int(lo))
