@@ -232,3 +232,17 @@ def test_hostile_maintenance_target_and_reason_are_listed_escaped(
     out = capsys.readouterr().out
     assert_harmless(out, f"maintenance list --format {fmt}", is_markdown=False)
     assert "\\x1b[2J" in out
+
+
+def test_report_json_shows_hostile_names_as_text_and_keeps_them_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # JSON escapes C0 by itself; C1 (an 8-bit CSI), DEL and bidi controls it leaves raw.
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    f, first_ns, last_ns = hostile_import(tmp_path)
+    run_cli(["import", str(f), "--db", url, "--host", "h1"], capsys)
+    window = ["--since", ns_to_iso(first_ns - 10**9), "--until", ns_to_iso(last_ns + 10**9)]
+    out = run_cli(["report", "--db", url, *window, "--format", "json"], capsys)
+    assert_harmless(out, "report json", is_markdown=False)
+    names = {g["key"]["container"] for g in json.loads(out)["groups"]}
+    assert names == {HOSTILE[:255]}

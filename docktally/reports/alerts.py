@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from docktally.alerts.message import plain
+from docktally.reports.safe_text import json_text
 from docktally.timespec import ns_to_iso
 
 TABLE_COLUMNS = [
@@ -62,7 +63,7 @@ def render_json(rows: Sequence[Mapping[str, Any]]) -> str:
         }
         for r in rows
     ]
-    return orjson.dumps(out, option=orjson.OPT_INDENT_2).decode()
+    return json_text(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
 
 
 def status_summary(rows: Sequence[Mapping[str, Any]]) -> str | None:

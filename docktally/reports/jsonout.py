@@ -10,6 +10,7 @@ import orjson
 import pandas as pd
 
 from docktally.analytics.report import BURN_ALERTS, SLO_COLUMNS, Report, jsonable, num
+from docktally.reports.safe_text import json_text
 from docktally.reports.tables import NO_DATA
 from docktally.timespec import ns_to_iso
 
@@ -132,4 +133,4 @@ def render_json(report: Report) -> str:
     # Indented, whatever the size: the same layout for 5 groups and for 10,000 (`jq -c`
     # compacts it). orjson: ~10x faster than the json module on a 10,000-group report.
     option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE | orjson.OPT_INDENT_2
-    return orjson.dumps(doc, option=option, default=_default).decode("utf-8")
+    return json_text(orjson.dumps(doc, option=option, default=_default).decode("utf-8"))

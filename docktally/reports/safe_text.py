@@ -4,7 +4,7 @@ Anyone who can start a container chooses these strings. A terminal obeys the esc
 in them (clear the screen, set the title, hide a link behind OSC 8), CR and backspace overwrite
 what was printed, bidi controls reorder it, and a Markdown viewer renders HTML in them. Every
 renderer of text, CSV and Markdown passes such strings through `visible` or `markdown`; HTML
-outputs use html.escape, JSON escapes by itself.
+outputs use html.escape; JSON escapes C0 by itself, and `json_text` the rest.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ _REORDERING = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x
 _BREAKING = [0x2028, 0x2029]
 
 _VISIBLE = {c: f"\\x{c:02x}" for c in _UNSEEN}
+# What JSON leaves raw (it must escape only C0): C1, DEL and the reordering and breaking ones.
+_JSON = {c: f"\\u{c:04x}" for c in [*range(0x7F, 0xA0), *_REORDERING, *_BREAKING]}
 _VISIBLE.update({c: f"\\u{c:04x}" for c in _REORDERING + _BREAKING})
 
 # Markdown: backslash-escape what makes emphasis, code, links (`]` suffices, and leaves `\x1b[2J`
@@ -40,3 +42,9 @@ def chart_label(text: object) -> str:
     """`text` for a matplotlib label: visible, and `$` escaped so it never parses as mathtext
     (a label like `$\\frac` would fail the whole figure)."""
     return visible(text).replace("$", "\\$")
+
+
+def json_text(text: str) -> str:
+    """A JSON document with the characters JSON leaves raw written as `\\uXXXX` escapes: the
+    same data for a parser, plain text for a terminal. They can only stand inside strings."""
+    return text.translate(_JSON)
