@@ -3,6 +3,7 @@ allows. Starts its own private engine (tests/private_engine.py); needs root, doc
 busybox-static.
 
     .venv/bin/python -m bench.bench_collector_latency [--seconds 30] [--churners 3] [--db URL]
+                                                      [--alerts-history EVENTS]
 
 Churners are separate processes looping create/start/wait/remove of `sh -c "exit 1"` (four
 events per container), each as fast as the engine answers.
@@ -10,6 +11,11 @@ events per container), each as fast as the engine answers.
 Measured: for every event, the commit time of the transaction that stored it (read from the
 clock right after COMMIT returned, through Collector's `on_commit` hook) minus the engine's own
 `timeNano` for the event. Engine and collector share the host clock. Target: p99 <= 250 ms.
+
+With --alerts-history N, the run has two halves of --seconds each: the collector alone, then
+the collector with the alert threads that `docktally collect --notify` starts (default rules,
+a json:// target on a closed loopback port), evaluating over N generated events of the last
+day already in the database (another host's): each half's latency, side by side.
 """
 
 from __future__ import annotations
@@ -22,8 +28,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+from bench.generate import write_file
+from docktally.alerts.rules import default_config
+from docktally.cli import main as cli
+from docktally.cli.alerts import start_alerts
 from docktally.collector.runner import Collector
 from docktally.store import db
 from tests.private_engine import IMAGE, PrivateEngine
@@ -51,6 +62,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--churners", type=int, default=3)
     ap.add_argument("--db", default=None)
+    ap.add_argument("--alerts-history", type=int, default=0)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="dktbench")
     url = args.db or f"sqlite:///{tmp}/bench.db"
@@ -61,6 +73,11 @@ def main() -> None:
     def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
         latencies_ms.extend((committed_ns - int(r["time_ns"])) / 1e6 for r in rows)
 
+    if args.alerts_history:
+        history = Path(tmp) / "history.jsonl"
+        day_ago = time.time_ns() - 86_400 * 10**9
+        write_file(history, events=args.alerts_history, containers=1000, days=1, start_ns=day_ago)
+        assert cli(["import", "--db", url, "--host", "history", str(history)]) == 0
     try:
         store = db.connect(url)
         stop_collector = threading.Event()
@@ -75,6 +92,11 @@ def main() -> None:
         ]
         t0 = time.monotonic()
         time.sleep(args.seconds)
+        if args.alerts_history:
+            alone = list(latencies_ms)
+            latencies_ms.clear()
+            alerts = start_alerts(store, default_config(["json://127.0.0.1:9/"]), stop_collector)
+            time.sleep(args.seconds)
         for c in churners:
             c.terminate()
         for c in churners:
@@ -83,8 +105,15 @@ def main() -> None:
         time.sleep(1.0)
         stop_collector.set()
         t.join(10)
+        if args.alerts_history:
+            for a in alerts:
+                a.join(10)
     finally:
         eng.destroy()
+    if args.alerts_history:
+        report("collector alone", alone, args.seconds)
+        report("with the alert threads", latencies_ms, args.seconds)
+        return
     n = len(latencies_ms)
     print(f"backend: {url.split(':')[0]}; churners: {args.churners}; {elapsed:.1f}s")
     print(f"events: {n} ({n / elapsed:.1f}/s)")
@@ -94,6 +123,14 @@ def main() -> None:
         f"p99 {pct(latencies_ms, 99):.1f}  max {max(latencies_ms):.1f}"
     )
     print("target p99 <= 250 ms:", "PASS" if pct(latencies_ms, 99) <= 250 else "FAIL")
+
+
+def report(what: str, values: list[float], seconds: float) -> None:
+    print(
+        f"{what}: {len(values)} events ({len(values) / seconds:.1f}/s); latency ms p50 "
+        f"{statistics.median(values):.1f}  p95 {pct(values, 95):.1f}  p99 {pct(values, 99):.1f}"
+        f"  max {max(values):.1f}"
+    )
 
 
 if __name__ == "__main__":
