@@ -417,9 +417,9 @@ def _stop_metrics(
     return count.astype(np.int64), forced.astype(np.int64), mean, longest
 
 
-def _attach_stops(u: _Units, tl: Timeline, history: History, by: str) -> None:
-    """The stops of analytics.stops, each given its group: the group of its container (under
-    --by policy, of the container's latest policy)."""
+def _stops_of_containers(tl: Timeline, history: History) -> tuple[pd.DataFrame, np.ndarray]:
+    """The stops of analytics.stops, and each one's container code (-1: not in the timeline):
+    found once for the groups and the fleet."""
     st = find_stops(history.events)
     c = tl.containers
     hosts, ids = c["host"].astype(str), c["container_id"].astype(str)
@@ -428,6 +428,13 @@ def _attach_stops(u: _Units, tl: Timeline, history: History, by: str) -> None:
         [ck_of.get(hi, -1) for hi in zip(st["host"], st["container_id"], strict=True)],
         dtype=np.int64,
     )
+    return st, ck
+
+
+def _attach_stops(u: _Units, tl: Timeline, stops: tuple[pd.DataFrame, np.ndarray], by: str) -> None:
+    """Each stop given its group: the group of its container (under --by policy, of the
+    container's latest policy)."""
+    st, ck = stops
     g_of_ck = _group_of_container(u, tl, by)
     g = np.where(ck >= 0, g_of_ck[np.maximum(ck, 0)] if len(g_of_ck) else -1, -1)
     u.stops = pd.DataFrame(
@@ -585,7 +592,8 @@ def build_report_with_timeline(
         context_start_ns=context,
     )
     u = _service_units(tl) if by == "service" else _container_units(tl, by)
-    _attach_stops(u, tl, history, by)
+    stops = _stops_of_containers(tl, history)
+    _attach_stops(u, tl, stops, by)
     m = _metrics(u, window.start_ns, window.end_ns)
     if slo is not None:
         m = pd.concat([m, _slo_columns(u, m, window, slo)], axis=1)
@@ -612,14 +620,14 @@ def build_report_with_timeline(
         groups=groups,
         breakdown=breakdown,
         time_by_class_s=_time_by_class(tl),
-        fleet=_fleet(tl, window, history),
+        fleet=_fleet(tl, window, stops),
         slo=slo,
         every=every,
     )
     return report, tl
 
 
-def _fleet(tl: Timeline, window: Window, history: History) -> dict[str, Any]:
+def _fleet(tl: Timeline, window: Window, stops: tuple[pd.DataFrame, np.ndarray]) -> dict[str, Any]:
     """Fleet-wide totals, in container-seconds."""
     seg = tl.segments
     u = _Units(
@@ -632,7 +640,7 @@ def _fleet(tl: Timeline, window: Window, history: History) -> dict[str, Any]:
         keys=pd.DataFrame({"fleet": ["all"]}),
         real=np.ones(1, dtype=bool),
     )
-    _attach_stops(u, tl, history, "fleet")
+    _attach_stops(u, tl, stops, "fleet")
     # The fleet reports no downtime by cause: not computed.
     m = _metrics(u, window.start_ns, window.end_ns, causes=False).iloc[0].to_dict()
     per_ck = _real_groups(seg, seg["ck"].to_numpy(), len(tl.containers), window)
