@@ -4,6 +4,9 @@ dashboard and the metrics endpoint alike."""
 from __future__ import annotations
 
 import ipaddress
+import socket
+
+from docktally.errors import UsageError
 
 
 def is_loopback(address: str) -> bool:
@@ -25,3 +28,15 @@ def listen_line(address: str, port: int) -> str:
     }
     host = f"[{address}]" if ":" in address else address
     return f"listening on {host or '0.0.0.0'}:{port}{every.get(address, '')}"
+
+
+def check_port_free(address: str, port: int, option: str) -> None:
+    """A one-line error naming `option` when `address:port` cannot be bound, said before
+    anything starts (a server thread or child that fails later says it nowhere useful)."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError as exc:
+            raise UsageError(f"{option}: {exc.strerror}") from None

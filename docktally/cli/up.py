@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -21,6 +20,7 @@ from docktally.dashboard import server
 from docktally.dashboard.signals import stop_requested
 from docktally.dashboard.status import STATUS_ENV, EngineStatus, write_status
 from docktally.errors import UsageError
+from docktally.listening import check_port_free
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT, parse_address
 
 STATUS_EVERY_S = 1.0
@@ -54,16 +54,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def check_port_free(address: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-        except OSError as exc:
-            raise UsageError(f"--address {address} --port {port}: {exc.strerror}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
     from docktally.collector.runner import Collector
@@ -72,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
     alerts = config_from_args(args)
     pairs = engines_and_hosts(args)
-    check_port_free(args.address, args.port)
+    check_port_free(args.address, args.port, f"--address {args.address} --port {args.port}")
     metrics_at = parse_address(args.metrics)
     warning = server.exposure_warning(args.address, args.port)
     if warning:

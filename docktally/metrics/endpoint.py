@@ -22,6 +22,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from docktally.errors import UsageError
+from docktally.listening import check_port_free
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.metrics.health import CollectorHealth, ProcessHealthCollector
 
@@ -74,7 +75,7 @@ class CollectorMetrics:
         self.health = health
         self.address = address
         self.port = port or _free_port()
-        _check_free(address, self.port)  # said here, not by a child that exits
+        check_port_free(address, self.port, f"--metrics {address}:{self.port}")
         self._http = Http("127.0.0.1", 0, self.scrape)
         self.child: subprocess.Popen[bytes] | None = None
 
@@ -110,16 +111,6 @@ def fetch(url: str) -> bytes:
             return bytes(resp.read())
     except OSError:
         return b""
-
-
-def _check_free(address: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((address, port))
-        except OSError as exc:
-            raise UsageError(f"--metrics {address}:{port}: {exc.strerror}") from None
 
 
 def _free_port() -> int:
