@@ -81,4 +81,4 @@ def test_html_report_names_the_stops_that_needed_sigkill(
     page = out.read_text()
     assert "<h2>Stops that needed a SIGKILL</h2>" in page
     assert "PID 1 ignored SIGTERM" in page
-    assert "<td>stubborn</td><td>1</td><td>1</td>" in page
+    assert '<td><span class="name">stubborn</span></td><td>1</td><td>1</td>' in page

@@ -89,7 +89,7 @@ def test_postmortem_names_the_stops_that_needed_sigkill() -> None:
     md = render_markdown(_postmortem(h, Window(ns(-200), ns(1000))))  # type: ignore[arg-type]
     assert "## Stops that needed a SIGKILL" in md
     assert "PID 1 ignored SIGTERM" in md and "--init" in md
-    assert "| c | 1 | 1 | 10.10 s | 10.10 s |" in md
+    assert "| c | 1 | 1 | 10s | 10s |" in md
 
 
 def test_each_log_line_once_in_the_timeline() -> None:

@@ -10,6 +10,7 @@ import pandas as pd
 from docktally.analytics.report import Report
 from docktally.analytics.stops import ADVICE
 from docktally.reports import charts, humane
+from docktally.reports.safe_text import NAME_CSS, html_name
 from docktally.reports.tables import NO_DATA, display_rows, header_lines, time_by_class_rows
 
 # Past this many (group, period) rows the per-period table is left to the CSV/JSON formats.
@@ -18,17 +19,27 @@ MAX_BREAKDOWN_ROWS = 500
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}
 th{background:#f2f2f2}
 img{max-width:100%;display:block;margin:1em 0}
 .note{color:#666}
 """
 
 
+# Columns holding names: a long one may wrap after its separators, the rest stays on one line.
+NAME_HEADERS = frozenset({"Container", "Service", "Image", "Host", "Project"})
+
+
 def html_table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    is_name = [c in NAME_HEADERS for c in df.columns]
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td>{html_name(v) if n else html.escape(str(v))}</td>"
+            for v, n in zip(r, is_name, strict=True)
+        )
+        + "</tr>"
         for r in df.itertuples(index=False)
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
@@ -81,7 +92,7 @@ def render_html(report: Report) -> str:
     title = html.escape(head[0])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title}</title><style>{CSS}</style></head><body>\n"
+        f"<title>{title}</title><style>{CSS}{NAME_CSS}</style></head><body>\n"
         + "\n".join(body)
         + "\n</body></html>\n"
     )

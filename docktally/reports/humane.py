@@ -75,12 +75,17 @@ def _missing(v: Any) -> bool:
 
 
 def duration(seconds: Any) -> str:
-    """Seconds -> `3d 4h`, `2h 14m`, `12m 5s`, `8s`, `0.4s`; '-' for none."""
+    """Seconds -> `3d 4h`, `2h 14m`, `12m 5s`, `8s`, `2.5s`, `0.31s`, `45ms`; '-' for none.
+    Under a second two digits stay: a crash loop's restarts take 0.1 to 0.9 s."""
     if _missing(seconds):
         return "-"
     s = float(seconds)
     if s == 0:
         return "0s"
+    if abs(s) < 0.1:
+        return f"{1000 * s:.0f}ms"
+    if abs(s) < 1:
+        return f"{s:.2g}s"
     if s < 10:
         return f"{s:.1f}s"
     s = round(s)
@@ -109,6 +114,28 @@ def when(ns: Any, *, seconds: bool = False) -> str:
         return "-"
     t = datetime.fromtimestamp(int(ns) / 1e9, UTC)
     return t.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def instant(ns: Any, *, zone: bool = True) -> str:
+    """Epoch nanoseconds to the millisecond, `2026-12-05 10:11:12.123 UTC`: a crash loop's
+    events are 100 ms apart. Truncated, not rounded, so times keep their order. `zone=False`
+    leaves out ` UTC` (for a column whose header says it)."""
+    if _missing(ns):
+        return "-"
+    secs, rest = divmod(int(ns), 1_000_000_000)
+    t = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{t}.{rest // 1_000_000:03d}" + (" UTC" if zone else "")
+
+
+def offset(seconds: Any) -> str:
+    """Seconds relative to a moment, signed: `+0.623s`, `-12.500s` to the millisecond under a
+    minute, `+4m 12s` beyond."""
+    if _missing(seconds):
+        return "-"
+    s = float(seconds)
+    if abs(s) < 60:
+        return f"{s:+.3f}s"
+    return ("-" if s < 0 else "+") + duration(abs(s))
 
 
 def day(ns: Any) -> str:

@@ -27,10 +27,11 @@ from docktally.analytics.model import Window
 from docktally.analytics.policies import classify_recoveries
 from docktally.analytics.states import exit_code_meaning, signal_name
 from docktally.analytics.stops import ADVICE, find_stops, stop_summary
+from docktally.reports import humane
 from docktally.reports.postmortem_incidents import incident_dicts, period_text
-from docktally.reports.safe_text import chart_label
+from docktally.reports.safe_text import NAME_CSS, chart_label, html_name
 from docktally.reports.safe_text import markdown as _md
-from docktally.timespec import ns_to_iso, parse_rfc3339_ns
+from docktally.timespec import parse_rfc3339_ns
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,14 +68,8 @@ class Postmortem:
     gave_up: str | None = None  # why the restart policy stopped restarting, if it did
 
 
-def _s(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if abs(v) < 120:
-        return f"{v:.2f} s"
-    if abs(v) < 7200:
-        return f"{v / 60:.1f} min"
-    return f"{v / 3600:.2f} h"
+_s = humane.duration
+_at = humane.instant
 
 
 def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
@@ -96,8 +91,8 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
         ("Containers", ", ".join(inc["containers"]) or "-"),
         ("Restart policy", str(inc["policy"] or "-")),
         *([("Restart policy gave up", pm.gave_up)] if pm.gave_up else []),
-        ("Start", inc["start"]),
-        ("End", inc["end"] or "still open (drawn to now)"),
+        ("Start", _at(inc["start_ns"])),
+        ("End", _at(inc["end_ns"]) if inc["end_ns"] is not None else "still open (drawn to now)"),
         (
             "Incident duration (first failure to last recovery)",
             _s(inc["time_to_recover_s"]) if not inc["open"] else "still open",
@@ -135,14 +130,14 @@ def _engine_lines(inc: dict[str, Any]) -> list[tuple[str, str]]:
         if eng["watched"]
         else "the first container its shutdown took down, from inspect: no collector watched"
     )
-    back = eng.get("back") or "-"
+    back = _at(eng.get("back_ns"))
     stream = (
-        [("Engine's event stream ended", ns_to_iso(int(eng["stream_end_ns"])))]
+        [("Engine's event stream ended", _at(eng["stream_end_ns"]))]
         if eng.get("stream_end_ns") is not None
         else []
     )
     return [
-        ("Engine went down", f"{eng['stopped']} ({how})"),
+        ("Engine went down", f"{_at(eng['stopped_ns'])} ({how})"),
         *stream,
         ("Engine back", f"{back} (the restarted engine's first event)"),
         ("Engine down", _s(eng["down_s"])),
@@ -169,8 +164,8 @@ def _engine_rows(inc: dict[str, Any]) -> list[tuple[str, str, str, str, str, str
             str(m["name"]),
             str(m["policy"]),
             "-" if m["exit_code"] is None else str(m["exit_code"]),
-            str(m["died"]),
-            str(m["back"] or "-"),
+            _at(m["died_ns"]),
+            _at(m["back_ns"]),
             f"{_s(m['down_s'])}, {_OUTCOME[m['outcome']]}",
         )
         for m in eng["containers"]
@@ -229,8 +224,8 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
                 t,
                 i,
                 (
-                    ns_to_iso(t),
-                    f"{r['rel_s']:+.3f} s",
+                    _at(t, zone=False),
+                    humane.offset(r["rel_s"]),
                     str(r["name"]),
                     str(r["what"]),
                     str(r["detail"]),
@@ -240,7 +235,8 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
     for tail in pm.logs:
         for ln in tail.lines:
             t, text = _log_time(ln, tail.die_time_ns)
-            row = (ns_to_iso(t), f"{(t - t0) / NS_PER_S:+.3f} s", tail.container, "log", text)
+            rel = humane.offset((t - t0) / NS_PER_S)
+            row = (_at(t, zone=False), rel, tail.container, "log", text)
             rows.append((t, -1, row))  # a line logged at a die's instant comes before it
     rows.sort(key=lambda r: (r[0], r[1]))
     return [r[2] for r in rows]
@@ -308,7 +304,7 @@ def render_markdown(pm: Postmortem) -> str:
     if pm.related:
         md += ["Other incidents on the same host at the same time:", ""]
         md += [
-            f"- {_md(r['id'])}: {_md(r['key'])} from {r['start']} "
+            f"- {_md(r['id'])}: {_md(r['key'])} from {_at(r['start_ns'])} "
             f"({_md(', '.join(sorted(r['causes'])))})"
             for r in pm.related
         ]
@@ -450,6 +446,14 @@ tr.log td{font-family:ui-monospace,monospace;font-size:.9em;background:#f8f8f8;c
 """
 
 
+def _html_row(cells: tuple[str, ...], *, name_at: int = 0, css: str | None = None) -> str:
+    """A table row, escaped; the cell at `name_at` is a container name (kept on one line)."""
+    tds = "".join(
+        f"<td>{html_name(c) if i == name_at else html.escape(c)}</td>" for i, c in enumerate(cells)
+    )
+    return (f'<tr class="{css}">' if css else "<tr>") + tds + "</tr>"
+
+
 def render_html(pm: Postmortem) -> str:
     e = html.escape
     inc = pm.incident
@@ -457,7 +461,7 @@ def render_html(pm: Postmortem) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Postmortem {e(inc['id'])}: {e(_title(inc))}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{NAME_CSS}</style></head><body>",
         f"<h1>Postmortem: {e(_title(inc))} <small>({e(inc['id'])})</small></h1>",
         "<h2>Summary and impact</h2><table>",
     ]
@@ -467,7 +471,7 @@ def render_html(pm: Postmortem) -> str:
         h.append("<h2>Containers the engine restart took down</h2><table><tr>")
         h += [f"<th>{e(c)}</th>" for c in _ENGINE_HEAD]
         h.append("</tr>")
-        h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _engine_rows(inc)]
+        h += [_html_row(r) for r in _engine_rows(inc)]
         h.append("</table>")
     h += ["<h2>Timeline</h2>"]
     h.append(
@@ -481,9 +485,7 @@ def render_html(pm: Postmortem) -> str:
         "<th>Event</th><th>Detail</th></tr>"
     ]
     h += [
-        ('<tr class="log">' if row[3] == "log" else "<tr>")
-        + "".join(f"<td>{e(c)}</td>" for c in row)
-        + "</tr>"
+        _html_row(row, name_at=2, css="log" if row[3] == "log" else None)
         for row in _timeline_rows(pm)
     ]
     h += ["</table>", "<h2>Time to recover</h2><table>"]
@@ -493,13 +495,13 @@ def render_html(pm: Postmortem) -> str:
         h += ["<h2>Stops that needed a SIGKILL</h2>", f"<p>{e(ADVICE)}</p><table><tr>"]
         h += [f"<th>{e(c)}</th>" for c in _STOP_HEAD]
         h.append("</tr>")
-        h += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _stop_rows(pm)]
+        h += [_html_row(r) for r in _stop_rows(pm)]
         h.append("</table>")
     h.append("<h2>Related incidents</h2>")
     if pm.related:
         h.append("<ul>")
         h += [
-            f"<li>{e(r['id'])}: {e(str(r['key']))} from {e(r['start'])} "
+            f"<li>{e(r['id'])}: {html_name(r['key'])} from {e(_at(r['start_ns']))} "
             f"({e(', '.join(sorted(r['causes'])))})</li>"
             for r in pm.related
         ]

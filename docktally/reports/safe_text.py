@@ -9,6 +9,9 @@ outputs use html.escape; JSON escapes C0 by itself, and `json_text` the rest.
 
 from __future__ import annotations
 
+import html
+import re
+
 # C0 and C1 controls and DEL, shown the way Python spells them (`\x1b`), plus the characters that
 # reorder or break lines without being controls (bidi embeddings/overrides/isolates, LS, PS).
 _UNSEEN = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
@@ -48,3 +51,25 @@ def json_text(text: str) -> str:
     """A JSON document with the characters JSON leaves raw written as `\\uXXXX` escapes: the
     same data for a parser, plain text for a terminal. They can only stand inside strings."""
     return text.translate(_JSON)
+
+
+# Names up to this long stay on one line in an HTML table; longer ones may break after a
+# separator. A browser breaks after any hyphen: `payments-api` came out as `payments-` / `api`.
+NAME_ONE_LINE_CHARS = 32
+_SEPARATOR = re.compile(r"([-_./:@])")
+
+
+def html_name(name: object) -> str:
+    """A container, service, image or host name as escaped HTML: on one line, or if long,
+    breakable only after `-`, `_`, `.`, `/`, `:` or `@` (CSS: `.name`, `.long-name`)."""
+    text = str(name)
+    if len(text) <= NAME_ONE_LINE_CHARS:
+        return f'<span class="name">{html.escape(text)}</span>'
+    parts = _SEPARATOR.split(text)  # separators at odd indices
+    marked = "".join(html.escape(p) + ("<wbr>" if i % 2 else "") for i, p in enumerate(parts))
+    return f'<span class="long-name">{marked}</span>'
+
+
+# What html_name's classes need: a long name with no separator still wraps rather than widen
+# the page past the screen.
+NAME_CSS = ".name{white-space:nowrap}.long-name{white-space:normal;overflow-wrap:break-word}"
