@@ -281,7 +281,8 @@ def test_kill_9_then_restart_loses_nothing_and_doubles_nothing(
         proc = start_cli(db_url, eng.url, log)
         wait_subscribed(store)
         stop, errors, t = start_churn(eng)
-        time.sleep(2.0)
+        # Enough events on both sides of the kill, however slow a loaded machine churns.
+        wait_until(lambda: len(rec.lines()) >= 12, 60, "churn before the kill")
         proc.send_signal(signal.SIGKILL)
         proc.wait(5)
         # The churn pauses while the collector is down: the engine keeps only 256 events, and
@@ -293,8 +294,9 @@ def test_kill_9_then_restart_loses_nothing_and_doubles_nothing(
         time.sleep(writes.ABANDONED_AFTER_NS / 1e9 + 0.5)
         proc = start_cli(db_url, eng.url, log)
         wait_subscribed(store, 2)
+        before = len(rec.lines())
         stop, errors, t = start_churn(eng)
-        time.sleep(1.5)
+        wait_until(lambda: len(rec.lines()) >= before + 12, 60, "churn after the restart")
         stop.set()
         t.join(30)
         assert not errors, errors

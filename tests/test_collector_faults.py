@@ -341,7 +341,13 @@ def test_sigstop_30s_under_churn_stores_everything_or_records_a_stall_gap(
     assert [c["closed_reason"] for c in cov] == ["stalled", "stopped"]
     # Watched until the stall began, not until the collector noticed it.
     assert stopped[0] - NS <= int(cov[0]["end_ns"]) <= stopped[0] + NS // 5
-    # 300+ events since the checkpoint: the replay cannot reach back, whatever the engine kept.
+    if not gap_rows:
+        # On a loaded machine the churn is slower and the socket plus the engine's buffer can
+        # hold the whole stall: then the one allowed outcome is that nothing is missing.
+        assert missing == []
+        store.dispose()
+        return
+    # Past the buffers the replay cannot reach back, whatever the engine kept: one stall gap.
     assert [g["reason"] for g in gap_rows] == ["stall"]
     g = gap_rows[0]
     assert g["events_replayed"] > 0
