@@ -222,7 +222,7 @@ def _container_units(tl: Timeline, by: str) -> _Units:
         ooms=fail[fail["cause"] == _cause_code("oom")][["g", "time_ns"]],
         exits=fail[["g", "time_ns", "exit_code"]],
         keys=keys.reset_index(drop=True),
-        real=_real_groups(seg, g_seg, len(keys), tl.window),
+        real=_real_groups(seg, g_seg, len(keys), tl.window.start_ns, tl.window.end_ns),
     )
 
 
@@ -230,11 +230,16 @@ def _cause_code(name: str) -> int:
     return int(np.flatnonzero(name == CAUSE_NAMES)[0])
 
 
-def _real_groups(seg: pd.DataFrame, g: np.ndarray, n_g: int, window: Window) -> np.ndarray:
-    """Per group: has any segment in the window besides absent/removed time."""
+def _real_groups(
+    seg: pd.DataFrame, g: np.ndarray, n_g: int, start_ns: int, end_ns: int
+) -> np.ndarray:
+    """Per group: has any time in [start_ns, end_ns) besides absent/removed time."""
     st = seg["state"].to_numpy()
-    real = (seg["start_ns"].to_numpy() >= window.start_ns) & ~(
-        (st == PLANNED) & np.isin(seg["cause"].to_numpy(), ABSENT_CAUSES)
+    s = seg["start_ns"].to_numpy()
+    real = (
+        (s >= start_ns)
+        & (s < end_ns)
+        & ~((st == PLANNED) & np.isin(seg["cause"].to_numpy(), ABSENT_CAUSES))
     )
     out = np.zeros(n_g, dtype=bool)
     out[g[real]] = True
@@ -277,7 +282,7 @@ def _service_units(tl: Timeline) -> _Units:
         ooms=ooms,
         exits=exits,
         keys=sv.keys,
-        real=_real_groups(seg_units, pg, len(sv.keys), tl.window),
+        real=_real_groups(seg_units, pg, len(sv.keys), tl.window.start_ns, tl.window.end_ns),
     )
 
 
@@ -605,7 +610,10 @@ def build_report_with_timeline(
         parts = []
         for ps, pe in periods:
             pm = _metrics(u, ps, pe)
-            part = pd.concat([u.keys, pm], axis=1)[keep]
+            # A period before a container existed (or after it was removed) is nobody's time:
+            # no row, as a group without such time has none in `groups`.
+            here = _real_groups(u.seg, u.g_seg, len(u.keys), ps, pe)
+            part = pd.concat([u.keys, pm], axis=1)[keep & (here | (pm["failures"].to_numpy() > 0))]
             part.insert(0, "period_end_ns", pe)
             part.insert(0, "period_start_ns", ps)
             parts.append(part)
@@ -643,7 +651,9 @@ def _fleet(tl: Timeline, window: Window, stops: tuple[pd.DataFrame, np.ndarray])
     _attach_stops(u, tl, stops, "fleet")
     # The fleet reports no downtime by cause: not computed.
     m = _metrics(u, window.start_ns, window.end_ns, causes=False).iloc[0].to_dict()
-    per_ck = _real_groups(seg, seg["ck"].to_numpy(), len(tl.containers), window)
+    per_ck = _real_groups(
+        seg, seg["ck"].to_numpy(), len(tl.containers), window.start_ns, window.end_ns
+    )
     m["containers"] = int(per_ck.sum())
     m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
     m.pop("downtime_by_cause_s", None)
