@@ -82,3 +82,48 @@ def test_html_report_names_the_stops_that_needed_sigkill(
     assert "<h2>Stops that needed a SIGKILL</h2>" in page
     assert "PID 1 ignored SIGTERM" in page
     assert '<td><span class="name">stubborn</span></td><td>1</td><td>1</td>' in page
+
+
+@pytest.fixture
+def stop_db(tmp_path: Path) -> str:
+    """The recorded stop of a busybox sleep (kill 15, kill 9 after the 1 s grace, die 137)."""
+    from tests.data import recorded
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert main(["import", "--db", url, "--host", "lab", str(recorded.path("stop"))]) == 0
+    return url
+
+
+def _report(url: str, fmt: str, capsys: pytest.CaptureFixture[str]) -> str:
+    capsys.readouterr()
+    argv = ["report", "--db", url, "--since", "2020-01-01T00:00:00Z", "--format", fmt]
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_terminal_and_markdown_reports_name_the_stops_that_needed_sigkill(
+    stop_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _report(stop_db, "table", capsys)
+    section = table.split("Stops that needed a SIGKILL:\n", 1)[1]
+    head, _, row = section.split("\n\n", 1)[1].splitlines()[:3]
+    assert head.split() == ["Host", "Container", "Stops", "Needed", "SIGKILL", "Stop", "(mean)",
+                            "Stop", "(longest)"]  # fmt: skip
+    assert row.split() == ["lab", "stubborn", "1", "1", "1.1s", "1.1s"]
+    assert "PID 1 ignored SIGTERM" in section and "--init" in section
+    assert max(len(line) for line in section.splitlines()) <= 100
+    md = _report(stop_db, "markdown", capsys)
+    assert "## Stops that needed a SIGKILL" in md
+    assert "| lab | stubborn | 1 | 1 | 1.1s | 1.1s |" in md
+    assert "PID 1 ignored SIGTERM" in md.split("## Stops that needed a SIGKILL", 1)[1]
+
+
+def test_csv_report_counts_stops_and_forced_stops(
+    stop_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import io
+
+    rows = {r["container"]: r for r in csv.DictReader(io.StringIO(_report(stop_db, "csv", capsys)))}
+    assert (rows["stubborn"]["stops"], rows["stubborn"]["forced_stops"]) == ("1", "1")
+    assert float(rows["stubborn"]["stop_max_s"]) >= 1.0

@@ -9,9 +9,16 @@ import pandas as pd
 
 from docktally.analytics.report import Report
 from docktally.analytics.stops import ADVICE
-from docktally.reports import charts, humane
+from docktally.reports import charts
 from docktally.reports.safe_text import NAME_CSS, html_name
-from docktally.reports.tables import NO_DATA, display_rows, header_lines, time_by_class_rows
+from docktally.reports.tables import (
+    FORCED_STOPS_TITLE,
+    NO_DATA,
+    display_rows,
+    forced_stop_rows,
+    header_lines,
+    time_by_class_rows,
+)
 
 # Past this many (group, period) rows the per-period table is left to the CSV/JSON formats.
 MAX_BREAKDOWN_ROWS = 500
@@ -50,20 +57,6 @@ def img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def forced_stop_rows(report: Report) -> pd.DataFrame:
-    """The groups with a stop that needed a SIGKILL, for people: how many and how long."""
-    g = report.groups[report.groups["forced_stops"] > 0]
-    out = pd.DataFrame(index=g.index)
-    for c in report.key_columns:
-        if c != "container_id":
-            out[humane.header(c)] = g[c].astype(str)
-    out["Stops"] = g["stops"].astype(int).astype(str)
-    out["Needed SIGKILL"] = g["forced_stops"].astype(int).astype(str)
-    out["Stop (mean)"] = [humane.duration(v) for v in g["stop_mean_s"]]
-    out["Stop (longest)"] = [humane.duration(v) for v in g["stop_max_s"]]
-    return out
-
-
 def render_html(report: Report) -> str:
     head = header_lines(report)
     body = [f"<h1>{html.escape(head[0])}</h1>"]
@@ -77,18 +70,20 @@ def render_html(report: Report) -> str:
             "<h2>Time by class</h2>",
             img(charts.downtime_by_cause_chart(report), "downtime by cause"),
             html_table(time_by_class_rows(report)),
+        ]
+        forced = forced_stop_rows(report)
+        if len(forced):
+            body += [
+                f"<h2>{FORCED_STOPS_TITLE}</h2>",
+                f"<p>{html.escape(ADVICE)}</p>",
+                html_table(forced),
+            ]
+        body += [
             f"<h2>Availability per {html.escape(report.every or 'day')}</h2>",
             img(charts.availability_per_day_chart(report), "availability per day"),
         ]
         if report.breakdown is not None and len(report.breakdown) <= MAX_BREAKDOWN_ROWS:
             body.append(html_table(display_rows(report, report.breakdown)))
-        forced = forced_stop_rows(report)
-        if len(forced):
-            body += [
-                "<h2>Stops that needed a SIGKILL</h2>",
-                f"<p>{html.escape(ADVICE)}</p>",
-                html_table(forced),
-            ]
     title = html.escape(head[0])
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pandas as pd
 
 from docktally.analytics.report import Report
+from docktally.analytics.stops import ADVICE
 from docktally.reports import humane
 from docktally.reports.safe_text import visible
 
@@ -76,6 +79,24 @@ def header_lines(report: Report) -> list[str]:
     return lines
 
 
+FORCED_STOPS_TITLE = "Stops that needed a SIGKILL"
+
+
+def forced_stop_rows(report: Report) -> pd.DataFrame:
+    """The groups with a stop that needed a SIGKILL, for people: how many stops, how many of
+    them were forced, how long stops took (SIGTERM to exit)."""
+    g = report.groups[report.groups["forced_stops"] > 0]
+    out = pd.DataFrame(index=g.index)
+    for c in report.key_columns:
+        if c != "container_id":
+            out[humane.header(c)] = g[c].astype(str)
+    out["Stops"] = g["stops"].astype(int).astype(str)
+    out["Needed SIGKILL"] = g["forced_stops"].astype(int).astype(str)
+    out["Stop (mean)"] = [humane.duration(v) for v in g["stop_mean_s"]]
+    out["Stop (longest)"] = [humane.duration(v) for v in g["stop_max_s"]]
+    return out.reset_index(drop=True)
+
+
 def time_by_class_rows(report: Report) -> pd.DataFrame:
     items = [(k, v) for k, v in report.time_by_class_s.items() if v > 0 or "planned" not in k]
     return pd.DataFrame(
@@ -116,6 +137,9 @@ def render_table(report: Report) -> str:
         "Time by class (container time):",
         text_table(time_by_class_rows(report)),
     ]
+    forced = forced_stop_rows(report)
+    if len(forced):
+        lines += ["", f"{FORCED_STOPS_TITLE}:", textwrap.fill(ADVICE, 100), "", text_table(forced)]
     if report.breakdown is not None:
         lines += [
             "",
