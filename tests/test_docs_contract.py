@@ -22,7 +22,7 @@ EVENTS = Path(__file__).parent / "data" / "events"
 # The recordings' span (tests/data/events/README.md), with a margin.
 SINCE = ns_to_iso(1795824170 * 10**9)
 UNTIL = ns_to_iso(1795824300 * 10**9)
-BY = ("container", "service", "image", "host", "policy")
+BY = ("container", "service", "host,service", "image", "host", "policy")
 
 
 # --- reading the pages ------------------------------------------------------------------------

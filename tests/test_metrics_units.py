@@ -144,7 +144,7 @@ def test_the_fast_rendering_is_prometheus_clients(recorded: Engine) -> None:
     assert render_containers(values) == generate_latest(registry)
 
 
-@pytest.mark.parametrize("by", ["container", "service"])
+@pytest.mark.parametrize("by", ["container", "service", "host,service"])
 @pytest.mark.parametrize("slo", [99.9, 99.5, 95])
 def test_rules_pass_promtool(by: str, slo: float, tmp_path: Path) -> None:
     path = tmp_path / "rules.yml"
@@ -154,10 +154,11 @@ def test_rules_pass_promtool(by: str, slo: float, tmp_path: Path) -> None:
     assert b"SUCCESS: 11 rules found" in check.stdout
     text = path.read_text()
     budget = f"{1 - slo / 100:g}"
+    name = by.replace(",", "_")
     for factor, long, short in (("14.4", "1h", "5m"), ("6", "6h", "30m"), ("3", "1d", "2h")):
         assert (
-            f"docktally:{by}_error_ratio:rate{long} > ({factor} * {budget}) "
-            f"and docktally:{by}_error_ratio:rate{short} > ({factor} * {budget})"
+            f"docktally:{name}_error_ratio:rate{long} > ({factor} * {budget}) "
+            f"and docktally:{name}_error_ratio:rate{short} > ({factor} * {budget})"
         ) in text
 
 
@@ -165,8 +166,13 @@ def test_rules_command_checks_its_options(capsys: pytest.CaptureFixture[str]) ->
     assert main(["rules", "--slo", "99.9", "--by", "host"]) == 2
     assert "--by" in capsys.readouterr().err
     assert main(["rules", "--slo", "100"]) == 2
+    # --by as report takes it: a service across hosts, or per host (in either order).
     assert main(["rules", "--slo", "99.9", "--by", "service"]) == 0
-    assert "sum by (host, service)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "sum by (service)" in out and "host" not in out
+    assert main(["rules", "--slo", "99.9", "--by", "service,host"]) == 0
+    out = capsys.readouterr().out
+    assert "sum by (host, service)" in out and "docktally:host_service_error_ratio" in out
 
 
 @pytest.mark.parametrize(

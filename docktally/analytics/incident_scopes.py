@@ -1,5 +1,6 @@
 """Incidents of a timeline, by scope: per container from its failures; per service from the
-service's own failures (analytics.service_state, the same ones `report --by service` counts).
+service's own failures on each host (analytics.service_state, the same ones
+`report --by host,service` counts).
 Engine restarts make their own incidents in both scopes (analytics.incidents)."""
 
 from __future__ import annotations

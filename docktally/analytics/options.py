@@ -9,8 +9,9 @@ from docktally.errors import UsageError
 
 NS = 1_000_000_000
 
-# What a report groups by (`--by`).
-GROUP_BY = ("container", "service", "image", "host", "policy")
+# What a report groups by (`--by`). A service is one group across hosts; `host,service` is one
+# per host (the same service on two hosts: two groups).
+GROUP_BY = ("container", "service", "host,service", "image", "host", "policy")
 
 # Calendar breakdowns (`--every`), UTC.
 EVERY = ("hour", "day", "week", "month")
@@ -32,6 +33,16 @@ def check_slo(slo: float | None) -> float | None:
     if not (isinstance(slo, int | float) and 0 < slo < 100) or math.isnan(slo):
         raise UsageError(f"--slo: {slo!r} must be a percentage between 0 and 100 (e.g. 99.9)")
     return float(slo)
+
+
+def check_by(by: str, choices: tuple[str, ...] = GROUP_BY) -> str:
+    """`--by` as one of `choices`; a pair is written with a comma, in either order and with
+    spaces allowed (`service,host` and `host, service` are `host,service`)."""
+    parts = [p.strip() for p in str(by).split(",")]
+    for choice in choices:
+        if sorted(parts) == sorted(choice.split(",")) and len(parts) == len(set(parts)):
+            return choice
+    raise UsageError(f"--by: {by!r} is not one of {'|'.join(choices)}")
 
 
 def check_every(every: str | None) -> str | None:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from docktally.analytics import chi2
 from docktally.analytics.model import History, Window
-from docktally.analytics.options import BURN_WINDOWS_NS, GROUP_BY, check_slo
+from docktally.analytics.options import BURN_WINDOWS_NS, check_by, check_slo
 from docktally.analytics.periods import calendar_periods, period_breaks
 from docktally.analytics.service_state import service_timeline
 from docktally.analytics.stops import find_stops
@@ -31,20 +31,21 @@ from docktally.analytics.timeline import (
     Timeline,
     build_timeline,
 )
-from docktally.errors import UsageError
 
 NS = 1_000_000_000
 # Sort order of groups: names first, ids only to break ties.
 SORT_COLUMNS: dict[str, list[str]] = {
     "container": ["host", "container", "container_id"],
-    "service": ["host", "service"],
+    "service": ["service"],
+    "host,service": ["host", "service"],
     "image": ["image"],
     "host": ["host"],
     "policy": ["policy"],
 }
 KEY_COLUMNS: dict[str, list[str]] = {
     "container": ["host", "container_id", "container"],
-    "service": ["host", "service"],
+    "service": ["service"],
+    "host,service": ["host", "service"],
     "image": ["image"],
     "host": ["host"],
     "policy": ["policy"],
@@ -246,8 +247,8 @@ def _real_groups(
     return out
 
 
-def _service_units(tl: Timeline) -> _Units:
-    sv = service_timeline(tl)
+def _service_units(tl: Timeline, *, per_host: bool) -> _Units:
+    sv = service_timeline(tl, per_host=per_host)
     sk_of_ck = sv.sk_of_ck
     pieces = sv.pieces
     pg = pieces["g"].to_numpy(dtype=np.int64)
@@ -458,9 +459,9 @@ def _group_of_container(u: _Units, tl: Timeline, by: str) -> np.ndarray:
         return np.arange(len(c), dtype=np.int64)
     if by == "fleet":
         return np.zeros(len(c), dtype=np.int64)
-    if by == "service":
-        col, vals = "service", (c["host"].astype(str) + "\x00" + c["service"].astype(str))
-        keys = u.keys["host"].astype(str) + "\x00" + u.keys[col].astype(str)
+    if by == "host,service":
+        vals = c["host"].astype(str) + "\x00" + c["service"].astype(str)
+        keys = u.keys["host"].astype(str) + "\x00" + u.keys["service"].astype(str)
     elif by == "policy":
         vals, keys = c["policy"].astype(str), u.keys["policy"].astype(str)
     else:
@@ -585,8 +586,7 @@ def build_report_with_timeline(
     `every` its segments are also cut at period boundaries, and with `slo` it starts 3 days
     before the window's end when that is earlier than the window's start; segments before the
     window start are context only (intervals_from_timeline drops them)."""
-    if by not in GROUP_BY:
-        raise UsageError(f"--by: {by!r} is not one of {', '.join(GROUP_BY)}")
+    by = check_by(by)
     slo = check_slo(slo)
     periods = calendar_periods(window, every) if every else []
     context = window.end_ns - BURN_WINDOWS_NS["3d"] if slo is not None else None
@@ -596,13 +596,13 @@ def build_report_with_timeline(
         extra_breaks_ns=period_breaks(periods) if periods else None,
         context_start_ns=context,
     )
-    u = _service_units(tl) if by == "service" else _container_units(tl, by)
+    u = group_units(tl, by)
     stops = _stops_of_containers(tl, history)
     _attach_stops(u, tl, stops, by)
     m = _metrics(u, window.start_ns, window.end_ns)
     if slo is not None:
         m = pd.concat([m, _slo_columns(u, m, window, slo)], axis=1)
-    keep = u.real | (m["failures"].to_numpy() > 0)
+    keep = _kept(u, m)
     groups = pd.concat([u.keys, m], axis=1)[keep]
     groups = groups.sort_values(SORT_COLUMNS[by], kind="stable").reset_index(drop=True)
     breakdown = None
@@ -635,6 +635,38 @@ def build_report_with_timeline(
     return report, tl
 
 
+def group_units(tl: Timeline, by: str) -> _Units:
+    """The timeline's segments, failures and restarts coded by group (`by`, one of GROUP_BY)."""
+    if by in ("service", "host,service"):
+        return _service_units(tl, per_host=by == "host,service")
+    return _container_units(tl, by)
+
+
+def _kept(u: _Units, m: pd.DataFrame) -> np.ndarray:
+    """The groups a report shows: those with time besides not existing, or a failure."""
+    return np.asarray(u.real | (m["failures"].to_numpy() > 0))
+
+
+def timeline_groups(tl: Timeline, by: str) -> pd.DataFrame:
+    """The report's groups over the timeline's window without the stop columns (the stops
+    need the events: build_report): key columns and the other METRIC_COLUMNS, sorted by
+    key. For callers that group one timeline several ways (analytics.fleet)."""
+    by = check_by(by)
+    u = group_units(tl, by)
+    m = _metrics(u, tl.window.start_ns, tl.window.end_ns)
+    m = m.drop(columns=["stops", "forced_stops", "stop_mean_s", "stop_max_s"])
+    groups = pd.concat([u.keys, m], axis=1)[_kept(u, m)]
+    return groups.sort_values(SORT_COLUMNS[by], kind="stable").reset_index(drop=True)
+
+
+def containers_with_time(tl: Timeline) -> np.ndarray:
+    """Per container code: has time in the window besides not existing (the report's
+    containers)."""
+    seg = tl.segments
+    w = tl.window
+    return _real_groups(seg, seg["ck"].to_numpy(), len(tl.containers), w.start_ns, w.end_ns)
+
+
 def _fleet(tl: Timeline, window: Window, stops: tuple[pd.DataFrame, np.ndarray]) -> dict[str, Any]:
     """Fleet-wide totals, in container-seconds."""
     seg = tl.segments
@@ -651,10 +683,7 @@ def _fleet(tl: Timeline, window: Window, stops: tuple[pd.DataFrame, np.ndarray])
     _attach_stops(u, tl, stops, "fleet")
     # The fleet reports no downtime by cause: not computed.
     m = _metrics(u, window.start_ns, window.end_ns, causes=False).iloc[0].to_dict()
-    per_ck = _real_groups(
-        seg, seg["ck"].to_numpy(), len(tl.containers), window.start_ns, window.end_ns
-    )
-    m["containers"] = int(per_ck.sum())
+    m["containers"] = int(containers_with_time(tl).sum())
     m["hosts"] = int(tl.containers["host"].nunique()) if len(tl.containers) else 0
     m.pop("downtime_by_cause_s", None)
     m["exit_codes"] = {str(k): int(v) for k, v in m["exit_codes"].items()}

@@ -1,5 +1,6 @@
-"""A service's combined state and its failures: the one definition `report --by service` and
-`incidents --scope service` both count (one replica of two crashing is not a service failure).
+"""A service's combined state and its failures: the one definition `report --by service`
+(across hosts), `--by host,service` and `incidents --scope service` (per host) count (one
+replica of two crashing is not a service failure).
 
 A service is up while any of its containers is up; else unhealthy if any is; else down if any
 is; else unknown if any is; else planned. A service failure is a transition from up to down or
@@ -39,7 +40,7 @@ SERVICE_PRIORITY = (UP, UNHEALTHY, DOWN, UNKNOWN, PLANNED, _ABSENT)
 class ServiceTimeline:
     """Services as integer codes `g`, with their combined-state pieces and failures."""
 
-    keys: pd.DataFrame  # one row per g: host, service
+    keys: pd.DataFrame  # one row per g: host, service (service alone across hosts)
     sk_of_ck: np.ndarray  # container code -> g
     # g, start_ns, end_ns, state (int8), cause (int16), ck (the container that set the state)
     pieces: pd.DataFrame
@@ -47,17 +48,25 @@ class ServiceTimeline:
     failures: pd.DataFrame
 
 
-def service_timeline(tl: Timeline) -> ServiceTimeline:
+def service_timeline(tl: Timeline, *, per_host: bool = True) -> ServiceTimeline:
+    """The services of `tl`: one per host and service key, or with `per_host=False` one per
+    service key across hosts (its replicas on every host make its state)."""
     c = tl.containers
-    skey = (c["host"].astype(str) + "\x00" + c["service"].astype(str)).to_numpy(dtype=object)
+    if per_host:
+        skey = (c["host"].astype(str) + "\x00" + c["service"].astype(str)).to_numpy(dtype=object)
+    else:
+        skey = c["service"].astype(str).to_numpy(dtype=object)
     codes, uni = pd.factorize(skey, use_na_sentinel=False)
     sk_of_ck = codes.astype(np.int32 if len(uni) < 2**31 - 1 else np.int64)
-    keys = pd.DataFrame(
-        {
-            "host": [u.split("\x00", 1)[0] for u in uni],
-            "service": [u.split("\x00", 1)[1] for u in uni],
-        }
-    )
+    if per_host:
+        keys = pd.DataFrame(
+            {
+                "host": [u.split("\x00", 1)[0] for u in uni],
+                "service": [u.split("\x00", 1)[1] for u in uni],
+            }
+        )
+    else:
+        keys = pd.DataFrame({"service": np.asarray(uni, dtype=object)})
     seg = tl.segments
     ck_seg = seg["ck"].to_numpy(dtype=np.int64)
     sk = sk_of_ck[ck_seg]

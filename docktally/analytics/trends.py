@@ -25,7 +25,8 @@ def every_for(window: Window) -> str:
 
 def group_names(frame: pd.DataFrame, key_columns: list[str]) -> pd.Series:
     """One label per row for people: the container's name (its short id only where two share
-    a name), the service, image, host or policy; never a full id."""
+    a name), the service (with its host where it runs on several), image, host or policy;
+    never a full id."""
     if "container" in key_columns and "container" in frame.columns:
         short = frame["container_id"].astype(str).str[:12]
         name = frame["container"].where(frame["container"].notna(), short).astype(str)
@@ -36,7 +37,13 @@ def group_names(frame: pd.DataFrame, key_columns: list[str]) -> pd.Series:
     ]
     if not cols:
         return pd.Series("all", index=frame.index)
-    return frame[cols].astype(str).agg(" / ".join, axis=1)
+    label = frame[cols].astype(str).agg(" / ".join, axis=1)
+    if "host" in key_columns and "host" not in cols and "host" in frame.columns:
+        # The same service on two hosts (--by host,service): the host tells the rows apart.
+        hosts = frame["host"].astype(str)
+        shared = hosts.groupby(label).transform("nunique") > 1
+        label = label.where(~shared, label + " on " + hosts)
+    return label
 
 
 def fleet_per_period(breakdown: pd.DataFrame | None) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docktally.analytics.options import GROUP_BY
+from docktally.analytics.options import check_by as check_by
 from docktally.errors import StoreError, UsageError
 from docktally.masking import url_without_password
 from docktally.timespec import DURATION_FORMS, parse_duration_ns, parse_instant_ns
@@ -155,12 +156,6 @@ def add_by(parser: argparse.ArgumentParser, default: str = "container") -> None:
     parser.add_argument(
         "--by", default=default, help=f"group by {'|'.join(GROUP_BY)} (default: {default})"
     )
-
-
-def check_by(value: str) -> str:
-    if value not in GROUP_BY:
-        raise UsageError(f"--by: {value!r} is not one of {', '.join(GROUP_BY)}")
-    return value
 
 
 def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:

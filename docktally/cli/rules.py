@@ -11,6 +11,7 @@ from docktally.cli.common import write_output
 EPILOG = """examples:
   docktally rules --slo 99.9 --out docktally-rules.yml
   docktally rules --slo 99.5 --by service
+  docktally rules --slo 99.5 --by host,service
   promtool check rules docktally-rules.yml
 """
 
@@ -28,7 +29,10 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--slo", required=True, help="availability target in percent, e.g. 99.9")
     p.add_argument(
-        "--by", default="container", help="per container or service (default: container)"
+        "--by",
+        default="container",
+        help="container|service|host,service: per container, per service across hosts, or per "
+        "service on each host (default: container)",
     )
     p.add_argument("--out", metavar="FILE", help="write to FILE instead of standard output")
     # Tests run the alerts in seconds: every window divided by this.
@@ -37,15 +41,15 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from docktally.analytics.options import check_by
     from docktally.cli.report import parse_slo
     from docktally.errors import UsageError
     from docktally.metrics.rules import SCOPES, render_rules
 
-    if args.by not in SCOPES:
-        raise UsageError(f"--by: {args.by!r} is not one of {', '.join(SCOPES)}")
+    by = check_by(args.by, tuple(SCOPES))
     if not args.window_scale > 0:
         raise UsageError("--window-scale must be positive")
     slo = parse_slo(args.slo)
     assert slo is not None
-    write_output(render_rules(slo, args.by, args.window_scale), args.out)
+    write_output(render_rules(slo, by, args.window_scale), args.out)
     return 0

@@ -15,7 +15,12 @@ BURN_ALERTS = (
     (3.0, "1d", "2h", "ticket"),
     (1.0, "3d", "6h", "ticket"),
 )
-SCOPES = {"container": ("host", "container"), "service": ("host", "service")}
+# `--by` as report takes it: a service across hosts, or one per host with host,service.
+SCOPES = {
+    "container": ("host", "container"),
+    "service": ("service",),
+    "host,service": ("host", "service"),
+}
 _SECONDS = {"m": 60, "h": 3600, "d": 86400}
 
 
@@ -40,12 +45,17 @@ def _range(window: str, scale: float) -> str:
 
 
 def record_name(by: str, window: str) -> str:
-    return f"docktally:{by}_error_ratio:rate{window}"
+    return f"docktally:{_slug(by)}_error_ratio:rate{window}"
+
+
+def _slug(by: str) -> str:
+    return by.replace(",", "_")
 
 
 def render_rules(slo_percent: float, by: str = "container", scale: float = 1) -> str:
     """The rule file for an availability target `slo_percent` (e.g. 99.9), per container or
-    per service. The error ratio is downtime over observed time, the report's 1 - availability.
+    per service (across hosts, or per host with `host,service`). The error ratio is downtime
+    over observed time, the report's 1 - availability.
     """
     slo = check_slo(slo_percent)
     assert slo is not None
@@ -53,7 +63,7 @@ def render_rules(slo_percent: float, by: str = "container", scale: float = 1) ->
         raise ValueError(f"by must be one of {sorted(SCOPES)}")
     group = ", ".join(SCOPES[by])
     budget = round(1 - slo / 100, 12)
-    lines = ["groups:", f"  - name: docktally-{by}-availability", "    rules:"]
+    lines = ["groups:", f"  - name: docktally-{_slug(by)}-availability", "    rules:"]
     for w in windows():
         r = _range(w, scale)
         expr = (
@@ -61,8 +71,11 @@ def render_rules(slo_percent: float, by: str = "container", scale: float = 1) ->
             f"sum by ({group}) (rate(docktally_container_observed_seconds_total[{r}]))"
         )
         lines += [f"      - record: {record_name(by, w)}", f"        expr: {json.dumps(expr)}"]
-    lines += [f"  - name: docktally-{by}-slo-burn", "    rules:"]
-    subject = f"{{{{ $labels.{by} }}}} on {{{{ $labels.host }}}}"
+    lines += [f"  - name: docktally-{_slug(by)}-slo-burn", "    rules:"]
+    labels = SCOPES[by]
+    subject = f"{{{{ $labels.{labels[-1]} }}}}"
+    if "host" in labels:
+        subject += " on {{ $labels.host }}"
     for factor, long, short, severity in BURN_ALERTS:
         threshold = f"({factor:g} * {budget:g})"
         expr = f"{record_name(by, long)} > {threshold} and {record_name(by, short)} > {threshold}"

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from docktally.analytics.report import Report
-from docktally.analytics.trends import fleet_per_period
+from docktally.analytics.trends import fleet_per_period, group_names
 from docktally.reports.safe_text import chart_label
 
 STATE_COLOURS = {"up": "#2e7d32", "unhealthy": "#f9a825", "down": "#c62828"}
@@ -29,10 +29,7 @@ def _png(fig: Any) -> bytes:
 
 
 def group_labels(report: Report, frame: pd.DataFrame) -> list[str]:
-    cols = [c for c in report.key_columns if c not in ("container_id", "host")] or ["host"]
-    return [
-        chart_label(" / ".join(str(v) for v in row)) for row in frame[cols].itertuples(index=False)
-    ]
+    return [chart_label(v) for v in group_names(frame, report.key_columns)]
 
 
 def availability_chart(report: Report) -> bytes:
