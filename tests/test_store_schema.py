@@ -23,6 +23,7 @@ def test_migrated_store_has_every_table(store: Engine) -> None:
         "checkpoints",
         "gaps",
         "log_tails",
+        "health_probes",
         "maintenance",
         "runs",
         "alembic_version",

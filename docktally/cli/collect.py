@@ -40,7 +40,9 @@ def register(sub: Any) -> None:
     )
     add_duration(p, "--duration", help="stop after this long (default: until a signal)")
     p.add_argument(
-        "--no-logs", action="store_true", help="do not capture log tails of containers that die"
+        "--no-logs",
+        action="store_true",
+        help="do not capture log tails of containers that die, nor health-check output",
     )
     add_keep_exec_commands(p)
     add_hosts(p, "--host-label")  # its older spelling

@@ -21,14 +21,20 @@ def run(args: argparse.Namespace) -> int:
             f"no incident {args.id!r} between --since {args.since} and --until "
             f"{args.until or 'now'} (list them with `docktally incidents`)"
         )
+    host = str(row["host"])
+    start_ns = int(row["start_ns"]) - LOG_LEAD_NS
+    end_ns = int(max(row["failure_times_ns"])) + NS_PER_S
     with open_reader(args) as reader:
         tails = [
             reads.load_log_tails(
-                reader,
-                host=str(row["host"]),
-                container_id=str(cid),
-                start_ns=int(row["start_ns"]) - LOG_LEAD_NS,
-                end_ns=int(max(row["failure_times_ns"])) + NS_PER_S,
+                reader, host=host, container_id=str(cid), start_ns=start_ns, end_ns=end_ns
+            )
+            for cid in row["container_ids"]
+        ]
+        # Probes are stored under the unhealthy event they were read at: a failure's time.
+        probes = [
+            reads.load_health_probes(
+                reader, host=host, container_id=str(cid), start_ns=start_ns, end_ns=end_ns
             )
             for cid in row["container_ids"]
         ]
@@ -41,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
         tails,
         budget_period_s=args.budget_period_ns / NS_PER_S,
         slo_percent=ctx.slo_percent,
+        health_probes=probes,
     )
     write_output(render(pm, args.format), args.out)
     return 0

@@ -47,7 +47,9 @@ def register(sub: Any) -> None:
     add_serve_options(p)
     add_metrics_address(p, "--metrics", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
     p.add_argument(
-        "--no-logs", action="store_true", help="do not capture log tails of containers that die"
+        "--no-logs",
+        action="store_true",
+        help="do not capture log tails of containers that die, nor health-check output",
     )
     add_keep_exec_commands(p)
     add_alert_options(p)

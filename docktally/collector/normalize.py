@@ -247,3 +247,30 @@ def facts_from_inspect(
         "compose_service": labels.get(COMPOSE_SERVICE),
         "labels": json.dumps(labels, sort_keys=True, separators=(",", ":")),
     }
+
+
+def health_probes_from_inspect(inspect: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """State.Health.Log of `GET /containers/{id}/json` (the engine keeps the last five probes)
+    as rows: start_ns, end_ns (None if unset), exit_code, output. A probe without a readable
+    start is left out: it is the key a probe is stored under."""
+    health = (inspect.get("State") or {}).get("Health") or {}
+    out: list[dict[str, Any]] = []
+    for probe in health.get("Log") or []:
+        if not isinstance(probe, Mapping):
+            continue
+        try:
+            start = parse_rfc3339_ns(str(probe.get("Start") or ""))
+            end = parse_rfc3339_ns(str(probe.get("End") or ""))
+        except ValueError:
+            continue
+        if start is None:
+            continue
+        out.append(
+            {
+                "start_ns": start,
+                "end_ns": end,
+                "exit_code": _int_or_none(probe.get("ExitCode")),
+                "output": str(probe.get("Output") or ""),
+            }
+        )
+    return out

@@ -35,6 +35,7 @@ from docktally.collector.normalize import (
     REFRESH_FACTS_KINDS,
     InvalidEvent,
     facts_from_inspect,
+    health_probes_from_inspect,
     normalize_event,
 )
 from docktally.collector.reconcile import infer_transitions
@@ -701,6 +702,10 @@ class Collector:
                 self._enrich.put(("facts", str(row["container_id"]), int(row["time_ns"])))
             elif row["kind"] == "die" and self.capture_logs:
                 self._enrich.put(("logs", str(row["container_id"]), int(row["time_ns"])))
+            elif row.get("health") == "unhealthy" and self.capture_logs:
+                # The engine keeps only the last five probes: read them while they are the ones
+                # that failed.
+                self._enrich.put(("health", str(row["container_id"]), int(row["time_ns"])))
 
     # --- facts and log tails, off the writer's path --------------------------------------------
     def _enrich_loop(self) -> None:
@@ -734,6 +739,12 @@ class Collector:
             with self.store.begin() as conn:
                 writes.record_facts(
                     conn, facts_from_inspect(ins, host=self.host, observed_ns=self.clock_ns())
+                )
+        elif what == "health":
+            probes = health_probes_from_inspect(client.inspect_container(cid))
+            with self.store.begin() as conn:
+                writes.save_health_probes(
+                    conn, host=self.host, container_id=cid, event_ns=time_ns, probes=probes
                 )
         elif what == "logs":
             data = client.logs(cid, stdout=True, stderr=True, timestamps=True, tail=TAIL_LINES)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,16 @@ class LogTail:
 
 
 @dataclass
+class HealthProbe:
+    """A failed health-check probe, as the engine kept it (store.reads.load_health_probes)."""
+
+    container: str
+    start_ns: int
+    exit_code: int | None
+    output: str
+
+
+@dataclass
 class Postmortem:
     incident: dict[str, Any]  # from reports.postmortem_incidents.incident_dicts
     timeline: pd.DataFrame  # analytics.incidents.TIMELINE_COLUMNS
@@ -66,6 +77,7 @@ class Postmortem:
     slo_percent: float | None = None
     stops: pd.DataFrame | None = None  # analytics.stops.stop_summary of its containers
     gave_up: str | None = None  # why the restart policy stopped restarting, if it did
+    probes: list[HealthProbe] = field(default_factory=list)  # failed ones, oldest first
 
 
 _s = humane.duration
@@ -103,6 +115,11 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
         ("Crash loop", "yes" if inc["crash_loop"] else "no"),
         ("Causes", causes or "-"),
         ("Exit codes", codes or "-"),
+        *(
+            [("Health check said (last failed probe)", _probe_text(pm.probes[-1]))]
+            if pm.probes
+            else []
+        ),
         (
             "SLO budget spent",
             "-" if budget is None else f"{100 * budget:.1f}% of the {period} error budget{target}",
@@ -232,6 +249,10 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
                 ),
             )
         )
+    for p in pm.probes:
+        rel = humane.offset((p.start_ns - t0) / NS_PER_S)
+        row = (_at(p.start_ns, zone=False), rel, p.container, PROBE, _probe_text(p))
+        rows.append((p.start_ns, -1, row))
     for tail in pm.logs:
         for ln in tail.lines:
             t, text = _log_time(ln, tail.die_time_ns)
@@ -240,6 +261,16 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
             rows.append((t, -1, row))  # a line logged at a die's instant comes before it
     rows.sort(key=lambda r: (r[0], r[1]))
     return [r[2] for r in rows]
+
+
+PROBE = "health check"  # the timeline's name of a failed probe
+
+
+def _probe_text(p: HealthProbe) -> str:
+    """`exit 1: connection refused`; the output's lines joined (a table cell holds one)."""
+    lines = [ln.strip() for ln in p.output.strip().split("\n") if ln.strip()]
+    code = "exit ?" if p.exit_code is None else f"exit {p.exit_code}"
+    return f"{code}: {' / '.join(lines)}" if lines else f"{code}, no output"
 
 
 def _log_time(line: str, fallback_ns: int) -> tuple[int, str]:
@@ -270,8 +301,9 @@ def _stop_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
 
 _STOP_HEAD = ("Container", "Stops", "Needed SIGKILL", "Forced stop (mean)", "Forced stop (longest)")
 _TIMELINE_NOTE = (
-    "Relative times are from the first failure. Events and the captured log lines (each line "
-    "once, at the time the engine logged it) are in one list."
+    "Relative times are from the first failure. Events, the captured log lines (each line "
+    "once, at the time the engine logged it) and the failed health-check probes (their output, "
+    "as the engine kept it) are in one list."
 )
 
 
@@ -485,7 +517,7 @@ def render_html(pm: Postmortem) -> str:
         "<th>Event</th><th>Detail</th></tr>"
     ]
     h += [
-        _html_row(row, name_at=2, css="log" if row[3] == "log" else None)
+        _html_row(row, name_at=2, css="log" if row[3] in ("log", PROBE) else None)
         for row in _timeline_rows(pm)
     ]
     h += ["</table>", "<h2>Time to recover</h2><table>"]
@@ -526,11 +558,13 @@ def build_postmortem(
     *,
     budget_period_s: float = DEFAULT_BUDGET_PERIOD_S,
     slo_percent: float | None = None,
+    health_probes: Sequence[pd.DataFrame] = (),
 ) -> Postmortem:
     """Everything the postmortem of incident `row` shows. `events` are History.events,
     `failures` find_failures' frame, `incidents` group_incidents' frame (for related incidents),
-    `log_tails` frames of store.reads.load_log_tails for the incident's containers. The
-    window's end is "now": an open incident is drawn to it."""
+    `log_tails` frames of store.reads.load_log_tails and `health_probes` of
+    store.reads.load_health_probes for the incident's containers. The window's end is "now":
+    an open incident is drawn to it."""
     members = classify_recoveries(incident_failures(failures, row))
     timeline = incident_timeline(
         events, row, members, window, exit_meaning=exit_code_meaning, signal_name=signal_name
@@ -574,7 +608,22 @@ def build_postmortem(
         slo_percent=slo_percent,
         stops=stop_summary(stops),
         gave_up=retries_exhausted(incident["policy"], int(incident["restarts"]), still_down),
+        probes=_failed_probes(health_probes, names),
     )
+
+
+def _failed_probes(frames: Sequence[pd.DataFrame], names: dict[str, str]) -> list[HealthProbe]:
+    """The probes that failed (exit code not 0), each once, oldest first."""
+    seen: dict[tuple[str, int], HealthProbe] = {}
+    for frame in frames:
+        for r in frame.to_dict("records"):
+            code = None if pd.isna(r["exit_code"]) else int(r["exit_code"])
+            if code == 0:
+                continue
+            cid, start = str(r["container_id"]), int(r["start_ns"])
+            name = names.get(cid, cid[:12])
+            seen.setdefault((cid, start), HealthProbe(name, start, code, str(r["output"])))
+    return sorted(seen.values(), key=lambda p: p.start_ns)
 
 
 def _once(tails: list[LogTail]) -> list[LogTail]:

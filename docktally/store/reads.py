@@ -321,6 +321,25 @@ def load_log_tails(
     return df
 
 
+HEALTH_PROBE_COLUMNS = ["host", "container_id", "start_ns", "end_ns", "exit_code", "output"]
+
+
+def load_health_probes(
+    reader: Reader, *, host: str, container_id: str, start_ns: int, end_ns: int
+) -> pd.DataFrame:
+    """The health-check probes stored for unhealthy events in [start_ns, end_ns], oldest
+    first (HEALTH_PROBE_COLUMNS; exit_code nullable Int64)."""
+    df = _query(
+        reader,
+        f"SELECT {', '.join(HEALTH_PROBE_COLUMNS)} FROM health_probes "
+        f"WHERE host = $1 AND container_id = $2 AND event_ns >= {int(start_ns)} "
+        f"AND event_ns <= {int(end_ns)} ORDER BY start_ns",
+        (host, container_id),
+    )
+    df["exit_code"] = df["exit_code"].astype("Int64")
+    return df
+
+
 def load_gaps(reader: Reader) -> pd.DataFrame:
     cols = "host, engine_url, start_ns, end_ns, reason, events_replayed, detail"
     return _query(reader, f"SELECT {cols} FROM gaps ORDER BY start_ns")

@@ -171,6 +171,21 @@ log_tails = Table(
     Column("truncated", Boolean, nullable=False, default=False),
 )
 
+# A health check's probes as inspect gave them (State.Health.Log: the engine keeps the last five)
+# when its container turned unhealthy: what the check printed, for the postmortem.
+health_probes = Table(
+    "health_probes",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    Column("start_ns", BigInteger, primary_key=True),  # the probe's start
+    Column("end_ns", BigInteger),
+    Column("exit_code", Integer),
+    Column("output", Text, nullable=False),
+    # The `health_status: unhealthy` event after which inspect read the probe.
+    Column("event_ns", BigInteger, nullable=False),
+)
+
 maintenance = Table(
     "maintenance",
     metadata,

@@ -19,6 +19,7 @@ from docktally.store.schema import (
     containers,
     coverage,
     gaps,
+    health_probes,
     log_tails,
     maintenance,
     raw_chunks,
@@ -515,6 +516,38 @@ def save_log_tail(
                 "size_bytes": len(lines.encode("utf-8", "replace")),
                 "truncated": truncated,
             }
+        ],
+    )
+
+
+# The engine cuts a probe's output at 4 KiB; a bound here too, whatever an engine sends.
+MAX_PROBE_OUTPUT_CHARS = 4096
+
+
+def save_health_probes(
+    conn: Connection,
+    *,
+    host: str,
+    container_id: str,
+    event_ns: int,
+    probes: Sequence[Mapping[str, Any]],
+) -> int:
+    """The probes (collector.normalize.health_probes_from_inspect) read after the unhealthy
+    event at `event_ns`; a probe already stored (by its start) is kept as it was."""
+    return insert_ignoring_duplicates(
+        conn,
+        health_probes,
+        [
+            {
+                "host": host,
+                "container_id": container_id,
+                "start_ns": int(p["start_ns"]),
+                "end_ns": p["end_ns"],
+                "exit_code": p["exit_code"],
+                "output": storable_text(str(p["output"]), MAX_PROBE_OUTPUT_CHARS) or "",
+                "event_ns": event_ns,
+            }
+            for p in probes
         ],
     )
 
