@@ -7,7 +7,8 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
@@ -104,6 +105,43 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = True) -> Engine:
     """An Engine for the store, at head. Raises UsageError/StoreError with one-line messages."""
+    engine, parsed = _engine(url, readonly)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open database {_safe(parsed)}: {_first_line(exc)}") from None
+    _to_head(engine, parsed, readonly=readonly, migrate=migrate)
+    return engine
+
+
+def connect_when_up(url: str | None = None) -> tuple[Engine, Callable[[], None]]:
+    """For the collector, which must start while a central database is away: the store, and
+    `ready`, which brings it to head the first time the server answers and until then raises
+    the driver's error (a SQLAlchemyError: the collector spools meanwhile). A bad URL or a
+    schema newer than this docktally is still a StoreError/UsageError, at once or from `ready`."""
+    engine, parsed = _engine(url, readonly=False)
+    lock = threading.Lock()
+    done = False
+
+    def ready() -> None:
+        nonlocal done
+        if done:
+            return
+        with lock:
+            if done:
+                return
+            with engine.connect():
+                pass
+            _to_head(engine, parsed, readonly=False, migrate=True)
+            done = True
+
+    with contextlib.suppress(SQLAlchemyError):
+        ready()
+    return engine, ready
+
+
+def _engine(url: str | None, readonly: bool) -> tuple[Engine, Any]:
     resolved = resolve_db_url(url)
     parsed = _check_url(resolved)
     if parsed.get_backend_name() == "sqlite":
@@ -118,11 +156,10 @@ def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = T
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         engine = create_engine(resolved, pool_pre_ping=True, connect_args=_pg_args(readonly))
-    try:
-        with engine.connect():
-            pass
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open database {_safe(parsed)}: {_first_line(exc)}") from None
+    return engine, parsed
+
+
+def _to_head(engine: Engine, parsed: Any, *, readonly: bool, migrate: bool) -> None:
     current = _revision(engine)
     at_head = current == HEAD_REVISION
     if not at_head:
@@ -133,7 +170,6 @@ def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = T
         raise StoreError(
             f"database {_safe(parsed)} is not at the current schema: run `docktally db upgrade`"
         )
-    return engine
 
 
 def _pg_args(readonly: bool) -> dict[str, Any]:

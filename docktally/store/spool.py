@@ -4,6 +4,8 @@ then in a small local SQLite file (mode 0600: rows carry log lines and labels).
 Items are JSON-able dicts, oldest first. A writer peeks the oldest, writes it, then pops it;
 a crash between the two writes it again on the next start, which the natural key makes
 harmless. Not tied to the collector's store: a central database (fleet) can use it the same.
+Notes are a few keyed values kept beside the items (in the file when there is one), set in the
+same transaction as a pop: what writing an item taught the writer that later items need.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Spool:
         self._mem_rows = 0
         self._db: sqlite3.Connection | None = None
         self._file_items = 0
+        self._notes: dict[str, Any] = {}  # when there is no file to keep them in
         self.file_error: str | None = None  # why the file could not be used, if it could not
         if path is not None and path.exists():
             self._open()
@@ -50,9 +53,14 @@ class Spool:
     def __len__(self) -> int:
         return len(self._mem) + self._file_items
 
-    def push(self, item: dict[str, Any]) -> None:
+    def push(self, item: dict[str, Any], *, durable: bool = False) -> None:
+        """`durable`: straight to the file (when it can take it), so a kill -9 does not lose it."""
         weight = _weight(item)
-        if self._file_items == 0 and (self._mem_rows + weight <= self.memory_rows or not self._mem):
+        if (
+            not (durable and self.path is not None)
+            and self._file_items == 0
+            and (self._mem_rows + weight <= self.memory_rows or not self._mem)
+        ):
             self._append_mem(item)
         elif not self._append_file(item):
             # The file cannot take it (full disk, no permission): memory is all that is left,
@@ -69,15 +77,45 @@ class Spool:
                 return dict(orjson.loads(row[0]))
         return None
 
-    def pop(self) -> None:
-        """Drop the oldest item: it has been written."""
+    def pop(self, note: tuple[str, Any] | None = None) -> None:
+        """Drop the oldest item: it has been written. `note` (key, value; None forgets the key)
+        is kept in the same transaction."""
         if self._mem:
             self._mem_rows -= _weight(self._mem.popleft())
+            if note is not None:
+                self.note(*note)
             return
         if self._file_items and self._db is not None:
             with self._db:
                 self._db.execute("DELETE FROM spool WHERE seq = (SELECT MIN(seq) FROM spool)")
+                if note is not None:
+                    self._note_in_file(*note)
             self._file_items -= 1
+
+    def note(self, key: str, value: Any) -> None:
+        """Keep `value` under `key` for this run and the next (None forgets it)."""
+        if self.path is not None:
+            try:
+                self._open()
+                assert self._db is not None
+                with self._db:
+                    self._note_in_file(key, value)
+                self._notes.pop(key, None)
+                return
+            except (sqlite3.Error, OSError) as exc:
+                self.file_error = f"{self.path}: {exc}"
+        if value is None:
+            self._notes.pop(key, None)
+        else:
+            self._notes[key] = value
+
+    def notes(self) -> dict[str, Any]:
+        out = dict(self._notes)
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                for key, value in self._db.execute("SELECT key, value FROM notes"):
+                    out[str(key)] = orjson.loads(value)
+        return out
 
     def close(self) -> None:
         """Keep what is still in memory in the file for the next start, then close it."""
@@ -96,6 +134,8 @@ class Spool:
                 self._file_items += len(self._mem)
                 self._mem.clear()
                 self._mem_rows = 0
+        for key, value in list(self._notes.items()):
+            self.note(key, value)  # into the file, now that it may take them
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
@@ -106,6 +146,16 @@ class Spool:
         return len(self._mem)
 
     # --- storage -------------------------------------------------------------------------------
+    def _note_in_file(self, key: str, value: Any) -> None:
+        assert self._db is not None
+        if value is None:
+            self._db.execute("DELETE FROM notes WHERE key = ?", (key,))
+        else:
+            self._db.execute(
+                "INSERT OR REPLACE INTO notes (key, value) VALUES (?, ?)",
+                (key, orjson.dumps(value)),
+            )
+
     def _append_mem(self, item: dict[str, Any]) -> None:
         self._mem.append(item)
         self._mem_rows += _weight(item)
@@ -133,6 +183,7 @@ class Spool:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA busy_timeout=2000")
         db.execute("CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+        db.execute("CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
         self._file_items = int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
         self._db = db
 
