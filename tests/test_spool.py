@@ -1,15 +1,23 @@
 """The spool keeps what the database did not take, in order, in memory then in a 0600 file,
-across a restart; and the replay judge names why nobody read when the buffer overflowed."""
+across a restart; the replay judge names why nobody read when the buffer overflowed; and a
+session that started while the database was away is judged, named and opened when its start
+is written."""
 
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
 
-from docktally.collector.runner import ENGINE_EVENT_BUFFER, _judge_replay
+from docktally.collector.identity import engine_key
+from docktally.collector.normalize import normalize_event
+from docktally.collector.runner import ENGINE_EVENT_BUFFER, Collector, _judge_replay
 from docktally.collector.storeview import PreviousCoverage
+from docktally.store import db, writes
+from docktally.store.schema import coverage, events, gaps
 from docktally.store.spool import Spool, default_spool_path
 
 
@@ -107,3 +115,130 @@ def test_events_after_the_replay_s_end_count_toward_the_buffer() -> None:
     assert gap is not None and gap.reason == "stall"
     restart = _judge_replay(replay, cp, prev, 5000, lost="stall", held=245)
     assert restart is not None and restart.reason == "engine_restart"
+
+
+def test_durable_items_and_notes_survive_a_restart(tmp_path: Path) -> None:
+    # An offline session's start goes straight to the file (a kill -9 keeps it), the batches
+    # after it follow it there, and what writing it taught (its host, its coverage row) is
+    # noted in the same transaction as its pop.
+    path = tmp_path / "s.sqlite"
+    spool = Spool(path, memory_rows=100)
+    spool.push(batch(0))
+    spool.push({"start": {"session": "s1"}}, durable=True)
+    spool.push(batch(1))
+    assert spool.in_memory == 1 and len(spool) == 3
+    spool.pop()
+    assert spool.peek() == {"start": {"session": "s1"}}
+    spool.pop(("s1", ["web-1", 7]))
+    del spool  # a kill -9: no close
+    again = Spool(path)
+    assert again.notes() == {"s1": ["web-1", 7]}
+    assert drain(again) == [1]
+    again.note("s1", None)
+    assert again.notes() == {}
+
+
+def test_notes_without_a_usable_file_are_kept_in_memory(tmp_path: Path) -> None:
+    blocker = tmp_path / "not_a_dir"
+    blocker.write_text("")
+    spool = Spool(blocker / "s.sqlite")
+    spool.note("s1", ["h", 1])
+    assert spool.notes() == {"s1": ["h", 1]} and spool.file_error is not None
+
+
+# --- an offline session's start, written when the database is back ------------------------------
+URL = "unix:///run/docker-test.sock"
+INFO = {"ID": "ENGINE", "Name": "box", "DockerRootDir": "/var/lib/docker"}
+CID = "c" * 64
+S = 1_000_000_000
+
+
+def _container_event(t: int, action: str) -> dict[str, object]:
+    attrs = {"name": "web", "image": "busybox"}
+    return {"Type": "container", "Action": action, "Actor": {"ID": CID, "Attributes": attrs},
+            "id": CID, "time": t // S, "timeNano": t}  # fmt: skip
+
+
+def _offline_start(replay: list[dict[str, object]], until: int) -> dict[str, object]:
+    rows = [normalize_event(ev, host="", source="replay") for ev in replay]
+    return {
+        "start": {
+            "session": "s1",
+            "host": None,
+            "engine": INFO,
+            "until_ns": until,
+            "now_ns": until + S,
+            "replayed": [[ev["timeNano"], CID, ev["Action"]] for ev in replay],
+            "held": len(replay),
+            "lost": None,
+        },
+        "rows": [r for r in rows if r is not None],
+    }
+
+
+@pytest.fixture
+def stopped_before(tmp_path: Path) -> Iterator[tuple[Engine, Collector]]:
+    """A store where this engine was collected as `box` until 20 s, its checkpoint a die at
+    10 s; a collector whose spool holds what an offline session kept."""
+    store = db.connect(f"sqlite:///{tmp_path / 'd.db'}")
+    with store.begin() as conn:
+        cov = writes.open_coverage(
+            conn, host="box", engine_url=URL, engine_id=engine_key(INFO), source="collector",
+            start_ns=1 * S,
+        )  # fmt: skip
+        writes.close_coverage(conn, cov, 20 * S, "stopped")
+        writes.save_checkpoint(
+            conn, host="box", engine_url=URL, time_ns=10 * S, container_id=CID, action="die",
+            updated_ns=20 * S,
+        )  # fmt: skip
+    col = Collector(store=store, engine_url=URL, spool=Spool(None), log=lambda _line: None)
+    yield store, col
+    store.dispose()
+
+
+def test_an_offline_start_that_reaches_the_checkpoint_continues_the_coverage(
+    stopped_before: tuple[Engine, Collector],
+) -> None:
+    store, col = stopped_before
+    replay = [_container_event(5 * S, "start"), _container_event(10 * S, "die"),
+              _container_event(25 * S, "start")]  # fmt: skip
+    col.spool.push(_offline_start(replay, 30 * S), durable=True)
+    col.spool.push({"host": None, "rows": [], "coverage": "s1", "at": 40 * S})
+    col.spool.push({"close": ["s1", 50 * S, "stopped"]})
+    assert col._drain(force=True)
+    with store.connect() as conn:
+        cov = conn.execute(select(coverage).order_by(coverage.c.start_ns)).all()
+        ev = conn.execute(select(events.c.time_ns)).scalars().all()
+        assert conn.execute(select(gaps)).all() == []
+    # Named as before; watched from where the last run stopped; only what followed the
+    # checkpoint stored (the 5 s start is older history).
+    assert [(c.host, c.start_ns, c.end_ns, c.closed_reason) for c in cov] == [
+        ("box", 1 * S, 20 * S, "stopped"),
+        ("box", 20 * S, 50 * S, "stopped"),
+    ]
+    assert sorted(ev) == [10 * S, 25 * S]
+    assert col._offline == {} and col._gap_due is None
+
+
+def test_an_offline_start_past_an_overflow_records_the_gap(
+    stopped_before: tuple[Engine, Collector],
+) -> None:
+    store, col = stopped_before
+    replay = [_container_event((30 + i) * S, "exec_start") for i in range(ENGINE_EVENT_BUFFER)]
+    until = 400 * S
+    col.spool.push(_offline_start(replay, until), durable=True)
+    assert col._drain(force=True)
+    with store.connect() as conn:
+        (gap,) = conn.execute(select(gaps)).all()
+        cov = conn.execute(select(coverage).order_by(coverage.c.start_ns)).all()
+    assert (gap.host, gap.reason, gap.start_ns, gap.end_ns) == (
+        "box",
+        "replay_overflow",
+        20 * S,
+        until,
+    )
+    assert [(c.start_ns, c.end_ns) for c in cov] == [(1 * S, 20 * S), (until + S, None)]
+    # The session's batches now find their host and coverage row; the next online session
+    # reconciles from inspect for the gap.
+    assert col._offline == {"s1": ["box", cov[1].id]}
+    assert col._gap_due == ("replay_overflow", 20 * S)

@@ -10,7 +10,7 @@ from types import FrameType
 from typing import Any
 
 from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
-from docktally.cli.common import add_db, add_duration, add_keep_exec_commands, open_db
+from docktally.cli.common import add_db, add_duration, add_keep_exec_commands
 from docktally.cli.metrics import add_metrics_address
 from docktally.errors import DocktallyError, UsageError
 from docktally.timespec import NS_PER_S
@@ -94,7 +94,11 @@ def run(args: argparse.Namespace) -> int:
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     alerts = config_from_args(args)
     pairs = engines_and_hosts(args)
-    store = open_db(args)
+    from docktally.store import db
+
+    # A central database that is away does not stop the collector: it watches the engines and
+    # spools until the database answers (each collector says so in one line).
+    store, store_ready = db.connect_when_up(args.db)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -131,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             keep_exec_commands=args.keep_exec_commands,
             run_label=args.run_label,
             on_commit=health.on_commit if health is not None else None,
+            store_ready=store_ready,
         )
         if health is not None:
             health.watch_sessions(url, sessions_of(collector))

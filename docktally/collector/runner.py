@@ -18,6 +18,7 @@ import random
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ from docktally.collector.normalize import (
 )
 from docktally.collector.reconcile import infer_transitions
 from docktally.collector.transport import engine_client
-from docktally.errors import DocktallyError, UsageError
+from docktally.errors import DocktallyError, StoreError, UsageError
 from docktally.store import writes
 from docktally.store.spool import Spool, default_spool_path
 from docktally.timespec import ns_to_iso, ns_to_since, parse_rfc3339_ns
@@ -98,7 +99,8 @@ class _StreamFailed(Exception):
 
 
 class _DatabaseDown(SQLAlchemyError):
-    """The spool could not be written at a session's start (the cause is logged already)."""
+    """What waits in the spool could not be written at a session's start (the cause is logged
+    already): the session watches the engine offline."""
 
 
 def describe_engine_error(url: str, exc: BaseException) -> str:
@@ -141,6 +143,7 @@ class Collector:
         clock_ns: Callable[[], int] = time.time_ns,
         spool: Spool | None = None,
         stall_s: float = STALL_S,
+        store_ready: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.engine_url = engine_url or default_engine_url()
@@ -157,12 +160,24 @@ class Collector:
         self._deadline: float | None = None
         self._abandoned_closed = False
         self._restart_counts: dict[str, int] = {}
-        self._enrich: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
+        self._enrich: queue.Queue[tuple[str, str, str, int] | None] = queue.Queue()
         self._enrich_client: docker.APIClient | None = None
+        # Brings a store the collector opened while its server was away to head (db.py's
+        # connect_when_up); raises the driver's error until the server answers.
+        self.store_ready = store_ready or (lambda: None)
         if spool is None:
             url = store.url.render_as_string(hide_password=True)
-            spool = Spool(default_spool_path(url, self.engine_url))
+            # A lab run's spool is its own: its rows are not the full collector's.
+            engine = self.engine_url if run_label is None else f"{self.engine_url}#{run_label}"
+            spool = Spool(default_spool_path(url, engine))
         self.spool = spool
+        # Sessions that started while the database was away, once their `start` item is
+        # written: id -> [host, coverage row]. Kept in the spool's notes for a restart.
+        self._offline: dict[str, list[Any]] = dict(spool.notes())
+        # A gap found when such a session's start was written: the next online session
+        # reconciles from inspect for it (reason, where "before the gap" ends).
+        self._gap_due: tuple[str, int | None] | None = None
+        self._handover = False
         self.stall_s = stall_s
         # Why nobody read the engine before this session ("stall", "database_outage"): the
         # reason of the gap if the replay cannot reach back. None: stopped or disconnected.
@@ -190,16 +205,17 @@ class Collector:
                 try:
                     if self._session():
                         backoff = BACKOFF_START_S
-                except (identity.HostClaimed, UsageError) as exc:
+                    if self._handover:
+                        # An offline session's database came back: go online at once.
+                        self._handover = False
+                        continue
+                except (identity.HostClaimed, UsageError, StoreError) as exc:
                     self.failed = exc  # retrying cannot help: the caller says why
                     break
                 except (EngineTrouble, identity.NameTaken) as exc:
                     self.log(f"docktally collect: {exc}")
                 except _StreamFailed as exc:
                     self.log(f"docktally collect: the engine refused the event stream: {exc}")
-                except _DatabaseDown:
-                    self._down_reason = "database_outage"  # _db_refused said why
-                    cap = DB_RETRY_MAX_S
                 except SQLAlchemyError as exc:
                     self.log(f"docktally collect: database error: {_first_line(str(exc))}")
                     self._down_reason = "database_outage"
@@ -216,7 +232,10 @@ class Collector:
             self._enrich.put(None)
             enricher.join(timeout=0.5)
             if self._db_down_since is None:  # else the session's end just tried
-                self._drain(force=True)
+                try:
+                    self._drain(force=True)
+                except DocktallyError as exc:
+                    self.failed = self.failed or exc
             kept = len(self.spool)
             self.spool.close()
             if kept:
@@ -251,7 +270,7 @@ class Collector:
         """Run one connection to its end. True once it got as far as the live stream."""
         ctl = self._client()
         stream_client: docker.APIClient | None = None
-        cov_id: int | None = None
+        cov: int | str | None = None
         reason = "error"
         try:
             try:
@@ -259,96 +278,18 @@ class Collector:
                 info = ctl.info()
             except Exception as exc:
                 raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
-            self.host = identity.resolve_host(
-                self.store, info, engine_url=self.engine_url, explicit=self._host_given
-            )
-            if self.run_label is None:  # a lab run collects only its own containers
-                identity.check_claim(
-                    self.store, self.host, info, engine_url=self.engine_url, clock_ns=self.clock_ns
-                )
-            host = self.host
-            # What an earlier session or run could not write goes first: the checkpoint below
-            # must count it.
-            if not self._drain(force=True):
-                raise _DatabaseDown()
-            until_ns = parse_rfc3339_ns(str(info.get("SystemTime") or "")) or self.clock_ns()
-            if not self._abandoned_closed:
-                with self.store.begin() as conn:
-                    n = writes.close_abandoned_coverage(
-                        conn, host=host, engine_url=self.engine_url, now_ns=self.clock_ns()
-                    )
-                self._abandoned_closed = True
-                if n:
-                    self.log(
-                        f"docktally collect: closed {n} coverage row(s) a killed run left open"
-                    )
-            with self.store.begin() as conn:
-                cp = writes.load_checkpoint(conn, host=host, engine_url=self.engine_url)
-                prev = storeview.previous_coverage(conn, host=host, engine_url=self.engine_url)
-            prev_end = prev.end_ns if prev is not None else None
-
-            # Every event type: the engine's buffer of 256 holds network events too, so only
-            # their total tells an overflow from a restarted engine's short buffer.
-            replay: list[Any] = []
-            if cp is not None:
-                replay = self._replay(ctl, int(cp["time_ns"]), until_ns)
-            held = len(replay)
-            if cp is not None and not any(_is_checkpoint(ev, cp) for ev in replay):
-                held += self._held_since(ctl, replay, until_ns)
-            gap = _judge_replay(replay, cp, prev, until_ns, lost=self._down_reason, held=held)
-            gap_reason = gap.reason if gap is not None else None
-            gap_start_ns: int | None = int(cp["time_ns"]) if cp is not None else None
-            rows = self._normalize(replay, source="replay")
-            now = self.clock_ns()
-            with self.store.begin() as conn:
-                # First: a name lost to another engine must roll back before anything is stored.
-                identity.confirm_name(conn, host, info, self.engine_url)
-                if gap is not None and cp is not None:
-                    gap_start_ns = gap.start_ns
-                    writes.record_gap(
-                        conn,
-                        host=host,
-                        engine_url=self.engine_url,
-                        start_ns=gap.start_ns,
-                        end_ns=gap.end_ns,
-                        reason=gap.reason,
-                        events_replayed=len(replay),
-                        detail=(
-                            f"the engine replayed {len(replay)} event(s) since "
-                            f"{ns_to_iso(int(cp['time_ns']))} without the last stored one "
-                            f"({cp['action']} of {str(cp['container_id'])[:12]})"
-                        ),
-                    )
-                self._store_rows(conn, rows, host=host)
-                start_ns = now
-                if gap is None and cp is not None and prev_end is not None:
-                    # After a lossless replay the time since the last coverage is known too.
-                    start_ns = min(now, max(prev_end, int(cp["time_ns"])))
-                elif gap is not None and gap.reason == "engine_restart":
-                    # A restarted engine replayed everything since its boot.
-                    start_ns = min(now, gap.end_ns)
-                cov_id = writes.open_coverage(
-                    conn,
-                    host=host,
-                    engine_url=self.engine_url,
-                    engine_id=identity.engine_key(info),
-                    source="collector",
-                    start_ns=start_ns,
-                    run_label=self.run_label,
-                )
-            self._down_reason = None
-            identity.note_own_coverage(self.store, cov_id)
-            if gap_reason:
-                self.log(
-                    f"docktally collect: events lost while disconnected ({gap_reason}); "
-                    "reconciling from inspect"
-                )
+            try:
+                start = self._start_online(ctl, info)
+            except SQLAlchemyError as exc:
+                # The database is away or refuses writes: watch the engine all the same.
+                start = self._start_offline(ctl, info, exc)
+            cov = start.coverage
 
             # Subscribe before reconciling: the reader queues what happens meanwhile.
             stream_client = self._client()
             try:
                 stream = stream_client.events(
-                    since=ns_to_since(until_ns), filters=CONTAINER_FILTER, decode=True
+                    since=ns_to_since(start.until_ns), filters=CONTAINER_FILTER, decode=True
                 )
             except Exception as exc:
                 raise EngineTrouble(describe_engine_error(self.engine_url, exc)) from None
@@ -360,43 +301,225 @@ class Collector:
             watchdog = _Watchdog(self.stall_s, self.clock_ns)
             watchdog.start()
             self.sessions += 1
+            if start.online:
+                self._reconcile_after(ctl, start)
             try:
-                self._reconcile(
-                    ctl,
-                    gap_reason=gap_reason,
-                    gap_start_ns=gap_start_ns,
-                    horizon_ns=until_ns,
-                    full=gap_reason is not None,
-                )
-            except SQLAlchemyError:
-                raise
-            except Exception as exc:
-                self.log(
-                    f"docktally collect: reconciliation incomplete: "
-                    f"{describe_engine_error(self.engine_url, exc)}"
-                )
-            try:
-                reason = self._pump(ctl, stream, q, cov_id, watchdog)
+                reason = self._pump(ctl, stream, q, cov, watchdog, offline=not start.online)
             finally:
                 watchdog.done.set()
             reader.join(timeout=0.5)
-            if reason != "stopped":
+            self._handover = reason == "database_back"
+            if reason not in ("stopped", "database_back"):
                 self.log(
                     f"docktally collect: lost the event stream of {self.engine_url} ({reason})"
                 )
             return True
         finally:
-            if cov_id is not None:
+            if cov is not None:
                 # Spooled like the events: a database that refuses now closes it later.
                 end_ns = self.clock_ns()
                 if reason == "stalled" and self._stall_wall_ns is not None:
                     end_ns = min(end_ns, self._stall_wall_ns)  # watched until the stall began
-                self.spool.push({"close": [cov_id, end_ns, reason]})
+                self.spool.push({"close": [cov, end_ns, reason]}, durable=isinstance(cov, str))
                 self._drain(force=True)
             for c in (ctl, stream_client):
                 if c is not None:
                     with contextlib.suppress(Exception):
                         c.close()
+
+    def _start_online(self, ctl: docker.APIClient, info: Mapping[str, Any]) -> _Start:
+        """Name and claim the host, write what waits in the spool, replay from the checkpoint,
+        record a gap if the replay cannot reach back, and open the coverage."""
+        self.store_ready()
+        self.host = identity.resolve_host(
+            self.store, info, engine_url=self.engine_url, explicit=self._host_given
+        )
+        if self.run_label is None:  # a lab run collects only its own containers
+            identity.check_claim(
+                self.store, self.host, info, engine_url=self.engine_url, clock_ns=self.clock_ns
+            )
+        host = self.host
+        # What an earlier session or run could not write goes first: the checkpoint below
+        # must count it.
+        if not self._drain(force=True):
+            raise _DatabaseDown()
+        until_ns = parse_rfc3339_ns(str(info.get("SystemTime") or "")) or self.clock_ns()
+        with self.store.begin() as conn:
+            self._close_abandoned(conn, host)
+        with self.store.begin() as conn:
+            cp = writes.load_checkpoint(conn, host=host, engine_url=self.engine_url)
+
+        # Every event type: the engine's buffer of 256 holds network events too, so only
+        # their total tells an overflow from a restarted engine's short buffer.
+        replay: list[Any] = []
+        if cp is not None:
+            replay = self._replay(ctl, int(cp["time_ns"]), until_ns)
+        held = len(replay)
+        if cp is not None and not any(_is_checkpoint(ev, cp) for ev in replay):
+            held += self._held_since(ctl, replay, until_ns)
+        rows = self._normalize(replay, source="replay", host=host)
+        with self.store.begin() as conn:
+            opened = self._open(
+                conn,
+                host=host,
+                info=info,
+                replay=replay,
+                held=held,
+                rows=rows,
+                until_ns=until_ns,
+                now_ns=self.clock_ns(),
+                lost=self._down_reason,
+            )
+        self._down_reason = None
+        identity.note_own_coverage(self.store, opened.coverage)
+        gap_reason = opened.gap.reason if opened.gap is not None else None
+        return _Start(opened.coverage, until_ns, True, gap_reason, opened.gap_start_ns)
+
+    def _start_offline(
+        self, ctl: docker.APIClient, info: Mapping[str, Any], exc: SQLAlchemyError
+    ) -> _Start:
+        """The database cannot be written: watch the engine anyway. Everything the online start
+        would write is kept in the spool's file instead, as a `start` item: the engine's
+        identity, what it still holds (its whole buffer, since the checkpoint is in the
+        database), and when; the replay is judged against the checkpoint and the coverage
+        opened when the database takes the item. The host is --host, else named then."""
+        if self._db_down_since is None:
+            self._db_down_since = time.monotonic()
+            if not isinstance(exc, _DatabaseDown):  # _db_refused said why
+                self.log(
+                    f"docktally collect: the database {self._db_name()} is unreachable "
+                    f"({_first_line(str(getattr(exc, 'orig', None) or exc))}); watching "
+                    f"{self.engine_url} and keeping its events in "
+                    f"{self.spool.path or 'memory'} until the database is back"
+                )
+        self._db_retry_at = time.monotonic() + self._db_retry_s
+        until_ns = parse_rfc3339_ns(str(info.get("SystemTime") or "")) or self.clock_ns()
+        replay = self._replay(ctl, 1, until_ns)
+        held = len(replay) + self._held_since(ctl, replay, until_ns)
+        session = uuid.uuid4().hex
+        self.spool.push(
+            {
+                "start": {
+                    "session": session,
+                    "host": self._host_given,
+                    "engine": {k: info.get(k) for k in ("ID", "Name", "DockerRootDir")},
+                    "until_ns": until_ns,
+                    "now_ns": self.clock_ns(),
+                    "replayed": [list(_event_key(ev)) for ev in replay],
+                    "held": held,
+                    "lost": self._down_reason,
+                },
+                "rows": self._normalize(replay, source="replay", host=self._host_given or ""),
+                "at": self.clock_ns(),
+            },
+            durable=True,
+        )
+        self._down_reason = None
+        return _Start(session, until_ns, False, None, None)
+
+    def _open(
+        self,
+        conn: Any,
+        *,
+        host: str,
+        info: Mapping[str, Any],
+        replay: Sequence[Any],
+        held: int,
+        rows: Sequence[dict[str, Any]],
+        until_ns: int,
+        now_ns: int,
+        lost: str | None,
+    ) -> _Opened:
+        """In `conn`'s transaction: the gap if the replay (up to `until_ns`) cannot reach the
+        checkpoint, the replayed rows from the checkpoint on, and a coverage row from `now_ns`,
+        or from as far back as the replay makes the time known."""
+        # First: a name lost to another engine must roll back before anything is stored.
+        identity.confirm_name(conn, host, info, self.engine_url)
+        cp = writes.load_checkpoint(conn, host=host, engine_url=self.engine_url)
+        prev = storeview.previous_coverage(conn, host=host, engine_url=self.engine_url)
+        prev_end = prev.end_ns if prev is not None else None
+        gap = _judge_replay(replay, cp, prev, until_ns, lost=lost, held=held)
+        if gap is not None and cp is not None:
+            writes.record_gap(
+                conn,
+                host=host,
+                engine_url=self.engine_url,
+                start_ns=gap.start_ns,
+                end_ns=gap.end_ns,
+                reason=gap.reason,
+                events_replayed=len(replay),
+                detail=(
+                    f"the engine replayed {len(replay)} event(s) up to {ns_to_iso(until_ns)} "
+                    f"without the last stored one ({cp['action']} of "
+                    f"{str(cp['container_id'])[:12]} at {ns_to_iso(int(cp['time_ns']))})"
+                ),
+            )
+        # The first session of a host imports no history; later ones what followed the
+        # checkpoint (`since` is inclusive: the checkpoint again, which the key ignores).
+        since = int(cp["time_ns"]) if cp is not None else None
+        rows = [r for r in rows if since is not None and int(r["time_ns"]) >= since]
+        self._store_rows(conn, rows, host=host)
+        start_ns = now_ns
+        if gap is None and cp is not None and prev_end is not None:
+            # After a lossless replay the time since the last coverage is known too.
+            start_ns = min(now_ns, max(prev_end, int(cp["time_ns"])))
+        elif gap is not None and gap.reason == "engine_restart":
+            # A restarted engine replayed everything since its boot.
+            start_ns = min(now_ns, gap.end_ns)
+        cov_id = writes.open_coverage(
+            conn,
+            host=host,
+            engine_url=self.engine_url,
+            engine_id=identity.engine_key(info),
+            source="collector",
+            start_ns=start_ns,
+            run_label=self.run_label,
+        )
+        gap_start_ns = since
+        if gap is not None and cp is not None:
+            gap_start_ns = gap.start_ns
+        return _Opened(cov_id, gap, gap_start_ns, rows)
+
+    def _close_abandoned(self, conn: Any, host: str) -> None:
+        if self._abandoned_closed:
+            return
+        n = writes.close_abandoned_coverage(
+            conn, host=host, engine_url=self.engine_url, now_ns=self.clock_ns()
+        )
+        self._abandoned_closed = True
+        if n:
+            self.log(f"docktally collect: closed {n} coverage row(s) a killed run left open")
+
+    def _reconcile_after(self, ctl: docker.APIClient, start: _Start) -> None:
+        """Facts for every container, and inferred transitions where a gap (this session's, or
+        one found when a session that ran while the database was away was written) lost events."""
+        reason, gap_start_ns = start.gap_reason, start.gap_start_ns
+        if reason is None and self._gap_due is not None:
+            reason, gap_start_ns = self._gap_due
+        self._gap_due = None
+        if reason is not None:
+            self.log(
+                f"docktally collect: events lost while disconnected ({reason}); "
+                "reconciling from inspect"
+            )
+        try:
+            self._reconcile(
+                ctl,
+                gap_reason=reason,
+                gap_start_ns=gap_start_ns,
+                horizon_ns=start.until_ns,
+                full=reason is not None,
+            )
+        except SQLAlchemyError:
+            raise
+        except Exception as exc:
+            self.log(
+                f"docktally collect: reconciliation incomplete: "
+                f"{describe_engine_error(self.engine_url, exc)}"
+            )
+
+    def _db_name(self) -> str:
+        return str(self.store.url.render_as_string(hide_password=True))
 
     def _replay(self, ctl: docker.APIClient, since_ns: int, until_ns: int) -> list[dict[str, Any]]:
         until_ns = max(until_ns, since_ns)
@@ -421,13 +544,14 @@ class Collector:
         seen = {_event_key(ev) for ev in replay}
         return sum(1 for ev in self._replay(ctl, until_ns, now_ns) if _event_key(ev) not in seen)
 
-    def _normalize(self, payloads: Sequence[Any], *, source: str) -> list[dict[str, Any]]:
-        assert self.host is not None
+    def _normalize(
+        self, payloads: Sequence[Any], *, source: str, host: str
+    ) -> list[dict[str, Any]]:
         rows = []
         for ev in payloads:
             try:
                 row = normalize_event(
-                    ev, host=self.host, source=source, keep_exec_commands=self.keep_exec_commands
+                    ev, host=host, source=source, keep_exec_commands=self.keep_exec_commands
                 )
             except InvalidEvent as exc:
                 if isinstance(ev, Mapping) and "message" in ev:
@@ -512,11 +636,16 @@ class Collector:
         ctl: docker.APIClient,
         stream: Any,
         q: queue.Queue[Any],
-        cov_id: int,
+        cov_id: int | str,
         watchdog: _Watchdog,
+        *,
+        offline: bool = False,
     ) -> str:
         """Commit what the reader queues until the stream ends, we stop or we stalled. Returns
-        the reason. Batches the database refuses wait in the spool; the reader reads on."""
+        the reason. Batches the database refuses wait in the spool; the reader reads on. An
+        offline session (started while the database was away) ends once the database has taken
+        its start and all that followed: an online one takes over, replaying from the checkpoint
+        those writes moved, so the two coverage rows meet."""
         batch: list[tuple[Any, float]] = []
         first_at = 0.0
         last_event_at = last_ping_at = time.monotonic()
@@ -573,13 +702,18 @@ class Collector:
             if now >= next_hb:
                 if len(self.spool):
                     self._drain()
-                else:
+                elif isinstance(cov_id, int):
                     try:
                         with self.store.begin() as conn:
                             writes.heartbeat_coverage(conn, cov_id, self.clock_ns())
                     except SQLAlchemyError as exc:
                         self._db_refused(exc, now)
                 next_hb = now + HEARTBEAT_S
+            if offline and not len(self.spool):
+                _close_stream(stream)
+                batch += _drain_queue(q)
+                flush()
+                return "database_back"
             if (
                 stop_at is None
                 and now - last_event_at >= SILENCE_S
@@ -596,7 +730,7 @@ class Collector:
         stream: Any,
         q: queue.Queue[Any],
         batch: list[tuple[Any, float]],
-        cov_id: int,
+        cov_id: int | str,
         watchdog: _Watchdog,
     ) -> str:
         """We were not scheduled for a while: the engine may have dropped events meanwhile and
@@ -623,16 +757,27 @@ class Collector:
         )
         return "stalled"
 
-    def _enqueue(self, payloads: Sequence[Any], cov_id: int, *, checkpoint: bool = True) -> None:
-        """Normalised rows into the spool, to be written in order by `_drain`."""
+    def _enqueue(
+        self, payloads: Sequence[Any], cov_id: int | str, *, checkpoint: bool = True
+    ) -> None:
+        """Normalised rows into the spool, to be written in order by `_drain`. An offline
+        session's rows (`cov_id` its id) get their host when its start is written, unless
+        --host named it."""
+        host = self.host if isinstance(cov_id, int) else self._host_given
         try:
-            rows = self._normalize(payloads, source="stream")
+            rows = self._normalize(payloads, source="stream", host=host or "")
         except _StreamFailed as exc:
             self.log(f"docktally collect: the engine refused the event stream: {exc}")
             rows = []
         if rows:
             self.spool.push(
-                {"host": self.host, "rows": rows, "checkpoint": checkpoint, "coverage": cov_id}
+                {
+                    "host": host,
+                    "rows": rows,
+                    "checkpoint": checkpoint,
+                    "coverage": cov_id,
+                    "at": self.clock_ns(),
+                }
             )
 
     def _drain(self, *, force: bool = False) -> bool:
@@ -646,11 +791,11 @@ class Collector:
         while (item := self.spool.peek()) is not None:
             began = time.monotonic()
             try:
-                rows = self._write_item(item)
+                rows, note = self._write_item(item)
             except SQLAlchemyError as exc:
                 self._db_refused(exc, began)
                 return False
-            self.spool.pop()
+            self.spool.pop(note)
             written += len(rows)
             self._after_commit(rows)
         if self._db_down_since is not None:
@@ -662,19 +807,83 @@ class Collector:
         self._db_retry_s = DB_RETRY_START_S
         return True
 
-    def _write_item(self, item: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def _write_item(
+        self, item: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], tuple[str, Any] | None]:
+        """One spooled item in one transaction; returns the rows stored and what the spool
+        must note when it drops the item (an offline session's host and coverage row)."""
+        self.store_ready()
+        if "start" in item:
+            return self._write_start(item)
         rows: list[dict[str, Any]] = list(item.get("rows") or [])
+        close = item.get("close")
+        ref: Any = close[0] if close is not None else item.get("coverage")
+        host, cov = item.get("host"), ref
+        if isinstance(ref, str):
+            # An offline session's: its start, written before, named the host and the row.
+            known = self._offline.get(ref)
+            if known is None:
+                raise StoreError(
+                    f"spool {self.spool.path}: batches of a session ({ref}) whose start is "
+                    "missing; move the file aside to go on without them"
+                )
+            host, cov = host or known[0], known[1]
+            for row in rows:
+                row["host"] = host
         with self.store.begin() as conn:
             if rows:
                 self._store_rows(
-                    conn, rows, host=str(item["host"]), checkpoint=bool(item.get("checkpoint"))
+                    conn, rows, host=str(host), checkpoint=bool(item.get("checkpoint"))
                 )
             if item.get("coverage") is not None:
-                writes.heartbeat_coverage(conn, int(item["coverage"]), self.clock_ns())
-            if item.get("close") is not None:
-                cov, end_ns, reason = item["close"]
-                writes.close_coverage(conn, int(cov), int(end_ns), str(reason))
-        return rows
+                beat = int(item.get("at") or self.clock_ns())
+                writes.heartbeat_coverage(conn, int(cov), beat)
+            if close is not None:
+                writes.close_coverage(conn, int(cov), int(close[1]), str(close[2]))
+        if close is not None and isinstance(ref, str):
+            self._offline.pop(ref, None)
+            return rows, (ref, None)
+        return rows, None
+
+    def _write_start(
+        self, item: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], tuple[str, Any] | None]:
+        """An offline session's start, now that the database takes it: the host named (its
+        --host, else as any session names the engine), the replay it kept judged against the
+        checkpoint, the replayed rows from there on, a gap if they cannot reach back, and the
+        coverage row opened from the session's start (or earlier: see `_open`)."""
+        start = item["start"]
+        info = start["engine"]
+        replay = [{"timeNano": t, "Actor": {"ID": c}, "Action": a} for t, c, a in start["replayed"]]
+        while True:  # resolve_host raises once no default name is left
+            host = identity.resolve_host(
+                self.store, info, engine_url=self.engine_url, explicit=start["host"]
+            )
+            rows = [{**r, "host": host} for r in item.get("rows") or []]
+            with self.store.begin() as conn:
+                self._close_abandoned(conn, host)
+            try:
+                with self.store.begin() as conn:
+                    opened = self._open(
+                        conn,
+                        host=host,
+                        info=info,
+                        replay=replay,
+                        held=int(start["held"]),
+                        rows=rows,
+                        until_ns=int(start["until_ns"]),
+                        now_ns=int(start["now_ns"]),
+                        lost=start["lost"],
+                    )
+                break
+            except identity.NameTaken as exc:
+                self.log(f"docktally collect: {exc}")
+        session = str(start["session"])
+        self._offline[session] = [host, opened.coverage]
+        identity.note_own_coverage(self.store, opened.coverage)
+        if opened.gap is not None:
+            self._gap_due = (opened.gap.reason, opened.gap_start_ns)
+        return opened.rows, (session, [host, opened.coverage])
 
     def _db_refused(self, exc: SQLAlchemyError, began: float) -> None:
         now = time.monotonic()
@@ -698,14 +907,15 @@ class Collector:
         if self.on_commit is not None:
             self.on_commit(rows, committed_ns)
         for row in rows:
+            task = (str(row["host"]), str(row["container_id"]), int(row["time_ns"]))
             if row["kind"] in REFRESH_FACTS_KINDS:
-                self._enrich.put(("facts", str(row["container_id"]), int(row["time_ns"])))
+                self._enrich.put(("facts", *task))
             elif row["kind"] == "die" and self.capture_logs:
-                self._enrich.put(("logs", str(row["container_id"]), int(row["time_ns"])))
+                self._enrich.put(("logs", *task))
             elif row.get("health") == "unhealthy" and self.capture_logs:
                 # The engine keeps only the last five probes: read them while they are the ones
                 # that failed.
-                self._enrich.put(("health", str(row["container_id"]), int(row["time_ns"])))
+                self._enrich.put(("health", *task))
 
     # --- facts and log tails, off the writer's path --------------------------------------------
     def _enrich_loop(self) -> None:
@@ -730,21 +940,22 @@ class Collector:
                     with contextlib.suppress(Exception):
                         client.close()
 
-    def _enrich_one(self, client: docker.APIClient, what: str, cid: str, time_ns: int) -> None:
-        assert self.host is not None
+    def _enrich_one(
+        self, client: docker.APIClient, what: str, host: str, cid: str, time_ns: int
+    ) -> None:
         if what == "facts":
             ins = client.inspect_container(cid)
             if isinstance(ins.get("RestartCount"), int):
                 self._restart_counts[cid] = ins["RestartCount"]
             with self.store.begin() as conn:
                 writes.record_facts(
-                    conn, facts_from_inspect(ins, host=self.host, observed_ns=self.clock_ns())
+                    conn, facts_from_inspect(ins, host=host, observed_ns=self.clock_ns())
                 )
         elif what == "health":
             probes = health_probes_from_inspect(client.inspect_container(cid))
             with self.store.begin() as conn:
                 writes.save_health_probes(
-                    conn, host=self.host, container_id=cid, event_ns=time_ns, probes=probes
+                    conn, host=host, container_id=cid, event_ns=time_ns, probes=probes
                 )
         elif what == "logs":
             data = client.logs(cid, stdout=True, stderr=True, timestamps=True, tail=TAIL_LINES)
@@ -752,13 +963,33 @@ class Collector:
             with self.store.begin() as conn:
                 writes.save_log_tail(
                     conn,
-                    host=self.host,
+                    host=host,
                     container_id=cid,
                     time_ns=time_ns,
                     captured_ns=self.clock_ns(),
                     lines=text,
                     truncated=truncated,
                 )
+
+
+@dataclass(frozen=True)
+class _Start:
+    """How a session began: its coverage row (an offline session's id until the database
+    takes its start), the engine time its stream follows, and the gap its replay found."""
+
+    coverage: int | str
+    until_ns: int
+    online: bool
+    gap_reason: str | None
+    gap_start_ns: int | None  # where reconciliation's "before the gap" ends
+
+
+@dataclass(frozen=True)
+class _Opened:
+    coverage: int
+    gap: Gap | None
+    gap_start_ns: int | None
+    rows: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
