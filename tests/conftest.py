@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from docktally.store import db
 from tests.private_engine import PrivateEngine, find_busybox
+from tests.private_postgres import PG_BIN, PrivatePostgres
 
 PG_URL_ENV = "DOCKTALLY_TEST_PG_URL"
 REQUIRE_ENGINE_ENV = "DOCKTALLY_REQUIRE_ENGINE"
@@ -65,6 +67,32 @@ def clean_engine(engine: PrivateEngine) -> Iterator[PrivateEngine]:
     engine.remove_all_containers()
     yield engine
     engine.remove_all_containers()
+
+
+@pytest.fixture(scope="module")
+def second_engine() -> Iterator[PrivateEngine]:
+    """Another private engine, for a fleet of two (its daemon reports the same ID and name)."""
+    yield from _private_engine()
+
+
+@pytest.fixture
+def engines(clean_engine: PrivateEngine, second_engine: PrivateEngine) -> list[PrivateEngine]:
+    second_engine.remove_all_containers()
+    return [clean_engine, second_engine]
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, which it may stop and start."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN})")
+    # Not under pytest's 0700 tmp folders: the postgres user must reach its data directory.
+    pg = PrivatePostgres(Path(tempfile.mkdtemp(prefix="dktpg", dir="/tmp")))
+    pg.start()
+    try:
+        yield pg
+    finally:
+        pg.destroy()
 
 
 def _pg_params() -> list[str]:

@@ -8,14 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
-import socket
 import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +28,7 @@ from docktally.store.schema import coverage, gaps
 from docktally.store.spool import Spool
 from docktally.timespec import ns_to_iso
 from tests.private_engine import EventRecorder, PrivateEngine
+from tests.private_postgres import PrivatePostgres
 from tests.test_collector_engine import (
     REPO,
     collector_thread,
@@ -44,7 +42,6 @@ from tests.test_collector_engine import (
 
 pytestmark = pytest.mark.engine
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 NS = 1_000_000_000
 
 
@@ -129,59 +126,7 @@ def test_exclusive_lock_for_30s_loses_nothing_and_doubles_nothing(
     store.dispose()
 
 
-# --- PostgreSQL stopped --------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivatePostgres:
-    """A throwaway cluster of our own, so stopping it hurts no other test."""
-
-    def __init__(self, root: Path) -> None:
-        self.data = root / "pgdata"
-        self.port = _free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        shutil.chown(root, "postgres")
-        os.chmod(root, 0o755)
-        self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-
-    def _pg(self, tool: str, *args: str) -> None:
-        cmd = [str(PG_BIN / tool), *args]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, cwd="/tmp")
-
-    def start(self) -> None:
-        opts = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._pg(
-            "pg_ctl", "-D", str(self.data), "-o", opts, "-w", "-l", str(self.data / "log"), "start"
-        )
-
-    def stop(self) -> None:
-        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-
-@pytest.fixture
-def private_pg() -> Iterator[PrivatePostgres]:
-    if not (PG_BIN / "initdb").exists():
-        pytest.fail(f"PostgreSQL 15 is not installed ({PG_BIN})")
-    # Not under pytest's 0700 tmp folders: the postgres user must reach its data directory.
-    root = Path(tempfile.mkdtemp(prefix="dktpg", dir="/tmp"))
-    pg = PrivatePostgres(root)
-    pg.start()
-    try:
-        yield pg
-    finally:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", str(PG_BIN / "pg_ctl"), "-D", str(pg.data),
-             "-m", "immediate", "stop"],
-            capture_output=True,
-        )  # fmt: skip
-        shutil.rmtree(root, ignore_errors=True)
-
-
+# --- PostgreSQL stopped ---------------------------------------------------------------------------
 def test_postgres_stopped_for_20s_loses_nothing_and_doubles_nothing(
     clean_engine: PrivateEngine, private_pg: PrivatePostgres, tmp_path: Path
 ) -> None:

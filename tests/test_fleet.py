@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 DOCKTALLY = [sys.executable, "-m", "docktally"]
 # Crash loops of different lengths on the two engines: (containers, retries) per engine.
 LOOPS = ((1, 2), (2, 3))
-
-
-@pytest.fixture(scope="module")
-def second_engine() -> Iterator[PrivateEngine]:
-    eng = PrivateEngine()
-    eng.start()
-    try:
-        yield eng
-    finally:
-        eng.destroy()
-
-
-@pytest.fixture
-def engines(clean_engine: PrivateEngine, second_engine: PrivateEngine) -> list[PrivateEngine]:
-    second_engine.remove_all_containers()
-    return [clean_engine, second_engine]
 
 
 def wait_until(pred: Callable[[], bool], timeout_s: float, what: str) -> None:
