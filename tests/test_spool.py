@@ -242,3 +242,17 @@ def test_an_offline_start_past_an_overflow_records_the_gap(
     # reconciles from inspect for the gap.
     assert col._offline == {"s1": ["box", cov[1].id]}
     assert col._gap_due == ("replay_overflow", 20 * S)
+
+
+def test_a_second_process_on_the_same_file_keeps_its_items_in_memory(tmp_path: Path) -> None:
+    # Two collectors of one engine and database on one machine, started while the database was
+    # away (no claim could refuse the second): they must not pop each other's items.
+    path = tmp_path / "s.sqlite"
+    first = Spool(path)
+    first.push(batch(0), durable=True)
+    second = Spool(path)
+    second.push(batch(1), durable=True)
+    assert second.file_error is not None and "in use" in second.file_error
+    assert drain(second) == [1]
+    first.close()
+    assert drain(Spool(path)) == [0]

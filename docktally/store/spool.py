@@ -11,12 +11,13 @@ same transaction as a pop: what writing an item taught the writer that later ite
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import sqlite3
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -43,11 +44,15 @@ class Spool:
         self._mem: deque[dict[str, Any]] = deque()
         self._mem_rows = 0
         self._db: sqlite3.Connection | None = None
+        self._lock: BinaryIO | None = None  # flock on PATH.lock while this process uses the file
         self._file_items = 0
         self._notes: dict[str, Any] = {}  # when there is no file to keep them in
         self.file_error: str | None = None  # why the file could not be used, if it could not
         if path is not None and path.exists():
-            self._open()
+            try:
+                self._open()
+            except (sqlite3.Error, OSError) as exc:
+                self.file_error = f"{path}: {exc}"
 
     # --- the queue -----------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -140,6 +145,9 @@ class Spool:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
+        if self._lock is not None:
+            self._lock.close()  # and with it the lock
+            self._lock = None
 
     @property
     def in_memory(self) -> int:
@@ -178,6 +186,17 @@ class Spool:
         if self._db is not None or self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self._lock is None:
+            # One process per file: two collectors of one engine and database on one machine
+            # (a claim the database could not refuse while it was away) must not pop each
+            # other's items. The second keeps its own in memory.
+            lock = os.fdopen(os.open(f"{self.path}.lock", os.O_CREAT | os.O_RDWR, 0o600), "r+b")
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.close()
+                raise OSError("in use by another docktally collect of this engine") from None
+            self._lock = lock
         # Born 0600 before SQLite opens it; its journal takes the same mode.
         os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
