@@ -59,16 +59,20 @@ def rows_of(df: pd.DataFrame, keep: set[tuple[str, str]]) -> pd.DataFrame:
 
 
 def select_containers(history: History, keep: set[tuple[str, str]], host: str = "") -> History:
-    """The history of the containers in `keep` (coverage of `host` only, when given)."""
+    """The history of the containers in `keep` (coverage and engine restarts of `host` only,
+    when given)."""
     cov = history.coverage
+    restarts = history.engine_restarts
     if host and len(cov):
         cov = cov[cov["host"] == host].reset_index(drop=True)
+    if host and len(restarts):
+        restarts = restarts[restarts["host"] == host].reset_index(drop=True)
     return History(
         events=rows_of(history.events, keep),
         facts=rows_of(history.facts, keep),
         coverage=cov,
         maintenance=history.maintenance,
-        engine_restarts=history.engine_restarts,
+        engine_restarts=restarts,
     )
 
 

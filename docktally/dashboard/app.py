@@ -23,6 +23,7 @@ def run() -> None:
             st.Page(
                 PAGES / "overview.py", title="Overview", icon=":material/dashboard:", default=True
             ),
+            st.Page(PAGES / "fleet.py", title="Fleet", icon=":material/lan:"),
             st.Page(PAGES / "timeline.py", title="Timeline", icon=":material/timeline:"),
             st.Page(PAGES / "reliability.py", title="Reliability", icon=":material/insights:"),
             st.Page(PAGES / "policies.py", title="Restart policies", icon=":material/replay:"),

@@ -31,6 +31,8 @@ from docktally.analytics.backoff import POLICY_NAMES
 from docktally.analytics.containers import container_table as container_table_of
 from docktally.analytics.coverage import coverage_by_host
 from docktally.analytics.failures import failures_from_timeline
+from docktally.analytics.fleet import FleetOverview
+from docktally.analytics.fleet import fleet_overview as fleet_overview_of
 from docktally.analytics.incidents import find_incident
 from docktally.analytics.incidents import incident_failures as incident_failures_of
 from docktally.analytics.intervals import intervals_from_timeline
@@ -474,6 +476,17 @@ def coverage_summary(view: View) -> pd.DataFrame:
     return coverage_by_host(history(view).coverage, view.window)
 
 
+@st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
+def _fleet_overview(key: tuple[Any, ...]) -> FleetOverview:
+    view = _view_from_key(key)
+    return fleet_overview_of(history(view), view.window)
+
+
+def fleet_overview(view: View) -> FleetOverview:
+    """analytics.fleet's overview of the selection: hosts, engine restarts, worst services."""
+    return _fleet_overview(_view_key(View(view.url, view.window, view.filters)))
+
+
 # --- timeline, incidents, policies -------------------------------------------------------------
 
 TIMELINE_MAX_CONTAINERS = 40
@@ -503,7 +516,8 @@ def timeline(view: View, limit: int = TIMELINE_MAX_CONTAINERS) -> TimelineData:
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _incidents(key: tuple[Any, ...]) -> pd.DataFrame:
     view = _view_from_key(key)
-    scope = view.by if view.by in incident_scopes.SCOPES else "container"
+    # Incidents of a service are per host (--by host,service), whatever the grouping.
+    scope = "service" if view.by in ("service", "host,service") else "container"
     return incident_scopes.incidents_from_timeline(
         _analysis(key)[1],
         scope=scope,

@@ -99,10 +99,11 @@ def sidebar(url: str, *, live_default: bool) -> View:
     )
     by = st.sidebar.radio(
         "Group by",
-        ["container", "service"],
+        ["container", "service", "host,service"],
         key="by",
         bind="query-params",
         horizontal=True,
+        help="service: one row per service across hosts; host,service: one per host",
     )
     slo_pct = st.sidebar.number_input(
         "SLO target (% availability)",

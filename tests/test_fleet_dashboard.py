@@ -1,0 +1,75 @@
+"""The Fleet page and the grouping across hosts under Streamlit's AppTest, on the two-host seed
+(tests/test_fleet_seed.py): the numbers come from analytics.fleet and the report, the sidebar's
+host narrows every page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from docktally.dashboard import data
+from tests.test_dashboard import APP, TIMEOUT_S, frame_with, frames, open_page
+from tests.test_dashboard_seed import HOST, Seed
+from tests.test_fleet_seed import EDGE, EDGE_ENGINE_RESTARTS, EDGE_FAILURES, seed_fleet
+
+# Every page of the sidebar.
+PAGES = (
+    "overview",
+    "fleet",
+    "timeline",
+    "reliability",
+    "policies",
+    "incidents",
+    "collector",
+    "alerts",
+)
+
+
+@pytest.fixture(scope="module")
+def fleet_seeded(tmp_path_factory: pytest.TempPathFactory) -> Seed:
+    path = tmp_path_factory.mktemp("fleet-dash") / "fleet.db"
+    return seed_fleet(f"sqlite:///{path}", time.time_ns())
+
+
+@pytest.fixture
+def app(fleet_seeded: Seed, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    monkeypatch.setenv(data.DB_ENV, fleet_seeded.url)
+    monkeypatch.delenv("DOCKTALLY_COLLECTOR_STATUS", raising=False)
+    yield AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+
+
+def test_fleet_page_has_each_host_and_its_engine_restarts(app: AppTest) -> None:
+    open_page(app, "fleet")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Hosts"] == "2" and metrics["Engine restarts"] == str(EDGE_ENGINE_RESTARTS + 1)
+    hosts = frame_with(app, "engine_restarts").set_index("host")
+    assert sorted(hosts.index) == sorted([HOST, EDGE])
+    assert hosts.loc[EDGE, "engine_restarts"] == EDGE_ENGINE_RESTARTS
+    assert hosts.loc[EDGE, "failures"] == EDGE_FAILURES
+    worst = frame_with(app, "host_names")
+    assert "worker" in set(worst["service"])
+    # Three Vega-Lite charts: hosts, engine restarts, services.
+    charts = [e for e in app.main if type(e).__name__ in ("UnknownElement", "VegaLiteChart")]
+    assert len(charts) == 3
+
+
+@pytest.mark.parametrize(("by", "hosts"), [("service", [None]), ("host,service", [EDGE, HOST])])
+def test_a_service_on_two_hosts_is_one_row_by_service_and_two_by_host_service(
+    app: AppTest, by: str, hosts: list[str | None]
+) -> None:
+    open_page(app, "overview", by=by)
+    groups = frame_with(app, "failures")
+    web = groups[groups["service"] == "shop/web"]
+    assert sorted(web.get("host", [None])) == hosts
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_the_host_filter_narrows_every_page(app: AppTest, page: str) -> None:
+    open_page(app, page, host=EDGE, range="24h")
+    for df in frames(app):
+        for col in ("host", "Host"):
+            if col in df.columns and len(df):
+                assert set(df[col].astype(str)) == {EDGE}, (page, list(df.columns))
