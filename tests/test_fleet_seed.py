@@ -1,7 +1,7 @@
 """A two-host database for the fleet's dashboard tests: the dashboard seed (host `testhost`,
 tests/test_dashboard_seed.py) and a second host written beside it, as a second host's collector
 would. `edge-2` runs a replica of shop/web (as testhost does) that crashes twice and an api that
-crashes once; its engine restarted twice.
+crashes once; its engine restarted twice. An alert fired on each host.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
+from docktally.store import alerts as outbox
 from docktally.store import db, reads, writes
 from tests.test_dashboard_seed import HOST, S, Seed, _event, _fact, seed
 
@@ -64,7 +65,29 @@ def seed_second_host(url: str, now_ns: int) -> None:
                 reason="engine_restart",
                 events_replayed=0,
             )
+        outbox.enqueue(conn, [_alert(h, t0 + 9000 * S) for h in (HOST, EDGE)])
     engine.dispose()
+
+
+def _alert(host: str, created_ns: int) -> dict[str, Any]:
+    key = f"crash_loop/{host}/web"
+    return {
+        "dedupe_key": f"{key}/firing",
+        "target": "t1",
+        "target_label": "json://localhost:9/",
+        "alert_key": key,
+        "rule": "crash loop",
+        "kind": "firing",
+        "severity": "critical",
+        "subject": f"web on {host}",
+        "host": host,
+        "key": "web",
+        "incident_id": None,
+        "title": f"[CRITICAL] crash loop: web on {host}",
+        "body": "x",
+        "notify_type": "failure",
+        "created_ns": created_ns,
+    }
 
 
 def seed_fleet(url: str, now_ns: int) -> Seed:

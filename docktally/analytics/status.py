@@ -58,6 +58,13 @@ def rows_of(df: pd.DataFrame, keep: set[tuple[str, str]]) -> pd.DataFrame:
     return df[_keys(df).isin(keep).to_numpy()].reset_index(drop=True)
 
 
+def of_host(df: pd.DataFrame, host: str) -> pd.DataFrame:
+    """The rows of `df` on `host` ("" is any)."""
+    if not host or not len(df):
+        return df
+    return df[df["host"].astype(str) == host].reset_index(drop=True)
+
+
 def select_containers(history: History, keep: set[tuple[str, str]], host: str = "") -> History:
     """The history of the containers in `keep` (coverage and engine restarts of `host` only,
     when given)."""

@@ -19,9 +19,11 @@ OPEN_COLUMNS = ["fired", "rule", "severity", "host", "container or service", "in
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def open_alerts(url: str, now_ns: int) -> pd.DataFrame:
+def open_alerts(url: str, now_ns: int, host: str = "") -> pd.DataFrame:
+    """The alerts open now (of `host` only, when given)."""
     with db.open_reader(data.engine(url)) as reader:
         rows = outbox.open_alerts(reader, now_ns - OPEN_LOOKBACK_NS)
+    rows = [r for r in rows if not host or str(r["host"]) == host]
     return pd.DataFrame(
         [
             [
@@ -39,8 +41,9 @@ def open_alerts(url: str, now_ns: int) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def notifications(url: str) -> tuple[pd.DataFrame, str | None]:
-    """The newest notifications as text columns, and what is not sent yet."""
+def notifications(url: str, host: str = "") -> tuple[pd.DataFrame, str | None]:
+    """The newest notifications (of `host` only, when given) as text columns, and what is
+    not sent yet."""
     with db.open_reader(data.engine(url)) as reader:
-        rows = outbox.list_outbox(reader, limit=HISTORY_ROWS)
+        rows = outbox.list_outbox(reader, limit=HISTORY_ROWS, host=host)
     return pd.DataFrame(display_rows(rows)), status_summary(rows)

@@ -422,26 +422,37 @@ def exit_codes(view: View) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def coverage_rows(url: str) -> pd.DataFrame:
+def _coverage_rows(url: str) -> pd.DataFrame:
     with _reader(url) as reader:
         return reads.load_coverage_rows(reader)
 
 
+def coverage_rows(url: str, host: str = "") -> pd.DataFrame:
+    """Every coverage row as stored (of `host` only, when given)."""
+    return status.of_host(_coverage_rows(url), host)
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def gap_rows(url: str) -> pd.DataFrame:
+def _gap_rows(url: str) -> pd.DataFrame:
     with _reader(url) as reader:
         return reads.load_gaps(reader)
 
 
+def gap_rows(url: str, host: str = "") -> pd.DataFrame:
+    """The gaps the collectors recorded (of `host` only, when given)."""
+    return status.of_host(_gap_rows(url), host)
+
+
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def last_events(url: str, limit: int = 20) -> pd.DataFrame:
+def last_events(url: str, limit: int = 20, host: str = "") -> pd.DataFrame:
     with _reader(url) as reader:
-        return reads.last_events(reader, limit)
+        return reads.last_events(reader, limit, host)
 
 
-def watching(url: str, now: int) -> pd.DataFrame:
-    """Coverage rows of collectors that are watching now (open, with a fresh heartbeat)."""
-    return status.watching(coverage_rows(url), now)
+def watching(url: str, now: int, host: str = "") -> pd.DataFrame:
+    """Coverage rows of collectors that are watching now (open, with a fresh heartbeat), of
+    `host` only when given."""
+    return status.watching(coverage_rows(url, host), now)
 
 
 def collector_status(env: dict[str, str] | None = None) -> dict[str, Any] | None:

@@ -98,15 +98,22 @@ def mark_attempt_failed(
 
 
 def list_outbox(
-    reader: Reader, *, limit: int = 100, status: str | None = None
+    reader: Reader, *, limit: int = 100, status: str | None = None, host: str = ""
 ) -> list[dict[str, Any]]:
-    """The newest messages first (LIST_COLUMNS). Through a Reader: the dashboard reads only
-    through Arrow (see store.db.ArrowReader), the CLI and the collector through their connection."""
-    where, params = ("WHERE status = $1 ", (status,)) if status else ("", ())
+    """The newest messages first (LIST_COLUMNS), of `host` only when given. Through a Reader:
+    the dashboard reads only through Arrow (see store.db.ArrowReader), the CLI and the
+    collector through their connection."""
+    clauses: list[str] = []
+    params: list[str] = []
+    for column, value in (("status", status), ("host", host)):
+        if value:
+            params.append(value)
+            clauses.append(f"{column} = ${len(params)}")
+    where = f"WHERE {' AND '.join(clauses)} " if clauses else ""
     table = reader.table(
         f"SELECT {', '.join(LIST_COLUMNS)} FROM alert_outbox {where}"
         f"ORDER BY created_ns DESC, id DESC LIMIT {int(limit)}",
-        params,
+        tuple(params),
     )
     return [dict(r) for r in table.to_pylist()]
 

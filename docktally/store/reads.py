@@ -295,13 +295,16 @@ def count_events(reader: Reader) -> int:
     return int(reader.table("SELECT count(*) AS n FROM events").column(0)[0].as_py() or 0)
 
 
-def last_events(reader: Reader, limit: int = 20) -> pd.DataFrame:
-    """The newest stored events, newest first (for the collector's status view)."""
+def last_events(reader: Reader, limit: int = 20, host: str = "") -> pd.DataFrame:
+    """The newest stored events, newest first (of `host` only, when given), for the
+    collector's status view."""
+    where, params = ("WHERE c.host = $1 ", (host,)) if host else ("", ())
     df = _query(
         reader,
         "SELECT c.host, c.name, c.container_id, e.action, e.exit_code, e.time_ns, e.source "
-        "FROM events e JOIN containers c ON c.ref = e.container_ref "
+        f"FROM events e JOIN containers c ON c.ref = e.container_ref {where}"
         f"ORDER BY e.time_ns DESC LIMIT {int(limit)}",
+        params,
     )
     df["exit_code"] = df["exit_code"].astype("Int64")
     return df

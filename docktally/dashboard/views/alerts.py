@@ -15,14 +15,14 @@ st.caption(
 )
 
 st.subheader("Open alerts")
-open_now = alerts_data.open_alerts(view.url, data.now_ns())
+open_now = alerts_data.open_alerts(view.url, data.now_ns(), view.filters.host)
 if len(open_now):
     st.dataframe(open_now, hide_index=True)
 else:
     st.text("none")
 
 st.subheader("Notifications")
-history, unsent = alerts_data.notifications(view.url)
+history, unsent = alerts_data.notifications(view.url, view.filters.host)
 if len(history):
     if unsent:
         st.warning(unsent)

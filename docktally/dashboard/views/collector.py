@@ -16,7 +16,7 @@ st.subheader("Engine status")
 status = data.collector_status()
 if status is not None:
     ui.table(data.engine_status_table(status))
-live = data.watching(view.url, now)
+live = data.watching(view.url, now, view.filters.host)
 if len(live):
     st.success(f"{len(live)} collector(s) watching now.")
     ui.table(
@@ -34,16 +34,16 @@ summary = data.coverage_summary(view)
 ui.table(summary)
 
 st.subheader("Last events")
-last = data.last_events(view.url)
+last = data.last_events(view.url, host=view.filters.host)
 ui.table(last)
 
 st.subheader("Gaps the engine could not replay")
-gaps = data.gap_rows(view.url)
+gaps = data.gap_rows(view.url, view.filters.host)
 if len(gaps):
     ui.table(gaps)
 else:
     st.text("none")
 
 with st.expander("Every coverage row"):
-    rows = data.coverage_rows(view.url)
+    rows = data.coverage_rows(view.url, view.filters.host)
     ui.table(rows)
