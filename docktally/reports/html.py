@@ -27,24 +27,28 @@ CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}
+td.text{white-space:normal;min-width:16em}
 th{background:#f2f2f2}
 img{max-width:100%;display:block;margin:1em 0}
 .note{color:#666}
 """
 
 
-# Columns holding names: a long one may wrap after its separators, the rest stays on one line.
+# Columns holding names: a long one may wrap after its separators. Sentences may wrap at
+# spaces; everything else (numbers, durations, dates) stays on one line.
 NAME_HEADERS = frozenset({"Container", "Service", "Image", "Host", "Project"})
+TEXT_HEADERS = frozenset({"Alert", "What it is"})
 
 
 def html_table(df: pd.DataFrame) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     is_name = [c in NAME_HEADERS for c in df.columns]
+    opens = ['<td class="text">' if c in TEXT_HEADERS else "<td>" for c in df.columns]
     rows = "".join(
         "<tr>"
         + "".join(
-            f"<td>{html_name(v) if n else html.escape(str(v))}</td>"
-            for v, n in zip(r, is_name, strict=True)
+            f"{td}{html_name(v) if n else html.escape(str(v))}</td>"
+            for v, n, td in zip(r, is_name, opens, strict=True)
         )
         + "</tr>"
         for r in df.itertuples(index=False)

@@ -61,6 +61,53 @@ HEADERS = {
 }
 
 
+# The report's time classes (time_by_class_s keys) as words, and what each one is
+# (docs/report-json.md says the same).
+TIME_CLASSES = {
+    "up": ("Up", "running (and healthy, with a health check): uptime"),
+    "unhealthy": ("Unhealthy", "running, its health check failing: downtime"),
+    "down": ("Down", "stopped by a failure nobody asked for: downtime"),
+    "unknown": ("Unknown", "nobody watched and nothing proves a state: neither"),
+    "planned:user_stop": ("Planned: stopped by a person", "docker stop or docker kill"),
+    "planned:clean_exit": ("Planned: job finished", "exit 0 under restart policy no or on-failure"),
+    "planned:paused": ("Planned: paused", "docker pause"),
+    "planned:created": ("Planned: created, not started", "after docker create, before its start"),
+    "planned:maintenance": ("Planned: maintenance", "inside a declared maintenance window"),
+    "planned:deploy": ("Planned: deploy", "inside a declared deploy window"),
+    "planned:redeploy": (
+        "Planned: redeploy",
+        "stopped to be replaced by another container of its service",
+    ),
+}
+# Causes of downtime (downtime_by_cause_s keys) as words.
+DOWNTIME_CAUSES = {
+    "crash": "crash (exit code not 0)",
+    "oom": "out of memory",
+    "clean_exit": "exit 0 under restart policy always",
+    "start_failure": "failed to start",
+    "engine_restart": "engine restart",
+    "unhealthy": "health check failing",
+}
+
+
+def time_class(key: str) -> str:
+    """`planned:user_stop` -> `Planned: stopped by a person`; an unknown one made readable."""
+    if key in TIME_CLASSES:
+        return TIME_CLASSES[key][0]
+    state, _, cause = key.partition(":")
+    words = f"{state}: {cause}" if cause else state
+    return words[:1].upper() + words[1:].replace("_", " ")
+
+
+def time_class_meaning(key: str) -> str:
+    return TIME_CLASSES[key][1] if key in TIME_CLASSES else ""
+
+
+def downtime_cause(key: str) -> str:
+    """`crash` -> `Down: crash (exit code not 0)`."""
+    return "Down: " + DOWNTIME_CAUSES.get(key, key.replace("_", " "))
+
+
 def header(column: str) -> str:
     """The words for a frame column (`mttr_s` -> `MTTR`); unknown ones made readable."""
     if column in HEADERS:

@@ -100,7 +100,12 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
         ("Host", str(inc["host"])),
         (subject.get(str(inc["scope"]), "Subject"), _subject(inc)),
         *_engine_lines(inc),
-        ("Containers", ", ".join(inc["containers"]) or "-"),
+        # (a container's own incident names it once, above)
+        *(
+            [("Containers", ", ".join(inc["containers"]) or "-")]
+            if inc["scope"] != "container"
+            else []
+        ),
         ("Restart policy", str(inc["policy"] or "-")),
         *([("Restart policy gave up", pm.gave_up)] if pm.gave_up else []),
         ("Start", _at(inc["start_ns"])),
@@ -244,7 +249,7 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
                     _at(t, zone=False),
                     humane.offset(r["rel_s"]),
                     str(r["name"]),
-                    str(r["what"]),
+                    str(r["what"]).replace("_", " "),  # health_status: an event, in words
                     str(r["detail"]),
                 ),
             )
@@ -427,6 +432,8 @@ def _draw_panel(
         ax.annotate(
             "now (still open)",
             (pm.window_end_rel_s, len(names) - 0.5),
+            xytext=(-4, 0),  # clear of the dashed line
+            textcoords="offset points",
             ha="right",
             va="bottom",
             fontsize=8,
@@ -473,8 +480,9 @@ body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .5em;
 text-align:left;vertical-align:top}th{background:#f3f3f3}pre{background:#f6f6f6;padding:.5em;
 overflow-x:auto}.todo{min-height:4em;border:1px dashed #aaa;padding:.5em;color:#777}
-img{max-width:100%}table.timeline td:nth-child(1){white-space:nowrap}
-tr.log td{font-family:ui-monospace,monospace;font-size:.9em;background:#f8f8f8;color:#333}
+img{max-width:100%}table.timeline td:nth-child(-n+4){white-space:nowrap}
+tr.log td{background:#f8f8f8}tr.log td:last-child{font-family:ui-monospace,monospace;
+font-size:.9em;color:#333}
 """
 
 
@@ -608,12 +616,15 @@ def build_postmortem(
         slo_percent=slo_percent,
         stops=stop_summary(stops),
         gave_up=retries_exhausted(incident["policy"], int(incident["restarts"]), still_down),
-        probes=_failed_probes(health_probes, names),
+        probes=_failed_probes(health_probes, names, ids),
     )
 
 
-def _failed_probes(frames: Sequence[pd.DataFrame], names: dict[str, str]) -> list[HealthProbe]:
-    """The probes that failed (exit code not 0), each once, oldest first."""
+def _failed_probes(
+    frames: Sequence[pd.DataFrame], names: dict[str, str], ids: set[str]
+) -> list[HealthProbe]:
+    """The probes of the incident's containers (`ids`) that failed (exit code not 0), each
+    once, oldest first."""
     seen: dict[tuple[str, int], HealthProbe] = {}
     for frame in frames:
         for r in frame.to_dict("records"):
@@ -621,6 +632,8 @@ def _failed_probes(frames: Sequence[pd.DataFrame], names: dict[str, str]) -> lis
             if code == 0:
                 continue
             cid, start = str(r["container_id"]), int(r["start_ns"])
+            if cid not in ids:
+                continue
             name = names.get(cid, cid[:12])
             seen.setdefault((cid, start), HealthProbe(name, start, code, str(r["output"])))
     return sorted(seen.values(), key=lambda p: p.start_ns)

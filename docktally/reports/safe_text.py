@@ -71,5 +71,9 @@ def html_name(name: object) -> str:
 
 
 # What html_name's classes need: a long name with no separator still wraps rather than widen
-# the page past the screen.
-NAME_CSS = ".name{white-space:nowrap}.long-name{white-space:normal;overflow-wrap:break-word}"
+# the page past the screen, and a table squeezed for room breaks it into lines of 30
+# characters or more, not at every separator.
+NAME_CSS = (
+    ".name{white-space:nowrap}.long-name{white-space:normal;overflow-wrap:break-word;"
+    "display:inline-block;min-width:30ch}"  # two lines, not one per separator
+)

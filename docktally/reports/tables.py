@@ -100,7 +100,11 @@ def forced_stop_rows(report: Report) -> pd.DataFrame:
 def time_by_class_rows(report: Report) -> pd.DataFrame:
     items = [(k, v) for k, v in report.time_by_class_s.items() if v > 0 or "planned" not in k]
     return pd.DataFrame(
-        {"Class": [k for k, _ in items], "Time": [fmt_duration(v) for _, v in items]}
+        {
+            "Class": [humane.time_class(k) for k, _ in items],
+            "Time": [fmt_duration(v) for _, v in items],
+            "What it is": [humane.time_class_meaning(k) for k, _ in items],
+        }
     )
 
 
