@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.engine]
 
 PAGES = {
     "overview": "Overview",
+    "fleet": "Fleet",
     "timeline": "Timeline",
     "reliability": "Reliability",
     "policies": "Restart policies",
