@@ -74,3 +74,69 @@ def test_groups_are_named_and_ids_only_tell_apart_a_shared_name() -> None:
     )
     names = trends.group_names(g, ["host", "container_id", "container"])
     assert list(names) == ["web (aaaaaaaaaaaa)", "web (bbbbbbbbbbbb)", "db"]
+
+
+def _incident(**kw: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": "inc-1",
+        "host": "h",
+        "key": "web",
+        "start_ns": 10 * H,
+        "end_ns": 11 * H,
+        "open": False,
+        "causes": {"crash": 2, "oom": 1},
+        "failures": 3,
+        "downtime_s": 60.0,
+    }
+    return {**row, **kw}
+
+
+def test_incident_spans_run_an_open_one_to_the_end_and_name_its_main_cause() -> None:
+    inc = pd.DataFrame(
+        [
+            _incident(),
+            _incident(
+                id="inc-2",
+                key="db",
+                start_ns=2 * H,
+                end_ns=None,
+                open=True,
+                causes={"oom": 1},
+                downtime_s=9000.0,
+            ),
+            # Began before the range: drawn from its start.
+            _incident(id="inc-3", key="db", start_ns=-H, end_ns=H, causes={}),
+            _incident(id="inc-4", key="web", host="other"),
+        ]
+    ).astype({"end_ns": "Int64"})
+    spans, affected = trends.incident_spans(inc, Window(0, 24 * H))
+    by_id = spans.set_index("id")
+    assert by_id.loc["inc-1", "cause"] == "crash"  # 2 crashes, 1 OOM
+    assert by_id.loc["inc-2", ["start_ns", "end_ns"]].tolist() == [2 * H, 24 * H]
+    assert by_id.loc["inc-3", ["start_ns", "end_ns", "cause"]].tolist() == [0, H, "unknown"]
+    # One name on two hosts: the host tells them apart.
+    assert by_id.loc["inc-1", "label"] == "web on h"
+    assert by_id.loc["inc-4", "label"] == "web on other"
+    assert affected == 3
+    top, affected = trends.incident_spans(inc, Window(0, 24 * H), limit=1)
+    assert set(top["label"]) == {"db"} and affected == 3  # the most downtime
+
+
+def test_forced_stops_and_mtbf_mttr_name_their_groups() -> None:
+    groups = pd.DataFrame(
+        {
+            "host": ["h", "h", "h"],
+            "container_id": ["a" * 64, "b" * 64, "c" * 64],
+            "container": ["web", "db", "job"],
+            "stops": [3, 1, 0],
+            "forced_stops": [0, 1, 0],
+            "stop_mean_s": [1.0, 10.0, None],
+            "stop_max_s": [2.0, 10.0, None],
+            "mtbf_s": [None, 100.0, None],
+            "mttr_s": [None, 5.0, None],
+        }
+    )
+    keys = ["host", "container_id", "container"]
+    forced = trends.forced_stops(groups, keys)
+    assert forced[["label", "forced_stops", "stop_max_s"]].values.tolist() == [["db", 1, 10.0]]
+    assert trends.mtbf_mttr(groups, keys)["label"].tolist() == ["db"]

@@ -9,6 +9,8 @@ import pandas as pd
 from docktally.analytics.model import Window
 
 HOUR_NS = 3600 * 1_000_000_000
+# A line over time needs this many periods; with fewer, a chart shows the whole range per group.
+MIN_PERIODS = 3
 DAY_NS = 24 * HOUR_NS
 
 
@@ -92,3 +94,85 @@ def budget_left(groups: pd.DataFrame, key_columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=["label", "budget_left_s"])
     out = groups.assign(label=group_names(groups, key_columns))[["label", "budget_left_s"]]
     return out.sort_values("budget_left_s", kind="stable").reset_index(drop=True)
+
+
+INCIDENT_SPAN_COLUMNS = [
+    "id",
+    "label",
+    "start_ns",
+    "end_ns",
+    "open",
+    "cause",
+    "failures",
+    "downtime_s",
+]
+
+
+def incident_spans(
+    incidents: pd.DataFrame, window: Window, limit: int = 25
+) -> tuple[pd.DataFrame, int]:
+    """Each incident as a span to draw, clipped to the window (an open one runs to its end),
+    with the cause most of its failures had; the incidents of the `limit` affected containers
+    or services with the most downtime. Also how many were affected in all."""
+    if not len(incidents):
+        return pd.DataFrame(columns=INCIDENT_SPAN_COLUMNS), 0
+    inc = incidents.reset_index(drop=True)
+    label = inc["key"].astype(str)
+    # The host only where one name is affected on two hosts.
+    hosts = inc["host"].astype(str).groupby(label).transform("nunique")
+    label = label.where(hosts <= 1, label + " on " + inc["host"].astype(str))
+    worst = (
+        inc["downtime_s"]
+        .astype(float)
+        .groupby(label)
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
+    keep = label.isin(set(worst.index[:limit]))
+    start = np.maximum(inc["start_ns"].to_numpy(dtype=np.int64), window.start_ns)
+    # An open incident (no end yet) is drawn to the end of the window.
+    end = inc["end_ns"].astype("Float64").fillna(window.end_ns).to_numpy(dtype=np.int64)
+    end = np.where(inc["open"].to_numpy(dtype=bool), window.end_ns, end)
+    out = pd.DataFrame(
+        {
+            "id": inc["id"],
+            "label": label,
+            "start_ns": start,
+            "end_ns": np.maximum(np.minimum(end, window.end_ns), start),
+            "open": inc["open"].astype(bool),
+            "cause": [_main_cause(c) for c in inc["causes"]],
+            "failures": inc["failures"].astype(int),
+            "downtime_s": inc["downtime_s"].astype(float),
+        },
+        columns=INCIDENT_SPAN_COLUMNS,
+    )
+    return out[keep.to_numpy()].reset_index(drop=True), len(worst)
+
+
+def _main_cause(causes: object) -> str:
+    counts = dict(causes) if isinstance(causes, dict) else {}
+    if not counts:
+        return "unknown"
+    return str(min(counts, key=lambda c: (-counts[c], str(c))))
+
+
+def forced_stops(groups: pd.DataFrame, key_columns: list[str]) -> pd.DataFrame:
+    """The groups with stops that needed a SIGKILL (analytics.stops), named, the most forced
+    first: label, stops, forced_stops, and the mean and longest time from SIGTERM to the end
+    of their stops (stop_mean_s, stop_max_s)."""
+    cols = ["label", "stops", "forced_stops", "stop_mean_s", "stop_max_s"]
+    if "forced_stops" not in groups.columns or not len(groups):
+        return pd.DataFrame(columns=cols)
+    out = groups.assign(label=group_names(groups, key_columns))
+    out = out[out["forced_stops"] > 0]
+    out = out.sort_values(["forced_stops", "stop_max_s"], ascending=False, kind="stable")
+    return out[cols].reset_index(drop=True)
+
+
+def mtbf_mttr(groups: pd.DataFrame, key_columns: list[str]) -> pd.DataFrame:
+    """MTBF and MTTR of each group over the whole range, named; groups with neither left out."""
+    cols = ["label", "mtbf_s", "mttr_s"]
+    if not len(groups):
+        return pd.DataFrame(columns=cols)
+    out = groups.assign(label=group_names(groups, key_columns))[cols]
+    return out[out[["mtbf_s", "mttr_s"]].notna().any(axis=1)].reset_index(drop=True)
