@@ -3,17 +3,30 @@ numbers the seed implies on every page."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from docktally.dashboard import data
+from docktally.analytics import stops
+from docktally.dashboard import data, ui
 from docktally.store import db
-from tests.test_dashboard_seed import HOSTILE, HOSTILE_LABEL, WORKER_FAILURES, Seed, seed
+from tests.test_dashboard_seed import (
+    FORCED,
+    FORCED_STOP_S,
+    HOSTILE,
+    HOSTILE_LABEL,
+    LAB,
+    LAB_HOST,
+    WORKER_FAILURES,
+    Seed,
+    seed,
+)
 
 APP = Path(data.__file__).parent / "app.py"
 PAGES = ("overview", "timeline", "reliability", "policies", "incidents", "collector")
@@ -71,6 +84,23 @@ def frame_with(at: AppTest, column: str) -> pd.DataFrame:
 def test_every_page_renders_without_exception(app: AppTest, page: str) -> None:
     open_page(app, page)
     assert app.title, "every page has a title"
+    # A chart first, tables after it.
+    kinds = _kinds(app)
+    assert "vega_lite_chart" in kinds, kinds
+    if "dataframe" in kinds:
+        assert kinds.index("vega_lite_chart") < kinds.index("dataframe"), kinds
+    # A grid draws a grey "None" in a missing cell unless given a placeholder (a Styler's
+    # na_rep does not reach those cells).
+    assert {d.proto.placeholder for d in app.dataframe} == {ui.MISSING}
+    # Bars start at zero; availability bars run 0-100 %.
+    scales = [s for spec in charts(app) for s in _bar_scales(spec)]
+    if page in ("overview", "policies"):
+        assert any(field.endswith("%") for field, _ in scales), scales
+    for field, scale in scales:
+        assert scale.get("zero", True) is not False, (page, field)
+        assert scale.get("domain", [0])[0] == 0, (page, field, scale)
+        if field.endswith("%"):
+            assert scale.get("domain") == [0, 100], (page, field, scale)
 
 
 def test_overview_shows_fleet_numbers_and_what_is_down(app: AppTest) -> None:
@@ -145,7 +175,7 @@ def test_policy_filter(app: AppTest) -> None:
 def test_timeline_draws_every_container(app: AppTest) -> None:
     open_page(app, "timeline")
     iv = frame_with(app, "state")
-    assert set(iv["name"]) == {"web", "worker", "db", "batch", HOSTILE}
+    assert set(iv["name"]) == {"web", "worker", "db", "batch", HOSTILE, FORCED}
     assert {"up", "down", "planned"} <= set(iv["state"])
     # The chart itself is a Vega-Lite element.
     assert any(type(e).__name__ in ("UnknownElement", "VegaLiteChart") for e in app.main)
@@ -321,3 +351,50 @@ def test_long_tables_are_cut_to_the_worst_rows(
     assert sorted(cut["container"]) == sorted(worst["container"])
     assert "2 of " in texts(app) and "rows shown (the lowest availability)" in texts(app)
     assert len(frame_with(app, "restart_policy")) == 2
+
+
+def charts(at: AppTest) -> list[dict[str, Any]]:
+    """The Vega-Lite specs of the page's charts, in page order."""
+    return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+
+
+def _kinds(at: AppTest) -> list[str]:
+    return [getattr(e, "type", "") for e in at.main]
+
+
+def _bar_scales(spec: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(field, scale) of every quantitative x/y of a bar mark in a spec, layers included."""
+    if isinstance(spec, dict):
+        mark = spec.get("mark")
+        if (mark == "bar" or (isinstance(mark, dict) and mark.get("type") == "bar")) and (
+            "encoding" in spec
+        ):
+            for ch in ("x", "y"):
+                enc = spec["encoding"].get(ch) or {}
+                if enc.get("type") == "quantitative":
+                    yield str(enc.get("field")), enc.get("scale") or {}
+        for value in spec.values():
+            yield from _bar_scales(value)
+    elif isinstance(spec, list):
+        for value in spec:
+            yield from _bar_scales(value)
+
+
+def test_sidebar_lists_follow_the_lab_toggle(app: AppTest) -> None:
+    open_page(app, "overview")
+    assert LAB_HOST not in app.selectbox(key="host").options
+    app.toggle(key="lab").set_value(True).run()
+    assert not app.exception
+    assert LAB_HOST in app.selectbox(key="host").options
+    names = frame_with(app, "restart_policy")["name"]
+    assert LAB in set(names)
+
+
+def test_reliability_names_stops_that_needed_sigkill(app: AppTest) -> None:
+    open_page(app, "reliability")
+    assert stops.ADVICE in texts(app)
+    forced = frame_with(app, "forced_stops")
+    row = forced.set_index("label").loc[FORCED]
+    assert (int(row["stops"]), int(row["forced_stops"])) == (1, 1)
+    assert row["stop_max_s"] == pytest.approx(FORCED_STOP_S + 0.1)
+    assert set(forced["label"]) == {FORCED}  # batch's stop ended on SIGTERM

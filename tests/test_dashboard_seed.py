@@ -1,5 +1,6 @@
 """A small seeded database for the dashboard tests: a steady web server, a crash loop, an OOM
-kill, a user stop, and a container whose name and label are HTML meant to run script.
+kill, a user stop, a stop that needed a SIGKILL, a container whose name and label are HTML
+meant to run script, and a `docktally lab` run on a host of its own (left out by default).
 
 `seed(url, now_ns)` writes it through docktally.store.writes; the test here checks the seed
 itself, so a failing dashboard test is never a broken fixture in disguise.
@@ -20,6 +21,11 @@ S = 1_000_000_000
 HOST = "testhost"
 HOSTILE = "<img src=x onerror=alert(1)>"
 HOSTILE_LABEL = "<script>alert(2)</script>"
+# `cache` ignores SIGTERM: its stop waits out the 10 s grace period and ends in SIGKILL.
+FORCED = "cache"
+FORCED_STOP_S = 10.0
+LAB = "dtlab-run1-no"
+LAB_HOST = "lab-engine"
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,11 @@ def _event(
     signal: int | None = None,
     project: str | None = None,
     service: str | None = None,
+    host: str = HOST,
 ) -> dict[str, Any]:
     kind, _, arg = action.partition(":")
     return {
-        "host": HOST,
+        "host": host,
         "container_id": _cid(n),
         "time_ns": t0 + int(offset_s * S),
         "action": action,
@@ -73,6 +80,7 @@ def _fact(
     labels = extra.pop("labels", {})
     project = extra.pop("project", None)
     service = extra.pop("service", None)
+    host = extra.pop("host", HOST)
     if project:
         labels = {
             **labels,
@@ -80,7 +88,7 @@ def _fact(
             "com.docker.compose.service": service,
         }
     return {
-        "host": HOST,
+        "host": host,
         "container_id": _cid(n),
         "observed_ns": t0,
         "name": name,
@@ -143,12 +151,31 @@ def seed_rows(now_ns: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], 
         _event(t0, 5, HOSTILE, 7200, "die", exit_code=2),
         _event(t0, 5, HOSTILE, 7203, "start"),
     ]
+    # 6: cache, stopped by its user; PID 1 ignores SIGTERM, so the stop ends in SIGKILL.
+    ev += [
+        _event(t0, 6, FORCED, 0, "create"),
+        _event(t0, 6, FORCED, 20, "start"),
+        _event(t0, 6, FORCED, 1500, "kill", signal=15),
+        _event(t0, 6, FORCED, 1500 + FORCED_STOP_S, "kill", signal=9),
+        _event(t0, 6, FORCED, 1500 + FORCED_STOP_S + 0.1, "die", exit_code=137),
+        _event(t0, 6, FORCED, 1500 + FORCED_STOP_S + 0.2, "stop"),
+        _event(t0, 6, FORCED, 1600, "start"),
+    ]
+    # 7: a lab run's container, on the lab's own engine: it crashes once.
+    lab = {"host": LAB_HOST}
+    ev += [
+        _event(t0, 7, LAB, 0, "create", **lab),
+        _event(t0, 7, LAB, 1, "start", **lab),
+        _event(t0, 7, LAB, 300, "die", exit_code=1, **lab),
+    ]
     facts = [
         _fact(t0, 1, "web", "always", project="shop", service="web"),
         _fact(t0, 2, "worker", "on-failure", 3),
         _fact(t0, 3, "db", "unless-stopped", project="shop", service="db"),
         _fact(t0, 4, "batch", "no"),
         _fact(t0, 5, HOSTILE, "always", labels={"evil": HOSTILE_LABEL}),
+        _fact(t0, 6, FORCED, "unless-stopped"),
+        _fact(t0, 7, LAB, "no", host=LAB_HOST, labels={"docktally.lab.run": "run1"}),
     ]
     return ev, facts, t0
 

@@ -172,6 +172,15 @@ def test_every_dashboard_page_loads_offline(
         # Late requests (fonts, the favicon) come after the first render.
         page.wait_for_load_state("networkidle")
         assert page.locator('[data-testid="stException"]').count() == 0, path
+        # Every page answers at a glance: a chart comes first.
+        assert page.locator('[data-testid="stVegaLiteChart"]').count() > 0, path
+        if path == "reliability":
+            # `orders-db` (busybox sleep) ignored SIGTERM: its stop is named, with the advice.
+            page.get_by_text("Stops that needed a SIGKILL").wait_for()
+            page.get_by_text("PID 1 ignored SIGTERM", exact=False).wait_for()
+            # (The grid's cells, as its screen-reader copy holds them.)
+            forced = page.locator('[data-testid="stDataFrame"]').last
+            forced.locator("td", has_text="orders-db").wait_for(state="attached")
         full_page_screenshot(page, artifacts_dir / f"dashboard-{path}.png")
     assert attempted == []
 

@@ -40,6 +40,7 @@ TIME_AXIS = alt.Axis(
 )
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S UTC"
 SECONDS_AXIS = alt.Axis(labelExpr="utcFormat(datum.value, '%H:%M:%S')", labelOverlap=True)
+PERCENT = alt.Scale(domain=[0, 100])
 DATE_AXIS = alt.Axis(format="%b %d", labelExpr="utcFormat(datum.value, '%b %d')", tickCount="day")
 
 
@@ -179,7 +180,7 @@ def downtime_by_cause(df: pd.DataFrame) -> Any:
     d["shown"] = [humane.duration(v) for v in d["downtime_s"]]
     base = alt.Chart(d[["cause", "value", "shown"]]).encode(
         y=alt.Y("cause:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
-        x=alt.X("value:Q", title=f"downtime ({unit}, container time)"),
+        x=alt.X("value:Q", title=f"downtime ({unit}, container time)", axis=alt.Axis(tickCount=6)),
         tooltip=[alt.Tooltip("cause:N"), alt.Tooltip("shown:N", title="downtime")],
     )
     bars = base.mark_bar(color=STATE_COLOURS["down"], size=22)
@@ -187,61 +188,97 @@ def downtime_by_cause(df: pd.DataFrame) -> Any:
     return (bars + text).properties(height=alt.Step(BAR_STEP))
 
 
+# A chart over time: its plot's height, and the element's with the title and axes around it
+# (st.altair_chart is given that height: it squeezes a chart that has none).
+PLOT_HEIGHT = 200
+ELEMENT_HEIGHT = PLOT_HEIGHT + 110
+
 # Pixels per bar of a horizontal bar chart: room for the bar and its label.
 BAR_STEP = 30
 
 
+def window_x(field: str, start_ns: int, end_ns: int, title: str) -> Any:
+    """A time axis that spans the whole range [start_ns, end_ns), hours on a short one and
+    dates on a long one."""
+    span = [pd.Timestamp(start_ns, unit="ns", tz="UTC"), pd.Timestamp(end_ns, unit="ns", tz="UTC")]
+    scale = alt.Scale(type="utc", domain=[t.isoformat() for t in span])
+    axis = TIME_AXIS if end_ns - start_ns <= 2 * 86400 * 10**9 else DATE_AXIS
+    return alt.X(f"{field}:T", title=title, scale=scale, axis=axis)
+
+
 def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> Any:
-    """The selection's availability (line) and failures (bars) per period, on an axis that
-    spans the whole range [start_ns, end_ns)."""
+    """The selection's availability and failures per period, each a bar as wide as its period,
+    on an axis that spans the whole range [start_ns, end_ns). Availability bars run from 0 to
+    100 %: green the share up, red the share down."""
     d = per.copy()
     d["period"] = pd.to_datetime(d["period_start_ns"], unit="ns", utc=True)
-    d["availability %"] = d["availability"].astype(float) * 100
+    d["period_end"] = pd.to_datetime(d["period_end_ns"], unit="ns", utc=True)
+    d["up %"] = d["availability"].astype(float) * 100
+    d["all %"] = 100.0
     d["shown"] = [humane.percent(v) for v in d["availability"]]
-    span = [pd.Timestamp(start_ns, unit="ns", tz="UTC"), pd.Timestamp(end_ns, unit="ns", tz="UTC")]
-    domain = alt.Scale(type="utc", domain=[t.isoformat() for t in span])
-    x = alt.X("period:T", title=f"{every} (UTC)", scale=domain, axis=period_axis(every))
-    base = alt.Chart(d[["period", "availability %", "shown", "failures"]])
-    avail = base.mark_line(point=True, color=STATE_COLOURS["up"]).encode(
-        x=x,
-        y=alt.Y(
-            "availability %:Q",
-            title="availability (%)",
-            scale=alt.Scale(zero=False),
-            axis=alt.Axis(format=".1f"),
-        ),
-        tooltip=[_when("period", every), alt.Tooltip("shown:N", title="availability")],
+    x = window_x("period", start_ns, end_ns, f"{every} (UTC)")
+    tip = [_when("period", every), alt.Tooltip("shown:N", title="availability")]
+    base = alt.Chart(d[["period", "period_end", "up %", "all %", "shown", "failures"]])
+
+    def y(field: str) -> Any:
+        return alt.Y(f"{field}:Q", title="availability (%)", scale=PERCENT)
+
+    known = base.transform_filter("isValid(datum['up %'])")
+    # y and y2 both given: a bar over [x, x2) is drawn upright, from y2 to y.
+    down = known.mark_bar(color=STATE_COLOURS["down"], stroke="white", strokeWidth=0.5).encode(
+        x=x, x2="period_end:T", y=y("all %"), y2="up %:Q", tooltip=tip
     )
-    fails = base.mark_bar(color=STATE_COLOURS["down"]).encode(
+    up = known.mark_bar(color=STATE_COLOURS["up"], stroke="white", strokeWidth=0.5).encode(
+        x=x, x2="period_end:T", y=y("up %"), y2=alt.datum(0), tooltip=tip
+    )
+    # orient: a bar over [x, x2) is upright, not a horizontal bar at the height of y.
+    fails = base.mark_bar(
+        color=STATE_COLOURS["down"], stroke="white", strokeWidth=0.5, orient="vertical"
+    ).encode(
         x=x,
-        y=alt.Y("failures:Q", title="failures"),
+        x2="period_end:T",
+        y=alt.Y("failures:Q", title="failures", axis=alt.Axis(tickMinStep=1)),
         tooltip=[_when("period", every), alt.Tooltip("failures:Q")],
     )
-    return avail.properties(height=200, title="Availability"), fails.properties(
-        height=200, title="Failures"
-    )
+    return (down + up).properties(
+        height=PLOT_HEIGHT, title="Availability (green up, red down)"
+    ), fails.properties(height=PLOT_HEIGHT, title="Failures")
 
 
-def worst(df: pd.DataFrame, colour: str = STATE_COLOURS["down"]) -> Any:
-    """The least available groups as bars, the worst on top, labelled with their downtime."""
+def worst(df: pd.DataFrame) -> Any:
+    """Groups' availability as bars from 0 to 100 %, the first row on top: green the share
+    up, red the share down, each labelled with its availability and downtime."""
     d = df.copy()
-    d["availability %"] = d["availability"].astype(float) * 100
+    d["up %"] = d["availability"].astype(float) * 100
+    d["all %"] = 100.0
     d["shown"] = [
         f"{humane.percent(a)}, down {humane.duration(s)}"
         for a, s in zip(d["availability"], d["downtime_s"], strict=True)
     ]
-    base = alt.Chart(d[["label", "availability %", "shown", "failures"]]).encode(
+    base = alt.Chart(d[["label", "up %", "all %", "shown", "failures"]]).encode(
         y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
-        x=alt.X("availability %:Q", title="availability (%)", scale=alt.Scale(domain=[0, 100])),
         tooltip=[
             alt.Tooltip("label:N", title="name"),
             alt.Tooltip("shown:N", title="availability"),
             alt.Tooltip("failures:Q"),
         ],
     )
-    bars = base.mark_bar(color=colour, size=20)
-    text = base.mark_text(align="left", dx=4).encode(text="shown:N")
-    return (bars + text).properties(height=alt.Step(BAR_STEP))
+
+    def x(field: str) -> Any:
+        return alt.X(
+            f"{field}:Q",
+            title="availability (%): green up, red down",
+            scale=alt.Scale(domain=[0, 100]),
+            axis=alt.Axis(values=[0, 25, 50, 75, 100]),
+        )
+
+    down = base.mark_bar(color=STATE_COLOURS["down"], size=20).encode(x=x("all %"))
+    up = base.mark_bar(color=STATE_COLOURS["up"], size=20).encode(x=x("up %"))
+    # Inside the bar's end, white on green or red: always within the chart.
+    text = base.mark_text(align="right", dx=-6, color="white", fontWeight="bold").encode(
+        x=x("all %"), text="shown:N"
+    )
+    return (down + up + text).properties(height=alt.Step(BAR_STEP))
 
 
 def budget_left(df: pd.DataFrame) -> Any:
@@ -268,3 +305,133 @@ def budget_left(df: pd.DataFrame) -> Any:
         )
     )
     return bars.properties(height=alt.Step(BAR_STEP))
+
+
+def per_group(df: pd.DataFrame, metric: str, title: str) -> Any:
+    """One metric of each group over the whole range, as labelled bars (for a range too short
+    for a line per period)."""
+    d = df[df[metric].notna()].copy()
+    d["value"], unit = _hours_or_minutes(d[metric].astype(float))
+    d["shown"] = [humane.duration(v) for v in d[metric]]
+    base = alt.Chart(d[["label", "value", "shown"]]).encode(
+        y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
+        x=alt.X("value:Q", title=f"{title} ({unit})", axis=alt.Axis(tickCount=5)),
+        tooltip=[alt.Tooltip("label:N", title="name"), alt.Tooltip("shown:N", title=title)],
+    )
+    bars = base.mark_bar(color="#1565c0", size=20)
+    text = base.mark_text(align="left", dx=4).encode(text="shown:N")
+    return (bars + text).properties(height=alt.Step(BAR_STEP), title=title)
+
+
+# A colour per failure cause, the same wherever causes are drawn.
+CAUSE_COLOURS = {
+    "crash": STATE_COLOURS["down"],
+    "oom": "#6a1b9a",
+    "unhealthy": STATE_COLOURS["unhealthy"],
+    "start_failure": "#8d6e63",
+    "engine_restart": "#37474f",
+    "redeploy": "#00838f",
+    "clean_exit": "#1565c0",
+    "unknown": STATE_COLOURS["unknown"],
+}
+
+
+def incidents(spans: pd.DataFrame, start_ns: int, end_ns: int) -> Any:
+    """Each incident a bar from its first failure to its recovery (an open one to the end of
+    the range), one row per affected container or service, coloured by its main cause; a
+    diamond marks each start, so an incident of seconds shows on a range of days."""
+    d = spans.copy()
+    d["start"] = pd.to_datetime(d["start_ns"], unit="ns", utc=True)
+    d["end"] = pd.to_datetime(d["end_ns"], unit="ns", utc=True)
+    d["state"] = d["open"].map({True: "open, still down", False: "recovered"})
+    d["down"] = [humane.duration(v) for v in d["downtime_s"]]
+    rows = list(dict.fromkeys(d["label"]))
+    causes = [c for c in CAUSE_COLOURS if c in set(d["cause"])] + sorted(
+        set(d["cause"]) - set(CAUSE_COLOURS)
+    )
+    colour = alt.Color(
+        "cause:N",
+        scale=alt.Scale(
+            domain=causes, range=[CAUSE_COLOURS.get(c, STATE_COLOURS["unknown"]) for c in causes]
+        ),
+        legend=alt.Legend(orient="top", title="main cause"),
+    )
+    x = window_x("start", start_ns, end_ns, "time (UTC, 24-hour)")
+    y = alt.Y("label:N", sort=rows, title=None, axis=alt.Axis(labelLimit=320))
+    base = alt.Chart(d[["id", "label", "start", "end", "state", "cause", "failures", "down"]])
+    tip = [
+        alt.Tooltip("label:N", title="affected"),
+        alt.Tooltip("id:N", title="incident"),
+        alt.Tooltip("cause:N", title="main cause"),
+        alt.Tooltip("failures:Q"),
+        alt.Tooltip("down:N", title="downtime"),
+        alt.Tooltip("state:N"),
+        _when("start", "from"),
+        _when("end", "to"),
+    ]
+    bars = base.mark_bar(size=14).encode(x=x, x2="end:T", y=y, color=colour, tooltip=tip)
+    marks = base.mark_point(shape="diamond", filled=True, size=90, opacity=1).encode(
+        x=x, y=y, color=colour, tooltip=tip
+    )
+    # A step per row, not a fixed height: Streamlit squeezes a layered chart of fixed height.
+    return (bars + marks).properties(height=alt.Step(BAR_STEP))
+
+
+def events_over_time(bins: pd.DataFrame, bin_name: str, start_ns: int, end_ns: int) -> Any:
+    """Events stored per bin, a bar as wide as its bin, one colour per host."""
+    d = bins.copy()
+    d["start"] = pd.to_datetime(d["bin_start_ns"], unit="ns", utc=True)
+    d["end"] = pd.to_datetime(d["bin_end_ns"], unit="ns", utc=True)
+    return (
+        alt.Chart(d[["start", "end", "host", "events"]])
+        .mark_bar(stroke="white", strokeWidth=0.5, orient="vertical")
+        .encode(
+            x=window_x("start", start_ns, end_ns, f"time (UTC, 24-hour), one bar per {bin_name}"),
+            x2="end:T",
+            y=alt.Y("events:Q", title="events", stack="zero", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color("host:N", title="host", legend=alt.Legend(orient="top")),
+            tooltip=[_when("start", bin_name), alt.Tooltip("host:N"), alt.Tooltip("events:Q")],
+        )
+        .properties(height=PLOT_HEIGHT)
+    )
+
+
+WATCHED = {
+    True: "watched by a collector or an import",
+    False: "nobody watching (counts as unknown)",
+}
+
+
+def watched(spans: pd.DataFrame, start_ns: int, end_ns: int) -> Any:
+    """Per host, the range as a strip: green where somebody watched, grey where nobody did."""
+    d = spans.copy()
+    d["start"] = pd.to_datetime(d["start_ns"], unit="ns", utc=True)
+    d["end"] = pd.to_datetime(d["end_ns"], unit="ns", utc=True)
+    d["what"] = d["watched"].map(WATCHED)
+    d["length"] = [humane.duration(v) for v in d["length_s"]]
+    hosts = sorted(set(d["host"]))
+    return (
+        alt.Chart(d[["host", "start", "end", "what", "length"]])
+        .mark_bar(size=22)
+        .encode(
+            x=window_x("start", start_ns, end_ns, "time (UTC, 24-hour)"),
+            x2="end:T",
+            y=alt.Y("host:N", sort=hosts, title=None, axis=alt.Axis(labelLimit=240)),
+            color=alt.Color(
+                "what:N",
+                scale=alt.Scale(
+                    domain=list(WATCHED.values()),
+                    range=[STATE_COLOURS["up"], STATE_COLOURS["unknown"]],
+                ),
+                legend=alt.Legend(orient="top", title=None, labelLimit=320),
+            ),
+            tooltip=[
+                alt.Tooltip("host:N"),
+                alt.Tooltip("what:N", title="time"),
+                alt.Tooltip("length:N"),
+                _when("start", "from"),
+                _when("end", "to"),
+            ],
+        )
+        .properties(height=alt.Step(BAR_STEP))
+    )

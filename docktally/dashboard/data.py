@@ -26,7 +26,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
-from docktally.analytics import incident_scopes, status
+from docktally.analytics import activity, incident_scopes, status
 from docktally.analytics.backoff import POLICY_NAMES
 from docktally.analytics.containers import container_table as container_table_of
 from docktally.analytics.coverage import coverage_by_host
@@ -480,6 +480,26 @@ def engine_status_table(status: dict[str, Any]) -> pd.DataFrame:
         if isinstance(e, dict)
     ]
     return pd.DataFrame(rows, columns=["engine", "state", "detail", "since"])
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=8)
+def _event_bins(key: tuple[Any, ...]) -> tuple[pd.DataFrame, str]:
+    view = _view_from_key(key)
+    return activity.events_per_bin(history(view).events, view.window), activity.bin_for(
+        view.window
+    )[1]
+
+
+def event_bins(view: View) -> tuple[pd.DataFrame, str]:
+    """Events of the selection per host and time bin (a bin size that fits the range), and
+    the bin's name."""
+    return _event_bins(_view_key(view))
+
+
+def watched_spans(view: View) -> pd.DataFrame:
+    """Per host of the selection, the range cut into watched spans and gaps."""
+    hosts = list(selected_containers(view)["host"].astype(str).unique())
+    return activity.watched_spans(history(view).coverage, view.window, hosts)
 
 
 def coverage_summary(view: View) -> pd.DataFrame:

@@ -76,12 +76,26 @@ def sidebar(url: str, *, live_default: bool) -> View:
     except DocktallyError as exc:
         st.sidebar.error(str(exc))
         end = now
-    base = View(url=url, window=data.window_for(str(rng), end))
+    include_lab = st.sidebar.toggle(
+        "Include lab runs",
+        key="lab",
+        bind="query-params",
+        help="count the containers of `docktally lab` experiments too (left out by default: "
+        "they are not the fleet)",
+    )
+    # The lists below offer what the selection holds: with the lab's containers when they count.
+    base = View(
+        url=url,
+        window=data.window_for(str(rng), end),
+        filters=Filters(include_lab=bool(include_lab)),
+    )
     options = data.filter_options(base) if data.open_error(url) is None else {}
     host = _choice("Host", "host", options.get("host", []), "the engine's host")
     project = _choice("Compose project", "project", options.get("project", []), "")
     service_opts = (
-        data.filter_options(View(url, base.window, Filters(project=project))).get("service", [])
+        data.filter_options(
+            View(url, base.window, Filters(project=project, include_lab=bool(include_lab)))
+        ).get("service", [])
         if options
         else []
     )
@@ -90,13 +104,6 @@ def sidebar(url: str, *, live_default: bool) -> View:
         "Container", key="q", bind="query-params", help="name contains, or an id prefix"
     )
     policy = _choice("Restart policy", "policy", list(data.POLICIES), "policy in effect")
-    include_lab = st.sidebar.toggle(
-        "Include lab runs",
-        key="lab",
-        bind="query-params",
-        help="count the containers of `docktally lab` experiments too (left out by default: "
-        "they are not the fleet)",
-    )
     by = st.sidebar.radio(
         "Group by",
         ["container", "service", "host,service"],
@@ -232,6 +239,10 @@ def fleet_metrics(fleet: dict[str, Any], *, slo: float | None) -> None:
         )
 
 
+# What a grid shows where a value is missing (a recovery still to come, no compose project):
+# st.dataframe draws its own grey "None" there, whatever a Styler says.
+MISSING = "—"
+
 # Rows a table shows before it scrolls (inside itself): every row stays reachable.
 TABLE_ROWS = 15
 _ROW_PX = 35
@@ -241,6 +252,8 @@ def _display(col: str, values: pd.Series) -> Any:
     """How a column's values read: by its name's convention (`_s` seconds, `_ns` instants)."""
     if col.endswith("_s"):
         return humane.duration
+    if col.endswith("_pct"):
+        return lambda v: humane.percent(v / 100.0)
     if col in ("availability", "recovered_without_person_ratio") or col.endswith("_ratio"):
         return humane.percent
     if col == "container_id":
@@ -280,9 +293,11 @@ def group_columns(columns: list[str]) -> list[str]:
 
 def _as_text(col: str, v: Any) -> Any:
     """Dicts and lists as one line: `crash 2h 14m, oom 5s` for seconds, `137×3` for counts."""
+    if isinstance(v, dict | list | tuple) and not v:
+        return None  # nothing to list: the grid's MISSING mark
     if isinstance(v, dict):
         if col.endswith("_s"):
-            return ", ".join(f"{k} {humane.duration(x)}" for k, x in v.items()) or "-"
+            return ", ".join(f"{k} {humane.duration(x)}" for k, x in v.items())
         return humane.counts(dict(v))
     if isinstance(v, list | tuple):
         return ", ".join(map(str, v))
@@ -303,13 +318,6 @@ def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any
         if df[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in df[col]):
             df[col] = [_as_text(name, v) for v in df[col]]
             continue
-        if len(df) and df[col].isna().all():
-            df[col] = "-"  # a column nobody set (no compose project): no grey "None"s
-            continue
-        if df[col].dtype == object or pd.api.types.is_string_dtype(df[col]):
-            df[col] = (
-                df[col].astype(object).where(df[col].notna(), "-")
-            )  # not the grid's grey "None"
         fmt = _display(name, df[col])
         if fmt is not None:
             formats[col] = fmt
@@ -317,8 +325,9 @@ def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any
     config.update(kwargs.pop("column_config", {}) or {})
     height = (min(len(df), TABLE_ROWS) + 1) * _ROW_PX + 3
     kwargs.setdefault("hide_index", True)
+    kwargs.setdefault("placeholder", MISSING)
     return st.dataframe(
-        df.style.format(na_rep="-").format(formats, na_rep="-"),
+        df.style.format(na_rep=MISSING).format(formats, na_rep=MISSING),
         column_config=config,
         height=height,
         **kwargs,

@@ -17,7 +17,7 @@ st.caption(
 st.subheader("Open alerts")
 open_now = alerts_data.open_alerts(view.url, data.now_ns(), view.filters.host)
 if len(open_now):
-    st.dataframe(open_now, hide_index=True)
+    ui.table(open_now)
 else:
     st.text("none")
 
@@ -26,6 +26,6 @@ history, unsent = alerts_data.notifications(view.url, view.filters.host)
 if len(history):
     if unsent:
         st.warning(unsent)
-    st.dataframe(history, hide_index=True)
+    ui.table(history)
 else:
     st.text("No notification yet.")

@@ -5,37 +5,57 @@ from __future__ import annotations
 
 import streamlit as st
 
-from docktally.dashboard import data, ui
+from docktally.dashboard import charts, data, ui
 
 view = ui.current_view()
 now = data.now_ns()
 
 st.title("Collector")
+st.caption(ui.window_caption(view))
 
-st.subheader("Engine status")
-status = data.collector_status()
-if status is not None:
-    ui.table(data.engine_status_table(status))
 live = data.watching(view.url, now, view.filters.host)
 if len(live):
     st.success(f"{len(live)} collector(s) watching now.")
-    ui.table(
-        live,
-        column_order=["host", "engine_url", "source", "start_ns", "heartbeat_ns", "run_label"],
-    )
 else:
     st.info(
         "No collector is watching right now. Start one with `docktally collect` "
         "(or `docktally up`); time nobody watched counts as unknown, never as uptime."
     )
 
+st.subheader("Watched, and the gaps")
+watched = data.watched_spans(view)
+if len(watched):
+    st.altair_chart(
+        charts.watched(watched, view.window.start_ns, view.window.end_ns), width="stretch"
+    )
+
+st.subheader("Events stored")
+bins, bin_name = data.event_bins(view)
+if len(bins):
+    st.altair_chart(
+        charts.events_over_time(bins, bin_name, view.window.start_ns, view.window.end_ns),
+        width="stretch",
+        height=charts.ELEMENT_HEIGHT,
+    )
+else:
+    st.text("No events in this time range.")
+
+status = data.collector_status()
+if status is not None:
+    st.subheader("Engine status")
+    ui.table(data.engine_status_table(status))
+if len(live):
+    st.subheader("Collectors watching now")
+    ui.table(
+        live,
+        column_order=["host", "engine_url", "source", "start_ns", "heartbeat_ns", "run_label"],
+    )
+
 st.subheader("Coverage in this time range")
-summary = data.coverage_summary(view)
-ui.table(summary)
+ui.table(data.coverage_summary(view))
 
 st.subheader("Last events")
-last = data.last_events(view.url, host=view.filters.host)
-ui.table(last)
+ui.table(data.last_events(view.url, host=view.filters.host))
 
 st.subheader("Gaps the engine could not replay")
 gaps = data.gap_rows(view.url, view.filters.host)
@@ -45,5 +65,4 @@ else:
     st.text("none")
 
 with st.expander("Every coverage row"):
-    rows = data.coverage_rows(view.url, view.filters.host)
-    ui.table(rows)
+    ui.table(data.coverage_rows(view.url, view.filters.host))

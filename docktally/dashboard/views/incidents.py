@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from docktally.analytics import trends
 from docktally.dashboard import charts, data, ui
+from docktally.reports import humane
 
 view = ui.current_view()
 st.title("Incidents")
@@ -16,6 +18,16 @@ if not len(incidents):
     st.success("No incidents in this selection and time range.")
     st.stop()
 
+spans, affected = trends.incident_spans(incidents, view.window)
+st.subheader("When, how long, and why")
+if affected > spans["label"].nunique():
+    st.caption(
+        f"The {spans['label'].nunique()} of {affected} affected with the most downtime. "
+        "Narrow the selection in the sidebar to see others."
+    )
+st.altair_chart(charts.incidents(spans, view.window.start_ns, view.window.end_ns), width="stretch")
+
+st.subheader(humane.plural(len(incidents), "incident"))
 st.caption("Select a row to open its postmortem.")
 picked = ui.table(
     data.incident_table(incidents),

@@ -17,7 +17,8 @@ if not len(rep.groups):
     ui.nothing_selected(view)
     st.stop()
 
-ui.fleet_metrics(data.fleet(rep), slo=view.slo)
+fleet = data.fleet(rep)
+ui.fleet_metrics(fleet, slo=view.slo)
 
 every = trends.every_for(view.window)
 per = trends.fleet_per_period(data.report(view, every).breakdown)
@@ -25,8 +26,12 @@ st.subheader(f"Availability and failures per {every}")
 if len(per):
     avail, fails = charts.fleet_trend(per, every, view.window.start_ns, view.window.end_ns)
     left, right = st.columns(2)
-    left.altair_chart(avail, width="stretch")
-    right.altair_chart(fails, width="stretch")
+    left.altair_chart(avail, width="stretch", height=charts.ELEMENT_HEIGHT)
+    if int(fleet.get("failures") or 0):
+        right.altair_chart(fails, width="stretch", height=charts.ELEMENT_HEIGHT)
+    else:
+        right.markdown("**Failures**")
+        right.success("No failures in this range.")
 
 keys = data.key_columns(rep.groups)
 worst = trends.worst(rep.groups, keys)

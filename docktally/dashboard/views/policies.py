@@ -38,15 +38,36 @@ for column, rows, title in (
     column.markdown(f"**{title}**")
     if len(rows):
         column.altair_chart(
-            charts.worst(rows.rename(columns={"policy": "label"}), charts.STATE_COLOURS["up"]),
+            charts.worst(rows.rename(columns={"policy": "label"})),
             width="stretch",
         )
 
+# How well each policy did first, the counts behind it after.
+COLUMNS = [
+    "policy",
+    "availability",
+    "downtime_s",
+    "failures",
+    "recovered_without_person_ratio",
+    "mttr_s",
+    "crash_loops",
+    "backoff_wait_s",
+    "containers",
+    "recovered",
+    "recovered_without_person",
+    "uptime_s",
+]
+HEADERS = {
+    "recovered_without_person_ratio": st.column_config.Column("Back without a person"),
+    "recovered_without_person": st.column_config.Column("Back without a person (count)"),
+    "backoff_wait_s": st.column_config.Column("Waiting in back-off"),
+}
+
 st.subheader("Observed, by policy in effect")
-ui.table(observed)
+ui.table(observed, column_order=COLUMNS, column_config=HEADERS)
 
 st.subheader("What if every container had run under each policy")
-ui.table(what_if)
+ui.table(what_if, column_order=COLUMNS, column_config=HEADERS)
 
 st.subheader("Assumptions")
 for line in result["assumptions"]:
