@@ -82,6 +82,18 @@ def wait_rendered(page: Any) -> None:
     )
 
 
+def full_page_screenshot(page: Any, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main section, not the document, so the
+    viewport is made as tall as that section first."""
+    height = page.evaluate(
+        "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight ?? 1000"
+    )
+    page.set_viewport_size({"width": 1400, "height": max(1000, int(height))})
+    page.wait_for_timeout(1500)  # charts redraw at the new size
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def test_overview_navigation_incident_and_download(
     served: str, page: Any, artifacts_dir: Path
 ) -> None:
@@ -90,7 +102,7 @@ def test_overview_navigation_incident_and_download(
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     page.get_by_text("Down now").wait_for()
     wait_rendered(page)
-    page.screenshot(path=str(artifacts_dir / "dashboard-overview.png"), full_page=True)
+    full_page_screenshot(page, artifacts_dir / "seeded-overview.png")
 
     # The hostile container's labels, picked on the overview, show as the literal characters.
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Labels of")
@@ -102,7 +114,7 @@ def test_overview_navigation_incident_and_download(
     page.get_by_text(HOSTILE_LABEL, exact=False).filter(visible=True).first.wait_for()
     assert page.locator("img[src='x']").count() == 0
     wait_rendered(page)
-    page.screenshot(path=str(artifacts_dir / "dashboard-hostile-label.png"), full_page=True)
+    full_page_screenshot(page, artifacts_dir / "seeded-hostile-label.png")
 
     nav = page.locator('[data-testid="stSidebarNav"]')
     nav.get_by_role("link", name="Timeline").click()
@@ -110,23 +122,29 @@ def test_overview_navigation_incident_and_download(
     page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
     wait_rendered(page)
     assert re.search(r"/timeline", page.url)
-    page.screenshot(path=str(artifacts_dir / "dashboard-timeline.png"), full_page=True)
+    full_page_screenshot(page, artifacts_dir / "seeded-timeline.png")
 
     for title in ("Reliability", "Restart policies", "Collector"):
         nav.get_by_role("link", name=title).click()
         page.get_by_role("heading", name=title).wait_for()
         wait_rendered(page)
         assert page.locator('[data-testid="stException"]').count() == 0, title
+        # A chart on every page.
+        page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
+        if title == "Reliability":
+            page.get_by_text("PID 1 ignored SIGTERM", exact=False).wait_for()
 
     nav.get_by_role("link", name="Incidents").click()
     page.get_by_role("heading", name="Postmortem").wait_for()
     wait_rendered(page)
+    page.get_by_role("heading", name="When, how long, and why").wait_for()
+    page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for()  # incidents, timeline
     # The newest incident is the hostile container's: its name shows as the literal characters.
     # (The data grid also keeps hidden copies of its cells for screen readers: look at what
     # is visible.)
     page.get_by_text(HOSTILE, exact=False).filter(visible=True).first.wait_for()
     assert page.locator("img[src='x']").count() == 0
-    page.screenshot(path=str(artifacts_dir / "dashboard-incident.png"), full_page=True)
+    full_page_screenshot(page, artifacts_dir / "seeded-incident.png")
 
     with page.expect_download() as md_info:
         page.get_by_role("button", name="Postmortem (Markdown)").click()
@@ -148,7 +166,7 @@ def test_overview_navigation_incident_and_download(
     page.get_by_text("panic: cannot connect to queue").wait_for()
     assert "incident=inc-" in page.url
     wait_rendered(page)
-    page.screenshot(path=str(artifacts_dir / "dashboard-crash-loop.png"), full_page=True)
+    full_page_screenshot(page, artifacts_dir / "seeded-crash-loop.png")
 
 
 def test_filters_are_kept_in_the_url(served: str, page: Any, artifacts_dir: Path) -> None:
@@ -159,4 +177,4 @@ def test_filters_are_kept_in_the_url(served: str, page: Any, artifacts_dir: Path
     search = page.get_by_role("textbox", name="Container", exact=True)
     assert search.input_value() == "worker"
     assert "q=worker" in page.url and "range=24h" in page.url
-    page.screenshot(path=str(artifacts_dir / "dashboard-filtered.png"), full_page=True)
+    full_page_screenshot(page, artifacts_dir / "seeded-filtered.png")

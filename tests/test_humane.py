@@ -140,3 +140,12 @@ def test_forced_stops_and_mtbf_mttr_name_their_groups() -> None:
     forced = trends.forced_stops(groups, keys)
     assert forced[["label", "forced_stops", "stop_max_s"]].values.tolist() == [["db", 1, 10.0]]
     assert trends.mtbf_mttr(groups, keys)["label"].tolist() == ["db"]
+
+
+def test_a_chart_zooms_to_its_spans_within_the_range() -> None:
+    spans = pd.DataFrame({"start_ns": [10 * H, 12 * H], "end_ns": [11 * H, 20 * H]})
+    zoomed = trends.zoom_to(spans, Window(0, 24 * H))
+    assert (zoomed.start_ns, zoomed.end_ns) == (10 * H - H // 2, 20 * H + H // 2)
+    assert trends.zoom_to(spans, Window(11 * H, 21 * H)) == Window(11 * H, 20 * H + H // 2)
+    seconds = pd.DataFrame({"start_ns": [H], "end_ns": [H + 1]})
+    assert trends.zoom_to(seconds, Window(0, 2 * H)).start_ns == H - 10 * 1_000_000_000

@@ -22,7 +22,13 @@ from docktally.cli import main
 from docktally.collector.normalize import facts_from_inspect
 from docktally.store import db, writes
 from tests.private_engine import EventRecorder, PrivateEngine
-from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, LOAD_TIMEOUT_MS, wait_rendered
+from tests.test_dashboard_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LOAD_TIMEOUT_MS,
+    full_page_screenshot,
+    wait_rendered,
+)
 from tests.test_report_engine import wait_until
 from tests.test_up import free_port, spawn, wait_for_http
 
@@ -41,18 +47,6 @@ PAGES = {
 
 # A page has rendered its data once one of these shows.
 CONTENT = '[data-testid="stDataFrame"], [data-testid="stVegaLiteChart"]'
-
-
-def full_page_screenshot(page: Any, path: Path) -> None:
-    """The whole page: Streamlit scrolls inside its main section, not the document, so the
-    viewport is made as tall as that section first."""
-    height = page.evaluate(
-        "() => document.querySelector('[data-testid=\"stMain\"]')?.scrollHeight ?? 1000"
-    )
-    page.set_viewport_size({"width": 1400, "height": max(1000, int(height))})
-    page.wait_for_timeout(1500)  # charts redraw at the new size
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": 1400, "height": 1000})
 
 
 def is_local(url: str) -> bool:

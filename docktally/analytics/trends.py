@@ -176,3 +176,13 @@ def mtbf_mttr(groups: pd.DataFrame, key_columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     out = groups.assign(label=group_names(groups, key_columns))[cols]
     return out[out[["mtbf_s", "mttr_s"]].notna().any(axis=1)].reset_index(drop=True)
+
+
+def zoom_to(spans: pd.DataFrame, window: Window, pad: float = 0.05) -> Window:
+    """The part of the window the spans (start_ns, end_ns) take, with `pad` of it (at least
+    10 s) either side: minutes of incidents on a 7-day range are drawn over minutes."""
+    if not len(spans):
+        return window
+    start, end = int(spans["start_ns"].min()), int(spans["end_ns"].max())
+    margin = max(int((end - start) * pad), 10 * 1_000_000_000)
+    return Window(max(window.start_ns, start - margin), min(window.end_ns, end + margin))

@@ -198,11 +198,12 @@ BAR_STEP = 30
 
 
 def window_x(field: str, start_ns: int, end_ns: int, title: str) -> Any:
-    """A time axis that spans the whole range [start_ns, end_ns), hours on a short one and
-    dates on a long one."""
+    """A time axis that spans the whole range [start_ns, end_ns): seconds on minutes, hours on
+    a day or two, dates on a longer one."""
     span = [pd.Timestamp(start_ns, unit="ns", tz="UTC"), pd.Timestamp(end_ns, unit="ns", tz="UTC")]
     scale = alt.Scale(type="utc", domain=[t.isoformat() for t in span])
-    axis = TIME_AXIS if end_ns - start_ns <= 2 * 86400 * 10**9 else DATE_AXIS
+    span_s = (end_ns - start_ns) / 1e9
+    axis = SECONDS_AXIS if span_s < 30 * 60 else TIME_AXIS if span_s <= 2 * 86400 else DATE_AXIS
     return alt.X(f"{field}:T", title=title, scale=scale, axis=axis)
 
 

@@ -25,7 +25,8 @@ if affected > spans["label"].nunique():
         f"The {spans['label'].nunique()} of {affected} affected with the most downtime. "
         "Narrow the selection in the sidebar to see others."
     )
-st.altair_chart(charts.incidents(spans, view.window.start_ns, view.window.end_ns), width="stretch")
+shown = trends.zoom_to(spans, view.window)
+st.altair_chart(charts.incidents(spans, shown.start_ns, shown.end_ns), width="stretch")
 
 st.subheader(humane.plural(len(incidents), "incident"))
 st.caption("Select a row to open its postmortem.")
