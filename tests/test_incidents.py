@@ -209,7 +209,7 @@ def test_table_counts_overlapping_incidents() -> None:
     rows = [failure(100, 10, cid=cid, cause="crash", code=1) for cid in ("a", "b", "c")]
     table = render_incidents(group_incidents(frame(rows), WINDOW), WINDOW, "table")
     header, *lines = table.splitlines()
-    assert header.split()[-1] == "OVERLAPS"
+    assert header.split()[-1] == "Overlaps"
     assert [line.split()[-1] for line in lines] == ["2", "2", "2"]
 
 

@@ -167,7 +167,7 @@ def test_postmortem_of_the_crash_loop_a_reviewer_would_sign(
         shares.append(inc["slo_budget_spent_ratio"])
     assert shares[0] == shares[1]
     _, table, _ = run_cli(["incidents", "--db", url, "--since", "1h"], capsys)
-    assert "BUDGET/30d" in table
+    assert "Budget/30d" in table
     code, md, _ = run_cli(["postmortem", inc["id"], "--db", url, "--since", "1h"], capsys)
     assert code == 0
     assert md.count("pm-canary: giving up &lt;now&gt; &amp; exiting 3") == 4

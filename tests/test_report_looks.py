@@ -5,8 +5,11 @@ containers and names events in words."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.colors as mcolors
 import pandas as pd
+import pytest
 
 from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incident_scopes import incidents_from_timeline
@@ -121,3 +124,30 @@ def test_postmortem_keeps_to_its_containers_and_says_events_in_words() -> None:
     assert "health\\_status" not in md
     assert "| Containers |" not in md  # a container's own incident names it once
     assert "table.timeline td:nth-child(-n+4){white-space:nowrap}" in postmortem_html(pm)
+
+
+def test_policies_and_incidents_tables_read_as_the_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Headers in words, durations and times as the uptime report writes them (they had
+    `NO PERSON`, `1.70s`, `4.4m`, `2026-11-28T00:02:50Z .. `)."""
+    from docktally.cli import main
+    from tests.data import recorded
+
+    db = str(tmp_path / "p.db")
+    assert main(["import", "--db", db, "--host", "lab", str(recorded.path("crash_loop"))]) == 0
+    win = ["--since", "2026-11-28T00:02:50Z", "--until", "2026-11-28T00:03:30Z"]
+    capsys.readouterr()
+    assert main(["policies", "--db", db, *win, "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "Window: 2026-11-28 00:02:50 UTC to 2026-11-28 00:03:30 UTC" in md
+    assert "| Restart policy | Containers | Failures | Recovered without a person | MTTR |" in md
+    (row,) = [ln for ln in md.splitlines() if ln.startswith("| on-failure (inferred) |")][:1]
+    assert row.startswith("| on-failure (inferred) | 1 | 4 | 75% | 0.57s |")
+    assert row.endswith("| 1 | 1.7s | 0.57s |")  # crash loops, back-off wait, replayed MTTR
+    assert main(["incidents", "--db", db, *win]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.split() == ["Incident", "Container", "Start", "(UTC)", "Down", "Failures",
+                              "Restarts", "Causes", "Exit", "codes", "Duration", "Budget/30d",
+                              "Overlaps"]  # fmt: skip
+    assert "2026-11-28 00:02:54  1.7s" in row and "crash×4" in row and "1×4" in row

@@ -155,12 +155,15 @@ def percent(ratio: Any, digits: int = 3) -> str:
     return f"{100 * float(ratio):.{digits}f}%"
 
 
-def when(ns: Any, *, seconds: bool = False) -> str:
-    """Epoch nanoseconds as a UTC date and 24-hour time: `2026-12-06 14:05 UTC`."""
+def when(ns: Any, *, seconds: bool = False, zone: bool = True) -> str:
+    """Epoch nanoseconds as a UTC date and 24-hour time: `2026-12-06 14:05 UTC`; `zone=False`
+    leaves out ` UTC` (for a column whose header says it)."""
     if _missing(ns):
         return "-"
     t = datetime.fromtimestamp(int(ns) / 1e9, UTC)
-    return t.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+    return t.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M") + (
+        " UTC" if zone else ""
+    )
 
 
 def instant(ns: Any, *, zone: bool = True) -> str:

@@ -6,18 +6,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from docktally.reports import humane
 from docktally.reports.safe_text import markdown, visible
-from docktally.timespec import ns_to_iso
 
+# Headers in words and values as reports.humane writes them, as in the uptime report.
 COLUMNS = [
-    ("policy", "POLICY"),
-    ("containers", "CONTAINERS"),
-    ("failures", "FAILURES"),
-    ("recovered_without_person_ratio", "NO PERSON"),
+    ("policy", "Restart policy"),
+    ("containers", "Containers"),
+    ("failures", "Failures"),
+    ("recovered_without_person_ratio", "Recovered without a person"),
     ("mttr_s", "MTTR"),
-    ("availability", "AVAILABILITY"),
-    ("crash_loops", "CRASH LOOPS"),
-    ("backoff_wait_s", "BACK-OFF WAIT"),
+    ("availability", "Availability"),
+    ("crash_loops", "Crash loops"),
+    ("backoff_wait_s", "Back-off wait"),
 ]
 
 
@@ -27,9 +28,9 @@ def _cell(key: str, v: Any) -> str:
     if key in ("recovered_without_person_ratio",):
         return f"{100 * v:.0f}%"
     if key == "availability":
-        return f"{100 * v:.3f}%"
+        return humane.percent(v)
     if key.endswith("_s"):
-        return f"{v:.2f}s" if v < 120 else f"{v / 60:.1f}m"
+        return humane.duration(v)
     return str(v)
 
 
@@ -52,14 +53,16 @@ def _md_table(table: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-SELF_CHECK = [("replayed_mttr_s", "REPLAYED MTTR")]
+SELF_CHECK = [("replayed_mttr_s", "Replayed MTTR")]
 
 
 def render_policies(result: dict[str, Any], fmt: str, title: str | None = None) -> str:
     if fmt == "json":
         return json.dumps(result, indent=2)
     w = result["window"]
-    window = f"{ns_to_iso(w['start_ns'])} .. {ns_to_iso(w['end_ns'])}"
+    window = (
+        f"{humane.when(w['start_ns'], seconds=True)} to {humane.when(w['end_ns'], seconds=True)}"
+    )
     observed = _rows(result["observed"], SELF_CHECK)
     what_if = _rows(result["what_if"], [])
     if fmt == "markdown":
@@ -72,7 +75,7 @@ def render_policies(result: dict[str, Any], fmt: str, title: str | None = None) 
             "",
             _md_table(observed),
             "",
-            "REPLAYED MTTR: the same failures replayed under their own policy (a model check).",
+            "Replayed MTTR: the same failures replayed under their own policy (a model check).",
             "",
             "## What if every failure had happened under each policy",
             "",

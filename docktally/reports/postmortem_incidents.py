@@ -10,6 +10,7 @@ import pandas as pd
 
 from docktally.analytics.incidents import DEFAULT_BUDGET_PERIOD_S
 from docktally.analytics.model import Window
+from docktally.reports import humane
 from docktally.reports.safe_text import visible
 from docktally.timespec import ns_to_iso
 
@@ -69,16 +70,6 @@ def _engine(d: Any) -> dict[str, Any] | None:
 
 def _f(v: Any) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
-
-
-def _fmt_s(v: float | None) -> str:
-    if v is None:
-        return "-"
-    if v < 60:
-        return f"{v:.1f}s"
-    if v < 3600:
-        return f"{v / 60:.1f}m"
-    return f"{v / 3600:.1f}h"
 
 
 def period_text(seconds: float) -> str:
@@ -151,33 +142,35 @@ def render_incidents(
         return buf.getvalue()
     if not flat:
         return "no incidents in the window\n"
+    # Headers in words and values as reports.humane writes them, as in the uptime report.
+    scope = {"container": "Container", "service": "Service"}.get(str(rows[0]["scope"]), "Affected")
     table = [
         [
-            "ID",
-            "CONTAINER",
-            "START",
-            "DOWN",
-            "FAILS",
-            "RESTARTS",
-            "CAUSES",
-            "EXIT",
-            "DURATION",
-            f"BUDGET/{period_text(budget_period_s)}",
-            "OVERLAPS",
+            "Incident",
+            scope,
+            "Start (UTC)",
+            "Down",
+            "Failures",
+            "Restarts",
+            "Causes",
+            "Exit codes",
+            "Duration",
+            f"Budget/{period_text(budget_period_s)}",
+            "Overlaps",
         ]
     ]
-    for r in flat:
+    for r, row in zip(flat, rows, strict=True):
         table.append(
             [
                 r["id"],
                 str(r["key"]),
-                str(r["start"])[:19].replace("T", " "),
-                _fmt_s(r["downtime_s"]),
+                humane.when(row["start_ns"], seconds=True, zone=False),
+                humane.duration(row["downtime_s"]),
                 str(r["failures"]),
                 str(r["restarts"]),
-                str(r["causes"]),
-                str(r["exit_codes"]) or "-",
-                "open" if r["end"] == "open" else _fmt_s(r["ttr_s"]),
+                visible(humane.counts(row["causes"])),
+                humane.counts(row["exit_codes"]),
+                "open" if row["open"] else humane.duration(row["time_to_recover_s"]),
                 "-" if r["slo_budget"] is None else f"{100 * r['slo_budget']:.1f}%",
                 str(len(r["overlapping"].split())),
             ]
