@@ -20,10 +20,47 @@ def register(sub: Any) -> None:
     )
     add_db(up)
     up.set_defaults(func=_upgrade)
+    summ = dbsub.add_parser(
+        "summarize",
+        help="build the per-day summaries long reports read",
+        description="Build the per-container daily summaries of every complete UTC day not "
+        "built yet or changed since (late or inferred events, maintenance): `report` over "
+        "long windows reads them instead of every event. Run it daily (e.g. from a timer).",
+    )
+    add_db(summ)
+    summ.set_defaults(func=_summarize)
 
 
 def _upgrade(args: argparse.Namespace) -> int:
     engine = db.connect(args.db, migrate=False)
     db.upgrade(engine)
     print(f"database {engine.url.render_as_string(hide_password=True)} is at the newest schema")
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    from docktally.cli.common import now_ns
+    from docktally.store import summaries
+    from docktally.timespec import ns_to_iso
+
+    engine = db.connect(args.db)
+    now = now_ns()
+    if engine.dialect.name == "sqlite":
+        # One SQLite file, one driver in this process (see db.ArrowReader): reads go through
+        # the engine's own connections.
+        with engine.connect() as conn:
+            days = summaries.days_to_build(db.ConnectionReader(conn), now)
+        runs = []
+        for start, end in summaries.runs_of(days):
+            with engine.connect() as conn:
+                parts = summaries.build(db.ConnectionReader(conn), start, end)
+            with engine.begin() as conn:
+                summaries.write_days(conn, parts, start, end, now)
+            runs.append((start, end))
+    else:
+        with db.open_reader(db.connect(args.db)) as reader:
+            runs = summaries.refresh(engine, reader, now)
+    n = sum((e - s) // summaries.DAY_NS for s, e in runs)
+    where = ", ".join(f"{ns_to_iso(s)[:10]}..{ns_to_iso(e - 1)[:10]}" for s, e in runs)
+    print(f"{n} day(s) summarized" + (f": {where}" if runs else " (all were up to date)"))
     return 0

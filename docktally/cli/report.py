@@ -51,6 +51,11 @@ def register(sub: Any) -> None:
     p.add_argument("--container", help="only this container (name or id prefix)")
     p.add_argument("--service", help="only this service (project/service or name)")
     add_include_lab(p)
+    p.add_argument(
+        "--summaries",
+        action="store_true",
+        help="read whole days from the daily summaries `db summarize` built (see docs/cli.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -79,7 +84,18 @@ def run(args: argparse.Namespace) -> int:
     if slo is not None:  # burn rates look back 3 days from the window's end
         load_start = min(load_start, end_ns - BURN_WINDOWS_NS["3d"])
     hosts = [args.host] if args.host else None
+    if every is None and args.format == "html":
+        # The HTML report always draws availability over time, per the period that fits
+        # the window (per hour on a short one, not one bar for a day).
+        from docktally.analytics.trends import every_for
+
+        every = every_for(Window(start_ns, end_ns))
     with open_reader(args) as reader:
+        if _summaries_serve(args, by, slo, every):
+            report = _from_summaries(reader, args, Window(start_ns, end_ns), by, every)
+            if report is not None:
+                write_output(render_report(report, args.format), args.out)
+                return 0
         history = reads.load_history(reader, load_start, end_ns, hosts)
     history = filter_history(
         history, host=args.host, container=args.container, service=args.service
@@ -88,15 +104,45 @@ def run(args: argparse.Namespace) -> int:
         history = without_lab(history)
     if history.events.empty:
         _say_which_filter_matched_nothing(args, start_ns, end_ns)
-    if every is None and args.format == "html":
-        # The HTML report always draws availability over time, per the period that fits
-        # the window (per hour on a short one, not one bar for a day).
-        from docktally.analytics.trends import every_for
-
-        every = every_for(Window(start_ns, end_ns))
     report = build_report(history, Window(start_ns, end_ns), by=by, slo=slo, every=every)
     write_output(render_report(report, args.format), args.out)
     return 0
+
+
+def _summaries_serve(
+    args: argparse.Namespace, by: str, slo: float | None, every: str | None
+) -> bool:
+    """Whether the report's answers can come from the store's daily summaries (with the same
+    numbers as from the events): see analytics.daily."""
+    from docktally.analytics.daily import SERVED_BY, SERVED_EVERY
+
+    return (
+        args.summaries
+        and by in SERVED_BY
+        and every in SERVED_EVERY
+        and slo is None
+        and not args.include_lab
+        and not args.container
+        and not args.service
+    )
+
+
+def _from_summaries(
+    reader: Any, args: argparse.Namespace, window: Any, by: str, every: str | None
+) -> Any:
+    """The report from the daily summaries and the events of the days they lack; None when no
+    built day lies inside the window."""
+    from docktally.analytics.daily import report_from_parts
+    from docktally.analytics.periods import calendar_periods
+    from docktally.store import summaries
+
+    periods = calendar_periods(window, every) if every else []
+    parts = summaries.report_parts(reader, window, periods, args.host)
+    if parts is None:
+        return None
+    if parts.rows.empty:
+        _say_which_filter_matched_nothing(args, window.start_ns, window.end_ns)
+    return report_from_parts(parts, window, by=by, every=every)
 
 
 def _say_which_filter_matched_nothing(args: argparse.Namespace, start_ns: int, end_ns: int) -> None:

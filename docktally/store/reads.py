@@ -60,6 +60,11 @@ def _query(reader: Reader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFra
     return _frame(reader.table(sql, params))
 
 
+def query(reader: Reader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
+    """Any read's rows as a DataFrame (text as object columns, numbers as numpy)."""
+    return _query(reader, sql, params)
+
+
 def _ints(values: Sequence[Any]) -> str:
     """`(1, 2, 3)` of integers, formatted in: the only values these statements hold."""
     return "(" + ", ".join(str(int(v)) for v in values) + ")" if len(values) else "(NULL)"

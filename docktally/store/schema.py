@@ -246,3 +246,64 @@ alert_outbox = Table(
     Index(None, "status", "next_attempt_ns"),
     Index(None, "created_ns"),
 )
+
+# Per container and UTC day, the parts of the report (analytics.daily.ROW_COLUMNS) that sum over
+# days: reports over long windows read these instead of every event. Kept by
+# store.summaries.refresh for complete days; summary_days says which days are built, and which
+# are dirty (late or inferred events, maintenance changed them) and must be built again.
+day_summaries = Table(
+    "day_summaries",
+    metadata,
+    Column("day_ns", BigInteger, primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    Column("container", String(255)),
+    Column("service", String(512)),
+    Column("image", String(512)),
+    *(
+        Column(name, BigInteger, nullable=False)
+        for name in (
+            "up_ns",
+            "unhealthy_ns",
+            "down_ns",
+            "planned_ns",
+            "unknown_ns",
+            "real",
+            "lead",
+            "failures",
+            "restarts",
+            "oom_kills",
+            "stops",
+            "forced_stops",
+            "stop_ns",
+            "ttr_ns",
+            "ttr_n",
+            "open_n",
+            "open_ns",
+            "stop_max_ns",
+            "rec_ns",
+        )
+    ),
+)
+
+# The sparse parts: downtime and planned time by cause, failures by exit code.
+day_summary_details = Table(
+    "day_summary_details",
+    metadata,
+    Column("day_ns", BigInteger, primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("code", BigInteger, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+summary_days = Table(
+    "summary_days",
+    metadata,
+    Column("day_ns", BigInteger, primary_key=True),
+    Column("built_ns", BigInteger, nullable=False),
+    Column("dirty", Boolean, nullable=False, default=False),
+    # The hosts whose containers the day's timeline held, "\n"-joined (the report's fleet count).
+    Column("hosts", Text, nullable=False),
+)

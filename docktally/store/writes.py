@@ -24,6 +24,7 @@ from docktally.store.schema import (
     maintenance,
     raw_chunks,
     runs,
+    summary_days,
 )
 
 # What an events row says about its container: stored once per container in `containers`.
@@ -293,6 +294,8 @@ def insert_events(
         marks = ", ".join(["?"] * len(EVENT_COLUMNS))
         sql = f"INSERT INTO events ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         written = int(conn.exec_driver_sql(sql, params).rowcount)
+    if written:
+        mark_days_dirty(conn, min(int(v[2]) for v in values))
     if written == 0 and chunk_id is not None:
         # Everything was stored already (a replay): its raw is too, so keep no second copy.
         conn.execute(raw_chunks.delete().where(raw_chunks.c.id == chunk_id))
@@ -552,7 +555,21 @@ def save_health_probes(
     )
 
 
+DAY_NS = 86_400 * 1_000_000_000
+
+
+def mark_days_dirty(conn: Connection, start_ns: int, end_ns: int | None = None) -> None:
+    """The built day summaries (store.summaries) of the days in [start, end) are built again:
+    events stored at `start_ns` change its day and, through the state carried forward, every
+    day after it (end None); a maintenance window changes the days it touches."""
+    where = [summary_days.c.day_ns > int(start_ns) - DAY_NS, summary_days.c.dirty.is_(False)]
+    if end_ns is not None:
+        where.append(summary_days.c.day_ns < int(end_ns))
+    conn.execute(update(summary_days).where(*where).values(dirty=True))
+
+
 def add_maintenance(conn: Connection, row: Mapping[str, Any]) -> int:
+    mark_days_dirty(conn, int(row["start_ns"]), int(row["end_ns"]))
     result = conn.execute(maintenance.insert().values(**row))
     pk = result.inserted_primary_key
     assert pk is not None
@@ -572,6 +589,9 @@ def edit_maintenance(conn: Connection, mid: int, changes: Mapping[str, Any], not
     if row is None:
         return False
     values = {**changes, "reason": f"{row['reason']}\n{note}"}
+    new = {**row, **changes}
+    for r in (row, new):  # the days it covered and the days it covers
+        mark_days_dirty(conn, int(r["start_ns"]), int(r["end_ns"]))
     conn.execute(update(maintenance).where(maintenance.c.id == mid).values(**values))
     return True
 

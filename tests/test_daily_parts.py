@@ -1,0 +1,232 @@
+"""The report from per-day parts (analytics.daily) equals the report on the events, on random
+histories: several hosts, a service on two hosts, events and crashes across midnight, OOMs,
+health checks, maintenance, inferred events; one timeline per day (as the store builds them)
+or one cut at the midnights. The pieces see the same history as the whole window; what the
+store's reads of each piece load is tested in test_store_summaries."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from docktally.analytics.daily import (
+    Parts,
+    concat_parts,
+    day_starts,
+    piece_parts,
+    report_from_parts,
+)
+from docktally.analytics.model import History, Window
+from docktally.analytics.report import Report, build_report
+from docktally.analytics.sample import (
+    cid,
+    coverage_frame,
+    events_frame,
+    facts_frame,
+    maintenance_frame,
+    ns,
+)
+
+DAY = 86_400
+ACTIONS = [
+    ("create", {}),
+    ("start", {}),
+    ("start", {}),
+    ("die", {"exit_code": 0}),
+    ("die", {"exit_code": 1}),
+    ("die", {"exit_code": 137}),
+    ("kill", {"signal": 15}),
+    ("kill", {"signal": 9}),
+    ("stop", {}),
+    ("oom", {}),
+    ("health_status: healthy", {}),
+    ("health_status: unhealthy", {}),
+    ("destroy", {}),
+    ("restart", {}),
+]
+# (name, host, compose service): "api" runs on both hosts.
+CONTAINERS = [("a", "h1", "api"), ("b", "h2", "api"), ("c", "h1", None), ("d", "h2", "db")]
+
+event = st.tuples(
+    st.integers(0, len(CONTAINERS) - 1),
+    st.integers(-DAY // 2, 3 * DAY + DAY // 2),
+    st.sampled_from(range(len(ACTIONS))),
+    st.booleans(),
+)
+histories = st.fixed_dictionaries(
+    {
+        "events": st.lists(event, min_size=1, max_size=60),
+        # Bursts near midnights: crash loops and recoveries across the day's end.
+        "near_midnight": st.lists(
+            st.tuples(
+                st.integers(0, len(CONTAINERS) - 1),
+                st.integers(0, 3),
+                st.integers(-120, 120),
+                st.sampled_from(range(len(ACTIONS))),
+            ),
+            max_size=20,
+        ),
+        # Crashes just before a midnight, recovered just or long after it.
+        "crossing": st.lists(
+            st.tuples(
+                st.integers(0, len(CONTAINERS) - 1),
+                st.integers(0, 3),
+                st.integers(1, 600),
+                st.sampled_from([0, 5, 3600, DAY + 60]),
+            ),
+            max_size=3,
+        ),
+        "coverage": st.lists(
+            st.tuples(
+                st.sampled_from(["h1", "h2"]), st.integers(-DAY, 3 * DAY), st.integers(1, 2 * DAY)
+            ),
+            max_size=4,
+        ),
+        "policy": st.sampled_from(["no", "always", "on-failure", "unless-stopped"]),
+        "hc": st.lists(st.booleans(), min_size=4, max_size=4),
+        "maint": st.lists(
+            st.tuples(
+                st.sampled_from(["a", "c", "api"]), st.integers(-DAY, 3 * DAY), st.integers(1, DAY)
+            ),
+            max_size=2,
+        ),
+    }
+)  # fmt: skip
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _history(d: dict[str, Any]) -> History:
+    rows = []
+    times = [(ci, t, ai, inf) for ci, t, ai, inf in d["events"]]
+    times += [(ci, day * DAY + off, ai, False) for ci, day, off, ai in d["near_midnight"]]
+    for ci, day, before, after in d["crossing"]:
+        m = day * DAY
+        times += [
+            (ci, m - before - 30, 1, False),
+            (ci, m - before, 4, False),
+            (ci, m + after, 1, False),
+        ]
+    for ci, t, ai, inferred in times:
+        name, host, svc = CONTAINERS[ci]
+        action, extra = ACTIONS[ai]
+        inferred = inferred and action in ("start", "die")
+        rows.append(
+            (name, t, action, {**extra, "host": host, "compose_service": svc,
+                           "compose_project": "p" if svc else None, "inferred": inferred})
+        )  # fmt: skip
+    facts = [
+        (name, -2 * DAY, {"host": host, "restart_policy": d["policy"], "has_healthcheck": hc,
+                          "compose_service": svc, "compose_project": "p" if svc else None})
+        for (name, host, svc), hc in zip(CONTAINERS, d["hc"], strict=True)
+    ]  # fmt: skip
+    cov = [coverage_frame([(-2 * DAY, -DAY)], host=h) for h in ("h1", "h2")]
+    cov += [coverage_frame([(s, s + n)], host=h) for h, s, n in d["coverage"]]
+    maint = [
+        {"target": t, "target_kind": "service" if t == "api" else "container",
+         "start": s, "end": s + n}
+        for t, s, n in d["maint"]
+    ]  # fmt: skip
+    return History(
+        events=events_frame(rows),
+        facts=facts_frame(facts),
+        coverage=pd.concat(cov, ignore_index=True),
+        maintenance=maintenance_frame(maint),
+    )
+
+
+def _pieces(h: History, w: Window) -> Parts:
+    """As the report reads them: one timeline per whole day, and per partial day at the
+    edges."""
+    bounds = [w.start_ns, *day_starts(w).tolist(), w.end_ns]
+    return concat_parts([piece_parts(h, Window(s, e)) for s, e in itertools.pairwise(bounds)])
+
+
+def _same(a: Any, b: Any, what: str) -> None:
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{what}: {a} != {b}"
+        for k in a:
+            _same(a[k], b[k], f"{what}[{k}]")
+        return
+    fa = None if a is None else float(a)
+    fb = None if b is None else float(b)
+    if fa is None or math.isnan(fa):
+        assert fb is None or math.isnan(fb), f"{what}: {a} != {b}"
+        return
+    assert fb is not None and fb == pytest.approx(fa, rel=1e-9, abs=1e-9), f"{what}: {a} != {b}"
+
+
+def _frames_same(
+    a: pd.DataFrame | None, b: pd.DataFrame | None, keys: list[str], what: str
+) -> None:
+    if a is None or b is None:
+        assert a is None and b is None, what
+        return
+    assert len(a) == len(b), f"{what}: {len(a)} rows != {len(b)}"
+    for col in a.columns:
+        if col in keys or col.startswith("period_"):
+            assert list(a[col].astype(str)) == list(b[col].astype(str)), f"{what}.{col}"
+            continue
+        for i, (x, y) in enumerate(zip(a[col], b[col], strict=True)):
+            _same(x, y, f"{what}.{col}[{i}]")
+
+
+def assert_reports_equal(want: Report, got: Report) -> None:
+    keys = want.key_columns
+    assert list(got.groups.columns) == list(want.groups.columns)
+    _frames_same(want.groups, got.groups, keys, "groups")
+    _frames_same(want.breakdown, got.breakdown, keys, "breakdown")
+    _same(want.time_by_class_s, got.time_by_class_s, "time_by_class")
+    _same(want.fleet, got.fleet, "fleet")
+
+
+W_DAYS = Window(ns(0), ns(3 * DAY))
+W_EDGES = Window(ns(DAY // 3), ns(3 * DAY - 5000))
+
+
+@SETTINGS
+@given(histories, st.sampled_from(["container", "host", "image"]))
+def test_parts_of_days_give_the_report(d: dict[str, Any], by: str) -> None:
+    h = _history(d)
+    for w in (W_DAYS, W_EDGES):
+        want = build_report(h, w, by=by)
+        assert_reports_equal(want, report_from_parts(_pieces(h, w), w, by=by))
+
+
+@SETTINGS
+@given(histories, st.sampled_from(["day", "week", "month"]))
+def test_parts_give_the_breakdowns(d: dict[str, Any], every: str) -> None:
+    h = _history(d)
+    w = W_EDGES
+    want = build_report(h, w, every=every)
+    assert_reports_equal(want, report_from_parts(_pieces(h, w), w, every=every))
+    # One timeline cut at the midnights gives the same parts.
+    assert_reports_equal(want, report_from_parts(piece_parts(h, w), w, every=every))
+
+
+def test_a_failure_recovered_days_later_counts_in_the_mttr() -> None:
+    rows = [
+        ("web", 10, "start"),
+        ("web", DAY - 60, "die", {"exit_code": 1}),
+        ("web", 2 * DAY + 3600, "start"),
+    ]
+    h = History(
+        events=events_frame(rows),
+        facts=facts_frame([("web", 0, {"restart_policy": "no"})]),
+        coverage=coverage_frame([(0, 4 * DAY)]),
+        maintenance=maintenance_frame([]),
+    )
+    w = Window(ns(0), ns(3 * DAY))
+    got = report_from_parts(_pieces(h, w), w)
+    assert got.groups.loc[0, "mttr_s"] == pytest.approx(DAY + 3660)
+    assert_reports_equal(build_report(h, w), got)
+    # Per day: the failure's day ends before its recovery, so no MTTR there.
+    daily = report_from_parts(_pieces(h, w), w, every="day").breakdown
+    assert daily is not None and np.isnan(daily.loc[0, "mttr_s"])
+    assert cid("web") in set(got.groups["container_id"])
