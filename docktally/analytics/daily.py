@@ -467,12 +467,15 @@ class _Sums:
         )
         lg = np.zeros(len(ld), dtype=np.int64) if one else self._g(ld)
         sums["unknown_ns"] += _sum_by(lg, lead_ns, n_g)
+        lead_real = np.zeros(n_g, dtype=bool)
+        lead_real[lg[lead_ns > 0]] = True
         self.lead_ns = int(lead_ns.astype(object).sum())
         mx = np.full(n_g, -1, dtype=np.int64)
         np.maximum.at(mx, g, r["stop_max_ns"].to_numpy(dtype=np.int64))
         sums["stop_max_ns"] = mx
         real = np.zeros(n_g, dtype=bool)
         real[g[r["real"].to_numpy() > 0]] = True
+        real |= lead_real
         o = self.opens
         o = o[(o["start_ns"] >= lo) & (o["start_ns"] < hi)]
         nxt = o["next_rec_ns"].to_numpy(dtype=np.int64)
@@ -536,8 +539,11 @@ def report_from_parts(
     if every:
         out = []
         for ps, pe in calendar_periods(window, every):
-            psums, _, pexits, pcauses, _ = total(ps, pe)
-            part = pd.concat([keys, _metric_frame(psums, pexits, pcauses)], axis=1)[keep]
+            psums, preal, pexits, pcauses, _ = total(ps, pe)
+            pm = _metric_frame(psums, pexits, pcauses)
+            # As build_report: a period the group did not exist in (and failed in) has no row.
+            here = preal | (pm["failures"].to_numpy() > 0)
+            part = pd.concat([keys, pm], axis=1)[keep & here]
             part.insert(0, "period_end_ns", pe)
             part.insert(0, "period_start_ns", ps)
             out.append(part)
