@@ -45,6 +45,14 @@ def availability_per_day_chart(report: Report) -> bytes:
     return _png(availability_per_period_figure(report))
 
 
+def _colours(percents: list[float], slo: float | None) -> list[str]:
+    """Under the SLO in the colour of downtime: what missed it stands out."""
+    return [
+        STATE_COLOURS["down"] if slo is not None and v < slo else STATE_COLOURS["up"]
+        for v in percents
+    ]
+
+
 def availability_figure(report: Report) -> Any:
     """The least available groups, the worst on top, each bar labelled with its number; the
     axis starts at 0 (a zoomed one drew 22% as a sliver beside 100%)."""
@@ -55,12 +63,7 @@ def availability_figure(report: Report) -> Any:
     fig = Figure(figsize=(8, max(2.0, 0.3 * len(labels) + 1)))
     ax = fig.add_subplot()
     slo = report.slo
-    # Under the SLO in the colour of downtime: the groups that missed it stand out.
-    colours = [
-        STATE_COLOURS["down"] if slo is not None and v < slo else STATE_COLOURS["up"]
-        for v in values
-    ]
-    ax.barh(range(len(labels)), values, color=colours)
+    ax.barh(range(len(labels)), values, color=_colours(values, slo))
     ax.set_yticks(range(len(labels)), labels=labels, fontsize=8)
     ax.invert_yaxis()
     for y, (v, r) in enumerate(zip(values, ratios, strict=True)):
@@ -142,13 +145,18 @@ def availability_per_period_figure(report: Report) -> Any:
             avail.to_numpy(),
             width=((ends - starts).dt.total_seconds() / 86400 * 0.8).to_numpy(),
             align="edge",
-            color=STATE_COLOURS["up"],
+            color=_colours(avail.fillna(100.0).tolist(), report.slo),
         )
         # Bars start at 0: a zoomed axis would turn 75% into a sliver.
         ax.set_ylim(0.0, 100.0)
         if report.slo is not None:
-            ax.axhline(report.slo, color="#555555", linestyle="--", label=f"SLO {report.slo:g}%")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.axhline(
+                report.slo,
+                color="#555555",
+                linestyle="--",
+                label=f"SLO {report.slo:g}% (red: missed)",
+            )
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
         # The whole window, not only the periods that have bars.
         w = report.window
         ax.set_xlim(

@@ -27,7 +27,7 @@ CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}
-td.text{white-space:normal;min-width:16em}
+td.text{white-space:normal}
 th{background:#f2f2f2}
 img{max-width:100%;display:block;margin:1em 0}
 .note{color:#666}
