@@ -64,6 +64,21 @@ def test_down_now_is_the_last_state_longest_first() -> None:
     assert status.down_now(intervals().iloc[0:0], 100).empty
 
 
+def test_unknown_now_counts_the_containers_nobody_watches_at_the_end() -> None:
+    iv = pd.concat(
+        [
+            intervals(),
+            pd.DataFrame(
+                [("h", "d", 0, 40, "down", "crash"), ("h", "d", 40, 100, "unknown", None)],
+                columns=INTERVAL_COLUMNS,
+            ),
+        ]
+    )
+    assert status.unknown_now(iv, 100) == 1  # d: down, then nobody watching
+    assert status.down_now(iv, 100)["container_id"].tolist() == ["b", "a"]
+    assert status.unknown_now(intervals(), 100) == 0
+
+
 def test_most_time_not_up_then_the_others_in_order() -> None:
     assert status.most_time_not_up(intervals(), 2) == {("h", "b"), ("h", "c")}
     assert status.most_time_not_up(intervals(), 3) == {("h", "a"), ("h", "b"), ("h", "c")}

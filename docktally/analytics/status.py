@@ -97,6 +97,15 @@ def down_now(intervals: pd.DataFrame, end_ns: int) -> pd.DataFrame:
     return last.sort_values("start_ns", kind="stable")[cols].reset_index(drop=True)
 
 
+def unknown_now(intervals: pd.DataFrame, end_ns: int) -> int:
+    """How many containers' last state in the window is unknown (nobody watching): neither
+    down nor up as far as anyone can say."""
+    if not len(intervals):
+        return 0
+    last = intervals[(intervals["end_ns"] == end_ns) & (intervals["state"] == "unknown")]
+    return len(last[["host", "container_id"]].drop_duplicates())
+
+
 def exit_code_counts(failures: pd.DataFrame) -> pd.DataFrame:
     """Failures counted by exit code and cause, the most first, with what each code means."""
     if not len(failures):

@@ -413,6 +413,11 @@ def down_now(view: View) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+def unknown_now(view: View) -> int:
+    """How many containers of the selection nobody watches at the end of the range."""
+    return status.unknown_now(intervals(view), view.window.end_ns)
+
+
 def exit_codes(view: View) -> pd.DataFrame:
     """Failures counted by exit code and cause, with what each code means."""
     return status.exit_code_counts(failures(view))

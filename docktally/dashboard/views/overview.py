@@ -7,6 +7,7 @@ import streamlit as st
 
 from docktally.analytics import trends
 from docktally.dashboard import charts, data, ui
+from docktally.reports import humane
 
 view = ui.current_view()
 st.title("Overview")
@@ -45,6 +46,13 @@ st.subheader("Down now")
 down = data.down_now(view)
 if len(down):
     ui.table(down)
+elif unknown := data.unknown_now(view):
+    # An incident can be open while nobody watches: not down as far as anyone saw, not up.
+    st.info(
+        f"Nothing is known to be down, but nobody is watching "
+        f"{humane.plural(unknown, 'container')} now: their state is unknown. "
+        "See the Collector page."
+    )
 else:
     st.success("Nothing in this selection is down or unhealthy now.")
 
