@@ -74,10 +74,12 @@ def page(browser: Any) -> Iterator[Any]:
 
 
 def wait_rendered(page: Any) -> None:
-    """Streamlit is done when its status widget stops saying it is running."""
+    """Streamlit is done when its status widget stops saying it is running and no element is
+    left over (faded) from the run before."""
     page.wait_for_selector('[data-testid="stApp"]')
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " && !document.querySelector('[data-stale=\"true\"]')",
         timeout=LOAD_TIMEOUT_MS,
     )
 
