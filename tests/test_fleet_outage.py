@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -22,13 +23,16 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from streamlit.testing.v1 import AppTest
 
 from docktally.cli import main
+from docktally.dashboard import data
 from docktally.store import db, reads
 from docktally.store.schema import coverage, gaps
 from docktally.timespec import ns_to_iso
 from tests.private_engine import EventRecorder, PrivateEngine
 from tests.private_postgres import PrivatePostgres
+from tests.test_dashboard import APP, TIMEOUT_S, frame_with, frames, texts
 
 pytestmark = pytest.mark.engine
 
@@ -120,11 +124,89 @@ def cli_json(capsys: pytest.CaptureFixture[str], url: str, *args: str) -> Any:
     return json.loads(capsys.readouterr().out)
 
 
+class Seen:
+    """One engine's crash loops as its own `docker events` recorded them, per container."""
+
+    def __init__(self, rec: EventRecorder) -> None:
+        events = [json.loads(line) for line in rec.lines()]
+        self.dies = Counter(e["Actor"]["ID"] for e in events if e["Action"] == "die")
+        self.starts = Counter(e["Actor"]["ID"] for e in events if e["Action"] == "start")
+        self.names = {e["Actor"]["ID"]: e["Actor"]["Attributes"]["name"] for e in events}
+
+    def restarts(self) -> int:
+        return sum(n - 1 for n in self.starts.values())
+
+
+def check_dashboard(url: str, until: str, seen: dict[str, Seen]) -> None:
+    """The dashboard on the same database and range as the CLI checks, as a person goes through
+    it in one session: the Fleet page has both hosts with each engine's failures and restarts
+    (and no engine restart); then, with each host picked in the sidebar, the Overview and
+    Incidents pages show its crash loops and nothing of the other host."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    at.query_params.update({"range": "1h", "until": until})
+    visit(at, "fleet")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Hosts"] == str(len(seen)), metrics
+    assert metrics["Failures"] == str(sum(s.dies.total() for s in seen.values())), metrics
+    assert metrics["Engine restarts"] == "0", metrics
+    assert metrics["Containers"] == str(sum(len(s.starts) for s in seen.values())), metrics
+    hosts = frame_with(at, "engine_restarts").set_index("host")
+    assert sorted(hosts.index) == sorted(seen)
+    for host, s in seen.items():
+        row = hosts.loc[host]
+        assert row["failures"] == s.dies.total(), (host, row)
+        assert row["restarts"] == s.restarts(), (host, row)
+        assert row["containers"] == len(s.starts) and row["unknown_s"] == 0, (host, row)
+        assert row["engine_restarts"] == 0 and row["engine_restart_failures"] == 0, (host, row)
+    assert "s3cret" not in texts(at)
+
+    for host, s in seen.items():
+        others = [(h, o) for h, o in seen.items() if h != host]
+        at.selectbox(key="host").set_value(host)
+        visit(at, "overview")
+        metrics = {m.label: m.value for m in at.metric}
+        assert metrics["Failures"] == str(s.dies.total()), (host, metrics)
+        groups = frame_with(at, "failures").set_index("container_id")
+        assert set(groups["host"]) == {host}
+        assert sorted(groups.index) == sorted(s.starts), host
+        assert groups["failures"].to_dict() == dict(s.dies), host
+        assert groups["restarts"].to_dict() == {c: n - 1 for c, n in s.starts.items()}, host
+        nothing_of(at, others, s)
+
+        visit(at, "incidents")
+        inc = frame_with(at, "crash_loop")
+        # One crash-loop incident per loop, each of its RETRIES + 1 failures with exit 3.
+        assert set(inc["host"]) == {host}
+        assert sorted(inc["key"]) == sorted(s.names[c] for c in s.starts), host
+        assert list(inc["failures"]) == [RETRIES + 1] * len(s.starts), host
+        assert all(inc["crash_loop"]) and set(inc["exit_codes"]) == {f"3: {RETRIES + 1}"}
+        assert f" on {host}" in texts(at)  # the postmortem shown is this host's
+        nothing_of(at, others, s)
+
+
+def visit(at: AppTest, page: str) -> None:
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == page.capitalize()
+
+
+def nothing_of(at: AppTest, others: list[tuple[str, Seen]], mine: Seen) -> None:
+    """No table or text of the page names another host or one of its containers (by id, and
+    by name unless a container here has the same random name)."""
+    shown = "\n".join([texts(at), *(df.astype(str).to_string() for df in frames(at))])
+    words = set(re.findall(r"[\w.-]+", shown))
+    for host, s in others:
+        assert host not in words, host
+        assert not [c for c in s.names if c[:12] in shown], host
+        assert not (set(s.names.values()) - set(mine.names.values())) & words, host
+
+
 def test_two_engines_through_a_30s_outage_with_collectors_restarted_meanwhile(
     engines: list[PrivateEngine],
     private_pg: PrivatePostgres,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # A password in the URL (trust authentication ignores it) that no line may show.
     url = private_pg.url.replace("postgres@", "postgres:s3cret@")
@@ -244,3 +326,13 @@ def test_two_engines_through_a_30s_outage_with_collectors_restarted_meanwhile(
         # One incident per crash loop, each of its RETRIES + 1 failures.
         assert len(mine) == len(starts) and all(i["failures"] == RETRIES + 1 for i in mine)
     print(f"{sum(len(r.lines()) for r in recorders)} events through a {OUTAGE_S:.0f} s outage")
+
+    # The dashboard, on the same database and range, as a person opens it.
+    monkeypatch.setenv(data.DB_ENV, url)
+    monkeypatch.delenv("DOCKTALLY_COLLECTOR_STATUS", raising=False)
+    started, cpu = time.monotonic(), time.process_time()
+    check_dashboard(
+        url, until, {hosts[e.url]: Seen(r) for e, r in zip(engines, recorders, strict=True)}
+    )
+    took = time.monotonic() - started, time.process_time() - cpu
+    print("dashboard checked in {:.1f} s ({:.1f} s CPU)".format(*took))
