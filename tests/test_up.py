@@ -121,6 +121,28 @@ def test_up_refuses_a_port_in_use(tmp_path: Path, nowhere: str) -> None:
     assert f"--port {port}" in out.decode()
 
 
+def test_up_without_its_database_says_so_in_one_line(nowhere: str) -> None:
+    # Unlike `collect`, which spools while a central database is away, `up` starts only with
+    # its database (it migrates it and serves it): a refused connection is one line, masked.
+    db_port, port = free_port(), free_port()
+    env = {**os.environ, "DOCKTALLY_DB": f"postgresql://docktally:s3cret@127.0.0.1:{db_port}/x"}
+    env.pop("DOCKER_HOST", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "docktally", "up", "--engine", nowhere, "--port", str(port)],
+        capture_output=True,
+        env=env,
+        timeout=STOP_TIMEOUT_S,
+    )
+    out = (proc.stdout + proc.stderr).decode()
+    assert proc.returncode == 1, out
+    lines = out.splitlines()
+    masked = f"postgresql+psycopg://docktally:***@127.0.0.1:{db_port}/x"
+    assert len(lines) == 1 and "s3cret" not in out, out
+    assert lines[0].startswith(f"docktally: error: cannot open database {masked}: "), out
+    assert "Connection refused" in lines[0], out
+    assert port_closed(port), "no dashboard without its database"
+
+
 def test_dashboard_serves_a_database_not_created_yet_and_stops_on_sigint(tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "later.db"
