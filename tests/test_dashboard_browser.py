@@ -1,7 +1,8 @@
 """The dashboard in a real browser: Debian's Chromium driven by Playwright against
 `docktally dashboard` serving the seeded database.
 
-Screenshots go to test-artifacts/ (the `artifacts_dir` fixture)."""
+Screenshots of the viewport go to test-artifacts/seeded-*.png (the `artifacts_dir` fixture);
+tests/test_offline.py takes the full-page ones, on real activity."""
 
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def test_overview_navigation_incident_and_download(
     page.locator('[data-testid="stDataFrame"]').first.wait_for()
     page.get_by_text("Down now").wait_for()
     wait_rendered(page)
-    full_page_screenshot(page, artifacts_dir / "seeded-overview.png")
+    page.screenshot(path=str(artifacts_dir / "seeded-overview.png"))
 
     # The hostile container's labels, picked on the overview, show as the literal characters.
     box = page.locator('[data-testid="stSelectbox"]').filter(has_text="Labels of")
@@ -116,7 +117,7 @@ def test_overview_navigation_incident_and_download(
     page.get_by_text(HOSTILE_LABEL, exact=False).filter(visible=True).first.wait_for()
     assert page.locator("img[src='x']").count() == 0
     wait_rendered(page)
-    full_page_screenshot(page, artifacts_dir / "seeded-hostile-label.png")
+    page.screenshot(path=str(artifacts_dir / "seeded-hostile-label.png"))
 
     nav = page.locator('[data-testid="stSidebarNav"]')
     nav.get_by_role("link", name="Timeline").click()
@@ -124,7 +125,7 @@ def test_overview_navigation_incident_and_download(
     page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
     wait_rendered(page)
     assert re.search(r"/timeline", page.url)
-    full_page_screenshot(page, artifacts_dir / "seeded-timeline.png")
+    page.screenshot(path=str(artifacts_dir / "seeded-timeline.png"))
 
     for title in ("Reliability", "Restart policies", "Collector"):
         nav.get_by_role("link", name=title).click()
@@ -146,7 +147,7 @@ def test_overview_navigation_incident_and_download(
     # is visible.)
     page.get_by_text(HOSTILE, exact=False).filter(visible=True).first.wait_for()
     assert page.locator("img[src='x']").count() == 0
-    full_page_screenshot(page, artifacts_dir / "seeded-incident.png")
+    page.screenshot(path=str(artifacts_dir / "seeded-incident.png"))
 
     with page.expect_download() as md_info:
         page.get_by_role("button", name="Postmortem (Markdown)").click()
@@ -168,7 +169,7 @@ def test_overview_navigation_incident_and_download(
     page.get_by_text("panic: cannot connect to queue").wait_for()
     assert "incident=inc-" in page.url
     wait_rendered(page)
-    full_page_screenshot(page, artifacts_dir / "seeded-crash-loop.png")
+    page.screenshot(path=str(artifacts_dir / "seeded-crash-loop.png"))
 
 
 def test_filters_are_kept_in_the_url(served: str, page: Any, artifacts_dir: Path) -> None:
@@ -179,4 +180,4 @@ def test_filters_are_kept_in_the_url(served: str, page: Any, artifacts_dir: Path
     search = page.get_by_role("textbox", name="Container", exact=True)
     assert search.input_value() == "worker"
     assert "q=worker" in page.url and "range=24h" in page.url
-    full_page_screenshot(page, artifacts_dir / "seeded-filtered.png")
+    page.screenshot(path=str(artifacts_dir / "seeded-filtered.png"))
