@@ -13,7 +13,8 @@ from hypothesis import given
 from docktally.analytics.failures import find_failures
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.model import EVENT_COLUMNS, History, Window
-from docktally.analytics.report import GROUP_BY, build_report
+from docktally.analytics.options import GROUP_BY
+from docktally.analytics.report import build_report
 from docktally.analytics.sample import coverage_frame, history_from_rows, ns
 from docktally.reports.jsonout import report_document
 from tests.test_analytics_properties import SETTINGS, W, _history, histories
