@@ -9,7 +9,7 @@ from docktally.analytics.incidents import find_incident
 from docktally.cli.common import open_reader, write_output
 from docktally.cli.incidents import add_incident_options, load_context
 from docktally.errors import UsageError
-from docktally.reports.postmortem import LOG_LEAD_NS, NS_PER_S, build_postmortem, render
+from docktally.reports.postmortem import NS_PER_S, build_postmortem, evidence_span, render
 from docktally.store import reads
 
 
@@ -21,23 +21,15 @@ def run(args: argparse.Namespace) -> int:
             f"no incident {args.id!r} between --since {args.since} and --until "
             f"{args.until or 'now'} (list them with `docktally incidents`)"
         )
-    host = str(row["host"])
-    start_ns = int(row["start_ns"]) - LOG_LEAD_NS
-    end_ns = int(max(row["failure_times_ns"])) + NS_PER_S
+    start_ns, end_ns = evidence_span(row)
     with open_reader(args) as reader:
-        tails = [
-            reads.load_log_tails(
-                reader, host=host, container_id=str(cid), start_ns=start_ns, end_ns=end_ns
-            )
-            for cid in row["container_ids"]
-        ]
-        # Probes are stored under the unhealthy event they were read at: a failure's time.
-        probes = [
-            reads.load_health_probes(
-                reader, host=host, container_id=str(cid), start_ns=start_ns, end_ns=end_ns
-            )
-            for cid in row["container_ids"]
-        ]
+        tails, probes = reads.load_incident_evidence(
+            reader,
+            host=str(row["host"]),
+            container_ids=row["container_ids"],
+            start_ns=start_ns,
+            end_ns=end_ns,
+        )
     pm = build_postmortem(
         ctx.history.events,
         ctx.failures,

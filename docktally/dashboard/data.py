@@ -627,19 +627,23 @@ def _postmortem(key: tuple[Any, ...], incident_id: str) -> Any:
     row = find_incident(incidents_df, incident_id)
     if row is None:
         return None
+    start_ns, end_ns = pm_reports.evidence_span(row)
     with _reader(view.url) as reader:
-        tails = [
-            reads.load_log_tails(
-                reader,
-                host=str(row["host"]),
-                container_id=str(cid),
-                start_ns=int(row["start_ns"]) - pm_reports.LOG_LEAD_NS,
-                end_ns=int(max(row["failure_times_ns"])) + pm_reports.NS_PER_S,
-            )
-            for cid in row["container_ids"]
-        ]
+        tails, probes = reads.load_incident_evidence(
+            reader,
+            host=str(row["host"]),
+            container_ids=row["container_ids"],
+            start_ns=start_ns,
+            end_ns=end_ns,
+        )
     return pm_reports.build_postmortem(
-        history(view).events, failures(view), incidents_df, row, view.window, tails
+        history(view).events,
+        failures(view),
+        incidents_df,
+        row,
+        view.window,
+        tails,
+        health_probes=probes,
     )
 
 

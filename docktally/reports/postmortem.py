@@ -121,7 +121,7 @@ def _summary_lines(pm: Postmortem) -> list[tuple[str, str]]:
         ("Causes", causes or "-"),
         ("Exit codes", codes or "-"),
         *(
-            [("Health check said (last failed probe)", _probe_text(pm.probes[-1]))]
+            [("Health check said (last failed probe)", probe_text(pm.probes[-1]))]
             if pm.probes
             else []
         ),
@@ -256,7 +256,7 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
         )
     for p in pm.probes:
         rel = humane.offset((p.start_ns - t0) / NS_PER_S)
-        row = (_at(p.start_ns, zone=False), rel, p.container, PROBE, _probe_text(p))
+        row = (_at(p.start_ns, zone=False), rel, p.container, PROBE, probe_text(p))
         rows.append((p.start_ns, -1, row))
     for tail in pm.logs:
         for ln in tail.lines:
@@ -271,7 +271,7 @@ def _timeline_rows(pm: Postmortem) -> list[tuple[str, str, str, str, str]]:
 PROBE = "health check"  # the timeline's name of a failed probe
 
 
-def _probe_text(p: HealthProbe) -> str:
+def probe_text(p: HealthProbe) -> str:
     """`exit 1: connection refused`; the output's lines joined (a table cell holds one)."""
     lines = [ln.strip() for ln in p.output.strip().split("\n") if ln.strip()]
     code = "exit ?" if p.exit_code is None else f"exit {p.exit_code}"
@@ -554,6 +554,12 @@ def render_html(pm: Postmortem) -> str:
         "</body></html>",
     ]
     return "\n".join(h) + "\n"
+
+
+def evidence_span(row: Any) -> tuple[int, int]:
+    """The time whose log tails and probes belong in an incident's postmortem: from a minute
+    before its first failure to a second after its last."""
+    return int(row["start_ns"]) - LOG_LEAD_NS, int(max(row["failure_times_ns"])) + NS_PER_S
 
 
 def build_postmortem(

@@ -11,7 +11,7 @@ raw-JSON lookups return few rows and use SQLAlchemy Core.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -346,6 +346,23 @@ def load_health_probes(
     )
     df["exit_code"] = df["exit_code"].astype("Int64")
     return df
+
+
+def load_incident_evidence(
+    reader: Reader, *, host: str, container_ids: Iterable[str], start_ns: int, end_ns: int
+) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """An incident's log tails and failed health probes, one frame per container, for the
+    postmortem; probes are stored under the unhealthy event they were read at."""
+    ids = [str(cid) for cid in container_ids]
+    tails = [
+        load_log_tails(reader, host=host, container_id=cid, start_ns=start_ns, end_ns=end_ns)
+        for cid in ids
+    ]
+    probes = [
+        load_health_probes(reader, host=host, container_id=cid, start_ns=start_ns, end_ns=end_ns)
+        for cid in ids
+    ]
+    return tails, probes
 
 
 def load_gaps(reader: Reader) -> pd.DataFrame:

@@ -7,7 +7,7 @@ import streamlit as st
 
 from docktally.analytics import trends
 from docktally.dashboard import charts, data, ui
-from docktally.reports import humane
+from docktally.reports import humane, postmortem
 
 view = ui.current_view()
 st.title("Incidents")
@@ -112,3 +112,13 @@ if pm is not None and pm.logs:
         st.code("\n".join(tail.lines), language=None)
 else:
     st.text("No log lines were captured for this incident.")
+
+if pm is not None and pm.probes:
+    st.subheader("Failed health checks")
+    st.code(
+        "\n".join(
+            f"{ui.fmt_time(p.start_ns)}  {p.container}  {postmortem.probe_text(p)}"
+            for p in pm.probes
+        ),
+        language=None,
+    )
