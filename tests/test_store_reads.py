@@ -1,4 +1,4 @@
-"""Read queries on SQLite and PostgreSQL: load_history's lookback and last-event-before, the
+"""Read queries on SQLite and PostgreSQL: load_history's lookback and last events before, the
 stored values as they come back through Arrow, and list_events filters."""
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def seed(store: Engine) -> None:
         writes.insert_events(conn, rows)
 
 
-def test_load_history_keeps_each_containers_last_event_before_the_window(store: Engine) -> None:
+def test_load_history_keeps_each_containers_last_event_of_each_kind_before_the_window(
+    store: Engine,
+) -> None:
     seed(store)
     with db.open_reader(store) as reader:
         h = reads.load_history(reader, START, END)
@@ -70,15 +72,17 @@ def test_load_history_keeps_each_containers_last_event_before_the_window(store: 
     assert list(df.columns) == EVENT_COLUMNS
     got = [(r.container_id[0], r.time_ns, r.action) for r in df.itertuples()]
     assert got == [
-        ("a", 50 * HOUR, "die"),  # last before the lookback horizon
+        ("a", 10 * HOUR, "start"),  # the last start and die before the lookback horizon
+        ("a", 50 * HOUR, "die"),
         ("a", START - HOUR // 2, "start"),  # inside the lookback
         ("a", START + 2 * HOUR, "health_status: unhealthy"),
+        ("b", 1 * HOUR, "create"),
         ("b", 2 * HOUR, "start"),  # the exec_die after it does not count
         ("c", START + HOUR, "kill"),
     ]
     assert df["exit_code"].dtype.name == "Int64" and df["inferred"].dtype == bool
-    assert df.loc[0, "exit_code"] == 1
-    assert df.loc[2, "health"] == "unhealthy"
+    assert df.loc[1, "exit_code"] == 1
+    assert df.loc[3, "health"] == "unhealthy"
 
 
 def test_load_history_by_host(store: Engine) -> None:
@@ -142,10 +146,10 @@ def test_the_events_are_categoricals_named_from_the_container_rows(store: Engine
     seed(store)
     with db.open_reader(store) as reader:
         df = reads.load_events(reader, START, END)
-    assert len(df) == 5
+    assert len(df) == 7
     assert isinstance(df["container_id"].dtype, pd.CategoricalDtype)
     assert isinstance(df["action"].dtype, pd.CategoricalDtype)
-    assert list(df["name"].astype(object)) == ["web", "web", "web", "db", "job"]
+    assert list(df["name"].astype(object)) == ["web", "web", "web", "web", "db", "db", "job"]
 
 
 def test_an_empty_window_has_the_columns_and_types(store: Engine) -> None:

@@ -99,21 +99,25 @@ def _scan_is_cheaper(reader: Reader, start_ns: int, end_ns: int) -> bool:
 
 
 def _events_sql(start_ns: int, end_ns: int, refs: Sequence[int] | None, scan: bool) -> str:
-    """Lifecycle events in [start - lookback, end), and each container's last one before that
-    (which says what state it was in when the window opened). The "last one before" walks the
-    natural-key index (container_ref, time_ns, action) backwards one container at a time,
-    matching lifecycle actions on the index alone: milliseconds per thousand containers,
-    where a window function over the table took ~20 s on 1M events."""
+    """Lifecycle events in [start - lookback, end), and each container's last event of each
+    lifecycle kind before that: the state it was in when the window opened and its cause (the
+    `oom` or `kill` before a `die`, the `start` since, a health check's last report) are then
+    what the whole history says. Each "last one before" walks the natural-key index
+    (container_ref, time_ns, action) backwards one container at a time, matching the kind on
+    the index alone: milliseconds per thousand containers, where a window function over the
+    table took ~20 s on 1M events."""
     horizon = int(start_ns) - LOOKBACK_NS
     t = "+time_ns" if scan else "time_ns"  # `+`: SQLite does not use the time index
     in_refs = "" if refs is None else f" AND container_ref IN {_ints(refs)}"
-    prefixes = " OR ".join(f"i.action LIKE '{k}:%'" for k in sorted(LIFECYCLE_KIND_ORDER))
-    before = (
-        f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE kind IN {_KINDS} AND id IN ("
+    of_refs = "" if refs is None else f" WHERE c.ref IN {_ints(refs)}"
+    last_of_kind = " UNION ALL ".join(
         "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
-        f"AND i.time_ns < {horizon} AND (i.action IN {_KINDS} OR {prefixes}) "
-        "ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) "
-        f"FROM containers c{'' if refs is None else f' WHERE c.ref IN {_ints(refs)}'})"
+        f"AND i.time_ns < {horizon} AND (i.action = '{k}' OR i.action LIKE '{k}:%') "
+        f"ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) FROM containers c{of_refs}"
+        for k in sorted(LIFECYCLE_KIND_ORDER)
+    )
+    before = (
+        f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE kind IN {_KINDS} AND id IN ({last_of_kind})"
     )
     return (
         f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE {t} >= {horizon} "
@@ -146,11 +150,11 @@ def _nullable_ints(col: pa.ChunkedArray) -> pd.arrays.IntegerArray:
 def load_events(
     reader: Reader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """Lifecycle events in [start - lookback, end), plus each container's last one before that;
-    EVENT_COLUMNS, sorted by host, container_id, time_ns. Text columns are Categoricals with
-    sorted categories; the per-container strings come from `containers` through each row's
-    ref, never per row. Events of a container written after its row was read wait for the
-    next read."""
+    """Lifecycle events in [start - lookback, end), plus each container's last event of each
+    kind before that; EVENT_COLUMNS, sorted by host, container_id, time_ns. Text columns are
+    Categoricals with sorted categories; the per-container strings come from `containers`
+    through each row's ref, never per row. Events of a container written after its row was
+    read wait for the next read."""
     box = _query(reader, f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers ORDER BY ref")
     refs = None
     if hosts:
