@@ -210,29 +210,36 @@ def test_maintenance_mutes_and_the_uptime_kuma_2846_case(
         wait_until(
             lambda: "health_status: unhealthy" in events_of(store, "sick"), 60, "sick unhealthy"
         )
+        # A long window, ended once the inside has been checked: a loaded machine that takes
+        # seconds to run the job must not see the window end before the check.
         start = time.time_ns()
-        end = start + 8 * S
+        ids = []
         with store.begin() as conn:
             for name in ("sick", "broke"):
-                writes.add_maintenance(
+                mid = writes.add_maintenance(
                     conn,
                     {
                         "host": None,
                         "target_kind": "container",
                         "target": name,
                         "start_ns": start,
-                        "end_ns": end,
+                        "end_ns": start + 300 * S,
                         "kind": "maintenance",
                         "reason": "test window",
                         "created_by": "test",
                         "created_ns": start,
                     },
                 )
+                ids.append(mid)
         # A job failing inside the window and still failed at its end: one message, then.
         broke = clean_engine.run("sh", "-c", "echo broken; exit 2", name="broke")
         assert broke.wait(timeout=30)["StatusCode"] == 2
         evaluations_after(service)
         assert receiver.messages == []  # inside the window: nothing
+        end = time.time_ns() + S
+        with store.begin() as conn:
+            for mid in ids:
+                assert writes.edit_maintenance(conn, mid, {"end_ns": end}, "ended by the test")
         wait_until(lambda: time.time_ns() > end, 20, "the window's end")
         wait_until(lambda: len(receiver.messages) >= 1, 30, "the message at the window's end")
         evaluations_after(service, 10)
