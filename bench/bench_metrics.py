@@ -6,20 +6,23 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
 
 1. Scrape: bench/generate.py's events for `--containers` containers are imported into a
    SQLite file; a MetricsServer over it refreshes (the first refresh computes every
-   container's totals since its first event; the next ones only the recent tail), then
-   `--scrapes` GETs of /metrics over HTTP are timed. Target: a scrape <= 200 ms.
+   container's totals since its first event; the next ones only the recent tail; each is
+   timed in parts: totals from the store, series rows, text), then `--scrapes` GETs of
+   /metrics over HTTP are timed. Target: a scrape <= 200 ms.
 2. Collector: a private engine (tests/private_engine.py) with `--churners` processes looping
    create/start/wait/remove; the collector writes into the same database. Event-to-commit
    latency (the bench_collector_latency measure) for `--seconds` without the endpoint, then
-   `--seconds` with the endpoint as `collect --metrics` serves it (the store's series from a
-   `docktally metrics` child, refreshing after each scrape) scraped every `--scrape-every`
-   seconds (15, Prometheus' usual interval) by another process,
-   `--rounds` times in turn (the machine's load drifts). Target: p99 not slowed.
+   `--seconds` with the endpoint as `collect --metrics` runs it (a MetricsServer in the
+   collector's process, on its store, refreshing at most every `--refresh` seconds after a
+   scrape) scraped every `--scrape-every` seconds (15, Prometheus' usual interval) by
+   another process, `--rounds` times in turn (the machine's load drifts). Target: p99 not
+   slowed.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import subprocess
 import sys
@@ -36,9 +39,15 @@ from bench.generate import write_file
 from bench.installed import byte_compile
 from docktally.cli import main as docktally
 from docktally.collector.runner import Collector
-from docktally.metrics.endpoint import CollectorMetrics, fetch
+from docktally.metrics.collector import (
+    ContainerCollector,
+    IncidentCollector,
+    StoreHealthCollector,
+    container_rows,
+)
+from docktally.metrics.endpoint import render
 from docktally.metrics.health import CollectorHealth, sessions_of
-from docktally.metrics.server import MetricsServer
+from docktally.metrics.server import REFRESH_S, MetricsServer
 from docktally.store import db
 from tests.private_engine import IMAGE, PrivateEngine
 
@@ -62,15 +71,31 @@ def scrape(url: str) -> tuple[float, int]:
     return time.perf_counter() - t0, len(body)
 
 
-def bench_scrape(url: str, scrapes: int) -> MetricsServer:
+def timed_refresh(server: MetricsServer) -> str:
+    """MetricsServer.refresh's steps, each timed (CPU of this thread)."""
+    cpu = [time.thread_time()]
+    snapshot = server.totals.refresh()
+    cpu.append(time.thread_time())
+    rows = container_rows(snapshot)
+    cpu.append(time.thread_time())
+    server.rendered = render(
+        ContainerCollector(rows),
+        IncidentCollector(rows, snapshot.now_ns),
+        StoreHealthCollector(snapshot),
+    )
+    cpu.append(time.thread_time())
+    totals, rows_s, text = (b - a for a, b in itertools.pairwise(cpu))
+    return (
+        f"{cpu[-1] - cpu[0]:.2f} s CPU (totals {totals:.2f}, series rows {rows_s:.2f}, "
+        f"text {text:.2f})"
+    )
+
+
+def bench_scrape(url: str, scrapes: int) -> None:
     store = db.connect(url, readonly=True)
     server = MetricsServer(store, port=0)
-    t0 = time.perf_counter()
-    server.refresh()
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    server.refresh()
-    tail = time.perf_counter() - t0
+    first = timed_refresh(server)
+    tail = timed_refresh(server)
     server.start()
     endpoint = f"http://127.0.0.1:{server.port}/metrics"
     times, size = [], 0
@@ -79,18 +104,17 @@ def bench_scrape(url: str, scrapes: int) -> MetricsServer:
         times.append(took)
     text = urllib.request.urlopen(endpoint, timeout=60).read().decode()
     samples = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    print(f"first refresh (all history): {first:.2f} s; next refresh (tail): {tail:.2f} s")
+    print(f"first refresh (all history): {first}\nnext refresh (tail): {tail}")
     print(
         f"scrape: median {statistics.median(times) * 1000:.1f} ms, "
         f"max {max(times) * 1000:.1f} ms over {scrapes}; {size / 1e6:.1f} MB, {samples} samples"
     )
     server.close()
     store.dispose()
-    return server
 
 
 def bench_collector(
-    url: str, seconds: float, churners: int, rounds: int, scrape_every: float
+    url: str, seconds: float, churners: int, rounds: int, scrape_every: float, refresh_s: float
 ) -> None:
     eng = PrivateEngine()
     eng.start()
@@ -117,17 +141,22 @@ def bench_collector(
         time.sleep(2)  # churn under way
         lat: dict[bool, list[float]] = {False: [], True: []}
         scrapes: list[float] = []
+        refreshes: list[tuple[float, float]] = []
         for _ in range(rounds):
-            # Without the endpoint, then with it (started and refreshed once before measuring).
+            # Without the endpoint, then with it.
             phase.append([])
             time.sleep(seconds)
-            lat[False] += phase[-1]
-            # As `docktally collect --metrics` runs it: the store's series from a child.
-            server = CollectorMetrics(url, health, port=0).start()
+            alone = list(phase[-1])
+            lat[False] += alone
+            # As `docktally collect --metrics` runs it: in this process, on the collector's store.
+            # Refreshed twice first (all history, then the tail, whose CPU time sets the pause).
+            server = MetricsServer(store, port=0, health=health, refresh_s=refresh_s)
+            server.refresh()
+            server.refresh()
+            server.start()
             endpoint = f"http://127.0.0.1:{server.port}/metrics"
-            while b"docktally_container_restarts_total" not in fetch(endpoint):
-                time.sleep(0.5)
             phase.append([])
+            done = server.refreshes
             scraper = subprocess.Popen(
                 [sys.executable, "-c", SCRAPER, endpoint, str(scrape_every)],
                 stdout=subprocess.PIPE,
@@ -135,9 +164,15 @@ def bench_collector(
             )
             time.sleep(seconds)
             lat[True] += phase[-1]
+            print(
+                f"round: p99 {pct(alone, 99):.0f} ms alone, {pct(phase[-1], 99):.0f} ms "
+                f"with the endpoint ({len(alone)} / {len(phase[-1])} events)",
+                flush=True,
+            )
             scraper.terminate()
             out, _ = scraper.communicate()
             scrapes += [float(x) for x in out.split()]
+            refreshes.append((server.refreshes - done, server.last_refresh_cpu_s))
             server.close()
         for on, name in ((False, "without the endpoint"), (True, "with the endpoint")):
             v = lat[on]
@@ -148,6 +183,10 @@ def bench_collector(
         print(
             f"{len(scrapes)} scrapes beside the collector, median "
             f"{statistics.median(scrapes) * 1000:.1f} ms, max {max(scrapes) * 1000:.1f} ms"
+        )
+        print(
+            "refreshes while measured (count, last one's CPU s): "
+            + ", ".join(f"{n}, {cpu:.2f}" for n, cpu in refreshes)
         )
     finally:
         for p in procs:
@@ -169,6 +208,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--churners", type=int, default=3)
     ap.add_argument("--scrape-every", type=float, default=15.0, help="seconds (default 15)")
+    ap.add_argument("--refresh", type=float, default=REFRESH_S, help="seconds (default 15)")
     ap.add_argument("--rounds", type=int, default=2, help="without/with pairs (default 2)")
     ap.add_argument("--skip-collector", action="store_true")
     args = ap.parse_args()
@@ -184,7 +224,9 @@ def main() -> None:
     assert docktally(["import", "--db", url, "--host", "bench", str(lines)]) == 0
     bench_scrape(url, args.scrapes)
     if not args.skip_collector:
-        bench_collector(url, args.seconds, args.churners, args.rounds, args.scrape_every)
+        bench_collector(
+            url, args.seconds, args.churners, args.rounds, args.scrape_every, args.refresh
+        )
 
 
 if __name__ == "__main__":

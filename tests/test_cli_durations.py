@@ -15,6 +15,8 @@ from docktally.timespec import NS_PER_S
 # (the command, the command line up to the option, the option, whether 0 is a valid value)
 DURATION_OPTIONS = [
     ("collect", ["collect"], "--duration", False),
+    ("collect", ["collect"], "--metrics-refresh", False),
+    ("up", ["up"], "--metrics-refresh", False),
     ("lab", ["lab"], "--duration", False),
     ("lab", ["lab"], "--crash-every", False),
     ("lab", ["lab"], "--manual-mttr", True),
@@ -38,6 +40,7 @@ DURATION_OPTIONS = [
     ("policies", ["policies"], "--manual-mttr", True),
     ("policies", ["policies"], "--stable", True),
     ("metrics", ["metrics"], "--duration", False),
+    ("metrics", ["metrics"], "--refresh", False),
 ]
 IDS = [f"{command} {option}" for command, _, option, _ in DURATION_OPTIONS]
 PARAMS = ("command", "argv", "option", "zero_ok")
@@ -127,3 +130,5 @@ def test_defaults_go_through_the_same_parser() -> None:
     assert policies.manual_mttr_ns is None  # measured from history
     assert build_parser(["collect"]).parse_args(["collect"]).duration_ns is None
     assert build_parser(["metrics"]).parse_args(["metrics"]).duration_ns is None
+    assert build_parser(["metrics"]).parse_args(["metrics"]).refresh_ns == 15 * NS_PER_S
+    assert build_parser(["up"]).parse_args(["up"]).metrics_refresh_ns == 15 * NS_PER_S

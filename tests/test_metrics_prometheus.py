@@ -30,6 +30,8 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 # The rules' windows divided by this: 1h/5m become 120 s/10 s.
 WINDOW_SCALE = 30
+# Prometheus scrapes every second here; the series are recomputed at most this often.
+REFRESH_S = 2
 
 
 def free_port() -> int:
@@ -94,6 +96,8 @@ def collect_with_metrics(clean_engine: PrivateEngine, tmp_path: Path) -> Iterato
             "prom",
             "--metrics",
             f"127.0.0.1:{port}",
+            "--metrics-refresh",
+            f"{REFRESH_S}s",
         ],
         env=clean_engine.env(),
         stdout=subprocess.DEVNULL,
@@ -217,7 +221,9 @@ def test_prometheus_agrees_with_the_report(
     removed = time.time()
     # Two refreshes after the removals, the endpoint has everything the store has.
     wait_until(
-        lambda: prom.scalar(snap, time.time()) > removed + 6, 60, "a snapshot after the removals"
+        lambda: prom.scalar(snap, time.time()) > removed + 2 * REFRESH_S + 2,
+        60,
+        "a snapshot after the removals",
     )
 
     end = time.time()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +23,13 @@ from docktally.errors import UsageError
 from docktally.metrics.address import parse_address
 from docktally.metrics.collector import (
     ContainerCollector,
-    ContainerValues,
     IncidentCollector,
     StoreHealthCollector,
     container_rows,
 )
-from docktally.metrics.exposition import render_containers
 from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth, ProcessHealthCollector
 from docktally.metrics.rules import render_rules
+from docktally.metrics.server import MetricsServer
 from docktally.metrics.summary import StoreTotals
 from docktally.store import collection, db, reads
 
@@ -85,7 +86,7 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
     health.watch_sessions("unix:///x.sock", lambda: 3)
     rows = container_rows(snap)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ContainerCollector(ContainerValues.of(rows)))
+    registry.register(ContainerCollector(rows))
     registry.register(IncidentCollector(rows, snap.now_ns))
     registry.register(StoreHealthCollector(snap))
     registry.register(ProcessHealthCollector(health.view()))
@@ -127,7 +128,7 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
 ODD = ['we"b', "back\\slash", "new\nline", "ünï-cödé ✓", "{brace}=,", ""]
 
 
-def test_the_fast_rendering_is_prometheus_clients(recorded: Engine) -> None:
+def test_every_sample_carries_its_rows_labels_and_values(recorded: Engine) -> None:
     with recorded.connect() as conn:
         end = max(collection.last_event_ns_by_host(conn).values()) + NS
     snap = StoreTotals(recorded, clock_ns=lambda: end).refresh()
@@ -138,10 +139,81 @@ def test_the_fast_rendering_is_prometheus_clients(recorded: Engine) -> None:
     rows.loc[0, "downtime_s"] = 1.234567890123e12
     rows.loc[1, "observed_s"] = 3e-7
     rows.loc[2, "restarts"] = 10**9
-    values = ContainerValues.of(rows)
+    text = generate_latest_of(ContainerCollector(rows)).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    by_labels = {
+        (r.host, r.container, r.service, r.image, r.policy): r for r in rows.itertuples(index=False)
+    }
+    assert len(by_labels) == len(rows) >= 5
+    seen = 0
+    for family in families.values():
+        for s in family.samples:
+            row = by_labels[
+                tuple(s.labels[k] for k in ("host", "container", "service", "image", "policy"))
+            ]
+            want = {
+                "docktally_container_restarts_total": row.restarts,
+                "docktally_container_oom_kills_total": row.oom_kills,
+                "docktally_container_downtime_seconds_total": row.downtime_s,
+                "docktally_container_observed_seconds_total": row.observed_s,
+                "docktally_container_last_exit_code": row.last_exit_code,
+                "docktally_container_last_exit_timestamp_seconds": row.last_exit_ns / NS
+                if not pd.isna(row.last_exit_ns)
+                else None,
+                "docktally_container_state": float(s.labels.get("state") == row.state),
+                "docktally_container_failures_total": getattr(
+                    row, f"failures_{s.labels.get('cause')}", None
+                ),
+            }[s.name]
+            assert s.value == want, (s, row)
+            seen += 1
+    exited = int(rows["last_exit_ns"].notna().sum())
+    assert seen == len(rows) * (4 + 7 + 5) + 2 * exited
+
+
+def generate_latest_of(*collectors: object) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ContainerCollector(values))
-    assert render_containers(values) == generate_latest(registry)
+    for c in collectors:
+        registry.register(c)  # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return bytes(resp.read())
+
+
+def test_the_server_refreshes_after_a_scrape_at_most_once_per_interval(recorded: Engine) -> None:
+    health = CollectorHealth()
+    health.on_commit([{"host": "rec", "time_ns": time.time_ns()}], time.time_ns())
+    server = MetricsServer(recorded, port=0, refresh_s=0.5, health=health).start()
+    url = f"http://127.0.0.1:{server.port}/metrics"
+    try:
+        # Before the first refresh: the collector's own health, never a wait on the store.
+        first = get(url)
+        assert b"docktally_collector_events_total" in first
+        assert b"docktally_container_" not in first
+        deadline = time.monotonic() + 30
+        while server.refreshes < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        text = get(url)
+        assert b'docktally_container_oom_kills_total{container="hungry"' in text
+        assert text.endswith(render_health(health))
+        # Nobody scraped after that: no more refreshes, however long.
+        while server.refreshes < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert server.refreshes == 2
+        for _ in range(10):
+            get(url)
+        time.sleep(0.3)
+        assert server.refreshes <= 3
+    finally:
+        server.close()
+
+
+def render_health(health: CollectorHealth) -> bytes:
+    return generate_latest_of(ProcessHealthCollector(health.view()))
 
 
 @pytest.mark.parametrize("by", ["container", "service", "host,service"])

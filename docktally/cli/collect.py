@@ -11,7 +11,7 @@ from typing import Any
 
 from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
 from docktally.cli.common import add_db, add_duration, add_keep_exec_commands
-from docktally.cli.metrics import add_metrics_address
+from docktally.cli.metrics import add_metrics_address, add_refresh
 from docktally.errors import DocktallyError, UsageError
 from docktally.timespec import NS_PER_S
 
@@ -47,6 +47,7 @@ def register(sub: Any) -> None:
     add_keep_exec_commands(p)
     add_hosts(p, "--host-label")  # its older spelling
     add_metrics_address(p, "--metrics", None)
+    add_refresh(p, "--metrics-refresh")
     p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
     add_alert_options(p)
     p.set_defaults(func=run)
@@ -107,13 +108,18 @@ def run(args: argparse.Namespace) -> int:
     metrics = health = None
     if args.metrics:
         from docktally.metrics.address import exposure_warning, parse_address
-        from docktally.metrics.endpoint import CollectorMetrics
         from docktally.metrics.health import CollectorHealth, sessions_of
+        from docktally.metrics.server import MetricsServer
 
         address, port = parse_address(args.metrics)
         health = CollectorHealth()
-        db_url = store.url.render_as_string(hide_password=False)
-        metrics = CollectorMetrics(db_url, health, address=address, port=port).start()
+        metrics = MetricsServer(
+            store,
+            address=address,
+            port=port,
+            refresh_s=args.metrics_refresh_ns / NS_PER_S,
+            health=health,
+        ).start()
         warning = exposure_warning("--metrics", address, metrics.port)
         if warning:
             print(f"docktally collect: {warning}", file=sys.stderr, flush=True)

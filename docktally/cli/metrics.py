@@ -4,7 +4,6 @@ central store), with no collector in this process."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any
@@ -13,7 +12,9 @@ from docktally.cli.common import add_db, add_duration, open_db
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.timespec import NS_PER_S
 
-PARENT_CHECK_S = 0.5
+STOP_CHECK_S = 0.5
+# Matches Prometheus' usual scrape interval; see docs/metrics.md (Freshness).
+REFRESH = "15s"
 
 EPILOG = """examples:
   docktally metrics                                   # http://127.0.0.1:9486/metrics
@@ -32,6 +33,16 @@ def add_metrics_address(p: argparse.ArgumentParser, flag: str, default: str | No
     )
 
 
+def add_refresh(p: argparse.ArgumentParser, flag: str) -> None:
+    add_duration(
+        p,
+        flag,
+        default=REFRESH,
+        help="recompute the container series at most this often, after a scrape "
+        "(longer on a big store: a refresh takes at most a quarter of one core)",
+    )
+
+
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "metrics",
@@ -45,11 +56,8 @@ def register(sub: Any) -> None:
     )
     add_db(p)
     add_metrics_address(p, "--address", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
+    add_refresh(p, "--refresh")
     add_duration(p, "--duration", help="stop after this long (default: until a signal)")
-    # `collect --metrics` and `up` run this command as a child: it ends with its parent.
-    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--health-from", metavar="URL", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -61,22 +69,25 @@ def run(args: argparse.Namespace) -> int:
     address, port = parse_address(args.address, "--address")
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args, readonly=True)
-    server = MetricsServer(store, address=address, port=port, health_from=args.health_from).start()
+    server = MetricsServer(
+        store,
+        address=address,
+        port=port,
+        refresh_s=args.refresh_ns / NS_PER_S,
+        option="--address",
+    ).start()
     warning = exposure_warning("--address", address, server.port)
-    if warning and not args.quiet:
+    if warning:
         print(f"docktally metrics: {warning}", file=sys.stderr, flush=True)
-    if not args.quiet:
-        print(
-            f"docktally metrics: serving http://{address}:{server.port}/metrics",
-            file=sys.stderr,
-            flush=True,
-        )
+    print(
+        f"docktally metrics: serving http://{address}:{server.port}/metrics",
+        file=sys.stderr,
+        flush=True,
+    )
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         with stop_requested() as stopping:
-            while not stopping.wait(PARENT_CHECK_S):
-                if args.parent_pid is not None and os.getppid() != args.parent_pid:
-                    break  # the collector that started this endpoint is gone
+            while not stopping.wait(STOP_CHECK_S):
                 if deadline is not None and time.monotonic() >= deadline:
                     break
     finally:

@@ -15,13 +15,14 @@ from docktally.cli.alerts import add_alert_options, config_from_args, start_aler
 from docktally.cli.collect import add_hosts, engines_and_hosts, failure
 from docktally.cli.common import add_db, add_keep_exec_commands, open_db
 from docktally.cli.dashboard import add_serve_options
-from docktally.cli.metrics import add_metrics_address
+from docktally.cli.metrics import add_metrics_address, add_refresh
 from docktally.dashboard import server
 from docktally.dashboard.signals import stop_requested
 from docktally.dashboard.status import STATUS_ENV, EngineStatus, write_status
 from docktally.errors import UsageError
 from docktally.listening import check_port_free
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT, parse_address
+from docktally.timespec import NS_PER_S
 
 STATUS_EVERY_S = 1.0
 COLLECTOR_JOIN_S = 10.0
@@ -46,6 +47,7 @@ def register(sub: Any) -> None:
     add_hosts(p)
     add_serve_options(p)
     add_metrics_address(p, "--metrics", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
+    add_refresh(p, "--metrics-refresh")
     p.add_argument(
         "--no-logs",
         action="store_true",
@@ -59,8 +61,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
     from docktally.collector.runner import Collector
-    from docktally.metrics.endpoint import CollectorMetrics
     from docktally.metrics.health import CollectorHealth, sessions_of
+    from docktally.metrics.server import MetricsServer
 
     alerts = config_from_args(args)
     pairs = engines_and_hosts(args)
@@ -72,9 +74,15 @@ def run(args: argparse.Namespace) -> int:
     store = open_db(args)  # migrates to head
     url = store.url.render_as_string(hide_password=False)
     health = CollectorHealth()
-    metrics: CollectorMetrics | None = None
+    metrics: MetricsServer | None = None
     try:
-        metrics = CollectorMetrics(url, health, address=metrics_at[0], port=metrics_at[1])
+        metrics = MetricsServer(
+            store,
+            address=metrics_at[0],
+            port=metrics_at[1],
+            refresh_s=args.metrics_refresh_ns / NS_PER_S,
+            health=health,
+        )
     except UsageError as exc:
         # The dashboard and the collector are the main job: without the endpoint, say so.
         print(f"docktally up: metrics not served: {exc}", file=sys.stderr, flush=True)

@@ -33,18 +33,16 @@ LABELS = SERIES_LABELS  # host, container, service, image, policy
 
 @dataclass(frozen=True)
 class Family:
-    """One container metric family: its name, type, help, unit and its one label beyond
-    LABELS (failures have a cause, the state set a state)."""
+    """One container metric family: its name, type, help, unit, the series rows' columns its
+    values come from, and its one label beyond LABELS (failures have a cause, the state set a
+    state)."""
 
     name: str
     kind: str  # "counter" | "gauge"
     help: str
+    columns: tuple[str, ...]
     unit: str = ""
     extra: str | None = None
-
-    @property
-    def exposed(self) -> str:
-        return self.name + "_total" if self.kind == "counter" else self.name
 
     def new(self) -> CounterMetricFamily | GaugeMetricFamily:
         labels = [*LABELS, self.extra] if self.extra else LABELS
@@ -57,35 +55,51 @@ RESTARTS = Family(
     "counter",
     "Restarts after a failure (the engine's or a person's start), since the container's "
     "first stored event.",
+    ("restarts",),
 )
 FAILURES = Family(
     "docktally_container_failures",
     "counter",
     "Failures (up to down or unhealthy that nobody asked for), by cause.",
+    tuple(FAILURE_COUNTS),
     extra="cause",
 )
-OOM_KILLS = Family("docktally_container_oom_kills", "counter", "Failures caused by an OOM kill.")
+OOM_KILLS = Family(
+    "docktally_container_oom_kills", "counter", "Failures caused by an OOM kill.", ("oom_kills",)
+)
 DOWNTIME = Family(
-    "docktally_container_downtime_seconds", "counter", "Time down or unhealthy.", "seconds"
+    "docktally_container_downtime_seconds",
+    "counter",
+    "Time down or unhealthy.",
+    ("downtime_s",),
+    "seconds",
 )
 OBSERVED = Family(
     "docktally_container_observed_seconds",
     "counter",
     "Time up, down or unhealthy (planned and unknown time excluded): availability is "
     "1 - increase(downtime) / increase(observed).",
+    ("observed_s",),
     "seconds",
 )
 STATE = Family(
     "docktally_container_state",
     "gauge",
     "1 for the container's current state (up, unhealthy, down, planned, unknown).",
+    ("state",),
     extra="state",
 )
-EXIT_CODE = Family("docktally_container_last_exit_code", "gauge", "Exit code of the last exit.")
+EXIT_CODE = Family(
+    "docktally_container_last_exit_code",
+    "gauge",
+    "Exit code of the last exit.",
+    ("last_exit_code",),
+)
 EXIT_TIME = Family(
     "docktally_container_last_exit_timestamp_seconds",
     "gauge",
     "When the container last exited.",
+    ("last_exit_ns",),
     "seconds",
 )
 CONTAINER_FAMILIES = (
@@ -100,57 +114,46 @@ CONTAINER_FAMILIES = (
 )
 
 
-@dataclass(frozen=True)
-class ContainerValues:
-    """The container families' values, one entry per series row, as plain Python lists."""
-
-    labels: list[list[str]]  # SERIES_LABELS per row
-    counts: list[list[int]]  # restarts, oom_kills, then one per FAILURE_CAUSES
-    seconds: list[list[float]]  # downtime, observed
-    states: list[str]
-    exits: list[tuple[int, float] | None]  # (last exit code, its time in s)
-
-    @staticmethod
-    def of(rows: pd.DataFrame) -> ContainerValues:
-        codes = rows["last_exit_code"].tolist()
-        times = rows["last_exit_ns"].tolist()
-        return ContainerValues(
-            labels=rows[SERIES_LABELS].to_numpy(dtype=object).tolist(),
-            counts=rows[["restarts", "oom_kills", *FAILURE_COUNTS]].to_numpy(np.int64).tolist(),
-            seconds=rows[["downtime_s", "observed_s"]].to_numpy(np.float64).tolist(),
-            states=rows["state"].tolist(),
-            exits=[
-                None if pd.isna(code) else (int(code), int(at) / NS)
-                for code, at in zip(codes, times, strict=True)
-            ],
-        )
-
-
 class ContainerCollector(Collector):
-    """Per container (label set) counters and state. metrics.exposition renders the same
-    series faster; tests hold the two equal."""
+    """Per container (label set) counters and state, from analytics.totals.series rows: the
+    given families, or all of them."""
 
-    def __init__(self, values: ContainerValues) -> None:
-        self.values = values
+    def __init__(
+        self, rows: pd.DataFrame, families: tuple[Family, ...] = CONTAINER_FAMILIES
+    ) -> None:
+        self.rows = rows
+        self.families = families
 
     def collect(self) -> Iterator[Metric]:
-        v = self.values
-        fam = {f: f.new() for f in CONTAINER_FAMILIES}
-        for lab, cnt, (down_s, obs_s), st, ex in zip(
-            v.labels, v.counts, v.seconds, v.states, v.exits, strict=True
-        ):
-            fam[RESTARTS].add_metric(lab, cnt[0])
-            fam[OOM_KILLS].add_metric(lab, cnt[1])
-            for cause, n in zip(FAILURE_CAUSES, cnt[2:], strict=True):
-                fam[FAILURES].add_metric([*lab, cause], n)
-            fam[DOWNTIME].add_metric(lab, down_s)
-            fam[OBSERVED].add_metric(lab, obs_s)
-            for name in STATES:
-                fam[STATE].add_metric([*lab, name], 1.0 if name == st else 0.0)
-            if ex is not None:
-                fam[EXIT_CODE].add_metric(lab, ex[0])
-                fam[EXIT_TIME].add_metric(lab, ex[1])
-        yield from fam.values()
+        rows = self.rows
+        labels = rows[LABELS].to_numpy(dtype=object).tolist()
+        for f in self.families:
+            metric = f.new()
+            if f is FAILURES:
+                counts = rows[list(FAILURE_COUNTS)].to_numpy(np.int64).tolist()
+                for lab, per_cause in zip(labels, counts, strict=True):
+                    for cause, n in zip(FAILURE_CAUSES, per_cause, strict=True):
+                        metric.add_metric([*lab, cause], n)
+            elif f is STATE:
+                for lab, state in zip(labels, rows["state"].tolist(), strict=True):
+                    for name in STATES:
+                        metric.add_metric([*lab, name], 1.0 if name == state else 0.0)
+            elif f in (EXIT_CODE, EXIT_TIME):
+                exited = rows[rows["last_exit_ns"].notna()]
+                values = exited[f.columns[0]].to_numpy(np.int64)
+                for lab, value in zip(
+                    exited[LABELS].to_numpy(dtype=object).tolist(),
+                    (values / NS if f is EXIT_TIME else values).tolist(),
+                    strict=True,
+                ):
+                    metric.add_metric(lab, value)
+            else:
+                dtype = np.float64 if f.unit == "seconds" else np.int64
+                for lab, value in zip(
+                    labels, rows[f.columns[0]].to_numpy(dtype).tolist(), strict=True
+                ):
+                    metric.add_metric(lab, value)
+            yield metric
 
 
 class IncidentCollector(Collector):

@@ -1,19 +1,11 @@
-"""The HTTP side of /metrics, and the endpoint beside a collector (`docktally collect
---metrics`, `docktally up`): a `docktally metrics` child process (server.py) serves it, so that
-the store's series (pandas, ~0.6 s of CPU per refresh and 27 MB of text at 10,000 containers)
-never hold the GIL the collector's writer needs, nor load pandas into the collector; this
-process only answers the child with its own health (events, commit lag, reconnects), read from
-the commit hook's counters.
-"""
+"""The HTTP side of /metrics: a small threading server that answers GET /metrics with what the
+MetricsServer (server.py) has ready, and the one place text is rendered (prometheus_client's
+generate_latest)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import contextlib
 import threading
-import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,12 +14,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from docktally.errors import UsageError
-from docktally.listening import check_port_free
-from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
-from docktally.metrics.health import CollectorHealth, ProcessHealthCollector
-
-# The collector's health, asked by the child at each scrape.
-CHILD_TIMEOUT_S = 2.0
 
 
 def render(*collectors: Collector) -> bytes:
@@ -40,11 +26,11 @@ def render(*collectors: Collector) -> bytes:
 class Http:
     """A ThreadingHTTPServer answering GET /metrics with `scrape()`, in a daemon thread."""
 
-    def __init__(self, address: str, port: int, scrape: Callable[[], bytes]) -> None:
+    def __init__(self, address: str, port: int, scrape: Callable[[], bytes], option: str) -> None:
         try:
             self.httpd = ThreadingHTTPServer((address, port), _handler(scrape))
         except OSError as exc:
-            raise UsageError(f"--metrics {address}:{port}: {exc.strerror}") from None
+            raise UsageError(f"{option} {address}:{port}: {exc.strerror}") from None
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
         self.thread = threading.Thread(
@@ -52,71 +38,10 @@ class Http:
         )
 
     def close(self) -> None:
-        self.httpd.shutdown()
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.thread.join(timeout=5)
         self.httpd.server_close()
-        self.thread.join(timeout=5)
-
-
-class CollectorMetrics:
-    """/metrics beside a collector, served on the public address by a `docktally metrics`
-    child process; the child adds this process's health, which it fetches from a loopback
-    port here at each scrape (a few hundred bytes: the store's megabytes never pass through
-    the collector's process)."""
-
-    def __init__(
-        self,
-        db_url: str,
-        health: CollectorHealth,
-        *,
-        address: str = DEFAULT_ADDRESS,
-        port: int = DEFAULT_PORT,
-    ) -> None:
-        self.db_url = db_url
-        self.health = health
-        self.address = address
-        self.port = port or _free_port()
-        check_port_free(address, self.port, f"--metrics {address}:{self.port}")
-        self._http = Http("127.0.0.1", 0, self.scrape)
-        self.child: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> CollectorMetrics:
-        # The URL through the environment, not argv: `ps` shows argv, with its password.
-        env = {**os.environ, "DOCKTALLY_DB": self.db_url}
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        argv = [sys.executable, "-m", "docktally", "metrics", "--quiet"]
-        argv += ["--address", f"{host}:{self.port}", "--parent-pid", str(os.getpid())]
-        argv += ["--health-from", f"http://127.0.0.1:{self._http.port}/metrics"]
-        self._http.thread.start()
-        self.child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
-        return self
-
-    def close(self) -> None:
-        if self.child is not None:
-            self.child.terminate()
-            try:
-                self.child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.child.kill()
-                self.child.wait()
-        self._http.close()
-
-    def scrape(self) -> bytes:
-        return render(ProcessHealthCollector(self.health.view()))
-
-
-def fetch(url: str) -> bytes:
-    """Another process's metrics text; nothing if it does not answer (still starting, gone)."""
-    try:
-        with urllib.request.urlopen(url, timeout=CHILD_TIMEOUT_S) as resp:
-            return bytes(resp.read())
-    except OSError:
-        return b""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _handler(scrape: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
@@ -130,7 +55,9 @@ def _handler(scrape: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", CONTENT_TYPE_LATEST)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            # A scraper that gave up (Prometheus' scrape timeout) is nothing to report.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per scrape would bury the collector's own messages
