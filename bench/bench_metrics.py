@@ -12,11 +12,11 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
 2. Collector: a private engine (tests/private_engine.py) with `--churners` processes looping
    create/start/wait/remove; the collector writes into the same database. Event-to-commit
    latency (the bench_collector_latency measure) for `--seconds` without the endpoint, then
-   `--seconds` with the endpoint as `collect --metrics` runs it (a MetricsServer in the
-   collector's process, on its store, refreshing at most every `--refresh` seconds after a
-   scrape) scraped every `--scrape-every` seconds (15, Prometheus' usual interval) by
-   another process, `--rounds` times in turn (the machine's load drifts). Target: p99 not
-   slowed.
+   `--seconds` with the endpoint as `collect --metrics` runs it (the store's series from a
+   `docktally metrics` child refreshing at most every `--refresh` seconds after a scrape, the
+   collector answering it with its health) scraped every `--scrape-every` seconds (15,
+   Prometheus' usual interval) by another process, `--rounds` times in turn (the machine's
+   load drifts). Target: p99 not slowed.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from docktally.metrics.collector import (
     StoreHealthCollector,
     container_rows,
 )
-from docktally.metrics.endpoint import render
+from docktally.metrics.endpoint import CollectorMetrics, fetch, render
 from docktally.metrics.health import CollectorHealth, sessions_of
 from docktally.metrics.server import REFRESH_S, MetricsServer
 from docktally.store import db
@@ -73,7 +73,7 @@ def scrape(url: str) -> tuple[float, int]:
 
 def timed_refresh(server: MetricsServer) -> str:
     """MetricsServer.refresh's steps, each timed (CPU of this thread)."""
-    cpu = [time.thread_time()]
+    wall, cpu = time.perf_counter(), [time.thread_time()]
     snapshot = server.totals.refresh()
     cpu.append(time.thread_time())
     rows = container_rows(snapshot)
@@ -86,8 +86,8 @@ def timed_refresh(server: MetricsServer) -> str:
     cpu.append(time.thread_time())
     totals, rows_s, text = (b - a for a, b in itertools.pairwise(cpu))
     return (
-        f"{cpu[-1] - cpu[0]:.2f} s CPU (totals {totals:.2f}, series rows {rows_s:.2f}, "
-        f"text {text:.2f})"
+        f"{time.perf_counter() - wall:.2f} s, {cpu[-1] - cpu[0]:.2f} s CPU (totals "
+        f"{totals:.2f}, series rows {rows_s:.2f}, text {text:.2f})"
     )
 
 
@@ -141,22 +141,19 @@ def bench_collector(
         time.sleep(2)  # churn under way
         lat: dict[bool, list[float]] = {False: [], True: []}
         scrapes: list[float] = []
-        refreshes: list[tuple[float, float]] = []
         for _ in range(rounds):
             # Without the endpoint, then with it.
             phase.append([])
             time.sleep(seconds)
             alone = list(phase[-1])
             lat[False] += alone
-            # As `docktally collect --metrics` runs it: in this process, on the collector's store.
-            # Refreshed twice first (all history, then the tail, whose CPU time sets the pause).
-            server = MetricsServer(store, port=0, health=health, refresh_s=refresh_s)
-            server.refresh()
-            server.refresh()
-            server.start()
+            # As `docktally collect --metrics` runs it: the store's series from a child, whose
+            # first refresh (all history) is done before measuring.
+            server = CollectorMetrics(url, health, port=0, refresh_s=refresh_s).start()
             endpoint = f"http://127.0.0.1:{server.port}/metrics"
+            while b"docktally_container_restarts_total" not in fetch(endpoint):
+                time.sleep(0.5)
             phase.append([])
-            done = server.refreshes
             scraper = subprocess.Popen(
                 [sys.executable, "-c", SCRAPER, endpoint, str(scrape_every)],
                 stdout=subprocess.PIPE,
@@ -172,7 +169,6 @@ def bench_collector(
             scraper.terminate()
             out, _ = scraper.communicate()
             scrapes += [float(x) for x in out.split()]
-            refreshes.append((server.refreshes - done, server.last_refresh_cpu_s))
             server.close()
         for on, name in ((False, "without the endpoint"), (True, "with the endpoint")):
             v = lat[on]
@@ -184,10 +180,7 @@ def bench_collector(
             f"{len(scrapes)} scrapes beside the collector, median "
             f"{statistics.median(scrapes) * 1000:.1f} ms, max {max(scrapes) * 1000:.1f} ms"
         )
-        print(
-            "refreshes while measured (count, last one's CPU s): "
-            + ", ".join(f"{n}, {cpu:.2f}" for n, cpu in refreshes)
-        )
+
     finally:
         for p in procs:
             p.terminate()

@@ -108,17 +108,18 @@ def run(args: argparse.Namespace) -> int:
     metrics = health = None
     if args.metrics:
         from docktally.metrics.address import exposure_warning, parse_address
+        from docktally.metrics.endpoint import CollectorMetrics
         from docktally.metrics.health import CollectorHealth, sessions_of
-        from docktally.metrics.server import MetricsServer
 
         address, port = parse_address(args.metrics)
         health = CollectorHealth()
-        metrics = MetricsServer(
-            store,
+        db_url = store.url.render_as_string(hide_password=False)
+        metrics = CollectorMetrics(
+            db_url,
+            health,
             address=address,
             port=port,
             refresh_s=args.metrics_refresh_ns / NS_PER_S,
-            health=health,
         ).start()
         warning = exposure_warning("--metrics", address, metrics.port)
         if warning:

@@ -4,6 +4,7 @@ central store), with no collector in this process."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -12,7 +13,8 @@ from docktally.cli.common import add_db, add_duration, open_db
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.timespec import NS_PER_S
 
-STOP_CHECK_S = 0.5
+PARENT_CHECK_S = 0.5
+CHILD_NICE = 10
 # Matches Prometheus' usual scrape interval; see docs/metrics.md (Freshness).
 REFRESH = "15s"
 
@@ -58,6 +60,10 @@ def register(sub: Any) -> None:
     add_metrics_address(p, "--address", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
     add_refresh(p, "--refresh")
     add_duration(p, "--duration", help="stop after this long (default: until a signal)")
+    # `collect --metrics` and `up` run this command as a child: it ends with its parent, adds
+    # the parent's health to each scrape and leaves the messages to the parent.
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--health-from", metavar="URL", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -67,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from docktally.metrics.server import MetricsServer
 
     address, port = parse_address(args.address, "--address")
+    if args.parent_pid is not None:
+        # Beside a collector, on a busy machine the collector's writer goes first.
+        os.nice(CHILD_NICE)
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
     store = open_db(args, readonly=True)
     server = MetricsServer(
@@ -74,20 +83,24 @@ def run(args: argparse.Namespace) -> int:
         address=address,
         port=port,
         refresh_s=args.refresh_ns / NS_PER_S,
+        health_from=args.health_from,
         option="--address",
     ).start()
     warning = exposure_warning("--address", address, server.port)
-    if warning:
-        print(f"docktally metrics: {warning}", file=sys.stderr, flush=True)
-    print(
-        f"docktally metrics: serving http://{address}:{server.port}/metrics",
-        file=sys.stderr,
-        flush=True,
-    )
+    if args.parent_pid is None:
+        if warning:
+            print(f"docktally metrics: {warning}", file=sys.stderr, flush=True)
+        print(
+            f"docktally metrics: serving http://{address}:{server.port}/metrics",
+            file=sys.stderr,
+            flush=True,
+        )
     deadline = None if duration_s is None else time.monotonic() + duration_s
     try:
         with stop_requested() as stopping:
-            while not stopping.wait(STOP_CHECK_S):
+            while not stopping.wait(PARENT_CHECK_S):
+                if args.parent_pid is not None and os.getppid() != args.parent_pid:
+                    break  # the collector that started this endpoint is gone
                 if deadline is not None and time.monotonic() >= deadline:
                     break
     finally:

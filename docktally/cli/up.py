@@ -61,8 +61,8 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
     from docktally.collector.runner import Collector
+    from docktally.metrics.endpoint import CollectorMetrics
     from docktally.metrics.health import CollectorHealth, sessions_of
-    from docktally.metrics.server import MetricsServer
 
     alerts = config_from_args(args)
     pairs = engines_and_hosts(args)
@@ -74,14 +74,14 @@ def run(args: argparse.Namespace) -> int:
     store = open_db(args)  # migrates to head
     url = store.url.render_as_string(hide_password=False)
     health = CollectorHealth()
-    metrics: MetricsServer | None = None
+    metrics: CollectorMetrics | None = None
     try:
-        metrics = MetricsServer(
-            store,
+        metrics = CollectorMetrics(
+            url,
+            health,
             address=metrics_at[0],
             port=metrics_at[1],
             refresh_s=args.metrics_refresh_ns / NS_PER_S,
-            health=health,
         )
     except UsageError as exc:
         # The dashboard and the collector are the main job: without the endpoint, say so.

@@ -1,11 +1,20 @@
-"""The HTTP side of /metrics: a small threading server that answers GET /metrics with what the
-MetricsServer (server.py) has ready, and the one place text is rendered (prometheus_client's
-generate_latest)."""
+"""The HTTP side of /metrics, and the endpoint beside a collector (`docktally collect
+--metrics`, `docktally up`): a `docktally metrics` child process (server.py) serves it, so that
+the store's series (pandas and prometheus_client's rendering, ~3 s of CPU per refresh at 10,000
+containers) never hold the GIL the collector's writer needs (bench/README.md: its p99 went
+from 175 to 835 ms with them in its process); this process only answers the child with its
+own health (events, commit lag, reconnects), read from the commit hook's counters.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -14,6 +23,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from docktally.errors import UsageError
+from docktally.listening import check_port_free
+from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
+from docktally.metrics.health import CollectorHealth, ProcessHealthCollector
+
+# The collector's health, asked by the child at each scrape.
+HEALTH_TIMEOUT_S = 2.0
 
 
 def render(*collectors: Collector) -> bytes:
@@ -42,6 +57,70 @@ class Http:
             self.httpd.shutdown()
             self.thread.join(timeout=5)
         self.httpd.server_close()
+
+
+class CollectorMetrics:
+    """/metrics beside a collector, served on the public address by a `docktally metrics`
+    child process; the child adds this process's health, which it fetches from a loopback
+    port here at each scrape (a few hundred bytes: the store's megabytes never pass through
+    the collector's process)."""
+
+    def __init__(
+        self,
+        db_url: str,
+        health: CollectorHealth,
+        *,
+        address: str = DEFAULT_ADDRESS,
+        port: int = DEFAULT_PORT,
+        refresh_s: float = 15.0,
+    ) -> None:
+        self.db_url = db_url
+        self.health = health
+        self.address = address
+        self.port = port or _free_port()
+        self.refresh_s = refresh_s
+        check_port_free(address, self.port, f"--metrics {address}:{self.port}")
+        self._http = Http("127.0.0.1", 0, self.scrape, "--metrics")
+        self.child: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> CollectorMetrics:
+        # The URL through the environment, not argv: `ps` shows argv, with its password.
+        env = {**os.environ, "DOCKTALLY_DB": self.db_url}
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        argv = [sys.executable, "-m", "docktally", "metrics", "--address", f"{host}:{self.port}"]
+        argv += ["--refresh", f"{max(self.refresh_s, 0.001):.3f}", "--parent-pid", str(os.getpid())]
+        argv += ["--health-from", f"http://127.0.0.1:{self._http.port}/metrics"]
+        self._http.thread.start()
+        self.child = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        return self
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.terminate()
+            try:
+                self.child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.child.kill()
+                self.child.wait()
+        self._http.close()
+
+    def scrape(self) -> bytes:
+        return render(ProcessHealthCollector(self.health.view()))
+
+
+def fetch(url: str) -> bytes:
+    """Another process's metrics text; nothing if it does not answer (still starting, gone)."""
+    try:
+        with urllib.request.urlopen(url, timeout=HEALTH_TIMEOUT_S) as resp:
+            return bytes(resp.read())
+    except OSError:
+        return b""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _handler(scrape: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:

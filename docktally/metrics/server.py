@@ -1,8 +1,8 @@
-"""Serve /metrics: beside a collector (`collect --metrics`, `up`, in the collector's process) or
-from the database alone (`docktally metrics`). The store's series are computed (pandas) and
-rendered (prometheus_client) in one thread of their own, at most once per refresh interval and
-only after a scrape; a scrape sends the latest rendering with the collector's own health,
-rendered then from its in-memory counters, so it never waits on pandas."""
+"""Serve /metrics from the store (`docktally metrics`, and the child that `collect --metrics`
+and `up` start, see endpoint.py). The store's series are computed (pandas) and rendered
+(prometheus_client) in one thread of their own, at most once per refresh interval and only
+after a scrape; a scrape sends the latest rendering, with the collector's own health fetched
+then when beside a collector, so it never waits on pandas."""
 
 from __future__ import annotations
 
@@ -20,8 +20,7 @@ from docktally.metrics.collector import (
     StoreHealthCollector,
     container_rows,
 )
-from docktally.metrics.endpoint import Http, render
-from docktally.metrics.health import CollectorHealth, ProcessHealthCollector
+from docktally.metrics.endpoint import Http, fetch, render
 from docktally.metrics.summary import StoreTotals
 
 REFRESH_S = 15.0
@@ -37,12 +36,14 @@ class MetricsServer:
         address: str = DEFAULT_ADDRESS,
         port: int = DEFAULT_PORT,
         refresh_s: float = REFRESH_S,
-        health: CollectorHealth | None = None,
+        health_from: str | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         option: str = "--metrics",
     ) -> None:
         self.totals = StoreTotals(store, clock_ns=clock_ns)
-        self.health = health
+        # Where a collector serves its own health (endpoint.CollectorMetrics), added to each
+        # scrape.
+        self.health_from = health_from
         self.refresh_s = refresh_s
         # The latest refresh's text, replaced whole: nothing until the first refresh is done.
         self.rendered = b""
@@ -86,9 +87,9 @@ class MetricsServer:
 
     def scrape(self) -> bytes:
         self._scraped.set()
-        if self.health is None:
+        if self.health_from is None:
             return self.rendered
-        return self.rendered + render(ProcessHealthCollector(self.health.view()))
+        return self.rendered + fetch(self.health_from)
 
     def _refresh_loop(self) -> None:
         # After a scrape, at most once per refresh_s: the next scrape finds values at most
