@@ -1,10 +1,8 @@
 """The store's day summaries: `docktally report --summaries` (built days from them, the other
 days from the events) prints what it prints from the events alone, on two generated hosts;
-late events mark days dirty, and `db summarize` builds them again.
-
-Imported containers have no inspect facts: one with a health check is known by its
-health_status events, and a day read alone may hold none of them (docs/cli.md says so). Those
-containers are left out of the comparison here, and only those."""
+late events mark days dirty, and `db summarize` builds them again. Every container is compared,
+the health-checked imported ones too (known by their last health_status event before a day),
+and the fleet totals and time by class."""
 
 from __future__ import annotations
 
@@ -37,23 +35,6 @@ def _report(db_url: str, args: list[str], capsys: pytest.CaptureFixture[str]) ->
     capsys.readouterr()
     assert main(["report", "--db", db_url, *WINDOW, "--format", "json", *args]) == 0
     doc = orjson.loads(capsys.readouterr().out)
-    # Containers that report health (no facts on an import): see the module's docstring.
-    engine = db.connect(db_url)
-    with engine.connect() as conn:
-        hc = set(
-            conn.execute(
-                text(
-                    "SELECT DISTINCT c.container_id FROM events e JOIN containers c "
-                    "ON c.ref = e.container_ref WHERE e.kind = 'health_status'"
-                )
-            ).scalars()
-        )
-    engine.dispose()
-    for key in ("groups", "breakdown"):
-        if key in doc:
-            doc[key] = [g for g in doc[key] if g["key"]["container_id"] not in hc]
-    doc.pop("fleet")
-    doc.pop("time_by_class_s")
     return doc
 
 
