@@ -178,7 +178,10 @@ def test_crash_loop_oom_stop_health_rm_equal_docker_events(
             wait_until(health_is("healthy"), 30, "healthy again")
             sleeper.stop(timeout=1)
             assert oom.wait(timeout=60)["StatusCode"] == 137
-            assert api.inspect_container(oom.id)["State"]["OOMKilled"] is True
+            # The engine sets the flag from containerd's OOM event, which can come after the exit.
+            wait_until(
+                lambda: api.inspect_container(oom.id)["State"]["OOMKilled"] is True, 10, "OOMKilled"
+            )
             wait_loop_done(eng, loop.id, 4)
             with contextlib.suppress(Exception):
                 rm.wait(timeout=10)
