@@ -178,6 +178,8 @@ def test_every_dashboard_page_loads_offline(
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Incident").click()
             page.get_by_role("option", name=re.compile(CRASH_LOOP)).click()
             page.get_by_text("crash loop: yes", exact=False).wait_for()
+            # on-failure:3 made its three restarts and left it down: the page says so.
+            page.get_by_text("on-failure:3 exhausted", exact=False).wait_for()
             wait_rendered(page)
             page.evaluate("() => document.activeElement?.blur()")  # no focus ring in the picture
         if path == "reliability":

@@ -68,6 +68,8 @@ if inc is None:
 st.header("Postmortem")
 ui.incident_summary(inc)
 pm = data.postmortem(view, chosen)
+if pm is not None and pm.gave_up:
+    st.warning(f"Restart policy gave up: {pm.gave_up}")
 
 left, right = st.columns(2)
 left.download_button(
