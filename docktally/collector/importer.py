@@ -170,6 +170,26 @@ def import_lines(
     `covers` when given. `on_progress(lines_read)` is called after each chunk. Runs in `conn`'s
     transaction, which the caller commits.
     """
+    with writes.bulk_cache(conn):
+        result = _import(conn, lines, host, skip_invalid, on_progress, chunk_rows,
+                         keep_exec_commands)  # fmt: skip
+    span = covers if covers is not None else _span(result)
+    if span is not None:
+        result.coverage_id = record_import_coverage(
+            conn, host=host, start_ns=span[0], end_ns=span[1]
+        )
+    return result
+
+
+def _import(
+    conn: Connection,
+    lines: Iterable[bytes | str] | Any,
+    host: str,
+    skip_invalid: bool,
+    on_progress: Callable[[int], None] | None,
+    chunk_rows: int,
+    keep_exec_commands: bool,
+) -> ImportResult:
     result = ImportResult()
     known = writes.Containers()
     line_no = 0
@@ -210,11 +230,6 @@ def import_lines(
             on_progress(result.read)
     known.flush(conn)
     result.already_stored -= result.new
-    span = covers if covers is not None else _span(result)
-    if span is not None:
-        result.coverage_id = record_import_coverage(
-            conn, host=host, start_ns=span[0], end_ns=span[1]
-        )
     return result
 
 
