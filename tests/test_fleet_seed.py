@@ -12,6 +12,7 @@ from typing import Any
 
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
+from docktally.analytics.select import without_lab
 from docktally.store import alerts as outbox
 from docktally.store import db, reads, writes
 from tests.test_dashboard_seed import HOST, S, Seed, _event, _fact, seed
@@ -101,7 +102,8 @@ def test_the_fleet_seed_has_two_hosts(tmp_path: Path) -> None:
     now = time.time_ns()
     seed_fleet(url, now)
     with db.open_reader(db.connect(url, readonly=True)) as reader:
-        h = reads.load_history(reader, now - 86400 * S, now)
+        # As the report and the dashboard count by default: the seed's lab run left out.
+        h = without_lab(reads.load_history(reader, now - 86400 * S, now))
     groups = build_report(h, Window(now - 86400 * S, now), by="host").groups.set_index("host")
     assert sorted(groups.index) == [EDGE, HOST]
     assert groups.loc[EDGE, "failures"] == EDGE_FAILURES
