@@ -210,6 +210,7 @@ def test_a_failing_health_check_says_why_in_its_postmortem(
     assert "exit 1: db ping failed: connection refused &lt;b&gt;&amp;</td>" in page
     assert SAID not in page
     # The dashboard's Incidents page shows the same output, as text.
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from docktally.dashboard import data
@@ -217,6 +218,8 @@ def test_a_failing_health_check_says_why_in_its_postmortem(
 
     monkeypatch.setenv(data.DB_ENV, url)
     monkeypatch.delenv("DOCKTALLY_COLLECTOR_STATUS", raising=False)
+    st.cache_data.clear()  # another test's pages in this process may have cached views
+    st.cache_resource.clear()
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     at.query_params["incident"] = inc["id"]
     at.run()
