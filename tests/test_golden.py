@@ -2,15 +2,18 @@
 #11's refactor printed them, on a small bench database and on the recorded engine events.
 
 Each case runs the CLI's `main()` on a database filled by `docktally import` (the path users
-take) and compares its output with tests/golden/<dataset>/<case>: JSON parsed, floats equal to
-1e-9 relative, everything else exact; text formats byte for byte; HTML after `normalise_html`.
+take) and compares its output with tests/golden/<dataset>/<case>: JSON and CSV parsed, floats
+equal to 1e-9 relative, everything else exact; other text formats byte for byte; HTML after
+`normalise_html`.
 A change that alters numbers on purpose regenerates the files with `scripts/golden` (which runs
 this module as a script), so the diff shows what changed.
 """
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import json
 import math
 import re
@@ -173,9 +176,34 @@ def json_differences(want: Any, got: Any, where: str = "$") -> Iterator[str]:
         yield f"{where}: {want!r} != {got!r}"
 
 
+def csv_differences(want: str, got: str) -> Iterator[str]:
+    """Cell by cell: numbers with a fraction to FLOAT_REL relative (full precision is printed,
+    so another evaluation order of the same sum shows in the last digits), the rest exact."""
+    w_rows, g_rows = list(csv.reader(io.StringIO(want))), list(csv.reader(io.StringIO(got)))
+    if len(w_rows) != len(g_rows):
+        yield f"{len(w_rows)} rows != {len(g_rows)}"
+    for r, (w_row, g_row) in enumerate(zip(w_rows, g_rows, strict=False)):
+        if len(w_row) != len(g_row) or any(
+            w != g and not _close_numbers(w, g) for w, g in zip(w_row, g_row, strict=True)
+        ):
+            yield f"row {r + 1}:\n-{','.join(w_row)}\n+{','.join(g_row)}"
+
+
+def _close_numbers(want: str, got: str) -> bool:
+    if "." not in want + got:
+        return False
+    try:
+        w, g = float(want), float(got)
+    except ValueError:
+        return False
+    return math.isclose(w, g, rel_tol=FLOAT_REL, abs_tol=FLOAT_ABS)
+
+
 def differences(case: Case, want: str, got: str) -> list[str]:
     if case.fmt == "json":
         return list(json_differences(json.loads(want), json.loads(got)))
+    if case.fmt == "csv":
+        return list(csv_differences(want, got))
     if want == got:
         return []
     diff = difflib.unified_diff(

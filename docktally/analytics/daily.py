@@ -401,7 +401,8 @@ def _metric_frame(
         stop_mean = np.where(stops > 0, stop_s / np.maximum(stops, 1), np.nan)
     r_uni, r_inv = np.unique(failures, return_inverse=True)
     q_low = chi2_ppf(0.95, 2 * r_uni + 2)
-    q_high = np.where(r_uni > 0, chi2_ppf(0.05, np.maximum(2 * r_uni, 1)), np.nan)
+    q_high = np.full(len(r_uni), np.nan)
+    q_high[r_uni > 0] = chi2_ppf(0.05, 2 * r_uni[r_uni > 0])
     return pd.DataFrame(
         {
             "uptime_s": up,

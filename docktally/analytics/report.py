@@ -135,7 +135,7 @@ def jsonable(v: Any) -> Any:
 
 
 def chi2_ppf(q: float, df: Any) -> Any:
-    """scipy.stats.chi2.ppf(q, df) (analytics/chi2.py: imports scipy.special on use)."""
+    """scipy.stats.chi2.ppf(q, df) for even df (analytics/chi2.py)."""
     return chi2.ppf(q, df)
 
 
@@ -344,7 +344,8 @@ def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> p
     # Chi-squared quantiles once per distinct failure count, not once per group.
     r_uni, r_inv = np.unique(failures, return_inverse=True)
     q_low = chi2_ppf(0.95, 2 * r_uni + 2)
-    q_high = np.where(r_uni > 0, chi2_ppf(0.05, np.maximum(2 * r_uni, 1)), np.nan)
+    q_high = np.full(len(r_uni), np.nan)
+    q_high[r_uni > 0] = chi2_ppf(0.05, 2 * r_uni[r_uni > 0])
     ci_low = 2 * up / q_low[r_inv]
     ci_high = 2 * up / q_high[r_inv]
 
@@ -427,14 +428,10 @@ def _stops_of_containers(tl: Timeline, history: History) -> tuple[pd.DataFrame, 
     """The stops of analytics.stops, and each one's container code (-1: not in the timeline):
     found once for the groups and the fleet."""
     st = find_stops(history.events)
-    c = tl.containers
-    hosts, ids = c["host"].astype(str), c["container_id"].astype(str)
-    ck_of = {hi: k for k, hi in enumerate(zip(hosts, ids, strict=True))}
-    ck = np.array(
-        [ck_of.get(hi, -1) for hi in zip(st["host"], st["container_id"], strict=True)],
-        dtype=np.int64,
-    )
-    return st, ck
+    c = tl.containers  # one row per (host, container id)
+    known = pd.MultiIndex.from_arrays([c[k].astype(object) for k in ("host", "container_id")])
+    stopped = pd.MultiIndex.from_arrays([st[k].astype(object) for k in ("host", "container_id")])
+    return st, known.get_indexer(stopped).astype(np.int64)
 
 
 def _attach_stops(u: _Units, tl: Timeline, stops: tuple[pd.DataFrame, np.ndarray], by: str) -> None:

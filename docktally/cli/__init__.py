@@ -46,7 +46,7 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with argv, only the chosen subcommand's module is imported.
 
-    Importing every subcommand would load pandas, scipy, matplotlib and Streamlit into
+    Importing every subcommand would load pandas, matplotlib and Streamlit into
     `docktally collect`, a long-running process that needs none of them.
     """
     parser = argparse.ArgumentParser(
