@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from docktally.analytics.model import Window
-    from docktally.store.db import ArrowReader
+    from docktally.store.arrow import ArrowReader
 
 FORMATS = ("table", "json", "csv", "markdown", "html")
 
@@ -174,6 +174,11 @@ def open_db(args: argparse.Namespace, *, readonly: bool = False) -> Engine:
 
 def open_reader(args: argparse.Namespace) -> ArrowReader:
     """The store at head, for the analysis reads (store.reads.load_history and the like)."""
+    from docktally.store import arrow
+
+    reader = arrow.open_at_head(getattr(args, "db", None))  # a SQLite file at head
+    if reader is not None:
+        return reader
     from docktally.store import db
 
     return db.open_reader(open_db(args, readonly=True))

@@ -1,5 +1,5 @@
-"""Opening the database: URL resolution and checks, the SQLite file's mode and pragmas,
-migration to head, and the Arrow (ADBC) connection the analysis reads go through."""
+"""Opening the database: URL checks, the SQLite file's mode and pragmas, migration to head,
+and the Arrow (ADBC) connection the analysis reads go through (store.arrow)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote, unquote
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
@@ -21,35 +21,15 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from docktally.errors import StoreError, UsageError
 from docktally.masking import url_without_password
 
-ENV_DB = "DOCKTALLY_DB"
-
-# The newest migration's revision. Checked against Alembic's own idea of the head by a test;
-# comparing it with the database's alembic_version costs one query, where loading Alembic to
-# ask costs half a second of every command's start.
-HEAD_REVISION = "0006"
-
-
-def default_db_path(env: dict[str, str] | None = None) -> Path:
-    """The embedded default: $XDG_DATA_HOME/docktally/docktally.db (~/.local/share/...)."""
-    env = dict(os.environ) if env is None else env
-    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
-    return Path(base) / "docktally" / "docktally.db"
-
-
-def resolve_db_url(url: str | None, env: dict[str, str] | None = None) -> str:
-    """--db, else $DOCKTALLY_DB, else the SQLite file in the user's data directory.
-
-    A bare path is taken as a SQLite file; `postgresql://` means psycopg 3.
-    """
-    env = dict(os.environ) if env is None else env
-    url = url or env.get(ENV_DB) or ""
-    if not url:
-        return f"sqlite:///{default_db_path(env)}"
-    if "://" not in url:
-        return f"sqlite:///{Path(url).expanduser().absolute()}"
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
+# Where the store is and the Arrow reader live in store.arrow, which imports no SQLAlchemy;
+# named here too for the callers that open the store through this module.
+from docktally.store.arrow import ENV_DB as ENV_DB
+from docktally.store.arrow import HEAD_REVISION as HEAD_REVISION
+from docktally.store.arrow import ArrowReader as ArrowReader
+from docktally.store.arrow import Reader as Reader
+from docktally.store.arrow import default_db_path as default_db_path
+from docktally.store.arrow import resolve_db_url as resolve_db_url
+from docktally.store.arrow import sqlite_reader
 
 
 def _check_url(url: str) -> Any:
@@ -372,54 +352,6 @@ def checkpoint_wal(engine: Engine) -> None:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-class Reader(Protocol):
-    """What store.reads queries through: SQL in, a pyarrow.Table out."""
-
-    sqlite: bool
-
-    def table(self, sql: str, params: tuple[Any, ...] = ()) -> Any: ...
-
-
-class ArrowReader:
-    """A read-only ADBC connection: queries come back as Arrow tables, column by column in C,
-    on SQLite (adbc-driver-sqlite) and PostgreSQL (adbc-driver-postgresql, binary COPY) alike.
-
-    adbc-driver-sqlite carries its own copy of SQLite, and two copies with one file open in
-    one process drop each other's POSIX locks when either closes it: `open_reader` disposes
-    the SQLAlchemy engine before opening this, and every read of the reading commands and the
-    dashboard goes through this connection.
-    """
-
-    # Rows per Arrow batch on SQLite (the driver's default is 1,024): the driver types each
-    # column from its first batch, so small tables are read in one (a column NULL in the
-    # first rows and text later would fail), and big reads pay the per-batch cost less often.
-    BATCH_ROWS = 1 << 20
-
-    def __init__(self, con: Any, sqlite: bool) -> None:
-        self._con = con
-        self.sqlite = sqlite
-
-    def table(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        """The rows of `sql` (parameters `$1`, `$2`, ...: both drivers take them) as a
-        pyarrow.Table."""
-        with self._con.cursor() as cur:
-            if self.sqlite:
-                cur.adbc_statement.set_options(
-                    **{"adbc.sqlite.query.batch_rows": str(self.BATCH_ROWS)}
-                )
-            cur.execute(sql, params or None)
-            return cur.fetch_arrow_table()
-
-    def close(self) -> None:
-        self._con.close()
-
-    def __enter__(self) -> ArrowReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 class ConnectionReader:
     """The same queries through a SQLAlchemy connection, for a process that also writes the
     store (the collector serving metrics): there Arrow's driver must not open the SQLite file
@@ -448,15 +380,10 @@ def open_reader(engine: Engine) -> ArrowReader:
     engine.dispose()
     try:
         if url.get_backend_name() == "sqlite":
-            import adbc_driver_sqlite.dbapi
-
             path = str(url.database)
             if path.startswith("file:"):  # connect(readonly=True)'s URI
                 path = unquote(path[len("file:") :].split("?", 1)[0])
-            uri = "file:" + quote(str(Path(path).expanduser().resolve())) + "?mode=ro"
-            # Autocommit: a connection kept open (the dashboard's) must not hold a read
-            # transaction, which would pin the WAL and hide newer events.
-            return ArrowReader(adbc_driver_sqlite.dbapi.connect(uri, autocommit=True), True)
+            return sqlite_reader(Path(path))
         import adbc_driver_postgresql.dbapi
 
         plain = url.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -5,20 +5,20 @@ dashboard and the metrics, and the dashboard's collector tables) are SQL run by 
 Reader, which returns Arrow columns: an ArrowReader (ADBC) on SQLite and PostgreSQL alike, no
 Python object per value; in a process that also writes (the collector's metrics), a
 ConnectionReader on its SQLAlchemy connection. The event listing (`docktally events`) and
-raw-JSON lookups return few rows and use SQLAlchemy Core.
+raw-JSON lookups return few rows and use SQLAlchemy Core, imported by those functions alone: a
+report loads no SQLAlchemy (store.arrow).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Select, Subquery, or_, select
 
 from docktally.analytics.model import (
     COVERAGE_COLUMNS,
@@ -29,8 +29,10 @@ from docktally.analytics.model import (
     History,
 )
 from docktally.analytics.states import LIFECYCLE_KIND_ORDER
-from docktally.store.db import Reader
-from docktally.store.schema import containers, events, raw_chunks
+from docktally.store.arrow import Reader
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Select, Subquery
 
 # Events this long before the window are loaded too: a `kill` just before the window explains a
 # `die` just inside it, and incidents need the run-up.
@@ -82,33 +84,45 @@ _EVENT_SQL_COLUMNS = (
 _TEXT = ("action", "kind", "health", "cause_hint")
 
 
-def _scan_is_cheaper(reader: Reader, start_ns: int, end_ns: int) -> bool:
+def _stored_span(reader: Reader) -> tuple[int, int] | None:
+    """The first and last stored event's time (None: no events), one statement each: SQLite
+    and PostgreSQL answer a min() or a max() from an end of the time index."""
+    lo = reader.table("SELECT min(time_ns) AS t FROM events").column(0)[0].as_py()
+    hi = reader.table("SELECT max(time_ns) AS t FROM events").column(0)[0].as_py()
+    return None if lo is None or hi is None else (int(lo), int(hi))
+
+
+def _scan_is_cheaper(reader: Reader, span: tuple[int, int], start_ns: int, end_ns: int) -> bool:
     """Whether [start - lookback, end) spans most of the stored events' time range: then SQLite
     reads the table straight through faster than it follows the time index row by row (in
     time order, a row per random page when events were not stored in time order: 10M events
     of the bench took 10x as long). PostgreSQL's planner has the statistics to choose."""
-    if not reader.sqlite:
-        return False
-    # One min() or max() a statement: SQLite answers each from an end of the index.
-    lo = reader.table("SELECT min(time_ns) AS t FROM events").column(0)[0].as_py()
-    hi = reader.table("SELECT max(time_ns) AS t FROM events").column(0)[0].as_py()
-    if lo is None or hi is None or hi <= lo:
+    lo, hi = span
+    if not reader.sqlite or hi <= lo:
         return False
     covered = min(int(end_ns), hi) - max(int(start_ns) - LOOKBACK_NS, lo)
     return covered > 0.3 * (hi - lo)
 
 
-def _events_sql(start_ns: int, end_ns: int, refs: Sequence[int] | None, scan: bool) -> str:
-    """Lifecycle events in [start - lookback, end), and each container's last event of each
-    lifecycle kind before that: the state it was in when the window opened and its cause (the
-    `oom` or `kill` before a `die`, the `start` since, a health check's last report) are then
-    what the whole history says. Each "last one before" walks the natural-key index
-    (container_ref, time_ns, action) backwards one container at a time, matching the kind on
-    the index alone: milliseconds per thousand containers, where a window function over the
-    table took ~20 s on 1M events."""
+def _events_sql(
+    start_ns: int, end_ns: int, refs: Sequence[int] | None, scan: bool, before: bool = True
+) -> str:
+    """Lifecycle events in [start - lookback, end), and (with `before`) each container's last
+    event of each lifecycle kind before that: the state it was in when the window opened and
+    its cause (the `oom` or `kill` before a `die`, the `start` since, a health check's last
+    report) are then what the whole history says. Each "last one before" walks the
+    natural-key index (container_ref, time_ns, action) backwards one container at a time,
+    matching the kind on the index alone: milliseconds per thousand containers, where a
+    window function over the table took ~20 s on 1M events."""
     horizon = int(start_ns) - LOOKBACK_NS
     t = "+time_ns" if scan else "time_ns"  # `+`: SQLite does not use the time index
     in_refs = "" if refs is None else f" AND container_ref IN {_ints(refs)}"
+    window = (
+        f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE {t} >= {horizon} "
+        f"AND {t} < {int(end_ns)} AND kind IN {_KINDS}{in_refs}"
+    )
+    if not before:
+        return window
     of_refs = "" if refs is None else f" WHERE c.ref IN {_ints(refs)}"
     last_of_kind = " UNION ALL ".join(
         "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
@@ -116,13 +130,10 @@ def _events_sql(start_ns: int, end_ns: int, refs: Sequence[int] | None, scan: bo
         f"ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) FROM containers c{of_refs}"
         for k in sorted(LIFECYCLE_KIND_ORDER)
     )
-    before = (
+    earlier = (
         f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE kind IN {_KINDS} AND id IN ({last_of_kind})"
     )
-    return (
-        f"SELECT {_EVENT_SQL_COLUMNS} FROM events WHERE {t} >= {horizon} "
-        f"AND {t} < {int(end_ns)} AND kind IN {_KINDS}{in_refs} UNION ALL {before}"
-    )
+    return f"{window} UNION ALL {earlier}"
 
 
 def _categorical(codes: np.ndarray, categories: Any) -> pd.Categorical:
@@ -160,8 +171,12 @@ def load_events(
     if hosts:
         box = box[box["host"].isin(list(hosts))].reset_index(drop=True)
         refs = box["ref"].tolist()
-    scan = _scan_is_cheaper(reader, start_ns, end_ns)
-    ev = reader.table(_events_sql(start_ns, end_ns, refs, scan))
+    span = _stored_span(reader)
+    scan = span is not None and _scan_is_cheaper(reader, span, start_ns, end_ns)
+    # Nothing stored before the window's look-back: no last events to look for (130,000
+    # index probes for 10,000 containers, half of a whole-history report's read).
+    before = span is not None and span[0] < int(start_ns) - LOOKBACK_NS
+    ev = reader.table(_events_sql(start_ns, end_ns, refs, scan, before))
 
     def pop(name: str) -> pa.ChunkedArray:
         # Each column leaves the Arrow table as it is converted: at 10M events the table and
@@ -406,6 +421,10 @@ def events_view() -> Subquery:
     """`events` joined to `containers`: every event with its host, container id, and the
     container's (latest) name, image and compose labels, under the column names of the first
     schema. For listings and tests."""
+    from sqlalchemy import select
+
+    from docktally.store.schema import containers, events
+
     return (
         select(
             events.c.id,
@@ -436,6 +455,11 @@ def events_view() -> Subquery:
 
 def load_raw(conn: Connection, event_ids: list[int]) -> dict[int, str]:
     """The raw JSON of stored events, by event id (inferred events have none)."""
+    from sqlalchemy import select
+
+    from docktally.store.schema import events, raw_chunks
+    from docktally.store.writes import unpack_raw
+
     out: dict[int, str] = {}
     rows = conn.execute(
         select(events.c.id, events.c.raw_chunk, events.c.raw_line).where(
@@ -449,8 +473,6 @@ def load_raw(conn: Connection, event_ids: list[int]) -> dict[int, str]:
         body = conn.execute(select(raw_chunks.c.body).where(raw_chunks.c.id == chunk)).scalar()
         if body is None:
             continue
-        from docktally.store.writes import unpack_raw  # SQLAlchemy's dialects: not for reports
-
         lines = unpack_raw(bytes(body))
         for eid, line in wanted:
             if 0 <= line < len(lines):
@@ -493,6 +515,8 @@ def list_events(
 ) -> pd.DataFrame:
     """Stored events, oldest first. `container` matches a name or an id prefix; `action` and
     each of `actions` an action or its kind (any of them), `not_actions` ones to leave out."""
+    from sqlalchemy import or_, select
+
     ev = events_view()
     stmt = select(*[ev.c[c] for c in LIST_COLUMNS])
     if container:
