@@ -11,7 +11,10 @@ folder). Each repeat runs, in turn:
   normalisation, containers, raw chunks, coverage, commit and WAL checkpoint);
 - the baseline, also a subprocess: the least any import into this schema must do, by hand with
   orjson.loads and sqlite3's executemany of the same lines into the same `events` columns and
-  indexes of a fresh, migrated file (a dict for container refs, no raw JSON kept, no checks).
+  indexes of a fresh, migrated file (a dict for container refs, no raw JSON kept, no checks);
+- with --pg URL, `docktally import FILE --db` a fresh PostgreSQL database on that server
+  (docktally_import_bench, created before each run and dropped after; the URL's user needs
+  CREATEDB).
 
 It prints wall time, events/s, CPU time and peak RSS of each, and the ratio.
 """
@@ -68,6 +71,7 @@ def main() -> int:
     p.add_argument("--days", type=float, default=30)
     p.add_argument("--keep", action="store_true", help="keep the databases")
     p.add_argument("--repeat", type=int, default=1, help="runs; medians are printed last")
+    p.add_argument("--pg", metavar="URL", help="also import into PostgreSQL on this server")
     args = p.parse_args()
     byte_compile()  # as `pip install` leaves docktally (bench/installed.py)
     tmp = Path(tempfile.gettempdir())
@@ -78,15 +82,23 @@ def main() -> int:
         print(f"generated {src} in {time.perf_counter() - t:.1f}s", file=sys.stderr)
     exe = Path(sys.executable).with_name("docktally")
     walls: dict[str, list[float]] = {"import": [], "baseline": []}
+    if args.pg:
+        walls["postgresql"] = []
     for _ in range(args.repeat):
         for what in walls:
             work = Path(tempfile.mkdtemp(prefix="docktally-bench-"))
             dbfile = work / "bench.db"
             if what == "import":
                 cmd = [str(exe), "import", str(src), "--db", str(dbfile), "--host", "bench"]
-            else:
+            elif what == "baseline":
                 cmd = [sys.executable, "-c", BASELINE, str(dbfile), str(src)]
-            walls[what].append(run_once(what, cmd, args.events, dbfile))
+            else:
+                url = fresh_pg(args.pg)
+                cmd = [str(exe), "import", str(src), "--db", url, "--host", "bench"]
+            on_file = dbfile if what != "postgresql" else None
+            walls[what].append(run_once(what, cmd, args.events, on_file))
+            if what == "postgresql":
+                fresh_pg(args.pg, create=False)
             if not args.keep:
                 for f in work.iterdir():
                     f.unlink()
@@ -97,11 +109,36 @@ def main() -> int:
         f"({args.events / mid['import']:,.0f} events/s), baseline {mid['baseline']:.1f}s "
         f"({args.events / mid['baseline']:,.0f} events/s); "
         f"import/baseline {mid['import'] / mid['baseline']:.2f}"
+        + (
+            f"; PostgreSQL {mid['postgresql']:.1f}s "
+            f"({args.events / mid['postgresql']:,.0f} events/s)"
+            if args.pg
+            else ""
+        )
     )
     return 0
 
 
-def run_once(what: str, cmd: list[str], events: int, dbfile: Path) -> float:
+PG_BENCH_DB = "docktally_import_bench"
+
+
+def fresh_pg(server_url: str, create: bool = True) -> str:
+    """The URL of an empty database PG_BENCH_DB on the server of `server_url` (dropped first;
+    with create=False only dropped)."""
+    from sqlalchemy import create_engine, text
+
+    from docktally.store.db import resolve_db_url
+
+    admin = create_engine(resolve_db_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_BENCH_DB}"'))
+        if create:
+            conn.execute(text(f'CREATE DATABASE "{PG_BENCH_DB}"'))
+    admin.dispose()
+    return server_url.rsplit("/", 1)[0] + f"/{PG_BENCH_DB}"
+
+
+def run_once(what: str, cmd: list[str], events: int, dbfile: Path | None) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, stderr=subprocess.DEVNULL)
@@ -112,8 +149,8 @@ def run_once(what: str, cmd: list[str], events: int, dbfile: Path) -> float:
         f"{what:>8}: {events:,} events in {wall:.1f}s, {events / wall:,.0f} events/s end to end; "
         f"CPU {cpu:.1f}s ({events / cpu:,.0f} events per CPU-second); "
         f"peak RSS of the largest child so far {after.ru_maxrss / 1024:.0f} MiB; "
-        f"database {dbfile.stat().st_size / 1e6:,.0f} MB "
-        f"(load average {os.getloadavg()[0]:.1f})"
+        + (f"database {dbfile.stat().st_size / 1e6:,.0f} MB " if dbfile is not None else "")
+        + f"(load average {os.getloadavg()[0]:.1f})"
     )
     return wall
 
