@@ -135,3 +135,26 @@ def test_filters_keep_the_same_rows_for_categorical_columns(kw: dict[str, str]) 
     b = filter_history(categorical(h), **kw).events
     assert list(a["container_id"]) == list(b["container_id"].astype(object))
     assert list(a["time_ns"]) == list(b["time_ns"])
+
+
+def test_container_table_takes_fact_values_the_events_categoricals_lack() -> None:
+    # A container known only from its facts (its events in no window read), and an image only
+    # the facts give: values a Categorical of the events' strings does not hold. Filling them
+    # in raised "Cannot setitem on a Categorical with a new category" (an alert evaluation
+    # failed on it while the collector wrote a new container between its reads).
+    from docktally.analytics.containers import container_table
+
+    h = history_from_rows(
+        events=[
+            ("web", 10, "start", {"image": None}),
+            ("web", 20, "die", {"exit_code": 1, "image": None}),
+        ],
+        facts=[
+            ("web", 5, {"image": "nginx:1.27", "restart_policy": "always"}),
+            ("newcomer", 30, {"image": "busybox", "restart_policy": "no"}),
+        ],
+    )
+    plain, cat = container_table(h), container_table(categorical(h))
+    pd.testing.assert_frame_equal(plain.astype(object), cat.astype(object))
+    assert list(cat["name"]) == ["newcomer", "web"]
+    assert list(cat["image"]) == ["busybox", "nginx:1.27"]

@@ -11,8 +11,11 @@ def container_table(history: History) -> pd.DataFrame:
     """One row per container seen in the history: the latest name, compose labels and policy."""
     ev = history.events
     cols = ["host", "container_id", "name", "image", "compose_project", "compose_service"]
+    # As plain objects: the events' Categoricals hold only the values the events have, and a
+    # fact filled in below can hold another (a container the events do not show, an image the
+    # events left out).
     from_events = (
-        ev[cols].groupby(["host", "container_id"], sort=False).last().reset_index()
+        ev[cols].groupby(["host", "container_id"], sort=False).last().reset_index().astype(object)
         if len(ev)
         else pd.DataFrame(columns=cols)
     )

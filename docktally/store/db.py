@@ -352,6 +352,20 @@ def checkpoint_wal(engine: Engine) -> None:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+@contextlib.contextmanager
+def read_snapshot(engine: Engine) -> Iterator[Connection]:
+    """A connection whose reads all see the store as of one moment (one read transaction), for
+    a reader beside writers: pysqlite begins a transaction only before a write, and PostgreSQL's
+    default READ COMMITTED takes a snapshot per statement, so the reads of a plain connection
+    can each see a different store (facts of a container the containers read did not have)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")  # the first read fixes the snapshot (WAL)
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        yield conn
+
+
 class ConnectionReader:
     """The same queries through a SQLAlchemy connection, for a process that also writes the
     store (the collector serving metrics): there Arrow's driver must not open the SQLite file
