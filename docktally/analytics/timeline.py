@@ -437,7 +437,7 @@ def build_timeline(
     del ev_order
     maint_targets = _maintenance_targets(history.maintenance, info.frame, e.host_of_ck)
     engine_stops = _watched_engine_stops(history.engine_restarts)
-    coverage = merge_coverage(_with_engine_down(history.coverage, history.engine_restarts))
+    coverage = known_spans(history.coverage, history.engine_restarts)
     mk_ck, mk_t = _markers(
         e.host_of_ck, coverage, maint_targets, info, cs0, ws, we, extra_breaks_ns
     )
@@ -1166,6 +1166,14 @@ def _die_causes(
     die_state = _DIE_STATE_TAB[die_cause]
     die_state = np.where((die_cause == _C["clean_exit"]) & clean_fail, DOWN, die_state)
     return die_cause, die_state.astype(np.int8)
+
+
+def known_spans(
+    coverage: pd.DataFrame | None, restarts: pd.DataFrame | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """host -> the merged [start, end) spans whose time the timeline takes as known: coverage,
+    and the engine-down spans a collector watched."""
+    return merge_coverage(_with_engine_down(coverage, restarts))
 
 
 def _with_engine_down(coverage: pd.DataFrame | None, restarts: pd.DataFrame | None) -> pd.DataFrame:
