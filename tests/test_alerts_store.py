@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -15,7 +16,7 @@ from docktally.alerts.evaluate import evaluate_once
 from docktally.alerts.rules import Delivery, default_config
 from docktally.cli import main
 from docktally.store import alerts as outbox
-from docktally.store import db, reads
+from docktally.store import db, reads, writes
 from tests.alert_receiver import Receiver
 from tests.data import recorded
 
@@ -155,3 +156,48 @@ def test_collect_with_a_bad_target_or_rule_is_one_line_exit_2(
         "docktally: error: alerts.toml: rules[0].within: not a setting of kind 'oom'\n"
     )
     assert not (tmp_path / "x.db").exists()  # nothing opened, nothing started
+
+
+def test_an_evaluation_reads_one_snapshot_while_the_collector_writes(loaded: Engine) -> None:
+    # The collector commits a new container (its row, an event, then its facts) between two
+    # reads of one evaluation. Read without a snapshot, the facts read later held a container
+    # the containers read before did not: "TypeError: Cannot setitem on a Categorical with a
+    # new category" (seen beside a busy collector). In one snapshot the evaluation sees none of
+    # it, and the next one reads it.
+    from sqlalchemy import event
+
+    from docktally.alerts.evaluate import Evaluator
+
+    now = last_event_ns(loaded) + S
+    newcomer = "f" * 64
+    other = db.connect(str(loaded.url.render_as_string(hide_password=False)))
+    done: list[bool] = []
+
+    def write_between(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if "FROM containers" not in statement or done:
+            return
+        done.append(True)
+        with other.begin() as w:
+            writes.insert_events(w, [{
+                "host": "lab", "container_id": newcomer, "time_ns": now - 5 * S,
+                "action": "die", "kind": "die", "name": "newcomer", "inferred": False,
+                "source": "collector", "exit_code": 1, "signal": None, "health": None,
+            }])  # fmt: skip
+            writes.record_facts(w, {
+                "host": "lab", "container_id": newcomer, "observed_ns": now - 4 * S,
+                "name": "newcomer", "image": "busybox", "restart_policy": "no",
+                "has_healthcheck": False,
+            })  # fmt: skip
+
+    event.listen(loaded, "after_cursor_execute", write_between)
+    try:
+        config = default_config(["json://127.0.0.1:9/"])
+        evaluator = Evaluator(config)
+        first = evaluator.evaluate(loaded, [], now)
+    finally:
+        event.remove(loaded, "after_cursor_execute", write_between)
+        other.dispose()
+    assert done and f"lab\0{newcomer}" not in evaluator.cache.marks
+    assert sorted(d.key for d in first) == ["crashy", "hungry"]
+    second = evaluator.evaluate(loaded, [], now + S)
+    assert evaluator.analysed == 1 and [d.key for d in second if d.key == "newcomer"]

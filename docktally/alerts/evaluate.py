@@ -1,16 +1,16 @@
-"""From the store to the alert engine and back: one evaluation reads the lookback window's
-history, builds the engine's inputs with the public analytics functions, and writes what the
-engine decided into the outbox (one row per target), in one transaction.
+"""From the store to the alert engine and back: an evaluation reads what changed since the
+last one, in one snapshot, keeps the engine's inputs up to date (alerts/incremental.py), and
+writes what the engine decided into the outbox (one row per target), in one transaction.
 
-Incidents are computed without the maintenance windows (which analytics would turn into
-planned time, hiding a failure that began inside one): the alert engine applies the windows
-itself, as mutes.
+An Evaluator's first evaluation reads the whole lookback of every container; the next ones read
+only the containers whose history changed (see incremental.py), so an evaluation costs about
+what was written since the last one, not the size of the lookback.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,152 +18,62 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from docktally.alerts.delivery import Target
-from docktally.alerts.engine import Decision, DownSpell, Failure, Incident, Mute, Notice, decide
+from docktally.alerts.engine import Decision, Notice, decide
+from docktally.alerts.incremental import Cache, Unresolved, host_marks
+from docktally.alerts.inputs import analyse, inputs_from_history, mutes_of, unit_of
 from docktally.alerts.message import render
 from docktally.alerts.rules import Config
-from docktally.analytics.containers import container_table
-from docktally.analytics.failures import failures_from_timeline
-from docktally.analytics.incidents import group_incidents
-from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
-from docktally.analytics.services import service_key
-from docktally.analytics.states import exit_code_meaning
-from docktally.analytics.timeline import build_timeline
+from docktally.analytics.timeline import known_spans
 from docktally.store import alerts as outbox
 from docktally.store import db, reads
 from docktally.timespec import parse_rfc3339_ns
 
+__all__ = ["Evaluator", "evaluate_once", "inputs_from_history", "outbox_rows", "without_timestamp"]
 
-def _opt(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value
-
-
-def _service(project: Any, service: Any) -> str | None:
-    project, service = _opt(project), _opt(service)
-    if not service:
-        return None
-    return f"{project}/{service}" if project else str(service)
+# Event ids are looked at again for this long after a read: on PostgreSQL several writers'
+# ids can become visible out of order (a transaction that took smaller ids commits later).
+# Facts are checked for the containers with events in that time (the collector writes them
+# shortly after the event that asked, or with a new session's coverage).
+SETTLE_NS = 60 * 1_000_000_000
 
 
-def inputs_from_history(
-    history: History, window: Window, config: Config
-) -> tuple[list[Incident], list[DownSpell], list[Mute]]:
-    """The alert engine's inputs from a window's history (pure: frames in, dataclasses out)."""
-    plain = dataclasses.replace(history, maintenance=history.maintenance.iloc[0:0])
-    timeline = build_timeline(plain, window)
-    failures = failures_from_timeline(timeline)
-    intervals = intervals_from_timeline(timeline)
-    frame = group_incidents(
-        failures,
-        window,
-        scope=config.scope,
-        stable_s=config.stable_ns / 1e9,
-        exit_meaning=exit_code_meaning,
-        intervals=intervals,
-        engine_restarts=history.engine_restarts,
-    )
-    # Each failure once, by container: a lookup per incident, not a scan of every failure.
-    by_container: dict[tuple[str, str], dict[int, Failure]] = {}
-    for f in failures.to_dict("records"):
-        by_container.setdefault((str(f["host"]), str(f["container_id"])), {})[int(f["time_ns"])] = (
-            Failure(
-                container_id=str(f["container_id"]),
-                time_ns=int(f["time_ns"]),
-                cause=str(f["cause"]),
-                exit_code=None if _opt(f["exit_code"]) is None else int(f["exit_code"]),
-                recovered_ns=None if _opt(f["recovered_ns"]) is None else int(f["recovered_ns"]),
-            )
-        )
-    incidents = []
-    for row in frame.to_dict("records"):
-        host = str(row["host"])
-        times = {int(t) for t in row["failure_times_ns"]}
-        members = sorted(
-            (
-                f
-                for cid in row["container_ids"]
-                for t, f in by_container.get((host, str(cid)), {}).items()
-                if t in times
-            ),
-            key=lambda f: (f.time_ns, f.container_id),
-        )
-        incidents.append(
-            Incident(
-                id=str(row["id"]),
-                host=host,
-                key=str(row["key"]),
-                names=tuple(row["names"]),
-                service=_service(row["compose_project"], row["compose_service"]),
-                policy=_opt(row["policy"]),
-                failures=tuple(members),
-                exit_meanings={int(k): str(v) for k, v in row["exit_meanings"].items()},
-                ended_ns=None if _opt(row["end_ns"]) is None else int(row["end_ns"]),
-                open=bool(row["open"]),
-            )
-        )
-    return incidents, _spells(history, intervals, config), _mutes(history.maintenance)
-
-
-def _spells(history: History, intervals: pd.DataFrame, config: Config) -> list[DownSpell]:
-    bad = intervals[intervals["state"].isin(["down", "unhealthy"])]
-    if bad.empty:
-        return []
-    who = {
-        (str(c["host"]), str(c["container_id"])): c
-        for c in container_table(history).to_dict("records")
-    }
-    out = []
-    for host, cid, lo, hi in zip(
-        bad["host"], bad["container_id"], bad["start_ns"], bad["end_ns"], strict=True
-    ):
-        info = who.get((str(host), str(cid)))
-        if info is None:
-            name, service, key = str(cid)[:12], None, str(cid)[:12]
-        else:
-            name = str(info["name"])
-            service = _service(info["compose_project"], info["compose_service"])
-            key = name
-            if config.scope == "service":
-                key = service_key(info["compose_project"], info["compose_service"], name, cid)
-        out.append(DownSpell(str(host), key, (name,), service, int(lo), int(hi)))
-    return out
-
-
-def _mutes(maintenance: pd.DataFrame) -> list[Mute]:
-    return [
-        Mute(
-            host=_opt(r["host"]),
-            target_kind=str(r["target_kind"]),
-            target=str(r["target"]),
-            start_ns=int(r["start_ns"]),
-            end_ns=int(r["end_ns"]),
-        )
-        for r in maintenance.to_dict("records")
-    ]
-
-
-def _with_log_line(conn: Any, d: Decision) -> Decision:
-    inc = d.incident
-    if inc is None:
-        return d
-    last = inc.failures[-1]
-    tails = reads.load_log_tails(
+def _with_log_lines(conn: Any, decisions: list[Decision]) -> list[Decision]:
+    """Each incident's last captured log line (its last failed container's, since the incident
+    began) added to its decisions: one read for all of them."""
+    wanted = [(d.incident, d.incident.failures[-1]) for d in decisions if d.incident is not None]
+    if not wanted:
+        return decisions
+    tails = reads.load_log_tails_of(
         db.ConnectionReader(conn),
-        host=inc.host,
-        container_id=last.container_id,
-        start_ns=inc.start_ns,
-        end_ns=max(d.time_ns, last.time_ns),
+        [(inc.host, last.container_id) for inc, last in wanted],
+        start_ns=min(inc.start_ns for inc, _ in wanted),
+        end_ns=max(max(d.time_ns for d in decisions), max(f.time_ns for _, f in wanted)),
     )
-    if tails.empty:
-        return d
-    lines = [ln for ln in str(tails.iloc[-1]["lines"]).splitlines() if ln.strip()]
-    if not lines:
-        return d
-    return dataclasses.replace(
-        d, incident=dataclasses.replace(inc, last_log_line=without_timestamp(lines[-1]))
-    )
+    by_container: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    for host, cid, t, lines in zip(
+        tails["host"], tails["container_id"], tails["time_ns"], tails["lines"], strict=True
+    ):
+        by_container.setdefault((str(host), str(cid)), []).append((int(t), str(lines)))
+    out = []
+    for d in decisions:
+        inc = d.incident
+        if inc is None:
+            out.append(d)
+            continue
+        last = inc.failures[-1]
+        end = max(d.time_ns, last.time_ns)
+        mine = [
+            text
+            for t, text in by_container.get((inc.host, last.container_id), [])
+            if inc.start_ns <= t <= end
+        ]
+        lines = [ln for ln in mine[-1].splitlines() if ln.strip()] if mine else []
+        if lines:
+            inc = dataclasses.replace(inc, last_log_line=without_timestamp(lines[-1]))
+            d = dataclasses.replace(d, incident=inc)
+        out.append(d)
+    return out
 
 
 def without_timestamp(line: str) -> str:
@@ -205,24 +115,144 @@ def outbox_rows(
     return rows
 
 
+class Evaluator:
+    """Evaluations at increasing times, each reading only what changed since the last.
+
+    The first read of every container's lookback is done in slices of `slice_containers`
+    containers (None: at once), one slice an evaluation: no evaluation holds the process for
+    long, whatever the store holds. Nothing is decided before every container was read; the
+    evaluation after the last slice reads again what changed meanwhile, and decides.
+    """
+
+    def __init__(self, config: Config, slice_containers: int | None = None) -> None:
+        self.config = config
+        self.slice_containers = slice_containers
+        self.cache = Cache(config)
+        # (time, newest event id) of the reads of the last SETTLE_NS, oldest first.
+        self._tops: deque[tuple[int, int]] = deque()
+        # Containers (ckey, ref) still to read for the first time; None: not started.
+        self._unread: list[tuple[str, str, int]] | None = None  # (unit, ckey, ref)
+        self.analysed = 0  # containers analysed by the last evaluation
+
+    @property
+    def warming(self) -> bool:
+        """Whether containers are still to be read for the first time."""
+        return self._unread is None or bool(self._unread)
+
+    def _after_id(self, now_ns: int) -> int:
+        """Events with larger ids may be new: the newest read's id at least SETTLE_NS old."""
+        while len(self._tops) > 1 and self._tops[1][0] <= now_ns - SETTLE_NS:
+            self._tops.popleft()
+        return self._tops[0][1]
+
+    def evaluate(self, store: Engine, targets: Sequence[Target], now_ns: int) -> list[Decision]:
+        """Decide and enqueue what is due at `now_ns`; returns the decisions made."""
+        config = self.config
+        window = Window(now_ns - config.lookback_ns, now_ns)
+        horizon = window.start_ns - reads.LOOKBACK_NS
+        started = self._unread is None
+        # Through the collector's own connection: Arrow's SQLite driver must not open the file
+        # in a process that writes it (see store.db.ArrowReader). One snapshot: every read of
+        # the evaluation sees the same store.
+        with db.read_snapshot(store) as conn:
+            reader = db.ConnectionReader(conn)
+            past = [
+                Notice(a, r, k, t, s)
+                for a, r, k, t, s in outbox.notices(conn, now_ns - 2 * config.lookback_ns)
+            ]
+            alerts = Unresolved.of(past)
+            maintenance = reads.load_maintenance(reader, horizon, now_ns)
+            coverage = reads.load_coverage(reader, horizon, now_ns)
+            restarts = reads.load_engine_restarts(reader, horizon, now_ns)
+            hosts = host_marks(reads.coverage_marks(reader, horizon, now_ns), restarts)
+            spans = known_spans(coverage, restarts)
+            top = reads.top_event_id(reader)
+            warming = self.warming
+            if warming:
+                if self._unread is None:
+                    self._unread = _by_unit(reads.container_refs(reader))
+                    self._tops.append((now_ns, top))
+                take = _slice(self._unread, self.slice_containers)
+                refs = {ck: ref for _, ck, ref in take}
+                units = {ck: unit for unit, ck, _ in take}
+                self._unread = self._unread[len(take) :]
+                whole = started and not self._unread
+                written = reads.events_written_since(reader, top)  # none: the columns
+            else:
+                written = reads.events_written_since(reader, self._after_id(now_ns))
+                facts = reads.facts_marks(reader, written["ref"].tolist())
+                refs = self.cache.dirty(written, facts, hosts, spans, now_ns, alerts)
+                units = _units(written)
+                whole = False
+            history = None
+            if refs or started:
+                only = None if whole else sorted(refs.values())
+                history = History(
+                    events=reads.load_events(reader, window.start_ns, now_ns, refs=only),
+                    facts=reads.load_facts(reader, refs=only),
+                    coverage=coverage,
+                    maintenance=maintenance.iloc[0:0],
+                    engine_restarts=restarts,
+                )
+        if history is not None:
+            # While warming, the host marks stay those of the first slice: a host whose
+            # coverage changed meanwhile is read again after the last slice.
+            marks = self.cache.hosts if warming and not started else hosts
+            analysis = analyse(history, window, config)
+            self.cache.update(
+                history, analysis, window, horizon, refs, units, written, spans, marks
+            )
+        elif not warming:
+            self.cache.hosts = hosts
+        self.analysed = len(refs)
+        if warming and not (started and not self._unread):
+            return []  # a slice of the first read, or its last: decided from the next read
+        if not warming:
+            self._tops.append((now_ns, top))
+        incidents, spells = self.cache.inputs(now_ns, alerts, spans)
+        decisions = decide(config, incidents, spells, mutes_of(maintenance), past, now_ns)
+        if not decisions or not targets:
+            return decisions
+        with store.begin() as conn:
+            decisions = _with_log_lines(conn, decisions)
+            outbox.enqueue(conn, outbox_rows(decisions, targets, config.dashboard))
+        return decisions
+
+
+def _units(rows: pd.DataFrame) -> dict[str, str]:
+    """ckey -> unit (inputs.unit_of) of containers rows (host, container_id, name, compose)."""
+    return {
+        f"{h}\0{c}": unit_of(h, c, n, p, s)
+        for h, c, n, p, s in zip(
+            rows["host"],
+            rows["container_id"],
+            rows["name"],
+            rows["compose_project"],
+            rows["compose_service"],
+            strict=True,
+        )
+    }
+
+
+def _by_unit(box: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """Every container as (unit, ckey, ref), the containers of a unit together."""
+    units = _units(box)
+    keys = [f"{h}\0{c}" for h, c in zip(box["host"], box["container_id"], strict=True)]
+    return sorted((units[k], k, int(r)) for k, r in zip(keys, box["ref"], strict=True))
+
+
+def _slice(unread: list[tuple[str, str, int]], n: int | None) -> list[tuple[str, str, int]]:
+    """The next `n` containers to read (all: None), and the rest of the last one's unit."""
+    if n is None or n >= len(unread):
+        return unread
+    end = n
+    while end < len(unread) and unread[end][0] == unread[n - 1][0]:
+        end += 1
+    return unread[:end]
+
+
 def evaluate_once(
     store: Engine, config: Config, targets: Sequence[Target], now_ns: int
 ) -> list[Decision]:
-    """Decide and enqueue what is due at `now_ns`; returns the decisions made."""
-    window = Window(now_ns - config.lookback_ns, now_ns)
-    with store.connect() as conn:
-        # Through the collector's own connection: Arrow's SQLite driver must not open the file
-        # in a process that writes it (see store.db.ArrowReader).
-        history = reads.load_history(db.ConnectionReader(conn), window.start_ns, window.end_ns)
-        past = [
-            Notice(a, r, k, t, s)
-            for a, r, k, t, s in outbox.notices(conn, now_ns - 2 * config.lookback_ns)
-        ]
-    incidents, spells, mutes = inputs_from_history(history, window, config)
-    decisions = decide(config, incidents, spells, mutes, past, now_ns)
-    if not decisions or not targets:
-        return decisions
-    with store.begin() as conn:
-        decisions = [_with_log_line(conn, d) for d in decisions]
-        outbox.enqueue(conn, outbox_rows(decisions, targets, config.dashboard))
-    return decisions
+    """One evaluation that reads the whole lookback (a new Evaluator's first)."""
+    return Evaluator(config).evaluate(store, targets, now_ns)

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from docktally.alerts.delivery import Deliverer, targets
-from docktally.alerts.evaluate import evaluate_once
+from docktally.alerts.evaluate import Evaluator
 from docktally.alerts.rules import Config
 
 BUSY_FACTOR = 2.0
+# Containers read a slice for the first time per evaluation (alerts/evaluate.Evaluator).
+FIRST_READ_SLICE = 100
 
 
 def _log_stderr(line: str) -> None:
@@ -36,10 +38,11 @@ class AlertService:
         self.clock_ns = clock_ns
         self.log = log
         self.deliverer = Deliverer(store, self.targets, config.delivery, clock_ns=clock_ns, log=log)
+        self.evaluator = Evaluator(config, slice_containers=FIRST_READ_SLICE)
         self.evaluations = 0
 
     def evaluate(self) -> None:
-        decisions = evaluate_once(self.store, self.config, self.targets, self.clock_ns())
+        decisions = self.evaluator.evaluate(self.store, self.targets, self.clock_ns())
         self.evaluations += 1
         for d in decisions:
             self.log(f"docktally alerts: {d.kind} {d.rule.name}: {d.key} on {d.host}")
@@ -54,8 +57,8 @@ class AlertService:
                 self.evaluate()
             except Exception as exc:  # the collector must outlive any alerting trouble
                 self.log(f"docktally alerts: evaluation: {type(exc).__name__}: {exc}")
-            # A big lookback can take seconds to evaluate: resting at least twice as long
-            # keeps the alerts to a third of a core, whatever the history.
+            # Resting at least twice as long as an evaluation took keeps the alerts to a
+            # third of a core, however busy the store.
             stop.wait(max(every_s, BUSY_FACTOR * (time.monotonic() - began)))
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:

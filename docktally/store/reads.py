@@ -159,15 +159,22 @@ def _nullable_ints(col: pa.ChunkedArray) -> pd.arrays.IntegerArray:
 
 
 def load_events(
-    reader: Reader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
+    reader: Reader,
+    start_ns: int,
+    end_ns: int,
+    hosts: Sequence[str] | None = None,
+    refs: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Lifecycle events in [start - lookback, end), plus each container's last event of each
     kind before that; EVENT_COLUMNS, sorted by host, container_id, time_ns. Text columns are
     Categoricals with sorted categories; the per-container strings come from `containers`
-    through each row's ref, never per row. Events of a container written after its row was
-    read wait for the next read."""
-    box = _query(reader, f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers ORDER BY ref")
-    refs = None
+    through each row's ref, never per row. `refs`: only these containers (containers.ref).
+    Events of a container written after its row was read wait for the next read (read in one
+    snapshot, see db.read_snapshot, to have none)."""
+    only = "" if refs is None else f" WHERE ref IN {_ints(refs)}"
+    box = _query(
+        reader, f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers{only} ORDER BY ref"
+    )
     if hosts:
         box = box[box["host"].isin(list(hosts))].reset_index(drop=True)
         refs = box["ref"].tolist()
@@ -244,9 +251,18 @@ def _overlapping(start_col: str, end_col: str, start_ns: int | None, end_ns: int
     return " WHERE " + " AND ".join(where) if where else ""
 
 
-def load_facts(reader: Reader, hosts: Sequence[str] | None = None) -> pd.DataFrame:
-    sql = f"SELECT {', '.join(FACT_COLUMNS)} FROM container_facts ORDER BY observed_ns"
-    df = _query(reader, sql)
+def load_facts(
+    reader: Reader, hosts: Sequence[str] | None = None, refs: Sequence[int] | None = None
+) -> pd.DataFrame:
+    """FACT_COLUMNS, oldest first; `refs`: only these containers (containers.ref)."""
+    cols = ", ".join(f"f.{c}" for c in FACT_COLUMNS)
+    sql = f"SELECT {cols} FROM container_facts f"
+    if refs is not None:
+        sql += (
+            " JOIN containers c ON c.host = f.host AND c.container_id = f.container_id"
+            f" WHERE c.ref IN {_ints(refs)}"
+        )
+    df = _query(reader, sql + " ORDER BY f.observed_ns")
     if hosts:
         df = df[df["host"].isin(list(hosts))].reset_index(drop=True)
     df["has_healthcheck"] = df["has_healthcheck"].astype(bool)
@@ -301,17 +317,74 @@ def load_engine_restarts(
 
 
 def load_history(
-    reader: Reader, start_ns: int, end_ns: int, hosts: Sequence[str] | None = None
+    reader: Reader,
+    start_ns: int,
+    end_ns: int,
+    hosts: Sequence[str] | None = None,
+    refs: Sequence[int] | None = None,
 ) -> History:
     """The window's History: its events (load_events) and the facts, coverage and maintenance
-    that reach into [start - lookback, end)."""
+    that reach into [start - lookback, end). `refs`: the events and facts of only these
+    containers (containers.ref); coverage, maintenance and engine restarts of every host."""
     lookback = start_ns - LOOKBACK_NS
     return History(
-        events=load_events(reader, start_ns, end_ns, hosts),
-        facts=load_facts(reader, hosts),
+        events=load_events(reader, start_ns, end_ns, hosts, refs),
+        facts=load_facts(reader, hosts, refs),
         coverage=load_coverage(reader, lookback, end_ns),
         maintenance=load_maintenance(reader, lookback, end_ns),
         engine_restarts=load_engine_restarts(reader, lookback, end_ns),
+    )
+
+
+# --- what changed since a read (the alerts' incremental evaluation) ----------------------------
+
+
+def top_event_id(reader: Reader) -> int:
+    """The newest stored event's id (0: none)."""
+    return int(reader.table("SELECT max(id) AS id FROM events").column(0)[0].as_py() or 0)
+
+
+_WHO = "c.host, c.container_id, c.name, c.compose_project, c.compose_service"
+
+
+def events_written_since(reader: Reader, after_id: int) -> pd.DataFrame:
+    """Containers with lifecycle events stored after event `after_id`: ref, host, container_id,
+    name, compose_project, compose_service, max_id (the newest such event's id) and last_ns (the
+    latest time among them). Through the primary key: as cheap as the rows written since."""
+    return _query(
+        reader,
+        f"SELECT e.container_ref AS ref, {_WHO}, max(e.id) AS max_id, "
+        "max(e.time_ns) AS last_ns FROM events e JOIN containers c ON c.ref = e.container_ref "
+        f"WHERE e.id > {int(after_id)} AND e.kind IN {_KINDS} GROUP BY e.container_ref, {_WHO}",
+    )
+
+
+def container_refs(reader: Reader) -> pd.DataFrame:
+    """Every container: ref, host, container_id, name, compose_project, compose_service."""
+    return _query(reader, f"SELECT c.ref, {_WHO} FROM containers c ORDER BY c.ref")
+
+
+def facts_marks(reader: Reader, refs: Sequence[int]) -> pd.DataFrame:
+    """For these containers (containers.ref): ref, facts (how many rows) and observed_ns (the
+    newest), through the facts' primary key."""
+    if not len(refs):
+        return pd.DataFrame({"ref": [], "facts": [], "observed_ns": []})
+    return _query(
+        reader,
+        "SELECT c.ref, count(*) AS facts, max(f.observed_ns) AS observed_ns "
+        "FROM containers c JOIN container_facts f "
+        "ON f.host = c.host AND f.container_id = c.container_id "
+        f"WHERE c.ref IN {_ints(refs)} GROUP BY c.ref",
+    )
+
+
+def coverage_marks(reader: Reader, start_ns: int, end_ns: int) -> pd.DataFrame:
+    """The coverage rows load_coverage(start_ns, end_ns) reads, as stored: host, start_ns and
+    end_ns (null while a collector still watches: its heartbeat moves, the row stays)."""
+    end = "coalesce(end_ns, heartbeat_ns, start_ns)"
+    where = _overlapping("start_ns", end, start_ns, end_ns)
+    return _query(
+        reader, f"SELECT host, start_ns, end_ns FROM coverage{where} ORDER BY host, start_ns"
     )
 
 
@@ -382,6 +455,34 @@ def load_incident_evidence(
         for cid in ids
     ]
     return tails, probes
+
+
+def load_log_tails_of(
+    reader: Reader, containers: Sequence[tuple[str, str]], start_ns: int, end_ns: int
+) -> pd.DataFrame:
+    """The log tails of these (host, container_id) captured for deaths in [start_ns, end_ns],
+    oldest first: host, container_id, time_ns, lines."""
+    by_host: dict[str, list[str]] = {}
+    for host, cid in containers:
+        by_host.setdefault(host, []).append(cid)
+    if not by_host:
+        return pd.DataFrame({"host": [], "container_id": [], "time_ns": [], "lines": []})
+    params: list[str] = []
+    ors = []
+    for host, cids in sorted(by_host.items()):
+        params.append(host)
+        at = len(params)
+        uniq = sorted(set(cids))
+        marks = ", ".join(f"${at + i}" for i in range(1, len(uniq) + 1))
+        params += uniq
+        ors.append(f"(host = ${at} AND container_id IN ({marks}))")
+    return _query(
+        reader,
+        "SELECT host, container_id, time_ns, lines FROM log_tails "
+        f"WHERE ({' OR '.join(ors)}) AND time_ns >= {int(start_ns)} "
+        f"AND time_ns <= {int(end_ns)} ORDER BY time_ns",
+        tuple(params),
+    )
 
 
 def load_gaps(reader: Reader) -> pd.DataFrame:
