@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import apprise
 from sqlalchemy import Engine
@@ -96,36 +97,58 @@ class Deliverer:
         self.wake = threading.Event()
 
     def send_due(self) -> int:
-        """One pass over the due messages; returns how many were sent."""
+        """One pass over the due messages; returns how many were sent. A target that fails is
+        not asked again in the same pass: its other due messages wait with the same error (a
+        target that is down costs one try a pass, not one per message). Each sent message is
+        recorded at once (never sent twice); the failed ones together, in one transaction."""
         with self.store.connect() as conn:
             rows = outbox.due(conn, self.clock_ns())
         sent = 0
+        down: dict[str, str] = {}  # target -> the error it gave in this pass
+        failed: list[tuple[dict[str, Any], str]] = []
         for row in rows:
             url = self.urls.get(row["target"])
-            error = (
-                send(url, row["title"], row["body"], row["notify_type"])
-                if url is not None
-                else "this target is no longer configured"
-            )
-            now = self.clock_ns()
-            attempts = int(row["attempts"]) + 1
-            with self.store.begin() as conn:
-                if error is None:
-                    outbox.mark_sent(conn, row["id"], now)
-                    sent += 1
-                    continue
+            if url is None:
+                error: str | None = "this target is no longer configured"
+            elif row["target"] in down:
+                error = down[row["target"]]
+            else:
+                error = send(url, row["title"], row["body"], row["notify_type"])
+            if error is None:
+                with self.store.begin() as conn:
+                    outbox.mark_sent(conn, row["id"], self.clock_ns())
+                sent += 1
+                continue
+            down[row["target"]] = error
+            failed.append((row, error))
+        if failed:
+            self._failed(failed)
+        return sent
+
+    def _failed(self, failed: list[tuple[dict[str, Any], str]]) -> None:
+        now = self.clock_ns()
+        lines: dict[str, str] = {}
+        held: dict[str, int] = {}
+        with self.store.begin() as conn:
+            for row, error in failed:
+                attempts = int(row["attempts"]) + 1
                 retry_at = now + backoff_ns(attempts, self.delivery)
-                give_up = url is None or (
+                give_up = row["target"] not in self.urls or (
                     retry_at - int(row["created_ns"]) > self.delivery.give_up_after_ns
                 )
                 outbox.mark_attempt_failed(
                     conn, row["id"], error=error, next_attempt_ns=None if give_up else retry_at
                 )
-            self.log(
-                f"docktally alerts: {row['target_label']}: {error}"
-                + (" (given up)" if give_up else f" (retry {attempts + 1} later)")
-            )
-        return sent
+                label = str(row["target_label"])
+                held[label] = held.get(label, 0) + 1
+                lines.setdefault(
+                    label,
+                    f"docktally alerts: {label}: {error}"
+                    + (" (given up)" if give_up else f" (retry {attempts + 1} later)"),
+                )
+        for label, line in lines.items():
+            more = held[label] - 1
+            self.log(line + (f"; {more} more message(s) held back with it" if more else ""))
 
     def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
         """Send until `stop`; wakes early when `wake` is set (new messages)."""
