@@ -18,8 +18,9 @@ whose failures changed; only the incidents that can still be notified become dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,8 @@ from docktally.alerts.inputs import (
     with_spell_fields,
 )
 from docktally.alerts.rules import Config
-from docktally.analytics.model import History, Window
+from docktally.analytics.incidents import frame_records
+from docktally.analytics.model import INTERVAL_COLUMNS, History, Window
 
 Spans = Mapping[str, tuple[np.ndarray, np.ndarray]]
 HostMarks = dict[str, tuple[object, ...]]
@@ -98,31 +100,49 @@ class Unresolved:
         return Unresolved(frozenset(open_), frozenset(st.subject for st in open_.values()))
 
 
+@dataclass(frozen=True)
+class Spell:
+    """A down or unhealthy interval of a container, as the cache keeps it."""
+
+    order: tuple[str, str, int]  # host, container_id, start_ns: the spells' order
+    start_ns: int
+    end_ns: int
+    open: bool  # ran to the end of what was read: follows the clock and the heartbeat
+    host: str
+    subject: str  # "host|key"
+    key: str
+    name: str
+    service: str | None
+
+
 class Cache:
+    """Per container, group and subject, what the reads found, so that an evaluation touches
+    only what changed and what can still be notified."""
+
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.failures: pd.DataFrame | None = None  # Analysis.failures + group
-        self.intervals = pd.DataFrame()  # Analysis.intervals + open, subject, key, name, service
-        self.info = pd.DataFrame()  # Analysis.containers
-        self.incidents = pd.DataFrame()  # INCIDENT_COLUMNS + group
+        self.read = False
+        self.failures: dict[str, list[dict[str, Any]]] = {}  # ckey -> its failure records
+        self.ending: dict[str, list[dict[str, Any]]] = {}  # ckey -> its inputs.ending records
+        self.spells: dict[str, list[Spell]] = {}  # ckey -> its down spells
+        self.groups: dict[str, set[str]] = {}  # failure group -> its containers
+        self.group_ids: dict[str, list[str]] = {}  # failure group -> its incidents' ids
+        self.incidents: dict[str, dict[str, Any]] = {}  # id -> INCIDENT_COLUMNS record
+        # Incidents open or ended less than `stable` ago when last looked at (ids).
+        self.candidates: set[str] = set()
+        self.subjects: dict[str, list[Spell]] = {}  # subject -> its spells, in order
+        self.subject_end: dict[str, int] = {}  # subject -> its spells' last end (NEVER: open)
+        self.quiet: set[str] = set()  # subjects no SLO rule can fire on any more (_quiet)
         self.marks: dict[str, Mark] = {}
         self.hosts: HostMarks = {}
         self.volatile: set[str] = set()
         self.made: dict[str, Incident] = {}
-        # The incidents' columns `_live` reads, as arrays (rebuilt with the incidents).
-        self._open: np.ndarray = np.zeros(0, dtype=bool)
-        self._end: np.ndarray = np.zeros(0, dtype=np.int64)  # NEVER: not ended
-        self._ids: np.ndarray = np.zeros(0, dtype=object)
-        self._start: np.ndarray = np.zeros(0, dtype=np.int64)
-        # The down and unhealthy intervals' columns `_spells` reads (rebuilt with them).
-        self._bad: dict[str, np.ndarray] = {}
-        self._subject_codes: dict[str, int] = {}
         self.by_unit: dict[str, set[str]] = {}  # unit -> its containers (ckeys)
         self.recheck: set[str] = set()  # containers to read again with a unit found late
 
     @property
     def empty(self) -> bool:
-        return self.failures is None
+        return not self.read
 
     # --- what to read again --------------------------------------------------------------------
 
@@ -191,24 +211,25 @@ class Cache:
                         todo.append(other)
         return refs
 
-    def _live(self, now_ns: int, alert_keys: frozenset[str]) -> np.ndarray:
-        """Rows of the incidents a decision can still come of: open, ended less than `stable`
-        ago, or fired and not resolved (engine._incident_alerts passes over the rest)."""
-        ended = self._end != NEVER
-        live = self._open | (ended & (now_ns - self._end < self.config.stable_ns))
-        if alert_keys:
-            live |= pd.Series(self._ids).isin(alert_keys).to_numpy()
-        return np.flatnonzero(live)
+    def _live(self, now_ns: int, alert_keys: frozenset[str]) -> list[dict[str, Any]]:
+        """The incidents a decision can still come of: open, ended less than `stable` ago, or
+        fired and not resolved (engine._incident_alerts passes over the rest)."""
+        live = []
+        for iid in list(self.candidates):
+            r = self.incidents.get(iid)
+            if r is not None and (r["open"] or now_ns - r["end_ns"] < self.config.stable_ns):
+                live.append(r)
+            else:
+                self.candidates.discard(iid)  # ended `stable` ago: over from now on
+        for iid in alert_keys - self.candidates:
+            r = self.incidents.get(iid)
+            if r is not None:
+                live.append(r)
+        return live
 
-    def _members(self, rows: Sequence[int] | np.ndarray) -> set[str]:
-        if not len(rows):
-            return set()
-        inc = self.incidents.iloc[np.asarray(rows, dtype=np.int64)]
-        return {
-            f"{h}\0{c}"
-            for h, ids in zip(inc["host"], inc["container_ids"], strict=True)
-            for c in ids
-        }
+    @staticmethod
+    def _members(rows: Iterable[Mapping[str, Any]]) -> set[str]:
+        return {f"{r['host']}\0{c}" for r in rows for c in r["container_ids"]}
 
     # --- a read's results in ------------------------------------------------------------------
 
@@ -227,51 +248,97 @@ class Cache:
         """Take the analysis of the containers `refs` (every container on the first read) in
         place of what the cache had of them, and group their groups' failures again. `units`:
         the unit of (some of) them as stored (inputs.unit_of of their containers row)."""
-        config = self.config
         a = analysis
-        fails = a.failures.assign(group=failure_groups(a.failures, config.scope))
         last = last_event_ns(history.events)
+        fails = a.failures.assign(group=failure_groups(a.failures, self.config.scope))
         iv = with_spell_fields(a.intervals, a.containers, last)
-        if self.failures is None:
-            affected = set(fails["group"])
-            self.failures, self.intervals, self.info = fails, iv, a.containers
-        else:
-            mine = set(refs)
-            was = self.failures["ckey"].isin(mine).to_numpy()
-            affected = set(self.failures.loc[was, "group"]) | set(fails["group"])
-            self.failures = pd.concat([self.failures[~was], fails], ignore_index=True)
-            keep = ~self.intervals["ckey"].isin(mine).to_numpy()
-            self.intervals = pd.concat([self.intervals[keep], iv], ignore_index=True)
-            keep = ~self.info["ckey"].isin(mine).to_numpy()
-            self.info = pd.concat([self.info[keep], a.containers], ignore_index=True)
-        self._keep_bad()
+        affected: set[str] = set()
+        subjects: set[str] = set()
+        for ck in refs:
+            for f in self.failures.pop(ck, ()):
+                affected.add(f["group"])
+                self.groups[f["group"]].discard(ck)
+            self.ending.pop(ck, None)
+            subjects.update(sp.subject for sp in self.spells.pop(ck, ()))
+        for f in frame_records(fails):
+            self.failures.setdefault(f["ckey"], []).append(f)
+            self.groups.setdefault(f["group"], set()).add(f["ckey"])
+            affected.add(f["group"])
+        for r in frame_records(ending(iv)):
+            self.ending.setdefault(r["ckey"], []).append(r)
+        subjects |= self._take_spells(iv)
+        self._gather(subjects)
         self._group(affected, window, history.engine_restarts)
         self._mark(history, window, horizon_ns, refs, written, spans, last)
         self._unite(refs, units, a.containers)
         self.hosts = hosts
+        self.read = True
+
+    def _take_spells(self, iv: pd.DataFrame) -> set[str]:
+        """Keep the down and unhealthy intervals of `iv`; returns their subjects."""
+        bad = iv[iv["bad"].to_numpy(dtype=bool)]
+        subjects = set()
+        for r in frame_records(bad):
+            sp = Spell(
+                order=(str(r["host"]), str(r["container_id"]), int(r["start_ns"])),
+                start_ns=int(r["start_ns"]),
+                end_ns=int(r["end_ns"]),
+                open=bool(r["open"]),
+                host=str(r["host"]),
+                subject=str(r["subject"]),
+                key=str(r["spell_key"]),
+                name=str(r["spell_name"]),
+                service=r["spell_service"],
+            )
+            self.spells.setdefault(str(r["ckey"]), []).append(sp)
+            subjects.add(sp.subject)
+        return subjects
+
+    def _gather(self, subjects: set[str]) -> None:
+        """A subject's spells come from all its containers (a name created again, a service's
+        replicas): gathered again, in order, for the subjects whose containers changed."""
+        if not subjects:
+            return
+        members: dict[str, list[Spell]] = {s: [] for s in subjects}
+        for spells in self.spells.values():
+            for sp in spells:
+                if sp.subject in members:
+                    members[sp.subject].append(sp)
+        self.quiet -= subjects
+        for subject, spells in members.items():
+            if spells:
+                spells.sort(key=lambda sp: sp.order)
+                self.subjects[subject] = spells
+                self.subject_end[subject] = max(NEVER if sp.open else sp.end_ns for sp in spells)
+            else:
+                self.subjects.pop(subject, None)
+                self.subject_end.pop(subject, None)
 
     def _group(
         self, affected: set[str], window: Window, engine_restarts: pd.DataFrame | None
     ) -> None:
-        assert self.failures is not None
-        sel = self.failures[self.failures["group"].isin(affected).to_numpy()]
-        sel_iv = self.intervals[self.intervals["ckey"].isin(set(sel["ckey"])).to_numpy()]
-        fresh = group_failures(sel, ending(sel_iv), window, self.config, engine_restarts)
+        """Group the failures of the `affected` groups again, in place of their incidents."""
+        for g in affected:
+            for iid in self.group_ids.pop(g, ()):
+                self.incidents.pop(iid, None)
+                self.candidates.discard(iid)
+                self.made.pop(iid, None)
+        members = {ck for g in affected for ck in self.groups.get(g, ())}
+        rows = [f for ck in members for f in self.failures.get(ck, ()) if f["group"] in affected]
+        if not rows:
+            return
+        sel = pd.DataFrame.from_records(rows, columns=list(rows[0]))
+        ends = [r for ck in members for r in self.ending.get(ck, ())]
+        sel_iv = pd.DataFrame.from_records(ends, columns=[*INTERVAL_COLUMNS, "ckey"])
+        fresh = group_failures(sel, sel_iv, window, self.config, engine_restarts)
         fresh["group"] = incident_groups(fresh)
-        if self.incidents.empty:
-            self.incidents = fresh
-        else:
-            gone = self.incidents["group"].isin(affected).to_numpy()
-            for iid in self.incidents.loc[gone, "id"]:
-                self.made.pop(str(iid), None)
-            self.incidents = pd.concat([self.incidents[~gone], fresh], ignore_index=True)
-        inc = self.incidents
-        self._ids = inc["id"].to_numpy(dtype=object)
-        self._start = inc["start_ns"].to_numpy(dtype=np.int64)
-        self._open = inc["open"].to_numpy(dtype=bool)
-        self._end = np.asarray(
-            inc["end_ns"].astype("Int64").fillna(NEVER).to_numpy(dtype=np.int64), dtype=np.int64
-        )
+        for r in frame_records(fresh):
+            iid = str(r["id"])
+            r["end_ns"] = None if pd.isna(r["end_ns"]) else int(r["end_ns"])
+            self.incidents[iid] = r
+            self.group_ids.setdefault(r["group"], []).append(iid)
+            if r["open"] or r["end_ns"] is not None:
+                self.candidates.add(iid)  # _live drops it once it is over
 
     def _unite(self, refs: Mapping[str, int], units: Mapping[str, str], info: pd.DataFrame) -> None:
         """Each container's units: as stored, and as analytics saw them (facts can name a
@@ -353,16 +420,13 @@ class Cache:
     ) -> tuple[list[Incident], list[DownSpell]]:
         """The incidents a decision can come of, and the down spells of the subjects an SLO
         rule can decide on, as a read of the whole lookback at `now_ns` would give them."""
-        if self.failures is None:
-            return [], []
-        rows = self._live(now_ns, alerts.keys)
-        todo = [i for i in rows if self._ids[i] not in self.made]
+        live = self._live(now_ns, alerts.keys)
+        todo = [r for r in live if r["id"] not in self.made]
         if todo:
-            need = self.failures[self.failures["ckey"].isin(self._members(todo)).to_numpy()]
-            made = incidents_of(self.incidents.iloc[np.asarray(todo, dtype=np.int64)], need)
-            self.made.update((i.id, i) for i in made)
-        order = sorted(rows, key=lambda i: (self._start[i], self._ids[i]))
-        incidents = [self.made[self._ids[i]] for i in order]
+            need = [f for ck in self._members(todo) for f in self.failures.get(ck, ())]
+            self.made.update((i.id, i) for i in incidents_of(todo, need))
+        live.sort(key=lambda r: (r["start_ns"], r["id"]))
+        incidents = [self.made[str(r["id"])] for r in live]
         return incidents, self._spells(now_ns, alerts.subjects, spans)
 
     def _spells(self, now_ns: int, subjects: frozenset[str], spans: Spans) -> list[DownSpell]:
@@ -370,71 +434,56 @@ class Cache:
         SLO alert open; of each, the ones that weigh in the engine's decision: those in that
         window, its first (whose service the engine takes) and the first of each name."""
         slo = [r.window_ns for r in self.config.rules if r.kind == "slo_burn"]
-        b = self._bad
-        if not slo or not len(b.get("start_ns", ())):
+        if not slo:
             return []
-        start = np.maximum(b["start_ns"], now_ns - self.config.lookback_ns)
-        end = np.minimum(b["end_ns"], now_ns)
-        still = b["open"]
-        if still.any():
-            end[still] = np.minimum(now_ns, _known_until(spans, b["host"][still], end[still]))
-        ok = end > start
-        code = b["subject_code"]
-        recent = ok & (end > now_ns - max(slo))
-        wanted = set(code[recent].tolist())
-        wanted |= {self._subject_codes[s] for s in subjects if s in self._subject_codes}
-        rows = b["order"][(ok & np.isin(code, list(wanted)))[b["order"]]]  # in spell order
-        first = np.zeros(len(rows), dtype=bool)
-        first[np.unique(code[rows], return_index=True)[1]] = True
-        first[np.unique(b["name_code"][rows], return_index=True)[1]] = True
-        rows = rows[first | recent[rows]]
-        host, key, name, service = b["host"], b["spell_key"], b["spell_name"], b["spell_service"]
-        return [
-            DownSpell(host[i], key[i], (name[i],), service[i], int(start[i]), int(end[i]))
-            for i in rows.tolist()
-        ]
-
-    def _keep_bad(self) -> None:
-        """The down and unhealthy intervals as arrays, for _spells."""
-        iv = self.intervals
-        bad = iv[iv["bad"].to_numpy(dtype=bool)] if len(iv) else iv
-        if not len(bad):
-            self._bad, self._subject_codes = {}, {}
-            return
-        cols = {
-            "start_ns": np.int64,
-            "end_ns": np.int64,
-            "open": bool,
-            "host": object,
-            "container_id": object,
-            "spell_key": object,
-            "spell_name": object,
-            "spell_service": object,
+        recent_ns = now_ns - max(slo)
+        start_ns = now_ns - self.config.lookback_ns
+        wanted = {
+            s for s, end in self.subject_end.items() if end > recent_ns and s not in self.quiet
         }
-        b = {c: bad[c].to_numpy(dtype=t) for c, t in cols.items()}
-        codes, uniq = pd.factorize(bad["subject"].to_numpy(dtype=object))
-        b["subject_code"] = codes
-        # A subject's spells of one name: one code per (subject, name).
-        names = pd.factorize(b["spell_name"])[0].astype(np.int64)
-        b["name_code"] = codes.astype(np.int64) * (int(names.max()) + 1) + names
-        # Spell order: host, container, start (codes of sorted values: no Python comparisons).
-        host = pd.factorize(b["host"], sort=True)[0]
-        cid = pd.factorize(b["container_id"], sort=True)[0]
-        b["order"] = np.lexsort((b["start_ns"], cid, host))
-        self._bad = b
-        self._subject_codes = {str(u): i for i, u in enumerate(uniq)}
+        wanted |= subjects & self.subjects.keys()
+        out = []
+        for subject in wanted:
+            if subject not in subjects and self._quiet(subject, now_ns):
+                continue
+            seen: set[str] = set()
+            for sp in self.subjects[subject]:
+                lo, hi = max(sp.start_ns, start_ns), min(sp.end_ns, now_ns)
+                if sp.open:
+                    hi = min(now_ns, _known_until(spans, sp.host, sp.end_ns))
+                if hi <= lo:
+                    continue
+                if not seen or sp.name not in seen or hi > recent_ns:
+                    out.append(DownSpell(sp.host, sp.key, (sp.name,), sp.service, lo, hi))
+                seen.add(sp.name)
+        return out
+
+    def _quiet(self, subject: str, now_ns: int) -> bool:
+        """Whether no SLO rule can fire on the subject from now on: its spells are all over
+        (so its down time in any window that moves on only shrinks; mutes only take from
+        it) and already below every rule's threshold. Kept until its spells change."""
+        spells = self.subjects[subject]
+        if self.subject_end[subject] == NEVER:
+            return False
+        for rule in self.config.rules:
+            if rule.kind != "slo_burn":
+                continue
+            lo = now_ns - rule.window_ns
+            # The sum, not the union, of the spells in the window: never less than the down
+            # time the engine counts.
+            down = sum(max(0, min(sp.end_ns, now_ns) - max(sp.start_ns, lo)) for sp in spells)
+            if down / ((1.0 - rule.slo_ratio) * rule.window_ns) >= rule.burn_rate:
+                return False
+        self.quiet.add(subject)
+        return True
 
 
-def _known_until(spans: Spans, hosts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """For spells that ran to the end of what was read: the end of the host's known span they
+def _known_until(spans: Spans, host: str, end_ns: int) -> int:
+    """For a spell that ran to the end of what was read: the end of the host's known span it
     ran to, as it is now (a live collector's heartbeat moves it); no span: the clock."""
-    out = np.full(len(ends), NEVER, dtype=np.int64)
-    for i, (host, e) in enumerate(zip(hosts, ends, strict=True)):
-        s = spans.get(str(host))
-        if s is None:
-            continue
-        starts, stops = s
-        j = int(np.searchsorted(starts, e - 1, side="right")) - 1
-        if j >= 0 and e - 1 < stops[j]:
-            out[i] = stops[j]
-    return out
+    s = spans.get(host)
+    if s is None:
+        return NEVER
+    starts, stops = s
+    j = int(np.searchsorted(starts, end_ns - 1, side="right")) - 1
+    return int(stops[j]) if j >= 0 and end_ns - 1 < stops[j] else NEVER

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,13 +60,6 @@ def container_keys(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(keys, index=frame.index, dtype=object)
 
 
-def _objects(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns as Python objects: pandas' Arrow strings are slow to go through row by row
-    (to_dict, group_incidents), which the alerts do."""
-    text = [c for c, t in frame.dtypes.items() if isinstance(t, pd.StringDtype)]
-    return frame.astype(dict.fromkeys(text, object)) if text else frame
-
-
 @dataclass(frozen=True)
 class Analysis:
     """What the alerts read of a window's history, per container (rows keyed by `ckey`)."""
@@ -80,9 +74,9 @@ class Analysis:
 def analyse(history: History, window: Window, config: Config) -> Analysis:
     plain = dataclasses.replace(history, maintenance=history.maintenance.iloc[0:0])
     timeline = build_timeline(plain, window)
-    failures = _objects(failures_from_timeline(timeline))
+    failures = failures_from_timeline(timeline)
     failures["ckey"] = container_keys(failures)
-    iv = _objects(intervals_from_timeline(timeline))
+    iv = intervals_from_timeline(timeline)
     keep = iv["state"].isin(BAD_STATES) | (
         (iv["state"] == "planned") & iv["cause"].isin(ENDING_CAUSES)
     )
@@ -191,12 +185,14 @@ def group_failures(
     )
 
 
-def incidents_of(rows: pd.DataFrame, failures: pd.DataFrame) -> list[Incident]:
-    """Incident dataclasses of incident rows, their members from `failures` (FAILURE_COLUMNS
-    of at least their containers)."""
+def incidents_of(
+    rows: Iterable[Mapping[str, Any]], failures: Iterable[Mapping[str, Any]]
+) -> list[Incident]:
+    """Incident dataclasses of incident rows (INCIDENT_COLUMNS records), their members from
+    `failures` (FAILURE_COLUMNS records of at least their containers)."""
     # Each failure once, by container: a lookup per incident, not a scan of every failure.
     by_container: dict[tuple[str, str], dict[int, Failure]] = {}
-    for f in frame_records(failures):
+    for f in failures:
         by_container.setdefault((str(f["host"]), str(f["container_id"])), {})[int(f["time_ns"])] = (
             Failure(
                 container_id=str(f["container_id"]),
@@ -207,7 +203,7 @@ def incidents_of(rows: pd.DataFrame, failures: pd.DataFrame) -> list[Incident]:
             )
         )
     out = []
-    for row in frame_records(rows):
+    for row in rows:
         host = str(row["host"])
         times = {int(t) for t in row["failure_times_ns"]}
         members = sorted(
@@ -313,4 +309,5 @@ def inputs_from_history(
     iv = with_spell_fields(a.intervals, a.containers, last_event_ns(history.events))
     bad = iv[iv["bad"].to_numpy()]
     spells = spells_of(bad, bad["start_ns"].to_numpy(), bad["end_ns"].to_numpy())
-    return incidents_of(frame, a.failures), spells, mutes_of(history.maintenance)
+    incidents = incidents_of(frame_records(frame), frame_records(a.failures))
+    return incidents, spells, mutes_of(history.maintenance)
