@@ -127,25 +127,25 @@ class Deliverer:
 
     def _failed(self, failed: list[tuple[dict[str, Any], str]]) -> None:
         now = self.clock_ns()
+        marks = []
         lines: dict[str, str] = {}
         held: dict[str, int] = {}
+        for row, error in failed:
+            attempts = int(row["attempts"]) + 1
+            retry_at = now + backoff_ns(attempts, self.delivery)
+            give_up = row["target"] not in self.urls or (
+                retry_at - int(row["created_ns"]) > self.delivery.give_up_after_ns
+            )
+            marks.append((int(row["id"]), error, None if give_up else retry_at))
+            label = str(row["target_label"])
+            held[label] = held.get(label, 0) + 1
+            lines.setdefault(
+                label,
+                f"docktally alerts: {label}: {error}"
+                + (" (given up)" if give_up else f" (retry {attempts + 1} later)"),
+            )
         with self.store.begin() as conn:
-            for row, error in failed:
-                attempts = int(row["attempts"]) + 1
-                retry_at = now + backoff_ns(attempts, self.delivery)
-                give_up = row["target"] not in self.urls or (
-                    retry_at - int(row["created_ns"]) > self.delivery.give_up_after_ns
-                )
-                outbox.mark_attempt_failed(
-                    conn, row["id"], error=error, next_attempt_ns=None if give_up else retry_at
-                )
-                label = str(row["target_label"])
-                held[label] = held.get(label, 0) + 1
-                lines.setdefault(
-                    label,
-                    f"docktally alerts: {label}: {error}"
-                    + (" (given up)" if give_up else f" (retry {attempts + 1} later)"),
-                )
+            outbox.mark_attempts_failed(conn, marks)
         for label, line in lines.items():
             more = held[label] - 1
             self.log(line + (f"; {more} more message(s) held back with it" if more else ""))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from docktally.store.db import Reader
 from docktally.store.schema import alert_outbox
@@ -85,16 +85,18 @@ def mark_sent(conn: Connection, row_id: int, now_ns: int) -> None:
     )
 
 
-def mark_attempt_failed(
-    conn: Connection, row_id: int, *, error: str, next_attempt_ns: int | None
-) -> None:
-    """A failed attempt: retried at next_attempt_ns, or given up (None)."""
-    values: dict[str, Any] = {"attempts": alert_outbox.c.attempts + 1, "last_error": error[:1000]}
-    if next_attempt_ns is None:
-        values["status"] = FAILED
-    else:
-        values["next_attempt_ns"] = next_attempt_ns
-    conn.execute(update(alert_outbox).where(alert_outbox.c.id == row_id).values(**values))
+def mark_attempts_failed(conn: Connection, failed: Sequence[tuple[int, str, int | None]]) -> None:
+    """Failed attempts, (row id, error, next_attempt_ns): each retried at its next_attempt_ns,
+    or given up (None). One statement per kind, for all of them."""
+    t = alert_outbox.c
+    retried = [{"row": i, "error": e[:1000], "next": n} for i, e, n in failed if n is not None]
+    given_up = [{"row": i, "error": e[:1000]} for i, e, n in failed if n is None]
+    base = update(alert_outbox).where(t.id == bindparam("row"))
+    values: dict[str, Any] = {"attempts": t.attempts + 1, "last_error": bindparam("error")}
+    if retried:
+        conn.execute(base.values(**values, next_attempt_ns=bindparam("next")), retried)
+    if given_up:
+        conn.execute(base.values(**values, status=FAILED), given_up)
 
 
 def list_outbox(
