@@ -95,41 +95,53 @@ class Deliverer:
         self.clock_ns = clock_ns
         self.log = log
         self.wake = threading.Event()
+        # A target that failed -> when it is tried again (not before its message's retry).
+        self.held: dict[str, int] = {}
 
     def send_due(self) -> int:
         """One pass over the due messages; returns how many were sent. A target that fails is
-        not asked again in the same pass: its other due messages wait with the same error (a
-        target that is down costs one try a pass, not one per message). Each sent message is
-        recorded at once (never sent twice); the failed ones together, in one transaction."""
+        held until its message's retry: the messages behind it are not tried, nor written, in
+        the meantime (a target that is down costs one try per back-off, not one per message),
+        and those older than `give_up_after` are given up. Each sent message is recorded at
+        once (never sent twice)."""
+        now = self.clock_ns()
+        held = [t for t, until in self.held.items() if until > now]
         with self.store.connect() as conn:
-            rows = outbox.due(conn, self.clock_ns())
+            rows = outbox.due(conn, now, skip=held)
         sent = 0
-        down: dict[str, str] = {}  # target -> the error it gave in this pass
         failed: list[tuple[dict[str, Any], str]] = []
+        behind: dict[str, int] = {}  # held target -> its messages not tried in this pass
+        down = set(held)
         for row in rows:
-            url = self.urls.get(row["target"])
-            if url is None:
-                error: str | None = "this target is no longer configured"
-            elif row["target"] in down:
-                error = down[row["target"]]
-            else:
-                error = send(url, row["title"], row["body"], row["notify_type"])
+            target = row["target"]
+            if target in down:
+                behind[target] = behind.get(target, 0) + 1
+                continue
+            url = self.urls.get(target)
+            error = (
+                send(url, row["title"], row["body"], row["notify_type"])
+                if url is not None
+                else "this target is no longer configured"
+            )
             if error is None:
                 with self.store.begin() as conn:
                     outbox.mark_sent(conn, row["id"], self.clock_ns())
+                self.held.pop(target, None)
                 sent += 1
                 continue
-            down[row["target"]] = error
             failed.append((row, error))
+            down.add(target)
         if failed:
-            self._failed(failed)
+            self._failed(failed, behind)
+        held = [t for t, until in self.held.items() if until > now]
+        if held:
+            with self.store.begin() as conn:
+                outbox.give_up_waiting(conn, held, now - self.delivery.give_up_after_ns)
         return sent
 
-    def _failed(self, failed: list[tuple[dict[str, Any], str]]) -> None:
+    def _failed(self, failed: list[tuple[dict[str, Any], str]], behind: dict[str, int]) -> None:
         now = self.clock_ns()
         marks = []
-        lines: dict[str, str] = {}
-        held: dict[str, int] = {}
         for row, error in failed:
             attempts = int(row["attempts"]) + 1
             retry_at = now + backoff_ns(attempts, self.delivery)
@@ -137,26 +149,29 @@ class Deliverer:
                 retry_at - int(row["created_ns"]) > self.delivery.give_up_after_ns
             )
             marks.append((int(row["id"]), error, None if give_up else retry_at))
-            label = str(row["target_label"])
-            held[label] = held.get(label, 0) + 1
-            lines.setdefault(
-                label,
-                f"docktally alerts: {label}: {error}"
-                + (" (given up)" if give_up else f" (retry {attempts + 1} later)"),
+            if row["target"] in self.urls:
+                self.held[row["target"]] = retry_at
+            more = behind.get(row["target"], 0)
+            self.log(
+                f"docktally alerts: {row['target_label']}: {error}"
+                + (" (given up)" if give_up else f" (retry {attempts + 1} later)")
+                + (f"; {more} more message(s) wait for it" if more else "")
             )
         with self.store.begin() as conn:
             outbox.mark_attempts_failed(conn, marks)
-        for label, line in lines.items():
-            more = held[label] - 1
-            self.log(line + (f"; {more} more message(s) held back with it" if more else ""))
 
     def run(self, stop: threading.Event, idle_s: float = 1.0) -> None:
         """Send until `stop`; wakes early when `wake` is set (new messages)."""
         while not stop.is_set():
             try:
                 self.send_due()
+                now = self.clock_ns()
+                held = [t for t, until in self.held.items() if until > now]
                 with self.store.connect() as conn:
-                    nxt = outbox.next_due_ns(conn)
+                    nxt = outbox.next_due_ns(conn, skip=held)
+                if held:
+                    soonest = min(self.held[t] for t in held)
+                    nxt = soonest if nxt is None else min(nxt, soonest)
             except Exception as exc:  # the collector must outlive any delivery trouble
                 self.log(f"docktally alerts: delivery: {type(exc).__name__}: {exc}")
                 nxt = None

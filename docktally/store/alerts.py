@@ -54,23 +54,37 @@ def notices(conn: Connection, since_ns: int) -> list[tuple[str, str, str, int, s
     return [(str(a), str(r), str(k), int(c), str(s)) for a, r, k, c, s in conn.execute(stmt)]
 
 
-def due(conn: Connection, now_ns: int, limit: int = 50) -> list[dict[str, Any]]:
-    """Pending messages whose next attempt is due, oldest first."""
+def due(
+    conn: Connection, now_ns: int, limit: int = 50, skip: Sequence[str] = ()
+) -> list[dict[str, Any]]:
+    """Pending messages whose next attempt is due, oldest first; none for the `skip` targets."""
     t = alert_outbox.c
-    stmt = (
-        select(alert_outbox)
-        .where(t.status == PENDING, t.next_attempt_ns <= now_ns)
-        .order_by(t.created_ns, t.id)
-        .limit(limit)
-    )
+    stmt = select(alert_outbox).where(t.status == PENDING, t.next_attempt_ns <= now_ns)
+    if skip:
+        stmt = stmt.where(t.target.not_in(list(skip)))
+    stmt = stmt.order_by(t.created_ns, t.id).limit(limit)
     return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(stmt)]
 
 
-def next_due_ns(conn: Connection) -> int | None:
+def next_due_ns(conn: Connection, skip: Sequence[str] = ()) -> int | None:
+    """When the next pending message is due (none for the `skip` targets)."""
     t = alert_outbox.c
-    stmt = select(t.next_attempt_ns).where(t.status == PENDING).order_by(t.next_attempt_ns)
-    row = conn.execute(stmt.limit(1)).first()
+    stmt = select(t.next_attempt_ns).where(t.status == PENDING)
+    if skip:
+        stmt = stmt.where(t.target.not_in(list(skip)))
+    row = conn.execute(stmt.order_by(t.next_attempt_ns).limit(1)).first()
     return None if row is None else int(row[0])
+
+
+def give_up_waiting(conn: Connection, targets: Sequence[str], created_before_ns: int) -> int:
+    """Messages still pending for these targets, decided before `created_before_ns`: failed."""
+    t = alert_outbox.c
+    result = conn.execute(
+        update(alert_outbox)
+        .where(t.status == PENDING, t.target.in_(list(targets)), t.created_ns < created_before_ns)
+        .values(status=FAILED, last_error="given up: the target did not answer")
+    )
+    return int(result.rowcount)
 
 
 def mark_sent(conn: Connection, row_id: int, now_ns: int) -> None:
