@@ -33,8 +33,8 @@ from typing import Any
 
 from bench.generate import write_file
 from docktally.alerts.rules import default_config
+from docktally.alerts.service import AlertService
 from docktally.cli import main as cli
-from docktally.cli.alerts import start_alerts
 from docktally.collector.runner import Collector
 from docktally.store import db
 from tests.private_engine import IMAGE, PrivateEngine
@@ -69,9 +69,15 @@ def main() -> None:
     eng = PrivateEngine()
     eng.start()
     latencies_ms: list[float] = []
+    # Each alert evaluation: wall s, its thread's CPU s, whether it was a slice of the first read.
+    took: list[tuple[float, float, bool]] = []
+    read_all: list[int] = []  # when the alerts' first read was done
+
+    committed: list[int] = []  # beside latencies_ms: when each was committed
 
     def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
         latencies_ms.extend((committed_ns - int(r["time_ns"])) / 1e6 for r in rows)
+        committed.extend(committed_ns for _ in rows)
 
     if args.alerts_history:
         history = Path(tmp) / "history.jsonl"
@@ -95,8 +101,23 @@ def main() -> None:
         if args.alerts_history:
             alone = list(latencies_ms)
             latencies_ms.clear()
-            alerts = start_alerts(store, default_config(["json://127.0.0.1:9/"]), stop_collector)
+            committed.clear()
+            service = AlertService(store, default_config(["json://127.0.0.1:9/"]))
+            evaluate = service.evaluate
+
+            def timed() -> None:
+                first_read = service.evaluator.warming
+                if not first_read and not read_all:
+                    read_all.append(time.time_ns())
+                wall, cpu = time.perf_counter(), time.thread_time()
+                evaluate()
+                took.append((time.perf_counter() - wall, time.thread_time() - cpu, first_read))
+
+            service.evaluate = timed  # type: ignore[method-assign]
+            halves = [time.time_ns()]
+            alerts = service.start(stop_collector)
             time.sleep(args.seconds)
+            halves.append(time.time_ns())
         for c in churners:
             c.terminate()
         for c in churners:
@@ -113,6 +134,30 @@ def main() -> None:
     if args.alerts_history:
         report("collector alone", alone, args.seconds)
         report("with the alert threads", latencies_ms, args.seconds)
+        if read_all:
+            # The half split where the alerts' first read of every container ended.
+            cut = read_all[0]
+            during = [v for v, t in zip(latencies_ms, committed, strict=True) if t < cut]
+            after = [v for v, t in zip(latencies_ms, committed, strict=True) if t >= cut]
+            if during:
+                report(
+                    "  while the alerts first read the lookback", during, (cut - halves[0]) / 1e9
+                )
+            if after:
+                report("  after that", after, (halves[1] - cut) / 1e9)
+        for what, runs in (
+            ("first read (slices)", [t for t in took if t[2]]),
+            ("then", [t for t in took if not t[2]]),
+        ):
+            if runs:
+                print(
+                    f"evaluations, {what}: {len(runs)}; wall ms median "
+                    f"{statistics.median(w for w, _, _ in runs) * 1000:.0f} max "
+                    f"{max(w for w, _, _ in runs) * 1000:.0f}; CPU ms median "
+                    f"{statistics.median(c for _, c, _ in runs) * 1000:.0f} max "
+                    f"{max(c for _, c, _ in runs) * 1000:.0f}"
+                )
+        print(f"p99 with alerts / alone: {pct(latencies_ms, 99) / pct(alone, 99):.2f}")
         return
     n = len(latencies_ms)
     print(f"backend: {url.split(':')[0]}; churners: {args.churners}; {elapsed:.1f}s")
