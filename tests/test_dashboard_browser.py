@@ -31,11 +31,8 @@ CHROMIUM_ARGS = [
 LOAD_TIMEOUT_MS = 90_000
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    path = tmp_path_factory.mktemp("browser") / "seeded.db"
-    url = f"sqlite:///{path}"
-    seed(url, time.time_ns())
+def serve_dashboard(url: str) -> Iterator[str]:
+    """`docktally dashboard` on `url` at a free port: its base URL until the generator ends."""
     port = free_port()
     proc = spawn("dashboard", "--db", url, "--port", str(port))
     base = f"http://127.0.0.1:{port}/"
@@ -45,6 +42,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'seeded.db'}"
+    seed(url, time.time_ns())
+    yield from serve_dashboard(url)
 
 
 @pytest.fixture(scope="module")

@@ -13,10 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.test_dashboard_browser import browser, page, wait_rendered  # noqa: F401 - fixtures
+from tests.test_dashboard_browser import (  # noqa: F401 - fixtures
+    browser,
+    page,
+    serve_dashboard,
+    wait_rendered,
+)
 from tests.test_dashboard_seed import HOST
 from tests.test_fleet_seed import EDGE, EDGE_ENGINE_RESTARTS, EDGE_FAILURES, seed_fleet
-from tests.test_up import free_port, spawn, wait_for_http
 
 pytestmark = pytest.mark.browser
 
@@ -26,15 +30,7 @@ def fleet_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     path = tmp_path_factory.mktemp("fleet-browser") / "fleet.db"
     url = f"sqlite:///{path}"
     seed_fleet(url, time.time_ns())
-    port = free_port()
-    proc = spawn("dashboard", "--db", url, "--port", str(port))
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(base, proc)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    yield from serve_dashboard(url)
 
 
 def metric(pg: Any, label: str) -> str:
