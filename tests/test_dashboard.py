@@ -33,6 +33,13 @@ PAGES = ("overview", "timeline", "reliability", "policies", "incidents", "collec
 TIMEOUT_S = 60
 
 
+def wait_for_dashboard_now(after_ns: int) -> None:
+    """Wait until the dashboard's "now" (time floored to data.NOW_STEP_NS, so caches are shared)
+    is past `after_ns`: a page loaded sooner ends its range before what was just recorded."""
+    while data.now_ns() <= after_ns:
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Seed:
     path = tmp_path_factory.mktemp("dash") / "seeded.db"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -159,7 +160,10 @@ def test_postmortem_shows_what_the_failed_probes_said() -> None:
 
 @pytest.mark.engine
 def test_a_failing_health_check_says_why_in_its_postmortem(
-    clean_engine: PrivateEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    clean_engine: PrivateEngine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from docktally.collector.runner import Collector
 
@@ -206,3 +210,24 @@ def test_a_failing_health_check_says_why_in_its_postmortem(
     page = out.read_text()
     assert "exit 1: db ping failed: connection refused &lt;b&gt;&amp;</td>" in page
     assert SAID not in page
+    # The dashboard's Incidents page shows the same output, as text, once its range (which
+    # ends at "now" floored to 10 s) reaches the incident.
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from docktally.dashboard import data
+    from tests.test_dashboard import APP, TIMEOUT_S, wait_for_dashboard_now
+
+    wait_for_dashboard_now(time.time_ns())
+    monkeypatch.setenv(data.DB_ENV, url)
+    monkeypatch.delenv("DOCKTALLY_COLLECTOR_STATUS", raising=False)
+    st.cache_data.clear()  # another test's pages in this process may have cached views
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    at.query_params["incident"] = inc["id"]
+    at.run()
+    at.switch_page("views/incidents.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = "\n".join(str(c.value) for c in at.code)
+    assert f"hc-api  exit 1: {SAID}" in shown, shown

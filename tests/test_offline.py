@@ -23,6 +23,7 @@ from docktally.cli import main
 from docktally.collector.normalize import facts_from_inspect
 from docktally.store import db, writes
 from tests.private_engine import EventRecorder, PrivateEngine
+from tests.test_dashboard import wait_for_dashboard_now
 from tests.test_dashboard_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -103,6 +104,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, engine: PrivateEngine) -> s
                 inspects.append(c.attrs)
     finally:
         engine.remove_all_containers()
+    last_event_ns = time.time_ns()
     url = f"sqlite:///{tmp / 'real.db'}"
     assert main(["import", "--db", url, "--host", "prod-1", str(rec_file)]) == 0
     store = db.connect(url)
@@ -110,6 +112,8 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, engine: PrivateEngine) -> s
         for ins in inspects:
             writes.record_facts(conn, facts_from_inspect(ins, host="prod-1", observed_ns=0))
     store.dispose()
+    # The Overview's "state unknown" holds only once the range ends after the last event.
+    wait_for_dashboard_now(last_event_ns)
     return url
 
 
