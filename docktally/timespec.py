@@ -62,11 +62,6 @@ def parse_duration_ns(text: str, *, what: str = "duration", allow_zero: bool = F
     return ns
 
 
-def parse_duration_s(text: str, *, what: str = "duration", allow_zero: bool = False) -> float:
-    """parse_duration_ns in seconds, for the options the analytics take in seconds."""
-    return parse_duration_ns(text, what=what, allow_zero=allow_zero) / NS_PER_S
-
-
 def parse_instant_ns(text: str, *, now_ns: int, what: str = "time") -> int:
     """A duration with units means that long before `now_ns`; otherwise an ISO 8601 time (UTC if
     no zone). A bare number is neither: the docker CLI reads `--since 1700000000` as a Unix

@@ -6,7 +6,6 @@ Pure: a History and a Window in, a Report out. Rendering lives in docktally.repo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -466,17 +465,6 @@ def _group_of_container(u: _Units, tl: Timeline, by: str) -> np.ndarray:
         keys = u.keys[by].astype(str)
     pos = {k: i for i, k in enumerate(keys)}
     return np.array([pos.get(v, -1) for v in vals], dtype=np.int64)
-
-
-def _pairs(series: pd.Series) -> Iterator[tuple[Any, Any, Any]]:
-    """(level 0, level 1, value) of a two-level grouped result."""
-    idx = series.index
-    return zip(
-        idx.get_level_values(0).to_numpy(),
-        idx.get_level_values(1).to_numpy(),
-        series.to_numpy(),
-        strict=True,
-    )
 
 
 def _burn(u: _Units, lookback_ns: int, end_ns: int, slo: float) -> np.ndarray:

@@ -150,10 +150,6 @@ def exit_code_meaning(code: int | None) -> str:
     return f"application error (exit {code})"
 
 
-def is_start_failure(code: int | None) -> bool:
-    return code is not None and int(code) in START_FAILURE_CODES
-
-
 # Containers without inspect facts (imported events): their policy is what the events prove,
 # marked as such, or unknown (which the engine's rules treat as `no`: it did not restart them).
 UNKNOWN_POLICY = "unknown"

@@ -219,7 +219,3 @@ def write_output(text: str | bytes, out: str | None) -> None:
         sys.stdout.buffer.write(text)
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
-
-
-def not_yet(args: Any) -> int:
-    raise UsageError(f"`docktally {args.command}` is not available in this build yet")

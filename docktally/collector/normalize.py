@@ -13,14 +13,10 @@ from typing import Any
 
 import msgspec
 
-from docktally.analytics.states import LIFECYCLE_KIND_ORDER
 from docktally.timespec import parse_rfc3339_ns
 
 COMPOSE_PROJECT = "com.docker.compose.project"
 COMPOSE_SERVICE = "com.docker.compose.service"
-
-# Kinds that describe the container's lifecycle; exec_* and the rest are stored but not analysed.
-LIFECYCLE_KINDS = frozenset(LIFECYCLE_KIND_ORDER)
 
 # Kinds after which the collector refreshes what it knows of the container from inspect.
 REFRESH_FACTS_KINDS = frozenset({"create", "start", "update", "rename"})

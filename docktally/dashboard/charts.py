@@ -134,9 +134,6 @@ def timeline_height(rows: int, height_per_row: int = 40) -> int:
     return max(120, height_per_row * rows)
 
 
-PERIOD_WORDS = {"hour": "hour", "day": "day", "week": "week", "month": "month"}
-
-
 def _hours_or_minutes(seconds: pd.Series) -> tuple[pd.Series, str]:
     """A duration axis a person reads: hours when the largest is over 3 hours, minutes over
     2 minutes, else seconds."""

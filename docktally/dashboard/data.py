@@ -301,20 +301,6 @@ def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
     return df.merge(names.astype(object), on=["host", "container_id"], how="left")
 
 
-GROUP_METRICS = [
-    "availability",
-    "uptime_s",
-    "downtime_s",
-    "planned_s",
-    "unknown_s",
-    "failures",
-    "restarts",
-    "mtbf_s",
-    "mttr_s",
-    "oom_kills",
-]
-
-
 def groups_table(rep: Any) -> pd.DataFrame:
     """The report's groups as a flat table: key columns, then the metrics; availability in %,
     dict columns as JSON text."""
@@ -382,18 +368,6 @@ def key_columns(groups: pd.DataFrame) -> list[str]:
     metrics."""
     cols = list(groups.columns)
     return cols[: cols.index("uptime_s")] if "uptime_s" in cols else cols[:1]
-
-
-def daily_trend(rep: Any) -> pd.DataFrame:
-    """MTBF and MTTR per day and group, from the report's breakdown."""
-    b: pd.DataFrame | None = getattr(rep, "breakdown", None)
-    if b is None or not len(b):
-        return pd.DataFrame(columns=["period_start_ns", "group", "mtbf_s", "mttr_s"])
-    keys = [c for c in key_columns(rep.groups) if c in b.columns]
-    out = b.copy()
-    out["group"] = out[keys].astype(str).agg(" / ".join, axis=1) if keys else "all"
-    out = out[["period_start_ns", "group", "mtbf_s", "mttr_s"]]
-    return out[out[["mtbf_s", "mttr_s"]].notna().any(axis=1)].reset_index(drop=True)
 
 
 def downtime_by_cause(rep: Any) -> pd.DataFrame:
@@ -663,13 +637,6 @@ def render_postmortem(view: View, incident_id: str, fmt: str) -> str:
     return _rendered(_view_key(view), incident_id, fmt)
 
 
-def postmortem_timeline(pm: Any) -> pd.DataFrame:
-    tl: pd.DataFrame = pm.timeline.copy()
-    if "time_ns" in tl.columns:
-        tl["time_ns"] = pd.to_datetime(tl["time_ns"], unit="ns", utc=True)
-    return tl.rename(columns={"time_ns": "time"})
-
-
 @st.cache_data(ttl=TTL_S, show_spinner=False, max_entries=16)
 def _policies(key: tuple[Any, ...], retries: int, manual_mttr_s: float | None) -> dict[str, Any]:
     view = _view_from_key(key)
@@ -687,14 +654,6 @@ def _policies(key: tuple[Any, ...], retries: int, manual_mttr_s: float | None) -
 def policies(view: View, retries: int, manual_mttr_s: float | None = None) -> dict[str, Any]:
     """Observed outcomes by policy in effect, and the what-if replay under every policy."""
     return _policies(_view_key(view), retries, manual_mttr_s)
-
-
-def policy_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    out = pd.DataFrame(rows)
-    for col in ("availability", "recovered_without_person_ratio"):
-        if col in out.columns:
-            out[col] = pd.to_numeric(out[col], errors="coerce") * 100.0
-    return out
 
 
 def parse_labels(raw: object) -> dict[str, Any]:

@@ -3,7 +3,6 @@ and safe ways to show user data (container names and labels are only ever shown 
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, NoReturn, TypeVar
 
@@ -32,14 +31,6 @@ docktally up                  # collect and serve this dashboard together
 docktally lab                 # run a restart-policy experiment on the engine
 docktally import FILE         # load `docker events --format '{{json .}}'` lines
 """
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&:$])")
-
-
-def esc(text: object) -> str:
-    """User data made inert inside st.markdown: every Markdown/HTML character escaped."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text))
-
 
 # --- the sidebar --------------------------------------------------------------------------------
 
@@ -202,15 +193,6 @@ def collector_banner(url: str) -> None:
         return
     if data.open_error(url) is None and not len(data.watching(url, time.time_ns())):
         st.caption("No collector is watching right now: data ends at the last stored event.")
-
-
-def ns_to_datetime(df: pd.DataFrame, *cols: str) -> pd.DataFrame:
-    """Nanosecond columns shown as UTC datetimes."""
-    out = df.copy()
-    for col in cols:
-        if col in out.columns:
-            out[col] = pd.to_datetime(out[col], unit="ns", utc=True)
-    return out
 
 
 fmt_duration = humane.duration
