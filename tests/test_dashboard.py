@@ -124,29 +124,6 @@ def test_overview_shows_fleet_numbers_and_what_is_down(app: AppTest) -> None:
     assert list(down["name"]) == ["worker"]
 
 
-def test_groups_table_shows_dicts_as_json_text_and_names_first() -> None:
-    from types import SimpleNamespace
-
-    groups = pd.DataFrame(
-        {
-            "host": ["h", "h", "h"],
-            "container_id": ["a" * 64, "b" * 64, "c" * 64],
-            "container": ["web", "db", "job"],
-            "uptime_s": [1.0, 2.0, 3.0],
-            "availability": [0.5, None, 1.0],
-            "exit_codes": [{"137": 1, "1": 2}, {}, {"1": 1.0}],
-            "downtime_by_cause_s": [{"oom": 1.5}, {"oom": 1.5}, {}],
-        }
-    )
-    out = data.groups_table(SimpleNamespace(groups=groups))
-    assert list(out.columns[:3]) == ["container", "host", "container_id"]
-    assert list(out["exit_codes"]) == ['{"1":2,"137":1}', "{}", '{"1":1.0}']
-    assert list(out["downtime_by_cause_s"]) == ['{"oom":1.5}', '{"oom":1.5}', "{}"]
-    assert list(out["container_id"]) == ["a" * 12, "b" * 12, "c" * 12]
-    assert out["availability"].iloc[0] == 50.0 and pd.isna(out["availability"].iloc[1])
-    assert groups["exit_codes"].iloc[0] == {"137": 1, "1": 2}  # the report is left as it was
-
-
 def test_overview_groups_by_service(app: AppTest) -> None:
     open_page(app, "overview", by="service")
     text = frame_with(app, "failures").astype(str).to_string()

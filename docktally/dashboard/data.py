@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
@@ -301,27 +300,6 @@ def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
     return df.merge(names.astype(object), on=["host", "container_id"], how="left")
 
 
-def groups_table(rep: Any) -> pd.DataFrame:
-    """The report's groups as a flat table: key columns, then the metrics; availability in %,
-    dict columns as JSON text."""
-    groups: pd.DataFrame = rep.groups
-    if not len(groups):
-        return groups
-    out = groups.copy()
-    for col in out.columns:
-        if out[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in out[col]):
-            out[col] = pd.Series(_as_texts(out[col]), index=out.index, dtype=object)
-    if "availability" in out.columns:
-        out["availability"] = pd.to_numeric(out["availability"], errors="coerce") * 100.0
-    # The name first; the id shortened the way `docker ps` shows it.
-    keys = key_columns(groups)
-    if "container_id" in out.columns:
-        out["container_id"] = out["container_id"].astype(str).str[:12]
-    first = [k for k in keys if k not in ("host", "container_id")]
-    first += [k for k in ("host", "container_id") if k in keys]
-    return out[first + [c for c in out.columns if c not in first]]
-
-
 # Rows a table sends to the browser at most: 10,000 rows (a big fleet) took a browser 8-11 s to
 # show and a second of the page's first render to serialise; the sidebar's filters narrow a
 # selection, `docktally report --format csv` gives every row.
@@ -343,19 +321,6 @@ def worst_first(table: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
 def first_rows(table: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
     """At most `limit` rows (ROW_LIMIT by default), the first ones."""
     return table.head(ROW_LIMIT if limit is None else limit)
-
-
-_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
-
-
-def _as_texts(values: pd.Series) -> list[object]:
-    """Dicts, lists and tuples as JSON text (orjson: ~0.5 us each, ~6x the json module)."""
-    return [
-        orjson.dumps(v, default=str, option=_JSON_OPTIONS).decode()
-        if isinstance(v, dict | list | tuple)
-        else v
-        for v in values
-    ]
 
 
 def fleet(rep: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@ and safe ways to show user data (container names and labels are only ever shown 
 from __future__ import annotations
 
 import time
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 import pandas as pd
 import streamlit as st
@@ -14,8 +14,6 @@ from docktally.dashboard import status as status_mod
 from docktally.dashboard.data import ANY, Filters, View
 from docktally.errors import DocktallyError
 from docktally.reports import humane
-
-T = TypeVar("T")
 
 _VIEW_KEY = "_docktally_view"
 _RENDERED_KEY = "_docktally_rendered_at"
