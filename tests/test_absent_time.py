@@ -9,9 +9,9 @@ from docktally.analytics.failures import find_failures
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.dashboard import charts
 from docktally.reports.html import render_html
+from tests.sample import history_from_rows, ns
 
 
 def test_timeline_draws_no_bar_before_create_or_after_destroy() -> None:

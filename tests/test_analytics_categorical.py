@@ -15,8 +15,8 @@ from docktally.analytics.intervals import build_intervals
 from docktally.analytics.model import EVENT_COLUMNS, History, Window
 from docktally.analytics.options import GROUP_BY
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import coverage_frame, history_from_rows, ns
 from docktally.reports.jsonout import report_document
+from tests.sample import coverage_frame, history_from_rows, ns
 from tests.test_analytics_properties import SETTINGS, W, _history, histories
 
 STRING_EVENT_COLUMNS = [

@@ -16,7 +16,7 @@ from docktally.analytics.failures import find_failures
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.model import FAILURE_COLUMNS, INTERVAL_COLUMNS, Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import cid, history_from_rows, ns
+from tests.sample import cid, history_from_rows, ns
 
 W = Window(ns(0), ns(1000))
 COV = [(-5000, 5000)]

@@ -14,10 +14,10 @@ from docktally.analytics.failures import find_failures
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import cid, history_from_rows, ns
 from docktally.collector.runner import Collector
 from docktally.store import db, reads
 from tests.private_engine import PrivateEngine
+from tests.sample import cid, history_from_rows, ns
 
 W = Window(ns(0), ns(1000))
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from docktally.analytics.intervals import build_intervals
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import history_from_rows, ns
+from tests.sample import history_from_rows, ns
 
 ACTIONS = [
     ("create", {}),

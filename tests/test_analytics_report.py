@@ -10,10 +10,10 @@ import pytest
 
 from docktally.analytics.model import History, Window
 from docktally.analytics.report import build_report, mtbf_ci90
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.states import exit_code_meaning, format_policy
 from docktally.errors import UsageError
 from docktally.reports.jsonout import report_document
+from tests.sample import history_from_rows, ns
 
 DAY = 86400
 

@@ -11,11 +11,11 @@ import pytest
 
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.services import service_key
 from docktally.cli import main
 from docktally.timespec import ns_to_iso
 from tests.data import recorded
+from tests.sample import history_from_rows, ns
 
 # crash_loop: "crashy" under on-failure:3 exits 1 four times; its project label is dropped here.
 PAYLOADS = recorded.container_payloads("crash_loop")

@@ -25,7 +25,7 @@ from docktally.analytics.daily import (
 )
 from docktally.analytics.model import History, Window
 from docktally.analytics.report import Report, build_report
-from docktally.analytics.sample import (
+from tests.sample import (
     cid,
     coverage_frame,
     events_frame,

@@ -20,9 +20,9 @@ from docktally.analytics.fleet import fleet_overview
 from docktally.analytics.model import ENGINE_RESTART_COLUMNS, History, Window
 from docktally.analytics.options import check_by
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import coverage_frame, events_frame, facts_frame, ns
 from docktally.cli import main
 from docktally.errors import UsageError
+from tests.sample import coverage_frame, events_frame, facts_frame, ns
 
 W = Window(ns(0), ns(1000))
 WEB = {"compose_project": "shop", "compose_service": "web"}

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from docktally.analytics.sample import history_from_rows
 from docktally.analytics.stops import find_stops, stop_summary
 from docktally.cli import main
 from docktally.timespec import ns_to_iso
 from tests.private_engine import EventRecorder, PrivateEngine
+from tests.sample import history_from_rows
 
 
 def test_a_stop_that_ended_in_sigkill_is_forced() -> None:

@@ -17,7 +17,6 @@ from sqlalchemy import Engine, inspect
 from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incident_scopes import incidents_from_timeline
 from docktally.analytics.model import Window
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.timeline import build_timeline
 from docktally.cli import main
 from docktally.collector.normalize import health_probes_from_inspect
@@ -25,6 +24,7 @@ from docktally.store import db, reads, writes
 from docktally.timespec import parse_rfc3339_ns
 from tests.data import recorded
 from tests.private_engine import PrivateEngine
+from tests.sample import history_from_rows, ns
 from tests.test_postmortem import wait_until
 
 SAID = "db ping failed: connection refused <b>&"

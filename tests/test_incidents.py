@@ -248,8 +248,8 @@ def _incidents_of(h: Any, w: Window, scope: str = "container") -> tuple[pd.DataF
 
 def test_an_unhealthy_spell_that_ends_by_itself_is_no_restart() -> None:
     from docktally.analytics.report import build_report
-    from docktally.analytics.sample import history_from_rows, ns
     from docktally.reports.postmortem import build_postmortem, render_markdown
+    from tests.sample import history_from_rows, ns
 
     h = history_from_rows(
         events=[
@@ -276,7 +276,7 @@ def test_an_unhealthy_spell_that_ends_by_itself_is_no_restart() -> None:
 
 
 def test_a_removed_containers_incident_ends_at_its_removal() -> None:
-    from docktally.analytics.sample import history_from_rows, ns
+    from tests.sample import history_from_rows, ns
 
     h = history_from_rows(
         events=[("c", -10, "start"), ("c", 100, "die", {"exit_code": 1}), ("c", 400, "destroy")],
@@ -293,7 +293,7 @@ def test_a_removed_containers_incident_ends_at_its_removal() -> None:
 def test_a_persons_stop_after_a_failure_ends_the_incident() -> None:
     # A crash under `always`, then `docker stop` during the back-off: out of service on purpose,
     # not "still down".
-    from docktally.analytics.sample import history_from_rows, ns
+    from tests.sample import history_from_rows, ns
 
     h = history_from_rows(
         events=[
@@ -329,7 +329,7 @@ def test_incident_end_keeps_nanoseconds() -> None:
 
 
 def _two_replicas(second_down_at: float | None) -> Any:
-    from docktally.analytics.sample import history_from_rows
+    from tests.sample import history_from_rows
 
     api = {"compose_project": "shop", "compose_service": "api"}
     events: list[tuple[Any, ...]] = [
@@ -353,8 +353,8 @@ def test_service_incidents_count_what_report_by_service_counts(
 ) -> None:
     from docktally.analytics.incident_scopes import incidents_from_timeline
     from docktally.analytics.report import build_report
-    from docktally.analytics.sample import ns
     from docktally.analytics.timeline import build_timeline
+    from tests.sample import ns
 
     h = _two_replicas(second_down_at)
     w = Window(ns(0), ns(1000))

@@ -10,7 +10,6 @@ import pytest
 
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.totals import (
     COUNTERS,
     combine,
@@ -19,6 +18,7 @@ from docktally.analytics.totals import (
     open_incidents,
     series,
 )
+from tests.sample import history_from_rows, ns
 
 ALWAYS = {"restart_policy": "always"}
 EVENTS: list[Any] = [

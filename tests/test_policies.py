@@ -253,7 +253,7 @@ def test_policies_of_imported_events_are_inferred_or_unknown(
 def test_the_engines_restart_is_told_from_a_persons() -> None:
     from docktally.analytics.failures import find_failures
     from docktally.analytics.report import build_report
-    from docktally.analytics.sample import history_from_rows, ns
+    from tests.sample import history_from_rows, ns
 
     h = history_from_rows(
         events=[

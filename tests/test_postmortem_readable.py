@@ -8,11 +8,11 @@ import re
 from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incident_scopes import incidents_from_timeline
 from docktally.analytics.model import Window
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.timeline import build_timeline
 from docktally.reports import humane
 from docktally.reports.postmortem import Postmortem, build_postmortem, render_html, render_markdown
 from docktally.reports.safe_text import html_name
+from tests.sample import history_from_rows, ns
 
 NANO_ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")
 NAME = "payments-api"

@@ -10,9 +10,9 @@ import pytest
 from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incident_scopes import incidents_from_timeline
 from docktally.analytics.model import Window
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.timeline import build_timeline
 from docktally.reports.postmortem import build_postmortem, render_markdown, timeline_figure
+from tests.sample import history_from_rows, ns
 
 HC = {"has_healthcheck": True, "restart_policy": "always"}
 

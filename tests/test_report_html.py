@@ -9,8 +9,8 @@ import pytest
 
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.reports.html import render_html
+from tests.sample import history_from_rows, ns
 
 DAY = 86400
 EVIL = "<script>alert(1)</script>"

@@ -15,7 +15,6 @@ from docktally.analytics.failures import failures_from_timeline
 from docktally.analytics.incident_scopes import incidents_from_timeline
 from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
-from docktally.analytics.sample import history_from_rows, ns
 from docktally.analytics.timeline import build_timeline
 from docktally.reports import charts
 from docktally.reports.html import render_html
@@ -23,6 +22,7 @@ from docktally.reports.markdown import render_markdown
 from docktally.reports.postmortem import build_postmortem
 from docktally.reports.postmortem import render_html as postmortem_html
 from docktally.reports.postmortem import render_markdown as postmortem_markdown
+from tests.sample import history_from_rows, ns
 
 H = 3600
 HC = {"has_healthcheck": True, "restart_policy": "always"}

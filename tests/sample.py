@@ -1,4 +1,4 @@
-"""Build a History from a few literal rows: for tests, examples and the benchmark.
+"""Build a History from a few literal rows, for the tests.
 
     history_from_rows(
         events=[("web", 0, "start"), ("web", 60, "die", {"exit_code": 1})],
