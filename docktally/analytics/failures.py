@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -9,19 +11,25 @@ from docktally.analytics.model import FAILURE_COLUMNS, History, Window
 from docktally.analytics.timeline import CAUSE_NAMES, Timeline, build_timeline
 
 
-def failures_from_timeline(tl: Timeline) -> pd.DataFrame:
-    f = tl.failures
-    c = tl.containers
-    ck = f["ck"].to_numpy(dtype=np.int64)
-    rec = f["recovered_ns"].to_numpy(dtype=np.int64)
+def outcome_columns(f: pd.DataFrame) -> dict[str, Any]:
+    """exit_code, recovered_ns and ttr_s of failure rows (exit_code NaN when none,
+    recovered_ns -1 while not recovered) as nullable columns, NA where unknown."""
     t = f["time_ns"].to_numpy(dtype=np.int64)
+    rec = f["recovered_ns"].to_numpy(dtype=np.int64)
+    code = f["exit_code"].to_numpy(dtype=np.float64)
     recovered = pd.array(np.where(rec >= 0, rec, 0), dtype="Int64")
     recovered[rec < 0] = pd.NA
     ttr = pd.array(np.where(rec >= 0, (rec - t) / 1e9, np.nan), dtype="Float64")
     ttr[rec < 0] = pd.NA
-    exit_code = f["exit_code"].to_numpy(dtype=np.float64)
-    exit_arr = pd.array(np.where(np.isnan(exit_code), 0, exit_code).astype(np.int64), "Int64")
-    exit_arr[np.isnan(exit_code)] = pd.NA
+    exit_code = pd.array(np.where(np.isnan(code), 0, code).astype(np.int64), "Int64")
+    exit_code[np.isnan(code)] = pd.NA
+    return {"exit_code": exit_code, "recovered_ns": recovered, "ttr_s": ttr}
+
+
+def failures_from_timeline(tl: Timeline) -> pd.DataFrame:
+    f = tl.failures
+    c = tl.containers
+    ck = f["ck"].to_numpy(dtype=np.int64)
     out = pd.DataFrame(
         {
             "host": c["host"].to_numpy(dtype=object)[ck],
@@ -31,13 +39,11 @@ def failures_from_timeline(tl: Timeline) -> pd.DataFrame:
             "compose_project": c["compose_project"].to_numpy(dtype=object)[ck],
             "compose_service": c["compose_service"].to_numpy(dtype=object)[ck],
             "policy": tl.policies[f["pcode"].to_numpy(dtype=np.int64)],
-            "time_ns": t,
+            "time_ns": f["time_ns"].to_numpy(dtype=np.int64),
             "cause": CAUSE_NAMES[f["cause"].to_numpy(dtype=np.int64)],
-            "exit_code": exit_arr,
             "inferred": f["inferred"].to_numpy(dtype=bool),
-            "recovered_ns": recovered,
             "restarts": f["restarts"].to_numpy(dtype=np.int64),
-            "ttr_s": ttr,
+            **outcome_columns(f),
         }
     )
     return out.sort_values(["time_ns", "host", "container_id"], kind="stable").reset_index(

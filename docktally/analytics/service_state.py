@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from docktally.analytics.failures import outcome_columns
 from docktally.analytics.model import FAILURE_COLUMNS, INTERVAL_COLUMNS
 from docktally.analytics.timeline import (
     ABSENT_CAUSES,
@@ -211,13 +212,6 @@ def service_failures(tl: Timeline, sv: ServiceTimeline) -> pd.DataFrame:
         upto = rec[i] if rec[i] >= 0 else np.iinfo(np.int64).max
         ts = r_t[lo:hi]
         restarts[i] = np.searchsorted(ts, upto, side="right") - np.searchsorted(ts, t[i], "right")
-    recovered = pd.array(np.where(rec >= 0, rec, 0), dtype="Int64")
-    recovered[rec < 0] = pd.NA
-    ttr = pd.array(np.where(rec >= 0, (rec - t) / 1e9, np.nan), dtype="Float64")
-    ttr[rec < 0] = pd.NA
-    exit_code = f["exit_code"].to_numpy(dtype=np.float64)
-    exit_arr = pd.array(np.where(np.isnan(exit_code), 0, exit_code).astype(np.int64), "Int64")
-    exit_arr[np.isnan(exit_code)] = pd.NA
     out = pd.DataFrame(
         {
             "host": sv.keys["host"].to_numpy(dtype=object)[g],
@@ -229,11 +223,9 @@ def service_failures(tl: Timeline, sv: ServiceTimeline) -> pd.DataFrame:
             "policy": policy,
             "time_ns": t,
             "cause": CAUSE_NAMES[f["cause"].to_numpy(dtype=np.int64)],
-            "exit_code": exit_arr,
             "inferred": False,
-            "recovered_ns": recovered,
             "restarts": restarts,
-            "ttr_s": ttr,
+            **outcome_columns(f),
             "service": sv.keys["service"].to_numpy(dtype=object)[g],
         }
     )
