@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+import pandas as pd
 
 from docktally.alerts.message import plain
 from docktally.reports.safe_text import json_text
+from docktally.reports.tables import text_table
 from docktally.timespec import ns_to_iso
 
 TABLE_COLUMNS = [
@@ -47,11 +49,7 @@ def render_table(rows: Sequence[Mapping[str, Any]]) -> str:
     shown = display_rows(rows)
     if not shown:
         return "No notifications yet."
-    widths = {c: max(len(c), *(len(r[c]) for r in shown)) for c in TABLE_COLUMNS}
-    lines = ["  ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS).rstrip()]
-    lines.append("  ".join("-" * widths[c] for c in TABLE_COLUMNS))
-    lines += ["  ".join(r[c].ljust(widths[c]) for c in TABLE_COLUMNS).rstrip() for r in shown]
-    return "\n".join(lines)
+    return text_table(pd.DataFrame(shown, columns=TABLE_COLUMNS))
 
 
 def render_json(rows: Sequence[Mapping[str, Any]]) -> str:
