@@ -8,6 +8,25 @@ import socket
 
 from docktally.errors import UsageError
 
+LOCAL = "127.0.0.1"
+
+
+def parse_listen(text: str, what: str, default_port: int) -> tuple[str, int]:
+    """Where to listen, one syntax for every server option: `HOST:PORT`, `HOST` (the default
+    port), `PORT` or `:PORT` (host 127.0.0.1); IPv6 in brackets, `[::1]:PORT` or `[::]`."""
+    text = text.strip()
+    if text.isdigit():
+        host, port = "", text
+    elif (text.startswith("[") and text.endswith("]")) or ":" not in text:
+        host, port = text, str(default_port)
+    else:
+        host, _, port = text.rpartition(":")
+        if ":" in host and not (host.startswith("[") and host.endswith("]")):
+            port = ""  # a bare IPv6 address: which colon ends it is anyone's guess
+    if not text or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"{what}: {text!r} is not HOST:PORT (e.g. {LOCAL}:{default_port})")
+    return host.strip("[]") or LOCAL, int(port)
+
 
 def is_loopback(address: str) -> bool:
     """Only this machine can connect: a loopback IP or `localhost`."""

@@ -34,7 +34,7 @@ LOAD_TIMEOUT_MS = 90_000
 def serve_dashboard(url: str) -> Iterator[str]:
     """`docktally dashboard` on `url` at a free port: its base URL until the generator ends."""
     port = free_port()
-    proc = spawn("dashboard", "--db", url, "--port", str(port))
+    proc = spawn("dashboard", "--db", url, "--address", str(port))
     base = f"http://127.0.0.1:{port}/"
     try:
         wait_for_http(base, proc)

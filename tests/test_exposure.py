@@ -71,7 +71,7 @@ def exposed_dashboard(tmp_path: Path) -> Iterator[tuple[str, str]]:
     port = free_port()
     url = f"sqlite:///{tmp_path / 'd.db'}"
     db.connect(url).dispose()
-    proc = spawn("dashboard", "--db", url, "--address", "0.0.0.0", "--port", str(port))
+    proc = spawn("dashboard", "--db", url, "--address", f"0.0.0.0:{port}")
     try:
         said = read_until(proc, "serving")
         base = f"http://127.0.0.1:{port}/"
@@ -106,9 +106,7 @@ def test_up_on_every_interface_warns(tmp_path: Path) -> None:
     port = free_port()
     nowhere = f"unix://{tmp_path / 'no-engine.sock'}"
     url = f"sqlite:///{tmp_path / 'up.db'}"
-    proc = spawn(
-        "up", "--db", url, "--engine", nowhere, "--address", "0.0.0.0", "--port", str(port)
-    )
+    proc = spawn("up", "--db", url, "--engine", nowhere, "--address", f"0.0.0.0:{port}")
     try:
         said = read_until(proc, "dashboard at")
     finally:

@@ -260,16 +260,39 @@ def test_rules_command_checks_its_options(capsys: pytest.CaptureFixture[str]) ->
         (":9000", ("127.0.0.1", 9000)),
         ("0.0.0.0:9486", ("0.0.0.0", 9486)),
         ("[::1]:9486", ("::1", 9486)),
+        ("0.0.0.0", ("0.0.0.0", 9486)),
+        ("[::]", ("::", 9486)),
     ],
 )
 def test_parse_address(text: str, want: tuple[str, int]) -> None:
     assert parse_address(text) == want
 
 
-@pytest.mark.parametrize("text", ["", "host:", "host:http", "1:99999", "0"])
+@pytest.mark.parametrize("text", ["", "host:", "host:http", "1:99999", "0", "::1:9486"])
 def test_parse_address_rejects(text: str) -> None:
     with pytest.raises(UsageError, match="--metrics"):
         parse_address(text)
+
+
+def test_the_dashboard_takes_its_address_in_the_same_syntax(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One syntax for every listen option: the dashboard's --address as the metrics' (its own
+    default port), and the same one-line error."""
+    import argparse
+
+    from docktally.cli.dashboard import serve_address
+
+    def at(text: str) -> tuple[str, int]:
+        return serve_address(argparse.Namespace(address=text))
+
+    assert at("127.0.0.1:8501") == ("127.0.0.1", 8501)
+    assert at("8600") == ("127.0.0.1", 8600)
+    assert at("0.0.0.0") == ("0.0.0.0", 8501)
+    with pytest.raises(UsageError, match=r"^--address: 'web:http' is not HOST:PORT"):
+        at("web:http")
+    assert main(["dashboard", "--address", "web:http"]) == 2
+    assert "--address: 'web:http' is not HOST:PORT" in capsys.readouterr().err
 
 
 def test_metrics_command_serves_from_the_database(recorded: Engine, db_url: str) -> None:

@@ -120,7 +120,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, engine: PrivateEngine) -> s
 @pytest.fixture(scope="module")
 def served(seeded: str) -> Iterator[str]:
     port = free_port()
-    proc = spawn("dashboard", "--db", seeded, "--port", str(port))
+    proc = spawn("dashboard", "--db", seeded, "--address", str(port))
     base = f"http://127.0.0.1:{port}/"
     try:
         wait_for_http(base, proc)

@@ -77,7 +77,7 @@ def nowhere() -> str:
 def up_process(tmp_path: Path, nowhere: str) -> Iterator[tuple[subprocess.Popen[bytes], int, str]]:
     port = free_port()
     url = f"sqlite:///{tmp_path / 'up.db'}"
-    proc = spawn("up", "--db", url, "--engine", nowhere, "--port", str(port))
+    proc = spawn("up", "--db", url, "--engine", nowhere, "--address", str(port))
     try:
         yield proc, port, url
     finally:
@@ -115,10 +115,12 @@ def test_up_refuses_a_port_in_use(tmp_path: Path, nowhere: str) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         port = s.getsockname()[1]
-        proc = spawn("up", "--db", str(tmp_path / "u.db"), "--engine", nowhere, "--port", str(port))
+        proc = spawn(
+            "up", "--db", str(tmp_path / "u.db"), "--engine", nowhere, "--address", str(port)
+        )
         out, _ = proc.communicate(timeout=STOP_TIMEOUT_S)
     assert proc.returncode == 2
-    assert f"--port {port}" in out.decode()
+    assert f"--address {port}" in out.decode()
 
 
 def test_up_without_its_database_says_so_in_one_line(nowhere: str) -> None:
@@ -128,7 +130,7 @@ def test_up_without_its_database_says_so_in_one_line(nowhere: str) -> None:
     env = {**os.environ, "DOCKTALLY_DB": f"postgresql://docktally:s3cret@127.0.0.1:{db_port}/x"}
     env.pop("DOCKER_HOST", None)
     proc = subprocess.run(
-        [sys.executable, "-m", "docktally", "up", "--engine", nowhere, "--port", str(port)],
+        [sys.executable, "-m", "docktally", "up", "--engine", nowhere, "--address", str(port)],
         capture_output=True,
         env=env,
         timeout=STOP_TIMEOUT_S,
@@ -146,7 +148,7 @@ def test_up_without_its_database_says_so_in_one_line(nowhere: str) -> None:
 def test_dashboard_serves_a_database_not_created_yet_and_stops_on_sigint(tmp_path: Path) -> None:
     port = free_port()
     path = tmp_path / "later.db"
-    proc = spawn("dashboard", "--db", str(path), "--port", str(port))
+    proc = spawn("dashboard", "--db", str(path), "--address", str(port))
     try:
         base = f"http://127.0.0.1:{port}/"
         wait_for_http(base, proc)
@@ -164,7 +166,7 @@ def test_dashboard_serves_a_database_not_created_yet_and_stops_on_sigint(tmp_pat
 
 
 def test_dashboard_rejects_a_bad_url() -> None:
-    proc = spawn("dashboard", "--db", "mysql://x/y", "--port", str(free_port()))
+    proc = spawn("dashboard", "--db", "mysql://x/y", "--address", str(free_port()))
     out, _ = proc.communicate(timeout=STOP_TIMEOUT_S)
     assert proc.returncode == 2
     assert "not supported" in out.decode()

@@ -10,17 +10,26 @@ from docktally.cli.common import add_db
 from docktally.dashboard import server
 from docktally.dashboard.signals import stop_requested
 from docktally.errors import StoreError
+from docktally.listening import LOCAL, parse_listen
 from docktally.store import db
+
+DEFAULT_PORT = 8501
 
 
 def add_serve_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address",
-        default="127.0.0.1",
-        help="address to listen on (default: 127.0.0.1, this machine only; the dashboard has "
-        "no login, so any other address warns)",
+        metavar="HOST:PORT",
+        default=f"{LOCAL}:{DEFAULT_PORT}",
+        help=f"serve the dashboard at http://HOST:PORT/ (default: {LOCAL}:{DEFAULT_PORT}, this "
+        f"machine only; a bare PORT binds {LOCAL}, a bare HOST port {DEFAULT_PORT}; the "
+        "dashboard has no login, so any address other machines reach warns)",
     )
-    p.add_argument("--port", type=int, default=8501, help="port to listen on (default: 8501)")
+
+
+def serve_address(args: argparse.Namespace) -> tuple[str, int]:
+    """The dashboard's (host, port) from --address; a one-line error naming it if malformed."""
+    return parse_listen(args.address, "--address", DEFAULT_PORT)
 
 
 def register(sub: Any) -> None:
@@ -44,15 +53,16 @@ def check_readable(url: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    address, port = serve_address(args)
     url = db.resolve_db_url(args.db)
     check_readable(url)
-    warning = server.exposure_warning(args.address, args.port)
+    warning = server.exposure_warning(address, port)
     if warning:
         print(f"docktally dashboard: {warning}", file=sys.stderr, flush=True)
-    proc = server.start(url, address=args.address, port=args.port)
+    proc = server.start(url, address=address, port=port)
     print(
-        f"docktally dashboard: serving {server.url_for(args.address, args.port)} "
-        f"({server.listen_line(args.address, args.port)}; database {server.safe_url(url)}); "
+        f"docktally dashboard: serving {server.url_for(address, port)} "
+        f"({server.listen_line(address, port)}; database {server.safe_url(url)}); "
         "Ctrl-C stops it",
         file=sys.stderr,
         flush=True,

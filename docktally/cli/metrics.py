@@ -31,7 +31,7 @@ def add_metrics_address(p: argparse.ArgumentParser, flag: str, default: str | No
         metavar="HOST:PORT",
         default=default,
         help=f"serve Prometheus metrics at http://HOST:PORT/metrics (default: {shown}; "
-        f"a bare PORT binds {DEFAULT_ADDRESS}; docktally's own port is {DEFAULT_PORT})",
+        f"a bare PORT binds {DEFAULT_ADDRESS}, a bare HOST port {DEFAULT_PORT}, docktally's own)",
     )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
 from docktally.cli.collect import add_hosts, engines_and_hosts, failure
 from docktally.cli.common import add_db, add_keep_exec_commands, open_db
-from docktally.cli.dashboard import add_serve_options
+from docktally.cli.dashboard import add_serve_options, serve_address
 from docktally.cli.metrics import add_metrics_address, add_refresh
 from docktally.dashboard import server
 from docktally.dashboard.signals import stop_requested
@@ -66,9 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
     alerts = config_from_args(args)
     pairs = engines_and_hosts(args)
-    check_port_free(args.address, args.port, f"--address {args.address} --port {args.port}")
+    address, port = serve_address(args)
+    check_port_free(address, port, f"--address {args.address}")
     metrics_at = parse_address(args.metrics)
-    warning = server.exposure_warning(args.address, args.port)
+    warning = server.exposure_warning(address, port)
     if warning:
         print(f"docktally up: {warning}", file=sys.stderr, flush=True)
     store = open_db(args)  # migrates to head
@@ -119,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     publish()
     proc = server.start(
         url,
-        address=args.address,
-        port=args.port,
+        address=address,
+        port=port,
         extra_env={STATUS_ENV: str(status_path)},
         quiet_stdout=True,
     )
@@ -139,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
                 )
             alert_threads = start_alerts(store, alerts, stop)
             print(
-                f"docktally up: dashboard at {server.url_for(args.address, args.port)} "
-                f"({server.listen_line(args.address, args.port)})\n"
+                f"docktally up: dashboard at {server.url_for(address, port)} "
+                f"({server.listen_line(address, port)})\n"
                 f"docktally up: collecting from {', '.join(s.url for _, s, _ in collectors)} "
                 f"into {server.safe_url(url)}\n"
                 "docktally up: Ctrl-C stops both",

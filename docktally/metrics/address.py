@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from docktally.errors import UsageError
-from docktally.listening import is_loopback, listen_line
+from docktally.listening import LOCAL, is_loopback, listen_line, parse_listen
 
-DEFAULT_ADDRESS = "127.0.0.1"
+DEFAULT_ADDRESS = LOCAL
 # docktally's own port, beside Prometheus' 9090 and the exporters' 91xx.
 DEFAULT_PORT = 9486
 
 
 def parse_address(text: str, what: str = "--metrics") -> tuple[str, int]:
-    """`HOST:PORT`, `:PORT` or `PORT` (host 127.0.0.1); `[::1]:PORT` for IPv6."""
-    host, sep, port = text.strip().rpartition(":")
-    if not sep:
-        host, port = "", text.strip()
-    host = host.strip("[]") or DEFAULT_ADDRESS
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(
-            f"{what}: {text!r} is not HOST:PORT (e.g. {DEFAULT_ADDRESS}:{DEFAULT_PORT})"
-        )
-    return host, int(port)
+    """listening.parse_listen with docktally's own port as the default."""
+    return parse_listen(text, what, DEFAULT_PORT)
 
 
 def exposure_warning(what: str, address: str, port: int) -> str | None:
