@@ -99,14 +99,18 @@ def test_any_delivery_stores_each_event_once(
 
 def test_collector_rows_and_import_rows_share_the_key(store: Engine) -> None:
     """A replay through writes.insert_events after an import writes nothing new."""
-    from docktally.collector.importer import parse_line
+    from docktally.collector.normalize import decode_event, normalize_event
 
     with store.begin() as conn:
         import_lines(conn, LINES, host="h")
     before = stored(store)
-    rows = [r for i, ln in enumerate(LINES) if (r := parse_line(ln, i, host="h")) is not None]
+    rows = [
+        row
+        for ln in LINES
+        if (row := normalize_event(decode_event(ln), host="h", source="collect", raw=ln))
+    ]
     with store.begin() as conn:
-        writes.insert_events(conn, [{**r, "source": "collect"} for r in rows])
+        writes.insert_events(conn, rows)
     assert stored(store) == before
 
 

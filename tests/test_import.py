@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,20 @@ from sqlalchemy import Engine, func, select
 
 from docktally.cli import main
 from docktally.cli.import_events import parse_covers, progress_printer
-from docktally.collector.importer import InvalidLine, import_lines, parse_line
+from docktally.collector.importer import InvalidLine, import_lines
 from docktally.errors import UsageError
 from docktally.store import db, reads
 from docktally.store.schema import coverage, events
 from tests.data import recorded
 
 NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    eng = db.connect(f"sqlite:///{tmp_path_factory.mktemp('reasons') / 'docktally.db'}")
+    yield eng
+    eng.dispose()
 
 
 def all_lines() -> list[str]:
@@ -156,19 +164,22 @@ def test_skip_invalid_keeps_the_rest_and_lists_the_bad_ones(store: Engine) -> No
         ('{"Type":"container","Action":5,"id":"a","time":1}', "got `int` - at `$.Action`"),
     ],
 )
-def test_parse_line_reasons(line: str | bytes, reason: str) -> None:
-    with pytest.raises(InvalidLine) as err:
-        parse_line(line, 7, host="h", utf8_checked=False)
+def test_invalid_line_reasons(sqlite_store: Engine, line: str | bytes, reason: str) -> None:
+    lines = [b""] * 6 + [line]  # blank lines count: the bad one is line 7
+    with pytest.raises(InvalidLine) as err, sqlite_store.begin() as conn:
+        import_lines(conn, lines, host="h")
     assert reason in err.value.reason and err.value.line_no == 7
 
 
-def test_parse_line_skips_other_types_and_strips_newlines() -> None:
+def test_other_types_are_skipped_and_line_ends_stripped(store: Engine) -> None:
     net = next(ln for ln in recorded.lines("kill") if '"Type":"network"' in ln)
-    assert parse_line(net + "\n", 1, host="h") is None
-    line = recorded.container_payloads("kill")
-    raw = json.dumps(line[0], separators=(",", ":"))
-    row = parse_line((raw + "\r\n").encode(), 1, host="h")
-    assert row is not None and row["raw"] == raw.encode()
+    raw = json.dumps(recorded.container_payloads("kill")[0], separators=(",", ":"))
+    with store.begin() as conn:
+        r = import_lines(conn, [net + "\n", (raw + "\r\n").encode()], host="h")
+    assert (r.not_container, r.new) == (1, 1)
+    with store.connect() as conn:
+        event_id = conn.execute(select(events.c.id)).scalar_one()
+        assert reads.load_raw(conn, [event_id])[event_id] == raw
 
 
 def test_parse_covers() -> None:

@@ -74,34 +74,6 @@ class ImportResult:
             self.invalid.append(exc)
 
 
-def parse_line(
-    line: bytes | str,
-    line_no: int,
-    *,
-    host: str,
-    utf8_checked: bool = True,
-    keep_exec_commands: bool = False,
-) -> dict[str, Any] | None:
-    """One line -> an `events` row, or None for an event that is not about a container.
-
-    Raises InvalidLine naming what is wrong. Unless `utf8_checked`, bytes are checked to be
-    UTF-8 first (msgspec checks the strings it reads, not those of fields it skips).
-    """
-    text = line.rstrip("\r\n") if isinstance(line, str) else line.rstrip(b"\r\n")
-    try:
-        if not utf8_checked and isinstance(text, bytes):
-            _check_utf8(text)
-        return normalize_event(
-            decode_event(text),
-            host=host,
-            source=SOURCE,
-            raw=text,
-            keep_exec_commands=keep_exec_commands,
-        )
-    except InvalidEvent as exc:
-        raise InvalidLine(line_no, str(exc)) from None
-
-
 def _check_utf8(data: bytes) -> None:
     try:
         data.decode("utf-8")
@@ -211,7 +183,7 @@ def _import(
                     raw=text,
                     keep_exec_commands=keep_exec_commands,
                 )
-            except InvalidEvent as exc:  # as parse_line, without its call per line
+            except InvalidEvent as exc:
                 if not skip_invalid:
                     raise InvalidLine(line_no, str(exc)) from None
                 result.add_invalid(InvalidLine(line_no, str(exc)))
