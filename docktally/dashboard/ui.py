@@ -170,6 +170,14 @@ def current_view() -> View:
     return view
 
 
+def page(title: str) -> View:
+    """current_view() under the page's title and the range it shows."""
+    view = current_view()
+    st.title(title)
+    st.caption(window_caption(view))
+    return view
+
+
 def nothing_selected(view: View) -> None:
     st.info(
         "No containers match these filters in this time range. "

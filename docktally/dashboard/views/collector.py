@@ -7,11 +7,8 @@ import streamlit as st
 
 from docktally.dashboard import charts, data, ui
 
-view = ui.current_view()
+view = ui.page("Collector")
 now = data.now_ns()
-
-st.title("Collector")
-st.caption(ui.window_caption(view))
 
 live = data.watching(view.url, now, view.filters.host)
 if len(live):

@@ -8,9 +8,7 @@ import streamlit as st
 
 from docktally.dashboard import data, fleet_charts, ui
 
-view = ui.current_view()
-st.title("Fleet")
-st.caption(ui.window_caption(view))
+view = ui.page("Fleet")
 
 fleet = data.fleet_overview(view)
 if fleet.hosts.empty:

@@ -9,9 +9,7 @@ from docktally.analytics import trends
 from docktally.dashboard import charts, data, ui
 from docktally.reports import humane, postmortem
 
-view = ui.current_view()
-st.title("Incidents")
-st.caption(ui.window_caption(view))
+view = ui.page("Incidents")
 
 incidents = data.incidents(view)
 if not len(incidents):

@@ -9,9 +9,7 @@ from docktally.analytics import trends
 from docktally.dashboard import charts, data, ui
 from docktally.reports import humane
 
-view = ui.current_view()
-st.title("Overview")
-st.caption(ui.window_caption(view))
+view = ui.page("Overview")
 
 rep = data.report(view)
 if not len(rep.groups):

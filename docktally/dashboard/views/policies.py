@@ -8,9 +8,7 @@ import streamlit as st
 
 from docktally.dashboard import charts, data, ui
 
-view = ui.current_view()
-st.title("Restart policies")
-st.caption(ui.window_caption(view))
+view = ui.page("Restart policies")
 
 left, right = st.columns(2)
 retries = int(

@@ -8,9 +8,7 @@ import streamlit as st
 from docktally.analytics import stops, trends
 from docktally.dashboard import charts, data, ui
 
-view = ui.current_view()
-st.title("Reliability")
-st.caption(ui.window_caption(view))
+view = ui.page("Reliability")
 
 every = trends.every_for(view.window)
 rep = data.report(view, every)

@@ -6,9 +6,7 @@ import streamlit as st
 
 from docktally.dashboard import charts, data, ui
 
-view = ui.current_view()
-st.title("Timeline")
-st.caption(ui.window_caption(view))
+view = ui.page("Timeline")
 
 tl = data.timeline(view)
 if not len(tl.intervals):
