@@ -180,10 +180,10 @@ def _container_table(url: str, start_ns: int, end_ns: int, include_lab: bool) ->
     return containers(history)
 
 
-def container_table(
-    url: str, start_ns: int, end_ns: int, include_lab: bool = False
-) -> pd.DataFrame:
-    return _own(_container_table(url, start_ns, end_ns, include_lab))
+def container_table(view: View) -> pd.DataFrame:
+    """The window's containers, before the sidebar's filters (but for lab runs)."""
+    w = view.window
+    return _own(_container_table(view.url, w.start_ns, w.end_ns, view.filters.include_lab))
 
 
 def _own(df: pd.DataFrame) -> pd.DataFrame:
@@ -194,9 +194,7 @@ def _own(df: pd.DataFrame) -> pd.DataFrame:
 
 def selected_containers(view: View) -> pd.DataFrame:
     """The containers the sidebar's filters select, from the cached container table."""
-    table = container_table(
-        view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab
-    )
+    table = container_table(view)
     if view.filters == Filters(include_lab=view.filters.include_lab):
         return table
     return status.rows_of(table, _matching_ids(table, view.filters))
@@ -204,9 +202,7 @@ def selected_containers(view: View) -> pd.DataFrame:
 
 def filter_options(view: View) -> dict[str, list[str]]:
     """The values the sidebar offers, from what the window holds."""
-    table = container_table(
-        view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab
-    )
+    table = container_table(view)
 
     def values(col: str, df: pd.DataFrame = table) -> list[str]:
         return sorted({str(v) for v in df[col].dropna().unique()})
@@ -293,9 +289,7 @@ def with_names(df: pd.DataFrame, view: View) -> pd.DataFrame:
     """Add the container's name (and compose labels) to rows keyed by host + container_id."""
     if "name" in df.columns:
         return df
-    table = container_table(
-        view.url, view.window.start_ns, view.window.end_ns, view.filters.include_lab
-    )
+    table = container_table(view)
     names = table[["host", "container_id", "name", "compose_project", "compose_service"]]
     return df.merge(names.astype(object), on=["host", "container_id"], how="left")
 
