@@ -31,6 +31,18 @@ def register(sub: Any) -> None:
         ),
     )
     add_db(p)
+    add_engines(p)
+    add_duration(p, "--duration", help="stop after this long (default: until a signal)")
+    add_capture(p)
+    add_hosts(p, "--host-label")  # its older spelling
+    add_metrics_address(p, "--metrics", None)
+    add_refresh(p, "--metrics-refresh")
+    p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
+    add_alert_options(p)
+    p.set_defaults(func=run)
+
+
+def add_engines(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--engine",
         metavar="URL",
@@ -38,19 +50,15 @@ def register(sub: Any) -> None:
         help="engine URL, e.g. unix:///var/run/docker.sock or tcp://host:2375; repeat for several "
         "(default: DOCKER_HOST as the docker CLI reads it, else the default socket)",
     )
-    add_duration(p, "--duration", help="stop after this long (default: until a signal)")
+
+
+def add_capture(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-logs",
         action="store_true",
         help="do not capture log tails of containers that die, nor health-check output",
     )
     add_keep_exec_commands(p)
-    add_hosts(p, "--host-label")  # its older spelling
-    add_metrics_address(p, "--metrics", None)
-    add_refresh(p, "--metrics-refresh")
-    p.add_argument("--run-label", metavar="NAME", help=argparse.SUPPRESS)
-    add_alert_options(p)
-    p.set_defaults(func=run)
 
 
 def add_hosts(p: argparse.ArgumentParser, *aliases: str) -> None:

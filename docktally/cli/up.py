@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from docktally.cli.alerts import add_alert_options, config_from_args, start_alerts
-from docktally.cli.collect import add_hosts, engines_and_hosts, failure
-from docktally.cli.common import add_db, add_keep_exec_commands, open_db
+from docktally.cli.collect import add_capture, add_engines, add_hosts, engines_and_hosts, failure
+from docktally.cli.common import add_db, open_db
 from docktally.cli.dashboard import add_serve_options, serve_address
 from docktally.cli.metrics import add_metrics_address, add_refresh
 from docktally.dashboard import server
@@ -37,23 +37,12 @@ def register(sub: Any) -> None:
         "still serves and the collector keeps retrying.",
     )
     add_db(p)
-    p.add_argument(
-        "--engine",
-        metavar="URL",
-        action="append",
-        help="engine URL, e.g. unix:///var/run/docker.sock; repeat for several "
-        "(default: DOCKER_HOST as the docker CLI reads it, else the default socket)",
-    )
+    add_engines(p)
     add_hosts(p)
     add_serve_options(p)
     add_metrics_address(p, "--metrics", f"{DEFAULT_ADDRESS}:{DEFAULT_PORT}")
     add_refresh(p, "--metrics-refresh")
-    p.add_argument(
-        "--no-logs",
-        action="store_true",
-        help="do not capture log tails of containers that die, nor health-check output",
-    )
-    add_keep_exec_commands(p)
+    add_capture(p)
     add_alert_options(p)
     p.set_defaults(func=run)
 
