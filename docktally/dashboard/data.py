@@ -152,11 +152,6 @@ def _history(url: str, start_ns: int, end_ns: int, include_lab: bool = False) ->
     return h if include_lab else without_lab(h)
 
 
-def containers(history: History) -> pd.DataFrame:
-    """One row per container seen in the history: the latest name, compose labels and policy."""
-    return container_table_of(history)
-
-
 def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
     return status.matching_containers(
         table, host=f.host, project=f.project, service=f.service, search=f.search, policy=f.policy
@@ -166,7 +161,7 @@ def _matching_ids(table: pd.DataFrame, f: Filters) -> set[tuple[str, str]]:
 def _select(history: History, f: Filters) -> History:
     if f == Filters(include_lab=f.include_lab):
         return history
-    return status.select_containers(history, _matching_ids(containers(history), f), f.host)
+    return status.select_containers(history, _matching_ids(container_table_of(history), f), f.host)
 
 
 def history(view: View) -> History:
@@ -177,7 +172,7 @@ def history(view: View) -> History:
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _container_table(url: str, start_ns: int, end_ns: int, include_lab: bool) -> pd.DataFrame:
     history = _history(url, start_ns, end_ns, include_lab)
-    return containers(history)
+    return container_table_of(history)
 
 
 def container_table(view: View) -> pd.DataFrame:
