@@ -58,13 +58,9 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return pd.DataFrame(cols, columns=table.column_names)
 
 
-def _query(reader: Reader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
-    return _frame(reader.table(sql, params))
-
-
 def query(reader: Reader, sql: str, params: tuple[Any, ...] = ()) -> pd.DataFrame:
     """Any read's rows as a DataFrame (text as object columns, numbers as numpy)."""
-    return _query(reader, sql, params)
+    return _frame(reader.table(sql, params))
 
 
 def _ints(values: Sequence[Any]) -> str:
@@ -172,7 +168,7 @@ def load_events(
     Events of a container written after its row was read wait for the next read (read in one
     snapshot, see db.read_snapshot, to have none)."""
     only = "" if refs is None else f" WHERE ref IN {_ints(refs)}"
-    box = _query(
+    box = query(
         reader, f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers{only} ORDER BY ref"
     )
     if hosts:
@@ -262,7 +258,7 @@ def load_facts(
             " JOIN containers c ON c.host = f.host AND c.container_id = f.container_id"
             f" WHERE c.ref IN {_ints(refs)}"
         )
-    df = _query(reader, sql + " ORDER BY f.observed_ns")
+    df = query(reader, sql + " ORDER BY f.observed_ns")
     if hosts:
         df = df[df["host"].isin(list(hosts))].reset_index(drop=True)
     df["has_healthcheck"] = df["has_healthcheck"].astype(bool)
@@ -277,7 +273,7 @@ def load_coverage(
     end = "coalesce(end_ns, heartbeat_ns, start_ns)"
     where = _overlapping("start_ns", end, start_ns, end_ns)
     sql = f"SELECT host, start_ns, {end} AS end_ns, source FROM coverage{where}"
-    return _query(reader, sql + " ORDER BY host, start_ns")[COVERAGE_COLUMNS]
+    return query(reader, sql + " ORDER BY host, start_ns")[COVERAGE_COLUMNS]
 
 
 def load_maintenance(
@@ -285,7 +281,7 @@ def load_maintenance(
 ) -> pd.DataFrame:
     where = _overlapping("start_ns", "end_ns", start_ns, end_ns)
     sql = f"SELECT {', '.join(MAINTENANCE_COLUMNS)} FROM maintenance{where} ORDER BY start_ns"
-    return _query(reader, sql)
+    return query(reader, sql)
 
 
 # A collector saw the engine go down when containers died this shortly before its stream ended.
@@ -311,7 +307,7 @@ def load_engine_restarts(
         "THEN 1 ELSE 0 END"
     )
     sql = f"SELECT g.host, g.start_ns, g.end_ns, {watched} AS watched FROM gaps g{where}"
-    df = _query(reader, sql + " ORDER BY g.host, g.start_ns")[ENGINE_RESTART_COLUMNS]
+    df = query(reader, sql + " ORDER BY g.host, g.start_ns")[ENGINE_RESTART_COLUMNS]
     df["watched"] = df["watched"].astype(bool)
     return df
 
@@ -351,7 +347,7 @@ def events_written_since(reader: Reader, after_id: int) -> pd.DataFrame:
     """Containers with lifecycle events stored after event `after_id`: ref, host, container_id,
     name, compose_project, compose_service, max_id (the newest such event's id) and last_ns (the
     latest time among them). Through the primary key: as cheap as the rows written since."""
-    return _query(
+    return query(
         reader,
         f"SELECT e.container_ref AS ref, {_WHO}, max(e.id) AS max_id, "
         "max(e.time_ns) AS last_ns FROM events e JOIN containers c ON c.ref = e.container_ref "
@@ -361,7 +357,7 @@ def events_written_since(reader: Reader, after_id: int) -> pd.DataFrame:
 
 def container_refs(reader: Reader) -> pd.DataFrame:
     """Every container: ref, host, container_id, name, compose_project, compose_service."""
-    return _query(reader, f"SELECT c.ref, {_WHO} FROM containers c ORDER BY c.ref")
+    return query(reader, f"SELECT c.ref, {_WHO} FROM containers c ORDER BY c.ref")
 
 
 def facts_marks(reader: Reader, refs: Sequence[int]) -> pd.DataFrame:
@@ -369,7 +365,7 @@ def facts_marks(reader: Reader, refs: Sequence[int]) -> pd.DataFrame:
     newest), through the facts' primary key."""
     if not len(refs):
         return pd.DataFrame({"ref": [], "facts": [], "observed_ns": []})
-    return _query(
+    return query(
         reader,
         "SELECT c.ref, count(*) AS facts, max(f.observed_ns) AS observed_ns "
         "FROM containers c JOIN container_facts f "
@@ -383,7 +379,7 @@ def coverage_marks(reader: Reader, start_ns: int, end_ns: int) -> pd.DataFrame:
     end_ns (null while a collector still watches: its heartbeat moves, the row stays)."""
     end = "coalesce(end_ns, heartbeat_ns, start_ns)"
     where = _overlapping("start_ns", end, start_ns, end_ns)
-    return _query(
+    return query(
         reader, f"SELECT host, start_ns, end_ns FROM coverage{where} ORDER BY host, start_ns"
     )
 
@@ -396,7 +392,7 @@ def last_events(reader: Reader, limit: int = 20, host: str = "") -> pd.DataFrame
     """The newest stored events, newest first (of `host` only, when given), for the
     collector's status view."""
     where, params = ("WHERE c.host = $1 ", (host,)) if host else ("", ())
-    df = _query(
+    df = query(
         reader,
         "SELECT c.host, c.name, c.container_id, e.action, e.exit_code, e.time_ns, e.source "
         f"FROM events e JOIN containers c ON c.ref = e.container_ref {where}"
@@ -410,7 +406,7 @@ def last_events(reader: Reader, limit: int = 20, host: str = "") -> pd.DataFrame
 def load_log_tails(
     reader: Reader, *, host: str, container_id: str, start_ns: int, end_ns: int
 ) -> pd.DataFrame:
-    df = _query(
+    df = query(
         reader,
         "SELECT host, container_id, time_ns, captured_ns, lines, truncated FROM log_tails "
         f"WHERE host = $1 AND container_id = $2 AND time_ns >= {int(start_ns)} "
@@ -429,7 +425,7 @@ def load_health_probes(
 ) -> pd.DataFrame:
     """The health-check probes stored for unhealthy events in [start_ns, end_ns], oldest
     first (HEALTH_PROBE_COLUMNS; exit_code nullable Int64)."""
-    df = _query(
+    df = query(
         reader,
         f"SELECT {', '.join(HEALTH_PROBE_COLUMNS)} FROM health_probes "
         f"WHERE host = $1 AND container_id = $2 AND event_ns >= {int(start_ns)} "
@@ -476,7 +472,7 @@ def load_log_tails_of(
         marks = ", ".join(f"${at + i}" for i in range(1, len(uniq) + 1))
         params += uniq
         ors.append(f"(host = ${at} AND container_id IN ({marks}))")
-    return _query(
+    return query(
         reader,
         "SELECT host, container_id, time_ns, lines FROM log_tails "
         f"WHERE ({' OR '.join(ors)}) AND time_ns >= {int(start_ns)} "
@@ -487,7 +483,7 @@ def load_log_tails_of(
 
 def load_gaps(reader: Reader) -> pd.DataFrame:
     cols = "host, engine_url, start_ns, end_ns, reason, events_replayed, detail"
-    return _query(reader, f"SELECT {cols} FROM gaps ORDER BY start_ns")
+    return query(reader, f"SELECT {cols} FROM gaps ORDER BY start_ns")
 
 
 def load_coverage_rows(reader: Reader) -> pd.DataFrame:
@@ -496,7 +492,7 @@ def load_coverage_rows(reader: Reader) -> pd.DataFrame:
         "id, host, engine_url, engine_id, source, start_ns, end_ns, heartbeat_ns, "
         "closed_reason, run_label"
     )
-    return _query(reader, f"SELECT {cols} FROM coverage ORDER BY start_ns")
+    return query(reader, f"SELECT {cols} FROM coverage ORDER BY start_ns")
 
 
 # --- listing (SQLAlchemy Core) -----------------------------------------------------------------
