@@ -669,16 +669,7 @@ def _log_lines(text: str) -> list[str]:
 def lines_before(lines: list[str], die_ns: int, keep: int = LOG_LINES) -> list[str]:
     """The last `keep` lines logged up to the die: a tail captured late also holds lines of the
     next run. Lines without the engine's timestamp are kept."""
-    out: list[str] = []
-    for ln in lines:
-        stamp, _, _rest = ln.partition(" ")
-        try:
-            t = parse_rfc3339_ns(stamp)
-        except ValueError:
-            t = None
-        if t is None or t <= die_ns:
-            out.append(ln)
-    return out[-keep:]
+    return [ln for ln in lines if _log_time(ln, die_ns)[0] <= die_ns][-keep:]
 
 
 def render(pm: Postmortem, fmt: str) -> str:
