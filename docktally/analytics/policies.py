@@ -479,16 +479,12 @@ def compare_policies(
     `containers` limits everything to those (host, container_id) pairs (the lab's own).
     """
     if containers is not None:
-        keep = [
-            (h, c) in containers
-            for h, c in zip(failures["host"], failures["container_id"], strict=True)
-        ]
-        failures = failures[keep]
-        ikeep = [
-            (h, c) in containers
-            for h, c in zip(intervals["host"], intervals["container_id"], strict=True)
-        ]
-        intervals = intervals[ikeep]
+        kept = containers
+
+        def of_mine(df: pd.DataFrame) -> pd.DataFrame:
+            return df[[p in kept for p in zip(df["host"], df["container_id"], strict=True)]]
+
+        failures, intervals = of_mine(failures), of_mine(intervals)
     # MTTR is over failures recovered in the window (definitions.md): a recovery after its end did
     # not happen yet, for the observed numbers as for the replay, which stops at the window end.
     late = failures["recovered_ns"].notna() & (
