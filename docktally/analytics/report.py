@@ -41,14 +41,8 @@ SORT_COLUMNS: dict[str, list[str]] = {
     "host": ["host"],
     "policy": ["policy"],
 }
-KEY_COLUMNS: dict[str, list[str]] = {
-    "container": ["host", "container_id", "container"],
-    "service": ["service"],
-    "host,service": ["host", "service"],
-    "image": ["image"],
-    "host": ["host"],
-    "policy": ["policy"],
-}
+# The columns that name a group, in the report's order: the same, but the id before the name.
+KEY_COLUMNS = {**SORT_COLUMNS, "container": ["host", "container_id", "container"]}
 METRIC_COLUMNS = [
     "uptime_s",
     "downtime_s",
