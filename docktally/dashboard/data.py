@@ -498,29 +498,30 @@ def incidents(view: View) -> pd.DataFrame:
 
 
 def incident_table(df: pd.DataFrame) -> pd.DataFrame:
-    """The incident list as shown: lists and dicts as text, times as datetimes."""
+    """The incident list as shown, in the order shown: lists and dicts as text, times as
+    datetimes."""
     cols = [
-        "id",
-        "host",
         "key",
-        "policy",
         "start_ns",
         "end_ns",
-        "open",
+        "downtime_s",
         "failures",
         "restarts",
         "crash_loop",
-        "downtime_s",
         "causes",
         "exit_codes",
+        "policy",
+        "open",
+        "host",
+        "id",
     ]
     out = df[[c for c in cols if c in df.columns]].copy()
     for col in ("causes", "exit_codes"):
         if col in out.columns:
             out[col] = out[col].map(lambda v: ", ".join(f"{k}: {n}" for k, n in dict(v).items()))
-    out["start"] = pd.to_datetime(out.pop("start_ns"), unit="ns", utc=True)
-    out["end"] = pd.to_datetime(out.pop("end_ns").astype("Int64"), unit="ns", utc=True)
-    return out
+    out["start_ns"] = pd.to_datetime(out["start_ns"], unit="ns", utc=True)
+    out["end_ns"] = pd.to_datetime(out["end_ns"].astype("Int64"), unit="ns", utc=True)
+    return out.rename(columns={"start_ns": "start", "end_ns": "end"})
 
 
 def incident(view: View, incident_id: str) -> pd.Series | None:

@@ -30,21 +30,6 @@ st.subheader(humane.plural(len(incidents), "incident"))
 st.caption("Select a row to open its postmortem.")
 picked = ui.table(
     data.incident_table(incidents),
-    column_order=[
-        "key",
-        "start",
-        "end",
-        "downtime_s",
-        "failures",
-        "restarts",
-        "crash_loop",
-        "causes",
-        "exit_codes",
-        "policy",
-        "open",
-        "host",
-        "id",
-    ],
     on_select="rerun",
     selection_mode="single-row",
     key="incident_table",
