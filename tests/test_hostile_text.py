@@ -220,7 +220,7 @@ def test_hostile_labels_logs_and_exec_from_a_real_engine(
     check_outputs(outputs, shown_in=[*labelled, "postmortem markdown", "postmortem html"])
 
 
-@pytest.mark.parametrize("fmt", ["table", "csv"])
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
 def test_hostile_maintenance_target_and_reason_are_listed_escaped(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
 ) -> None:
@@ -231,7 +231,11 @@ def test_hostile_maintenance_target_and_reason_are_listed_escaped(
     assert main(["maintenance", "list", "--db", db_path, "--format", fmt]) == 0
     out = capsys.readouterr().out
     assert_harmless(out, f"maintenance list --format {fmt}", is_markdown=False)
-    assert "\\x1b[2J" in out
+    if fmt == "json":  # escaped for the terminal, the same text for a parser
+        (window,) = json.loads(out)
+        assert window["target"] == HOSTILE and window["reason"] == HOSTILE
+    else:
+        assert "\\x1b[2J" in out
 
 
 def test_report_json_shows_hostile_names_as_text_and_keeps_them_whole(

@@ -298,3 +298,18 @@ def test_a_start_later_than_the_engine_would_wait_is_a_person_not_the_engine() -
     c = classify_recoveries(f)
     assert list(c["auto"]) == [True, False, True]
     assert measure_params(c, None).manual_mttr_s == pytest.approx(3600.0)
+
+
+def test_a_lab_run_without_failures_compares_its_containers() -> None:
+    """`docktally lab` limits the comparison to its own containers: when none failed, the
+    selection is empty and the comparison still holds their uptime (it raised KeyError)."""
+    a = trace_rows("a", "always", ALWAYS_PLAN)
+    end = T0 + 300 * S
+    f, ivs = frames(a, end_ns=end)
+    ivs = pd.concat([ivs, pd.DataFrame([_iv("quiet", T0, end, "up")])], ignore_index=True)
+    facts = pd.DataFrame(columns=FACT_COLUMNS)
+    none = f.iloc[0:0]  # nothing failed anywhere
+    res = compare_policies(none, ivs, facts, Window(T0, end), containers={("h", "quiet")})
+    (row,) = res["observed"]
+    assert (row["containers"], row["failures"]) == (1, 0)
+    assert row["availability"] == pytest.approx(1.0)

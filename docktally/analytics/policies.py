@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from docktally.analytics.backoff import (
@@ -482,7 +483,9 @@ def compare_policies(
         kept = containers
 
         def of_mine(df: pd.DataFrame) -> pd.DataFrame:
-            return df[[p in kept for p in zip(df["host"], df["container_id"], strict=True)]]
+            # A boolean array, not a list: an empty list would select no columns instead.
+            mine = np.array([p in kept for p in zip(df["host"], df["container_id"], strict=True)])
+            return df.loc[mine.astype(bool)]
 
         failures, intervals = of_mine(failures), of_mine(intervals)
     # MTTR is over failures recovered in the window (definitions.md): a recovery after its end did
