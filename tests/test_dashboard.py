@@ -124,6 +124,24 @@ def test_overview_shows_fleet_numbers_and_what_is_down(app: AppTest) -> None:
     assert list(down["name"]) == ["worker"]
 
 
+@pytest.mark.parametrize(("rng", "every"), [("1h", "5 minutes"), ("6h", "15 minutes")])
+def test_a_short_range_is_drawn_in_short_bars(app: AppTest, rng: str, every: str) -> None:
+    # Hourly bars made the last hour one or two bars (the worker is down all of it).
+    open_page(app, "overview", range=rng)
+    assert f"Availability and failures per {every}" in texts(app)
+    avail = charts(app)[0]
+    bars = chart_data(app)[0]
+    assert 12 <= len(bars) <= 25, len(bars)
+    # Every bar as wide as its period, the range's first and last too (cut by the range's
+    # ends, they were slivers); the tooltip keeps what the bar holds.
+    size = pd.Timedelta(every.replace("minutes", "min"))
+    assert set(bars["bar_end"] - bars["bar"]) == {size}
+    assert (bars["period_end"] - bars["period"]).min() < size
+    spec = json.dumps(avail)
+    assert f"one bar per {every}" in spec  # the axis says how long a bar is
+    assert f'"{every} from"' in spec and '"to"' in spec  # and the tooltip, which bar it is
+
+
 def test_overview_groups_by_service(app: AppTest) -> None:
     open_page(app, "overview", by="service")
     text = frame_with(app, "failures").astype(str).to_string()
@@ -340,6 +358,18 @@ def test_long_tables_are_cut_to_the_worst_rows(
 def charts(at: AppTest) -> list[dict[str, Any]]:
     """The Vega-Lite specs of the page's charts, in page order."""
     return [json.loads(e.proto.spec) for e in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest) -> list[pd.DataFrame]:
+    """The data each chart of the page draws (its datasets, sent as Arrow), one frame each."""
+    import pyarrow as pa
+
+    return [
+        pd.concat(
+            [pa.ipc.open_stream(d.data.data).read_all().to_pandas() for d in e.proto.datasets]
+        )
+        for e in at.get("vega_lite_chart")
+    ]
 
 
 def _kinds(at: AppTest) -> list[str]:

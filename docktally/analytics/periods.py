@@ -1,4 +1,5 @@
-"""Calendar periods (UTC) for `--every hour|day|week|month` breakdowns."""
+"""Calendar periods (UTC) for `--every hour|day|week|month` breakdowns, and the finer fixed
+ones (5 minutes, 15 minutes, 6 hours) a chart of a short range is binned by."""
 
 from __future__ import annotations
 
@@ -10,6 +11,24 @@ from docktally.analytics.model import Window
 from docktally.analytics.options import EVERY
 from docktally.errors import UsageError
 from docktally.timespec import NS_PER_S, datetime_to_ns
+
+_MINUTE_NS = 60 * NS_PER_S
+# Periods of a fixed length, on UTC multiples of it (00:05, 00:10; 06:00, 12:00): for charts
+# only, the CLI's --every stays calendar hour|day|week|month.
+FIXED_NS = {
+    "5 minutes": 5 * _MINUTE_NS,
+    "15 minutes": 15 * _MINUTE_NS,
+    "6 hours": 360 * _MINUTE_NS,
+}
+PERIODS = (*FIXED_NS, *EVERY)
+# Roughly how long each period is, to choose one for a range (a month as 30 days).
+LENGTH_NS = {
+    **FIXED_NS,
+    "hour": 60 * _MINUTE_NS,
+    "day": 1440 * _MINUTE_NS,
+    "week": 7 * 1440 * _MINUTE_NS,
+    "month": 30 * 1440 * _MINUTE_NS,
+}
 
 
 def _floor(dt: datetime, every: str) -> datetime:
@@ -36,7 +55,10 @@ def _next(dt: datetime, every: str) -> datetime:
 
 
 def calendar_periods(window: Window, every: str) -> list[tuple[int, int]]:
-    """[start, end) of each calendar hour/day/week/month touching the window, clipped to it."""
+    """[start, end) of each calendar hour/day/week/month (or fixed period of FIXED_NS)
+    touching the window, clipped to it."""
+    if every in FIXED_NS:
+        return _fixed_periods(window, FIXED_NS[every])
     if every not in EVERY:
         raise UsageError(f"--every: {every!r} is not one of {', '.join(EVERY)}")
     start = datetime.fromtimestamp(window.start_ns // NS_PER_S, tz=UTC)
@@ -51,6 +73,25 @@ def calendar_periods(window: Window, every: str) -> list[tuple[int, int]]:
         if datetime_to_ns(nxt) >= window.end_ns:
             return out
         cur = nxt
+
+
+def whole_period(ns: int, every: str) -> tuple[int, int]:
+    """[start, end) of the whole period holding the instant `ns`, not clipped to a window: a
+    chart draws a range's first and last bars this wide, not as slivers."""
+    if every in FIXED_NS:
+        size = FIXED_NS[every]
+        start = ns // size * size
+        return start, start + size
+    if every not in EVERY:
+        raise UsageError(f"--every: {every!r} is not one of {', '.join(EVERY)}")
+    cur = _floor(datetime.fromtimestamp(ns // NS_PER_S, tz=UTC), every)
+    return datetime_to_ns(cur), datetime_to_ns(_next(cur, every))
+
+
+def _fixed_periods(window: Window, size: int) -> list[tuple[int, int]]:
+    first = window.start_ns // size * size
+    starts = range(first, window.end_ns, size)
+    return [(max(s, window.start_ns), min(s + size, window.end_ns)) for s in starts]
 
 
 def period_breaks(periods: list[tuple[int, int]]) -> np.ndarray:

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from docktally.analytics.model import Window
+from docktally.analytics.periods import LENGTH_NS, PERIODS, whole_period
 
 HOUR_NS = 3600 * 1_000_000_000
 # A line over time needs this many periods; with fewer, a chart shows the whole range per group.
@@ -23,6 +24,21 @@ def every_for(window: Window) -> str:
     if span <= 120 * DAY_NS:
         return "day"
     return "week"
+
+
+# A chart over time shows at least this many bars (and, periods being 3-7x apart, at most ~50):
+# a week in days. Not 12: the default 7d range would be cut in 6 hours, 4x the periods for the
+# report to break down, for a page that opens on it.
+MIN_BARS = 7
+
+
+def bar_period(window: Window) -> str:
+    """The period a range's bars are binned by: the longest that still gives MIN_BARS bars
+    (1h: 5 minutes, 6h: 15 minutes, 24h: hour, 7d: day, 30d: day, 90d: week, a year: month),
+    so a short range is not one or two hourly bars."""
+    span = window.end_ns - window.start_ns
+    fitting = [p for p in PERIODS if span >= MIN_BARS * LENGTH_NS[p]]
+    return max(fitting, key=LENGTH_NS.__getitem__) if fitting else PERIODS[0]
 
 
 def group_names(frame: pd.DataFrame, key_columns: list[str]) -> pd.Series:
@@ -48,9 +64,13 @@ def group_names(frame: pd.DataFrame, key_columns: list[str]) -> pd.Series:
     return label
 
 
-def fleet_per_period(breakdown: pd.DataFrame | None) -> pd.DataFrame:
-    """The whole selection per period: availability (up / (up + down)), failures, downtime."""
+def fleet_per_period(breakdown: pd.DataFrame | None, every: str | None = None) -> pd.DataFrame:
+    """The whole selection per period: availability (up / (up + down)), failures, downtime.
+    With `every`, also the whole period each row lies in (bar_start_ns, bar_end_ns): the
+    range's first and last periods are cut by its ends, their bars need not be."""
     cols = ["period_start_ns", "period_end_ns", "availability", "failures", "downtime_s"]
+    if every:
+        cols += ["bar_start_ns", "bar_end_ns"]
     if breakdown is None or not len(breakdown):
         return pd.DataFrame(columns=cols)
     per = (
@@ -62,6 +82,10 @@ def fleet_per_period(breakdown: pd.DataFrame | None) -> pd.DataFrame:
     )
     known = per["uptime_s"] + per["downtime_s"]
     per["availability"] = np.where(known > 0, per["uptime_s"] / known.where(known > 0), np.nan)
+    if every:
+        bars = [whole_period(int(ns), every) for ns in per["period_start_ns"]]
+        per["bar_start_ns"] = [b[0] for b in bars]
+        per["bar_end_ns"] = [b[1] for b in bars]
     return per[cols]
 
 

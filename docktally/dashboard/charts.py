@@ -204,19 +204,34 @@ def window_x(field: str, start_ns: int, end_ns: int, title: str) -> Any:
     return alt.X(f"{field}:T", title=title, scale=scale, axis=axis)
 
 
+def bar_title(every: str) -> str:
+    """The time axis of a chart of bars per period, saying how long each bar is."""
+    return f"time (UTC, 24-hour), one bar per {every}"
+
+
 def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> Any:
-    """The selection's availability and failures per period, each a bar as wide as its period,
-    on an axis that spans the whole range [start_ns, end_ns). Availability bars run from 0 to
-    100 %: green the share up, red the share down."""
+    """The selection's availability and failures per period, each a bar as wide as its whole
+    period (trends.fleet_per_period's bar_start_ns, bar_end_ns when given), on an axis that
+    spans the range [start_ns, end_ns) and those bars. Availability bars run from 0 to 100 %:
+    green the share up, red the share down."""
     d = per.copy()
     d["period"] = pd.to_datetime(d["period_start_ns"], unit="ns", utc=True)
     d["period_end"] = pd.to_datetime(d["period_end_ns"], unit="ns", utc=True)
+    drawn = "bar_start_ns" if "bar_start_ns" in d.columns else "period_start_ns"
+    drawn_end = "bar_end_ns" if "bar_end_ns" in d.columns else "period_end_ns"
+    d["bar"] = pd.to_datetime(d[drawn], unit="ns", utc=True)
+    d["bar_end"] = pd.to_datetime(d[drawn_end], unit="ns", utc=True)
     d["up %"] = d["availability"].astype(float) * 100
     d["all %"] = 100.0
     d["shown"] = [humane.percent(v) for v in d["availability"]]
-    x = window_x("period", start_ns, end_ns, f"{every} (UTC)")
-    tip = [_when("period", every), alt.Tooltip("shown:N", title="availability")]
-    base = alt.Chart(d[["period", "period_end", "up %", "all %", "shown", "failures"]])
+    lo = min(start_ns, int(d[drawn].min())) if len(d) else start_ns
+    hi = max(end_ns, int(d[drawn_end].max())) if len(d) else end_ns
+    x = window_x("bar", lo, hi, bar_title(every))
+    # What the bar holds in the tooltip (the range's ends cut its first and last periods).
+    when = [_when("period", f"{every} from"), _when("period_end", "to")]
+    tip = [*when, alt.Tooltip("shown:N", title="availability")]
+    cols = ["period", "period_end", "bar", "bar_end", "up %", "all %", "shown", "failures"]
+    base = alt.Chart(d[cols])
 
     def y(field: str) -> Any:
         return alt.Y(f"{field}:Q", title="availability (%)", scale=PERCENT)
@@ -224,19 +239,19 @@ def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> An
     known = base.transform_filter("isValid(datum['up %'])")
     # y and y2 both given: a bar over [x, x2) is drawn upright, from y2 to y.
     down = known.mark_bar(color=STATE_COLOURS["down"], stroke="white", strokeWidth=0.5).encode(
-        x=x, x2="period_end:T", y=y("all %"), y2="up %:Q", tooltip=tip
+        x=x, x2="bar_end:T", y=y("all %"), y2="up %:Q", tooltip=tip
     )
     up = known.mark_bar(color=STATE_COLOURS["up"], stroke="white", strokeWidth=0.5).encode(
-        x=x, x2="period_end:T", y=y("up %"), y2=alt.datum(0), tooltip=tip
+        x=x, x2="bar_end:T", y=y("up %"), y2=alt.datum(0), tooltip=tip
     )
     # orient: a bar over [x, x2) is upright, not a horizontal bar at the height of y.
     fails = base.mark_bar(
         color=STATE_COLOURS["down"], stroke="white", strokeWidth=0.5, orient="vertical"
     ).encode(
         x=x,
-        x2="period_end:T",
+        x2="bar_end:T",
         y=alt.Y("failures:Q", title="failures", axis=alt.Axis(tickMinStep=1)),
-        tooltip=[_when("period", every), alt.Tooltip("failures:Q")],
+        tooltip=[*when, alt.Tooltip("failures:Q")],
     )
     return (down + up).properties(
         height=PLOT_HEIGHT, title="Availability (green up, red down)"

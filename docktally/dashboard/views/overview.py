@@ -19,8 +19,8 @@ if not len(rep.groups):
 fleet = data.fleet(rep)
 ui.fleet_metrics(fleet, slo=view.slo)
 
-every = trends.every_for(view.window)
-per = trends.fleet_per_period(data.report(view, every).breakdown)
+every = trends.bar_period(view.window)
+per = trends.fleet_per_period(data.report(view, every).breakdown, every)
 st.subheader(f"Availability and failures per {every}")
 if len(per):
     avail, fails = charts.fleet_trend(per, every, view.window.start_ns, view.window.end_ns)
