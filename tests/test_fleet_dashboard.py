@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from docktally.dashboard import data
-from tests.test_dashboard import APP, TIMEOUT_S, frame_with, frames, open_page
+from tests.test_dashboard import APP, TIMEOUT_S, charts, frame_with, frames, open_page
 from tests.test_dashboard_seed import HOST, Seed
 from tests.test_fleet_seed import EDGE, EDGE_ENGINE_RESTARTS, EDGE_FAILURES, seed_fleet
 
@@ -54,6 +55,40 @@ def test_fleet_page_has_each_host_and_its_engine_restarts(app: AppTest) -> None:
     # Three Vega-Lite charts: hosts, engine restarts, services.
     charts = [e for e in app.main if type(e).__name__ in ("UnknownElement", "VegaLiteChart")]
     assert len(charts) == 3
+
+
+def _availability_style(spec: dict[str, Any]) -> list[Any]:
+    """How an availability bar chart looks, whatever it draws: each layer's mark, x axis and
+    scale, the label axis, and the height per bar."""
+    return [
+        (
+            layer["mark"],
+            {k: v for k, v in layer["encoding"]["x"].items() if k != "field"},
+            layer["encoding"]["y"].get("axis"),
+            sorted(k for k in layer["encoding"] if k in ("color", "text")),
+        )
+        for layer in spec["layer"]
+    ] + [spec.get("height")]
+
+
+def _availability_charts(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [s for s in specs if "availability (%): green up" in str(s.get("layer"))]
+
+
+def test_fleet_draws_availability_as_the_overview_does(app: AppTest) -> None:
+    # The Fleet page's hosts and services were green-only and red-only bars on an axis of
+    # 5 % steps, labelled past the bar's end (clipped at 100 %): the Overview's are green up,
+    # red down, labelled inside.
+    open_page(app, "fleet")
+    fleet = charts(app)
+    hosts, services = fleet[0], fleet[2]
+    overview = _availability_charts(
+        charts(open_page(AppTest.from_file(str(APP), default_timeout=TIMEOUT_S), "overview"))
+    )
+    assert len(overview) == 1
+    want = _availability_style(overview[0])
+    assert _availability_style(hosts) == want
+    assert _availability_style(services) == want
 
 
 @pytest.mark.parametrize(("by", "hosts"), [("service", [None]), ("host,service", [EDGE, HOST])])

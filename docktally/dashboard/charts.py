@@ -258,22 +258,29 @@ def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> An
     ), fails.properties(height=PLOT_HEIGHT, title="Failures")
 
 
-def worst(df: pd.DataFrame) -> Any:
-    """Groups' availability as bars from 0 to 100 %, the first row on top: green the share
-    up, red the share down, each labelled with its availability and downtime."""
-    d = df.copy()
+def availability_bars(d: pd.DataFrame, name: str, tooltip: list[Any] | None = None) -> Any:
+    """One bar per row of `d` (label, availability, downtime_s), in its order, from 0 to
+    100 %: green the share up, red the share down, grey where nothing was known; each
+    labelled inside its end with its availability and downtime. The Overview's groups and
+    the Fleet page's hosts and services all look like this. `name` titles the label in the
+    tooltip; `tooltip` adds to it."""
+    d = d.copy()
+    known = d["availability"].notna()
     d["up %"] = d["availability"].astype(float) * 100
     d["all %"] = 100.0
     d["shown"] = [
-        f"{humane.percent(a)}, down {humane.duration(s)}"
-        for a, s in zip(d["availability"], d["downtime_s"], strict=True)
+        f"{humane.percent(a)}, down {humane.duration(s)}" if k else "nothing known (not watched)"
+        for a, s, k in zip(d["availability"], d["downtime_s"], known, strict=True)
     ]
-    base = alt.Chart(d[["label", "up %", "all %", "shown", "failures"]]).encode(
-        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
+    d["rest"] = known.map({True: STATE_COLOURS["down"], False: STATE_COLOURS["unknown"]})
+    extra = list(tooltip or [])
+    fields = [str(t.to_dict()["field"]) for t in extra]
+    base = alt.Chart(d[["label", "up %", "all %", "shown", "rest", *fields]]).encode(
+        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=320)),
         tooltip=[
-            alt.Tooltip("label:N", title="name"),
+            alt.Tooltip("label:N", title=name),
             alt.Tooltip("shown:N", title="availability"),
-            alt.Tooltip("failures:Q"),
+            *extra,
         ],
     )
 
@@ -285,13 +292,18 @@ def worst(df: pd.DataFrame) -> Any:
             axis=alt.Axis(values=[0, 25, 50, 75, 100]),
         )
 
-    down = base.mark_bar(color=STATE_COLOURS["down"], size=20).encode(x=x("all %"))
+    rest = base.mark_bar(size=20).encode(x=x("all %"), color=alt.Color("rest:N", scale=None))
     up = base.mark_bar(color=STATE_COLOURS["up"], size=20).encode(x=x("up %"))
     # Inside the bar's end, white on green or red: always within the chart.
     text = base.mark_text(align="right", dx=-6, color="white", fontWeight="bold").encode(
         x=x("all %"), text="shown:N"
     )
-    return (down + up + text).properties(height=alt.Step(BAR_STEP))
+    return (rest + up + text).properties(height=alt.Step(BAR_STEP))
+
+
+def worst(df: pd.DataFrame) -> Any:
+    """Groups' availability (trends.worst), the first row on top."""
+    return availability_bars(df, "name", [alt.Tooltip("failures:Q")])
 
 
 def budget_left(df: pd.DataFrame) -> Any:

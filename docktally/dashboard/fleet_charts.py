@@ -1,6 +1,6 @@
 """The Fleet page's charts (Altair): hosts by availability, engine restarts per host, the worst
-services across hosts. Bars start at zero; names reach the browser as data values, which Vega
-draws as text."""
+services across hosts. Availability is drawn as the Overview draws it (charts.availability_bars);
+names reach the browser as data values, which Vega draws as text."""
 
 from __future__ import annotations
 
@@ -9,46 +9,28 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from docktally.dashboard.charts import BAR_STEP, STATE_COLOURS
+from docktally.dashboard.charts import BAR_STEP, availability_bars
 from docktally.reports import humane
 
 ENGINE_COLOUR = "#6a1b9a"  # not a state's colour: an engine restart is an event, not a state
 
 
-def _percent_axis() -> Any:
-    return alt.X(
-        "availability %:Q", title="availability (%)", scale=alt.Scale(domain=[0, 100], zero=True)
-    )
-
-
 def hosts_by_availability(hosts: pd.DataFrame) -> Any:
-    """One bar per host, the least available on top, labelled with its availability and
-    downtime."""
+    """One bar per host, the least available on top, as the Overview draws its groups."""
     d = pd.DataFrame(
         {
-            "host": hosts["host"].astype(str),
-            "availability %": hosts["availability"].astype(float).fillna(0.0) * 100,
-            "shown": [
-                f"{humane.percent(a)}, down {humane.duration(s)}"
-                for a, s in zip(hosts["availability"], hosts["downtime_s"], strict=True)
-            ],
+            "label": hosts["host"].astype(str),
+            "availability": hosts["availability"],
+            "downtime_s": hosts["downtime_s"],
             "containers": hosts["containers"].astype(int),
             "watched": [humane.percent(v, 1) for v in hosts["watched_ratio"]],
         }
     )
-    base = alt.Chart(d).encode(
-        y=alt.Y("host:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
-        x=_percent_axis(),
-        tooltip=[
-            alt.Tooltip("host:N"),
-            alt.Tooltip("shown:N", title="availability"),
-            alt.Tooltip("containers:Q"),
-            alt.Tooltip("watched:N", title="watched"),
-        ],
+    return availability_bars(
+        d,
+        "host",
+        [alt.Tooltip("containers:Q"), alt.Tooltip("watched:N", title="share watched")],
     )
-    bars = base.mark_bar(color=STATE_COLOURS["up"], size=20)
-    text = base.mark_text(align="left", dx=4).encode(text="shown:N")
-    return (bars + text).properties(height=alt.Step(BAR_STEP))
 
 
 def engine_restarts(hosts: pd.DataFrame) -> Any:
@@ -83,33 +65,20 @@ def engine_restarts(hosts: pd.DataFrame) -> Any:
 
 
 def worst_services(services: pd.DataFrame) -> Any:
-    """The least available services across hosts, the worst on top; the label says on how
-    many hosts each ran."""
+    """The least available services across hosts, the worst on top, as the Overview draws its
+    groups; the label says on how many hosts each ran."""
     d = pd.DataFrame(
         {
             "label": [
                 f"{s} ({humane.plural(int(n), 'host')})"
                 for s, n in zip(services["service"], services["hosts"], strict=True)
             ],
-            "availability %": services["availability"].astype(float).fillna(0.0) * 100,
-            "shown": [
-                f"{humane.percent(a)}, down {humane.duration(s)}"
-                for a, s in zip(services["availability"], services["downtime_s"], strict=True)
-            ],
+            "availability": services["availability"],
+            "downtime_s": services["downtime_s"],
             "hosts": services["host_names"].astype(str),
             "failures": services["failures"].astype(int),
         }
     )
-    base = alt.Chart(d).encode(
-        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
-        x=_percent_axis(),
-        tooltip=[
-            alt.Tooltip("label:N", title="service"),
-            alt.Tooltip("hosts:N", title="on"),
-            alt.Tooltip("shown:N", title="availability"),
-            alt.Tooltip("failures:Q"),
-        ],
+    return availability_bars(
+        d, "service", [alt.Tooltip("hosts:N", title="on"), alt.Tooltip("failures:Q")]
     )
-    bars = base.mark_bar(color=STATE_COLOURS["down"], size=20)
-    text = base.mark_text(align="left", dx=4).encode(text="shown:N")
-    return (bars + text).properties(height=alt.Step(BAR_STEP))
