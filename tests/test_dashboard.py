@@ -142,6 +142,37 @@ def test_a_short_range_is_drawn_in_short_bars(app: AppTest, rng: str, every: str
     assert f'"{every} from"' in spec and '"to"' in spec  # and the tooltip, which bar it is
 
 
+def test_a_container_without_labels_says_so(app: AppTest) -> None:
+    open_page(app, "overview")
+    app.selectbox(key="labels_of").select("worker").run()
+    assert not app.json  # not an empty "{}"
+    assert "No labels." in texts(app)
+
+
+def test_a_time_axis_within_one_day_names_the_day() -> None:
+    # Its labels are hours (a date only at midnight): the Timeline of a 7d range whose
+    # containers lived a few hours showed 01:15 ... 07:00 of no day in particular.
+    from docktally.dashboard import charts as dashboard_charts
+
+    h = 3600 * 1_000_000_000
+    ns = 1_764_950_700 * 1_000_000_000  # 2025-12-05 16:05 UTC
+    assert dashboard_charts.time_title(ns, ns + h) == "time (UTC, 24-hour) on 2025-12-05"
+    assert dashboard_charts.time_title(ns, ns + 12 * h) == "time (UTC, 24-hour)"
+    iv = pd.DataFrame(
+        {
+            "host": ["h"],
+            "container_id": ["c" * 64],
+            "name": ["web"],
+            "state": ["up"],
+            "cause": [None],
+            "start_ns": [ns],
+            "end_ns": [ns + h],
+        }
+    )
+    spec = dashboard_charts.timeline(iv, iv.iloc[:0]).to_dict()
+    assert "on 2025-12-05" in json.dumps(spec)
+
+
 def test_overview_groups_by_service(app: AppTest) -> None:
     open_page(app, "overview", by="service")
     text = frame_with(app, "failures").astype(str).to_string()

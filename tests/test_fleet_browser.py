@@ -58,7 +58,7 @@ def test_fleet_page_shows_both_hosts_and_the_host_filter_narrows_pages(
     grid = page.locator('[data-testid="stDataFrame"]').last
     for host in (HOST, EDGE):
         grid.get_by_text(host, exact=True).first.wait_for(state="attached")
-    page.screenshot(path=str(artifacts_dir / "dashboard-fleet.png"), full_page=True)
+    page.screenshot(path=str(artifacts_dir / "dashboard-fleet-two-hosts.png"), full_page=True)
 
     # The sidebar's host, kept in the URL, narrows the Fleet page and the Overview.
     page.goto(fleet_served + f"fleet?host={EDGE}")

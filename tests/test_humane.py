@@ -36,6 +36,10 @@ def test_headers_and_grammar() -> None:
     assert humane.header("mttr_s") == "MTTR"
     assert humane.header("compose_service") == "Service"
     assert humane.header("backoff_wait_s") == "Backoff wait"
+    # Time a collector covered reads as "watched" on every page (the Collector's table said
+    # "Covered pct" and "Uncovered" beside the Overview's "Not watched").
+    assert humane.header("covered_pct") == humane.header("watched_ratio") == "Share watched"
+    assert humane.header("uncovered_s") == humane.header("unknown_s") == "Not watched"
     assert humane.plural(1, "container") == "1 container"
     assert humane.plural(3, "container") == "3 containers"
     assert humane.percent(0.998) == "99.800%"

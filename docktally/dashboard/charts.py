@@ -44,6 +44,13 @@ PERCENT = alt.Scale(domain=[0, 100])
 DATE_AXIS = alt.Axis(format="%b %d", labelExpr="utcFormat(datum.value, '%b %d')", tickCount="day")
 
 
+def time_title(start_ns: int, end_ns: int) -> str:
+    """A time axis's title; with the day when the axis lies within one (its labels are hours,
+    and a date shows only at midnight)."""
+    first, last = humane.day(start_ns), humane.day(max(start_ns, end_ns - 1))
+    return "time (UTC, 24-hour)" + (f" on {first}" if first == last else "")
+
+
 def period_axis(every: str) -> Any:
     return TIME_AXIS if every == "hour" else DATE_AXIS
 
@@ -77,8 +84,9 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
     iv["cause"] = iv["cause"].fillna("")
     iv["meaning"] = iv["state"].map(STATE_MEANINGS).fillna(iv["state"])
     rows = sorted(iv["container"].unique())
+    span = (int(iv["start_ns"].min()), int(iv["end_ns"].max())) if len(iv) else (0, 0)
     # Seconds on the axis when the span is minutes (an incident's close-up).
-    short = len(iv) and (iv["end_ns"].max() - iv["start_ns"].min()) < 30 * 60 * 10**9
+    short = len(iv) and (span[1] - span[0]) < 30 * 60 * 10**9
     axis = SECONDS_AXIS if short else TIME_AXIS
     colour = alt.Color(
         "meaning:N",
@@ -90,7 +98,7 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
         alt.Chart(iv[["container", "start", "end", "state", "meaning", "cause"]])
         .mark_bar()
         .encode(
-            x=alt.X("start:T", title="time (UTC, 24-hour)", scale=UTC, axis=axis),
+            x=alt.X("start:T", title=time_title(*span), scale=UTC, axis=axis),
             x2="end:T",
             y=y,
             color=colour,
@@ -204,9 +212,9 @@ def window_x(field: str, start_ns: int, end_ns: int, title: str) -> Any:
     return alt.X(f"{field}:T", title=title, scale=scale, axis=axis)
 
 
-def bar_title(every: str) -> str:
+def bar_title(every: str, start_ns: int, end_ns: int) -> str:
     """The time axis of a chart of bars per period, saying how long each bar is."""
-    return f"time (UTC, 24-hour), one bar per {every}"
+    return f"{time_title(start_ns, end_ns)}, one bar per {every}"
 
 
 def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> Any:
@@ -226,7 +234,7 @@ def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> An
     d["shown"] = [humane.percent(v) for v in d["availability"]]
     lo = min(start_ns, int(d[drawn].min())) if len(d) else start_ns
     hi = max(end_ns, int(d[drawn_end].max())) if len(d) else end_ns
-    x = window_x("bar", lo, hi, bar_title(every))
+    x = window_x("bar", lo, hi, bar_title(every, lo, hi))
     # What the bar holds in the tooltip (the range's ends cut its first and last periods).
     when = [_when("period", f"{every} from"), _when("period_end", "to")]
     tip = [*when, alt.Tooltip("shown:N", title="availability")]
@@ -381,7 +389,7 @@ def incidents(spans: pd.DataFrame, start_ns: int, end_ns: int) -> Any:
         ),
         legend=alt.Legend(orient="top", title="main cause"),
     )
-    x = window_x("start", start_ns, end_ns, "time (UTC, 24-hour)")
+    x = window_x("start", start_ns, end_ns, time_title(start_ns, end_ns))
     y = alt.Y("label:N", sort=rows, title=None, axis=alt.Axis(labelLimit=320))
     base = alt.Chart(d[["id", "label", "start", "end", "state", "cause", "failures", "down"]])
     tip = [
@@ -411,7 +419,7 @@ def events_over_time(bins: pd.DataFrame, bin_name: str, start_ns: int, end_ns: i
         alt.Chart(d[["start", "end", "host", "events"]])
         .mark_bar(stroke="white", strokeWidth=0.5, orient="vertical")
         .encode(
-            x=window_x("start", start_ns, end_ns, f"time (UTC, 24-hour), one bar per {bin_name}"),
+            x=window_x("start", start_ns, end_ns, bar_title(bin_name, start_ns, end_ns)),
             x2="end:T",
             y=alt.Y("events:Q", title="events", stack="zero", axis=alt.Axis(tickMinStep=1)),
             color=alt.Color("host:N", title="host", legend=alt.Legend(orient="top")),
@@ -439,7 +447,7 @@ def watched(spans: pd.DataFrame, start_ns: int, end_ns: int) -> Any:
         alt.Chart(d[["host", "start", "end", "what", "length"]])
         .mark_bar(size=22)
         .encode(
-            x=window_x("start", start_ns, end_ns, "time (UTC, 24-hour)"),
+            x=window_x("start", start_ns, end_ns, time_title(start_ns, end_ns)),
             x2="end:T",
             y=alt.Y("host:N", sort=hosts, title=None, axis=alt.Axis(labelLimit=240)),
             color=alt.Color(

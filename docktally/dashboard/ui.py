@@ -374,4 +374,8 @@ def container_details(containers: pd.DataFrame) -> None:
     names = shown["name"].astype(str).tolist()
     pick = st.selectbox("Labels of", names, key="labels_of")
     raw = shown.loc[shown["name"].astype(str) == pick, "labels"].iloc[0]
-    st.json(data.parse_labels(raw))
+    labels = data.parse_labels(raw)
+    if labels:
+        st.json(labels)
+    else:
+        st.text("No labels.")  # not an empty "{}" to puzzle over

@@ -58,6 +58,11 @@ HEADERS = {
     "rel_s": "After first failure",
     "engine_url": "Engine",
     "run_label": "Run",
+    # Coverage: "watched" as the Overview's "Not watched" and the Fleet page say it.
+    "covered_s": "Watched",
+    "covered_pct": "Share watched",
+    "uncovered_s": "Not watched",
+    "watched_ratio": "Share watched",
 }
 
 

@@ -59,7 +59,7 @@ gaps = data.gap_rows(view.url, view.filters.host)
 if len(gaps):
     ui.table(gaps)
 else:
-    st.text("none")
+    st.text("No gaps recorded.")
 
 with st.expander("Every coverage row"):
     ui.table(data.coverage_rows(view.url, view.filters.host))

@@ -57,7 +57,7 @@ ui.table(
     fleet.hosts,
     column_config={
         "watched_ratio": st.column_config.Column(
-            "Watched", help="share of the range a collector (or an import) covered"
+            "Share watched", help="share of the range a collector (or an import) covered"
         ),
         "engine_restart_failures": st.column_config.Column(
             "Taken down", help="containers the engine's restarts took down"
