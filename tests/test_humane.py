@@ -40,6 +40,7 @@ def test_headers_and_grammar() -> None:
     # "Covered pct" and "Uncovered" beside the Overview's "Not watched").
     assert humane.header("covered_pct") == humane.header("watched_ratio") == "Share watched"
     assert humane.header("uncovered_s") == humane.header("unknown_s") == "Not watched"
+    assert humane.header("planned_s") == "Planned"  # the Timeline's word, and narrower
     assert humane.plural(1, "container") == "1 container"
     assert humane.plural(3, "container") == "3 containers"
     assert humane.percent(0.998) == "99.800%"

@@ -26,7 +26,7 @@ HEADERS = {
     "availability": "Availability",
     "uptime_s": "Up",
     "downtime_s": "Down",
-    "planned_s": "Stopped on purpose",
+    "planned_s": "Planned",  # as the Timeline's legend and the report's time classes say
     "unknown_s": "Not watched",
     "failures": "Failures",
     "restarts": "Restarts",
