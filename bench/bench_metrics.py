@@ -46,7 +46,7 @@ from docktally.metrics.collector import (
     container_rows,
 )
 from docktally.metrics.endpoint import CollectorMetrics, fetch, render
-from docktally.metrics.health import CollectorHealth, sessions_of
+from docktally.metrics.health import CollectorHealth
 from docktally.metrics.server import REFRESH_S, MetricsServer
 from docktally.store import db
 from tests.private_engine import IMAGE, PrivateEngine
@@ -128,7 +128,7 @@ def bench_collector(
     store = db.connect(url)
     stop = threading.Event()
     col = Collector(store=store, engine_url=eng.url, on_commit=on_commit, log=print)
-    health.watch_sessions(eng.url, sessions_of(col))
+    health.watch(eng.url, col)
     runner = threading.Thread(target=col.run, args=(stop,), daemon=True)
     procs: list[subprocess.Popen[bytes]] = []
     try:

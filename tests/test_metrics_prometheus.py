@@ -105,7 +105,10 @@ def collect_with_metrics(clean_engine: PrivateEngine, tmp_path: Path) -> Iterato
     )
     endpoint = f"http://127.0.0.1:{port}/metrics"
     try:
-        wait_until(lambda: b"docktally_collector_spool_depth" in get(endpoint), 60, "/metrics")
+        # The store's series are there once the endpoint's first refresh is done.
+        wait_until(
+            lambda: b"docktally_metrics_snapshot_timestamp_seconds" in get(endpoint), 60, "/metrics"
+        )
         yield str(db), endpoint
     finally:
         proc.terminate()

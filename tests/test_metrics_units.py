@@ -8,6 +8,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,7 @@ from docktally.metrics.rules import render_rules
 from docktally.metrics.server import MetricsServer
 from docktally.metrics.summary import StoreTotals
 from docktally.store import collection, db, reads
+from docktally.store.spool import Spool
 
 DATA = Path(__file__).parent / "data" / "events"
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
@@ -84,7 +86,10 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
     health = CollectorHealth()
     health.on_commit([{"host": "rec", "time_ns": end - NS // 20}], end)  # 50 ms
     health.on_commit([{"host": "rec", "time_ns": end - 3 * NS}], end)  # 3 s
-    health.watch_sessions("unix:///x.sock", lambda: 3)
+    spool = Spool(None)
+    spool.push({"host": "rec", "rows": [{"i": 0}, {"i": 1}]})
+    # What the endpoint reads of a collector.runner.Collector: its sessions and spool.
+    health.watch("unix:///x.sock", SimpleNamespace(sessions=3, spool=spool))
     rows = container_rows(snap)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ContainerCollector(rows))
@@ -124,6 +129,8 @@ def test_the_collectors_render_what_promtool_accepts(recorded: Engine, tmp_path:
     assert lag[float("inf")] == 2 and len(lag) == len(LAG_BUCKETS_S) + 1
     reconnects = families["docktally_collector_reconnects"].samples
     assert [(s.labels["engine"], s.value) for s in reconnects] == [("unix:///x.sock", 2)]
+    spooled = families["docktally_collector_spool_depth"].samples
+    assert [(s.labels["engine"], s.value) for s in spooled] == [("unix:///x.sock", 2)]
 
 
 ODD = ['we"b', "back\\slash", "new\nline", "ünï-cödé ✓", "{brace}=,", ""]

@@ -63,6 +63,28 @@ def test_close_keeps_memory_items_ahead_of_the_file_for_the_next_start(tmp_path:
     assert len(Spool(path)) == 0
 
 
+def test_events_counts_the_rows_waiting_in_memory_and_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite"
+    spool = Spool(path, memory_rows=4)
+    spool.push(batch(0, 2))
+    spool.push({"close": [7, 123, "stopped"]})  # no event in it
+    spool.push(batch(1, 3))  # past the bound: the file
+    spool.push(batch(2, 5))
+    assert spool.in_memory == 2 and spool.events == 10
+    spool.pop()
+    spool.pop()
+    assert spool.events == 8
+    spool.pop()  # the file's first item
+    assert spool.events == 5
+    spool.push(batch(3, 1))
+    spool.close()
+    # A file left by an earlier run: its events counted when it is opened.
+    again = Spool(path)
+    assert again.events == 6
+    assert drain(again) == [2, 3] and again.events == 0
+    again.close()
+
+
 def test_an_unwritable_file_keeps_items_in_memory(tmp_path: Path) -> None:
     blocker = tmp_path / "not_a_dir"
     blocker.write_text("")

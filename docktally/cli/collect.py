@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics:
         from docktally.metrics.address import exposure_warning, parse_address
         from docktally.metrics.endpoint import CollectorMetrics
-        from docktally.metrics.health import CollectorHealth, sessions_of
+        from docktally.metrics.health import CollectorHealth
 
         address, port = parse_address(args.metrics)
         health = CollectorHealth()
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
             store_ready=store_ready,
         )
         if health is not None:
-            health.watch_sessions(url, sessions_of(collector))
+            health.watch(url, collector)
         print(
             f"docktally collect: watching {url}, writing to "
             f"{store.url.render_as_string(hide_password=True)}",

@@ -73,13 +73,21 @@ def run(args: argparse.Namespace) -> int:
     from docktally.metrics.server import MetricsServer
 
     address, port = parse_address(args.address, "--address")
+    store_ready = None
     if args.parent_pid is not None:
+        from docktally.store import db
+
         # Beside a collector, on a busy machine the collector's writer goes first.
         os.nice(CHILD_NICE)
+        # The collector may run while its central database is away (it spools): the endpoint
+        # serves its health meanwhile, and the store's series once the database answers.
+        store, store_ready = db.connect_when_up(args.db, readonly=True)
+    else:
+        store = open_db(args, readonly=True)
     duration_s = None if args.duration_ns is None else args.duration_ns / NS_PER_S
-    store = open_db(args, readonly=True)
     server = MetricsServer(
         store,
+        store_ready=store_ready,
         address=address,
         port=port,
         refresh_s=args.refresh_ns / NS_PER_S,

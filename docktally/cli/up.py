@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: only commands that collect need the docker SDK.
     from docktally.collector.runner import Collector
     from docktally.metrics.endpoint import CollectorMetrics
-    from docktally.metrics.health import CollectorHealth, sessions_of
+    from docktally.metrics.health import CollectorHealth
 
     alerts = config_from_args(args)
     pairs = engines_and_hosts(args)
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             log=log,
             on_commit=health.on_commit,
         )
-        health.watch_sessions(engine_url, sessions_of(collector))
+        health.watch(engine_url, collector)
         thread = threading.Thread(
             target=collector.run, args=(stop,), name=f"collect {engine_url}", daemon=True
         )

@@ -182,7 +182,7 @@ def container_rows(snapshot: Snapshot, retain_s: float = RETAIN_S) -> pd.DataFra
 
 class StoreHealthCollector(Collector):
     """What the store says about collection: gaps, the newest event; when the series were
-    computed."""
+    computed. (The spool depth is the collector's own: the store cannot know what it lacks.)"""
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -205,15 +205,10 @@ class StoreHealthCollector(Collector):
         )
         for host, t in sorted(store.last_event_ns.items()):
             last.add_metric([host], t / NS)
-        spool = GaugeMetricFamily(
-            "docktally_collector_spool_depth",
-            "Events waiting on disk for the database (always 0: this collector has no spool).",
-        )
-        spool.add_metric([], 0)
         snap = GaugeMetricFamily(
             "docktally_metrics_snapshot_timestamp_seconds",
             "When the container series were computed from the store.",
             unit="seconds",
         )
         snap.add_metric([], self.snapshot.now_ns / NS)
-        yield from (gaps, last, spool, snap)
+        yield from (gaps, last, snap)

@@ -1,17 +1,23 @@
 """The collector's own health, kept in memory as it runs: events committed, the lag from an
-event's time to its commit, reconnects. Updated from the writer's commit hook with a few
-additions per event, so the event-to-commit path does not wait on the endpoint."""
+event's time to its commit (updated from the writer's commit hook with a few additions per
+event, so the event-to-commit path does not wait on the endpoint); reconnects and the events
+waiting in its spool, read from the collector at a scrape."""
 
 from __future__ import annotations
 
 import bisect
 import itertools
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
 NS = 1_000_000_000
@@ -25,6 +31,22 @@ class HealthView:
     lag_buckets: dict[str, list[int]]  # host -> count per LAG_BUCKETS_S bucket, +Inf last
     lag_sum_s: dict[str, float]
     reconnects: dict[str, int]  # engine URL -> sessions after the first
+    spooled: dict[str, int]  # engine URL -> events waiting in its spool for the database
+
+
+class Spooled(Protocol):
+    @property
+    def events(self) -> int: ...
+
+
+class Watched(Protocol):
+    """What the endpoint reads of a collector.runner.Collector at each scrape."""
+
+    @property
+    def sessions(self) -> int: ...
+
+    @property
+    def spool(self) -> Spooled: ...
 
 
 class CollectorHealth:
@@ -33,7 +55,7 @@ class CollectorHealth:
         self._events: dict[str, int] = {}
         self._buckets: dict[str, list[int]] = {}
         self._lag_sum: dict[str, float] = {}
-        self._sessions: dict[str, Callable[[], int]] = {}
+        self._watched: dict[str, Watched] = {}
 
     def on_commit(self, rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
         """The collector's commit hook: rows just committed from the live stream."""
@@ -50,11 +72,11 @@ class CollectorHealth:
                 self._events[host] += 1
                 self._lag_sum[host] += lag_s
 
-    def watch_sessions(self, engine_url: str, sessions: Callable[[], int]) -> None:
-        """Where to read an engine's session count (each session after the first is a
-        reconnect)."""
+    def watch(self, engine_url: str, collector: Watched) -> None:
+        """The collector of an engine, read at each scrape: its session count (each session
+        after the first is a reconnect) and its spool's events (O(1) counters)."""
         with self._lock:
-            self._sessions[engine_url] = sessions
+            self._watched[engine_url] = collector
 
     def view(self) -> HealthView:
         with self._lock:
@@ -62,17 +84,13 @@ class CollectorHealth:
                 events=dict(self._events),
                 lag_buckets={h: list(b) for h, b in self._buckets.items()},
                 lag_sum_s=dict(self._lag_sum),
-                reconnects={u: max(0, int(s()) - 1) for u, s in self._sessions.items()},
+                reconnects={u: max(0, c.sessions - 1) for u, c in self._watched.items()},
+                spooled={u: c.spool.events for u, c in self._watched.items()},
             )
 
 
-def sessions_of(collector: Any) -> Callable[[], int]:
-    """A collector.runner.Collector's session count, read when the endpoint is scraped."""
-    return lambda: int(collector.sessions)
-
-
 class ProcessHealthCollector(Collector):
-    """The collector's health as this process saw it: events, commit lag, reconnects."""
+    """The collector's health as this process saw it: events, commit lag, reconnects, spool."""
 
     def __init__(self, health: HealthView) -> None:
         self.health = health
@@ -102,4 +120,12 @@ class ProcessHealthCollector(Collector):
         )
         for url, n in sorted(h.reconnects.items()):
             reconnects.add_metric([url], n)
-        yield from (events, lag, reconnects)
+        spool = GaugeMetricFamily(
+            "docktally_collector_spool_depth",
+            "Events received from the engine and waiting in the collector's spool (memory, "
+            "then its file) for the database.",
+            labels=["engine"],
+        )
+        for url, n in sorted(h.spooled.items()):
+            spool.add_metric([url], n)
+        yield from (events, lag, reconnects, spool)

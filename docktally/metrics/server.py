@@ -39,8 +39,12 @@ class MetricsServer:
         health_from: str | None = None,
         clock_ns: Callable[[], int] = time.time_ns,
         option: str = "--metrics",
+        store_ready: Callable[[], None] | None = None,
     ) -> None:
         self.totals = StoreTotals(store, clock_ns=clock_ns)
+        # Raises while the database is away or behind head (store.db.connect_when_up).
+        self.store_ready = store_ready
+        self._failed: str | None = None  # the last refresh's error, said once
         # Where a collector serves its own health (endpoint.CollectorMetrics), added to each
         # scrape.
         self.health_from = health_from
@@ -74,6 +78,8 @@ class MetricsServer:
     def refresh(self) -> None:
         """Recompute the container series from the store and render them."""
         started, cpu = time.monotonic(), time.thread_time()
+        if self.store_ready is not None:
+            self.store_ready()
         snapshot = self.totals.refresh()
         rows = container_rows(snapshot)
         self.rendered = render(
@@ -101,7 +107,13 @@ class MetricsServer:
             self._scraped.clear()
             try:
                 self.refresh()
+                self._failed = None
             except Exception as exc:  # a bad moment of the store must not end the endpoint
-                print(f"docktally metrics: refresh failed: {exc}", file=sys.stderr, flush=True)
+                # Once, not at every scrape of a database that stays away (the collector
+                # says it is spooling).
+                said = (str(exc).splitlines() or [type(exc).__name__])[0]
+                if said != self._failed:
+                    print(f"docktally metrics: refresh failed: {said}", file=sys.stderr, flush=True)
+                self._failed = said
             if self._stop.wait(max(self.refresh_s, self.last_refresh_cpu_s / REFRESH_SHARE)):
                 return

@@ -105,12 +105,16 @@ def connect(url: str | None = None, *, readonly: bool = False, migrate: bool = T
     return engine
 
 
-def connect_when_up(url: str | None = None) -> tuple[Engine, Callable[[], None]]:
+def connect_when_up(
+    url: str | None = None, *, readonly: bool = False
+) -> tuple[Engine, Callable[[], None]]:
     """For the collector, which must start while a central database is away: the store, and
     `ready`, which brings it to head the first time the server answers and until then raises
     the driver's error (a SQLAlchemyError: the collector spools meanwhile). A bad URL or a
-    schema newer than this docktally is still a StoreError/UsageError, at once or from `ready`."""
-    engine, parsed = _engine(url, readonly=False)
+    schema newer than this docktally is still a StoreError/UsageError, at once or from `ready`.
+    `readonly` (the metrics endpoint beside a collector): a schema behind head is a StoreError
+    from `ready` until the collector has brought it to head."""
+    engine, parsed = _engine(url, readonly=readonly)
     lock = threading.Lock()
     done = False
 
@@ -123,11 +127,16 @@ def connect_when_up(url: str | None = None) -> tuple[Engine, Callable[[], None]]
                 return
             with engine.connect():
                 pass
-            _to_head(engine, parsed, readonly=False, migrate=True)
+            _to_head(engine, parsed, readonly=readonly, migrate=True)
             done = True
 
-    with contextlib.suppress(SQLAlchemyError):
+    try:
         ready()
+    except SQLAlchemyError:
+        pass
+    except StoreError:
+        if not readonly:
+            raise
     return engine, ready
 
 

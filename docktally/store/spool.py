@@ -46,6 +46,9 @@ class Spool:
         self._db: sqlite3.Connection | None = None
         self._lock: BinaryIO | None = None  # flock on PATH.lock while this process uses the file
         self._file_items = 0
+        # Event rows waiting, in memory and in the file: read from other threads (/metrics).
+        self._mem_events = 0
+        self._file_events = 0
         self._notes: dict[str, Any] = {}  # when there is no file to keep them in
         self.file_error: str | None = None  # why the file could not be used, if it could not
         if path is not None and path.exists():
@@ -57,6 +60,12 @@ class Spool:
     # --- the queue -----------------------------------------------------------------------------
     def __len__(self) -> int:
         return len(self._mem) + self._file_items
+
+    @property
+    def events(self) -> int:
+        """Event rows waiting (a batch's rows; a session's start or a coverage's close holds
+        none)."""
+        return self._mem_events + self._file_events
 
     def push(self, item: dict[str, Any], *, durable: bool = False) -> None:
         """`durable`: straight to the file (when it can take it), so a kill -9 does not lose it."""
@@ -86,16 +95,22 @@ class Spool:
         """Drop the oldest item: it has been written. `note` (key, value; None forgets the key)
         is kept in the same transaction."""
         if self._mem:
-            self._mem_rows -= _weight(self._mem.popleft())
+            item = self._mem.popleft()
+            self._mem_rows -= _weight(item)
+            self._mem_events -= _events(item)
             if note is not None:
                 self.note(*note)
             return
         if self._file_items and self._db is not None:
             with self._db:
-                self._db.execute("DELETE FROM spool WHERE seq = (SELECT MIN(seq) FROM spool)")
+                popped = self._db.execute(
+                    "DELETE FROM spool WHERE seq = (SELECT MIN(seq) FROM spool) "
+                    f"RETURNING {_EVENTS_SQL}"
+                ).fetchone()
                 if note is not None:
                     self._note_in_file(*note)
             self._file_items -= 1
+            self._file_events -= int(popped[0] or 0) if popped is not None else 0
 
     def note(self, key: str, value: Any) -> None:
         """Keep `value` under `key` for this run and the next (None forgets it)."""
@@ -137,8 +152,10 @@ class Spool:
                         [(seq + i, orjson.dumps(item)) for i, item in enumerate(self._mem)],
                     )
                 self._file_items += len(self._mem)
+                self._file_events += self._mem_events
                 self._mem.clear()
                 self._mem_rows = 0
+                self._mem_events = 0
         for key, value in list(self._notes.items()):
             self.note(key, value)  # into the file, now that it may take them
         if self._db is not None:
@@ -167,6 +184,7 @@ class Spool:
     def _append_mem(self, item: dict[str, Any]) -> None:
         self._mem.append(item)
         self._mem_rows += _weight(item)
+        self._mem_events += _events(item)
 
     def _append_file(self, item: dict[str, Any]) -> bool:
         if self.path is None:
@@ -180,6 +198,7 @@ class Spool:
             self.file_error = f"{self.path}: {exc}"
             return False
         self._file_items += 1
+        self._file_events += _events(item)
         return True
 
     def _open(self) -> None:
@@ -203,8 +222,19 @@ class Spool:
         db.execute("PRAGMA busy_timeout=2000")
         db.execute("CREATE TABLE IF NOT EXISTS spool (seq INTEGER PRIMARY KEY, body BLOB NOT NULL)")
         db.execute("CREATE TABLE IF NOT EXISTS notes (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        self._file_items = int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        items, events = db.execute(f"SELECT COUNT(*), SUM({_EVENTS_SQL}) FROM spool").fetchone()
+        self._file_items, self._file_events = int(items), int(events or 0)
         self._db = db
+
+
+# An item's event rows, counted by SQLite's JSON functions (a file left by an earlier run may
+# hold many items: they are not parsed in Python to be counted).
+_EVENTS_SQL = "json_array_length(CAST(body AS TEXT), '$.rows')"
+
+
+def _events(item: dict[str, Any]) -> int:
+    rows = item.get("rows")
+    return len(rows) if isinstance(rows, list) else 0
 
 
 def _weight(item: dict[str, Any]) -> int:
