@@ -10,19 +10,26 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
    timed in parts: totals from the store, series rows, text), then `--scrapes` GETs of
    /metrics over HTTP are timed. Target: a scrape <= 200 ms.
 2. Collector: a private engine (tests/private_engine.py) with `--churners` processes looping
-   create/start/wait/remove; the collector writes into the same database. Event-to-commit
-   latency (the bench_collector_latency measure) for `--seconds` without the endpoint, then
-   `--seconds` with the endpoint as `collect --metrics` runs it (the store's series from a
-   `docktally metrics` child refreshing at most every `--refresh` seconds after a scrape, the
-   collector answering it with its health) scraped every `--scrape-every` seconds (15,
-   Prometheus' usual interval) by another process, `--rounds` times in turn (the machine's
-   load drifts). Target: p99 not slowed.
+   create/start/wait/remove; the collector writes into the same database, with the endpoint
+   as `collect --metrics` runs it (the store's series from a `docktally metrics` child
+   refreshing at most every `--refresh` seconds after a scrape, the collector answering it
+   with its health; its first refresh, of all history, before measuring). Event-to-commit
+   latency (the bench_collector_latency measure) in `--seconds` phases of three arms, in turn,
+   `--rounds` times (the machine's load drifts): A nobody scrapes; B scraped every
+   `--scrape-every` seconds (15, Prometheus' usual interval) by another process, the child's
+   refresh thread at nice 10 (as before 2026-12-06); C the same, the refresh thread at
+   SCHED_IDLE (as shipped). Each phase starts once no refresh is under way or still to come.
+   Each phase's line: its p50 and p99, the child's, the collector's and the scraper's CPU,
+   the load average, the WAL's size, and the latency of the events that waited while the
+   child worked and while it read the store. Target: p99 not slowed (C as A).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
+import os
 import statistics
 import subprocess
 import sys
@@ -55,11 +62,11 @@ from tests.private_engine import IMAGE, PrivateEngine
 SCRAPER = """
 import sys, time, urllib.request
 while True:
-    t0 = time.perf_counter()
+    at, t0 = time.time_ns(), time.perf_counter()
     with urllib.request.urlopen(sys.argv[1], timeout=60) as resp:
         resp.read()
     took = time.perf_counter() - t0
-    print(took, flush=True)
+    print(at, took, flush=True)
     time.sleep(max(0.0, float(sys.argv[2]) - took))
 """
 
@@ -113,17 +120,102 @@ def bench_scrape(url: str, scrapes: int) -> None:
     store.dispose()
 
 
+def cpu_s(pid: int) -> float:
+    """A process's user + system CPU seconds so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def syscr(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("syscr:"):
+            return int(line.split()[1])
+    return 0
+
+
+def overlapping(got: list[tuple[int, float]], spans: list[tuple[int, int]]) -> list[float]:
+    """The latencies of events whose wait (event time to commit) overlapped one of spans."""
+    return [v for c, v in got if any(c >= t0 and c - v * 1e6 <= t1 for t0, t1 in spans)]
+
+
+class Busy(threading.Thread):
+    """When a process works: its CPU sampled every 0.1 s; the spans in which it took any
+    (those less than 1 s apart merged: a refresh at nice 10 on a busy machine gets a slice now
+    and then). Beside it, the SQLite WAL's size."""
+
+    def __init__(self, pid: int, wal: Path) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.wal = wal
+        self.samples: list[tuple[int, float]] = []
+        self.reads: list[tuple[int, int]] = []  # its read syscalls so far (/proc/PID/io syscr)
+        self.wal_sizes: list[tuple[int, int]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            with contextlib.suppress(OSError):
+                self.samples.append((time.time_ns(), cpu_s(self.pid)))
+                self.reads.append((time.time_ns(), syscr(self.pid)))
+            with contextlib.suppress(OSError):
+                self.wal_sizes.append((time.time_ns(), self.wal.stat().st_size))
+
+    def spans(self, reading: bool = False) -> list[tuple[int, int]]:
+        """When it took CPU; `reading`: when it made read calls (the store's, SQLite's)."""
+        out: list[tuple[int, int]] = []
+        samples = self.reads if reading else self.samples
+        for (t0, c0), (t1, c1) in itertools.pairwise(samples):
+            if c1 > c0 + (20 if reading else 0):
+                if out and t0 - out[-1][1] < 1e9:
+                    out[-1] = (out[-1][0], t1)
+                else:
+                    out.append((t0, t1))
+        return out
+
+    def wal_max_mb(self, since_ns: int) -> float:
+        return max((n for t, n in self.wal_sizes if t >= since_ns), default=0) / 1e6
+
+    def idle_for(self, seconds: float) -> bool:
+        recent = [c for t, c in self.samples if t >= time.time_ns() - seconds * 1e9]
+        return len(recent) >= seconds * 5 and recent[-1] - recent[0] < 0.02
+
+
+def own_io() -> dict[str, int]:
+    fields = (line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return {k: int(v) for k, v in fields}
+
+
+def refresh_thread(pid: int) -> int:
+    """The child's refresh thread: the one that put itself at SCHED_IDLE (server.idle_priority)."""
+    while True:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
+                    return int(task.name)
+        time.sleep(0.1)
+
+
+# The phases of a round: no scrapes; scraped, the child's refresh thread at nice 10 like the
+# rest of the child (as before 2026-12-06 07:40); scraped, the refresh thread at SCHED_IDLE (as
+# shipped).
+ARMS = ("A alone", "B nice 10", "C idle")
+
+
 def bench_collector(
     url: str, seconds: float, churners: int, rounds: int, scrape_every: float, refresh_s: float
 ) -> None:
+    """The endpoint runs throughout (its first refresh, of all history, before measuring);
+    the ARMS' phases follow each other in turn, each starting once the child has been idle
+    for longer than its refresh interval (no refresh a scrape started is still to come)."""
     eng = PrivateEngine()
     eng.start()
-    phase: list[list[float]] = [[]]
+    # Per phase: (commit ns, latency ms) of each event.
+    phase: list[list[tuple[int, float]]] = [[]]
     health = CollectorHealth()
 
     def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
         health.on_commit(rows, committed_ns)
-        phase[-1].extend((committed_ns - int(r["time_ns"])) / 1e6 for r in rows)
+        phase[-1].extend((committed_ns, (committed_ns - int(r["time_ns"])) / 1e6) for r in rows)
 
     store = db.connect(url)
     stop = threading.Event()
@@ -131,6 +223,7 @@ def bench_collector(
     health.watch(eng.url, col)
     runner = threading.Thread(target=col.run, args=(stop,), daemon=True)
     procs: list[subprocess.Popen[bytes]] = []
+    server = CollectorMetrics(url, health, port=0, refresh_s=refresh_s)
     try:
         runner.start()
         while col.sessions < 1:
@@ -138,43 +231,77 @@ def bench_collector(
         procs = [
             subprocess.Popen([sys.executable, "-c", CHURN, eng.url, IMAGE]) for _ in range(churners)
         ]
-        time.sleep(2)  # churn under way
-        lat: dict[bool, list[float]] = {False: [], True: []}
+        server.start()
+        assert server.child is not None
+        refresher = refresh_thread(server.child.pid)
+        busy = Busy(server.child.pid, Path(url.removeprefix("sqlite:///") + "-wal"))
+        busy.start()
+        endpoint = f"http://127.0.0.1:{server.port}/metrics"
+        while b"docktally_container_restarts_total" not in fetch(endpoint):
+            time.sleep(0.5)
+        lat: dict[str, list[float]] = {arm: [] for arm in ARMS}
+        p50s: dict[str, list[float]] = {arm: [] for arm in ARMS}
+        p99s: dict[str, list[float]] = {arm: [] for arm in ARMS}
         scrapes: list[float] = []
-        for _ in range(rounds):
-            # Without the endpoint, then with it.
+        for i in range(rounds * len(ARMS)):
+            arm = ARMS[i % len(ARMS)]
+            # No refresh left to come: the last scrape's may start up to refresh_s later.
+            while not busy.idle_for(min(refresh_s, 30.0) + 2.0):
+                time.sleep(0.2)
+            policy = os.SCHED_IDLE if arm == "C idle" else os.SCHED_OTHER
+            os.sched_setscheduler(refresher, policy, os.sched_param(0))  # nice 10 kept
             phase.append([])
+            began = time.time_ns()
+            load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
+            io0 = own_io()
+            scraper = None
+            if arm != "A alone":
+                scraper = subprocess.Popen(
+                    [sys.executable, "-c", SCRAPER, endpoint, str(scrape_every)],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
             time.sleep(seconds)
-            alone = list(phase[-1])
-            lat[False] += alone
-            # As `docktally collect --metrics` runs it: the store's series from a child, whose
-            # first refresh (all history) is done before measuring.
-            server = CollectorMetrics(url, health, port=0, refresh_s=refresh_s).start()
-            endpoint = f"http://127.0.0.1:{server.port}/metrics"
-            while b"docktally_container_restarts_total" not in fetch(endpoint):
-                time.sleep(0.5)
-            phase.append([])
-            scraper = subprocess.Popen(
-                [sys.executable, "-c", SCRAPER, endpoint, str(scrape_every)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            time.sleep(seconds)
-            lat[True] += phase[-1]
+            got = list(phase[-1])
+            child, own = cpu_s(server.child.pid) - child0, time.process_time() - own0
+            scraper_cpu = 0.0
+            if scraper is not None:
+                scraper_cpu = cpu_s(scraper.pid)
+                scraper.terminate()
+                out, _ = scraper.communicate()
+                scrapes += [float(x) for x in out.split()[1::2]]
+            values = [v for _, v in got]
+            lat[arm] += values
+            p50s[arm].append(pct(values, 50))
+            p99s[arm].append(pct(values, 99))
+            hit = overlapping(got, busy.spans())
+            # Of those, the ones that overlapped the child's reads of the store.
+            reading = overlapping(got, busy.spans(reading=True))
+            io1 = own_io()
+            io = {k: io1[k] - io0[k] for k in io1}
             print(
-                f"round: p99 {pct(alone, 99):.0f} ms alone, {pct(phase[-1], 99):.0f} ms "
-                f"with the endpoint ({len(alone)} / {len(phase[-1])} events)",
+                f"{arm:<9}: p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f} ms, "
+                f"{len(values)} events; CPU s: child {child:.1f}, collector process {own:.1f}, "
+                f"scraper {scraper_cpu:.1f}; load {load0:.1f}-{os.getloadavg()[0]:.1f}; WAL max "
+                f"{busy.wal_max_mb(began):.0f} MB; {len(hit)} events while the child worked"
+                + (f" (p50 {pct(hit, 50):.0f}, p99 {pct(hit, 99):.0f} ms)" if hit else "")
+                + (
+                    f", {len(reading)} while it read the store (p50 {pct(reading, 50):.0f}, "
+                    f"p99 {pct(reading, 99):.0f} ms)"
+                    if reading
+                    else ""
+                )
+                + f"; collector writes {io['syscw']} calls, {io['write_bytes'] / 1e6:.1f} MB",
                 flush=True,
             )
-            scraper.terminate()
-            out, _ = scraper.communicate()
-            scrapes += [float(x) for x in out.split()]
-            server.close()
-        for on, name in ((False, "without the endpoint"), (True, "with the endpoint")):
-            v = lat[on]
+        busy.done.set()
+        for arm in ARMS:
+            v = lat[arm]
             print(
-                f"event-to-commit {name}: p50 {pct(v, 50):.0f} ms, p99 {pct(v, 99):.0f} ms, "
-                f"max {max(v):.0f} ms over {len(v)} events"
+                f"event-to-commit {arm}: p50 {pct(v, 50):.0f} ms, p99 {pct(v, 99):.0f} ms, "
+                f"max {max(v):.0f} ms over {len(v)} events; per phase p50 "
+                f"{'/'.join(f'{x:.0f}' for x in p50s[arm])}, p99 "
+                f"{'/'.join(f'{x:.0f}' for x in p99s[arm])}"
             )
         print(
             f"{len(scrapes)} scrapes beside the collector, median "
@@ -182,6 +309,7 @@ def bench_collector(
         )
 
     finally:
+        server.close()
         for p in procs:
             p.terminate()
         for p in procs:

@@ -3,6 +3,7 @@ the fold points, the collector's health from its commit hook, the rule file prom
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -335,3 +336,17 @@ def test_metrics_command_serves_from_the_database(recorded: Engine, db_url: str)
     }
     assert ooms["hungry"] == 1
     assert "docktally_collector_events" not in families  # no collector in that process
+
+
+def test_beside_a_collector_the_refresh_thread_takes_only_spare_cpu(recorded: Engine) -> None:
+    server = MetricsServer(recorded, port=0, idle_refresh=True).start()
+    try:
+        tid = server._refresher.native_id
+        assert tid is not None
+        deadline = time.monotonic() + 10
+        while os.sched_getscheduler(tid) != os.SCHED_IDLE and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.sched_getscheduler(tid) == os.SCHED_IDLE
+        assert os.sched_getscheduler(0) != os.SCHED_IDLE  # only that thread: scrapes are answered
+    finally:
+        server.close()

@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     server = MetricsServer(
         store,
         store_ready=store_ready,
+        # Beside a collector: the refresh takes only CPU that nothing else wants.
+        idle_refresh=args.parent_pid is not None,
         address=address,
         port=port,
         refresh_s=args.refresh_ns / NS_PER_S,

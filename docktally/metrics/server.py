@@ -6,6 +6,8 @@ then when beside a collector, so it never waits on pandas."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import threading
 import time
@@ -40,11 +42,13 @@ class MetricsServer:
         clock_ns: Callable[[], int] = time.time_ns,
         option: str = "--metrics",
         store_ready: Callable[[], None] | None = None,
+        idle_refresh: bool = False,
     ) -> None:
         self.totals = StoreTotals(store, clock_ns=clock_ns)
         # Raises while the database is away or behind head (store.db.connect_when_up).
         self.store_ready = store_ready
         self._failed: str | None = None  # the last refresh's error, said once
+        self.idle_refresh = idle_refresh
         # Where a collector serves its own health (endpoint.CollectorMetrics), added to each
         # scrape.
         self.health_from = health_from
@@ -98,6 +102,8 @@ class MetricsServer:
         return self.rendered + fetch(self.health_from)
 
     def _refresh_loop(self) -> None:
+        if self.idle_refresh:
+            idle_priority()
         # After a scrape, at most once per refresh_s: the next scrape finds values at most
         # refresh_s (plus one refresh) old, and nobody scraping costs nothing.
         while True:
@@ -117,3 +123,11 @@ class MetricsServer:
                 self._failed = said
             if self._stop.wait(max(self.refresh_s, self.last_refresh_cpu_s / REFRESH_SHARE)):
                 return
+
+
+def idle_priority() -> None:
+    """This thread runs only on CPU nobody else wants (Linux SCHED_IDLE): any other thread
+    that wakes, the collector's writer first, takes the core from it at once, where at nice 10
+    it could still finish its time slice first (bench/README.md, Metrics endpoint)."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: nice 10 is all there is
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
