@@ -22,7 +22,9 @@ from docktally.analytics.daily import (
     day_starts,
     piece_parts,
     report_from_parts,
+    serves,
 )
+from docktally.analytics.fleet import fleet_overview, fleet_overview_from_parts
 from docktally.analytics.model import History, Window
 from docktally.analytics.report import Report, build_report
 from tests.sample import (
@@ -102,9 +104,12 @@ histories = st.fixed_dictionaries(
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def _history(d: dict[str, Any]) -> History:
+def _history(d: dict[str, Any], created: bool = False) -> History:
+    """With `created`, every container's first event is its create (no lead)."""
     rows = []
     times = [(ci, t, ai, inf) for ci, t, ai, inf in d["events"]]
+    if created:
+        times += [(ci, -DAY, 0, False) for ci in range(len(CONTAINERS))]
     times += [(ci, day * DAY + off, ai, False) for ci, day, off, ai in d["near_midnight"]]
     for ci, day, before, after in d["crossing"]:
         m = day * DAY
@@ -230,3 +235,66 @@ def test_a_failure_recovered_days_later_counts_in_the_mttr() -> None:
     daily = report_from_parts(_pieces(h, w), w, every="day").breakdown
     assert daily is not None and np.isnan(daily.loc[0, "mttr_s"])
     assert cid("web") in set(got.groups["container_id"])
+
+
+def _services_equal(h: History, w: Window, by: str, every: str | None) -> None:
+    want = build_report(h, w, by=by, every=every)
+    assert_reports_equal(want, report_from_parts(_pieces(h, w), w, by=by, every=every))
+    assert_reports_equal(want, report_from_parts(piece_parts(h, w), w, by=by, every=every))
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    histories,
+    st.sampled_from(["service", "host,service"]),
+    st.sampled_from([None, "day", "month"]),
+    st.sampled_from([W_DAYS, W_EDGES]),
+    st.booleans(),
+)
+def test_service_parts_give_the_service_report(
+    d: dict[str, Any], by: str, every: str | None, w: Window, created: bool
+) -> None:
+    h = _history(d, created=created)
+    parts = _pieces(h, w)
+    if not serves(parts, by):  # a container's first event is not its create
+        assert not created and (parts.rows["lead"] > 0).any()
+        return
+    _services_equal(h, w, by, every)
+
+
+def test_a_service_failure_at_midnight_counts_only_inside_the_window() -> None:
+    """The replica's crash at a midnight takes the service down there: a failure of the
+    window that holds the time before it, not of one that starts at it."""
+    rows = [
+        ("web", -10, "create", {"compose_service": "web", "compose_project": "p"}),
+        ("web", 10, "start", {"compose_service": "web", "compose_project": "p"}),
+        ("web", DAY, "die", {"exit_code": 1, "compose_service": "web", "compose_project": "p"}),
+        ("web", DAY + 30, "start", {"compose_service": "web", "compose_project": "p"}),
+        ("web", 2 * DAY - 5, "die", {"exit_code": 1, "compose_service": "web",
+                                     "compose_project": "p"}),
+        ("web", 2 * DAY, "start", {"compose_service": "web", "compose_project": "p"}),
+    ]  # fmt: skip
+    h = History(
+        events=events_frame(rows),
+        facts=facts_frame([("web", -20, {"restart_policy": "no"})]),
+        coverage=coverage_frame([(-20, 4 * DAY)]),
+        maintenance=maintenance_frame([]),
+    )
+    for w in (
+        Window(ns(0), ns(3 * DAY)),
+        Window(ns(DAY), ns(2 * DAY)),
+        Window(ns(DAY), ns(3 * DAY)),
+    ):
+        for every in (None, "day"):
+            _services_equal(h, w, "service", every)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories, st.sampled_from([W_DAYS, W_EDGES]))
+def test_the_fleet_overview_from_parts_is_the_one_from_events(d: dict[str, Any], w: Window) -> None:
+    h = _history(d, created=True)
+    want = fleet_overview(h, w)
+    got = fleet_overview_from_parts(_pieces(h, w), w, h.coverage, h.engine_restarts)
+    _frames_same(want.hosts, got.hosts, ["host"], "hosts")
+    _frames_same(want.services, got.services, ["service", "host_names"], "services")
+    _same(want.totals, got.totals, "totals")

@@ -28,10 +28,16 @@ CASES = [
     ["--by", "container"],
     ["--every", "month"],
     ["--every", "day", "--host", "h2"],
+    ["--by", "service"],
+    ["--by", "host,service", "--every", "day"],
+    ["--by", "service", "--host", "h1", "--every", "week"],
 ]
 
 
 def _report(db_url: str, args: list[str], capsys: pytest.CaptureFixture[str]) -> Any:
+    """The report's JSON (from the events alone unless args say --summaries)."""
+    if "--summaries" not in args:
+        args = [*args, "--no-summaries"]
     capsys.readouterr()
     assert main(["report", "--db", db_url, *WINDOW, "--format", "json", *args]) == 0
     doc = orjson.loads(capsys.readouterr().out)

@@ -9,9 +9,19 @@ still open at its end (count and summed offsets) and its first recovery event (a
 `healthy` for a container with a health check): the open failures of a piece recover at the
 first recovery event of the container's next pieces, as the timeline's own search finds it.
 
-Served: --by container, host and image, with --every day|week|month. Not served (the caller
-reads events): --by service and policy (a service's state is not a sum of its containers'),
---slo (burn rates look at minutes), --every hour, --include-lab and the name filters.
+A service's state is not a sum of its containers' (it is up while any replica is), so the
+services have parts of their own, from the combined state of each piece (service_state): one
+set across hosts (`--by service`) and one per host (`--by host,service`). A service failure is
+a transition, so one exactly at a piece's start needs the state before it: the pieces' timeline
+starts a nanosecond early, and such a failure is kept apart (`first_fail`, and its time to
+recover in `first_ttr_ns`, -1 while open) because a report counts it only when its window
+started before it. The unknown time before a container's first event (`lead`) would change its
+service's state over days that do not hold the container: a window with such a lead is not
+served for services.
+
+Served: --by container, host, image, service and host,service, with --every day|week|month.
+Not served (the caller reads events): --by policy, --slo (burn rates look at minutes), --every
+hour, --include-lab and the name filters.
 
 Pure: History/Window in (piece_parts), frames in and a Report out (report_from_parts).
 """
@@ -33,6 +43,7 @@ from docktally.analytics.report import (
     chi2_ppf,
     jsonable,
 )
+from docktally.analytics.service_state import service_timeline
 from docktally.analytics.stops import find_stops
 from docktally.analytics.timeline import (
     ABSENT_CAUSES,
@@ -41,13 +52,16 @@ from docktally.analytics.timeline import (
     PLANNED,
     STATE_NAMES,
     UNHEALTHY,
+    UP,
+    Timeline,
     build_timeline,
 )
 
 NS = 1_000_000_000
 DAY_NS = 86_400 * NS
 # --by values and --every periods the parts serve (see the module's docstring).
-SERVED_BY = ("container", "host", "image")
+SERVED_BY = ("container", "host", "image", "service", "host,service")
+SERVICE_SCOPES = ("service", "host,service")
 SERVED_EVERY = (None, "day", "week", "month")
 
 DESCRIPTORS = ["container", "service", "image"]
@@ -80,8 +94,14 @@ ROW_COLUMNS = [
     "rec_ns",  # the first recovery event in [start, end] of the piece, -1: none
 ]
 # Sparse parts: (part, code) -> value, per container and piece.
-DOWN_CAUSE, PLANNED_CAUSE, EXIT_CODE = 1, 2, 3
+DOWN_CAUSE, PLANNED_CAUSE, EXIT_CODE, FAIL_CAUSE = 1, 2, 3, 4
 DETAIL_COLUMNS = ["host", "container_id", "start_ns", "part", "code", "value"]
+# Service rows: ROW_COLUMNS (host "" across hosts, container_id the service key, lead 0) and
+# the failures at the piece's edges: one at its start (first_fail, first_ttr_ns: its time to
+# recover, -1 while open), those recovered exactly at its end (end_rec_n, end_rec_ns: summed
+# times to recover), which a report counts as open when its window ends there.
+EDGE_COLUMNS = ["first_fail", "first_ttr_ns", "end_rec_n", "end_rec_ns"]
+SERVICE_ROW_COLUMNS = [*ROW_COLUMNS, *EDGE_COLUMNS]
 OPEN_COLUMNS = ["host", "container_id", "start_ns", "open_n", "open_ns", "rec_ns"]
 KEY = ["host", "container_id"]
 
@@ -90,12 +110,14 @@ KEY = ["host", "container_id"]
 class Parts:
     """rows: ROW_COLUMNS, one per container and piece (or a period's pieces summed); details:
     DETAIL_COLUMNS; opens: OPEN_COLUMNS, per piece, of the containers with an open failure;
-    hosts: the hosts whose containers the pieces' timelines held."""
+    hosts: the hosts whose containers the pieces' timelines held; services: per scope of
+    SERVICE_SCOPES, the services' own parts (rows: SERVICE_ROW_COLUMNS)."""
 
     rows: pd.DataFrame
     details: pd.DataFrame
     opens: pd.DataFrame
     hosts: set[str] = field(default_factory=set)
+    services: dict[str, Parts] = field(default_factory=dict)
 
     @staticmethod
     def empty() -> Parts:
@@ -111,12 +133,17 @@ def _row_dtype(col: str) -> str:
 
 
 def concat_parts(parts: list[Parts]) -> Parts:
+    """The parts one after the other; the services' too when every one has them."""
+    services = {}
+    if parts and all(p.services for p in parts):
+        services = {s: concat_parts([p.services[s] for p in parts]) for s in SERVICE_SCOPES}
     parts = [Parts.empty(), *parts]
     return Parts(
         rows=pd.concat([p.rows for p in parts], ignore_index=True),
         details=pd.concat([p.details for p in parts], ignore_index=True),
         opens=pd.concat([p.opens for p in parts], ignore_index=True),
         hosts=set().union(*(p.hosts for p in parts)),
+        services=services,
     )
 
 
@@ -140,24 +167,40 @@ def _sum_by(key: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def piece_parts(history: History, window: Window, breaks_ns: np.ndarray | None = None) -> Parts:
+def piece_parts(
+    history: History,
+    window: Window,
+    breaks_ns: np.ndarray | None = None,
+    *,
+    services: bool = True,
+) -> Parts:
     """The parts of each piece of the window cut at `breaks_ns` (default: at UTC midnights):
     one timeline over the window, its segments, failures, restarts and stops summed per
-    container and piece."""
+    container and piece (and per service and piece with `services`)."""
     breaks = day_starts(window) if breaks_ns is None else np.asarray(breaks_ns, dtype=np.int64)
     inner = breaks[(breaks > window.start_ns) & (breaks < window.end_ns)]
     bounds = np.unique(np.concatenate([[window.start_ns, window.end_ns], inner]))
-    tl = build_timeline(history, window, extra_breaks_ns=bounds[1:-1] if len(bounds) > 2 else None)
+    # A nanosecond of context: the services' state just before the window (see above).
+    tl = build_timeline(
+        history,
+        window,
+        extra_breaks_ns=bounds[1:-1] if len(bounds) > 2 else None,
+        context_start_ns=window.start_ns - 1 if services else None,
+    )
     c = tl.containers
     n_c, n_p = len(c), len(bounds) - 1
     if n_c == 0:
-        return Parts.empty()
+        out = Parts.empty()
+        if services:
+            out.services = {s: _empty_service_parts() for s in SERVICE_SCOPES}
+        return out
     n_k = n_c * n_p
 
     def piece(t: np.ndarray) -> np.ndarray:
         return np.searchsorted(bounds, t, side="right").astype(np.int64) - 1
 
-    seg = tl.segments
+    all_seg = tl.segments
+    seg = all_seg[all_seg["start_ns"].to_numpy(dtype=np.int64) >= window.start_ns]
     s = seg["start_ns"].to_numpy(dtype=np.int64)
     dur = seg["end_ns"].to_numpy(dtype=np.int64) - s
     st = seg["state"].to_numpy().astype(np.int64)
@@ -201,6 +244,12 @@ def piece_parts(history: History, window: Window, breaks_ns: np.ndarray | None =
         cnt = np.bincount(fkey[has_x] * len(uni) + inv, minlength=n_k * len(uni))
         nz = np.flatnonzero(cnt)
         details.append((nz // len(uni), np.full(len(nz), EXIT_CODE), uni[nz % len(uni)], cnt[nz]))
+    # Failures by cause (the fleet overview's failures an engine restart caused).
+    fca = _sum_by(
+        fkey * n_ca + f["cause"].to_numpy().astype(np.int64), np.ones(len(fkey)), n_k * n_ca
+    )
+    nz = np.flatnonzero(fca)
+    details.append((nz // n_ca, np.full(len(nz), FAIL_CAUSE), nz % n_ca, fca[nz]))
 
     rt = tl.restarts["time_ns"].to_numpy(dtype=np.int64)
     restarts = np.bincount(
@@ -210,14 +259,18 @@ def piece_parts(history: History, window: Window, breaks_ns: np.ndarray | None =
     stops, forced, stop_ns, stop_max = (np.zeros(n_k, dtype=np.int64) for _ in range(4))
     stop_max -= 1
     sp = find_stops(history.events)
+    skey = np.zeros(0, dtype=np.int64)
+    sdur = np.zeros(0, dtype=np.int64)
+    sforced = np.zeros(0, dtype=bool)
     if len(sp):
         sck = _ck_codes(sp, ck_of)
         die = sp["die_ns"].to_numpy(dtype=np.int64)
         ok = (sck >= 0) & (die >= window.start_ns) & (die < window.end_ns)
         skey = sck[ok].astype(np.int64) * n_p + piece(die[ok])
         sdur = (die - sp["term_ns"].to_numpy(dtype=np.int64))[ok]
+        sforced = sp["forced"].to_numpy(dtype=bool)[ok]
         stops = np.bincount(skey, minlength=n_k)
-        forced = np.bincount(skey[sp["forced"].to_numpy(dtype=bool)[ok]], minlength=n_k)
+        forced = np.bincount(skey[sforced], minlength=n_k)
         stop_ns = _sum_by(skey, sdur, n_k)
         np.maximum.at(stop_max, skey, sdur)
 
@@ -275,12 +328,186 @@ def piece_parts(history: History, window: Window, breaks_ns: np.ndarray | None =
             "value": np.concatenate([d[3] for d in details]).astype(np.int64),
         }
     )
-    return Parts(
+    out = Parts(
         rows=rows,
         details=det,
         opens=opens_of(rows),
         hosts={str(h) for h in c["host"].unique()},
     )
+    if services:
+        events = _ContainerEvents(
+            fkey=fkey,
+            exit_codes=xc,
+            oom=f["cause"].to_numpy() == _cause_code("oom"),
+            rkey=tl.restarts["ck"].to_numpy(dtype=np.int64) * n_p + piece(rt),
+            skey=skey,
+            sdur=sdur,
+            sforced=sforced,
+        )
+        out.services = {
+            scope: _service_parts(tl, bounds, events, per_host=scope == "host,service")
+            for scope in SERVICE_SCOPES
+        }
+    return out
+
+
+@dataclass
+class _ContainerEvents:
+    """The container-level counts a service sums (key: container code * pieces + piece)."""
+
+    fkey: np.ndarray  # failures
+    exit_codes: np.ndarray  # their exit codes (NaN: none)
+    oom: np.ndarray  # bool: an OOM kill
+    rkey: np.ndarray  # restarts
+    skey: np.ndarray  # stops
+    sdur: np.ndarray  # their SIGTERM-to-die ns
+    sforced: np.ndarray  # bool: needed a SIGKILL
+
+
+def _empty_service_parts() -> Parts:
+    p = Parts.empty()
+    p.rows = pd.DataFrame({c: pd.Series(dtype=_row_dtype(c)) for c in SERVICE_ROW_COLUMNS})
+    return p
+
+
+def _service_parts(
+    tl: Timeline, bounds: np.ndarray, ce: _ContainerEvents, *, per_host: bool
+) -> Parts:
+    """The parts of each service (service_state's combined state) per piece."""
+    sv = service_timeline(tl, per_host=per_host)
+    n_g, n_p = len(sv.keys), len(bounds) - 1
+    n_k = n_g * n_p
+    if n_g == 0:
+        return _empty_service_parts()
+    ws = int(bounds[0])
+
+    def piece(t: np.ndarray) -> np.ndarray:
+        return np.searchsorted(bounds, t, side="right").astype(np.int64) - 1
+
+    p = sv.pieces
+    ps = p["start_ns"].to_numpy(dtype=np.int64)
+    inside = ps >= ws
+    pg = p["g"].to_numpy(dtype=np.int64)
+    st = p["state"].to_numpy().astype(np.int64)
+    ca = p["cause"].to_numpy().astype(np.int64)
+    key = pg[inside] * n_p + piece(ps[inside])
+    dur = p["end_ns"].to_numpy(dtype=np.int64)[inside] - ps[inside]
+    st_i, ca_i = st[inside], ca[inside]
+    absent = (st_i == PLANNED) & np.isin(ca_i, ABSENT_CAUSES)
+    state_ns = _sum_by(key * 5 + st_i, np.where(absent, 0, dur), n_k * 5).reshape(n_k, 5)
+    real = np.zeros(n_k, dtype=np.int64)
+    real[key[~absent]] = 1
+    n_ca = len(CAUSE_NAMES)
+    down = (st_i == DOWN) | (st_i == UNHEALTHY)
+    sums = _sum_by(key[down] * n_ca + ca_i[down], dur[down], n_k * n_ca)
+    nz = np.flatnonzero(sums)
+    details = [(nz // n_ca, np.full(len(nz), DOWN_CAUSE), nz % n_ca, sums[nz])]
+
+    # Service failures (a failure needs the piece before it: the context's counts at ws).
+    f = sv.failures
+    ft = f["time_ns"].to_numpy(dtype=np.int64)
+    fin = ft >= ws
+    ft = ft[fin]
+    fp = piece(ft)
+    fkey = f["g"].to_numpy(dtype=np.int64)[fin] * n_p + fp
+    rec = f["recovered_ns"].to_numpy(dtype=np.int64)[fin]
+    closed = (rec >= 0) & (rec <= bounds[fp + 1])
+    failures = np.bincount(fkey, minlength=n_k)
+    ttr_ns = _sum_by(fkey[closed], (rec - ft)[closed], n_k)
+    ttr_n = np.bincount(fkey[closed], minlength=n_k)
+    open_n = np.bincount(fkey[~closed], minlength=n_k)
+    open_ns = _sum_by(fkey[~closed], (ft - bounds[fp])[~closed], n_k)
+    at_start = ft == bounds[fp]
+    first_fail = np.bincount(fkey[at_start], minlength=n_k)
+    first_ttr = np.full(n_k, -1, dtype=np.int64)
+    first_ttr[fkey[at_start & closed]] = (rec - ft)[at_start & closed]
+    at_end = closed & (rec == bounds[fp + 1])
+    end_rec_n = np.bincount(fkey[at_end], minlength=n_k)
+    end_rec_ns = _sum_by(fkey[at_end], (rec - ft)[at_end], n_k)
+    # The first recovery (an up piece's start) of each piece; an up piece at a piece's end is
+    # the next piece's (a report window never holds a piece starting at its end).
+    up = inside & (st == UP)
+    rec_ns = np.full(n_k, -1, dtype=np.int64)
+    if up.any():
+        first = pd.Series(ps[up]).groupby(pg[up] * n_p + piece(ps[up])).min()
+        rec_ns[first.index.to_numpy(dtype=np.int64)] = first.to_numpy(dtype=np.int64)
+
+    # Container-level counts, summed per service.
+    g_of_ck = sv.sk_of_ck.astype(np.int64)
+
+    def to_g(k: np.ndarray) -> np.ndarray:
+        return g_of_ck[k // n_p] * n_p + k % n_p
+
+    restarts = np.bincount(to_g(ce.rkey), minlength=n_k)
+    ckey = to_g(ce.fkey)
+    ooms = np.bincount(ckey[ce.oom], minlength=n_k)
+    has_x = ~np.isnan(ce.exit_codes)
+    if has_x.any():
+        codes = ce.exit_codes[has_x].astype(np.int64)
+        uni, inv = np.unique(codes, return_inverse=True)
+        cnt = np.bincount(ckey[has_x] * len(uni) + inv, minlength=n_k * len(uni))
+        nz = np.flatnonzero(cnt)
+        details.append((nz // len(uni), np.full(len(nz), EXIT_CODE), uni[nz % len(uni)], cnt[nz]))
+    skey = to_g(ce.skey)
+    stops = np.bincount(skey, minlength=n_k)
+    forced = np.bincount(skey[ce.sforced], minlength=n_k)
+    stop_ns = _sum_by(skey, ce.sdur, n_k)
+    stop_max = np.full(n_k, -1, dtype=np.int64)
+    np.maximum.at(stop_max, skey, ce.sdur)
+
+    rows = pd.DataFrame(
+        {
+            "g": np.repeat(np.arange(n_g), n_p),
+            "start_ns": np.tile(bounds[:-1], n_g),
+            **{col: state_ns[:, i] for i, col in enumerate(STATE_SUMS)},
+            "real": real,
+            "lead": np.zeros(n_k, dtype=np.int64),
+            "failures": failures,
+            "restarts": restarts,
+            "oom_kills": ooms,
+            "stops": stops,
+            "forced_stops": forced,
+            "stop_ns": stop_ns,
+            "ttr_ns": ttr_ns,
+            "ttr_n": ttr_n,
+            "open_n": open_n,
+            "open_ns": open_ns,
+            "stop_max_ns": stop_max,
+            "rec_ns": rec_ns,
+            "first_fail": first_fail,
+            "first_ttr_ns": first_ttr,
+            "end_rec_n": end_rec_n,
+            "end_rec_ns": end_rec_ns,
+        }
+    )
+    anything = (state_ns.sum(axis=1) > 0) | (failures > 0) | (restarts > 0) | (stops > 0)
+    anything |= (rec_ns >= 0) | (ooms > 0)
+    rows = rows[anything]
+    g = rows["g"].to_numpy(dtype=np.int64)
+    hosts = (
+        sv.keys["host"].astype(str).to_numpy(dtype=object)
+        if per_host
+        else np.full(n_g, "", dtype=object)
+    )
+    names = sv.keys["service"].astype(str).to_numpy(dtype=object)
+    rows.insert(0, "host", hosts[g])
+    rows.insert(1, "container_id", names[g])
+    rows.insert(2, "container", None)
+    rows.insert(3, "service", names[g])
+    rows.insert(4, "image", None)
+    rows = rows.drop(columns="g").reset_index(drop=True)[SERVICE_ROW_COLUMNS]
+    k_ = np.concatenate([d[0] for d in details]).astype(np.int64)
+    det = pd.DataFrame(
+        {
+            "host": hosts[k_ // n_p],
+            "container_id": names[k_ // n_p],
+            "start_ns": bounds[:-1][k_ % n_p],
+            "part": np.concatenate([d[1] for d in details]).astype(np.int64),
+            "code": np.concatenate([d[2] for d in details]).astype(np.int64),
+            "value": np.concatenate([d[3] for d in details]).astype(np.int64),
+        }
+    )
+    return Parts(rows=rows, details=det, opens=opens_of(rows))
 
 
 def opens_of(rows: pd.DataFrame) -> pd.DataFrame:
@@ -370,10 +597,46 @@ def _recovered_later(opens: pd.DataFrame) -> pd.DataFrame:
     return o[o["open_n"] > 0].reset_index(drop=True)
 
 
+def serves(parts: Parts, by: str) -> bool:
+    """Whether report_from_parts gives build_report's answer for `by` from these parts: the
+    services need their own parts, and no lead (see the module's docstring)."""
+    if by not in SERVED_BY:
+        return False
+    if by in SERVICE_SCOPES:
+        return by in parts.services and not (parts.rows["lead"].to_numpy() > 0).any()
+    return True
+
+
+def _without_first_failure(parts: Parts, ws: int) -> Parts:
+    """A service failure at the window's start is not the report's (no state before it)."""
+    rows = parts.rows.copy()
+    at = (rows["start_ns"].to_numpy() == ws) & (rows["first_fail"].to_numpy() > 0)
+    if not at.any():
+        return parts
+    ff = rows["first_fail"].to_numpy(dtype=np.int64)
+    ttr = rows["first_ttr_ns"].to_numpy(dtype=np.int64)
+    closed = at & (ttr >= 0)
+    opened = at & (ttr < 0)
+    rows.loc[at, "failures"] -= ff[at]
+    rows.loc[closed, "ttr_n"] -= ff[closed]
+    rows.loc[closed, "ttr_ns"] -= ttr[closed]
+    rows.loc[opened, "open_n"] -= ff[opened]
+    # The open ones in the opens too (a store's rows are summed per period, its opens not).
+    gone = rows.loc[opened, KEY].assign(start_ns=ws, gone=ff[opened])
+    opens = parts.opens.merge(gone, on=[*KEY, "start_ns"], how="left")
+    opens["open_n"] -= opens.pop("gone").fillna(0).astype(np.int64)
+    return Parts(rows=rows, details=parts.details, opens=opens, hosts=parts.hosts)
+
+
 def _group_codes(desc: pd.DataFrame, by: str) -> tuple[np.ndarray, pd.DataFrame]:
     """Per container (rows of `desc`): its group code, and the key table of the groups."""
     if by == "container":
         keys = desc[["host", "container_id", "container"]].reset_index(drop=True)
+        return np.arange(len(desc), dtype=np.int64), keys
+    if by == "service":  # a service's parts are its own: one row, one group
+        return np.arange(len(desc), dtype=np.int64), desc[["service"]].reset_index(drop=True)
+    if by == "host,service":
+        keys = desc[["host", "service"]].reset_index(drop=True)
         return np.arange(len(desc), dtype=np.int64), keys
     vals = desc[by].fillna("?").astype(str).to_numpy(dtype=object)
     codes, uni = pd.factorize(vals, use_na_sentinel=False)
@@ -513,7 +776,7 @@ class _Sums:
                     exits[int(gi)][str(int(code))] = int(v)
                 elif part == DOWN_CAUSE:
                     causes[int(gi)][str(CAUSE_NAMES[int(code)] or "unknown")] = int(v) / NS
-                else:
+                elif part == PLANNED_CAUSE:
                     planned[int(code)] = planned.get(int(code), 0) + int(v)
         return sums, real, exits, causes, planned
 
@@ -522,16 +785,19 @@ def report_from_parts(
     parts: Parts, window: Window, *, by: str = "container", every: str | None = None
 ) -> Report:
     """build_report(history, window, by=by, every=every) from the parts of pieces that tile the
-    window (piece_parts of whole days and edges, or the store's summaries)."""
+    window (piece_parts of whole days and edges, or the store's summaries). Raises ValueError
+    for what they do not serve (serves)."""
+    if not serves(parts, by):
+        raise ValueError(f"the parts do not serve --by {by}")
+    ws, we = window.start_ns, window.end_ns
     rows = parts.rows
-    latest = rows.sort_values("start_ns", kind="stable").groupby(KEY, sort=False).tail(1)
+    units = _without_first_failure(parts.services[by], ws) if by in SERVICE_SCOPES else parts
+    latest = units.rows.sort_values("start_ns", kind="stable").groupby(KEY, sort=False).tail(1)
     desc = latest[[*KEY, *DESCRIPTORS]].reset_index(drop=True)
     cidx = pd.MultiIndex.from_frame(desc[KEY])
     g_of_c, keys = _group_codes(desc, by)
-    ws, we = window.start_ns, window.end_ns
-    total = _Sums(parts, cidx, g_of_c, ws)
+    total = _Sums(units, cidx, g_of_c, ws)
     sums, real, exits, causes, planned = total(ws, we)
-    lead_ns = total.lead_ns
     m = _metric_frame(sums, exits, causes)
     keep = real | (m["failures"].to_numpy() > 0)
     groups = pd.concat([keys, m], axis=1)[keep]
@@ -554,7 +820,13 @@ def report_from_parts(
                 .sort_values([*SORT_COLUMNS[by], "period_start_ns"], kind="stable")
                 .reset_index(drop=True)
             )
-    fsums, _freal, fexits, _, _ = total(ws, we, one=True)
+    if units is not parts:  # the fleet and time by class are the containers'
+        cdesc = rows.groupby(KEY, sort=False).size().reset_index()[KEY]
+        cidx = pd.MultiIndex.from_frame(cdesc)
+        total = _Sums(parts, cidx, np.zeros(len(cdesc), dtype=np.int64), ws)
+        desc = cdesc
+    fsums, _freal, fexits, _, planned = total(ws, we, one=True)
+    lead_ns = total.lead_ns
     fm = _metric_frame(fsums, fexits, [{}]).iloc[0].to_dict()
     fm.pop("downtime_by_cause_s", None)
     per_c = np.zeros(len(desc), dtype=bool)
@@ -573,6 +845,19 @@ def report_from_parts(
         slo=None,
         every=every,
     )
+
+
+def failures_by_cause(parts: Parts, window: Window, by: str, cause: str) -> pd.Series:
+    """Container failures of one cause in the window, per value of the rows' column `by`."""
+    d = parts.details
+    code = _cause_code(cause)
+    d = d[(d["part"] == FAIL_CAUSE) & (d["code"] == code)]
+    d = d[(d["start_ns"] >= window.start_ns) & (d["start_ns"] < window.end_ns)]
+    if not len(d):
+        return pd.Series(dtype=np.int64)
+    of = parts.rows.drop_duplicates(KEY).set_index(KEY)[by]
+    keys = of.reindex(pd.MultiIndex.from_frame(d[KEY])).astype(str).to_numpy(dtype=object)
+    return pd.Series(d["value"].to_numpy(dtype=np.int64)).groupby(keys).sum()
 
 
 def _time_by_class(rows: pd.DataFrame, planned: dict[int, int], lead_ns: int) -> dict[str, float]:

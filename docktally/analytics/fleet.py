@@ -1,8 +1,9 @@
 """The fleet overview: each host's availability, watched time and engine restarts, and the
 services that were least available across hosts. Pure: a History and a Window in.
 
-One function computes all of it (`fleet_overview`), so that a faster source (per-container
-daily summaries) can later feed the same result.
+From the events (`fleet_overview`), or from the store's day summaries and the partial days'
+parts (`fleet_overview_from_parts`, analytics.daily): the same numbers, without reading a
+year of events.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from docktally.analytics.coverage import coverage_by_host
+from docktally.analytics.daily import KEY, Parts, failures_by_cause, report_from_parts
 from docktally.analytics.model import History, Window
 from docktally.analytics.report import containers_with_time, timeline_groups
 from docktally.analytics.timeline import CAUSE_NAMES, Timeline, build_timeline
@@ -69,23 +71,81 @@ def fleet_overview(history: History, window: Window, worst: int = WORST_SERVICES
         }
     )
 
-    by_host = timeline_groups(tl, "host")
+    return _overview(
+        window,
+        by_host=timeline_groups(tl, "host"),
+        by_service=timeline_groups(tl, "service"),
+        live=live,
+        coverage=history.coverage,
+        engine_restarts=_engine_restarts(history.engine_restarts, window),
+        engine_restart_failures=_engine_restart_failures(tl),
+        worst=worst,
+    )
+
+
+def fleet_overview_from_parts(
+    parts: Parts,
+    window: Window,
+    coverage: pd.DataFrame,
+    engine_restarts: pd.DataFrame,
+    worst: int = WORST_SERVICES,
+) -> FleetOverview:
+    """fleet_overview from the parts of pieces that tile the window, with the services' own
+    (report_parts(..., by="service")); coverage and engine restarts as History holds them."""
+    # The containers with time in the window, and each one's service (its latest piece's).
+    r = parts.rows
+    r = r[(r["start_ns"] >= window.start_ns) & (r["start_ns"] < window.end_ns)]
+    has = (r["real"].to_numpy() > 0) | (r["lead"].to_numpy() > 0)
+    latest = r[has].sort_values("start_ns", kind="stable").drop_duplicates(KEY, keep="last")
+    live = pd.DataFrame(
+        {
+            "host": latest["host"].astype(str).to_numpy(dtype=object),
+            "service": latest["service"].astype(str).to_numpy(dtype=object),
+        }
+    )
+    metric_drop = ["stops", "forced_stops", "stop_mean_s", "stop_max_s"]
+    by_host = report_from_parts(parts, window, by="host").groups.drop(columns=metric_drop)
+    by_service = report_from_parts(parts, window, by="service").groups.drop(columns=metric_drop)
+    return _overview(
+        window,
+        by_host=by_host,
+        by_service=by_service,
+        live=live,
+        coverage=coverage,
+        engine_restarts=_engine_restarts(engine_restarts, window),
+        engine_restart_failures=failures_by_cause(parts, window, "host", "engine_restart"),
+        worst=worst,
+    )
+
+
+def _overview(
+    window: Window,
+    *,
+    by_host: pd.DataFrame,
+    by_service: pd.DataFrame,
+    live: pd.DataFrame,
+    coverage: pd.DataFrame,
+    engine_restarts: pd.Series,
+    engine_restart_failures: pd.Series,
+    worst: int,
+) -> FleetOverview:
+    """The overview from the report's groups by host and by service and the containers with
+    time (`live`: host, service)."""
     hosts = by_host[["host", "availability", "uptime_s", "downtime_s", "unknown_s"]].copy()
     hosts["failures"] = by_host["failures"].to_numpy(dtype=np.int64)
     hosts["restarts"] = by_host["restarts"].to_numpy(dtype=np.int64)
     host_of = hosts["host"].astype(str)
     hosts["containers"] = host_of.map(live.groupby("host").size()).fillna(0)
     hosts["services"] = host_of.map(live.groupby("host")["service"].nunique()).fillna(0)
-    cov = coverage_by_host(history.coverage, window)
+    cov = coverage_by_host(coverage, window)
     watched = pd.Series(cov["covered_pct"].to_numpy() / 100.0, index=cov["host"].astype(str))
     hosts["watched_ratio"] = host_of.map(watched).fillna(0.0)
-    hosts["engine_restarts"] = host_of.map(_engine_restarts(history, window)).fillna(0)
-    hosts["engine_restart_failures"] = host_of.map(_engine_restart_failures(tl)).fillna(0)
+    hosts["engine_restarts"] = host_of.map(engine_restarts).fillna(0)
+    hosts["engine_restart_failures"] = host_of.map(engine_restart_failures).fillna(0)
     for col in ("containers", "services", "engine_restarts", "engine_restart_failures"):
         hosts[col] = hosts[col].astype(np.int64)
     hosts = _least_available_first(hosts, "host")[HOST_COLUMNS]
 
-    by_service = timeline_groups(tl, "service")
     names = live.groupby("service")["host"].agg(lambda h: sorted(set(h)))
     on = by_service["service"].astype(str).map(names)
     on = on.map(lambda h: h if isinstance(h, list) else [])
@@ -100,7 +160,7 @@ def fleet_overview(history: History, window: Window, worst: int = WORST_SERVICES
     up, downtime = float(hosts["uptime_s"].sum()), float(hosts["downtime_s"].sum())
     totals = {
         "hosts": len(hosts),
-        "containers": int(real.sum()),
+        "containers": len(live),
         "services": len(services),
         "availability": up / (up + downtime) if up + downtime > 0 else None,
         "failures": int(hosts["failures"].sum()),
@@ -125,9 +185,8 @@ def _least_available_first(df: pd.DataFrame, name: str) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def _engine_restarts(history: History, window: Window) -> pd.Series:
-    """Per host: the engine restarts that began in the window."""
-    er = history.engine_restarts
+def _engine_restarts(er: pd.DataFrame, window: Window) -> pd.Series:
+    """Per host: the engine restarts (History.engine_restarts) that began in the window."""
     if not len(er):
         return pd.Series(dtype=np.int64)
     start = er["start_ns"].to_numpy(dtype=np.int64)

@@ -167,6 +167,9 @@ def run(args: argparse.Namespace) -> int:
         threads.append(t)
         collectors.append(collector)
     alert_threads = start_alerts(store, alerts, stop)
+    from docktally.collector.summarizer import start_summarizer
+
+    start_summarizer(store, stop)
     while any(t.is_alive() for t in threads):
         if failure(collectors) is not None:
             stop.set()  # one engine's collector gave up: stop all, say why

@@ -44,22 +44,10 @@ def _summarize(args: argparse.Namespace) -> int:
     from docktally.timespec import ns_to_iso
 
     engine = db.connect(args.db)
-    now = now_ns()
-    if engine.dialect.name == "sqlite":
-        # One SQLite file, one driver in this process (see db.ArrowReader): reads go through
-        # the engine's own connections.
-        with engine.connect() as conn:
-            days = summaries.days_to_build(db.ConnectionReader(conn), now)
-        runs = []
-        for start, end in summaries.runs_of(days):
-            with engine.connect() as conn:
-                parts = summaries.build(db.ConnectionReader(conn), start, end)
-            with engine.begin() as conn:
-                summaries.write_days(conn, parts, start, end, now)
-            runs.append((start, end))
-    else:
-        with db.open_reader(db.connect(args.db)) as reader:
-            runs = summaries.refresh(engine, reader, now)
+    try:
+        runs = summaries.refresh_store(engine, now_ns())
+    finally:
+        engine.dispose()
     n = sum((e - s) // summaries.DAY_NS for s, e in runs)
     where = ", ".join(f"{ns_to_iso(s)[:10]}..{ns_to_iso(e - 1)[:10]}" for s, e in runs)
     print(f"{n} day(s) summarized" + (f": {where}" if runs else " (all were up to date)"))

@@ -53,8 +53,11 @@ def register(sub: Any) -> None:
     add_include_lab(p)
     p.add_argument(
         "--summaries",
-        action="store_true",
-        help="read whole days from the daily summaries `db summarize` built (see docs/cli.md)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="read the whole days the store has summarized from their summaries, the rest from "
+        "the events (default; the same numbers: see docs/cli.md); --no-summaries reads every "
+        "event",
     )
     p.set_defaults(func=run)
 
@@ -131,14 +134,15 @@ def _from_summaries(
     reader: Any, args: argparse.Namespace, window: Any, by: str, every: str | None
 ) -> Any:
     """The report from the daily summaries and the events of the days they lack; None when no
-    built day lies inside the window."""
-    from docktally.analytics.daily import report_from_parts
+    built day lies inside the window, or the parts do not serve `by` (analytics.daily.serves):
+    the caller reads the events."""
+    from docktally.analytics.daily import report_from_parts, serves
     from docktally.analytics.periods import calendar_periods
     from docktally.store import summaries
 
     periods = calendar_periods(window, every) if every else []
-    parts = summaries.report_parts(reader, window, periods, args.host)
-    if parts is None:
+    parts = summaries.report_parts(reader, window, periods, args.host, by)
+    if parts is None or not serves(parts, by):
         return None
     if parts.rows.empty:
         _say_which_filter_matched_nothing(args, window.start_ns, window.end_ns)

@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
                     flush=True,
                 )
             alert_threads = start_alerts(store, alerts, stop)
+            from docktally.collector.summarizer import start_summarizer
+
+            start_summarizer(store, stop)
             print(
                 f"docktally up: dashboard at {server.url_for(address, port)} "
                 f"({server.listen_line(address, port)})\n"

@@ -30,7 +30,7 @@ from docktally.analytics.backoff import POLICY_NAMES
 from docktally.analytics.containers import container_table as container_table_of
 from docktally.analytics.coverage import coverage_by_host
 from docktally.analytics.failures import failures_from_timeline
-from docktally.analytics.fleet import FleetOverview
+from docktally.analytics.fleet import FleetOverview, fleet_overview_from_parts
 from docktally.analytics.fleet import fleet_overview as fleet_overview_of
 from docktally.analytics.incidents import find_incident
 from docktally.analytics.incidents import incident_failures as incident_failures_of
@@ -443,7 +443,26 @@ def coverage_summary(view: View) -> pd.DataFrame:
 @st.cache_resource(ttl=TTL_S, show_spinner=False, max_entries=8)
 def _fleet_overview(key: tuple[Any, ...]) -> FleetOverview:
     view = _view_from_key(key)
+    if view.filters.key() == Filters().key():  # the whole fleet: the day summaries serve it
+        from_summaries = _fleet_from_summaries(view.url, view.window)
+        if from_summaries is not None:
+            return from_summaries
     return fleet_overview_of(history(view), view.window)
+
+
+def _fleet_from_summaries(url: str, window: Window) -> FleetOverview | None:
+    """The overview from the store's day summaries and the other days' events (the same
+    numbers as from the events); None when no built day is inside or they do not serve it."""
+    from docktally.analytics.daily import serves
+    from docktally.store import summaries
+
+    with _reader(url) as reader:
+        parts = summaries.report_parts(reader, window, [], None, "service")
+        if parts is None or not serves(parts, "service"):
+            return None
+        coverage = reads.load_coverage(reader, window.start_ns, window.end_ns)
+        restarts = reads.load_engine_restarts(reader, window.start_ns, window.end_ns)
+    return fleet_overview_from_parts(parts, window, coverage, restarts)
 
 
 def fleet_overview(view: View) -> FleetOverview:

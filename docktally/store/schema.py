@@ -298,6 +298,57 @@ day_summary_details = Table(
     Column("value", BigInteger, nullable=False),
 )
 
+# Per service and UTC day, its own parts (a service's state is not a sum of its containers'):
+# scope "service" (across hosts, host "") or "host,service"; ROW_COLUMNS' sums without lead,
+# and the failures at the day's edges (analytics.daily.EDGE_COLUMNS).
+day_service_summaries = Table(
+    "day_service_summaries",
+    metadata,
+    Column("day_ns", BigInteger, primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("service", String(512), primary_key=True),
+    *(
+        Column(name, BigInteger, nullable=False)
+        for name in (
+            "up_ns",
+            "unhealthy_ns",
+            "down_ns",
+            "planned_ns",
+            "unknown_ns",
+            "real",
+            "failures",
+            "restarts",
+            "oom_kills",
+            "stops",
+            "forced_stops",
+            "stop_ns",
+            "ttr_ns",
+            "ttr_n",
+            "open_n",
+            "open_ns",
+            "stop_max_ns",
+            "rec_ns",
+            "first_fail",
+            "first_ttr_ns",
+            "end_rec_n",
+            "end_rec_ns",
+        )
+    ),
+)
+
+day_service_details = Table(
+    "day_service_details",
+    metadata,
+    Column("day_ns", BigInteger, primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("service", String(512), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("code", BigInteger, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
 summary_days = Table(
     "summary_days",
     metadata,

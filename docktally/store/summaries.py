@@ -22,8 +22,11 @@ from docktally.analytics.daily import (
     DAY_NS,
     DESCRIPTORS,
     DETAIL_COLUMNS,
+    EDGE_COLUMNS,
     OPEN_COLUMNS,
     ROW_COLUMNS,
+    SERVICE_ROW_COLUMNS,
+    SERVICE_SCOPES,
     STATE_SUMS,
     Parts,
     concat_parts,
@@ -33,7 +36,13 @@ from docktally.analytics.model import Window
 from docktally.analytics.select import filter_history, without_lab
 from docktally.store import reads
 from docktally.store.db import Reader
-from docktally.store.schema import day_summaries, day_summary_details, summary_days
+from docktally.store.schema import (
+    day_service_details,
+    day_service_summaries,
+    day_summaries,
+    day_summary_details,
+    summary_days,
+)
 
 CHUNK_DAYS = 31
 # Events read before a piece of the window, for the state each container carries into it: a
@@ -43,6 +52,7 @@ CONTEXT_NS = 86_400 * 1_000_000_000
 SETTLE_NS = reads.LOOKBACK_NS
 SUM_COLUMNS = [c for c in ROW_COLUMNS if c not in ("host", "container_id", *DESCRIPTORS)]
 SUM_COLUMNS.remove("start_ns")
+SERVICE_SUM_COLUMNS = [c for c in SUM_COLUMNS if c != "lead"] + EDGE_COLUMNS
 
 
 def _day(t: int) -> int:
@@ -101,15 +111,61 @@ def refresh(
     return runs
 
 
+def refresh_store(engine: Engine, now_ns: int) -> list[tuple[int, int]]:
+    """refresh through the engine's own reader; the [start, end) runs built. Several writers
+    may build the same days (a collector per host): the one that commits second wins, and one
+    that finds its rows already written (a unique key) leaves them to the other."""
+    from sqlalchemy.exc import IntegrityError
+
+    from docktally.store import db
+
+    runs: list[tuple[int, int]] = []
+    if engine.dialect.name == "sqlite":
+        # One SQLite file, one driver in this process (see db.ArrowReader): reads go through
+        # the engine's own connections.
+        with engine.connect() as conn:
+            days = days_to_build(db.ConnectionReader(conn), now_ns)
+        for start, end in runs_of(days):
+            with engine.connect() as conn:
+                parts = build(db.ConnectionReader(conn), start, end)
+            with engine.begin() as conn:
+                write_days(conn, parts, start, end, now_ns)
+            runs.append((start, end))
+        return runs
+    # A reader of its own: open_reader disposes the engine it is given.
+    url = engine.url.render_as_string(hide_password=False)
+    with db.open_reader(db.connect(url, migrate=False)) as reader:
+        for start, end in runs_of(days_to_build(reader, now_ns)):
+            parts = build(reader, start, end)
+            try:
+                with engine.begin() as conn:
+                    write_days(conn, parts, start, end, now_ns)
+            except IntegrityError:
+                continue
+            runs.append((start, end))
+    return runs
+
+
 def write_days(conn: Connection, parts: Parts, start: int, end: int, now_ns: int) -> None:
     """Replace the days in [start, end) by these parts (a day without rows is built too)."""
-    for table in (day_summaries, day_summary_details, summary_days):
+    for table in (
+        day_summaries, day_summary_details, day_service_summaries, day_service_details,
+        summary_days,
+    ):  # fmt: skip
         conn.execute(delete(table).where(table.c.day_ns >= start, table.c.day_ns < end))
     rows = parts.rows.rename(columns={"start_ns": "day_ns"})
     cols = ["day_ns", "host", "container_id", *DESCRIPTORS, *SUM_COLUMNS]
     _insert(conn, day_summaries, rows[cols])
     det = parts.details.rename(columns={"start_ns": "day_ns"})
     _insert(conn, day_summary_details, det[["day_ns", *DETAIL_COLUMNS[:2], *DETAIL_COLUMNS[3:]]])
+    for scope, sp in parts.services.items():
+        srows = sp.rows.rename(columns={"start_ns": "day_ns"}).assign(scope=scope)
+        _insert(conn, day_service_summaries, srows[["day_ns", "scope", "host", "service",
+                                                    *SERVICE_SUM_COLUMNS]])  # fmt: skip
+        sdet = sp.details.rename(columns={"start_ns": "day_ns", "container_id": "service"})
+        sdet = sdet.assign(scope=scope)
+        _insert(conn, day_service_details, sdet[["day_ns", "scope", "host", "service", "part",
+                                                 "code", "value"]])  # fmt: skip
     hosts = "\n".join(sorted(parts.hosts))
     conn.execute(
         insert(summary_days),
@@ -123,11 +179,31 @@ def write_days(conn: Connection, parts: Parts, start: int, end: int, now_ns: int
 def _insert(conn: Connection, table: Any, frame: pd.DataFrame) -> None:
     if frame.empty:
         return
+    if conn.dialect.name == "postgresql":
+        _copy(conn, table.name, frame)
+        return
     records: list[dict[str, Any]] = [
         {str(k): (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()}
         for r in frame.to_dict("records")
     ]
     conn.execute(insert(table), records)
+
+
+def _copy(conn: Connection, name: str, frame: pd.DataFrame) -> None:
+    """PostgreSQL: the rows through COPY (a year of a fleet's days is millions of rows, where
+    an executemany of dicts took minutes a month)."""
+    driver = conn.connection.driver_connection  # psycopg's connection, in conn's transaction
+    assert driver is not None
+    cols = [str(c) for c in frame.columns]
+    values = [
+        frame[c].astype(np.int64).tolist()
+        if pd.api.types.is_numeric_dtype(frame[c])
+        else frame[c].astype(object).where(frame[c].notna(), None).tolist()
+        for c in cols
+    ]
+    with driver.cursor() as cur, cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -149,6 +225,87 @@ def _buckets(days: list[int], periods: list[tuple[int, int]]) -> str:
     """A subquery of (ps, pe) rows: the periods, or one bucket for all the days."""
     spans = periods or [(days[0], days[-1] + DAY_NS)]
     return " UNION ALL ".join(f"SELECT {int(s)} AS ps, {int(e)} AS pe" for s, e in spans)
+
+
+def load_service_parts(
+    reader: Reader,
+    days: list[int],
+    periods: list[tuple[int, int]],
+    scope: str,
+    host: str | None,
+    window: Window,
+) -> Parts:
+    """load_parts for the services of `scope` (per host with a host), with the failures at the
+    window's edges taken out as the report does (analytics.daily's EDGE_COLUMNS): one at the
+    window's first day's start is not the report's; one recovered at its last day's end is
+    open. The rows' first_fail is 0 (done here)."""
+    if not days:
+        p = Parts.empty()
+        p.rows = pd.DataFrame({c: pd.Series(dtype=object) for c in SERVICE_ROW_COLUMNS})
+        return p
+    ws, last = int(window.start_ns), int(window.end_ns) - DAY_NS
+    in_days = f"s.day_ns IN ({', '.join(str(int(d)) for d in days)}) AND s.scope = '{scope}'"
+    where = in_days + (" AND s.host = $1" if host else "")
+    params: tuple[Any, ...] = (host,) if host else ()
+    bucket = f"JOIN ({_buckets(days, periods)}) p ON s.day_ns >= p.ps AND s.day_ns < p.pe"
+    first = f"s.day_ns = {ws} AND s.first_fail > 0"
+    adjust = {
+        "failures": f"CASE WHEN {first} THEN s.first_fail ELSE 0 END",
+        "ttr_n": f"CASE WHEN {first} AND s.first_ttr_ns >= 0 THEN 1 ELSE 0 END"
+        f" + CASE WHEN s.day_ns = {last} THEN s.end_rec_n ELSE 0 END",
+        "ttr_ns": f"CASE WHEN {first} AND s.first_ttr_ns >= 0 THEN s.first_ttr_ns ELSE 0 END"
+        f" + CASE WHEN s.day_ns = {last} THEN s.end_rec_ns ELSE 0 END",
+        "open_n": f"CASE WHEN {first} AND s.first_ttr_ns < 0 THEN 1 ELSE 0 END",
+    }
+    sums = ", ".join(
+        f"CAST(max(s.{c}) AS BIGINT) AS {c}" if c in ("real", "stop_max_ns")
+        else f"CAST(sum(s.{c} - ({adjust[c]})) AS BIGINT) AS {c}" if c in adjust
+        else f"CAST(sum(s.{c}) AS BIGINT) AS {c}"
+        for c in [*STATE_SUMS, "real", *COUNT_SUMS, "stop_max_ns"]
+    )  # fmt: skip
+    rows = reads.query(
+        reader,
+        f"SELECT s.host, s.service AS container_id, min(s.day_ns) AS start_ns, {sums} "
+        f"FROM day_service_summaries s {bucket} "
+        f"WHERE {where} GROUP BY s.host, s.service, p.ps",
+        params,
+    )
+    rows["container"] = None
+    rows["service"] = rows["container_id"]
+    rows["image"] = None
+    rows["lead"] = 0
+    rows["rec_ns"] = -1
+    for c in EDGE_COLUMNS:
+        rows[c] = 0
+    details = reads.query(
+        reader,
+        f"SELECT s.host, s.service AS container_id, p.ps AS start_ns, s.part, s.code, "
+        f"CAST(sum(s.value) AS BIGINT) AS value FROM day_service_details s {bucket} "
+        f"WHERE {where} GROUP BY s.host, s.service, p.ps, s.part, s.code",
+        params,
+    )
+    opens = reads.query(
+        reader,
+        f"SELECT s.host, s.service AS container_id, s.day_ns AS start_ns, "
+        f"s.open_n - CASE WHEN {first} AND s.first_ttr_ns < 0 THEN 1 ELSE 0 END AS open_n, "
+        "s.open_ns, s.rec_ns "
+        f"FROM day_service_summaries s WHERE {where} AND (s.open_n > 0 OR s.rec_ns >= 0) "
+        "AND EXISTS (SELECT 1 FROM day_service_summaries o WHERE o.host = s.host "
+        f"AND o.service = s.service AND o.scope = s.scope AND o.open_n > 0 AND "
+        f"{in_days.replace('s.', 'o.')})",
+        params,
+    )
+    return _typed(rows, details, opens, SERVICE_ROW_COLUMNS)
+
+
+def _typed(
+    rows: pd.DataFrame, details: pd.DataFrame, opens: pd.DataFrame, row_columns: list[str]
+) -> Parts:
+    for frame, cols in ((rows, row_columns), (details, DETAIL_COLUMNS), (opens, OPEN_COLUMNS)):
+        for c in cols:
+            if c not in ("host", "container_id", *DESCRIPTORS):
+                frame[c] = frame[c].astype(np.int64)
+    return Parts(rows=rows[row_columns], details=details[DETAIL_COLUMNS], opens=opens[OPEN_COLUMNS])
 
 
 def load_parts(
@@ -216,24 +373,31 @@ def load_parts(
         f"AND o.container_id = s.container_id AND o.open_n > 0 AND {in_days.replace('s.', 'o.')})",
         params,
     )
-    for frame, cols in ((rows, ROW_COLUMNS), (details, DETAIL_COLUMNS), (opens, OPEN_COLUMNS)):
-        for c in cols:
-            if c not in ("host", "container_id", *DESCRIPTORS):
-                frame[c] = frame[c].astype(np.int64)
-    return Parts(rows=rows[ROW_COLUMNS], details=details[DETAIL_COLUMNS], opens=opens[OPEN_COLUMNS])
+    return _typed(rows, details, opens, ROW_COLUMNS)
 
 
 def report_parts(
-    reader: Reader, window: Window, periods: list[tuple[int, int]], host: str | None
+    reader: Reader,
+    window: Window,
+    periods: list[tuple[int, int]],
+    host: str | None,
+    by: str = "container",
 ) -> Parts | None:
-    """The window's parts: built days from their summaries, the rest (edges, days not built or
-    dirty) from the events, a timeline per run of them. None when no built day is inside."""
+    """The window's parts (and the services' for `by` service or host,service): built days
+    from their summaries, the rest (edges, days not built or dirty) from the events, a timeline
+    per run of them. None when no built day is inside."""
     fresh = fresh_days(reader, window.start_ns, window.end_ns)
     if not fresh:
         return None
     days = sorted(fresh)
     parts = [load_parts(reader, days, periods, host)]
     parts[0].hosts = {h for hs in fresh.values() for h in hs if host is None or h == host}
+    services = by in SERVICE_SCOPES
+    if services:
+        # Across hosts, unless one host's: its services are the per-host ones.
+        scope = "host,service" if host else by
+        sp = load_service_parts(reader, days, periods, scope, host, window)
+        parts[0].services = {by: sp, ("service" if by != "service" else "host,service"): sp}
     cuts = [window.start_ns]
     for d in days:
         cuts += [d, d + DAY_NS]
@@ -243,5 +407,9 @@ def report_parts(
         if e > s:
             history = reads.load_history(reader, s - CONTEXT_NS, e, hosts)
             history = without_lab(filter_history(history, host=host))
-            parts.append(piece_parts(history, Window(s, e)))
+            part = piece_parts(history, Window(s, e), services=services)
+            if services and host:  # one host's services across hosts are its per-host ones
+                part.services = {by: part.services["host,service"],
+                                 "host,service": part.services["host,service"]}  # fmt: skip
+            parts.append(part)
     return concat_parts(parts)
