@@ -10,17 +10,30 @@ import functools
 import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate, repeat
-from operator import add, itemgetter
+from operator import add, gt, itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Connection,
+    Integer,
+    Table,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
+from docktally.errors import StoreError
 from docktally.store.schema import (
     checkpoints,
     container_facts,
     containers,
     coverage,
+    events,
     gaps,
     health_probes,
     log_tails,
@@ -117,6 +130,16 @@ _SELECT_CONTAINERS = select(
 )
 
 
+_NOTHING_STORED = -(1 << 63)  # below any time_ns (int8)
+# Each container's newest stored event: one descent of the natural-key index per container.
+_NEWEST_STORED = select(
+    containers.c.ref,
+    select(func.max(events.c.time_ns))
+    .where(events.c.container_ref == containers.c.ref)
+    .scalar_subquery(),
+).where(containers.c.ref.in_(bindparam("refs", expanding=True)))
+
+
 class Containers:
     """The `containers` rows one transaction has looked up or created, and the newest
     descriptors (name, image, compose labels, with their event's time) its events gave.
@@ -131,6 +154,29 @@ class Containers:
         self._rows: dict[Key, list[Any]] = {}
         self._refs: dict[Key, int] = {}
         self._changed: set[Key] = set()
+        # ref -> the newest time_ns stored for it (by anyone before, or by this transaction)
+        self._newest: dict[int, int] = {}
+
+    def beyond_stored(
+        self, conn: Connection, refs: Sequence[int], times: Sequence[int], actions: Iterable[str]
+    ) -> bool:
+        """Whether no row of the batch (these columns) can share its natural key with a stored
+        row or another row of the batch: each is newer than its container's newest stored event,
+        and no two are alike. Notes the batch's times as stored either way (it is about to be)."""
+        newest = self._newest
+        unknown = [r for r in set(refs) if r not in newest]
+        for i in range(0, len(unknown), 1000):
+            part = unknown[i : i + 1000]
+            newest.update(dict.fromkeys(part, _NOTHING_STORED))
+            for ref, t in conn.execute(_NEWEST_STORED, {"refs": part}):
+                if t is not None:
+                    newest[ref] = int(t)
+        beyond = all(map(gt, times, map(newest.__getitem__, refs)))
+        beyond = beyond and len(set(zip(refs, times, actions, strict=True))) == len(refs)
+        for ref, t in zip(refs, times, strict=True):
+            if t > newest[ref]:
+                newest[ref] = t
+        return beyond
 
     def refs(
         self,
@@ -298,7 +344,10 @@ def insert_events(
     # Each row's EVENT_COLUMNS, put together by C calls (itemgetter, zip, tuple +).
     params = list(map(add, batch.fields, tail))
     if conn.dialect.name == "postgresql":
-        written = _copy_events(conn, params)
+        # A bulk import's batch beyond what is stored needs no conflict check (see _copy_events).
+        actions = map(_ACTION, batch.fields)
+        fresh = known is not None and known.beyond_stored(conn, refs, batch.times, actions)
+        written = _copy_events(conn, params, fresh)
     else:
         columns = ", ".join(EVENT_COLUMNS)
         marks = ", ".join(["?"] * len(EVENT_COLUMNS))
@@ -356,22 +405,34 @@ def bulk_cache(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
 
 
-def _copy_events(conn: Connection, params: list[tuple[Any, ...]]) -> int:
-    """PostgreSQL: the rows through COPY into a temporary table, then one INSERT ... SELECT
-    that skips those already stored (COPY itself cannot). 20,000 rows: 0.6-0.7 s against
-    0.9-1.5 s for psycopg's (pipelined) executemany, measured side by side."""
+def _copy_events(conn: Connection, params: list[tuple[Any, ...]], fresh: bool) -> int:
+    """PostgreSQL: the rows through binary COPY. COPY cannot skip rows already stored, so a
+    batch that may hold some goes into a temporary table first, then one INSERT ... SELECT ...
+    ON CONFLICT DO NOTHING; a `fresh` one (Containers.beyond_stored) straight into events,
+    which costs the server a third less (1M events: 3.7 against 5.5 s of its CPU).
+    The unique key still guards a fresh batch: if another writer stored one of its events
+    meanwhile, the COPY fails and with it the import's transaction, and nothing is imported."""
     columns = ", ".join(EVENT_COLUMNS)
     driver = conn.connection.driver_connection  # psycopg's connection, in conn's transaction
     assert driver is not None
     cur = driver.cursor()
     try:
+        if fresh:
+            try:
+                _copy_rows(cur, "events", params)
+            except Exception as exc:
+                if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+                    raise
+                raise StoreError(
+                    "another writer stored some of the same events while they were imported; "
+                    "nothing was imported: run the import again (it skips what is stored)"
+                ) from None
+            return len(params)
         cur.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS events_in AS SELECT {columns} FROM events "
             "WITH NO DATA"
         )
-        with cur.copy(f"COPY events_in ({columns}) FROM STDIN") as copy:
-            for p in params:
-                copy.write_row(p)
+        _copy_rows(cur, "events_in", params)
         cur.execute(
             f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in ON CONFLICT DO NOTHING"
         )
@@ -382,15 +443,34 @@ def _copy_events(conn: Connection, params: list[tuple[Any, ...]]) -> int:
     return written
 
 
+def _copy_rows(cur: Any, table: str, params: list[tuple[Any, ...]]) -> None:
+    """Rows of EVENT_COLUMNS into `table` by binary COPY (client and server skip the text
+    format: 40% less of the client's COPY time)."""
+    with cur.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_PG_TYPES)
+        for p in params:
+            copy.write_row(p)
+
+
 # What insert_events reads of a row (a test checks EVENT_COLUMNS are all of events' but its id).
 _ROW_KEYS = ("host", "container_id", "raw", *EVENT_FIELDS, *CONTAINER_FIELDS)
 _REQUIRED = frozenset(("host", "container_id", "time_ns", "action", "kind", "source"))
 EVENT_COLUMNS = (*EVENT_FIELDS, "container_ref", "raw_chunk", "raw_line")
+# Each column's PostgreSQL type, as binary COPY wants them named.
+_PG_TYPES = [
+    "int8" if isinstance(t, BigInteger)
+    else "int4" if isinstance(t, Integer)
+    else "bool" if isinstance(t, Boolean)
+    else "text"
+    for t in (events.c[c].type for c in EVENT_COLUMNS)
+]  # fmt: skip
+_UNIQUE_VIOLATION = "23505"
 _key = itemgetter("host", "container_id")
 _time = itemgetter("time_ns")
 _descriptor = itemgetter(*CONTAINER_FIELDS)
 _raw = itemgetter("raw")
 _event_fields = itemgetter(*EVENT_FIELDS)
+_ACTION = itemgetter(EVENT_FIELDS.index("action"))
 _INFERRED = EVENT_FIELDS.index("inferred")
 _EVIDENCE = EVENT_FIELDS.index("evidence")
 
