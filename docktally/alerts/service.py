@@ -1,8 +1,12 @@
-"""The alerts beside a collector: an evaluation thread that decides every `evaluate_every`,
-and a delivery thread that sends. Neither touches the collector's threads or connections."""
+"""The alerts beside a collector: an evaluation thread that has the alerts' worker process
+(alerts/worker.py) decide every `evaluate_every`, and a delivery thread that sends. Neither
+touches the collector's threads or connections, and the evaluations' work is not done in the
+collector's process."""
 
 from __future__ import annotations
 
+import pickle
+import subprocess
 import sys
 import threading
 import time
@@ -11,12 +15,10 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from docktally.alerts.delivery import Deliverer, targets
-from docktally.alerts.evaluate import Evaluator
 from docktally.alerts.rules import Config
+from docktally.alerts.worker import Reply
 
 BUSY_FACTOR = 2.0
-# Containers read a slice for the first time per evaluation (alerts/evaluate.Evaluator).
-FIRST_READ_SLICE = 100
 
 
 def _log_stderr(line: str) -> None:
@@ -38,28 +40,80 @@ class AlertService:
         self.clock_ns = clock_ns
         self.log = log
         self.deliverer = Deliverer(store, self.targets, config.delivery, clock_ns=clock_ns, log=log)
-        self.evaluator = Evaluator(config, slice_containers=FIRST_READ_SLICE)
         self.evaluations = 0
+        self.warming = True  # the worker's first read of every container is still to come
+        self.cpu_s = 0.0  # the last evaluation's CPU time, in the worker
+        self._worker: subprocess.Popen[bytes] | None = None
+
+    def _started_worker(self) -> subprocess.Popen[bytes]:
+        """The worker process, started again if it is gone (its cache then read anew)."""
+        w = self._worker
+        if w is not None and w.poll() is None:
+            return w
+        w = subprocess.Popen(
+            # Not `-m`: run as __main__, the module's Reply would not be the one unpickled here.
+            [sys.executable, "-c", "from docktally.alerts.worker import main; main()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert w.stdin is not None and w.stdout is not None
+        url = self.store.url.render_as_string(hide_password=False)
+        self._worker = w
+        try:
+            pickle.dump((url, self.config), w.stdin)
+            w.stdin.flush()
+            pickle.load(w.stdout)  # ready (imports done, the store opened)
+        except (OSError, EOFError) as exc:
+            w.kill()
+            raise RuntimeError(f"the alerts' worker process ended (exit {w.wait()})") from exc
+        self.warming = True
+        return w
 
     def evaluate(self) -> None:
-        decisions = self.evaluator.evaluate(self.store, self.targets, self.clock_ns())
+        w = self._started_worker()
+        assert w.stdin is not None and w.stdout is not None
+        try:
+            pickle.dump(self.clock_ns(), w.stdin)
+            w.stdin.flush()
+            reply: Reply = pickle.load(w.stdout)
+        except (OSError, EOFError) as exc:
+            w.kill()
+            raise RuntimeError(f"the alerts' worker process ended (exit {w.wait()})") from exc
         self.evaluations += 1
-        for d in decisions:
-            self.log(f"docktally alerts: {d.kind} {d.rule.name}: {d.key} on {d.host}")
-        if decisions:
+        self.warming, self.cpu_s = reply.warming, reply.cpu_s
+        if reply.error is not None:
+            raise RuntimeError(reply.error)
+        for line in reply.lines:
+            self.log(f"docktally alerts: {line}")
+        if reply.decided:
             self.deliverer.wake.set()
+
+    def stop_worker(self) -> None:
+        w, self._worker = self._worker, None
+        if w is None:
+            return
+        assert w.stdin is not None
+        try:
+            w.stdin.close()  # the worker ends after its evaluation in progress
+            w.wait(30)
+        except (OSError, subprocess.TimeoutExpired):
+            w.kill()
+            w.wait()
 
     def _evaluate_loop(self, stop: threading.Event) -> None:
         every_s = self.config.evaluate_every_ns / 1e9
-        while not stop.is_set():
-            began = time.monotonic()
-            try:
-                self.evaluate()
-            except Exception as exc:  # the collector must outlive any alerting trouble
-                self.log(f"docktally alerts: evaluation: {type(exc).__name__}: {exc}")
-            # Resting at least twice as long as an evaluation took keeps the alerts to a
-            # third of a core, however busy the store.
-            stop.wait(max(every_s, BUSY_FACTOR * (time.monotonic() - began)))
+        try:
+            while not stop.is_set():
+                try:
+                    self.evaluate()
+                except Exception as exc:  # the collector must outlive any alerting trouble
+                    self.log(f"docktally alerts: evaluation: {type(exc).__name__}: {exc}")
+                # Resting at least twice as long as an evaluation's CPU time keeps the alerts
+                # to a third of a core (on a busy machine its wall time is much longer: the
+                # first read of a 100,000-event day took 20-29 s for 1.4 s of CPU).
+                stop.wait(max(every_s, BUSY_FACTOR * self.cpu_s))
+        finally:
+            self.stop_worker()
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         threads = [

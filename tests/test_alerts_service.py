@@ -1,0 +1,59 @@
+"""The alert evaluations run in their own process: the collector's process (here the test's)
+does none of their work, they enqueue what an evaluation in-process decides, and a worker that
+dies is started again without anything enqueued twice."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import Engine
+
+from docktally.alerts.rules import parse_config
+from docktally.alerts.service import AlertService
+from tests.test_alerts_incremental import RULES, World, plain
+
+
+def queued(store: Engine) -> list[str]:
+    """The outbox's messages, as their decisions' dedupe keys (one target)."""
+    with store.connect() as conn:
+        return sorted(r[0] for r in conn.exec_driver_sql("SELECT dedupe_key FROM alert_outbox"))
+
+
+def test_evaluations_run_in_the_worker_and_enqueue_what_an_evaluation_decides(
+    store: Engine,
+) -> None:
+    config = parse_config(RULES.format(scope="container"))
+    world = World(store, 3)
+    for _ in range(12):
+        world.step(20)
+    expected = plain(store, config, world.now)
+    assert expected  # the world gave the rules something to decide
+    lines: list[str] = []
+    service = AlertService(store, config, clock_ns=lambda: world.now, log=lines.append)
+    try:
+        spent = time.thread_time()
+        service.evaluate()  # starts the worker; its first read of every container
+        spent = time.thread_time() - spent
+        # The work was the worker's: this process only handed over the time and the answer.
+        assert service.cpu_s > 5 * spent, (service.cpu_s, spent)
+        want = sorted(d.dedupe_key for d in expected)
+        assert queued(store) == want
+        assert len(lines) == len(expected)
+        assert not service.warming
+
+        # The worker gone: the next evaluation starts another, which reads everything again
+        # and enqueues only what is due, not what the first sent.
+        assert service._worker is not None
+        first = service._worker.pid
+        service._worker.kill()
+        service._worker.wait()
+        for _ in range(2):
+            world.step(20)
+            before = queued(store)
+            due = plain(store, config, world.now)
+            service.evaluate()
+            assert queued(store) == sorted(before + [d.dedupe_key for d in due])
+        assert service._worker is not None and service._worker.pid != first
+    finally:
+        service.stop_worker()
+    assert service._worker is None
