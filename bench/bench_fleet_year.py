@@ -175,10 +175,14 @@ def measure(args: argparse.Namespace, db: str) -> None:
 
     start = parse_rfc3339_ns(DEFAULT_START)
     assert start is not None
-    end = start + int(args.days * DAY_NS)
+    # The year as far as its days are complete (a generated year may end after today: the
+    # days not built yet would be read from the events).
+    end = min(start + int(args.days * DAY_NS), (time.time_ns() - 3600 * NS) // DAY_NS * DAY_NS)
     month = end - 30 * DAY_NS
-    wall, rss, out = timed([sys.executable, "-m", "docktally", "db", "summarize", "--db", db])
-    print(f"db summarize: {wall:.0f} s, {rss:.0f} MB: {out.strip()[:60]} (load {load()})")
+    if not args.no_summarize:
+        wall, rss, out = timed([sys.executable, "-m", "docktally", "db", "summarize", "--db", db])
+        print(f"db summarize: {wall:.0f} s, {rss:.0f} MB: {out.strip()[:60]} (load {load()})")
+    print(f"window {iso(start)} .. {iso(end)}")
     for case in CASES:
         what = " ".join(case)
         print(f"report {what:13} year, summaries: {report(db, start, end, case, True)}"
@@ -208,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", help="measure this database (built by an earlier run) instead")
     p.add_argument("--keep", action="store_true", help="keep the database it creates")
     p.add_argument("--year-baseline", action="store_true", help="event-level over the year too")
+    p.add_argument("--no-summarize", action="store_true", help="with --db: already summarized")
     args = p.parse_args(argv)
     print(f"{args.hosts} hosts x {args.containers} containers x {args.days:g} days, "
           f"{args.events:,} events; load {load()}", flush=True)  # fmt: skip
