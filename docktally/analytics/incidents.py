@@ -8,11 +8,13 @@ window; no clock, no database.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from docktally.analytics.backoff import RestartPolicy, restarts_at_engine_start
@@ -470,23 +472,50 @@ def _overlaps(incidents: pd.DataFrame, window: Window) -> list[list[str]]:
 
     An open incident lasts to the window's end. Touching spans count: an engine restart takes
     many containers down within the same instant.
+
+    The lists hold every pair, so they are as long as the overlaps are many (an incident open
+    for weeks on a busy host overlaps every later one there): each is built with array slices
+    and one sort of ranks, not a Python step per pair.
     """
-    result: list[list[str]] = [[] for _ in range(len(incidents))]
-    ends = [window.end_ns if pd.isna(e) else int(e) for e in incidents["end_ns"].tolist()]
-    by_host: dict[str, list[tuple[int, int, int, str]]] = {}
-    for pos, (host, start, iid) in enumerate(
-        zip(incidents["host"], incidents["start_ns"], incidents["id"], strict=True)
-    ):
-        by_host.setdefault(str(host), []).append((int(start), ends[pos], pos, str(iid)))
-    for spans in by_host.values():
-        active: list[tuple[int, int, str]] = []  # (end, position, id)
-        for lo, hi, pos, iid in sorted(spans):
-            active = [a for a in active if a[0] >= lo]
-            for _a_hi, a_pos, a_id in active:
-                result[a_pos].append(iid)
-                result[pos].append(a_id)
-            active.append((hi, pos, iid))
-    return [sorted(r) for r in result]
+    n = len(incidents)
+    if n == 0:
+        return []
+    ids = [str(i) for i in incidents["id"].tolist()]
+    starts = np.array([int(s) for s in incidents["start_ns"].tolist()], dtype=np.int64)
+    ends = np.array(
+        [window.end_ns if pd.isna(e) else int(e) for e in incidents["end_ns"].tolist()],
+        dtype=np.int64,
+    )
+    # Sorting ranks gives the ids' order: one sort of the ids, not one per list.
+    by_id = sorted(range(n), key=ids.__getitem__)
+    rank = np.empty(n, dtype=np.int64)
+    rank[by_id] = np.arange(n)
+    id_of_rank = np.array(ids, dtype=object)[by_id]
+    hosts = [str(h) for h in incidents["host"].tolist()]
+    by_host: dict[str, list[int]] = {}
+    for pos, host in enumerate(hosts):
+        by_host.setdefault(host, []).append(pos)
+    result: list[list[str]] = [[] for _ in range(n)]
+    for members in by_host.values():
+        order = np.array(sorted(members, key=lambda p: (starts[p], ends[p], p)), dtype=np.int64)
+        lo, hi, ranks = starts[order], ends[order], rank[order]
+        # The later ones that overlap the k-th (in start order) are a run right after it: those
+        # starting by its end. The earlier ones are those still active when it starts.
+        upper = np.searchsorted(lo, hi, side="right")
+        active: dict[int, None] = {}
+        expiry: list[tuple[int, int]] = []
+        for k in range(len(order)):
+            t = int(lo[k])
+            while expiry and expiry[0][0] < t:
+                active.pop(heapq.heappop(expiry)[1])
+            earlier = np.fromiter(active, dtype=np.int64, count=len(active))
+            later = np.arange(k + 1, max(k + 1, int(upper[k])), dtype=np.int64)
+            if len(earlier) or len(later):
+                mine = np.sort(ranks[np.concatenate((earlier, later))])
+                result[int(order[k])] = id_of_rank[mine].tolist()
+            active[k] = None
+            heapq.heappush(expiry, (int(hi[k]), k))
+    return result
 
 
 def filter_incidents(

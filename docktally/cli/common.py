@@ -7,9 +7,9 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Iterator, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from docktally.analytics.options import GROUP_BY
 from docktally.analytics.options import check_by as check_by
@@ -202,20 +202,42 @@ def window_from_args(args: argparse.Namespace, now: int) -> Window:
 
 
 def write_output(text: str | bytes, out: str | None) -> None:
+    if isinstance(text, bytes):
+        if out:
+            with _out_file(out) as f:
+                f.write(text)
+        else:
+            sys.stdout.buffer.write(text)
+        return
+    write_chunks([text], out)
+
+
+def write_chunks(chunks: Iterable[str], out: str | None) -> None:
+    """The text a piece at a time, as write_output writes it whole: an output of gigabytes is
+    never one string in memory."""
     if out:
-        path = Path(out)
-        data = text if isinstance(text, bytes) else text.encode("utf-8")
-        # 0600 for every --out file, also one that existed: postmortems hold log lines, and the
-        # rest hold container names and labels, which are the owner's business as much.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        except OSError as exc:
-            raise UsageError(f"--out {path}: {exc.strerror}") from None
-        with os.fdopen(fd, "wb") as f:
-            os.fchmod(fd, 0o600)
-            f.write(data)
-        print(f"wrote {path}", file=sys.stderr)
-    elif isinstance(text, bytes):
-        sys.stdout.buffer.write(text)
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        with _out_file(out) as f:
+            for chunk in chunks:
+                f.write(chunk.encode("utf-8"))
+        return
+    last = ""
+    for chunk in chunks:
+        sys.stdout.write(chunk)
+        last = chunk or last
+    if not last.endswith("\n"):
+        sys.stdout.write("\n")
+
+
+@contextlib.contextmanager
+def _out_file(out: str) -> Iterator[BinaryIO]:
+    path = Path(out)
+    # 0600 for every --out file, also one that existed: postmortems hold log lines, and the
+    # rest hold container names and labels, which are the owner's business as much.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "wb") as f:
+        os.fchmod(fd, 0o600)
+        yield f
+    print(f"wrote {path}", file=sys.stderr)

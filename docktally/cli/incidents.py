@@ -27,9 +27,10 @@ from docktally.cli.common import (
     now_ns,
     open_reader,
     window_from_args,
+    write_chunks,
     write_output,
 )
-from docktally.reports.postmortem_incidents import render_incidents
+from docktally.reports.postmortem_incidents import incidents_json, render_incidents
 from docktally.store import reads
 from docktally.timespec import NS_PER_S
 
@@ -108,7 +109,10 @@ def run(args: argparse.Namespace) -> int:
         ctx.incidents, container=args.container, service=args.service, cause=args.cause
     )
     period_s = args.budget_period_ns / NS_PER_S
-    write_output(render_incidents(inc, ctx.window, args.format, period_s), args.out)
+    if args.format == "json":  # written as it is made: it can be gigabytes
+        write_chunks(incidents_json(inc, ctx.window), args.out)
+    else:
+        write_output(render_incidents(inc, ctx.window, args.format, period_s), args.out)
     return 0
 
 

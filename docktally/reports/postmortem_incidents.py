@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import pandas as pd
 
-from docktally.analytics.incidents import DEFAULT_BUDGET_PERIOD_S
+from docktally.analytics.incidents import DEFAULT_BUDGET_PERIOD_S, frame_records
 from docktally.analytics.model import Window
 from docktally.reports import humane
 from docktally.reports.safe_text import visible
@@ -16,8 +18,11 @@ from docktally.timespec import ns_to_iso
 
 
 def incident_dicts(incidents: pd.DataFrame) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for _, r in incidents.iterrows():
+    return list(_incident_rows(incidents))
+
+
+def _incident_rows(incidents: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    for r in frame_records(incidents):
         end = None if pd.isna(r["end_ns"]) else int(r["end_ns"])
         row: dict[str, Any] = {
             "id": r["id"],
@@ -46,8 +51,7 @@ def incident_dicts(incidents: pd.DataFrame) -> list[dict[str, Any]]:
         engine = _engine(r.get("engine_restart"))
         if engine is not None:  # only incidents of scope "engine" have it
             row["engine_restart"] = engine
-        out.append(row)
-    return out
+        yield row
 
 
 def _engine(d: Any) -> dict[str, Any] | None:
@@ -72,6 +76,35 @@ def _f(v: Any) -> float | None:
     return None if v is None or pd.isna(v) else float(v)
 
 
+def incidents_json(incidents: pd.DataFrame, window: Window) -> Iterator[str]:
+    """The JSON document, an incident at a time, byte for byte as json.dumps(indent=2) writes it
+    whole: `overlapping` lists every pair, gigabytes on a busy host over weeks."""
+    span = {"start": ns_to_iso(window.start_ns), "end": ns_to_iso(window.end_ns)}
+    yield '{\n  "window": ' + _dump(span, "  ") + ',\n  "incidents": '
+    sep = "[\n    "
+    for row in _incident_rows(incidents):
+        yield sep + _dump(row, "    ")
+        sep = ",\n    "
+    yield "[]\n}" if sep.startswith("[") else "\n  ]\n}"
+
+
+def _dump(value: Any, pad: str) -> str:
+    """json.dumps(value, indent=2) as it stands `pad` deep in a document. Lists of strings, the
+    long part, go through the C string encoder in one join rather than the pure-Python
+    indenting encoder's generator per item."""
+    inner = pad + "  "
+    if type(value) is list and value and all(type(v) is str for v in value):
+        sep = ",\n" + inner
+        return "[\n" + inner + sep.join(map(encode_basestring_ascii, value)) + "\n" + pad + "]"
+    if type(value) is dict and value and all(type(k) is str for k in value):
+        items = ",\n".join(
+            f"{inner}{encode_basestring_ascii(k)}: {_dump(v, inner)}" for k, v in value.items()
+        )
+        return "{\n" + items + "\n" + pad + "}"
+    # Strings never hold a raw newline in JSON: every newline is the indentation's.
+    return json.dumps(value, indent=2).replace("\n", "\n" + pad)
+
+
 def period_text(seconds: float) -> str:
     """A budget period as people say it: 30d, 1w, 12h."""
     for unit, n in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
@@ -88,15 +121,9 @@ def render_incidents(
 ) -> str:
     """The table's BUDGET column is each incident's share of the error budget over
     `budget_period_s` (the SLO's period, as analytics.incidents computed it)."""
-    rows = incident_dicts(incidents)
     if fmt == "json":
-        return json.dumps(
-            {
-                "window": {"start": ns_to_iso(window.start_ns), "end": ns_to_iso(window.end_ns)},
-                "incidents": rows,
-            },
-            indent=2,
-        )
+        return "".join(incidents_json(incidents, window))
+    rows = incident_dicts(incidents)
     flat = [
         {
             "id": r["id"],
