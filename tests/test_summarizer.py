@@ -62,3 +62,26 @@ def test_the_summarizer_keeps_the_days_built(db_url: str, store: Engine, tmp_pat
         t.join(timeout=30)
     assert not t.is_alive()
     assert any("built" in line for line in lines)
+
+
+def test_one_builder_at_a_time_on_postgresql(pg_url: str, tmp_path: Path) -> None:
+    """A fleet's collectors share the database: while one builds the days, the others' passes
+    build nothing (each would build the same days), and build once the first is done."""
+    from docktally.store import db
+    from docktally.store.summaries import BUILD_LOCK, refresh_store
+
+    store = db.connect(pg_url)
+    f = tmp_path / "h1.jsonl"
+    write_file(f, events=300, containers=4, days=2, seed=5, start_ns=T0)
+    assert main(["import", "--db", pg_url, "--host", "h1", str(f)]) == 0
+    try:
+        with store.connect() as other:  # another collector, building
+            other.exec_driver_sql(f"SELECT pg_advisory_lock({BUILD_LOCK})")
+            assert refresh_store(store, time.time_ns()) == []
+            assert _days(store, False) == 0
+            other.exec_driver_sql(f"SELECT pg_advisory_unlock({BUILD_LOCK})")
+            other.commit()
+        assert refresh_store(store, time.time_ns())
+        assert _days(store, False) >= 3
+    finally:
+        store.dispose()

@@ -45,7 +45,7 @@ def _summarize(args: argparse.Namespace) -> int:
 
     engine = db.connect(args.db)
     try:
-        runs = summaries.refresh_store(engine, now_ns())
+        runs = summaries.refresh_store(engine, now_ns(), wait=True)
     finally:
         engine.dispose()
     n = sum((e - s) // summaries.DAY_NS for s, e in runs)

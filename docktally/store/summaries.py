@@ -111,10 +111,14 @@ def refresh(
     return runs
 
 
-def refresh_store(engine: Engine, now_ns: int) -> list[tuple[int, int]]:
-    """refresh through the engine's own reader; the [start, end) runs built. Several writers
-    may build the same days (a collector per host): the one that commits second wins, and one
-    that finds its rows already written (a unique key) leaves them to the other."""
+# PostgreSQL's advisory lock key for building summaries (any fixed number: "dock" in ASCII).
+BUILD_LOCK = 0x646F636B
+
+
+def refresh_store(engine: Engine, now_ns: int, wait: bool = False) -> list[tuple[int, int]]:
+    """refresh through the engine's own reader; the [start, end) runs built. On PostgreSQL one
+    process builds at a time (a collector per host shares the database): another returns at
+    once with nothing built, or with `wait` builds what is left once the first is done."""
     from sqlalchemy.exc import IntegrityError
 
     from docktally.store import db
@@ -132,17 +136,29 @@ def refresh_store(engine: Engine, now_ns: int) -> list[tuple[int, int]]:
                 write_days(conn, parts, start, end, now_ns)
             runs.append((start, end))
         return runs
-    # A reader of its own: open_reader disposes the engine it is given.
-    url = engine.url.render_as_string(hide_password=False)
-    with db.open_reader(db.connect(url, migrate=False)) as reader:
-        for start, end in runs_of(days_to_build(reader, now_ns)):
-            parts = build(reader, start, end)
-            try:
-                with engine.begin() as conn:
-                    write_days(conn, parts, start, end, now_ns)
-            except IntegrityError:
-                continue
-            runs.append((start, end))
+    # One builder at a time in a fleet: the collectors of 200 hosts would otherwise each build
+    # the same days against the central database, all but one for nothing. A session lock: it
+    # goes with the connection if the builder dies.
+    with engine.connect() as lock:
+        if wait:  # `db summarize`: after the builder at work, whose days are then done
+            lock.exec_driver_sql(f"SELECT pg_advisory_lock({BUILD_LOCK})")
+        elif not lock.exec_driver_sql(f"SELECT pg_try_advisory_lock({BUILD_LOCK})").scalar():
+            return runs  # another process is building; the next pass looks again
+        try:
+            # A reader of its own: open_reader disposes the engine it is given.
+            url = engine.url.render_as_string(hide_password=False)
+            with db.open_reader(db.connect(url, migrate=False)) as reader:
+                for start, end in runs_of(days_to_build(reader, now_ns)):
+                    parts = build(reader, start, end)
+                    try:
+                        with engine.begin() as conn:
+                            write_days(conn, parts, start, end, now_ns)
+                    except IntegrityError:  # written meanwhile by an older release's builder
+                        continue
+                    runs.append((start, end))
+        finally:
+            lock.exec_driver_sql(f"SELECT pg_advisory_unlock({BUILD_LOCK})")
+            lock.commit()
     return runs
 
 
