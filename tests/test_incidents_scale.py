@@ -1,4 +1,4 @@
-"""Incidents on a busy host: every overlapping pair listed, and the JSON written an incident at a
+"""Incidents on a busy host: every overlapping pair listed, the JSON and CSV written a piece at a
 time (an incident open for weeks on a host of 10,000 containers overlaps tens of thousands of
 others: 2 GB of JSON over 30 days of the 1M bench)."""
 
@@ -14,7 +14,8 @@ import pytest
 
 from docktally.analytics.incidents import group_incidents
 from docktally.cli.common import write_chunks
-from docktally.reports.postmortem_incidents import incident_dicts, incidents_json
+from docktally.reports import postmortem_incidents
+from docktally.reports.postmortem_incidents import incident_dicts, incidents_csv, incidents_json
 from docktally.timespec import ns_to_iso
 from tests.test_incidents import WINDOW, failure, frame
 
@@ -78,3 +79,23 @@ def test_json_of_no_incidents_on_stdout(capsys: pytest.CaptureFixture[str]) -> N
         "incidents": [],
     }
     assert capsys.readouterr().out == json.dumps(whole, indent=2) + "\n"
+
+
+def test_csv_is_written_a_piece_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    n = 600
+    inc = group_incidents(frame([failure(k, None, cid=f"c{k:04d}") for k in range(n)]), WINDOW)
+    out = tmp_path / "incidents.csv"
+    monkeypatch.setattr(postmortem_incidents, "CSV_CHUNK", 7)
+    tracemalloc.start()
+    try:
+        write_chunks(incidents_csv(inc), str(out))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    written = out.read_bytes()
+    # Pieces of 7 incidents give what one to_csv of them all writes.
+    monkeypatch.setattr(postmortem_incidents, "CSV_CHUNK", n)
+    assert written == "".join(incidents_csv(inc)).encode()
+    assert written.count(b"\n") == n + 1
+    # The joined lists never all at once (they were, in a frame, its CSV, and that as bytes).
+    assert peak < len(written) / 4, (peak, len(written))

@@ -30,7 +30,11 @@ from docktally.cli.common import (
     write_chunks,
     write_output,
 )
-from docktally.reports.postmortem_incidents import incidents_json, render_incidents
+from docktally.reports.postmortem_incidents import (
+    incidents_csv,
+    incidents_json,
+    render_incidents,
+)
 from docktally.store import reads
 from docktally.timespec import NS_PER_S
 
@@ -109,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
         ctx.incidents, container=args.container, service=args.service, cause=args.cause
     )
     period_s = args.budget_period_ns / NS_PER_S
-    if args.format == "json":  # written as it is made: it can be gigabytes
+    # Written as they are made: on a busy host over weeks they are gigabytes.
+    if args.format == "json":
         write_chunks(incidents_json(inc, ctx.window), args.out)
+    elif args.format == "csv":
+        write_chunks(incidents_csv(inc), args.out)
     else:
         write_output(render_incidents(inc, ctx.window, args.format, period_s), args.out)
     return 0

@@ -113,6 +113,62 @@ def period_text(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
+CSV_COLUMNS = [
+    "id",
+    "host",
+    "key",
+    "policy",
+    "start",
+    "end",
+    "downtime_s",
+    "failures",
+    "restarts",
+    "causes",
+    "exit_codes",
+    "ttr_s",
+    "slo_budget",
+    "overlapping",
+]
+# Incidents per piece of CSV: the `overlapping` column joined a piece at a time.
+CSV_CHUNK = 1000
+
+
+def _flat(r: dict[str, Any]) -> dict[str, Any]:
+    """An incident's row of the table and the CSV but its `overlapping`."""
+    flat = {
+        "id": r["id"],
+        "host": r["host"],
+        "key": r["key"],
+        "policy": r["policy"],
+        "start": r["start"],
+        "end": r["end"] or "open",
+        "downtime_s": round(r["downtime_s"], 3),
+        "failures": r["failures"],
+        "restarts": r["restarts"],
+        "causes": ",".join(f"{k}:{v}" for k, v in sorted(r["causes"].items())),
+        "exit_codes": ",".join(f"{k}:{v}" for k, v in sorted(r["exit_codes"].items())),
+        "ttr_s": r["time_to_recover_s"],
+        "slo_budget": r["slo_budget_spent_ratio"],
+    }
+    # Names, hosts and labels reach a terminal or a spreadsheet: escaped (JSON escapes by itself).
+    return {k: visible(v) if isinstance(v, str) else v for k, v in flat.items()}
+
+
+def incidents_csv(incidents: pd.DataFrame) -> Iterator[str]:
+    """The CSV, CSV_CHUNK incidents at a time, as one to_csv of them all writes it: the chunks
+    are slices of one frame, so each column keeps the whole's dtype and number format."""
+    frame = pd.DataFrame.from_records(
+        [_flat(r) for r in _incident_rows(incidents)], columns=CSV_COLUMNS[:-1]
+    )
+    overlapping = incidents["overlapping"].tolist()
+    for i in range(0, max(len(frame), 1), CSV_CHUNK):
+        part = frame.iloc[i : i + CSV_CHUNK].copy()
+        part["overlapping"] = [visible(" ".join(o)) for o in overlapping[i : i + CSV_CHUNK]]
+        buf = io.StringIO()
+        part.to_csv(buf, index=False, header=i == 0)
+        yield buf.getvalue()
+
+
 def render_incidents(
     incidents: pd.DataFrame,
     window: Window,
@@ -123,50 +179,10 @@ def render_incidents(
     `budget_period_s` (the SLO's period, as analytics.incidents computed it)."""
     if fmt == "json":
         return "".join(incidents_json(incidents, window))
-    rows = incident_dicts(incidents)
-    flat = [
-        {
-            "id": r["id"],
-            "host": r["host"],
-            "key": r["key"],
-            "policy": r["policy"],
-            "start": r["start"],
-            "end": r["end"] or "open",
-            "downtime_s": round(r["downtime_s"], 3),
-            "failures": r["failures"],
-            "restarts": r["restarts"],
-            "causes": ",".join(f"{k}:{v}" for k, v in sorted(r["causes"].items())),
-            "exit_codes": ",".join(f"{k}:{v}" for k, v in sorted(r["exit_codes"].items())),
-            "ttr_s": r["time_to_recover_s"],
-            "slo_budget": r["slo_budget_spent_ratio"],
-            "overlapping": " ".join(r["overlapping"]),
-        }
-        for r in rows
-    ]
-    # Names, hosts and labels reach a terminal or a spreadsheet: escaped (JSON escapes by itself).
-    flat = [{k: visible(v) if isinstance(v, str) else v for k, v in r.items()} for r in flat]
     if fmt == "csv":
-        buf = io.StringIO()
-        pd.DataFrame.from_records(
-            flat,
-            columns=[
-                "id",
-                "host",
-                "key",
-                "policy",
-                "start",
-                "end",
-                "downtime_s",
-                "failures",
-                "restarts",
-                "causes",
-                "exit_codes",
-                "ttr_s",
-                "slo_budget",
-                "overlapping",
-            ],
-        ).to_csv(buf, index=False)
-        return buf.getvalue()
+        return "".join(incidents_csv(incidents))
+    rows = incident_dicts(incidents)
+    flat = [_flat(r) for r in rows]
     if not flat:
         return "no incidents in the window\n"
     # Headers in words and values as reports.humane writes them, as in the uptime report.
@@ -199,7 +215,7 @@ def render_incidents(
                 humane.counts(row["exit_codes"]),
                 "open" if row["open"] else humane.duration(row["time_to_recover_s"]),
                 "-" if r["slo_budget"] is None else f"{100 * r['slo_budget']:.1f}%",
-                str(len(r["overlapping"].split())),
+                str(len(row["overlapping"])),
             ]
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
