@@ -11,11 +11,10 @@ report's own window start does (reads.load_events).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert
 
 from docktally.analytics.daily import (
     COUNT_SUMS,
@@ -35,14 +34,11 @@ from docktally.analytics.daily import (
 from docktally.analytics.model import Window
 from docktally.analytics.select import filter_history, without_lab
 from docktally.store import reads
-from docktally.store.db import Reader
-from docktally.store.schema import (
-    day_service_details,
-    day_service_summaries,
-    day_summaries,
-    day_summary_details,
-    summary_days,
-)
+
+if TYPE_CHECKING:  # a report reads the summaries without loading SQLAlchemy (test_store_arrow)
+    from sqlalchemy import Connection, Engine
+
+    from docktally.store.db import Reader
 
 CHUNK_DAYS = 31
 # Events read before a piece of the window, for the state each container carries into it: a
@@ -164,6 +160,16 @@ def refresh_store(engine: Engine, now_ns: int, wait: bool = False) -> list[tuple
 
 def write_days(conn: Connection, parts: Parts, start: int, end: int, now_ns: int) -> None:
     """Replace the days in [start, end) by these parts (a day without rows is built too)."""
+    from sqlalchemy import delete, insert
+
+    from docktally.store.schema import (
+        day_service_details,
+        day_service_summaries,
+        day_summaries,
+        day_summary_details,
+        summary_days,
+    )
+
     for table in (
         day_summaries, day_summary_details, day_service_summaries, day_service_details,
         summary_days,
@@ -193,6 +199,8 @@ def write_days(conn: Connection, parts: Parts, start: int, end: int, now_ns: int
 
 
 def _insert(conn: Connection, table: Any, frame: pd.DataFrame) -> None:
+    from sqlalchemy import insert
+
     if frame.empty:
         return
     if conn.dialect.name == "postgresql":
