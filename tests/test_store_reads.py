@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from docktally.analytics.model import EVENT_COLUMNS
+from docktally.analytics.states import LIFECYCLE_KIND_ORDER
 from docktally.store import db, reads, writes
 
 NS = 1_000_000_000
@@ -210,3 +211,71 @@ def test_the_writers_connection_reads_the_same_history(store: Engine) -> None:
         arrow = reads.load_history(reader, START, END)
     for name in ("events", "facts", "coverage", "maintenance", "engine_restarts"):
         pd.testing.assert_frame_equal(getattr(here, name), getattr(arrow, name), obj=name)
+
+
+# --- the last event of each kind before the window: the kind index -----------------------------
+
+# The read before migration 0008: each kind matched on the action, walking the natural key.
+_ACTION_MATCH = (
+    "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref AND i.time_ns < {h} "
+    "AND (i.action = '{k}' OR i.action LIKE '{k}:%') ORDER BY i.time_ns DESC, i.action DESC "
+    "LIMIT 1) FROM containers c"
+)
+
+
+def _history_of_every_kind() -> list[dict[str, Any]]:
+    """Three containers' events, seeded: every lifecycle kind and others (exec_*, health
+    reports with their argument), two health reports in one nanosecond, and a kind container C
+    never had."""
+    import random
+
+    rnd = random.Random(8)
+    actions = [*LIFECYCLE_KIND_ORDER, "health_status: healthy", "health_status: unhealthy",
+               "exec_start", "exec_die", "attach", "top"]  # fmt: skip
+    rows = []
+    for cid in (A, B, C):
+        t = 0
+        for _ in range(300):
+            t += rnd.randrange(1, 3 * HOUR // 10)
+            action = rnd.choice([a for a in actions if cid != C or a != "oom"])
+            rows.append(ev(cid, t, action))
+            if action == "health_status: healthy" and rnd.random() < 0.5:
+                rows.append(ev(cid, t, "health_status: unhealthy"))  # the same nanosecond
+    return rows
+
+
+def test_the_last_of_each_kind_are_the_action_matchs_rows(store: Engine) -> None:
+    """The kind index's lookup finds, per container and kind, the row the action match found."""
+    rows = _history_of_every_kind()
+    with store.begin() as conn:
+        writes.insert_events(conn, rows)
+    horizon = 20 * HOUR
+    old = " UNION ALL ".join(
+        _ACTION_MATCH.format(h=horizon, k=k) for k in sorted(LIFECYCLE_KIND_ORDER)
+    )
+    sql = reads._events_sql(horizon + reads.LOOKBACK_NS, 30 * HOUR, None, False)
+    earlier = sql.split(" UNION ALL ", 1)[1]
+    key = ["container_ref", "time_ns", "action"]
+    with db.open_reader(store) as reader:
+        want = reads.query(reader, f"{earlier.split(' AND id IN ')[0]} AND id IN ({old})")
+        got = reads.query(reader, earlier)
+    want, got = (f.sort_values(key, ignore_index=True) for f in (want, got))
+    assert len(want) > 20 and (want["action"] == "oom").sum() == 2  # not C's
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_the_last_of_each_kind_is_a_seek_in_the_kind_index(tmp_path: Any) -> None:
+    """SQLite seeks each container's last event of a kind in (container_ref, kind, time_ns,
+    action), the index alone, instead of walking back through its events."""
+    eng = db.connect(f"sqlite:///{tmp_path / 'k.db'}")
+    with eng.begin() as conn:
+        writes.insert_events(conn, _history_of_every_kind())
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + reads._events_sql(30 * HOUR, 40 * HOUR, None, False)
+        ).fetchall()
+    eng.dispose()
+    probes = [r[3] for r in plan if " i " in f" {r[3]} "]
+    assert len(probes) == len(LIFECYCLE_KIND_ORDER)
+    for p in probes:
+        assert "COVERING INDEX ix_events_container_ref_kind_time_ns_action" in p, p
+        assert "kind=? AND time_ns<?" in p, p

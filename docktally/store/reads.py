@@ -106,10 +106,12 @@ def _events_sql(
     """Lifecycle events in [start - lookback, end), and (with `before`) each container's last
     event of each lifecycle kind before that: the state it was in when the window opened and
     its cause (the `oom` or `kill` before a `die`, the `start` since, a health check's last
-    report) are then what the whole history says. Each "last one before" walks the
-    natural-key index (container_ref, time_ns, action) backwards one container at a time,
-    matching the kind on the index alone: milliseconds per thousand containers, where a
-    window function over the table took ~20 s on 1M events."""
+    report) are then what the whole history says. Each "last one before" is a seek in the
+    index (container_ref, kind, time_ns, action), one container at a time: milliseconds per thousand
+    containers, where a window function over the table took ~20 s on 1M events, and the walk
+    back along the natural key a container's whole history for a kind it never had. The
+    action is still matched (the kind is the action before its `:`, store.writes' callers
+    set both), so the rows are the action match's."""
     horizon = int(start_ns) - LOOKBACK_NS
     t = "+time_ns" if scan else "time_ns"  # `+`: SQLite does not use the time index
     in_refs = "" if refs is None else f" AND container_ref IN {_ints(refs)}"
@@ -122,7 +124,8 @@ def _events_sql(
     of_refs = "" if refs is None else f" WHERE c.ref IN {_ints(refs)}"
     last_of_kind = " UNION ALL ".join(
         "SELECT (SELECT i.id FROM events i WHERE i.container_ref = c.ref "
-        f"AND i.time_ns < {horizon} AND (i.action = '{k}' OR i.action LIKE '{k}:%') "
+        f"AND i.kind = '{k}' AND i.time_ns < {horizon} "
+        f"AND (i.action = '{k}' OR i.action LIKE '{k}:%') "
         f"ORDER BY i.time_ns DESC, i.action DESC LIMIT 1) FROM containers c{of_refs}"
         for k in sorted(LIFECYCLE_KIND_ORDER)
     )

@@ -80,6 +80,9 @@ events = Table(
     Column("raw_line", Integer),
     UniqueConstraint("container_ref", "time_ns", "action"),
     Index(None, "time_ns"),
+    # A container's last event of one kind before a time (store.reads: the state when a
+    # window opens), one seek even for a kind it never had.
+    Index(None, "container_ref", "kind", "time_ns", "action"),
 )
 
 # The raw JSON of received events, a batch (a collector commit, an import chunk) per row:
