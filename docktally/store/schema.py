@@ -250,6 +250,19 @@ alert_outbox = Table(
     Index(None, "created_ns"),
 )
 
+# The summed columns of a day's parts, as analytics.daily names them (ROW_COLUMNS less the keys
+# and descriptors; a service's without `lead`, with EDGE_COLUMNS). Not imported from there: the
+# schema loads no pandas. store.summaries' writes fail on any difference (tests/test_summarizer).
+DAY_SUMS = (
+    "up_ns", "unhealthy_ns", "down_ns", "planned_ns", "unknown_ns", "real", "lead",
+    "failures", "restarts", "oom_kills", "stops", "forced_stops", "stop_ns", "ttr_ns", "ttr_n",
+    "open_n", "open_ns", "stop_max_ns", "rec_ns",
+)  # fmt: skip
+SERVICE_DAY_SUMS = (
+    *(n for n in DAY_SUMS if n != "lead"),
+    "first_fail", "first_ttr_ns", "end_rec_n", "end_rec_ns",
+)  # fmt: skip
+
 # Per container and UTC day, the parts of the report (analytics.daily.ROW_COLUMNS) that sum over
 # days: reports over long windows read these instead of every event. Kept by
 # store.summaries.refresh for complete days; summary_days says which days are built, and which
@@ -263,30 +276,7 @@ day_summaries = Table(
     Column("container", String(255)),
     Column("service", String(512)),
     Column("image", String(512)),
-    *(
-        Column(name, BigInteger, nullable=False)
-        for name in (
-            "up_ns",
-            "unhealthy_ns",
-            "down_ns",
-            "planned_ns",
-            "unknown_ns",
-            "real",
-            "lead",
-            "failures",
-            "restarts",
-            "oom_kills",
-            "stops",
-            "forced_stops",
-            "stop_ns",
-            "ttr_ns",
-            "ttr_n",
-            "open_n",
-            "open_ns",
-            "stop_max_ns",
-            "rec_ns",
-        )
-    ),
+    *(Column(name, BigInteger, nullable=False) for name in DAY_SUMS),
 )
 
 # The sparse parts: downtime and planned time by cause, failures by exit code.
@@ -311,33 +301,7 @@ day_service_summaries = Table(
     Column("scope", String(16), primary_key=True),
     Column("host", String(255), primary_key=True),
     Column("service", String(512), primary_key=True),
-    *(
-        Column(name, BigInteger, nullable=False)
-        for name in (
-            "up_ns",
-            "unhealthy_ns",
-            "down_ns",
-            "planned_ns",
-            "unknown_ns",
-            "real",
-            "failures",
-            "restarts",
-            "oom_kills",
-            "stops",
-            "forced_stops",
-            "stop_ns",
-            "ttr_ns",
-            "ttr_n",
-            "open_n",
-            "open_ns",
-            "stop_max_ns",
-            "rec_ns",
-            "first_fail",
-            "first_ttr_ns",
-            "end_rec_n",
-            "end_rec_ns",
-        )
-    ),
+    *(Column(name, BigInteger, nullable=False) for name in SERVICE_DAY_SUMS),
 )
 
 day_service_details = Table(
