@@ -25,7 +25,12 @@ import pandas as pd
 from docktally.alerts.engine import DownSpell, Failure, Incident, Mute
 from docktally.alerts.rules import Config
 from docktally.analytics.failures import failures_from_timeline
-from docktally.analytics.incidents import ENGINE_SCOPE, frame_records, group_incidents
+from docktally.analytics.incidents import (
+    ENGINE_SCOPE,
+    failure_keys,
+    frame_records,
+    group_incidents,
+)
 from docktally.analytics.intervals import intervals_from_timeline
 from docktally.analytics.model import History, Window
 from docktally.analytics.services import service_key
@@ -121,22 +126,7 @@ def failure_groups(failures: pd.DataFrame, scope: str) -> pd.Series:
     incident (a container's, a service's with scope "service", a host's engine restarts)."""
     if failures.empty:
         return pd.Series([], index=failures.index, dtype=object)
-    if scope == "container":
-        key = failures["container_id"].astype(str).to_numpy(dtype=object)
-    else:
-        key = np.array(
-            [
-                service_key(p, s, n, c)
-                for p, s, n, c in zip(
-                    failures["compose_project"],
-                    failures["compose_service"],
-                    failures["name"],
-                    failures["container_id"],
-                    strict=True,
-                )
-            ],
-            dtype=object,
-        )
+    key = failure_keys(failures, scope)
     engine = failures["cause"].astype(str).to_numpy() == "engine_restart"
     groups = [
         f"{h}\0{ENGINE_GROUP if e else k}"

@@ -105,6 +105,25 @@ class _Group:
     last_recovery_ns: int | None
 
 
+def failure_keys(failures: pd.DataFrame, scope: str) -> list[str]:
+    """Each failure's container (scope "container") or service: what an incident groups by
+    on its host."""
+    if scope == "container":
+        return [str(c) for c in failures["container_id"]]
+    if "service" in failures.columns:  # service failures (analytics.service_state): keyed
+        return [str(s) for s in failures["service"]]
+    return [
+        service_key(p, s, n, c)
+        for p, s, n, c in zip(
+            failures["compose_project"],
+            failures["compose_service"],
+            failures["name"],
+            failures["container_id"],
+            strict=True,
+        )
+    ]
+
+
 def group_incidents(
     failures: pd.DataFrame,
     window: Window,
@@ -146,21 +165,7 @@ def group_incidents(
     by_engine = df["cause"].astype(str) == "engine_restart"
     engine_groups = _engine_groups(df[by_engine], engine_restarts)
     df = df[~by_engine]
-    if scope == "container":
-        df["_key"] = df["container_id"].astype(str)
-    elif "service" in df.columns:  # service failures (analytics.service_state): keyed already
-        df["_key"] = df["service"].astype(str)
-    else:
-        df["_key"] = [
-            service_key(p, s, n, c)
-            for p, s, n, c in zip(
-                df["compose_project"],
-                df["compose_service"],
-                df["name"],
-                df["container_id"],
-                strict=True,
-            )
-        ]
+    df["_key"] = failure_keys(df, scope)
     df = df.sort_values(["host", "_key", "time_ns"], kind="stable")
 
     groups: list[_Group] = []
