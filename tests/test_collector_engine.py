@@ -138,6 +138,20 @@ def wait_loop_done(eng: PrivateEngine, cid: str, retries: int) -> None:
     wait_until(done, 30, "the crash loop to give up")
 
 
+def run_oom(eng: PrivateEngine, name: str) -> Any:
+    """A container that grows its memory past its 8 MB limit: the kernel OOM-kills it."""
+    return eng.run("sh", "-c", "x=a; while true; do x=$x$x; done", name=name, mem_limit="8m")
+
+
+def oom_flagged(api: Any, container_id: str) -> bool:
+    """The engine sets OOMKilled from containerd's OOM event, which can come after the exit."""
+    try:
+        wait_until(lambda: api.inspect_container(container_id)["State"]["OOMKilled"], 10, "OOM")
+    except AssertionError:
+        return False
+    return True
+
+
 # --- stored == recorded -------------------------------------------------------------------------
 def test_crash_loop_oom_stop_health_rm_equal_docker_events(
     clean_engine: PrivateEngine, db_url: str, tmp_path: Path
@@ -148,9 +162,7 @@ def test_crash_loop_oom_stop_health_rm_equal_docker_events(
     with EventRecorder(eng, tmp_path / "events.jsonl") as rec:
         with collector_thread(store, eng.url) as col:
             loop = crash_loop(eng, 4, name="loop")
-            oom = eng.run(
-                "sh", "-c", "x=a; while true; do x=$x$x; done", name="oom", mem_limit="8m"
-            )
+            oom = run_oom(eng, "oom")
             sleeper = eng.run("sleep", "3600", name="sleeper")
             health = eng.run(
                 "sh",
@@ -177,11 +189,15 @@ def test_crash_loop_oom_stop_health_rm_equal_docker_events(
             api.exec_start(api.exec_create(health.id, ["touch", "/tmp/ok"]))
             wait_until(health_is("healthy"), 30, "healthy again")
             sleeper.stop(timeout=1)
-            assert oom.wait(timeout=60)["StatusCode"] == 137
-            # The engine sets the flag from containerd's OOM event, which can come after the exit.
-            wait_until(
-                lambda: api.inspect_container(oom.id)["State"]["OOMKilled"] is True, 10, "OOMKilled"
-            )
+            for attempt in range(1, 4):
+                assert oom.wait(timeout=60)["StatusCode"] == 137
+                if oom_flagged(api, oom.id):
+                    break
+                # The engine missed containerd's OOM event (once in six full runs here): then
+                # neither `docker events` nor docktally has an `oom` to compare; kill another.
+                oom = run_oom(eng, f"oom-{attempt}")
+            else:
+                raise AssertionError("the engine flagged none of 3 OOM kills")
             wait_loop_done(eng, loop.id, 4)
             with contextlib.suppress(Exception):
                 rm.wait(timeout=10)
