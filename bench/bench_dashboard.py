@@ -1,15 +1,25 @@
-"""The dashboard's Overview, first render, on the 1M-event database (target <= 3 s).
+"""The dashboard's Overview, first render, on the 1M-event database (target <= 3 s), and with
+--pg on PostgreSQL beside it (target: within 1.5x of SQLite).
 
     .venv/bin/python -m bench.bench_dashboard [--db PATH] [--events 1000000] [--ranges 7d,30d]
-                                             [--repeat 3]
+                                             [--repeat 3] [--pg SERVER_URL [--keep-pg]]
+                                             [--pg-db URL]
 
 Without --db (or when the file does not exist yet) the data comes from bench/generate.py:
 1,000,000 events of 10,000 containers over the 30 days that end now (the dashboard's ranges end
-at now), imported with `docktally import`. Each measurement is a fresh Python process running
-Streamlit's AppTest on app.py: the first render with every cache cold, as a user opening the
-dashboard sees it, then a second render in the same process (caches warm, as on a rerun). The
-first render's CPU time (all threads of the process) is printed beside its wall time: on a
-shared machine it says how much of a slow run was waiting for a core. Streamlit's discovery of
+at now), imported with `docktally import`; the generated file is kept beside the database
+(PATH with .jsonl) so that --pg imports the same events. With --pg, a database of its own
+(docktally_dashboard_bench_PID) is created on that server, the file imported into it with
+`docktally import`, and dropped at the end unless --keep-pg; --pg-db measures a database kept
+so instead. The two stores are measured in turn, the order swapped each round, so the load of
+a shared machine falls on both; the PostgreSQL server's time in statements (pg_stat_database's
+active_time of that database, wall time in the backends) is printed beside the client's CPU.
+
+Each measurement is a fresh Python process running Streamlit's AppTest on app.py: the first
+render with every cache cold, as a user opening the dashboard sees it, then a second render in
+the same process (caches warm, as on a rerun). The first render's CPU time (all threads of the
+process) is printed beside its wall time: on a shared machine it says how much of a slow run
+was waiting for a core. Streamlit's discovery of
 installed components, which a server does once at startup and AppTest in its first run
 (~0.3 s), is done before the clock starts.
 """
@@ -19,11 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bench.installed import byte_compile
 
@@ -55,12 +67,19 @@ print(json.dumps({"first_s": first, "first_cpu_s": first_cpu, "rerun_s": second,
 """
 
 
-def ensure_db(path: Path, events: int) -> None:
+def ensure_db(path: Path, events: int, need_jsonl: bool) -> Path:
+    """The SQLite database at `path`, generated and imported when missing; returns the
+    generated events file kept beside it (PATH with .jsonl)."""
+    jsonl = path.with_suffix(".jsonl")
     if path.exists():
-        return
+        if need_jsonl and not jsonl.exists():
+            raise SystemExit(
+                f"{jsonl} is gone, so PostgreSQL cannot get the same events as {path}: "
+                "remove the database (or give another --db) to generate both again"
+            )
+        return jsonl
     path.parent.mkdir(parents=True, exist_ok=True)
     start = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    jsonl = path.with_suffix(".jsonl")
     t0 = time.perf_counter()
     subprocess.run(
         [
@@ -79,14 +98,52 @@ def ensure_db(path: Path, events: int) -> None:
         check=True,
         cwd=ROOT,
     )
-    jsonl.unlink(missing_ok=True)
     print(f"generated and imported in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    return jsonl
 
 
-def measure(db: Path, rng: str) -> dict[str, float]:
-    env = dict(os.environ, DOCKTALLY_DB=f"sqlite:///{db}")
+def with_db(server_url: str, name: str) -> str:
+    p = urlsplit(server_url)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+def admin(server_url: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def pg_import(url: str, jsonl: Path) -> None:
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "docktally", "import", str(jsonl), "--db", url, "--host", "bench"],
+        check=True,
+        cwd=ROOT,
+    )
+    admin(url, "VACUUM ANALYZE")  # as autovacuum does soon after an import
+    print(f"imported into PostgreSQL in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+
+
+def pg_active_ms(url: str) -> float:
+    """The server's time in statements of the database of `url` so far (pg_stat_database:
+    written when each backend ends; the dashboard's reads each end theirs)."""
+    import psycopg
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT active_time FROM pg_stat_database WHERE datname = %s", (name,)
+        ).fetchone()
+    return float(row[0]) if row else float("nan")
+
+
+def measure(url: str, rng: str) -> dict[str, float]:
+    env = dict(os.environ, DOCKTALLY_DB=url)
     env.pop("DOCKTALLY_COLLECTOR_STATUS", None)
     app = ROOT / "docktally" / "dashboard" / "app.py"
+    pg = url.startswith("postgres")
+    before = pg_active_ms(url) if pg else 0.0
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, str(app), rng],
         env=env,
@@ -97,8 +154,29 @@ def measure(db: Path, rng: str) -> dict[str, float]:
     )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     if not result["rows"]:  # a message instead of the Overview (say, a schema to upgrade)
-        raise SystemExit(f"the Overview of {db} showed no table: open it in a browser")
+        raise SystemExit(f"the Overview of {url} showed no table: open it in a browser")
+    if pg:
+        time.sleep(0.6)  # the backends' stats reach pg_stat_database as they end
+        result["server_s"] = (pg_active_ms(url) - before) / 1000
     return result
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def summary(name: str, runs: list[dict[str, float]]) -> str:
+    firsts = [r["first_s"] for r in runs]
+    text = (
+        f"{name}: first render median {median(firsts):.2f} s (min {min(firsts):.2f}, max "
+        f"{max(firsts):.2f}; CPU median {median([r['first_cpu_s'] for r in runs]):.2f} s"
+    )
+    if "server_s" in runs[0]:
+        text += f", server in statements {median([r['server_s'] for r in runs]):.2f} s"
+    return (
+        text + f"); rerun median {median([r['rerun_s'] for r in runs]):.2f} s; "
+        f"table rows {int(runs[0]['rows'])}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,23 +184,53 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"(default {DEFAULT_DB})")
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--ranges", default="7d,30d", help="time ranges to render (default 7d,30d)")
-    p.add_argument("--repeat", type=int, default=3, help="fresh processes per range")
+    p.add_argument("--repeat", type=int, default=3, help="fresh processes per range (and store)")
+    p.add_argument("--pg", metavar="SERVER_URL", help="also on a new database on this server")
+    p.add_argument("--keep-pg", action="store_true", help="keep the --pg database at the end")
+    p.add_argument("--pg-db", metavar="URL", help="also on this database (a kept --pg one)")
     args = p.parse_args(argv)
     byte_compile()  # as `pip install` leaves docktally (bench/installed.py)
-    ensure_db(args.db, args.events)
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
-    for rng in args.ranges.split(","):
-        runs = [measure(args.db, rng) for _ in range(args.repeat)]
-        firsts = sorted(r["first_s"] for r in runs)
-        cpus = sorted(r["first_cpu_s"] for r in runs)
-        reruns = sorted(r["rerun_s"] for r in runs)
-        print(
-            f"range {rng}: first render median {firsts[len(firsts) // 2]:.2f} s "
-            f"(min {firsts[0]:.2f}, max {firsts[-1]:.2f}; CPU median "
-            f"{cpus[len(cpus) // 2]:.2f} s); rerun median "
-            f"{reruns[len(reruns) // 2]:.2f} s; table rows {int(runs[0]['rows'])}; "
-            f"load average {os.getloadavg()[0]:.1f}"
-        )
+    jsonl = ensure_db(args.db, args.events, need_jsonl=bool(args.pg))
+    urls = {"SQLite": f"sqlite:///{args.db.resolve()}"}
+    created = None
+    if args.pg:
+        created = f"docktally_dashboard_bench_{os.getpid()}"
+        admin(args.pg, f"CREATE DATABASE {created}")
+        urls["PostgreSQL"] = with_db(args.pg, created)
+    elif args.pg_db:
+        urls["PostgreSQL"] = args.pg_db
+    try:
+        if created:
+            pg_import(urls["PostgreSQL"], jsonl)
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
+        for rng in args.ranges.split(","):
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in urls}
+            for i in range(args.repeat):
+                order = list(urls) if i % 2 == 0 else list(reversed(urls))
+                for name in order:
+                    r = measure(urls[name], rng)
+                    runs[name].append(r)
+                    print(f"  {rng} {name}: first {r['first_s']:.2f} s, CPU "
+                          f"{r['first_cpu_s']:.2f} s" + (f", server {r['server_s']:.2f} s"
+                          if "server_s" in r else ""), file=sys.stderr)  # fmt: skip
+            for name, rs in runs.items():
+                print(f"range {rng}, {summary(name, rs)}")
+            if len(urls) == 2:
+                s_, p_ = runs["SQLite"], runs["PostgreSQL"]
+                pairs = [b["first_s"] / a["first_s"] for a, b in zip(s_, p_, strict=True)]
+                ratio = median([r["first_s"] for r in p_]) / median([r["first_s"] for r in s_])
+                print(
+                    f"range {rng}: PostgreSQL / SQLite {ratio:.2f} by median first render "
+                    f"(per round {', '.join(f'{x:.2f}' for x in pairs)}); load average "
+                    f"{os.getloadavg()[0]:.1f}"
+                )
+            else:
+                print(f"range {rng}: load average {os.getloadavg()[0]:.1f}")
+    finally:
+        if created and not args.keep_pg:
+            admin(args.pg, f"DROP DATABASE {created} WITH (FORCE)")
+        elif created:
+            print(f"kept {urls['PostgreSQL']}", file=sys.stderr)
     return 0
 
 
