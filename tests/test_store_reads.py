@@ -279,3 +279,18 @@ def test_the_last_of_each_kind_is_a_seek_in_the_kind_index(tmp_path: Any) -> Non
     for p in probes:
         assert "COVERING INDEX ix_events_container_ref_kind_time_ns_action" in p, p
         assert "kind=? AND time_ns<?" in p, p
+
+
+def test_the_arrow_reader_on_postgresql_compiles_no_statement_with_jit(pg_url: str) -> None:
+    """The planner's cost of the look-back probes sets off PostgreSQL's JIT, whose compile was
+    half of the dashboard's events read: the analysis reads' sessions have it off."""
+    db.connect(pg_url).dispose()
+    with db.open_reader(db.connect(pg_url, readonly=True)) as reader:
+        assert reader.table("SELECT current_setting('jit')").column(0)[0].as_py() == "off"
+        # Still read-only (the same options carry both).
+        assert (
+            reader.table("SELECT current_setting('default_transaction_read_only')")
+            .column(0)[0]
+            .as_py()
+            == "on"
+        )
