@@ -294,3 +294,22 @@ def test_the_arrow_reader_on_postgresql_compiles_no_statement_with_jit(pg_url: s
             .as_py()
             == "on"
         )
+
+
+def test_postgresqls_seeks_return_the_rows_of_the_ids_they_found(pg_url: str) -> None:
+    """On PostgreSQL each last-of-kind seek returns its row (a LATERAL join): the same rows as
+    the ids looked up again, for every container and for some."""
+    store = db.connect(pg_url)
+    with store.begin() as conn:
+        writes.insert_events(conn, _history_of_every_kind())
+    key = ["container_ref", "time_ns", "action"]
+    with db.open_reader(store) as reader:
+        for refs in (None, [1, 3]):
+            by_id, seeks = (
+                reads.query(
+                    reader, reads._events_sql(25 * HOUR, 30 * HOUR, refs, False, True, lat)
+                ).sort_values(key, ignore_index=True)
+                for lat in (False, True)
+            )
+            assert len(by_id) > 20 and "e.*" in reads._events_sql(1, 2, refs, False, True, True)
+            pd.testing.assert_frame_equal(seeks, by_id)
