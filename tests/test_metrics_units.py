@@ -24,6 +24,7 @@ from docktally.cli import main
 from docktally.errors import UsageError
 from docktally.metrics.address import parse_address
 from docktally.metrics.collector import (
+    LABELS,
     ContainerCollector,
     IncidentCollector,
     StoreHealthCollector,
@@ -34,6 +35,7 @@ from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth, ProcessHeal
 from docktally.metrics.rules import render_rules
 from docktally.metrics.server import MetricsServer
 from docktally.metrics.summary import StoreTotals
+from docktally.metrics.text import ContainerText
 from docktally.store import collection, db, reads
 from docktally.store.spool import Spool
 
@@ -178,6 +180,45 @@ def test_every_sample_carries_its_rows_labels_and_values(recorded: Engine) -> No
             seen += 1
     exited = int(rows["last_exit_ns"].notna().sum())
     assert seen == len(rows) * (4 + 7 + 5) + 2 * exited
+
+
+def test_the_kept_text_is_generate_latests_whatever_changes(recorded: Engine) -> None:
+    """ContainerText renders again only what changed, and its text is generate_latest's of
+    every row, byte for byte, as label sets come and go and values change."""
+    with recorded.connect() as conn:
+        end = max(collection.last_event_ns_by_host(conn).values()) + NS
+    rows = container_rows(StoreTotals(recorded, clock_ns=lambda: end).refresh())
+    for i, col in enumerate(["container", "service", "image", "policy"]):
+        rows[col] = [ODD[(i + k) % len(ODD)] + str(k) for k in range(len(rows))]
+    exit0 = rows.index[rows["last_exit_ns"].notna()][-1]
+    rows.loc[exit0, "last_exit_code"] = 0  # its sample's value is that of no sample: 0
+    assert len(rows) >= 5 and exit0 > 1
+    kept = ContainerText()
+    full = generate_latest_of(ContainerCollector(rows))
+    assert kept.render(rows) == full and kept.rendered_samples == kept.samples
+
+    later = rows.copy()
+    later["observed_s"] += 15.0
+    assert kept.render(later) == generate_latest_of(ContainerCollector(later))
+    assert kept.rendered_samples == len(rows)  # observed time alone moved
+
+    # A label set gone, one new (sorted in between), a state, a failure count, an exit that
+    # appears and one that goes, a float that differs only in its last bit, a -0.0.
+    changed = later.drop(index=[1]).reset_index(drop=True)
+    new = changed.iloc[[0]].assign(container="new\nname \u2713", restarts=7)
+    changed = pd.concat([changed, new]).sort_values(["host", *LABELS[1:]], ignore_index=True)
+    changed.loc[2, "state"] = "down" if changed.loc[2, "state"] != "down" else "up"
+    changed.loc[3, "failures_crash"] += 1
+    exited = changed["last_exit_ns"].notna()
+    changed.loc[changed.index[~exited][:1], ["last_exit_ns", "last_exit_code"]] = [5 * NS, 3]
+    changed.loc[changed.index[exited & (changed["last_exit_code"] == 0)], "last_exit_ns"] = pd.NA
+    changed.loc[4, "downtime_s"] = np.nextafter(changed.loc[4, "downtime_s"], np.inf)
+    changed.loc[0, "downtime_s"] = -0.0
+    for _ in range(2):
+        assert kept.render(changed) == generate_latest_of(ContainerCollector(changed))
+    assert kept.rendered_samples == 0
+    assert kept.render(changed.iloc[:0]) == generate_latest_of(ContainerCollector(changed.iloc[:0]))
+    assert kept.render(rows) == full
 
 
 def generate_latest_of(*collectors: object) -> bytes:

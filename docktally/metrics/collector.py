@@ -114,6 +114,33 @@ CONTAINER_FAMILIES = (
 )
 
 
+def family_values(f: Family, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `rows`: the values of its samples in family `f` (one column per sample:
+    the causes, the states), and whether it has any (the exit families: only containers that
+    exited)."""
+    has = np.ones(len(rows), dtype=bool)
+    if f is FAILURES:
+        values = rows[list(FAILURE_COUNTS)].to_numpy(np.int64)
+    elif f is STATE:
+        state = rows["state"].to_numpy(dtype=object)
+        values = np.stack([state == name for name in STATES], axis=1).astype(np.float64)
+        values = values.reshape(len(rows), len(STATES))
+    elif f in (EXIT_CODE, EXIT_TIME):
+        has = rows["last_exit_ns"].notna().to_numpy()
+        values = np.zeros((len(rows), 1), dtype=np.int64 if f is EXIT_CODE else np.float64)
+        exited = rows.loc[has, f.columns[0]].to_numpy(np.int64)
+        values[has, 0] = exited / NS if f is EXIT_TIME else exited
+    else:
+        dtype = np.float64 if f.unit == "seconds" else np.int64
+        values = rows[f.columns[0]].to_numpy(dtype).reshape(len(rows), 1)
+    return values, has
+
+
+def family_extras(f: Family) -> tuple[str, ...] | None:
+    """The values of a family's label beyond LABELS, one per column of family_values."""
+    return FAILURE_CAUSES if f is FAILURES else STATES if f is STATE else None
+
+
 class ContainerCollector(Collector):
     """Per container (label set) counters and state, from analytics.totals.series rows: the
     given families, or all of them."""
@@ -125,35 +152,25 @@ class ContainerCollector(Collector):
         self.families = families
 
     def collect(self) -> Iterator[Metric]:
-        rows = self.rows
-        labels = rows[LABELS].to_numpy(dtype=object).tolist()
+        labels = self.rows[LABELS].to_numpy(dtype=object).tolist()
         for f in self.families:
-            metric = f.new()
-            if f is FAILURES:
-                counts = rows[list(FAILURE_COUNTS)].to_numpy(np.int64).tolist()
-                for lab, per_cause in zip(labels, counts, strict=True):
-                    for cause, n in zip(FAILURE_CAUSES, per_cause, strict=True):
-                        metric.add_metric([*lab, cause], n)
-            elif f is STATE:
-                for lab, state in zip(labels, rows["state"].tolist(), strict=True):
-                    for name in STATES:
-                        metric.add_metric([*lab, name], 1.0 if name == state else 0.0)
-            elif f in (EXIT_CODE, EXIT_TIME):
-                exited = rows[rows["last_exit_ns"].notna()]
-                values = exited[f.columns[0]].to_numpy(np.int64)
-                for lab, value in zip(
-                    exited[LABELS].to_numpy(dtype=object).tolist(),
-                    (values / NS if f is EXIT_TIME else values).tolist(),
-                    strict=True,
-                ):
-                    metric.add_metric(lab, value)
-            else:
-                dtype = np.float64 if f.unit == "seconds" else np.int64
-                for lab, value in zip(
-                    labels, rows[f.columns[0]].to_numpy(dtype).tolist(), strict=True
-                ):
-                    metric.add_metric(lab, value)
-            yield metric
+            yield family_metric(f, self.rows, labels)
+
+
+def family_metric(f: Family, rows: pd.DataFrame, labels: list[list[str]]) -> Metric:
+    """Family `f` with the samples of `rows` (whose LABELS values are `labels`), in order."""
+    metric = f.new()
+    values, has = family_values(f, rows)
+    extras = family_extras(f)
+    for lab, row_values, present in zip(labels, values.tolist(), has.tolist(), strict=True):
+        if not present:
+            continue
+        if extras is None:
+            metric.add_metric(lab, row_values[0])
+        else:
+            for extra, value in zip(extras, row_values, strict=True):
+                metric.add_metric([*lab, extra], value)
+    return metric
 
 
 class IncidentCollector(Collector):

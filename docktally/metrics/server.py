@@ -17,13 +17,13 @@ from sqlalchemy import Engine
 
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.metrics.collector import (
-    ContainerCollector,
     IncidentCollector,
     StoreHealthCollector,
     container_rows,
 )
 from docktally.metrics.endpoint import Http, fetch, render
 from docktally.metrics.summary import StoreTotals
+from docktally.metrics.text import ContainerText
 
 REFRESH_S = 15.0
 # A refresh may take at most this share of one core's time: big stores refresh less often.
@@ -45,6 +45,7 @@ class MetricsServer:
         idle_refresh: bool = False,
     ) -> None:
         self.totals = StoreTotals(store, clock_ns=clock_ns)
+        self.text = ContainerText()  # each refresh renders only what changed since the last
         # Raises while the database is away or behind head (store.db.connect_when_up).
         self.store_ready = store_ready
         self._failed: str | None = None  # the last refresh's error, said once
@@ -86,10 +87,8 @@ class MetricsServer:
             self.store_ready()
         snapshot = self.totals.refresh()
         rows = container_rows(snapshot)
-        self.rendered = render(
-            ContainerCollector(rows),
-            IncidentCollector(rows, snapshot.now_ns),
-            StoreHealthCollector(snapshot),
+        self.rendered = self.text.render(rows) + render(
+            IncidentCollector(rows, snapshot.now_ns), StoreHealthCollector(snapshot)
         )
         self.last_refresh_s = time.monotonic() - started
         self.last_refresh_cpu_s = time.thread_time() - cpu
