@@ -313,3 +313,47 @@ def test_postgresqls_seeks_return_the_rows_of_the_ids_they_found(pg_url: str) ->
             )
             assert len(by_id) > 20 and "e.*" in reads._events_sql(1, 2, refs, False, True, True)
             pd.testing.assert_frame_equal(seeks, by_id)
+
+
+def test_kept_last_events_are_the_whole_lookups(store: Engine) -> None:
+    """reads.LastEvents, as the horizon moves forward and events arrive (live ones after it,
+    late ones before it): always the rows a whole lookup finds now, in its order; the whole
+    lookup again only for the late ones."""
+    rows = _history_of_every_kind()
+    live = [r for r in rows if r["time_ns"] < 30 * HOUR]
+    later = [r for r in rows if r["time_ns"] >= 30 * HOUR]
+    with store.begin() as conn:
+        writes.insert_events(conn, live)
+    kept = reads.LastEvents()
+
+    def check(horizon: int) -> None:
+        with store.connect() as conn:
+            reader = db.ConnectionReader(conn)
+            got = kept.before(reader, horizon).to_pandas()
+            whole = reader.table(reads._last_of_kind_sql(horizon, "", with_id=True)).to_pandas()
+        assert len(whole) > 0
+        pd.testing.assert_frame_equal(got, whole.sort_values("id", ignore_index=True))
+
+    check(5 * HOUR)
+    assert kept.reads == 1
+    for h in (5, 6, 12, 20, 29):
+        check(h * HOUR)
+    assert kept.reads == 1
+    with store.begin() as conn:
+        writes.insert_events(conn, later)  # all after the horizon: nothing to look up again
+    for h in (31, 45):
+        check(h * HOUR)
+    assert kept.reads == 1
+    # A late event (a replay) before the kept horizon: a start of C, the last one before it.
+    last_start = max(
+        r["time_ns"]
+        for r in rows
+        if r["container_id"] == C and r["action"] == "start" and r["time_ns"] < 45 * HOUR
+    )
+    with store.begin() as conn:
+        writes.insert_events(conn, [ev(C, last_start + 1, "start")])
+    check(45 * HOUR)
+    assert kept.reads == 2
+    check(50 * HOUR)
+    check(40 * HOUR)  # backwards: looked up whole
+    assert kept.reads == 3

@@ -57,6 +57,9 @@ class StoreTotals:
         self._base = empty_totals()
         self._base_end_ns: int | None = None
         self._last = empty_totals()
+        # Each container's last events before the windows' look-back: kept, not looked up at
+        # every refresh (the base's fold and the tail start at the same point for minutes).
+        self._earlier = reads.LastEvents()
 
     def refresh(self) -> Snapshot:
         with self._lock:
@@ -81,10 +84,11 @@ class StoreTotals:
             self._last = totals
             return Snapshot(now, totals, health)
 
-    @staticmethod
-    def _window(conn: Connection, start_ns: int, end_ns: int) -> pd.DataFrame:
+    def _window(self, conn: Connection, start_ns: int, end_ns: int) -> pd.DataFrame:
         # The collector's own connection: this process writes the store (store.db.Reader).
-        history = reads.load_history(db.ConnectionReader(conn), start_ns, end_ns)
+        reader = db.ConnectionReader(conn)
+        earlier = self._earlier.before(reader, start_ns - reads.LOOKBACK_NS)
+        history = reads.load_history(reader, start_ns, end_ns, earlier=earlier)
         return container_totals(history, Window(start_ns, end_ns))
 
 
