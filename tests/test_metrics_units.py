@@ -219,6 +219,13 @@ def test_the_kept_text_is_generate_latests_whatever_changes(recorded: Engine) ->
     assert kept.rendered_samples == 0
     assert kept.render(changed.iloc[:0]) == generate_latest_of(ContainerCollector(changed.iloc[:0]))
     assert kept.render(rows) == full
+    # A render that fails half-way (an exit without its code: the exit families come last)
+    # over other label sets leaves the last one's lines to the next.
+    broken = rows.drop(index=[0]).reset_index(drop=True)
+    broken.loc[broken.index[broken["last_exit_ns"].notna()][:1], "last_exit_code"] = pd.NA
+    with pytest.raises(ValueError):
+        kept.render(broken)
+    assert kept.render(rows) == full
 
 
 def generate_latest_of(*collectors: object) -> bytes:

@@ -74,14 +74,19 @@ class ContainerText:
             before[:] = -1
             positions = {}
         self.rendered_samples = self.samples = 0
-        out = []
-        for f in self.families:
-            out.append(self._family(f, rows, labels, before))
-        self._positions = positions
+        kept: dict[str, _Kept] = {}
+        out = [self._family(f, rows, labels, before, kept) for f in self.families]
+        # Both at once: a render that failed half-way leaves the last one's whole.
+        self._kept, self._positions = kept, positions
         return b"".join(out)
 
     def _family(
-        self, f: Family, rows: pd.DataFrame, labels: list[list[str]], before: np.ndarray
+        self,
+        f: Family,
+        rows: pd.DataFrame,
+        labels: list[list[str]],
+        before: np.ndarray,
+        keep: dict[str, _Kept],
     ) -> bytes:
         header = self._headers[f.name]
         values, has = family_values(f, rows)
@@ -101,11 +106,10 @@ class ContainerText:
         self.samples += int(has.sum()) * per_row
         self.rendered_samples += int(has[changed].sum()) * per_row
         if new is None:  # not the layout described above: render the whole family, keep none
-            self._kept.pop(f.name, None)
             return _render(family_metric(f, rows, labels))
         for i, line in zip(changed.tolist(), new, strict=True):
             lines[i] = line
-        self._kept[f.name] = _Kept(values, has, lines)
+        keep[f.name] = _Kept(values, has, lines)
         return header + b"".join(lines.tolist())
 
     def _lines(
