@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from docktally.analytics.model import EVENT_COLUMNS
 from docktally.analytics.states import LIFECYCLE_KIND_ORDER
-from docktally.store import db, reads, writes
+from docktally.store import collection, db, reads, writes
 
 NS = 1_000_000_000
 HOUR = 3600 * NS
@@ -357,3 +357,21 @@ def test_kept_last_events_are_the_whole_lookups(store: Engine) -> None:
     check(50 * HOUR)
     check(40 * HOUR)  # backwards: looked up whole
     assert kept.reads == 3
+
+
+def test_each_hosts_newest_event_kept_is_the_whole_querys(store: Engine) -> None:
+    """collection.NewestEvents, as events arrive for known hosts (older and newer than their
+    newest) and a new host: the whole query's answer, from the events stored since."""
+    newest = collection.NewestEvents()
+    batches = [
+        [ev(A, 5 * HOUR, "start"), ev(B, 7 * HOUR, "start", host="h2")],
+        [],
+        [ev(A, 4 * HOUR, "die", exit_code=1), ev(B, 9 * HOUR, "exec_start: sh", host="h2")],
+        [ev(C, 1 * HOUR, "create", host="h3"), ev(A, 6 * HOUR, "start")],
+    ]
+    for rows in batches:
+        with store.begin() as conn:
+            writes.insert_events(conn, rows)
+        with store.connect() as conn:
+            assert newest.read(conn) == collection.last_event_ns_by_host(conn)
+    assert newest.by_host == {"h": 6 * HOUR, "h2": 9 * HOUR, "h3": 1 * HOUR}

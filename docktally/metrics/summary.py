@@ -60,6 +60,7 @@ class StoreTotals:
         # Each container's last events before the windows' look-back: kept, not looked up at
         # every refresh (the base's fold and the tail start at the same point for minutes).
         self._earlier = reads.LastEvents()
+        self._newest = collection.NewestEvents()  # each host's newest event, kept likewise
 
     def refresh(self) -> Snapshot:
         with self._lock:
@@ -68,7 +69,7 @@ class StoreTotals:
                 if self._base_end_ns is None:
                     first = collection.first_event_ns(conn)
                     if first is None:
-                        return Snapshot(now, empty_totals(), _health(conn))
+                        return Snapshot(now, empty_totals(), self._health(conn))
                     self._base_end_ns = first
                 fold_to = now - self.settle_ns
                 if fold_to - self._base_end_ns >= self.settle_ns:
@@ -79,10 +80,15 @@ class StoreTotals:
                     if now > self._base_end_ns
                     else empty_totals()
                 )
-                health = _health(conn)
+                health = self._health(conn)
             totals = never_backwards(self._last, combine(self._base, tail))
             self._last = totals
             return Snapshot(now, totals, health)
+
+    def _health(self, conn: Connection) -> StoreHealth:
+        return StoreHealth(
+            gaps=collection.gaps_by_host(conn), last_event_ns=self._newest.read(conn)
+        )
 
     def _window(self, conn: Connection, start_ns: int, end_ns: int) -> pd.DataFrame:
         # The collector's own connection: this process writes the store (store.db.Reader).
@@ -90,9 +96,3 @@ class StoreTotals:
         earlier = self._earlier.before(reader, start_ns - reads.LOOKBACK_NS)
         history = reads.load_history(reader, start_ns, end_ns, earlier=earlier)
         return container_totals(history, Window(start_ns, end_ns))
-
-
-def _health(conn: Connection) -> StoreHealth:
-    return StoreHealth(
-        gaps=collection.gaps_by_host(conn), last_event_ns=collection.last_event_ns_by_host(conn)
-    )
