@@ -4,7 +4,9 @@ dies is started again without anything enqueued twice."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 from sqlalchemy import Engine
 
@@ -57,3 +59,32 @@ def test_evaluations_run_in_the_worker_and_enqueue_what_an_evaluation_decides(
     finally:
         service.stop_worker()
     assert service._worker is None
+
+
+def policies(pid: int) -> dict[int, int]:
+    """Each thread of a process -> its scheduling policy (proc(5): stat's 41st field)."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        out[int(task.name)] = int(stat.rsplit(")", 1)[1].split()[38])
+    return out
+
+
+def test_the_worker_evaluates_at_idle_priority_and_writes_the_outbox_at_normal_priority(
+    store: Engine,
+) -> None:
+    config = parse_config(RULES.format(scope="container"))
+    world = World(store, 3)
+    for _ in range(12):
+        world.step(20)
+    service = AlertService(store, config, clock_ns=lambda: world.now, log=[].append)
+    try:
+        service.evaluate()
+        assert queued(store)  # the main thread wrote what the idle thread decided
+        assert service._worker is not None
+        pid = service._worker.pid
+        threads = policies(pid)
+        assert threads[pid] == os.SCHED_OTHER, threads  # the main thread: the outbox write
+        assert sorted(threads.values()).count(os.SCHED_IDLE) == 1, threads  # the evaluation
+    finally:
+        service.stop_worker()

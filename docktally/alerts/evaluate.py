@@ -147,6 +147,15 @@ class Evaluator:
 
     def evaluate(self, store: Engine, targets: Sequence[Target], now_ns: int) -> list[Decision]:
         """Decide and enqueue what is due at `now_ns`; returns the decisions made."""
+        decisions, rows = self.decide(store, targets, now_ns)
+        enqueue(store, rows)
+        return decisions
+
+    def decide(
+        self, store: Engine, targets: Sequence[Target], now_ns: int
+    ) -> tuple[list[Decision], list[dict[str, Any]]]:
+        """What is due at `now_ns`: the decisions, and their outbox rows (enqueue), read
+        only: the write is apart, so that it can run at another priority (alerts/worker.py)."""
         config = self.config
         window = Window(now_ns - config.lookback_ns, now_ns)
         horizon = window.start_ns - reads.LOOKBACK_NS
@@ -206,17 +215,23 @@ class Evaluator:
             self.cache.hosts = hosts
         self.analysed = len(refs)
         if warming and not (started and not self._unread):
-            return []  # a slice of the first read, or its last: decided from the next read
+            return [], []  # a slice of the first read, or its last: decided from the next read
         if not warming:
             self._tops.append((now_ns, top))
         incidents, spells = self.cache.inputs(now_ns, alerts, spans)
         decisions = decide(config, incidents, spells, mutes_of(maintenance), past, now_ns)
         if not decisions or not targets:
-            return decisions
-        with store.begin() as conn:
+            return decisions, []
+        with store.connect() as conn:
             decisions = _with_log_lines(conn, decisions)
-            outbox.enqueue(conn, outbox_rows(decisions, targets, config.dashboard))
-        return decisions
+        return decisions, outbox_rows(decisions, targets, config.dashboard)
+
+
+def enqueue(store: Engine, rows: Sequence[dict[str, Any]]) -> None:
+    """Decided messages into the outbox, in one short write transaction."""
+    if rows:
+        with store.begin() as conn:
+            outbox.enqueue(conn, rows)
 
 
 def _units(rows: pd.DataFrame) -> dict[str, str]:

@@ -6,8 +6,10 @@ commit, and what it allocates sets off the cyclic GC's full collections, which w
 of the process (the collector's and the evaluation cache's) with the GIL held, 0.2-0.8 s each
 on a loaded machine, 4-5 during the first read of a 100,000-event day (bench/README.md).
 
-Not niced, unlike the metrics child (cli/metrics.py): it writes the outbox, and a niced process
-that holds SQLite's write lock on a busy machine would hold the collector's writer back.
+The evaluation (reads and pandas) runs in a thread at SCHED_IDLE: only on CPU nobody else
+wants. Its outbox write stays in the main thread at normal priority, while the evaluation
+thread waits: a starved process that holds SQLite's write lock would hold the collector's
+writer back (a niced child did, bench/README.md), and only that write takes the lock.
 
 Protocol, pickles over stdin and stdout: first (store URL, Config), answered by None once the
 process is ready; then per evaluation the time to evaluate at (ns), answered by a Reply; stdin
@@ -21,12 +23,14 @@ import pickle
 import signal
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from docktally.alerts.delivery import targets
-from docktally.alerts.evaluate import Evaluator
+from docktally.alerts.evaluate import Evaluator, enqueue
 from docktally.alerts.rules import Config
+from docktally.priority import idle_priority
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ def serve(url: str, config: Config, requests: BinaryIO, replies: BinaryIO) -> No
     # events written meanwhile would count as read).
     pickle.dump(None, replies)
     replies.flush()
+    idle = ThreadPoolExecutor(1, "alerts evaluate", initializer=idle_priority)
     while True:
         try:
             now_ns = pickle.load(requests)
@@ -60,7 +65,8 @@ def serve(url: str, config: Config, requests: BinaryIO, replies: BinaryIO) -> No
         try:
             if store is None:  # a central database may be away at start: tried again
                 store = db.connect(url, migrate=False)
-            decisions = evaluator.evaluate(store, to, int(now_ns))
+            decisions, rows = idle.submit(evaluator.decide, store, to, int(now_ns)).result()
+            enqueue(store, rows)
             lines = tuple(f"{d.kind} {d.rule.name}: {d.key} on {d.host}" for d in decisions)
             reply = Reply(lines, len(decisions), evaluator.warming, time.process_time() - cpu)
         except Exception as exc:  # reported by the collector's side, which goes on
@@ -70,6 +76,7 @@ def serve(url: str, config: Config, requests: BinaryIO, replies: BinaryIO) -> No
             replies.flush()
         except BrokenPipeError:  # the collector is gone
             break
+    idle.shutdown()
 
 
 def _said(exc: BaseException) -> str:

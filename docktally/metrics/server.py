@@ -6,8 +6,6 @@ then when beside a collector, so it never waits on pandas."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 import threading
 import time
@@ -24,6 +22,7 @@ from docktally.metrics.collector import (
 from docktally.metrics.endpoint import Http, fetch, render
 from docktally.metrics.summary import StoreTotals
 from docktally.metrics.text import ContainerText
+from docktally.priority import idle_priority
 
 REFRESH_S = 15.0
 # A refresh may take at most this share of one core's time: big stores refresh less often.
@@ -122,11 +121,3 @@ class MetricsServer:
                 self._failed = said
             if self._stop.wait(max(self.refresh_s, self.last_refresh_cpu_s / REFRESH_SHARE)):
                 return
-
-
-def idle_priority() -> None:
-    """This thread runs only on CPU nobody else wants (Linux SCHED_IDLE): any other thread
-    that wakes, the collector's writer first, takes the core from it at once, where at nice 10
-    it could still finish its time slice first (bench/README.md, Metrics endpoint)."""
-    with contextlib.suppress(AttributeError, OSError):  # not Linux: nice 10 is all there is
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
