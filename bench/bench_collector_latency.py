@@ -16,11 +16,24 @@ With --alerts-history N, the run has two halves of --seconds each: the collector
 the collector with the alert threads that `docktally collect --notify` starts (default rules,
 a json:// target on a closed loopback port), evaluating over N generated events of the last
 day already in the database (another host's): each half's latency, side by side.
+
+With --rounds N (since 2026-12-06, session 7), the alerts run throughout, delivering to a real
+local HTTP receiver (tests/alert_receiver.py in a process of its own) through Apprise's json://
+target, and `--seconds` phases alternate N times in one run (the machine's load drifts), each
+arm's phase after the other's: A the alerts paused (neither evaluating nor sending: the
+collector alone), B evaluating and delivering as shipped (the worker's evaluation thread at
+SCHED_IDLE), C the same with that thread at normal priority (as before session 7). Besides the
+churners, `--flappers` containers crash three times (a crash loop fires), then stay up
+`--flap-up` seconds (past the default `stable`, so it is resolved), and so on, restarted by the
+engine. The alerts' first read (of --alerts-history events, if any) is done before the phases.
+Per phase: p50/p99, messages decided and sent, CPU seconds of the worker, of the delivery
+thread (in the collector's process) and of the collector's process, and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -31,12 +44,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from bench.generate import write_file
 from docktally.alerts.rules import default_config
 from docktally.alerts.service import AlertService
 from docktally.cli import main as cli
 from docktally.collector.runner import Collector
 from docktally.store import db
+from tests.alert_receiver import free_port
 from tests.private_engine import IMAGE, PrivateEngine
 
 # Churners run in their own processes, so their client work does not share the collector's GIL.
@@ -52,6 +68,27 @@ while True:
 """
 
 
+# The receiver in its own process: its HTTP handling does not share the collector's GIL.
+RECEIVE = """
+import sys, time
+from tests.alert_receiver import Receiver
+Receiver(int(sys.argv[1])).start()
+print("ready", flush=True)
+time.sleep(1e9)
+"""
+
+# Crashes (exit 3) three times in a row, then stays up: a crash loop that fires, then is
+# resolved once it has been up `stable`; the engine restarts it (restart policy always).
+FLAP = (
+    "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; "
+    'echo "boom $n"; if [ $((n % 4)) -ne 0 ]; then exit 3; fi; sleep {up}'
+)
+
+# The phases of a round: the alerts paused; evaluating (at SCHED_IDLE) and delivering; the
+# same with the evaluation thread at normal priority.
+ARMS = ("A no alerts", "B alerts", "C alerts, eval normal")
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -63,6 +100,9 @@ def main() -> None:
     ap.add_argument("--churners", type=int, default=3)
     ap.add_argument("--db", default=None)
     ap.add_argument("--alerts-history", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=0, help="alternated A/B/C phases (see above)")
+    ap.add_argument("--flappers", type=int, default=2)
+    ap.add_argument("--flap-up", type=float, default=70.0)
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="dktbench")
     url = args.db or f"sqlite:///{tmp}/bench.db"
@@ -84,6 +124,12 @@ def main() -> None:
         day_ago = time.time_ns() - 86_400 * 10**9
         write_file(history, events=args.alerts_history, containers=1000, days=1, start_ns=day_ago)
         assert cli(["import", "--db", url, "--host", "history", str(history)]) == 0
+    if args.rounds:
+        try:
+            phases(args, url, eng)
+        finally:
+            eng.destroy()
+        return
     try:
         store = db.connect(url)
         stop_collector = threading.Event()
@@ -168,6 +214,149 @@ def main() -> None:
         f"p99 {pct(latencies_ms, 99):.1f}  max {max(latencies_ms):.1f}"
     )
     print("target p99 <= 250 ms:", "PASS" if pct(latencies_ms, 99) <= 250 else "FAIL")
+
+
+def cpu_s(pid: int, tid: int | None = None) -> float:
+    """A process's (or one of its threads') user + system CPU seconds so far (proc(5))."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_thread(pid: int) -> int | None:
+    """The worker's evaluation thread: the one at SCHED_IDLE (alerts/worker.py)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if os.sched_getscheduler(int(task.name)) == os.SCHED_IDLE:
+            return int(task.name)
+    return None
+
+
+def outbox_counts(store: Any, since_ns: int) -> tuple[int, int]:
+    """Messages decided since `since_ns`, and messages sent since then."""
+    with store.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT SUM(CASE WHEN created_ns >= :t THEN 1 ELSE 0 END), "
+                "SUM(CASE WHEN sent_ns >= :t THEN 1 ELSE 0 END) FROM alert_outbox"
+            ),
+            {"t": since_ns},
+        ).one()
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
+    """The collector, the churn and the alerts (delivering to a local receiver) throughout; the
+    ARMS' phases in turn, `args.rounds` times."""
+    port = free_port()
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", RECEIVE, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+    phase: list[list[float]] = [[]]
+
+    def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
+        phase[-1].extend((committed_ns - int(r["time_ns"])) / 1e6 for r in rows)
+
+    store = db.connect(url)
+    stop = threading.Event()
+    col = Collector(store=store, engine_url=eng.url, on_commit=on_commit, log=print)
+    runner = threading.Thread(target=col.run, args=(stop,), daemon=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    threads: list[threading.Thread] = []
+    service = AlertService(store, default_config([f"json://127.0.0.1:{port}/"]), log=lambda _: None)
+    # Paused (arm A): the evaluation thread does not ask the worker, the delivery thread does
+    # not send (it still looks at when the next message is due, once a second at most).
+    paused = threading.Event()
+    deliver_cpu = [0.0]
+    evaluate, send_due = service.evaluate, service.deliverer.send_due
+
+    def gated_evaluate() -> None:
+        if not paused.is_set():
+            evaluate()
+
+    def gated_send_due() -> int:
+        if paused.is_set():
+            return 0
+        cpu = time.thread_time()
+        try:
+            return send_due()
+        finally:
+            deliver_cpu[0] += time.thread_time() - cpu
+
+    service.evaluate = gated_evaluate  # type: ignore[method-assign]
+    service.deliverer.send_due = gated_send_due  # type: ignore[method-assign]
+    try:
+        runner.start()
+        while col.sessions < 1:
+            time.sleep(0.05)
+        for i in range(args.flappers):
+            eng.run(
+                "sh",
+                "-c",
+                FLAP.format(up=args.flap_up),
+                name=f"flapper-{i}",
+                restart_policy={"Name": "always"},
+            )
+        procs = [
+            subprocess.Popen([sys.executable, "-c", CHURN, eng.url, IMAGE])
+            for _ in range(args.churners)
+        ]
+        warm = time.time_ns()
+        threads = service.start(stop)
+        while service.warming or service.evaluations < 3 or service._worker is None:
+            time.sleep(0.2)
+        worker = service._worker.pid
+        tid = idle_thread(worker)
+        assert tid is not None
+        print(
+            f"warm-up (the alerts' first read, then 2 evaluations): {len(phase[-1])} events, "
+            f"p99 {pct(phase[-1], 99):.0f} ms; worker CPU {cpu_s(worker):.2f} s; "
+            f"{outbox_counts(store, warm)[0]} messages decided",
+            flush=True,
+        )
+        lat: dict[str, list[float]] = {arm: [] for arm in ARMS}
+        for i in range(args.rounds * len(ARMS)):
+            arm = ARMS[i % len(ARMS)]
+            if arm == "A no alerts":
+                paused.set()
+            else:
+                policy = os.SCHED_IDLE if arm == "B alerts" else os.SCHED_OTHER
+                os.sched_setscheduler(tid, policy, os.sched_param(0))
+                paused.clear()
+            began = time.time_ns()
+            phase.append([])
+            load0, w0, own0 = os.getloadavg()[0], cpu_s(worker), time.process_time()
+            d0 = deliver_cpu[0]
+            time.sleep(args.seconds)
+            values = list(phase[-1])
+            decided, sent = outbox_counts(store, began)
+            lat[arm] += values
+            print(
+                f"{arm:<22}: p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f} ms, "
+                f"{len(values)} events; messages decided {decided}, sent {sent}; CPU s: worker "
+                f"{cpu_s(worker) - w0:.2f}, delivery {deliver_cpu[0] - d0:.2f}, collector "
+                f"process {time.process_time() - own0:.2f}; load "
+                f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+        for arm in ARMS:
+            v = lat[arm]
+            print(
+                f"event-to-commit {arm}: p50 {pct(v, 50):.0f} ms, p95 {pct(v, 95):.0f} ms, "
+                f"p99 {pct(v, 99):.0f} ms, max {max(v):.0f} ms over {len(v)} events"
+            )
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait()
+        runner.join(10)
+        receiver.terminate()
+        receiver.wait()
+        store.dispose()
 
 
 def report(what: str, values: list[float], seconds: float) -> None:
