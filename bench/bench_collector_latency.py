@@ -20,14 +20,14 @@ day already in the database (another host's): each half's latency, side by side.
 With --rounds N (since 2026-12-06, session 7), the alerts run throughout, delivering to a real
 local HTTP receiver (tests/alert_receiver.py in a process of its own) through Apprise's json://
 target, and `--seconds` phases alternate N times in one run (the machine's load drifts), each
-arm's phase after the other's: A the alerts paused (neither evaluating nor sending: the
+arm's phase after the other's: A the alerts paused (neither deciding nor, then, sending: the
 collector alone), B evaluating and delivering as shipped (the worker's evaluation thread at
 SCHED_IDLE), C the same with that thread at normal priority (as before session 7). Besides the
 churners, `--flappers` containers crash three times (a crash loop fires), then stay up
 `--flap-up` seconds (past the default `stable`, so it is resolved), and so on, restarted by the
 engine. The alerts' first read (of --alerts-history events, if any) is done before the phases.
-Per phase: p50/p99, messages decided and sent, CPU seconds of the worker, of the delivery
-thread (in the collector's process) and of the collector's process, and the load average.
+Per phase: p50/p99, messages decided and sent, CPU seconds of the worker (of which its
+delivery thread's) and of the collector's process, and the load average.
 """
 
 from __future__ import annotations
@@ -231,6 +231,15 @@ def idle_thread(pid: int) -> int | None:
     return None
 
 
+def delivery_cpu(pid: int, idle: int) -> float:
+    """The worker's CPU seconds but its main thread's and its evaluation thread's: delivery."""
+    return sum(
+        cpu_s(pid, int(t.name))
+        for t in Path(f"/proc/{pid}/task").iterdir()
+        if int(t.name) not in (pid, idle)
+    )
+
+
 def outbox_counts(store: Any, since_ns: int) -> tuple[int, int]:
     """Messages decided since `since_ns`, and messages sent since then."""
     with store.connect() as conn:
@@ -264,27 +273,17 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     threads: list[threading.Thread] = []
     service = AlertService(store, default_config([f"json://127.0.0.1:{port}/"]), log=lambda _: None)
-    # Paused (arm A): the evaluation thread does not ask the worker, the delivery thread does
-    # not send (it still looks at when the next message is due, once a second at most).
+    # Paused (arm A): the evaluation thread does not ask the worker, so nothing new is decided
+    # nor sent (the worker's delivery thread still looks at when the next message is due, once
+    # a second at most).
     paused = threading.Event()
-    deliver_cpu = [0.0]
-    evaluate, send_due = service.evaluate, service.deliverer.send_due
+    evaluate = service.evaluate
 
     def gated_evaluate() -> None:
         if not paused.is_set():
             evaluate()
 
-    def gated_send_due() -> int:
-        if paused.is_set():
-            return 0
-        cpu = time.thread_time()
-        try:
-            return send_due()
-        finally:
-            deliver_cpu[0] += time.thread_time() - cpu
-
     service.evaluate = gated_evaluate  # type: ignore[method-assign]
-    service.deliverer.send_due = gated_send_due  # type: ignore[method-assign]
     try:
         runner.start()
         while col.sessions < 1:
@@ -326,7 +325,7 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
             began = time.time_ns()
             phase.append([])
             load0, w0, own0 = os.getloadavg()[0], cpu_s(worker), time.process_time()
-            d0 = deliver_cpu[0]
+            d0 = delivery_cpu(worker, tid)
             time.sleep(args.seconds)
             values = list(phase[-1])
             decided, sent = outbox_counts(store, began)
@@ -334,8 +333,8 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
             print(
                 f"{arm:<22}: p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f} ms, "
                 f"{len(values)} events; messages decided {decided}, sent {sent}; CPU s: worker "
-                f"{cpu_s(worker) - w0:.2f}, delivery {deliver_cpu[0] - d0:.2f}, collector "
-                f"process {time.process_time() - own0:.2f}; load "
+                f"{cpu_s(worker) - w0:.2f} (delivery {delivery_cpu(worker, tid) - d0:.2f}), "
+                f"collector process {time.process_time() - own0:.2f}; load "
                 f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
                 flush=True,
             )

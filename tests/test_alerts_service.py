@@ -5,6 +5,7 @@ dies is started again without anything enqueued twice."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from sqlalchemy import Engine
 
 from docktally.alerts.rules import parse_config
 from docktally.alerts.service import AlertService
+from tests.alert_receiver import Receiver, free_port
 from tests.test_alerts_incremental import RULES, World, plain
+from tests.test_alerts_live import wait_until
 
 
 def queued(store: Engine) -> list[str]:
@@ -88,3 +91,36 @@ def test_the_worker_evaluates_at_idle_priority_and_writes_the_outbox_at_normal_p
         assert sorted(threads.values()).count(os.SCHED_IDLE) == 1, threads  # the evaluation
     finally:
         service.stop_worker()
+
+
+def test_the_worker_delivers_and_its_delivery_log_reaches_the_collectors_log(
+    store: Engine,
+) -> None:
+    port = free_port()
+    # The world's messages are months old: not given up, retried at once.
+    retries = '[delivery]\ngive_up_after = "1000d"\nretry_min = "200ms"\nretry_max = "500ms"\n'
+    config = parse_config(RULES.format(scope="container").replace(":9/", f":{port}/") + retries)
+    world = World(store, 3)
+    for _ in range(12):
+        world.step(20)
+    expected = plain(store, config, world.now)
+    assert expected
+    lines: list[str] = []
+    service = AlertService(store, config, clock_ns=lambda: world.now, log=lines.append)
+    stop = threading.Event()
+    threads = service.start(stop)
+    receiver = Receiver(port)
+    try:
+        # Nobody listening: the worker's failed attempt is said in this process's log.
+        wait_until(lambda: any("(retry 2 later)" in ln for ln in lines), 30, "a failed attempt")
+        receiver.start()
+        wait_until(lambda: len(receiver.messages) == len(expected), 60, "every message")
+        # Sent by the worker: no thread of this process sends (Apprise's work would hold the
+        # collector's GIL).
+        assert [t.name for t in threading.enumerate() if "deliver" in t.name] == []
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+        receiver.stop()
+    assert len(receiver.messages) == len(expected)  # each once

@@ -1,7 +1,7 @@
 """The alerts beside a collector: an evaluation thread that has the alerts' worker process
-(alerts/worker.py) decide every `evaluate_every`, and a delivery thread that sends. Neither
-touches the collector's threads or connections, and the evaluations' work is not done in the
-collector's process."""
+(alerts/worker.py) decide every `evaluate_every`; the worker also sends (delivery). Neither
+touches the collector's threads or connections, and the alerts' work, evaluating and sending,
+is not done in the collector's process: it hands over the time and logs what it hears."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
-from docktally.alerts.delivery import Deliverer, targets
+from docktally.alerts.delivery import targets
 from docktally.alerts.rules import Config
 from docktally.alerts.worker import Reply
 
@@ -39,7 +39,8 @@ class AlertService:
         self.targets = targets(config.targets)
         self.clock_ns = clock_ns
         self.log = log
-        self.deliverer = Deliverer(store, self.targets, config.delivery, clock_ns=clock_ns, log=log)
+        # Whether the worker sends: from start(); an evaluate() alone (tests) only decides.
+        self.deliver = False
         self.evaluations = 0
         self.warming = True  # the worker's first read of every container is still to come
         self.cpu_s = 0.0  # the last evaluation's CPU time, in the worker
@@ -60,7 +61,7 @@ class AlertService:
         url = self.store.url.render_as_string(hide_password=False)
         self._worker = w
         try:
-            pickle.dump((url, self.config), w.stdin)
+            pickle.dump((url, self.config, self.deliver), w.stdin)
             w.stdin.flush()
             pickle.load(w.stdout)  # ready (imports done, the store opened)
         except (OSError, EOFError) as exc:
@@ -81,12 +82,12 @@ class AlertService:
             raise RuntimeError(f"the alerts' worker process ended (exit {w.wait()})") from exc
         self.evaluations += 1
         self.warming, self.cpu_s = reply.warming, reply.cpu_s
+        for line in reply.said:
+            self.log(line)
         if reply.error is not None:
             raise RuntimeError(reply.error)
         for line in reply.lines:
             self.log(f"docktally alerts: {line}")
-        if reply.decided:
-            self.deliverer.wake.set()
 
     def stop_worker(self) -> None:
         w, self._worker = self._worker, None
@@ -116,14 +117,9 @@ class AlertService:
             self.stop_worker()
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
-        threads = [
-            threading.Thread(
-                target=self._evaluate_loop, args=(stop,), name="alerts evaluate", daemon=True
-            ),
-            threading.Thread(
-                target=self.deliverer.run, args=(stop,), name="alerts deliver", daemon=True
-            ),
-        ]
-        for t in threads:
-            t.start()
-        return threads
+        self.deliver = True
+        t = threading.Thread(
+            target=self._evaluate_loop, args=(stop,), name="alerts evaluate", daemon=True
+        )
+        t.start()
+        return [t]
