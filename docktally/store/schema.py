@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 # Stable constraint names, so migrations and `alembic check` agree on every backend.
@@ -277,6 +278,8 @@ day_summaries = Table(
     Column("service", String(512)),
     Column("image", String(512)),
     *(Column(name, BigInteger, nullable=False) for name in DAY_SUMS),
+    # The rare lead days (a container's first), found without the year's rows.
+    Index(None, "day_ns", sqlite_where=text("lead = 1"), postgresql_where=text("lead = 1")),
 )
 
 # The sparse parts: downtime and planned time by cause, failures by exit code.
@@ -324,4 +327,69 @@ summary_days = Table(
     Column("dirty", Boolean, nullable=False, default=False),
     # The hosts whose containers the day's timeline held, "\n"-joined (the report's fleet count).
     Column("hosts", Text, nullable=False),
+)
+
+# Per calendar month (UTC), its days' rows summed, so that a report over months reads one row
+# per container and month. Kept by store.summaries.write_months whenever a day of the month is
+# written; a month row is used only while every day of the month is built and clean and none
+# was built after it (summary_months.built_ns: its days' latest). Summed as the days' except:
+# day_ns is the container's first day in the month, the descriptors its last day's; failures
+# open at a day's end that recover later in the month are counted recovered (ttr_n, ttr_ns),
+# open_n/open_ns are those still open at the month's end (open_ns from day_ns), rec_ns the
+# month's first recovery; a service's edge columns are its first day's and the month's last's.
+MONTH_SUMS = tuple(n for n in DAY_SUMS if n != "lead")
+
+month_summaries = Table(
+    "month_summaries",
+    metadata,
+    Column("month_ns", BigInteger, primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    Column("day_ns", BigInteger, nullable=False),
+    Column("container", String(255)),
+    Column("service", String(512)),
+    Column("image", String(512)),
+    *(Column(name, BigInteger, nullable=False) for name in MONTH_SUMS),
+)
+
+month_summary_details = Table(
+    "month_summary_details",
+    metadata,
+    Column("month_ns", BigInteger, primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("container_id", String(64), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("code", BigInteger, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+month_service_summaries = Table(
+    "month_service_summaries",
+    metadata,
+    Column("month_ns", BigInteger, primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("service", String(512), primary_key=True),
+    Column("day_ns", BigInteger, nullable=False),
+    *(Column(name, BigInteger, nullable=False) for name in SERVICE_DAY_SUMS),
+)
+
+month_service_details = Table(
+    "month_service_details",
+    metadata,
+    Column("month_ns", BigInteger, primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("host", String(255), primary_key=True),
+    Column("service", String(512), primary_key=True),
+    Column("part", Integer, primary_key=True),
+    Column("code", BigInteger, primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+summary_months = Table(
+    "summary_months",
+    metadata,
+    Column("month_ns", BigInteger, primary_key=True),
+    # The latest built_ns of its days when it was summed (summary_days.built_ns).
+    Column("built_ns", BigInteger, nullable=False),
 )

@@ -10,7 +10,10 @@ report's own window start does (reads.load_events).
 
 from __future__ import annotations
 
+import calendar
+from bisect import bisect_right
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +44,7 @@ if TYPE_CHECKING:  # a report reads the summaries without loading SQLAlchemy (te
     from docktally.store.db import Reader
 
 CHUNK_DAYS = 31
+NS = 1_000_000_000
 # Events read before a piece of the window, for the state each container carries into it: a
 # day more than the report's own hour (reads.LOOKBACK_NS), so that a crash's cause and the
 # state after a stop come from their events, not from the last one alone.
@@ -53,6 +57,16 @@ SERVICE_SUM_COLUMNS = [c for c in SUM_COLUMNS if c != "lead"] + EDGE_COLUMNS
 
 def _day(t: int) -> int:
     return (int(t) // DAY_NS) * DAY_NS
+
+
+def month_of(t_ns: int) -> tuple[int, int]:
+    """[start, end) of the UTC calendar month holding t_ns."""
+    d = datetime.fromtimestamp(int(t_ns) // NS, UTC).date().replace(day=1)
+    e = d.replace(year=d.year + 1, month=1) if d.month == 12 else d.replace(month=d.month + 1)
+    return (
+        calendar.timegm(d.timetuple()) * NS,
+        calendar.timegm(e.timetuple()) * NS,
+    )
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -104,6 +118,8 @@ def refresh(
         parts = build(reader, start, end)
         with engine.begin() as conn:
             write_days(conn, parts, start, end, now_ns)
+    with engine.begin() as conn:
+        write_months(conn, months_to_build(reader))
     return runs
 
 
@@ -131,6 +147,8 @@ def refresh_store(engine: Engine, now_ns: int, wait: bool = False) -> list[tuple
             with engine.begin() as conn:
                 write_days(conn, parts, start, end, now_ns)
             runs.append((start, end))
+        with engine.begin() as conn:
+            write_months(conn, months_to_build(db.ConnectionReader(conn)))
         return runs
     # One builder at a time in a fleet: the collectors of 200 hosts would otherwise each build
     # the same days against the central database, all but one for nothing. A session lock: it
@@ -152,6 +170,9 @@ def refresh_store(engine: Engine, now_ns: int, wait: bool = False) -> list[tuple
                     except IntegrityError:  # written meanwhile by an older release's builder
                         continue
                     runs.append((start, end))
+                # The months of days built before the month rows existed.
+                with engine.begin() as conn:
+                    write_months(conn, months_to_build(reader))
         finally:
             lock.exec_driver_sql(f"SELECT pg_advisory_unlock({BUILD_LOCK})")
             lock.commit()
@@ -196,6 +217,131 @@ def write_days(conn: Connection, parts: Parts, start: int, end: int, now_ns: int
             for d in range(start, end, DAY_NS)
         ],
     )
+    write_months(conn, sorted({month_of(d)[0] for d in range(start, end, DAY_NS)}))
+
+
+# --- months ------------------------------------------------------------------------------------
+# A month's rows (schema.month_summaries) sum its days' in SQL, in the transaction that wrote
+# the days. The days' open failures that recover later in the month are counted recovered
+# there: `nxt`, a day's next recovery in the month, is the recovery of the failures open at its
+# end (analytics.daily._recovered_later does the same across the pieces it reads).
+
+_NEXT_RECOVERY = (
+    "min(CASE WHEN rec_ns >= 0 THEN rec_ns END) OVER (PARTITION BY {key} ORDER BY day_ns "
+    "ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)"
+)
+_MONTH_SUMS = {
+    "day_ns": "min(day_ns)",
+    "real": "max(real)",
+    "stop_max_ns": "max(stop_max_ns)",
+    "rec_ns": "coalesce(min(CASE WHEN rec_ns >= 0 THEN rec_ns END), -1)",
+    "ttr_ns": "sum(ttr_ns + CASE WHEN nxt IS NULL THEN 0 "
+    "ELSE open_n * (nxt - day_ns) - open_ns END)",
+    "ttr_n": "sum(ttr_n + CASE WHEN nxt IS NULL THEN 0 ELSE open_n END)",
+    "open_n": "sum(CASE WHEN nxt IS NULL THEN open_n ELSE 0 END)",
+    # From the first day's start (the month row's day_ns).
+    "open_ns": "sum(CASE WHEN nxt IS NULL THEN open_ns + open_n * (day_ns - d0) ELSE 0 END)",
+    # A service's failure at its first day's start, with its time to recover in the month.
+    "first_fail": "sum(CASE WHEN day_ns = d0 THEN first_fail ELSE 0 END)",
+    "first_ttr_ns": "sum(CASE WHEN day_ns <> d0 THEN 0 WHEN first_fail > 0 AND first_ttr_ns < 0 "
+    "AND nxt IS NOT NULL THEN nxt - day_ns ELSE first_ttr_ns END)",
+    # Those recovered at the month's end: its last day's.
+    "end_rec_n": "sum(CASE WHEN day_ns = {last} THEN end_rec_n ELSE 0 END)",
+    "end_rec_ns": "sum(CASE WHEN day_ns = {last} THEN end_rec_ns ELSE 0 END)",
+    **{c: f"max(CASE WHEN day_ns = d1 THEN {c} END)" for c in DESCRIPTORS},  # its last day's
+}
+
+
+def _month_sql(month: Any, key: list[str], start: int, end: int) -> str:
+    """INSERT the month [start, end)'s rows of the month table `month` from its day table's."""
+    day_table = month.name.replace("month_", "day_", 1)
+    keys = ", ".join(key)
+    cols = [c.name for c in month.columns if c.name != "month_ns" and c.name not in key]
+    if month.name.endswith("details"):
+        sums = ", ".join(f"sum({c})" for c in cols)
+        source = f"{day_table} WHERE day_ns >= {start} AND day_ns < {end}"
+    else:
+        last = end - DAY_NS
+        sums = ", ".join(_MONTH_SUMS.get(c, "sum({c})").format(c=c, last=last) for c in cols)
+        source = (
+            f"(SELECT *, {_NEXT_RECOVERY.format(key=keys)} AS nxt, "
+            f"min(day_ns) OVER (PARTITION BY {keys}) AS d0, "
+            f"max(day_ns) OVER (PARTITION BY {keys}) AS d1 "
+            f"FROM {day_table} WHERE day_ns >= {start} AND day_ns < {end}) d"
+        )
+    return (
+        f"INSERT INTO {month.name} (month_ns, {keys}, {', '.join(cols)}) "
+        f"SELECT {start}, {keys}, {sums} FROM {source} GROUP BY {keys}"
+    )
+
+
+def write_months(conn: Connection, months: Sequence[int]) -> None:
+    """Sum the days of each month into its month rows; a month with a day not built or dirty
+    gets none (reads take its days)."""
+    from sqlalchemy import delete, insert, select, text
+
+    from docktally.store.schema import (
+        month_service_details,
+        month_service_summaries,
+        month_summaries,
+        month_summary_details,
+        summary_days,
+        summary_months,
+    )
+
+    tables = (
+        (month_summaries, ["host", "container_id"]),
+        (month_summary_details, ["host", "container_id", "part", "code"]),
+        (month_service_summaries, ["scope", "host", "service"]),
+        (month_service_details, ["scope", "host", "service", "part", "code"]),
+    )
+    for m in months:
+        start, end = month_of(m)
+        for table, _ in tables:
+            conn.execute(delete(table).where(table.c.month_ns == start))
+        conn.execute(delete(summary_months).where(summary_months.c.month_ns == start))
+        built = conn.execute(
+            select(summary_days.c.built_ns).where(
+                summary_days.c.day_ns >= start,
+                summary_days.c.day_ns < end,
+                summary_days.c.dirty.is_(False),
+            )
+        ).all()
+        if len(built) < (end - start) // DAY_NS:
+            continue
+        for table, key in tables:
+            conn.execute(text(_month_sql(table, key, start, end)))
+        latest = max(int(b) for (b,) in built)
+        conn.execute(insert(summary_months).values(month_ns=start, built_ns=latest))
+
+
+def _pairs(t: Any) -> dict[int, int]:
+    return {
+        int(a): int(b)
+        for a, b in zip(t.column(0).to_pylist(), t.column(1).to_pylist(), strict=True)
+    }
+
+
+def _latest_built(days: dict[int, int]) -> dict[int, int]:
+    """Per month: the latest built_ns of these days (day -> built_ns)."""
+    out: dict[int, int] = {}
+    for d, b in days.items():
+        m = month_of(d)[0]
+        out[m] = max(out.get(m, b), b)
+    return out
+
+
+def months_to_build(reader: Reader) -> list[int]:
+    """The months whose days are all built and clean and whose rows are missing or older than a
+    day's (the days built before the month rows existed, or again without them)."""
+    days = reader.table("SELECT day_ns, built_ns FROM summary_days WHERE NOT dirty")
+    clean = _pairs(days)
+    summed = _pairs(reader.table("SELECT month_ns, built_ns FROM summary_months"))
+    return [
+        m
+        for m, latest in sorted(_latest_built(clean).items())
+        if summed.get(m, -1) < latest and all(d in clean for d in range(m, month_of(m)[1], DAY_NS))
+    ]
 
 
 def _insert(conn: Connection, table: Any, frame: pd.DataFrame) -> None:
@@ -245,15 +391,103 @@ def fresh_days(reader: Reader, start_ns: int, end_ns: int) -> dict[int, list[str
     }
 
 
-def _buckets(days: list[int], periods: list[tuple[int, int]]) -> str:
-    """A subquery of (ps, pe) rows: the periods, or one bucket for all the days."""
-    spans = periods or [(days[0], days[-1] + DAY_NS)]
-    return " UNION ALL ".join(f"SELECT {int(s)} AS ps, {int(e)} AS pe" for s, e in spans)
+def whole_months(
+    reader: Reader, days: list[int], window: Window, periods: list[tuple[int, int]]
+) -> list[int]:
+    """The months to read from their month rows: inside the window, not cut by a period, every
+    day built and clean (in `days`) and their rows summed after the last of them was built."""
+    cuts = [s for s, _ in periods[1:]]
+    have = set(days)
+    candidates = [
+        m
+        for m, e in sorted({month_of(d) for d in days})
+        if window.start_ns <= m and e <= window.end_ns and not any(m < c < e for c in cuts)
+        and all(d in have for d in range(m, e, DAY_NS))
+    ]  # fmt: skip
+    if not candidates:
+        return []
+    built = reader.table(
+        f"SELECT day_ns, built_ns FROM summary_days WHERE day_ns >= {candidates[0]} "
+        f"AND day_ns < {month_of(candidates[-1])[1]}"
+    )
+    latest = _latest_built(_pairs(built))
+    summed = _pairs(
+        reader.table(
+            f"SELECT month_ns, built_ns FROM summary_months WHERE month_ns IN {_ints(candidates)}"
+        )
+    )
+    return [m for m in candidates if summed.get(m, -1) >= latest[m]]
+
+
+def _ints(values: Sequence[int]) -> str:
+    return "(" + ", ".join(str(int(v)) for v in values) + ")"
+
+
+def _bucket(window: Window, periods: list[tuple[int, int]]) -> str:
+    """JOIN p: the period start p.ps of each row of s by its day_ns (a day, a month's first day
+    or month_ns), one for the window without periods. By each day's, an equality the database
+    hashes: a range join rescanned the rows once per period."""
+    if not periods:
+        return f"CROSS JOIN (SELECT {int(window.start_ns)} AS ps) p"
+    starts = [int(ps) for ps, _ in periods]
+    first = -(-int(window.start_ns) // DAY_NS) * DAY_NS  # the window's first midnight
+    pairs = ", ".join(
+        f"({d}, {starts[max(bisect_right(starts, d) - 1, 0)]})"
+        for d in range(first, int(window.end_ns), DAY_NS)
+    )
+    return f"JOIN (SELECT column1 AS d, column2 AS ps FROM (VALUES {pairs}) v) p ON s.day_ns = p.d"
+
+
+def _union(
+    table: str,
+    days: list[int],
+    months: list[int],
+    day_columns: str,
+    month_columns: str,
+    where: str = "",
+) -> str:
+    """The rows of `days` from day_<table> and of `months` from month_<table>, as one SELECT
+    (`where`: more conditions on both, each starting with AND)."""
+    selects = []
+    if days:
+        selects.append(
+            f"SELECT {day_columns} FROM day_{table} WHERE day_ns IN {_ints(days)}{where}"
+        )
+    if months:
+        selects.append(
+            f"SELECT {month_columns} FROM month_{table} WHERE month_ns IN {_ints(months)}{where}"
+        )
+    return " UNION ALL ".join(selects)
+
+
+def _opens_sql(union: str, key: str, open_n: str = "u.open_n") -> str:
+    """The rows with an open failure or a recovery, of the containers (or services) with an
+    open failure: those the recovery of open failures needs (analytics.daily.opens_of)."""
+    return (
+        f"WITH u AS ({union}) SELECT u.host, u.{key} AS container_id, u.day_ns AS start_ns, "
+        f"{open_n} AS open_n, u.open_ns, u.rec_ns FROM u WHERE (u.open_n > 0 OR u.rec_ns >= 0) "
+        f"AND (u.host, u.{key}) IN (SELECT host, {key} FROM u WHERE open_n > 0)"
+    )
+
+
+SUMMED = [*STATE_SUMS, "real", *COUNT_SUMS, "stop_max_ns"]
+
+
+def _sums(adjust: dict[str, str] | None = None) -> str:
+    """SUMMED summed over s's rows (real and stop_max_ns: the max), less `adjust`'s."""
+    adjust = adjust or {}
+    return ", ".join(
+        f"CAST(max(s.{c}) AS BIGINT) AS {c}" if c in ("real", "stop_max_ns")
+        else f"CAST(sum(s.{c} - ({adjust[c]})) AS BIGINT) AS {c}" if c in adjust
+        else f"CAST(sum(s.{c}) AS BIGINT) AS {c}"
+        for c in SUMMED
+    )  # fmt: skip
 
 
 def load_service_parts(
     reader: Reader,
     days: list[int],
+    months: list[int],
     periods: list[tuple[int, int]],
     scope: str,
     host: str | None,
@@ -263,35 +497,37 @@ def load_service_parts(
     window's edges taken out as the report does (analytics.daily's EDGE_COLUMNS): one at the
     window's first day's start is not the report's; one recovered at its last day's end is
     open. The rows' first_fail is 0 (done here)."""
-    if not days:
+    if not days and not months:
         p = Parts.empty()
         p.rows = pd.DataFrame({c: pd.Series(dtype=object) for c in SERVICE_ROW_COLUMNS})
         return p
     ws, last = int(window.start_ns), int(window.end_ns) - DAY_NS
-    in_days = f"s.day_ns IN ({', '.join(str(int(d)) for d in days)}) AND s.scope = '{scope}'"
-    where = in_days + (" AND s.host = $1" if host else "")
+    where = f" AND scope = '{scope}'" + (" AND host = $1" if host else "")
     params: tuple[Any, ...] = (host,) if host else ()
-    bucket = f"JOIN ({_buckets(days, periods)}) p ON s.day_ns >= p.ps AND s.day_ns < p.pe"
-    first = f"s.day_ns = {ws} AND s.first_fail > 0"
-    adjust = {
-        "failures": f"CASE WHEN {first} THEN s.first_fail ELSE 0 END",
-        "ttr_n": f"CASE WHEN {first} AND s.first_ttr_ns >= 0 THEN 1 ELSE 0 END"
-        f" + CASE WHEN s.day_ns = {last} THEN s.end_rec_n ELSE 0 END",
-        "ttr_ns": f"CASE WHEN {first} AND s.first_ttr_ns >= 0 THEN s.first_ttr_ns ELSE 0 END"
-        f" + CASE WHEN s.day_ns = {last} THEN s.end_rec_ns ELSE 0 END",
-        "open_n": f"CASE WHEN {first} AND s.first_ttr_ns < 0 THEN 1 ELSE 0 END",
-    }
-    sums = ", ".join(
-        f"CAST(max(s.{c}) AS BIGINT) AS {c}" if c in ("real", "stop_max_ns")
-        else f"CAST(sum(s.{c} - ({adjust[c]})) AS BIGINT) AS {c}" if c in adjust
-        else f"CAST(sum(s.{c}) AS BIGINT) AS {c}"
-        for c in [*STATE_SUMS, "real", *COUNT_SUMS, "stop_max_ns"]
+    bucket = _bucket(window, periods)
+    # The edges, where the window has them: its first day's start (a month row's day_ns is the
+    # service's first day in the month) and its last day's end (a month's: its last day's).
+    first = f"CASE WHEN day_ns = {ws} THEN first_fail ELSE 0 END AS first_fail, first_ttr_ns"
+    end = "CASE WHEN {at_end} THEN end_rec_n ELSE 0 END AS end_rec_n, "
+    end += "CASE WHEN {at_end} THEN end_rec_ns ELSE 0 END AS end_rec_ns"
+    cols = f"day_ns, host, service, {', '.join(SUMMED)}, rec_ns, {first}"
+    union = _union(
+        "service_summaries", days, months,
+        f"{cols}, {end.format(at_end=f'day_ns = {last}')}",
+        f"{cols}, {end.format(at_end=f'month_ns = {month_of(last)[0]}')}",
+        where,
     )  # fmt: skip
+    opened = "s.first_fail > 0 AND s.first_ttr_ns"
+    adjust = {
+        "failures": "s.first_fail",
+        "ttr_n": f"CASE WHEN {opened} >= 0 THEN 1 ELSE 0 END + s.end_rec_n",
+        "ttr_ns": f"CASE WHEN {opened} >= 0 THEN s.first_ttr_ns ELSE 0 END + s.end_rec_ns",
+        "open_n": f"CASE WHEN {opened} < 0 THEN 1 ELSE 0 END",
+    }
     rows = reads.query(
         reader,
-        f"SELECT s.host, s.service AS container_id, min(s.day_ns) AS start_ns, {sums} "
-        f"FROM day_service_summaries s {bucket} "
-        f"WHERE {where} GROUP BY s.host, s.service, p.ps",
+        f"SELECT s.host, s.service AS container_id, min(s.day_ns) AS start_ns, {_sums(adjust)} "
+        f"FROM ({union}) s {bucket} GROUP BY s.host, s.service, p.ps",
         params,
     )
     rows["container"] = None
@@ -301,24 +537,18 @@ def load_service_parts(
     rows["rec_ns"] = -1
     for c in EDGE_COLUMNS:
         rows[c] = 0
+    det = "host, service, part, code, value"
+    month_det = f"month_ns AS day_ns, {det}"  # a month's details: in its bucket
     details = reads.query(
         reader,
         f"SELECT s.host, s.service AS container_id, p.ps AS start_ns, s.part, s.code, "
-        f"CAST(sum(s.value) AS BIGINT) AS value FROM day_service_details s {bucket} "
-        f"WHERE {where} GROUP BY s.host, s.service, p.ps, s.part, s.code",
+        f"CAST(sum(s.value) AS BIGINT) AS value "
+        f"FROM ({_union('service_details', days, months, f'day_ns, {det}', month_det, where)}) s "
+        f"{bucket} GROUP BY s.host, s.service, p.ps, s.part, s.code",
         params,
     )
-    opens = reads.query(
-        reader,
-        f"SELECT s.host, s.service AS container_id, s.day_ns AS start_ns, "
-        f"s.open_n - CASE WHEN {first} AND s.first_ttr_ns < 0 THEN 1 ELSE 0 END AS open_n, "
-        "s.open_ns, s.rec_ns "
-        f"FROM day_service_summaries s WHERE {where} AND (s.open_n > 0 OR s.rec_ns >= 0) "
-        "AND EXISTS (SELECT 1 FROM day_service_summaries o WHERE o.host = s.host "
-        f"AND o.service = s.service AND o.scope = s.scope AND o.open_n > 0 AND "
-        f"{in_days.replace('s.', 'o.')})",
-        params,
-    )
+    open_n = "u.open_n - CASE WHEN u.first_fail > 0 AND u.first_ttr_ns < 0 THEN 1 ELSE 0 END"
+    opens = reads.query(reader, _opens_sql(union, "service", open_n), params)
     return _typed(rows, details, opens, SERVICE_ROW_COLUMNS)
 
 
@@ -333,45 +563,50 @@ def _typed(
 
 
 def load_parts(
-    reader: Reader, days: list[int], periods: list[tuple[int, int]], host: str | None
+    reader: Reader,
+    days: list[int],
+    months: list[int],
+    window: Window,
+    periods: list[tuple[int, int]],
+    host: str | None,
 ) -> Parts:
-    """The summaries of `days` (built, clean), summed per container and period (or over all the
-    days without periods); the open failures' days as they are."""
-    if not days:
+    """The summaries of `days` and `months` (built, clean: whole_months), summed per container
+    and period (or over the window without periods); the open failures' days (or months) as
+    they are."""
+    if not days and not months:
         return Parts.empty()
-    in_days = f"s.day_ns IN ({', '.join(str(int(d)) for d in days)})"
-    where = in_days + (" AND s.host = $1" if host else "")
+    where = " AND host = $1" if host else ""
     params: tuple[Any, ...] = (host,) if host else ()
-    bucket = f"JOIN ({_buckets(days, periods)}) p ON s.day_ns >= p.ps AND s.day_ns < p.pe"
-    sums = ", ".join(
-        f"CAST(max(s.{c}) AS BIGINT) AS {c}" if c in ("real", "stop_max_ns")
-        else f"CAST(sum(s.{c}) AS BIGINT) AS {c}"
-        for c in [*STATE_SUMS, "real", *COUNT_SUMS, "stop_max_ns"]
-    )  # fmt: skip
+    bucket = _bucket(window, periods)
+    cols = f"day_ns, host, container_id, {', '.join(SUMMED)}"
     rows = reads.query(
         reader,
         # start_ns: the container's first day in the period (analytics.daily's leads need it).
-        f"SELECT s.host, s.container_id, min(s.day_ns) AS start_ns, {sums} "
-        f"FROM day_summaries s {bucket} "
-        f"WHERE {where} GROUP BY s.host, s.container_id, p.ps",
+        f"SELECT s.host, s.container_id, min(s.day_ns) AS start_ns, {_sums()} "
+        f"FROM ({_union('summaries', days, months, cols, cols, where)}) s {bucket} "
+        "GROUP BY s.host, s.container_id, p.ps",
         params,
     )
-    # A container's name, service and image: those of its latest day.
+    # A container's name, service and image: those of its latest day (a month row's are its
+    # last day's).
+    cols = f"day_ns, host, container_id, {', '.join(DESCRIPTORS)}"
     desc = reads.query(
         reader,
-        f"SELECT s.host, s.container_id, {', '.join('s.' + c for c in DESCRIPTORS)} "
-        "FROM day_summaries s JOIN (SELECT host, container_id, max(day_ns) AS d FROM "
-        f"day_summaries s WHERE {where} GROUP BY host, container_id) l "
-        "ON s.host = l.host AND s.container_id = l.container_id AND s.day_ns = l.d",
+        f"WITH u AS ({_union('summaries', days, months, cols, cols, where)}) "
+        f"SELECT u.host, u.container_id, {', '.join('u.' + c for c in DESCRIPTORS)} FROM u "
+        "JOIN (SELECT host, container_id, max(day_ns) AS d FROM u GROUP BY host, container_id) l "
+        "ON u.host = l.host AND u.container_id = l.container_id AND u.day_ns = l.d",
         params,
     )
     rows = rows.merge(desc, on=["host", "container_id"], how="left")
     rows["lead"] = 0
     rows["rec_ns"] = -1
+    # The lead days from the day rows, the months' too (few: an index holds them).
+    every_day = sorted({*days, *(d for m in months for d in range(m, month_of(m)[1], DAY_NS))})
     leads = reads.query(
         reader,
-        f"SELECT s.host, s.container_id, s.day_ns AS start_ns FROM day_summaries s "
-        f"WHERE {where} AND s.lead = 1",
+        "SELECT host, container_id, day_ns AS start_ns FROM day_summaries "
+        f"WHERE day_ns IN {_ints(every_day)} AND lead = 1{where}",
         params,
     )
     if len(leads):
@@ -382,21 +617,21 @@ def load_parts(
         zero["stop_max_ns"] = -1
         zero["rec_ns"] = -1
         rows = pd.concat([rows, zero], ignore_index=True)
+    det = "host, container_id, part, code, value"
+    month_det = f"month_ns AS day_ns, {det}"  # a month's details: in its bucket
     details = reads.query(
         reader,
         f"SELECT s.host, s.container_id, p.ps AS start_ns, s.part, s.code, "
-        f"CAST(sum(s.value) AS BIGINT) AS value FROM day_summary_details s {bucket} "
-        f"WHERE {where} GROUP BY s.host, s.container_id, p.ps, s.part, s.code",
+        f"CAST(sum(s.value) AS BIGINT) AS value "
+        f"FROM ({_union('summary_details', days, months, f'day_ns, {det}', month_det, where)}) s "
+        f"{bucket} GROUP BY s.host, s.container_id, p.ps, s.part, s.code",
         params,
     )
+    cols = "day_ns, host, container_id, open_n, open_ns, rec_ns"
     opens = reads.query(
-        reader,
-        f"SELECT s.host, s.container_id, s.day_ns AS start_ns, s.open_n, s.open_ns, s.rec_ns "
-        f"FROM day_summaries s WHERE {where} AND (s.open_n > 0 OR s.rec_ns >= 0) "
-        "AND EXISTS (SELECT 1 FROM day_summaries o WHERE o.host = s.host "
-        f"AND o.container_id = s.container_id AND o.open_n > 0 AND {in_days.replace('s.', 'o.')})",
+        reader, _opens_sql(_union("summaries", days, months, cols, cols, where), "container_id"),
         params,
-    )
+    )  # fmt: skip
     return _typed(rows, details, opens, ROW_COLUMNS)
 
 
@@ -414,13 +649,16 @@ def report_parts(
     if not fresh:
         return None
     days = sorted(fresh)
-    parts = [load_parts(reader, days, periods, host)]
+    months = whole_months(reader, days, window, periods)
+    in_months = {d for m in months for d in range(m, month_of(m)[1], DAY_NS)}
+    rest = [d for d in days if d not in in_months]
+    parts = [load_parts(reader, rest, months, window, periods, host)]
     parts[0].hosts = {h for hs in fresh.values() for h in hs if host is None or h == host}
     services = by in SERVICE_SCOPES
     if services:
         # Across hosts, unless one host's: its services are the per-host ones.
         scope = "host,service" if host else by
-        sp = load_service_parts(reader, days, periods, scope, host, window)
+        sp = load_service_parts(reader, rest, months, periods, scope, host, window)
         parts[0].services = {by: sp, ("service" if by != "service" else "host,service"): sp}
     cuts = [window.start_ns]
     for d in days:
