@@ -707,10 +707,29 @@ class _Sums:
         leads = leads[leads.to_numpy() <= first.reindex(leads.index).to_numpy()]
         self.leads = leads.reset_index()
         self.ws = window_start_ns
+        # Only the parts a report shows (not the failures by cause), and each row's group once
+        # (a breakdown sums them per period: a year --every month is 13 calls).
+        d = parts.details
+        self.details = d[d["part"].isin([EXIT_CODE, DOWN_CAUSE, PLANNED_CAUSE]).to_numpy()]
+        self.g = {
+            "rows": self._g(parts.rows),
+            "leads": self._g(self.leads),
+            "opens": self._g(self.opens),
+            "details": self._g(self.details),
+        }
 
     def _g(self, frame: pd.DataFrame) -> np.ndarray:
         ci = self.cidx.get_indexer(pd.MultiIndex.from_frame(frame[KEY]))
         return self.g_of_c[ci]
+
+    def _in(
+        self, name: str, frame: pd.DataFrame, lo: int, hi: int, one: bool
+    ) -> tuple[pd.DataFrame, np.ndarray]:
+        """The rows of `frame` (self's `name`) starting in [lo, hi), and their groups."""
+        t = frame["start_ns"].to_numpy(dtype=np.int64)
+        inside = (t >= lo) & (t < hi)
+        g = self.g[name][inside]
+        return frame[inside], (np.zeros(len(g), dtype=np.int64) if one else g)
 
     def __call__(
         self, lo: int, hi: int, n_g: int | None = None, one: bool = False
@@ -718,9 +737,7 @@ class _Sums:
         pd.DataFrame, np.ndarray, list[dict[str, int]], list[dict[str, float]], dict[int, int]
     ]:
         n_g = (1 if one else self.n_g) if n_g is None else n_g
-        r = self.parts.rows
-        r = r[(r["start_ns"] >= lo) & (r["start_ns"] < hi)]
-        g = np.zeros(len(r), dtype=np.int64) if one else self._g(r)
+        r, g = self._in("rows", self.parts.rows, lo, hi, one)
         sums = pd.DataFrame(
             {c: _sum_by(g, r[c].to_numpy(dtype=np.int64), n_g) for c in [*STATE_SUMS, *COUNT_SUMS]}
         )
@@ -729,7 +746,7 @@ class _Sums:
         lead_ns = np.clip(
             np.minimum(ld["start_ns"].to_numpy(dtype=np.int64), hi) - max(lo, self.ws), 0, None
         )
-        lg = np.zeros(len(ld), dtype=np.int64) if one else self._g(ld)
+        lg = np.zeros(len(ld), dtype=np.int64) if one else self.g["leads"]
         sums["unknown_ns"] += _sum_by(lg, lead_ns, n_g)
         lead_real = np.zeros(n_g, dtype=bool)
         lead_real[lg[lead_ns > 0]] = True
@@ -740,21 +757,17 @@ class _Sums:
         real = np.zeros(n_g, dtype=bool)
         real[g[r["real"].to_numpy() > 0]] = True
         real |= lead_real
-        o = self.opens
-        o = o[(o["start_ns"] >= lo) & (o["start_ns"] < hi)]
+        o, og = self._in("opens", self.opens, lo, hi, one)
         nxt = o["next_rec_ns"].to_numpy(dtype=np.int64)
         ok = (nxt >= 0) & (nxt <= hi)  # recovered by the range's end
-        o = o[ok]
-        og = np.zeros(len(o), dtype=np.int64) if one else self._g(o)
+        o, og = o[ok], og[ok]
         n_open = o["open_n"].to_numpy(dtype=np.int64)
         ttr = n_open * (nxt[ok] - o["start_ns"].to_numpy(dtype=np.int64)) - o["open_ns"].to_numpy(
             dtype=np.int64
         )
         sums["ttr_ns"] += _sum_by(og, ttr, n_g)
         sums["ttr_n"] += _sum_by(og, n_open, n_g)
-        d = self.parts.details
-        d = d[(d["start_ns"] >= lo) & (d["start_ns"] < hi)]
-        dg = np.zeros(len(d), dtype=np.int64) if one else self._g(d)
+        d, dg = self._in("details", self.details, lo, hi, one)
         exits: list[dict[str, int]] = [{} for _ in range(n_g)]
         causes: list[dict[str, float]] = [{} for _ in range(n_g)]
         planned: dict[int, int] = {}
