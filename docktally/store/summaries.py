@@ -6,6 +6,10 @@ A day is complete an hour (reads.LOOKBACK_NS) after it ends; today's partial day
 from the events. Days are built in chunks of CHUNK_DAYS from one timeline each, cut at the
 midnights: the state a container carries into a chunk comes from the events before it as the
 report's own window start does (reads.load_events).
+
+A calendar month whose days are all built and clean also has them summed (schema.month_summaries,
+write_months): a report takes the months its window holds whole from those rows and its other
+days from the day rows (whole_months says which), so that a year reads 12 rows per container.
 """
 
 from __future__ import annotations
