@@ -238,3 +238,27 @@ def test_a_service_failure_at_a_month_start_and_recoveries_after_it(
         for every in ([], ["--every", "month"])
     ]  # fmt: skip
     _check(db_url, capsys, cases)
+
+
+def test_a_report_reads_no_failures_by_cause(fleet: str) -> None:
+    """A report's parts (fail_causes=False) hold the details it shows, and no failures by cause
+    (the Fleet overview's), from the month rows, the day rows and the events alike."""
+    from docktally.analytics.daily import FAIL_CAUSE
+    from docktally.analytics.periods import calendar_periods
+
+    def shown(d: Any) -> Any:
+        key = ["host", "container_id", "start_ns", "part", "code"]
+        return d[d["part"] != FAIL_CAUSE].sort_values(key).reset_index(drop=True)
+
+    w = Window(_ns("2026-01-23T06:00:00Z"), _ns("2026-04-05T00:00:00Z"))
+    periods = calendar_periods(w, "month")
+    with db.open_reader(db.connect(fleet)) as reader:
+        for by in ("container", "service"):
+            every = summaries.report_parts(reader, w, periods, None, by)
+            some = summaries.report_parts(reader, w, periods, None, by, fail_causes=False)
+            assert every is not None and some is not None
+            assert (every.details["part"] == FAIL_CAUSE).any()
+            assert not (some.details["part"] == FAIL_CAUSE).any()
+            assert shown(every.details).equals(shown(some.details))
+            for s in every.services:  # the services have none (their parts: service_parts)
+                assert shown(every.services[s].details).equals(shown(some.services[s].details))

@@ -141,7 +141,7 @@ def _from_summaries(
     from docktally.store import summaries
 
     periods = calendar_periods(window, every) if every else []
-    parts = summaries.report_parts(reader, window, periods, args.host, by)
+    parts = summaries.report_parts(reader, window, periods, args.host, by, fail_causes=False)
     if parts is None or not serves(parts, by):
         return None
     if parts.rows.empty:
