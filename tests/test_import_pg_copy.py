@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from psycopg.pq import TransactionStatus
 from sqlalchemy import Engine, select
 
 from docktally.collector.importer import import_lines
@@ -46,9 +47,9 @@ def tables(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     copy_rows = writes._copy_rows
 
-    def spy(cur: Any, table: str, params: list[tuple[Any, ...]]) -> None:
+    def spy(cur: Any, table: str, params: list[tuple[Any, ...]], until: Any) -> None:
         seen.append(table)
-        copy_rows(cur, table, params)
+        copy_rows(cur, table, params, until)
 
     monkeypatch.setattr(writes, "_copy_rows", spy)
     return seen
@@ -117,3 +118,22 @@ def test_an_event_stored_by_another_writer_meanwhile_fails_the_import_whole(
     assert stored(pg) == [(0, "die"), (30, "die")]
     assert imported(pg, lines, chunk_rows=2) == 3  # run again: the rest, once
     assert stored(pg) == [(0, "die"), (10, "die"), (20, "die"), (30, "die"), (40, "die")]
+
+
+def test_a_batch_copy_is_left_open_while_the_next_is_parsed(pg: Engine) -> None:
+    """The server works through a batch's rows while the import parses the next one: the
+    COPY is still in progress when the batch has been handed over (after each batch, the
+    progress callback), and ended before the connection is used again."""
+    status: list[TransactionStatus] = []
+    lines = [line(A, n) for n in range(6)]
+    with pg.begin() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+
+        def note(_read: int) -> None:
+            status.append(driver.pgconn.transaction_status)
+
+        assert import_lines(conn, lines, host="h", chunk_rows=2, on_progress=note).new == 6
+        assert driver.pgconn.transaction_status == TransactionStatus.INTRANS
+    assert status == [TransactionStatus.ACTIVE] * 3
+    assert stored(pg) == [(n, "die") for n in range(6)]

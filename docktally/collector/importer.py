@@ -142,9 +142,14 @@ def import_lines(
     `covers` when given. `on_progress(lines_read)` is called after each chunk. Runs in `conn`'s
     transaction, which the caller commits.
     """
-    with writes.bulk_cache(conn):
-        result = _import(conn, lines, host, skip_invalid, on_progress, chunk_rows,
-                         keep_exec_commands)  # fmt: skip
+    known = writes.Containers()
+    try:
+        with writes.bulk_cache(conn):
+            result = _import(conn, known, lines, host, skip_invalid, on_progress, chunk_rows,
+                             keep_exec_commands)  # fmt: skip
+    except BaseException as exc:
+        known.abandon_copy(exc)  # a COPY left open would keep the caller from rolling back
+        raise
     span = covers if covers is not None else _span(result)
     if span is not None:
         result.coverage_id = record_import_coverage(
@@ -155,6 +160,7 @@ def import_lines(
 
 def _import(
     conn: Connection,
+    known: writes.Containers,
     lines: Iterable[bytes | str] | Any,
     host: str,
     skip_invalid: bool,
@@ -163,7 +169,6 @@ def _import(
     keep_exec_commands: bool,
 ) -> ImportResult:
     result = ImportResult()
-    known = writes.Containers()
     line_no = 0
     for piece, utf8 in _pieces(lines, chunk_rows):
         rows = []

@@ -156,6 +156,24 @@ class Containers:
         self._changed: set[Key] = set()
         # ref -> the newest time_ns stored for it (by anyone before, or by this transaction)
         self._newest: dict[int, int] = {}
+        # The last batch's COPY, left open: see end_copy.
+        self._copy: contextlib.ExitStack | None = None
+
+    def end_copy(self) -> None:
+        """End the COPY of events that insert_events left open (PostgreSQL): the server works
+        through a batch's rows while the import parses the next one, and the COPY is ended only
+        when the connection is needed again. Raises what the COPY met."""
+        copy, self._copy = self._copy, None
+        if copy is not None:
+            with _unique_violation_as_store_error():
+                copy.close()
+
+    def abandon_copy(self, exc: BaseException) -> None:
+        """After `exc`: end the open COPY, if any, as failed (the server discards it), so
+        that the caller can roll back."""
+        copy, self._copy = self._copy, None
+        if copy is not None:
+            copy.__exit__(type(exc), exc, exc.__traceback__)
 
     def beyond_stored(
         self, conn: Connection, refs: Sequence[int], times: Sequence[int], actions: Iterable[str]
@@ -226,6 +244,7 @@ class Containers:
     def flush(self, conn: Connection) -> None:
         """Write the newest descriptors noted since the last flush; an older one never
         overwrites what a newer event said (also one another writer stored meanwhile)."""
+        self.end_copy()
         params = []
         for key in self._changed:
             ref, stored, seen, desc, t = self._rows[key]
@@ -322,6 +341,8 @@ def insert_events(
     """
     if not rows:
         return 0
+    if known is not None:
+        known.end_copy()
     try:
         batch = _Batch(rows)
     except KeyError:  # a row that leaves out what it does not know (None), not its key
@@ -347,13 +368,16 @@ def insert_events(
         # A bulk import's batch beyond what is stored needs no conflict check (see _copy_events).
         actions = map(_ACTION, batch.fields)
         fresh = known is not None and known.beyond_stored(conn, refs, batch.times, actions)
-        written = _copy_events(conn, params, fresh)
+        if fresh:  # all new, and its COPY may be left open: marked first
+            mark_days_dirty(conn, int(min(batch.times)))
+        written = _copy_events(conn, params, fresh, known)
     else:
+        fresh = False
         columns = ", ".join(EVENT_COLUMNS)
         marks = ", ".join(["?"] * len(EVENT_COLUMNS))
         sql = f"INSERT INTO events ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING"
         written = int(conn.exec_driver_sql(sql, params).rowcount)
-    if written:
+    if written and not fresh:
         mark_days_dirty(conn, int(min(batch.times)))
     if written == 0 and chunk_id is not None:
         # Everything was stored already (a replay): its raw is too, so keep no second copy.
@@ -405,34 +429,35 @@ def bulk_cache(conn: Connection) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size={int(before)}")
 
 
-def _copy_events(conn: Connection, params: list[tuple[Any, ...]], fresh: bool) -> int:
+def _copy_events(
+    conn: Connection, params: list[tuple[Any, ...]], fresh: bool, known: Containers | None
+) -> int:
     """PostgreSQL: the rows through binary COPY. COPY cannot skip rows already stored, so a
     batch that may hold some goes into a temporary table first, then one INSERT ... SELECT ...
     ON CONFLICT DO NOTHING; a `fresh` one (Containers.beyond_stored) straight into events,
-    which costs the server a third less (1M events: 3.7 against 5.5 s of its CPU).
-    The unique key still guards a fresh batch: if another writer stored one of its events
-    meanwhile, the COPY fails and with it the import's transaction, and nothing is imported."""
+    which costs the server a third less (1M events: 3.7 against 5.5 s of its CPU), and with
+    `known` its COPY is left open for the server to finish while the next batch is parsed
+    (Containers.end_copy). The unique key still guards a fresh batch: if another writer stored
+    one of its events meanwhile, the COPY fails and with it the import's transaction, and
+    nothing is imported."""
     columns = ", ".join(EVENT_COLUMNS)
     driver = conn.connection.driver_connection  # psycopg's connection, in conn's transaction
     assert driver is not None
     cur = driver.cursor()
+    if fresh:
+        with _unique_violation_as_store_error(), contextlib.ExitStack() as copy:
+            copy.callback(cur.close)
+            _copy_rows(cur, "events", params, copy)
+            if known is not None:
+                known._copy = copy.pop_all()  # ended by known.end_copy, not here
+        return len(params)
     try:
-        if fresh:
-            try:
-                _copy_rows(cur, "events", params)
-            except Exception as exc:
-                if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
-                    raise
-                raise StoreError(
-                    "another writer stored some of the same events while they were imported; "
-                    "nothing was imported: run the import again (it skips what is stored)"
-                ) from None
-            return len(params)
         cur.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS events_in AS SELECT {columns} FROM events "
             "WITH NO DATA"
         )
-        _copy_rows(cur, "events_in", params)
+        with contextlib.ExitStack() as copy:
+            _copy_rows(cur, "events_in", params, copy)
         cur.execute(
             f"INSERT INTO events ({columns}) SELECT {columns} FROM events_in ON CONFLICT DO NOTHING"
         )
@@ -443,13 +468,29 @@ def _copy_events(conn: Connection, params: list[tuple[Any, ...]], fresh: bool) -
     return written
 
 
-def _copy_rows(cur: Any, table: str, params: list[tuple[Any, ...]]) -> None:
+@contextlib.contextmanager
+def _unique_violation_as_store_error() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != _UNIQUE_VIOLATION:
+            raise
+        raise StoreError(
+            "another writer stored some of the same events while they were imported; "
+            "nothing was imported: run the import again (it skips what is stored)"
+        ) from None
+
+
+def _copy_rows(
+    cur: Any, table: str, params: list[tuple[Any, ...]], until: contextlib.ExitStack
+) -> None:
     """Rows of EVENT_COLUMNS into `table` by binary COPY (client and server skip the text
-    format: 40% less of the client's COPY time)."""
-    with cur.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(_PG_TYPES)
-        for p in params:
-            copy.write_row(p)
+    format: 40% less of the client's COPY time). The COPY ends when `until` closes."""
+    sql = f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+    copy = until.enter_context(cur.copy(sql))
+    copy.set_types(_PG_TYPES)
+    for p in params:
+        copy.write_row(p)
 
 
 # What insert_events reads of a row (a test checks EVENT_COLUMNS are all of events' but its id).
