@@ -215,3 +215,28 @@ def test_0003_keeps_every_event_of_a_0002_database(empty_engine: Engine) -> None
     with empty_engine.connect() as conn:
         again = conn.execute(text("SELECT id, packed FROM events ORDER BY id")).fetchall()
     assert again == packed
+
+
+# --- 0010: day summaries built again -------------------------------------------------------------
+
+
+def test_0010_marks_the_built_days_dirty_and_drops_the_end_of_day_columns(
+    empty_engine: Engine,
+) -> None:
+    """Rows built before counted a recovery at a day's end midnight recovered in the day: they
+    are built again, and the services' end-of-day columns go."""
+    db.upgrade(empty_engine, "0009")
+    with empty_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO summary_days (day_ns, built_ns, dirty, hosts) VALUES (0, 1, :d, 'h1')"
+            ),
+            {"d": False},
+        )
+    db.upgrade(empty_engine)
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM summary_days WHERE dirty = :d"),
+                            {"d": True}).scalar() == 1  # fmt: skip
+    for table in ("day_service_summaries", "month_service_summaries"):
+        cols = {c["name"] for c in inspect(empty_engine).get_columns(table)}
+        assert "first_fail" in cols and not cols & {"end_rec_n", "end_rec_ns"}

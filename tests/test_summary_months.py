@@ -209,7 +209,8 @@ def test_a_service_failure_at_a_month_start_and_recoveries_after_it(
 ) -> None:
     """The edges of a month row: a service down from the month's first midnight and up two days
     later (not a failure of a window starting there; its time to recover is the month's), one
-    down at a day's end recovered days later, and one open at the month's end."""
+    down at a day's end recovered days later, and one recovered exactly at the month's end (open
+    at the end of a window ending there, recovered in one ending later)."""
     cid, s = "c" * 64, 10**9
     events = [
         ("create", _ns("2026-01-25T00:00:00Z")),
@@ -219,7 +220,7 @@ def test_a_service_failure_at_a_month_start_and_recoveries_after_it(
         ("die", MAR + 10 * DAY_NS - 50 * s),
         ("start", MAR + 12 * DAY_NS + 7 * s),
         ("die", APR - 60 * s),
-        ("start", APR + 30 * s),
+        ("start", APR),  # exactly at the month's end: open in a window ending there
         ("die", APR + DAY_NS),
     ]
     f = tmp_path / "h1.jsonl"
@@ -262,3 +263,46 @@ def test_a_report_reads_no_failures_by_cause(fleet: str) -> None:
             assert shown(every.details).equals(shown(some.details))
             for s in every.services:  # the services have none (their parts: service_parts)
                 assert shown(every.services[s].details).equals(shown(some.services[s].details))
+
+
+def test_a_failure_recovered_exactly_at_the_window_end_is_open_there(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The window is [start, end): a recovery at its end midnight is after it, so the failure
+    is open at the end and has no time to recover, from the day rows as from the events (the
+    day's row had it recovered), for the container and its service."""
+    cid, s = "d" * 64, 10**9
+    m10, m11 = MAR + 9 * DAY_NS, MAR + 10 * DAY_NS
+    events = [
+        ("create", MAR + 4 * DAY_NS),
+        ("start", MAR + 4 * DAY_NS + 10 * s),
+        ("die", m10 + 15 * 3600 * s),
+        ("start", m11),  # the recovery, exactly at the 11th's midnight
+        ("die", m11 + 12 * 3600 * s),
+        ("start", m11 + 13 * 3600 * s),
+        ("die", MAR + 20 * DAY_NS),  # the import's coverage reaches past the recoveries
+    ]
+    f = tmp_path / "h1.jsonl"
+    f.write_bytes(b"\n".join(
+        _line(cid, a, t, **({"exitCode": "1"} if a == "die" else {})) for a, t in events
+    ) + b"\n")  # fmt: skip
+    assert main(["import", "--db", db_url, "--host", "h1", str(f)]) == 0
+    _build(db_url)
+    cases = [
+        (w, [*by, *every])
+        for w in (("2026-03-08T00:00:00Z", "2026-03-11T00:00:00Z"),
+                  ("2026-03-10T00:00:00Z", "2026-03-11T00:00:00Z"),
+                  ("2026-03-08T00:00:00Z", "2026-03-12T00:00:00Z"))
+        for by in (["--by", "container"], ["--by", "service"], ["--by", "host,service"])
+        for every in ([], ["--every", "day"])
+    ]  # fmt: skip
+    # From the events: open at the 11th's midnight, recovered in a window ending later.
+    for i, mttr in ((0, None), (2, None), (12, (9 + 1) * 3600 / 2), (14, (9 + 1) * 3600 / 2)):
+        group = _reports(db_url, capsys, False, [cases[i]])[0]["groups"][0]
+        assert (group["failures"], group["mttr_s"]) == (1 if mttr is None else 2, mttr), cases[i]
+    # And in a period ending there (the period is [start, end) too): the 10th's day has it open.
+    for i in (13, 15):
+        rows = _reports(db_url, capsys, False, [cases[i]])[0]["breakdown"]
+        tenth = [r for r in rows if r["period"]["start"].startswith("2026-03-10")]
+        assert [(r["failures"], r["mttr_s"]) for r in tenth] == [(1, None)], cases[i]
+    _check(db_url, capsys, cases)

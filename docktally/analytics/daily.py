@@ -91,16 +91,16 @@ ROW_COLUMNS = [
     "lead",
     *COUNT_SUMS,
     "stop_max_ns",  # -1: no stop
-    "rec_ns",  # the first recovery event in [start, end] of the piece, -1: none
+    "rec_ns",  # the first recovery event in [start, end) of the piece, -1: none
 ]
 # Sparse parts: (part, code) -> value, per container and piece.
 DOWN_CAUSE, PLANNED_CAUSE, EXIT_CODE, FAIL_CAUSE = 1, 2, 3, 4
 DETAIL_COLUMNS = ["host", "container_id", "start_ns", "part", "code", "value"]
 # Service rows: ROW_COLUMNS (host "" across hosts, container_id the service key, lead 0) and
-# the failures at the piece's edges: one at its start (first_fail, first_ttr_ns: its time to
-# recover, -1 while open), those recovered exactly at its end (end_rec_n, end_rec_ns: summed
-# times to recover), which a report counts as open when its window ends there.
-EDGE_COLUMNS = ["first_fail", "first_ttr_ns", "end_rec_n", "end_rec_ns"]
+# the failure at the piece's start (first_fail, first_ttr_ns: its time to recover, -1 while
+# open). A piece is [start, end): a failure recovered exactly at its end is open in it, and
+# recovered by the next piece's rec_ns, as the report counts it open when its window ends there.
+EDGE_COLUMNS = ["first_fail", "first_ttr_ns"]
 SERVICE_ROW_COLUMNS = [*ROW_COLUMNS, *EDGE_COLUMNS]
 OPEN_COLUMNS = ["host", "container_id", "start_ns", "open_n", "open_ns", "rec_ns"]
 KEY = ["host", "container_id"]
@@ -229,7 +229,7 @@ def piece_parts(
     fp = piece(ft)
     fkey = f["ck"].to_numpy(dtype=np.int64) * n_p + fp
     rec = f["recovered_ns"].to_numpy(dtype=np.int64)
-    closed = (rec >= 0) & (rec <= bounds[fp + 1])
+    closed = (rec >= 0) & (rec < bounds[fp + 1])  # [start, end): one at the end is open
     failures = np.bincount(fkey, minlength=n_k)
     ooms = np.bincount(fkey[f["cause"].to_numpy() == _cause_code("oom")], minlength=n_k)
     ttr_ns = _sum_by(fkey[closed], (rec - ft)[closed], n_k)
@@ -411,7 +411,7 @@ def _service_parts(
     fp = piece(ft)
     fkey = f["g"].to_numpy(dtype=np.int64)[fin] * n_p + fp
     rec = f["recovered_ns"].to_numpy(dtype=np.int64)[fin]
-    closed = (rec >= 0) & (rec <= bounds[fp + 1])
+    closed = (rec >= 0) & (rec < bounds[fp + 1])  # [start, end): one at the end is open
     failures = np.bincount(fkey, minlength=n_k)
     ttr_ns = _sum_by(fkey[closed], (rec - ft)[closed], n_k)
     ttr_n = np.bincount(fkey[closed], minlength=n_k)
@@ -421,9 +421,6 @@ def _service_parts(
     first_fail = np.bincount(fkey[at_start], minlength=n_k)
     first_ttr = np.full(n_k, -1, dtype=np.int64)
     first_ttr[fkey[at_start & closed]] = (rec - ft)[at_start & closed]
-    at_end = closed & (rec == bounds[fp + 1])
-    end_rec_n = np.bincount(fkey[at_end], minlength=n_k)
-    end_rec_ns = _sum_by(fkey[at_end], (rec - ft)[at_end], n_k)
     # The first recovery (an up piece's start) of each piece; an up piece at a piece's end is
     # the next piece's (a report window never holds a piece starting at its end).
     up = inside & (st == UP)
@@ -476,8 +473,6 @@ def _service_parts(
             "rec_ns": rec_ns,
             "first_fail": first_fail,
             "first_ttr_ns": first_ttr,
-            "end_rec_n": end_rec_n,
-            "end_rec_ns": end_rec_ns,
         }
     )
     anything = (state_ns.sum(axis=1) > 0) | (failures > 0) | (restarts > 0) | (stops > 0)
@@ -552,8 +547,10 @@ def _leads(history: History, ck_of: pd.MultiIndex, bounds: np.ndarray, n_k: int)
 def _first_recoveries(
     history: History, c: pd.DataFrame, ck_of: pd.MultiIndex, bounds: np.ndarray, n_k: int
 ) -> np.ndarray:
-    """Per container and piece, the first event in [start, end] that recovers a failure (the
-    timeline's: a start or restart, or `healthy` for a container with a health check)."""
+    """Per container and piece, the first event in [start, end) that recovers a failure (the
+    timeline's: a start or restart, or `healthy` for a container with a health check). One at
+    a piece's end is the next piece's only: the window is [start, end), and a report ending
+    there has the failure open (report._metrics)."""
     out = np.full(n_k, -1, dtype=np.int64)
     ev = history.events
     kind = ev["kind"].astype(object).to_numpy()
@@ -566,17 +563,13 @@ def _first_recoveries(
     ck = _ck_codes(e, ck_of)
     t = e["time_ns"].to_numpy(dtype=np.int64)
     hc = c["has_healthcheck"].to_numpy(dtype=bool)
-    ok = (ck >= 0) & (t >= bounds[0]) & (t <= bounds[-1])
+    ok = (ck >= 0) & (t >= bounds[0]) & (t < bounds[-1])
     ok &= np.where(hc[np.maximum(ck, 0)], healthy[cand], starts[cand])
     ck, t = ck[ok], t[ok]
     n_p = len(bounds) - 1
-    p = np.searchsorted(bounds, t, side="right") - 1
-    # An event at a piece's end is also that piece's (a recovery at the window's end counts).
-    at_end = np.isin(t, bounds[1:])
-    keys = np.concatenate([ck[p < n_p] * n_p + p[p < n_p], ck[at_end] * n_p + p[at_end] - 1])
-    times = np.concatenate([t[p < n_p], t[at_end]])
+    keys = ck * n_p + (np.searchsorted(bounds, t, side="right") - 1)
     if len(keys):
-        first = pd.Series(times).groupby(keys).min()
+        first = pd.Series(t).groupby(keys).min()
         out[first.index.to_numpy(dtype=np.int64)] = first.to_numpy(dtype=np.int64)
     return out
 
@@ -759,7 +752,7 @@ class _Sums:
         real |= lead_real
         o, og = self._in("opens", self.opens, lo, hi, one)
         nxt = o["next_rec_ns"].to_numpy(dtype=np.int64)
-        ok = (nxt >= 0) & (nxt <= hi)  # recovered by the range's end
+        ok = (nxt >= 0) & (nxt < hi)  # recovered inside the range [lo, hi)
         o, og = o[ok], og[ok]
         n_open = o["open_n"].to_numpy(dtype=np.int64)
         ttr = n_open * (nxt[ok] - o["start_ns"].to_numpy(dtype=np.int64)) - o["open_ns"].to_numpy(

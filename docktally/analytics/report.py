@@ -320,7 +320,9 @@ def _metrics(u: _Units, start_ns: int, end_ns: int, *, causes: bool = True) -> p
     fg = f["g"].to_numpy(dtype=np.int64)[fin]
     failures = np.bincount(fg, minlength=n_g)
     rec = f["recovered_ns"].to_numpy(dtype=np.int64)[fin]
-    recovered = (rec >= 0) & (rec <= end_ns)
+    # Recovered inside [start, end): one at the end is after the window (or period), as a
+    # report from the store sees it (its events are read up to the end, not at it).
+    recovered = (rec >= 0) & (rec < end_ns)
     ttr = (rec - ft[fin]) / NS
     ttr_sum = np.bincount(fg[recovered], weights=ttr[recovered], minlength=n_g)
     ttr_n = np.bincount(fg[recovered], minlength=n_g)

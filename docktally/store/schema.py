@@ -261,7 +261,7 @@ DAY_SUMS = (
 )  # fmt: skip
 SERVICE_DAY_SUMS = (
     *(n for n in DAY_SUMS if n != "lead"),
-    "first_fail", "first_ttr_ns", "end_rec_n", "end_rec_ns",
+    "first_fail", "first_ttr_ns",
 )  # fmt: skip
 
 # Per container and UTC day, the parts of the report (analytics.daily.ROW_COLUMNS) that sum over
@@ -296,7 +296,7 @@ day_summary_details = Table(
 
 # Per service and UTC day, its own parts (a service's state is not a sum of its containers'):
 # scope "service" (across hosts, host "") or "host,service"; ROW_COLUMNS' sums without lead,
-# and the failures at the day's edges (analytics.daily.EDGE_COLUMNS).
+# and the failure at the day's start (analytics.daily.EDGE_COLUMNS).
 day_service_summaries = Table(
     "day_service_summaries",
     metadata,
@@ -336,7 +336,7 @@ summary_days = Table(
 # day_ns is the container's first day in the month, the descriptors its last day's; failures
 # open at a day's end that recover later in the month are counted recovered (ttr_n, ttr_ns),
 # open_n/open_ns are those still open at the month's end (open_ns from day_ns), rec_ns the
-# month's first recovery; a service's edge columns are its first day's and the month's last's.
+# month's first recovery; a service's edge columns are its first day's.
 MONTH_SUMS = tuple(n for n in DAY_SUMS if n != "lead")
 
 month_summaries = Table(

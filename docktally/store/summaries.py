@@ -250,9 +250,6 @@ _MONTH_SUMS = {
     "first_fail": "sum(CASE WHEN day_ns = d0 THEN first_fail ELSE 0 END)",
     "first_ttr_ns": "sum(CASE WHEN day_ns <> d0 THEN 0 WHEN first_fail > 0 AND first_ttr_ns < 0 "
     "AND nxt IS NOT NULL THEN nxt - day_ns ELSE first_ttr_ns END)",
-    # Those recovered at the month's end: its last day's.
-    "end_rec_n": "sum(CASE WHEN day_ns = {last} THEN end_rec_n ELSE 0 END)",
-    "end_rec_ns": "sum(CASE WHEN day_ns = {last} THEN end_rec_ns ELSE 0 END)",
     **{c: f"max(CASE WHEN day_ns = d1 THEN {c} END)" for c in DESCRIPTORS},  # its last day's
 }
 
@@ -266,8 +263,7 @@ def _month_sql(month: Any, key: list[str], start: int, end: int) -> str:
         sums = ", ".join(f"sum({c})" for c in cols)
         source = f"{day_table} WHERE day_ns >= {start} AND day_ns < {end}"
     else:
-        last = end - DAY_NS
-        sums = ", ".join(_MONTH_SUMS.get(c, "sum({c})").format(c=c, last=last) for c in cols)
+        sums = ", ".join(_MONTH_SUMS.get(c, "sum({c})").format(c=c) for c in cols)
         source = (
             f"(SELECT *, {_NEXT_RECOVERY.format(key=keys)} AS nxt, "
             f"min(day_ns) OVER (PARTITION BY {keys}) AS d0, "
@@ -505,36 +501,29 @@ def load_service_parts(
     window: Window,
     fail_causes: bool = True,
 ) -> Parts:
-    """load_parts for the services of `scope` (per host with a host), with the failures at the
-    window's edges taken out as the report does (analytics.daily's EDGE_COLUMNS): one at the
-    window's first day's start is not the report's; one recovered at its last day's end is
-    open. The rows' first_fail is 0 (done here). Without `fail_causes`, no details of failures
-    by cause."""
+    """load_parts for the services of `scope` (per host with a host), with the failure at the
+    window's start taken out as the report does (analytics.daily's EDGE_COLUMNS): it is not
+    the report's. The rows' first_fail is 0 (done here). Without `fail_causes`, no details of
+    failures by cause."""
     if not days and not months:
         p = Parts.empty()
         p.rows = pd.DataFrame({c: pd.Series(dtype=object) for c in SERVICE_ROW_COLUMNS})
         return p
-    ws, last = int(window.start_ns), int(window.end_ns) - DAY_NS
+    ws = int(window.start_ns)
     where = f" AND scope = '{scope}'" + (" AND host = $1" if host else "")
     params: tuple[Any, ...] = (host,) if host else ()
     bucket = _bucket(window, periods)
-    # The edges, where the window has them: its first day's start (a month row's day_ns is the
-    # service's first day in the month) and its last day's end (a month's: its last day's).
+    # The edge, where the window has it: its first day's start (a month row's day_ns is the
+    # service's first day in the month). A failure recovered at the window's end is open in its
+    # last day's row already (analytics.daily: a piece is [start, end)).
     first = f"CASE WHEN day_ns = {ws} THEN first_fail ELSE 0 END AS first_fail, first_ttr_ns"
-    end = "CASE WHEN {at_end} THEN end_rec_n ELSE 0 END AS end_rec_n, "
-    end += "CASE WHEN {at_end} THEN end_rec_ns ELSE 0 END AS end_rec_ns"
     cols = f"day_ns, host, service, {', '.join(SUMMED)}, rec_ns, {first}"
-    union = _union(
-        "service_summaries", days, months,
-        f"{cols}, {end.format(at_end=f'day_ns = {last}')}",
-        f"{cols}, {end.format(at_end=f'month_ns = {month_of(last)[0]}')}",
-        where,
-    )  # fmt: skip
+    union = _union("service_summaries", days, months, cols, cols, where)
     opened = "s.first_fail > 0 AND s.first_ttr_ns"
     adjust = {
         "failures": "s.first_fail",
-        "ttr_n": f"CASE WHEN {opened} >= 0 THEN 1 ELSE 0 END + s.end_rec_n",
-        "ttr_ns": f"CASE WHEN {opened} >= 0 THEN s.first_ttr_ns ELSE 0 END + s.end_rec_ns",
+        "ttr_n": f"CASE WHEN {opened} >= 0 THEN 1 ELSE 0 END",
+        "ttr_ns": f"CASE WHEN {opened} >= 0 THEN s.first_ttr_ns ELSE 0 END",
         "open_n": f"CASE WHEN {opened} < 0 THEN 1 ELSE 0 END",
     }
     rows = reads.query(
