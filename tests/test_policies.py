@@ -313,3 +313,13 @@ def test_a_lab_run_without_failures_compares_its_containers() -> None:
     (row,) = res["observed"]
     assert (row["containers"], row["failures"]) == (1, 0)
     assert row["availability"] == pytest.approx(1.0)
+
+
+def test_a_recovery_exactly_at_the_window_end_has_not_happened_yet() -> None:
+    # The window is [start, end): a recovery at its end is after it, as for the report's MTTR.
+    n = trace_rows("n", "no", [(5, 30.0), (5, 40.0)])
+    f, ivs = frames(n, end_ns=n[2])
+    res = compare_policies(f, ivs, pd.DataFrame(columns=FACT_COLUMNS), Window(T0, n[2]))
+    (obs,) = res["observed"]
+    assert obs["failures"] == 2
+    assert obs["mttr_s"] == pytest.approx(30.0)

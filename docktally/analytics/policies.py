@@ -488,10 +488,10 @@ def compare_policies(
             return df.loc[mine.astype(bool)]
 
         failures, intervals = of_mine(failures), of_mine(intervals)
-    # MTTR is over failures recovered in the window (definitions.md): a recovery after its end did
-    # not happen yet, for the observed numbers as for the replay, which stops at the window end.
+    # MTTR is over failures recovered in the window [start, end) (definitions.md): a recovery at
+    # or after its end did not happen yet, for the observed numbers as for the replay.
     late = failures["recovered_ns"].notna() & (
-        failures["recovered_ns"].fillna(0).astype("int64") > window.end_ns
+        failures["recovered_ns"].fillna(0).astype("int64") >= window.end_ns
     )
     if late.any():
         failures = failures.copy()
