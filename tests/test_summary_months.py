@@ -163,7 +163,7 @@ def test_a_dirty_day_takes_its_month_off_until_built_again(
 
 
 def test_months_of_days_built_before_them_are_summed_by_the_next_build(
-    fleet: str, capsys: pytest.CaptureFixture[str]
+    fleet: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = db.connect(fleet)
     with engine.begin() as conn:
@@ -174,6 +174,15 @@ def test_months_of_days_built_before_them_are_summed_by_the_next_build(
     assert _months(fleet, "2026-02-01T00:00:00Z", "2026-04-01T00:00:00Z", []) == []
     assert _build(fleet) == []  # no day built again
     assert _months(fleet, "2026-02-01T00:00:00Z", "2026-04-01T00:00:00Z", []) == [FEB, MAR]
+    # `db summarize` says which months it summed, not only the days (none here).
+    engine = db.connect(fleet)
+    with engine.begin() as conn:
+        conn.execute(text(f"DELETE FROM summary_months WHERE month_ns = {FEB}"))
+    engine.dispose()
+    monkeypatch.setattr("docktally.cli.common.now_ns", lambda: NOW)
+    capsys.readouterr()
+    assert main(["db", "summarize", "--db", fleet]) == 0
+    assert capsys.readouterr().out == "0 day(s) summarized; 1 month(s) summed: 2026-02\n"
     # A day built again without its month (a builder of an earlier release): the month's rows
     # are older than the day, and not read.
     engine = db.connect(fleet)

@@ -45,10 +45,17 @@ def _summarize(args: argparse.Namespace) -> int:
 
     engine = db.connect(args.db)
     try:
+        before = summaries.month_stamps(engine)
         runs = summaries.refresh_store(engine, now_ns(), wait=True)
+        after = summaries.month_stamps(engine)
     finally:
         engine.dispose()
     n = sum((e - s) // summaries.DAY_NS for s, e in runs)
     where = ", ".join(f"{ns_to_iso(s)[:10]}..{ns_to_iso(e - 1)[:10]}" for s, e in runs)
-    print(f"{n} day(s) summarized" + (f": {where}" if runs else " (all were up to date)"))
+    months = [ns_to_iso(m)[:7] for m, b in sorted(after.items()) if before.get(m) != b]
+    print(
+        f"{n} day(s) summarized" + (f": {where}" if runs else "")
+        + (f"; {len(months)} month(s) summed: {', '.join(months)}" if months else "")
+        + ("" if runs or months else " (all were up to date)")
+    )  # fmt: skip
     return 0

@@ -332,6 +332,16 @@ def _latest_built(days: dict[int, int]) -> dict[int, int]:
     return out
 
 
+def month_stamps(engine: Engine) -> dict[int, int]:
+    """Each summed month's start -> the built_ns of its latest day when it was summed (what
+    `db summarize` compares before and after to say which months it summed)."""
+    from docktally.store import db
+
+    with engine.connect() as conn:
+        t = db.ConnectionReader(conn).table("SELECT month_ns, built_ns FROM summary_months")
+    return _pairs(t)
+
+
 def months_to_build(reader: Reader) -> list[int]:
     """The months whose days are all built and clean and whose rows are missing or older than a
     day's (the days built before the month rows existed, or again without them)."""
