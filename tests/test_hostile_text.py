@@ -11,7 +11,7 @@ import pytest
 
 from docktally.cli import main
 from docktally.collector.runner import Collector
-from docktally.reports.safe_text import chart_label, markdown, visible
+from docktally.reports.safe_text import chart_label, json_text, markdown, visible
 from docktally.store import db
 from docktally.timespec import ns_to_iso
 from tests.data import recorded
@@ -250,3 +250,10 @@ def test_report_json_shows_hostile_names_as_text_and_keeps_them_whole(
     assert_harmless(out, "report json", is_markdown=False)
     names = {g["key"]["container"] for g in json.loads(out)["groups"]}
     assert names == {HOSTILE[:255]}
+
+
+def test_json_text_escapes_del_in_ascii_text_and_copies_nothing_else() -> None:
+    plain = '{"name": "web-1"}'
+    assert json_text(plain) is plain  # ASCII without DEL: returned as is
+    assert json_text('{"name": "a\x7fb"}') == '{"name": "a\\u007fb"}'
+    assert json_text('{"name": "a\x9bb\u202e"}') == '{"name": "a\\u009bb\\u202e"}'

@@ -50,6 +50,8 @@ def chart_label(text: object) -> str:
 def json_text(text: str) -> str:
     """A JSON document with the characters JSON leaves raw written as `\\uXXXX` escapes: the
     same data for a parser, plain text for a terminal. They can only stand inside strings."""
+    if text.isascii() and "\x7f" not in text:  # nothing to escape: no copy of a 100 MB report
+        return text
     return text.translate(_JSON)
 
 
