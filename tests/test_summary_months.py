@@ -250,28 +250,33 @@ def test_a_service_failure_at_a_month_start_and_recoveries_after_it(
     _check(db_url, capsys, cases)
 
 
-def test_a_report_reads_no_failures_by_cause(fleet: str) -> None:
-    """A report's parts (fail_causes=False) hold the details it shows, and no failures by cause
-    (the Fleet overview's), from the month rows, the day rows and the events alike."""
-    from docktally.analytics.daily import FAIL_CAUSE
+def test_a_report_reads_the_details_it_shows(fleet: str) -> None:
+    """A report's parts (REPORT_DETAILS) hold the details it shows, and no failures by cause;
+    the Fleet overview's (FLEET_DETAILS) only those: from the month rows, the day rows and the
+    events alike."""
+    from docktally.analytics.daily import FAIL_CAUSE, REPORT_DETAILS
+    from docktally.analytics.fleet import FLEET_DETAILS
     from docktally.analytics.periods import calendar_periods
 
-    def shown(d: Any) -> Any:
+    def only(d: Any, parts: tuple[int, ...]) -> Any:
         key = ["host", "container_id", "start_ns", "part", "code"]
-        return d[d["part"] != FAIL_CAUSE].sort_values(key).reset_index(drop=True)
+        return d[d["part"].isin(parts)].sort_values(key).reset_index(drop=True)
 
     w = Window(_ns("2026-01-23T06:00:00Z"), _ns("2026-04-05T00:00:00Z"))
     periods = calendar_periods(w, "month")
     with db.open_reader(db.connect(fleet)) as reader:
         for by in ("container", "service"):
             every = summaries.report_parts(reader, w, periods, None, by)
-            some = summaries.report_parts(reader, w, periods, None, by, fail_causes=False)
-            assert every is not None and some is not None
-            assert (every.details["part"] == FAIL_CAUSE).any()
-            assert not (some.details["part"] == FAIL_CAUSE).any()
-            assert shown(every.details).equals(shown(some.details))
-            for s in every.services:  # the services have none (their parts: service_parts)
-                assert shown(every.services[s].details).equals(shown(some.services[s].details))
+            assert every is not None and (every.details["part"] == FAIL_CAUSE).any()
+            for parts in (REPORT_DETAILS, FLEET_DETAILS):
+                some = summaries.report_parts(reader, w, periods, None, by, detail_parts=parts)
+                assert some is not None
+                assert set(some.details["part"]) == set(parts)
+                assert only(every.details, parts).equals(only(some.details, parts))
+                for s in every.services:  # the services' parts: service_parts
+                    got = some.services[s].details
+                    assert set(got["part"]) <= set(parts)
+                    assert only(every.services[s].details, parts).equals(only(got, parts))
 
 
 def test_a_failure_recovered_exactly_at_the_window_end_is_open_there(

@@ -95,6 +95,8 @@ ROW_COLUMNS = [
 ]
 # Sparse parts: (part, code) -> value, per container and piece.
 DOWN_CAUSE, PLANNED_CAUSE, EXIT_CODE, FAIL_CAUSE = 1, 2, 3, 4
+# The details a report shows (its failures by cause are only counted from the rows).
+REPORT_DETAILS = (DOWN_CAUSE, PLANNED_CAUSE, EXIT_CODE)
 DETAIL_COLUMNS = ["host", "container_id", "start_ns", "part", "code", "value"]
 # Service rows: ROW_COLUMNS (host "" across hosts, container_id the service key, lead 0) and
 # the failure at the piece's start (first_fail, first_ttr_ns: its time to recover, -1 while

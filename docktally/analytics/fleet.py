@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from docktally.analytics.coverage import coverage_by_host
-from docktally.analytics.daily import KEY, Parts, failures_by_cause, report_from_parts
+from docktally.analytics.daily import FAIL_CAUSE, KEY, Parts, failures_by_cause, report_from_parts
 from docktally.analytics.model import History, Window
 from docktally.analytics.report import containers_with_time, timeline_groups
 from docktally.analytics.timeline import CAUSE_NAMES, Timeline, build_timeline
@@ -46,6 +46,9 @@ SERVICE_COLUMNS = [
     "oom_kills",
 ]
 WORST_SERVICES = 10
+# The details of the parts the overview reads (analytics.daily): only the failures by cause,
+# for the engine's restarts; it shows no exit codes or causes of downtime.
+FLEET_DETAILS = (FAIL_CAUSE,)
 
 
 @dataclass(frozen=True)

@@ -136,12 +136,14 @@ def _from_summaries(
     """The report from the daily summaries and the events of the days they lack; None when no
     built day lies inside the window, or the parts do not serve `by` (analytics.daily.serves):
     the caller reads the events."""
-    from docktally.analytics.daily import report_from_parts, serves
+    from docktally.analytics.daily import REPORT_DETAILS, report_from_parts, serves
     from docktally.analytics.periods import calendar_periods
     from docktally.store import summaries
 
     periods = calendar_periods(window, every) if every else []
-    parts = summaries.report_parts(reader, window, periods, args.host, by, fail_causes=False)
+    parts = summaries.report_parts(
+        reader, window, periods, args.host, by, detail_parts=REPORT_DETAILS
+    )
     if parts is None or not serves(parts, by):
         return None
     if parts.rows.empty:

@@ -30,7 +30,7 @@ from docktally.analytics.backoff import POLICY_NAMES
 from docktally.analytics.containers import container_table as container_table_of
 from docktally.analytics.coverage import coverage_by_host
 from docktally.analytics.failures import failures_from_timeline
-from docktally.analytics.fleet import FleetOverview, fleet_overview_from_parts
+from docktally.analytics.fleet import FLEET_DETAILS, FleetOverview, fleet_overview_from_parts
 from docktally.analytics.fleet import fleet_overview as fleet_overview_of
 from docktally.analytics.incidents import find_incident
 from docktally.analytics.incidents import incident_failures as incident_failures_of
@@ -457,7 +457,9 @@ def _fleet_from_summaries(url: str, window: Window) -> FleetOverview | None:
     from docktally.store import summaries
 
     with _reader(url) as reader:
-        parts = summaries.report_parts(reader, window, [], None, "service")
+        parts = summaries.report_parts(
+            reader, window, [], None, "service", detail_parts=FLEET_DETAILS
+        )
         if parts is None or not serves(parts, "service"):
             return None
         coverage = reads.load_coverage(reader, window.start_ns, window.end_ns)

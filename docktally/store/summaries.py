@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,6 @@ from docktally.analytics.daily import (
     DESCRIPTORS,
     DETAIL_COLUMNS,
     EDGE_COLUMNS,
-    FAIL_CAUSE,
     OPEN_COLUMNS,
     ROW_COLUMNS,
     SERVICE_ROW_COLUMNS,
@@ -495,10 +494,12 @@ def _sums(adjust: dict[str, str] | None = None) -> str:
     )  # fmt: skip
 
 
-def _no_fail_causes(fail_causes: bool) -> str:
-    """WHERE of a details read: the failures by cause only for those who show them (the Fleet
-    overview; a report does not: a year's are a fifth of its ~1M details rows)."""
-    return "" if fail_causes else f" WHERE s.part <> {FAIL_CAUSE}"
+def _details_where(details: Collection[int] | None) -> str:
+    """WHERE of a details read: only the parts the caller shows (a report no failures by
+    cause, a fifth of a year's ~1M details rows; the Fleet overview only those)."""
+    if details is None:
+        return ""
+    return f" WHERE s.part IN ({', '.join(str(int(p)) for p in sorted(details)) or 'NULL'})"
 
 
 def load_service_parts(
@@ -509,12 +510,12 @@ def load_service_parts(
     scope: str,
     host: str | None,
     window: Window,
-    fail_causes: bool = True,
+    detail_parts: Collection[int] | None = None,
 ) -> Parts:
     """load_parts for the services of `scope` (per host with a host), with the failure at the
     window's start taken out as the report does (analytics.daily's EDGE_COLUMNS): it is not
-    the report's. The rows' first_fail is 0 (done here). Without `fail_causes`, no details of
-    failures by cause."""
+    the report's. The rows' first_fail is 0 (done here). With `detail_parts`, only those parts
+    of the details."""
     if not days and not months:
         p = Parts.empty()
         p.rows = pd.DataFrame({c: pd.Series(dtype=object) for c in SERVICE_ROW_COLUMNS})
@@ -556,7 +557,7 @@ def load_service_parts(
         f"SELECT s.host, s.service AS container_id, p.ps AS start_ns, s.part, s.code, "
         f"CAST(sum(s.value) AS BIGINT) AS value "
         f"FROM ({_union('service_details', days, months, f'day_ns, {det}', month_det, where)}) s "
-        f"{bucket}{_no_fail_causes(fail_causes)} GROUP BY s.host, s.service, p.ps, s.part, s.code",
+        f"{bucket}{_details_where(detail_parts)} GROUP BY s.host, s.service, p.ps, s.part, s.code",
         params,
     )
     open_n = "u.open_n - CASE WHEN u.first_fail > 0 AND u.first_ttr_ns < 0 THEN 1 ELSE 0 END"
@@ -581,11 +582,11 @@ def load_parts(
     window: Window,
     periods: list[tuple[int, int]],
     host: str | None,
-    fail_causes: bool = True,
+    detail_parts: Collection[int] | None = None,
 ) -> Parts:
     """The summaries of `days` and `months` (built, clean: whole_months), summed per container
     and period (or over the window without periods); the open failures' days (or months) as
-    they are. Without `fail_causes`, no details of failures by cause."""
+    they are. With `detail_parts`, only those parts of the details."""
     if not days and not months:
         return Parts.empty()
     where = " AND host = $1" if host else ""
@@ -637,7 +638,7 @@ def load_parts(
         f"SELECT s.host, s.container_id, p.ps AS start_ns, s.part, s.code, "
         f"CAST(sum(s.value) AS BIGINT) AS value "
         f"FROM ({_union('summary_details', days, months, f'day_ns, {det}', month_det, where)}) s "
-        f"{bucket}{_no_fail_causes(fail_causes)} GROUP BY s.host, s.container_id, p.ps, s.part, "
+        f"{bucket}{_details_where(detail_parts)} GROUP BY s.host, s.container_id, p.ps, s.part, "
         "s.code",
         params,
     )
@@ -656,12 +657,12 @@ def report_parts(
     host: str | None,
     by: str = "container",
     *,
-    fail_causes: bool = True,
+    detail_parts: Collection[int] | None = None,
 ) -> Parts | None:
     """The window's parts (and the services' for `by` service or host,service): built days
     from their summaries, the rest (edges, days not built or dirty) from the events, a timeline
-    per run of them. None when no built day is inside. Without `fail_causes`, the details hold
-    no failures by cause (analytics.daily.failures_by_cause: the Fleet overview's)."""
+    per run of them. None when no built day is inside. With `detail_parts`
+    (analytics.daily's: REPORT_DETAILS for a report), the details hold only those parts."""
     fresh = fresh_days(reader, window.start_ns, window.end_ns)
     if not fresh:
         return None
@@ -669,13 +670,13 @@ def report_parts(
     months = whole_months(reader, days, window, periods)
     in_months = {d for m in months for d in range(m, month_of(m)[1], DAY_NS)}
     rest = [d for d in days if d not in in_months]
-    parts = [load_parts(reader, rest, months, window, periods, host, fail_causes)]
+    parts = [load_parts(reader, rest, months, window, periods, host, detail_parts)]
     parts[0].hosts = {h for hs in fresh.values() for h in hs if host is None or h == host}
     services = by in SERVICE_SCOPES
     if services:
         # Across hosts, unless one host's: its services are the per-host ones.
         scope = "host,service" if host else by
-        sp = load_service_parts(reader, rest, months, periods, scope, host, window, fail_causes)
+        sp = load_service_parts(reader, rest, months, periods, scope, host, window, detail_parts)
         parts[0].services = {by: sp, ("service" if by != "service" else "host,service"): sp}
     cuts = [window.start_ns]
     for d in days:
@@ -692,12 +693,12 @@ def report_parts(
                                  "host,service": part.services["host,service"]}  # fmt: skip
             parts.append(part)
     out = concat_parts(parts)
-    if not fail_causes:  # the edges' too, so the parts say the same whatever their source
-        out.details = _without_fail_causes(out.details)
+    if detail_parts is not None:  # the edges' too: the same parts whatever their source
+        out.details = _only(out.details, detail_parts)
         for sp in out.services.values():
-            sp.details = _without_fail_causes(sp.details)
+            sp.details = _only(sp.details, detail_parts)
     return out
 
 
-def _without_fail_causes(details: pd.DataFrame) -> pd.DataFrame:
-    return details[details["part"].to_numpy() != FAIL_CAUSE].reset_index(drop=True)
+def _only(frame: pd.DataFrame, details: Collection[int]) -> pd.DataFrame:
+    return frame[np.isin(frame["part"].to_numpy(), list(details))].reset_index(drop=True)
