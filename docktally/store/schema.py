@@ -6,6 +6,8 @@ Times are integer nanoseconds since the epoch, UTC, in columns named `*_ns`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -264,6 +266,40 @@ SERVICE_DAY_SUMS = (
     "first_fail", "first_ttr_ns",
 )  # fmt: skip
 
+
+def _container_key(period: str) -> list[Column[Any]]:
+    """A summary row's key per container: its day or month, host and container."""
+    return [
+        Column(period, BigInteger, primary_key=True),
+        Column("host", String(255), primary_key=True),
+        Column("container_id", String(64), primary_key=True),
+    ]
+
+
+def _service_key(period: str) -> list[Column[Any]]:
+    """A service summary row's key: its day or month, scope ("service" across hosts, host "";
+    or "host,service"), host and service."""
+    return [
+        Column(period, BigInteger, primary_key=True),
+        Column("scope", String(16), primary_key=True),
+        Column("host", String(255), primary_key=True),
+        Column("service", String(512), primary_key=True),
+    ]
+
+
+def _details(name: str, key: list[Column[Any]]) -> Table:
+    """The sparse parts of a summary row: downtime and planned time by cause, failures by exit
+    code and by cause (analytics.daily's DOWN_CAUSE, ...)."""
+    return Table(
+        name,
+        metadata,
+        *key,
+        Column("part", Integer, primary_key=True),
+        Column("code", BigInteger, primary_key=True),
+        Column("value", BigInteger, nullable=False),
+    )
+
+
 # Per container and UTC day, the parts of the report (analytics.daily.ROW_COLUMNS) that sum over
 # days: reports over long windows read these instead of every event. Kept by
 # store.summaries.refresh for complete days; summary_days says which days are built, and which
@@ -271,9 +307,7 @@ SERVICE_DAY_SUMS = (
 day_summaries = Table(
     "day_summaries",
     metadata,
-    Column("day_ns", BigInteger, primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("container_id", String(64), primary_key=True),
+    *_container_key("day_ns"),
     Column("container", String(255)),
     Column("service", String(512)),
     Column("image", String(512)),
@@ -282,17 +316,7 @@ day_summaries = Table(
     Index(None, "day_ns", sqlite_where=text("lead = 1"), postgresql_where=text("lead = 1")),
 )
 
-# The sparse parts: downtime and planned time by cause, failures by exit code.
-day_summary_details = Table(
-    "day_summary_details",
-    metadata,
-    Column("day_ns", BigInteger, primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("container_id", String(64), primary_key=True),
-    Column("part", Integer, primary_key=True),
-    Column("code", BigInteger, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
+day_summary_details = _details("day_summary_details", _container_key("day_ns"))
 
 # Per service and UTC day, its own parts (a service's state is not a sum of its containers'):
 # scope "service" (across hosts, host "") or "host,service"; ROW_COLUMNS' sums without lead,
@@ -300,24 +324,11 @@ day_summary_details = Table(
 day_service_summaries = Table(
     "day_service_summaries",
     metadata,
-    Column("day_ns", BigInteger, primary_key=True),
-    Column("scope", String(16), primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("service", String(512), primary_key=True),
+    *_service_key("day_ns"),
     *(Column(name, BigInteger, nullable=False) for name in SERVICE_DAY_SUMS),
 )
 
-day_service_details = Table(
-    "day_service_details",
-    metadata,
-    Column("day_ns", BigInteger, primary_key=True),
-    Column("scope", String(16), primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("service", String(512), primary_key=True),
-    Column("part", Integer, primary_key=True),
-    Column("code", BigInteger, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
+day_service_details = _details("day_service_details", _service_key("day_ns"))
 
 summary_days = Table(
     "summary_days",
@@ -342,9 +353,7 @@ MONTH_SUMS = tuple(n for n in DAY_SUMS if n != "lead")
 month_summaries = Table(
     "month_summaries",
     metadata,
-    Column("month_ns", BigInteger, primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("container_id", String(64), primary_key=True),
+    *_container_key("month_ns"),
     Column("day_ns", BigInteger, nullable=False),
     Column("container", String(255)),
     Column("service", String(512)),
@@ -352,39 +361,17 @@ month_summaries = Table(
     *(Column(name, BigInteger, nullable=False) for name in MONTH_SUMS),
 )
 
-month_summary_details = Table(
-    "month_summary_details",
-    metadata,
-    Column("month_ns", BigInteger, primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("container_id", String(64), primary_key=True),
-    Column("part", Integer, primary_key=True),
-    Column("code", BigInteger, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
+month_summary_details = _details("month_summary_details", _container_key("month_ns"))
 
 month_service_summaries = Table(
     "month_service_summaries",
     metadata,
-    Column("month_ns", BigInteger, primary_key=True),
-    Column("scope", String(16), primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("service", String(512), primary_key=True),
+    *_service_key("month_ns"),
     Column("day_ns", BigInteger, nullable=False),
     *(Column(name, BigInteger, nullable=False) for name in SERVICE_DAY_SUMS),
 )
 
-month_service_details = Table(
-    "month_service_details",
-    metadata,
-    Column("month_ns", BigInteger, primary_key=True),
-    Column("scope", String(16), primary_key=True),
-    Column("host", String(255), primary_key=True),
-    Column("service", String(512), primary_key=True),
-    Column("part", Integer, primary_key=True),
-    Column("code", BigInteger, primary_key=True),
-    Column("value", BigInteger, nullable=False),
-)
+month_service_details = _details("month_service_details", _service_key("month_ns"))
 
 summary_months = Table(
     "summary_months",
