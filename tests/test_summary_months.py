@@ -213,6 +213,17 @@ def _line(cid: str, action: str, t_ns: int, **attrs: str) -> bytes:
     )
 
 
+def _store(db_url: str, tmp_path: Path, cid: str, events: list[tuple[str, int]]) -> None:
+    """Import `events` (action, time) of one container on host h1 (a die exits 1), then build
+    the summaries."""
+    f = tmp_path / "h1.jsonl"
+    f.write_bytes(b"\n".join(
+        _line(cid, a, t, **({"exitCode": "1"} if a == "die" else {})) for a, t in events
+    ) + b"\n")  # fmt: skip
+    assert main(["import", "--db", db_url, "--host", "h1", str(f)]) == 0
+    _build(db_url)
+
+
 def test_a_service_failure_at_a_month_start_and_recoveries_after_it(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -232,12 +243,7 @@ def test_a_service_failure_at_a_month_start_and_recoveries_after_it(
         ("start", APR),  # exactly at the month's end: open in a window ending there
         ("die", APR + DAY_NS),
     ]
-    f = tmp_path / "h1.jsonl"
-    f.write_bytes(b"\n".join(
-        _line(cid, a, t, **({"exitCode": "1"} if a == "die" else {})) for a, t in events
-    ) + b"\n")  # fmt: skip
-    assert main(["import", "--db", db_url, "--host", "h1", str(f)]) == 0
-    _build(db_url)
+    _store(db_url, tmp_path, cid, events)
     assert _months(db_url, "2026-02-01T00:00:00Z", "2026-04-01T00:00:00Z", []) == [FEB, MAR]
     cases = [
         (w, [*by, *every])
@@ -296,12 +302,7 @@ def test_a_failure_recovered_exactly_at_the_window_end_is_open_there(
         ("start", m11 + 13 * 3600 * s),
         ("die", MAR + 20 * DAY_NS),  # the import's coverage reaches past the recoveries
     ]
-    f = tmp_path / "h1.jsonl"
-    f.write_bytes(b"\n".join(
-        _line(cid, a, t, **({"exitCode": "1"} if a == "die" else {})) for a, t in events
-    ) + b"\n")  # fmt: skip
-    assert main(["import", "--db", db_url, "--host", "h1", str(f)]) == 0
-    _build(db_url)
+    _store(db_url, tmp_path, cid, events)
     cases = [
         (w, [*by, *every])
         for w in (("2026-03-08T00:00:00Z", "2026-03-11T00:00:00Z"),
