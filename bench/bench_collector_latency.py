@@ -192,7 +192,7 @@ def main() -> None:
             if after:
                 report("  after that", after, (halves[1] - cut) / 1e9)
         for what, runs in (
-            ("first read (slices)", [t for t in took if t[2]]),
+            ("first read", [t for t in took if t[2]]),
             ("then", [t for t in took if not t[2]]),
         ):
             if runs:

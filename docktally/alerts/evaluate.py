@@ -116,28 +116,22 @@ def outbox_rows(
 
 
 class Evaluator:
-    """Evaluations at increasing times, each reading only what changed since the last.
+    """Evaluations at increasing times: the first reads every container's lookback (in the
+    alerts' worker process, alerts/worker.py, so that its cost is not the collector's), each
+    next one only what changed since the last."""
 
-    The first read of every container's lookback is done in slices of `slice_containers`
-    containers (None: at once), one slice an evaluation: no evaluation holds the process for
-    long, whatever the store holds. Nothing is decided before every container was read; the
-    evaluation after the last slice reads again what changed meanwhile, and decides.
-    """
-
-    def __init__(self, config: Config, slice_containers: int | None = None) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
-        self.slice_containers = slice_containers
         self.cache = Cache(config)
         # (time, newest event id) of the reads of the last SETTLE_NS, oldest first.
         self._tops: deque[tuple[int, int]] = deque()
-        # Containers (ckey, ref) still to read for the first time; None: not started.
-        self._unread: list[tuple[str, str, int]] | None = None  # (unit, ckey, ref)
+        self._read = False  # whether the first read of every container was done
         self.analysed = 0  # containers analysed by the last evaluation
 
     @property
     def warming(self) -> bool:
-        """Whether containers are still to be read for the first time."""
-        return self._unread is None or bool(self._unread)
+        """Whether the first read of every container is still to come."""
+        return not self._read
 
     def _after_id(self, now_ns: int) -> int:
         """Events with larger ids may be new: the newest read's id at least SETTLE_NS old."""
@@ -159,7 +153,7 @@ class Evaluator:
         config = self.config
         window = Window(now_ns - config.lookback_ns, now_ns)
         horizon = window.start_ns - reads.LOOKBACK_NS
-        started = self._unread is None
+        first = not self._read
         # Through the collector's own connection: Arrow's SQLite driver must not open the file
         # in a process that writes it (see store.db.ArrowReader). One snapshot: every read of
         # the evaluation sees the same store.
@@ -176,26 +170,21 @@ class Evaluator:
             hosts = host_marks(reads.coverage_marks(reader, horizon, now_ns), restarts)
             spans = known_spans(coverage, restarts)
             top = reads.top_event_id(reader)
-            warming = self.warming
-            if warming:
-                if self._unread is None:
-                    self._unread = _by_unit(reads.container_refs(reader))
-                    self._tops.append((now_ns, top))
-                take = _slice(self._unread, self.slice_containers)
-                refs = {ck: ref for _, ck, ref in take}
-                units = {ck: unit for unit, ck, _ in take}
-                self._unread = self._unread[len(take) :]
-                whole = started and not self._unread
+            if first:
+                box = reads.container_refs(reader)
+                refs = {f"{h}\0{c}": int(r)
+                        for h, c, r in zip(box["host"], box["container_id"], box["ref"],
+                                           strict=True)}  # fmt: skip
+                units = _units(box)
                 written = reads.events_written_since(reader, top)  # none: the columns
             else:
                 written = reads.events_written_since(reader, self._after_id(now_ns))
                 facts = reads.facts_marks(reader, written["ref"].tolist())
                 refs = self.cache.dirty(written, facts, hosts, spans, now_ns, alerts)
                 units = _units(written)
-                whole = False
             history = None
-            if refs or started:
-                only = None if whole else sorted(refs.values())
+            if refs or first:
+                only = None if first else sorted(refs.values())
                 history = History(
                     events=reads.load_events(reader, window.start_ns, now_ns, refs=only),
                     facts=reads.load_facts(reader, refs=only),
@@ -204,20 +193,15 @@ class Evaluator:
                     engine_restarts=restarts,
                 )
         if history is not None:
-            # While warming, the host marks stay those of the first slice: a host whose
-            # coverage changed meanwhile is read again after the last slice.
-            marks = self.cache.hosts if warming and not started else hosts
             analysis = analyse(history, window, config)
             self.cache.update(
-                history, analysis, window, horizon, refs, units, written, spans, marks
+                history, analysis, window, horizon, refs, units, written, spans, hosts
             )
-        elif not warming:
+        else:
             self.cache.hosts = hosts
         self.analysed = len(refs)
-        if warming and not (started and not self._unread):
-            return [], []  # a slice of the first read, or its last: decided from the next read
-        if not warming:
-            self._tops.append((now_ns, top))
+        self._read = True
+        self._tops.append((now_ns, top))
         incidents, spells = self.cache.inputs(now_ns, alerts, spans)
         decisions = decide(config, incidents, spells, mutes_of(maintenance), past, now_ns)
         if not decisions or not targets:
@@ -247,23 +231,6 @@ def _units(rows: pd.DataFrame) -> dict[str, str]:
             strict=True,
         )
     }
-
-
-def _by_unit(box: pd.DataFrame) -> list[tuple[str, str, int]]:
-    """Every container as (unit, ckey, ref), the containers of a unit together."""
-    units = _units(box)
-    keys = [f"{h}\0{c}" for h, c in zip(box["host"], box["container_id"], strict=True)]
-    return sorted((units[k], k, int(r)) for k, r in zip(keys, box["ref"], strict=True))
-
-
-def _slice(unread: list[tuple[str, str, int]], n: int | None) -> list[tuple[str, str, int]]:
-    """The next `n` containers to read (all: None), and the rest of the last one's unit."""
-    if n is None or n >= len(unread):
-        return unread
-    end = n
-    while end < len(unread) and unread[end][0] == unread[n - 1][0]:
-        end += 1
-    return unread[:end]
 
 
 def evaluate_once(
