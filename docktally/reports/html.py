@@ -28,7 +28,8 @@ body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;white-space:nowrap}
 td.text{white-space:normal}
-th{background:#f2f2f2}
+th{background:#f2f2f2;white-space:normal;vertical-align:bottom}
+.wide{overflow-x:auto}
 img{max-width:100%;display:block;margin:1em 0}
 .note{color:#666}
 """
@@ -53,7 +54,11 @@ def html_table(df: pd.DataFrame) -> str:
         + "</tr>"
         for r in df.itertuples(index=False)
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    # A table wider than the window scrolls in its own box: the page never scrolls sideways.
+    return (
+        f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        "</div>"
+    )
 
 
 def img(png: bytes, alt: str) -> str:
