@@ -520,14 +520,13 @@ def incidents(view: View) -> pd.DataFrame:
 
 def incident_table(df: pd.DataFrame) -> pd.DataFrame:
     """The incident list as shown, in the order shown: lists and dicts as text, times as
-    datetimes."""
+    datetimes. Its end and restarts are left to the postmortem under it: with them the list
+    was wider than the page at 1,400 px. The id, last, is for the page, not shown."""
     cols = [
         "key",
         "start_ns",
-        "end_ns",
         "downtime_s",
         "failures",
-        "restarts",
         "crash_loop",
         "causes",
         "exit_codes",
@@ -541,8 +540,7 @@ def incident_table(df: pd.DataFrame) -> pd.DataFrame:
         if col in out.columns:
             out[col] = out[col].map(lambda v: ", ".join(f"{k}: {n}" for k, n in dict(v).items()))
     out["start_ns"] = pd.to_datetime(out["start_ns"], unit="ns", utc=True)
-    out["end_ns"] = pd.to_datetime(out["end_ns"].astype("Int64"), unit="ns", utc=True)
-    return out.rename(columns={"start_ns": "start", "end_ns": "end"})
+    return out.rename(columns={"start_ns": "start"})
 
 
 def incident(view: View, incident_id: str) -> pd.Series | None:

@@ -292,10 +292,48 @@ def _as_text(col: str, v: Any) -> Any:
     return v
 
 
-def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any:
+# Columns of names someone else chose (containers, services, images, hosts). A grid sizes a
+# column to its longest value, so one 80-character compose name pushed the other columns out
+# of sight: past NAME_CHARS characters the column gets NAME_PX and its names end in "…".
+# The cell keeps the whole name; the Overview's and the Incidents' selectors show it in full.
+NAME_COLUMNS = frozenset(
+    {
+        "name",
+        "container",
+        "key",
+        "label",
+        "service",
+        "compose_service",
+        "project",
+        "compose_project",
+        "image",
+        "host",
+        "host_names",
+    }
+)
+NAME_CHARS = 28
+NAME_PX = 180
+
+
+def _name_width(col: str, values: pd.Series) -> int | None:
+    """NAME_PX for a column of long names; None (sized to its values) for any other."""
+    if col not in NAME_COLUMNS or not len(values):
+        return None
+    longest = max(len(str(v)) for v in values)
+    return NAME_PX if longest > NAME_CHARS else None
+
+
+def table(
+    df: pd.DataFrame,
+    *,
+    hide: tuple[str, ...] = (),
+    shown_as: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
     """st.dataframe for people: durations as `2h 14m`, instants as dates, ratios in percent,
     ids short, headers in words. The cells keep their numbers, so sorting by a column sorts
-    by value (only what is shown is formatted)."""
+    by value (only what is shown is formatted). `shown_as` (column -> value to text) replaces
+    a column's usual form."""
     df = df[[c for c in df.columns if c not in hide]].copy()
     formats: dict[str, Any] = {}
     for col in df.columns:
@@ -306,11 +344,17 @@ def table(df: pd.DataFrame, *, hide: tuple[str, ...] = (), **kwargs: Any) -> Any
         if df[col].dtype == object and any(isinstance(v, dict | list | tuple) for v in df[col]):
             df[col] = [_as_text(name, v) for v in df[col]]
             continue
-        fmt = _display(name, df[col])
+        fmt = (shown_as or {}).get(name) or _display(name, df[col])
         if fmt is not None:
             formats[col] = fmt
-    config = {c: st.column_config.Column(humane.header(str(c))) for c in df.columns}
-    config.update(kwargs.pop("column_config", {}) or {})
+    config: dict[Any, Any] = {
+        c: st.column_config.Column(humane.header(str(c)), width=_name_width(str(c), df[c]))
+        for c in df.columns
+    }
+    # A page's own settings win, over ours for the rest (a header in words keeps the width).
+    for col, own in (kwargs.pop("column_config", {}) or {}).items():
+        mine = config.get(col, {})
+        config[col] = {**mine, **{k: v for k, v in own.items() if v is not None}}
     height = (min(len(df), TABLE_ROWS) + 1) * _ROW_PX + 3
     kwargs.setdefault("hide_index", True)
     kwargs.setdefault("placeholder", MISSING)

@@ -28,8 +28,13 @@ st.altair_chart(charts.incidents(spans, shown.start_ns, shown.end_ns), width="st
 
 st.subheader(humane.plural(len(incidents), "incident"))
 st.caption("Select a row to open its postmortem.")
+listed = data.incident_table(incidents)
 picked = ui.table(
-    data.incident_table(incidents),
+    listed,
+    column_order=[c for c in listed.columns if c != "id"],  # the selector below shows it
+    # To the minute, the zone in the header: seconds are in the postmortem below.
+    shown_as={"start": lambda t: humane.when(t.value, zone=False)},
+    column_config={"start": st.column_config.Column("Start (UTC)")},
     on_select="rerun",
     selection_mode="single-row",
     key="incident_table",
@@ -79,7 +84,12 @@ if len(tl.intervals):
         height=charts.timeline_height(tl.shown) + 60,
     )
 if pm is not None:
-    ui.table(pm.timeline, hide=("container_id",))
+    # As the downloaded postmortem has it: "what" says the event in words, "kind" repeats it.
+    ui.table(
+        pm.timeline,
+        hide=("container_id", "kind"),
+        column_config={"what": st.column_config.Column("Event")},
+    )
 
 st.subheader("Failures")
 ui.table(
