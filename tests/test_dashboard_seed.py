@@ -180,9 +180,17 @@ def seed_rows(now_ns: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], 
     return ev, facts, t0
 
 
-def seed(url: str, now_ns: int) -> Seed:
+def seed(url: str, now_ns: int, names: dict[str, str] | None = None) -> Seed:
+    """`names` renames containers (old name -> new) and gives the compose ones `project` and
+    `service` of the same length: the long names a real fleet has."""
     engine = db.connect(url)
     ev, facts, t0 = seed_rows(now_ns)
+    for row in (*ev, *facts):
+        long = (names or {}).get(row["name"])
+        if long:
+            row["name"] = long
+            if row["compose_project"]:
+                row["compose_project"], row["compose_service"] = f"{long}-prj", f"{long}-svc"
     with engine.begin() as conn:
         writes.insert_events(conn, ev)
         for f in facts:

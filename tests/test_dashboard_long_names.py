@@ -1,0 +1,86 @@
+"""The dashboard with the long names a compose fleet has (80-character containers, services
+and projects) in Chromium at 1,400 px: every table fits its box, so no column hides behind a
+sideways scroll, and the page itself fits the window.
+
+The seed is tests/test_dashboard_seed.py's, renamed. Screenshots go to
+test-artifacts/long-names-*.png."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.test_dashboard_browser import (  # noqa: F401 - fixtures
+    browser,
+    full_page_screenshot,
+    page,
+    serve_dashboard,
+    wait_rendered,
+    wide_grids,
+)
+from tests.test_dashboard_seed import seed
+
+pytestmark = pytest.mark.browser
+
+WIDTH = 1400
+LONG = {
+    "worker": "acme-payments-platform-production-reconciliation-batch-exporter-worker-eu-west-1",
+    "db": "acme-payments-platform-production-postgresql-primary-with-a-rather-long-name-1",
+    "web": "webserverwithanamethathasnohyphensorspacessoitcannotbewrappedanywhereatall_really",
+}
+
+
+@pytest.fixture(scope="module")
+def long_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path_factory.mktemp('long-names') / 'long.db'}"
+    seed(url, time.time_ns(), names=LONG)
+    yield from serve_dashboard(url)
+
+
+def _open(pg: Any, url: str, heading: str, grids: int) -> None:
+    pg.goto(url)
+    pg.get_by_role("heading", name=heading, exact=True).wait_for()
+    pg.locator('[data-testid="stDataFrame"]').nth(grids - 1).wait_for()
+    wait_rendered(pg)
+    assert pg.locator('[data-testid="stException"]').count() == 0, heading
+
+
+@pytest.mark.parametrize(
+    ("path", "heading", "grids"),
+    [
+        ("incidents", "Incidents", 3),  # the list, the postmortem's timeline, its failures
+        ("fleet", "Fleet", 2),
+        ("collector", "Collector", 2),
+    ],
+)
+def test_tables_fit_at_1400_px(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+    artifacts_dir: Path,
+    path: str,
+    heading: str,
+    grids: int,
+) -> None:
+    _open(page, f"{long_served}{path}?range=24h", heading, grids)
+    assert page.viewport_size["width"] == WIDTH
+    assert wide_grids(page) == [], wide_grids(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+    full_page_screenshot(page, artifacts_dir / f"long-names-{path}.png")
+
+
+def test_overview_keeps_its_names_in_bounds(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+    artifacts_dir: Path,
+) -> None:
+    """Every container has 15 columns and scrolls inside its box by design (its caption says
+    the ids are last); the others fit, the page fits, and the selection's names are all there."""
+    _open(page, f"{long_served}?range=24h", "Overview", 3)
+    found = wide_grids(page)
+    assert len(found) <= 1, found
+    assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
+    full_page_screenshot(page, artifacts_dir / "long-names-overview.png")
