@@ -210,8 +210,19 @@ def window_caption(view: View) -> str:
     return f"{humane.when(w.start_ns)} to {humane.when(w.end_ns)}"
 
 
+# A metric's width: its row wraps onto another line where the window has no room for them all.
+# In st.columns a narrow window cut the values instead ("80.2…" at 1,024 px).
+METRIC_PX = 150
+
+
+def metric_row(n: int) -> list[Any]:
+    """n places for st.metric side by side, wrapping in a narrow window."""
+    row = st.container(horizontal=True, horizontal_alignment="distribute")
+    return [row.container(width=METRIC_PX) for _ in range(n)]
+
+
 def fleet_metrics(fleet: dict[str, Any], *, slo: float | None) -> None:
-    cols = st.columns(5)
+    cols = metric_row(5)
     cols[0].metric("Availability", fmt_pct(fleet.get("availability")))
     cols[1].metric("Failures", str(int(fleet.get("failures") or 0)))
     cols[2].metric("MTBF", fmt_duration(fleet.get("mtbf_s")))
@@ -381,7 +392,7 @@ def incident_label(incidents: pd.DataFrame, incident_id: str) -> str:
 def incident_summary(inc: pd.Series) -> None:
     """The incident's facts, as text and metrics (names go through st.text, never markdown)."""
     st.text(f"{inc['id']}: {inc['scope']} {inc['key']} on {inc['host']}")
-    cols = st.columns(4)
+    cols = metric_row(4)
     cols[0].metric("Failures", str(int(inc["failures"])))
     cols[1].metric("Restarts", str(int(inc["restarts"])))
     cols[2].metric("Downtime", fmt_duration(inc["downtime_s"]))

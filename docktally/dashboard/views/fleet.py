@@ -16,7 +16,7 @@ if fleet.hosts.empty:
     st.stop()
 
 totals = fleet.totals
-cols = st.columns(5)
+cols = ui.metric_row(5)
 cols[0].metric("Hosts", str(totals["hosts"]))
 cols[1].metric("Containers", str(totals["containers"]))
 cols[2].metric("Availability", ui.fmt_pct(totals["availability"]), help="container time")
