@@ -84,3 +84,32 @@ def test_overview_keeps_its_names_in_bounds(
     assert len(found) <= 1, found
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
     full_page_screenshot(page, artifacts_dir / "long-names-overview.png")
+
+
+def cut_metrics(pg: Any) -> list[str]:
+    """The metric values shown cut short (ending in "…"): wider than their box."""
+    found: list[str] = pg.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+            .filter(v => [v, ...v.querySelectorAll('*')]
+                .some(e => e.scrollWidth > e.clientWidth + 1))
+            .map(v => v.innerText)"""
+    )
+    return found
+
+
+@pytest.mark.parametrize(
+    ("path", "heading"), [("", "Overview"), ("fleet", "Fleet"), ("incidents", "Postmortem")]
+)
+def test_metrics_are_whole_at_1024_px(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+    artifacts_dir: Path,
+    path: str,
+    heading: str,
+) -> None:
+    page.set_viewport_size({"width": 1024, "height": 1000})
+    _open(page, f"{long_served}{path}?range=24h", heading, 1)
+    page.locator('[data-testid="stMetricValue"]').first.wait_for()
+    assert page.locator('[data-testid="stMetricValue"]').count() >= 4
+    assert cut_metrics(page) == [], cut_metrics(page)
+    page.screenshot(path=str(artifacts_dir / f"long-names-1024-{path or 'overview'}.png"))
