@@ -31,10 +31,10 @@ from docktally.timespec import parse_rfc3339_ns
 
 __all__ = ["Evaluator", "evaluate_once", "inputs_from_history", "outbox_rows", "without_timestamp"]
 
-# Event ids are looked at again for this long after a read: on PostgreSQL several writers'
-# ids can become visible out of order (a transaction that took smaller ids commits later).
-# Facts are checked for the containers with events in that time (the collector writes them
-# shortly after the event that asked, or with a new session's coverage).
+# Event ids are looked at again for this long after a read, because facts are checked only for
+# the containers with events in that time, and the collector writes them shortly after the
+# event that asked, or with a new session's coverage. (Ids themselves become visible in the
+# order they were taken, on PostgreSQL too: store.writes.take_turn.)
 SETTLE_NS = 60 * 1_000_000_000
 
 

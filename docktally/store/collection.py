@@ -26,8 +26,8 @@ class NewestEvents:
     """last_event_ns_by_host kept from one read to the next: events are never deleted, so a
     read needs only those stored since the last one (ids above the newest then, through the
     primary key), where the whole query reads every event (35 ms at 300,000, every refresh of
-    the metrics). Ids come in commit order on SQLite; on PostgreSQL a row committed after a
-    newer id was read is missed until its host's next event."""
+    the metrics). Ids become visible in the order they were taken on either backend (see
+    store.writes.take_turn), so no row can commit below an id already read."""
 
     def __init__(self) -> None:
         self.top_id = 0

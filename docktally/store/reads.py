@@ -294,9 +294,9 @@ class LastEvents:
     containers). When the horizon moves, only the containers with events between the old and
     the new one are looked up, in that span: those found there replace what was kept. Events
     stored since the last read (ids above the newest then) with a time before the kept
-    horizon (a replay, an import) mean the whole lookup again. (Ids come in commit order on
-    SQLite; on PostgreSQL a row may commit after a newer id was read, as alerts/incremental.py
-    also takes: a late row in that instant is missed.)"""
+    horizon (a replay, an import) mean the whole lookup again. (Ids become visible in the
+    order they were taken on either backend, store.writes.take_turn: none commits below an id
+    already read.)"""
 
     def __init__(self) -> None:
         self.horizon_ns: int | None = None

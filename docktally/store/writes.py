@@ -23,6 +23,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -158,6 +159,7 @@ class Containers:
         self._newest: dict[int, int] = {}
         # The last batch's COPY, left open: see end_copy.
         self._copy: contextlib.ExitStack | None = None
+        self.has_turn = False  # whether the transaction holds the events' turn (take_turn)
 
     def end_copy(self) -> None:
         """End the COPY of events that insert_events left open (PostgreSQL): the server works
@@ -343,6 +345,7 @@ def insert_events(
         return 0
     if known is not None:
         known.end_copy()
+    take_turn(conn, known)
     try:
         batch = _Batch(rows)
     except KeyError:  # a row that leaves out what it does not know (None), not its key
@@ -385,6 +388,45 @@ def insert_events(
     if known is None:
         cache.flush(conn)
     return written
+
+
+# pg_advisory_xact_lock's key for writing events: any bigint no other application on the
+# database uses, and not store.db's migration lock.
+_PG_EVENTS_LOCK = 0x646F636B6576656E  # "dockeven"
+# How long a collector's write waits for its turn (another collector's batch, or an import,
+# which keeps the turn until it commits) before it fails as a busy SQLite database does after
+# its busy_timeout (store.db): the batch stays in the collector's spool and is tried again.
+TURN_WAIT_S = 10.0
+
+
+def take_turn(conn: Connection, known: Containers | None = None) -> None:
+    """PostgreSQL: wait until no other transaction writes events, and keep the turn until this
+    one ends (a transaction-scoped advisory lock). Ids come from a sequence when a row is
+    inserted, and a writer that took smaller ids could commit after one that took larger
+    ones; a reader that read the larger (store.collection.NewestEvents, store.reads'
+    LastEvents and events_written_since) would never read the smaller. Taken in turns, ids
+    become visible in the order they were taken, as on SQLite, which writes one transaction
+    at a time. Taken before the transaction's first event (its first id): insert_events does.
+
+    A bulk import (`known`) takes it once and waits as long as it must; the collector's
+    writes wait TURN_WAIT_S at most (lock_timeout), then fail (a SQLAlchemy OperationalError).
+    No deadlock: writers take it before any row of `containers`, `events` or `summary_days`,
+    the rows two writers of events may both want, and hold no other lock a holder waits for
+    (the collector's facts, host and gap rows before it are its own host's alone)."""
+    if conn.dialect.name != "postgresql" or (known is not None and known.has_turn):
+        return
+    key = {"k": _PG_EVENTS_LOCK}
+    if not conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), key).scalar():
+        if known is None:  # lock_timeout for this wait only, the transaction's own after
+            was = conn.execute(text("SELECT current_setting('lock_timeout')")).scalar()
+            wait = {"v": f"{int(TURN_WAIT_S * 1000)}"}
+            conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), wait)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), key)
+            conn.execute(text("SELECT set_config('lock_timeout', :v, true)"), {"v": was})
+        else:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), key)
+    if known is not None:
+        known.has_turn = True
 
 
 class _Batch:
@@ -437,9 +479,10 @@ def _copy_events(
     ON CONFLICT DO NOTHING; a `fresh` one (Containers.beyond_stored) straight into events,
     which costs the server a third less (1M events: 3.7 against 5.5 s of its CPU), and with
     `known` its COPY is left open for the server to finish while the next batch is parsed
-    (Containers.end_copy). The unique key still guards a fresh batch: if another writer stored
-    one of its events meanwhile, the COPY fails and with it the import's transaction, and
-    nothing is imported."""
+    (Containers.end_copy). Other writers of events wait for the import's commit (take_turn);
+    the unique key still guards a fresh batch against one that does not (an older docktally):
+    if it stored one of the batch's events meanwhile, the COPY fails and with it the import's
+    transaction, and nothing is imported."""
     columns = ", ".join(EVENT_COLUMNS)
     driver = conn.connection.driver_connection  # psycopg's connection, in conn's transaction
     assert driver is not None
