@@ -3,6 +3,7 @@ outbox rows out, each decided once; delivery retried until a real local receiver
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -114,6 +115,33 @@ def test_gives_up_after_give_up_after(loaded: Engine) -> None:
         rows = outbox.list_outbox(db.ConnectionReader(conn))
     assert {r["status"] for r in rows} == {"failed"}
     assert main(["alerts", "list", "--db", str(loaded.url.render_as_string(False))]) == 0
+
+
+def test_a_target_parsed_once_still_gets_a_new_plugin_per_message(
+    loaded: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deliverer parses each target's URL once, but a kept Apprise plugin would throttle
+    its requests (many plugins wait 5.5 s between two): the messages go out one after the
+    other, as with a new Apprise per message."""
+    from apprise.plugins.custom_json import NotifyJSON
+
+    monkeypatch.setattr(NotifyJSON, "request_rate_per_sec", 3.0)
+    receiver = Receiver().start()
+    try:
+        clock = [last_event_ns(loaded) + S]
+        config = default_config([receiver.url])
+        to = targets(config.targets)
+        deliverer = Deliverer(loaded, to, config.delivery, clock_ns=lambda: clock[0], log=print)
+        evaluate_once(loaded, config, to, clock[0])
+        began = time.monotonic()
+        assert deliverer.send_due() == 2
+        assert time.monotonic() - began < 2.5
+        assert sorted(receiver.titles()) == [
+            "[CRITICAL] OOM kill: hungry on lab",
+            "[CRITICAL] crash loop: crashy on lab",
+        ]
+    finally:
+        receiver.stop()
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
