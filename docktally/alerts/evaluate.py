@@ -115,6 +115,31 @@ def outbox_rows(
     return rows
 
 
+class _Notices:
+    """The outbox's notices (the engine's memory) of the last two lookbacks, kept from one
+    evaluation to the next: each reads only the rows stored since the last one (on PostgreSQL,
+    since the one SETTLE_NS before: ids can become visible out of order), where reading them
+    all cost ~6 ms an evaluation per 1,000 messages of the outbox."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, str, str, int, str], Notice] = {}
+        self.tops: deque[tuple[int, int]] = deque()  # (time, newest row id) of the reads
+
+    def read(self, conn: Any, since_ns: int, now_ns: int) -> list[Notice]:
+        settle = 0 if conn.dialect.name == "sqlite" else SETTLE_NS
+        while len(self.tops) > 1 and self.tops[1][0] <= now_ns - settle:
+            self.tops.popleft()
+        after = self.tops[0][1] if self.tops else 0
+        top, rows = outbox.notices_after(conn, since_ns, after)
+        for row in rows:
+            if row not in self.kept:
+                self.kept[row] = Notice(*row)
+        # Older ones are no longer read (the evaluations' times only go forward).
+        self.kept = {k: n for k, n in self.kept.items() if n.time_ns >= since_ns}
+        self.tops.append((now_ns, top))
+        return list(self.kept.values())
+
+
 class Evaluator:
     """Evaluations at increasing times: the first reads every container's lookback (in the
     alerts' worker process, alerts/worker.py, so that its cost is not the collector's), each
@@ -127,6 +152,7 @@ class Evaluator:
         self._tops: deque[tuple[int, int]] = deque()
         self._read = False  # whether the first read of every container was done
         self.analysed = 0  # containers analysed by the last evaluation
+        self._notices = _Notices()
 
     @property
     def warming(self) -> bool:
@@ -159,10 +185,7 @@ class Evaluator:
         # the evaluation sees the same store.
         with db.read_snapshot(store) as conn:
             reader = db.ConnectionReader(conn)
-            past = [
-                Notice(a, r, k, t, s)
-                for a, r, k, t, s in outbox.notices(conn, now_ns - 2 * config.lookback_ns)
-            ]
+            past = self._notices.read(conn, now_ns - 2 * config.lookback_ns, now_ns)
             alerts = Unresolved.of(past)
             maintenance = reads.load_maintenance(reader, horizon, now_ns)
             coverage = reads.load_coverage(reader, horizon, now_ns)

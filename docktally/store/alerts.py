@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from docktally.store.db import Reader
 from docktally.store.schema import alert_outbox
@@ -52,6 +52,22 @@ def notices(conn: Connection, since_ns: int) -> list[tuple[str, str, str, int, s
         .distinct()
     )
     return [(str(a), str(r), str(k), int(c), str(s)) for a, r, k, c, s in conn.execute(stmt)]
+
+
+def notices_after(
+    conn: Connection, since_ns: int, after_id: int
+) -> tuple[int, list[tuple[str, str, str, int, str]]]:
+    """notices(since_ns) of the rows stored after row `after_id` only, through the primary key;
+    and the newest row's id (0: none), which those rows are read up to."""
+    t = alert_outbox.c
+    top = int(conn.execute(select(func.max(t.id))).scalar() or 0)
+    stmt = (
+        select(t.alert_key, t.rule, t.kind, t.created_ns, t.subject)
+        .where(t.id > after_id, t.id <= top, t.created_ns >= since_ns, t.kind != "test")
+        .distinct()
+    )
+    rows = [(str(a), str(r), str(k), int(c), str(s)) for a, r, k, c, s in conn.execute(stmt)]
+    return top, rows
 
 
 def due(
