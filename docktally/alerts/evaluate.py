@@ -186,7 +186,7 @@ class Evaluator:
         with db.read_snapshot(store) as conn:
             reader = db.ConnectionReader(conn)
             past = self._notices.read(conn, now_ns - 2 * config.lookback_ns, now_ns)
-            alerts = Unresolved.of(past)
+            alerts = Unresolved.of(past, config)
             maintenance = reads.load_maintenance(reader, horizon, now_ns)
             coverage = reads.load_coverage(reader, horizon, now_ns)
             restarts = reads.load_engine_restarts(reader, horizon, now_ns)

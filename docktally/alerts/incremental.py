@@ -88,16 +88,22 @@ def known_end(spans: Spans, host: str) -> int | None:
 
 @dataclass(frozen=True)
 class Unresolved:
-    """The alerts fired and not resolved: their keys and subjects."""
+    """The alerts fired and not resolved: their keys, and the subjects of the SLO alerts among
+    them (whose down spells the engine reads to resolve them, quiet or not)."""
 
     keys: frozenset[str]
     subjects: frozenset[str]
 
     @staticmethod
-    def of(notices: Iterable[Notice]) -> Unresolved:
+    def of(notices: Iterable[Notice], config: Config) -> Unresolved:
         states = fold_notices(notices)
         open_ = {k: st for k, st in states.items() if not st.resolved}
-        return Unresolved(frozenset(open_), frozenset(st.subject for st in open_.values()))
+        # Not an incident alert's subject: its spells are read only while an SLO rule could
+        # fire on it (they were, for every job that failed until its alert resolved).
+        slo = {r.name for r in config.rules if r.kind == "slo_burn"}
+        return Unresolved(
+            frozenset(open_), frozenset(st.subject for st in open_.values() if st.rule in slo)
+        )
 
 
 @dataclass(frozen=True)
