@@ -472,12 +472,14 @@ _WHO = "c.host, c.container_id, c.name, c.compose_project, c.compose_service"
 def events_written_since(reader: Reader, after_id: int) -> pd.DataFrame:
     """Containers with lifecycle events stored after event `after_id`: ref, host, container_id,
     name, compose_project, compose_service, max_id (the newest such event's id) and last_ns (the
-    latest time among them). Through the primary key: as cheap as the rows written since."""
+    latest time among them). Through the primary key: as cheap as the rows written since
+    (grouped by e.container_ref, SQLite scanned every event by the index that orders them so:
+    ~3.5 ms at 100,000 events, whatever was written)."""
     return query(
         reader,
-        f"SELECT e.container_ref AS ref, {_WHO}, max(e.id) AS max_id, "
+        f"SELECT c.ref AS ref, {_WHO}, max(e.id) AS max_id, "
         "max(e.time_ns) AS last_ns FROM events e JOIN containers c ON c.ref = e.container_ref "
-        f"WHERE e.id > {int(after_id)} AND e.kind IN {_KINDS} GROUP BY e.container_ref, {_WHO}",
+        f"WHERE e.id > {int(after_id)} AND e.kind IN {_KINDS} GROUP BY c.ref, {_WHO}",
     )
 
 
