@@ -351,3 +351,33 @@ def test_an_evaluation_reads_only_the_containers_written_since_the_last(store: E
     evaluator.evaluate(store, [], world.now)
     assert evaluator.analysed == 1
     assert evaluator.cache.marks[f"h1\0{world.boxes[6]['cid']}"].read_ns == world.now
+
+
+def test_facts_written_after_their_events_are_read_at_the_next_evaluation(store: Engine) -> None:
+    """A job's facts (its restart policy: "no") stored an evaluation after its last events,
+    nothing else written: the evaluation after them reads the container again, and decides
+    what a full read decides (the job failed)."""
+    config = parse_config(RULES.format(scope="container"))
+    world = World(store, 7)
+    evaluator = Evaluator(config)
+    world.now += 2 * S
+    evaluator.evaluate(store, [], world.now)
+    world.serial += 1
+    job = {"host": "h1", "name": "job", "policy": "no", "health": False, "crashy": False}
+    world.boxes.append({**job, "compose": None, "cid": f"{world.serial:064x}", "state": "up"})
+    i = len(world.boxes) - 1
+    t = world.now + S
+    world.event(i, t, "create")
+    world.event(i, t + S // 10, "start")
+    world.event(i, t + S // 2, "die", exit_code=1)
+    world.flush()  # the events alone
+    world.now += 2 * S
+    assert [same(d) for d in evaluator.evaluate(store, [], world.now)] == plain(
+        store, config, world.now
+    )
+    with store.begin() as conn:
+        writes.record_facts(conn, world.facts(i, t + S // 5))
+    world.now += 2 * S
+    straight = plain(store, config, world.now)
+    assert [(d.rule.kind, d.key) for d in straight] == [("job_failed", "job")]
+    assert [same(d) for d in evaluator.evaluate(store, [], world.now)] == straight

@@ -201,8 +201,13 @@ class Evaluator:
                 units = _units(box)
                 written = reads.events_written_since(reader, top)  # none: the columns
             else:
-                written = reads.events_written_since(reader, self._after_id(now_ns))
-                facts = reads.facts_marks(reader, written["ref"].tolist())
+                settled = self._after_id(now_ns)
+                # SQLite gives ids in commit order: what is new is above the last read's top.
+                # Facts come in a transaction after their events': looked at for the
+                # containers with events since the settled read.
+                last = self._tops[-1][1] if reader.sqlite else settled
+                written = reads.events_written_since(reader, last)
+                facts = reads.facts_marks_since(reader, settled)
                 refs = self.cache.dirty(written, facts, hosts, spans, now_ns, alerts)
                 units = _units(written)
             history = None

@@ -162,10 +162,10 @@ class Cache:
         alerts: Unresolved,
     ) -> dict[str, int]:
         """The containers to analyse again, ckey -> ref, with every container of their units.
-        `written`: events_written_since's rows; `facts`: facts_marks of their refs."""
+        `written`: events_written_since's rows; `facts`: facts_marks_since's (of them at
+        least)."""
         out: dict[str, int] = {ck: self.marks[ck].ref for ck in self.recheck}
         self.recheck = set()
-        by_ref: dict[int, str] = {}
         units: dict[str, str] = {}
         for ref, host, cid, name, project, service, max_id in zip(
             written["ref"],
@@ -178,13 +178,19 @@ class Cache:
             strict=True,
         ):
             ck = f"{host}\0{cid}"
-            by_ref[int(ref)] = ck
             units[ck] = unit_of(host, cid, name, project, service)
             m = self.marks.get(ck)
             if m is None or int(max_id) > m.max_id:
                 out[ck] = int(ref)
-        for ref, n, newest in zip(facts["ref"], facts["facts"], facts["observed_ns"], strict=True):
-            ck = by_ref[int(ref)]
+        for ref, host, cid, n, newest in zip(
+            facts["ref"],
+            facts["host"],
+            facts["container_id"],
+            facts["facts"],
+            facts["observed_ns"],
+            strict=True,
+        ):
+            ck = f"{host}\0{cid}"
             m = self.marks.get(ck)
             if m is None or (int(n), int(newest)) != m.facts:
                 out[ck] = int(ref)
@@ -400,7 +406,11 @@ class Cache:
         for ck, ref in refs.items():
             host = ck.split("\0", 1)[0]
             prev = self.marks.get(ck)
-            max_id, scan_last = seen.get(ck, (prev.max_id if prev else -1, -1))
+            # Not written since the last read: what it was read with (an event ahead of the
+            # clock keeps it volatile until that time, whatever read it again meanwhile).
+            max_id, scan_last = seen.get(
+                ck, (prev.max_id, prev.last_ns) if prev is not None else (-1, -1)
+            )
             m = Mark(
                 ref=ref,
                 host=host,

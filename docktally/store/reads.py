@@ -488,17 +488,17 @@ def container_refs(reader: Reader) -> pd.DataFrame:
     return query(reader, f"SELECT c.ref, {_WHO} FROM containers c ORDER BY c.ref")
 
 
-def facts_marks(reader: Reader, refs: Sequence[int]) -> pd.DataFrame:
-    """For these containers (containers.ref): ref, facts (how many rows) and observed_ns (the
-    newest), through the facts' primary key."""
-    if not len(refs):
-        return pd.DataFrame({"ref": [], "facts": [], "observed_ns": []})
+def facts_marks_since(reader: Reader, after_id: int) -> pd.DataFrame:
+    """For the containers with lifecycle events stored after event `after_id` (those of
+    events_written_since): ref, host, container_id, facts (how many rows) and observed_ns (the
+    newest), through the primary keys."""
     return query(
         reader,
-        "SELECT c.ref, count(*) AS facts, max(f.observed_ns) AS observed_ns "
-        "FROM containers c JOIN container_facts f "
-        "ON f.host = c.host AND f.container_id = c.container_id "
-        f"WHERE c.ref IN {_ints(refs)} GROUP BY c.ref",
+        "SELECT c.ref, c.host, c.container_id, count(*) AS facts, "
+        "max(f.observed_ns) AS observed_ns FROM containers c JOIN container_facts f "
+        "ON f.host = c.host AND f.container_id = c.container_id WHERE c.ref IN "
+        f"(SELECT e.container_ref FROM events e WHERE e.id > {int(after_id)} "
+        f"AND e.kind IN {_KINDS}) GROUP BY c.ref, c.host, c.container_id",
     )
 
 
