@@ -201,13 +201,11 @@ class Evaluator:
                 units = _units(box)
                 written = reads.events_written_since(reader, top)  # none: the columns
             else:
-                settled = self._after_id(now_ns)
-                # SQLite gives ids in commit order: what is new is above the last read's top.
-                # Facts come in a transaction after their events': looked at for the
-                # containers with events since the settled read.
-                last = self._tops[-1][1] if reader.sqlite else settled
-                written = reads.events_written_since(reader, last)
-                facts = reads.facts_marks_since(reader, settled)
+                # Event ids become visible in order (store.writes.take_turn): what is new is
+                # above the last read's top. Facts come in a transaction after their events':
+                # looked at for the containers with events since the settled read.
+                written = reads.events_written_since(reader, self._tops[-1][1])
+                facts = reads.facts_marks_since(reader, self._after_id(now_ns))
                 refs = self.cache.dirty(written, facts, hosts, spans, now_ns, alerts)
                 units = _units(written)
             history = None
