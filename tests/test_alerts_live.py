@@ -320,7 +320,10 @@ def test_receiver_down_collector_killed_9_then_sent_once_after_restart(
                 }
 
         wait_until(sent, 60, "the message sent after the restart")
-        # A few more evaluations of the restarted collector: nothing decided or sent again.
+        # The restarted collector's alerts evaluating (on a busy machine the killed one's
+        # worker may have sent the message: it ends once the message in hand is sent), then a
+        # few more evaluations: nothing decided or sent again.
+        wait_until(lambda: log.read_text().count("docktally alerts: on:") == 2, 60, "alerts on")
         time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

@@ -107,6 +107,8 @@ class AlertService:
             while not stop.is_set():
                 try:
                     self.evaluate()
+                    if self.evaluations == 1:  # what is on, once it works
+                        self.log(self._on_line())
                 except Exception as exc:  # the collector must outlive any alerting trouble
                     self.log(f"docktally alerts: evaluation: {type(exc).__name__}: {exc}")
                 # Resting at least twice as long as an evaluation's CPU time keeps the alerts
@@ -115,6 +117,14 @@ class AlertService:
                 stop.wait(max(every_s, BUSY_FACTOR * self.cpu_s))
         finally:
             self.stop_worker()
+
+    def _on_line(self) -> str:
+        c = self.config
+        rules, targets = len(c.rules), len(c.targets)
+        return (
+            f"docktally alerts: on: {rules} rule{'s' * (rules != 1)}, evaluated every "
+            f"{c.evaluate_every_ns / 1e9:g}s, sending to {targets} target{'s' * (targets != 1)}"
+        )
 
     def start(self, stop: threading.Event) -> list[threading.Thread]:
         self.deliver = True
