@@ -132,3 +132,15 @@ def test_first_start_on_an_engine(clean_engine: PrivateEngine, db_url: str) -> N
         assert row["unknown_s"] >= (first_cov - before_ns) / 1e9 - 1e-6
     assert g.loc["stopped-long-ago", "downtime_s"] == 0
     assert g.loc["stopped-long-ago", "downtime_by_cause_s"] == {}
+
+
+def test_a_coverage_row_without_a_heartbeat_yet_is_no_watch() -> None:
+    # A collector that has just opened its coverage (start = end until its first heartbeat):
+    # its host has no known time yet, and the analysis must not fail on it (it raised an
+    # IndexError looking for the first watched instant).
+    h = history_from_rows(
+        events=[("c", 100, "start"), _inferred_die("c", 300, 3)],
+        coverage=[(500, 500)],
+    )
+    assert find_failures(h, W).empty
+    assert _seconds(h, "c") == {"unknown:no_coverage": 900, "unknown:no_data": 100}

@@ -252,7 +252,8 @@ def merge_coverage(cov: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]
         me = np.zeros(len(ms), dtype=np.int64)
         np.maximum.at(me, ids, e)
         keep = me > ms
-        out[str(host)] = (ms[keep], me[keep])
+        if keep.any():  # a coverage row without a heartbeat yet is no span, its host unwatched
+            out[str(host)] = (ms[keep], me[keep])
     return out
 
 
@@ -443,7 +444,7 @@ def build_timeline(
     )
     rows = _merge_rows(e, ev_src, mk_ck, mk_t)
     del ev_src, mk_ck, mk_t
-    deaths = _deaths(rows, e, info, coverage, engine_stops)
+    deaths = _deaths(rows, e, info, _first_watch(history.coverage, coverage), engine_stops)
     st = _states(rows, deaths, info.has_hc)
     segments = _segments(rows, st, deaths, e, coverage, maint_targets, cs0, we)
     failures, restarts = _failures_and_restarts(rows, st, deaths, e, info, maint_targets, ws, we)
@@ -701,7 +702,7 @@ def _deaths(
     rows: _Rows,
     e: _Encoded,
     info: _ContainerInfo,
-    coverage: dict[str, tuple[np.ndarray, np.ndarray]],
+    first_watch_of_host: dict[str, int],
     engine_stops: dict[str, np.ndarray],
 ) -> _Deaths:
     ck, t, kc, src = rows.ck, rows.t, rows.kc, rows.src
@@ -718,8 +719,8 @@ def _deaths(
     # A die inspect reported from before anyone watched its host (a collector's first start):
     # not a failure of any window, and the time until the watch began is unknown.
     first_watch = np.full(n_c, I64_MIN, dtype=np.int64)
-    for host, (cs, _ce) in coverage.items():
-        first_watch[e.host_of_ck == host] = cs[0]
+    for host, start in first_watch_of_host.items():
+        first_watch[e.host_of_ck == host] = start
     if rows.n_ev:
         unwatched_d = e.inferred[np.maximum(d_src, 0)] & (t[d] < first_watch[ck[d]])
     else:
@@ -1166,6 +1167,18 @@ def _die_causes(
     die_state = _DIE_STATE_TAB[die_cause]
     die_state = np.where((die_cause == _C["clean_exit"]) & clean_fail, DOWN, die_state)
     return die_cause, die_state.astype(np.int8)
+
+
+def _first_watch(
+    coverage: pd.DataFrame | None, spans: dict[str, tuple[np.ndarray, np.ndarray]]
+) -> dict[str, int]:
+    """host -> when a collector first watched it: its first known span's start; for a host
+    whose only coverage has no heartbeat yet (no span), that coverage's start."""
+    first = {host: int(cs[0]) for host, (cs, _ce) in spans.items()}
+    if coverage is not None and len(coverage):
+        for host, start in coverage.groupby("host", sort=False)["start_ns"].min().items():
+            first.setdefault(str(host), int(start))
+    return first
 
 
 def known_spans(
