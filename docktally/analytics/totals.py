@@ -2,9 +2,9 @@
 (restarts, failures by cause, OOM kills, downtime, observed time), summed over consecutive
 windows, and each container's state at the end of the last one. Pure.
 
-Every count is the report's own (build_report_with_timeline), so the totals of [a, b) plus those
-of [b, c) are the report of [a, c): counters continued from the store agree with the report over
-any range.
+Every count is the report's own (its groups, report.timeline_groups), so the totals of [a, b)
+plus those of [b, c) are the report of [a, c): counters continued from the store agree with the
+report over any range.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from docktally.analytics.incidents import DEFAULT_STABLE_S
 from docktally.analytics.intervals import merged_segments
 from docktally.analytics.model import History, Window
-from docktally.analytics.report import build_report_with_timeline
+from docktally.analytics.report import timeline_groups
 from docktally.analytics.timeline import (
     ABSENT_CAUSES,
     CAUSE_NAMES,
@@ -23,6 +23,7 @@ from docktally.analytics.timeline import (
     STATE_NAMES,
     UNHEALTHY,
     UNKNOWN,
+    build_timeline,
 )
 
 NS = 1_000_000_000
@@ -77,8 +78,10 @@ def container_totals(
 
     observed_s is uptime + downtime (planned and unknown time count in neither, as in the
     report), so availability over any range is 1 - downtime / observed."""
-    report, tl = build_report_with_timeline(history, window, by="container")
-    groups = report.groups
+    # The report's groups without what only a report shows (stops, fleet totals: ~20 ms at
+    # 10,000 containers, at every metrics refresh).
+    tl = build_timeline(history, window)
+    groups = timeline_groups(tl, "container")
     if groups.empty:
         return empty_totals()
     c = tl.containers.reset_index(drop=True)
