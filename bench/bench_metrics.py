@@ -88,9 +88,8 @@ def timed_refresh(server: MetricsServer) -> str:
     cpu.append(time.thread_time())
     rows = container_rows(snapshot)
     cpu.append(time.thread_time())
-    server.rendered = server.text.render(rows) + render(
-        IncidentCollector(rows, snapshot.now_ns), StoreHealthCollector(snapshot)
-    )
+    rest = render(IncidentCollector(rows, snapshot.now_ns), StoreHealthCollector(snapshot))
+    server.rendered = b"".join([*server.text.render_parts(rows), rest])  # as refresh() does
     cpu.append(time.thread_time())
     totals, rows_s, text = (b - a for a, b in itertools.pairwise(cpu))
     return (
@@ -129,10 +128,15 @@ def bench_scrape(url: str, scrapes: int, tail_refreshes: int) -> None:
     store.dispose()
 
 
-def cpu_s(pid: int) -> float:
+def cpu_s(pid: int, path: str = "") -> float:
     """A process's user + system CPU seconds so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = Path(f"/proc/{path or pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_s(pid: int, tid: int) -> float:
+    """One thread's user + system CPU seconds so far (/proc/PID/task/TID/stat)."""
+    return cpu_s(pid, f"{pid}/task/{tid}")
 
 
 def syscr(pid: int) -> int:
@@ -262,6 +266,7 @@ def bench_collector(
             phase.append([])
             began = time.time_ns()
             load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
+            refresh0 = thread_cpu_s(server.child.pid, refresher)
             io0 = own_io()
             scraper = None
             if arm != "A alone":
@@ -273,6 +278,7 @@ def bench_collector(
             time.sleep(seconds)
             got = list(phase[-1])
             child, own = cpu_s(server.child.pid) - child0, time.process_time() - own0
+            refreshing = thread_cpu_s(server.child.pid, refresher) - refresh0
             scraper_cpu = 0.0
             if scraper is not None:
                 scraper_cpu = cpu_s(scraper.pid)
@@ -290,7 +296,8 @@ def bench_collector(
             io = {k: io1[k] - io0[k] for k in io1}
             print(
                 f"{arm:<9}: p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f} ms, "
-                f"{len(values)} events; CPU s: child {child:.1f}, collector process {own:.1f}, "
+                f"{len(values)} events; CPU s: child {child:.2f} (refresh thread "
+                f"{refreshing:.2f}), collector process {own:.1f}, "
                 f"scraper {scraper_cpu:.1f}; load {load0:.1f}-{os.getloadavg()[0]:.1f}; WAL max "
                 f"{busy.wal_max_mb(began):.0f} MB; {len(hit)} events while the child worked"
                 + (f" (p50 {pct(hit, 50):.0f}, p99 {pct(hit, 99):.0f} ms)" if hit else "")

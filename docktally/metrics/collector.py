@@ -4,7 +4,7 @@ but the layout of the series."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,7 +157,7 @@ class ContainerCollector(Collector):
             yield family_metric(f, self.rows, labels)
 
 
-def family_metric(f: Family, rows: pd.DataFrame, labels: list[list[str]]) -> Metric:
+def family_metric(f: Family, rows: pd.DataFrame, labels: Sequence[Sequence[str]]) -> Metric:
     """Family `f` with the samples of `rows` (whose LABELS values are `labels`), in order."""
     metric = f.new()
     values, has = family_values(f, rows)

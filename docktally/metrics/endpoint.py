@@ -27,6 +27,8 @@ from docktally.listening import check_port_free
 from docktally.metrics.address import DEFAULT_ADDRESS, DEFAULT_PORT
 from docktally.metrics.health import CollectorHealth, ProcessHealthCollector
 
+# What a GET /metrics answers: the text, whole or in parts sent one after the other.
+Scrape = Callable[[], bytes | tuple[bytes, ...]]
 # The collector's health, asked by the child at each scrape.
 HEALTH_TIMEOUT_S = 2.0
 
@@ -41,7 +43,7 @@ def render(*collectors: Collector) -> bytes:
 class Http:
     """A ThreadingHTTPServer answering GET /metrics with `scrape()`, in a daemon thread."""
 
-    def __init__(self, address: str, port: int, scrape: Callable[[], bytes], option: str) -> None:
+    def __init__(self, address: str, port: int, scrape: Scrape, option: str) -> None:
         try:
             self.httpd = ThreadingHTTPServer((address, port), _handler(scrape))
         except OSError as exc:
@@ -123,20 +125,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _handler(scrape: Callable[[], bytes]) -> type[BaseHTTPRequestHandler]:
+def _handler(scrape: Scrape) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path.split("?")[0] not in ("/metrics", "/"):
                 self.send_error(404)
                 return
             body = scrape()
+            parts = (body,) if isinstance(body, bytes) else body
             self.send_response(200)
             self.send_header("Content-Type", CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(sum(len(p) for p in parts)))
             self.end_headers()
             # A scraper that gave up (Prometheus' scrape timeout) is nothing to report.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(body)
+                for part in parts:
+                    self.wfile.write(part)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # one line per scrape would bury the collector's own messages

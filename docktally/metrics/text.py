@@ -65,29 +65,37 @@ class ContainerText:
         self.samples = 0
 
     def render(self, rows: pd.DataFrame) -> bytes:
-        labels = rows[LABELS].to_numpy(dtype=object).tolist()
-        keys = [tuple(lab) for lab in labels]
+        return b"".join(self.render_parts(rows))
+
+    def render_parts(self, rows: pd.DataFrame) -> list[bytes]:
+        """render's text in pieces, to be joined once with what follows it (30 MB at 10,000
+        containers: each copy costs ~10 ms)."""
+        # Label sets as tuples, column by column: ~5 ms at 11,000 rows, 7-8 through a 2-D
+        # object array and its rows' lists.
+        labels = list(zip(*(rows[c].tolist() for c in LABELS), strict=True))
         # Where each label set was in the last render (-1: new).
-        before = np.array([self._positions.get(k, -1) for k in keys], dtype=np.int64)
-        positions = dict(zip(keys, range(len(keys)), strict=True))
-        if len(positions) != len(keys):  # label sets are unique (series rows): else keep none
+        before = np.array([self._positions.get(k, -1) for k in labels], dtype=np.int64)
+        positions = dict(zip(labels, range(len(labels)), strict=True))
+        if len(positions) != len(labels):  # label sets are unique (series rows): else keep none
             before[:] = -1
             positions = {}
         self.rendered_samples = self.samples = 0
         kept: dict[str, _Kept] = {}
-        out = [self._family(f, rows, labels, before, kept) for f in self.families]
+        out: list[bytes] = []
+        for f in self.families:
+            out += self._family(f, rows, labels, before, kept)
         # Both at once: a render that failed half-way leaves the last one's whole.
         self._kept, self._positions = kept, positions
-        return b"".join(out)
+        return out
 
     def _family(
         self,
         f: Family,
         rows: pd.DataFrame,
-        labels: list[list[str]],
+        labels: list[tuple[str, ...]],
         before: np.ndarray,
         keep: dict[str, _Kept],
-    ) -> bytes:
+    ) -> list[bytes]:
         header = self._headers[f.name]
         values, has = family_values(f, rows)
         values = np.ascontiguousarray(values).view(np.int64)  # floats compared bit for bit
@@ -106,14 +114,14 @@ class ContainerText:
         self.samples += int(has.sum()) * per_row
         self.rendered_samples += int(has[changed].sum()) * per_row
         if new is None:  # not the layout described above: render the whole family, keep none
-            return _render(family_metric(f, rows, labels))
+            return [_render(family_metric(f, rows, labels))]
         for i, line in zip(changed.tolist(), new, strict=True):
             lines[i] = line
         keep[f.name] = _Kept(values, has, lines)
-        return header + b"".join(lines.tolist())
+        return [header, *lines.tolist()]
 
     def _lines(
-        self, f: Family, rows: pd.DataFrame, labels: list[list[str]], has: np.ndarray
+        self, f: Family, rows: pd.DataFrame, labels: list[tuple[str, ...]], has: np.ndarray
     ) -> list[bytes] | None:
         """Each of `rows`' samples' lines in family f, by generate_latest (None: its text is
         not the header, then one line per sample)."""
@@ -126,8 +134,10 @@ class ContainerText:
         counts = np.where(has, per_row, 0)
         if body[-1] != b"" or len(body) - 1 != counts.sum():
             return None
+        samples = [line + b"\n" for line in body[:-1]]
+        if per_row == 1:  # a line for each row that has a sample, in order
+            each = iter(samples)
+            return [next(each) if present else b"" for present in has.tolist()]
         ends = np.cumsum(counts).tolist()
         starts = [0, *ends][:-1]
-        return [
-            b"".join(line + b"\n" for line in body[a:b]) for a, b in zip(starts, ends, strict=True)
-        ]
+        return [b"".join(samples[a:b]) for a, b in zip(starts, ends, strict=True)]
