@@ -66,6 +66,20 @@ def test_totals_are_the_reports_numbers() -> None:
     assert totals.loc["web", "policy"] == "always"
 
 
+def test_the_last_exit_is_kept_to_the_nanosecond() -> None:
+    """Beside a container that never exited, an exit's time stays an integer: merged as int64
+    with the rows of containers without one, it became float64, to the nearest 256 ns."""
+    die = 100.000000001
+    history = history_from_rows(
+        events=[("idle", 5, "start"), ("web", 0, "start"), ("web", die, "die", {"exit_code": 3})],
+        facts=[("idle", -500, ALWAYS), ("web", -500, ALWAYS)],
+        coverage=[(-1000, 5000)],
+    )
+    totals = _by_name(container_totals(history, Window(ns(0), ns(1000))))
+    assert pd.isna(totals.loc["idle", "last_exit_ns"])
+    assert totals.loc["web", "last_exit_ns"] == ns(die) != int(float(ns(die)))
+
+
 @pytest.mark.parametrize("cut_s", [0.5, 100, 100.005, 300.005, 400.55, 699.9, 999])
 def test_consecutive_windows_add_up(cut_s: float) -> None:
     whole = _by_name(container_totals(HISTORY, Window(ns(0), ns(1000))))

@@ -162,8 +162,10 @@ def last_exits(history: History, window: Window) -> pd.DataFrame:
         {
             "host": dies["host"].astype(str).to_numpy(dtype=object),
             "container_id": dies["container_id"].astype(str).to_numpy(dtype=object),
-            "last_exit_code": dies["exit_code"].astype("Int64").to_numpy(),
-            "last_exit_ns": dies["time_ns"].astype("Int64").to_numpy(),
+            # Nullable, not numpy: a left merge of int64 with a container without an exit
+            # made them float64, ns since 1970 to the nearest 256.
+            "last_exit_code": dies["exit_code"].astype("Int64").array,
+            "last_exit_ns": dies["time_ns"].astype("Int64").array,
         }
     )
 
