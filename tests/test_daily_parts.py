@@ -237,6 +237,26 @@ def test_a_failure_recovered_days_later_counts_in_the_mttr() -> None:
     assert cid("web") in set(got.groups["container_id"])
 
 
+def test_a_recovery_days_later_is_kept_to_the_nanosecond() -> None:
+    # The later recovery's time was carried as float64: rounded to 256 ns at this epoch, so
+    # the MTTR from the store's days differed from the one over the events.
+    rows = [
+        ("web", 10, "start"),
+        ("web", DAY - 60.000000001, "die", {"exit_code": 1}),
+        ("web", 2 * DAY + 3600.000000077, "start"),
+    ]
+    h = History(
+        events=events_frame(rows),
+        facts=facts_frame([("web", 0, {"restart_policy": "no"})]),
+        coverage=coverage_frame([(0, 4 * DAY)]),
+        maintenance=maintenance_frame([]),
+    )
+    w = Window(ns(0), ns(3 * DAY))
+    want = build_report(h, w).groups.loc[0, "mttr_s"]
+    assert want == (ns(2 * DAY + 3600.000000077) - ns(DAY - 60.000000001)) / 1e9
+    assert report_from_parts(_pieces(h, w), w).groups.loc[0, "mttr_s"] == want
+
+
 def _services_equal(h: History, w: Window, by: str, every: str | None) -> None:
     want = build_report(h, w, by=by, every=every)
     assert_reports_equal(want, report_from_parts(_pieces(h, w), w, by=by, every=every))

@@ -583,10 +583,11 @@ def _recovered_later(opens: pd.DataFrame) -> pd.DataFrame:
     """Each piece with open failures, and the first recovery event of the container's later
     pieces (-1: none): open_n, open_ns, start_ns, next_rec_ns."""
     o = opens.sort_values([*KEY, "start_ns"], kind="stable").reset_index(drop=True)
-    rec = o["rec_ns"].to_numpy(dtype=np.float64)
-    rec[rec < 0] = np.nan
+    # Nullable integers: as float64 the times were rounded to 256 ns.
+    rec = o["rec_ns"].astype("Int64")
+    rec = rec.mask(rec < 0)
     # The next row's first recovery, carried back over rows without one, within a container.
-    nxt = pd.Series(rec).groupby([o["host"], o["container_id"]]).shift(-1)
+    nxt = rec.groupby([o["host"], o["container_id"]]).shift(-1)
     nxt = nxt.groupby([o["host"], o["container_id"]]).bfill()
     o["next_rec_ns"] = nxt.fillna(-1).to_numpy(dtype=np.int64)
     return o[o["open_n"] > 0].reset_index(drop=True)
