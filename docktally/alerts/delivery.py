@@ -129,7 +129,6 @@ class Deliverer:
         log: Callable[[str], None] = _log_stderr,
     ) -> None:
         self.store = store
-        self.urls = {t.id: t.url for t in to}
         self.senders = {t.id: Sender(t.url) for t in to}
         self.delivery = delivery
         self.clock_ns = clock_ns
@@ -185,11 +184,11 @@ class Deliverer:
         for row, error in failed:
             attempts = int(row["attempts"]) + 1
             retry_at = now + backoff_ns(attempts, self.delivery)
-            give_up = row["target"] not in self.urls or (
+            give_up = row["target"] not in self.senders or (
                 retry_at - int(row["created_ns"]) > self.delivery.give_up_after_ns
             )
             marks.append((int(row["id"]), error, None if give_up else retry_at))
-            if row["target"] in self.urls:
+            if row["target"] in self.senders:
                 self.held[row["target"]] = retry_at
             more = behind.get(row["target"], 0)
             self.log(
