@@ -24,13 +24,20 @@ def queued(store: Engine) -> list[str]:
         return sorted(r[0] for r in conn.exec_driver_sql("SELECT dedupe_key FROM alert_outbox"))
 
 
+def _failing_world(store: Engine) -> World:
+    """The incremental tests' world (seed 3) after 12 steps of 20 s: enough failures for the
+    rules to decide on."""
+    world = World(store, 3)
+    for _ in range(12):
+        world.step(20)
+    return world
+
+
 def test_evaluations_run_in_the_worker_and_enqueue_what_an_evaluation_decides(
     store: Engine,
 ) -> None:
     config = parse_config(RULES.format(scope="container"))
-    world = World(store, 3)
-    for _ in range(12):
-        world.step(20)
+    world = _failing_world(store)
     expected = plain(store, config, world.now)
     assert expected  # the world gave the rules something to decide
     lines: list[str] = []
@@ -77,9 +84,7 @@ def test_the_worker_evaluates_at_idle_priority_and_writes_the_outbox_at_normal_p
     store: Engine,
 ) -> None:
     config = parse_config(RULES.format(scope="container"))
-    world = World(store, 3)
-    for _ in range(12):
-        world.step(20)
+    world = _failing_world(store)
     service = AlertService(store, config, clock_ns=lambda: world.now, log=[].append)
     try:
         service.evaluate()
@@ -100,9 +105,7 @@ def test_the_worker_delivers_and_its_delivery_log_reaches_the_collectors_log(
     # The world's messages are months old: not given up, retried at once.
     retries = '[delivery]\ngive_up_after = "1000d"\nretry_min = "200ms"\nretry_max = "500ms"\n'
     config = parse_config(RULES.format(scope="container").replace(":9/", f":{port}/") + retries)
-    world = World(store, 3)
-    for _ in range(12):
-        world.step(20)
+    world = _failing_world(store)
     expected = plain(store, config, world.now)
     assert expected
     lines: list[str] = []

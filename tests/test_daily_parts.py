@@ -215,18 +215,23 @@ def test_parts_give_the_breakdowns(d: dict[str, Any], every: str) -> None:
     assert_reports_equal(want, report_from_parts(piece_parts(h, w), w, every=every))
 
 
-def test_a_failure_recovered_days_later_counts_in_the_mttr() -> None:
+def _recovered_days_later(die_s: float, start_s: float) -> History:
+    """web fails at `die_s` (policy no) and is started again at `start_s`, days later."""
     rows = [
         ("web", 10, "start"),
-        ("web", DAY - 60, "die", {"exit_code": 1}),
-        ("web", 2 * DAY + 3600, "start"),
+        ("web", die_s, "die", {"exit_code": 1}),
+        ("web", start_s, "start"),
     ]
-    h = History(
+    return History(
         events=events_frame(rows),
         facts=facts_frame([("web", 0, {"restart_policy": "no"})]),
         coverage=coverage_frame([(0, 4 * DAY)]),
         maintenance=maintenance_frame([]),
     )
+
+
+def test_a_failure_recovered_days_later_counts_in_the_mttr() -> None:
+    h = _recovered_days_later(DAY - 60, 2 * DAY + 3600)
     w = Window(ns(0), ns(3 * DAY))
     got = report_from_parts(_pieces(h, w), w)
     assert got.groups.loc[0, "mttr_s"] == pytest.approx(DAY + 3660)
@@ -240,20 +245,11 @@ def test_a_failure_recovered_days_later_counts_in_the_mttr() -> None:
 def test_a_recovery_days_later_is_kept_to_the_nanosecond() -> None:
     # The later recovery's time was carried as float64: rounded to 256 ns at this epoch, so
     # the MTTR from the store's days differed from the one over the events.
-    rows = [
-        ("web", 10, "start"),
-        ("web", DAY - 60.000000001, "die", {"exit_code": 1}),
-        ("web", 2 * DAY + 3600.000000077, "start"),
-    ]
-    h = History(
-        events=events_frame(rows),
-        facts=facts_frame([("web", 0, {"restart_policy": "no"})]),
-        coverage=coverage_frame([(0, 4 * DAY)]),
-        maintenance=maintenance_frame([]),
-    )
+    die_s, start_s = DAY - 60.000000001, 2 * DAY + 3600.000000077
+    h = _recovered_days_later(die_s, start_s)
     w = Window(ns(0), ns(3 * DAY))
     want = build_report(h, w).groups.loc[0, "mttr_s"]
-    assert want == (ns(2 * DAY + 3600.000000077) - ns(DAY - 60.000000001)) / 1e9
+    assert want == (ns(start_s) - ns(die_s)) / 1e9
     assert report_from_parts(_pieces(h, w), w).groups.loc[0, "mttr_s"] == want
 
 
