@@ -2,9 +2,9 @@
 
 No docker SDK and no clock: the caller passes the lines, the connection (and so owns the
 transaction) and a progress callback. Each line is decoded by msgspec into
-normalize.EngineEvent and made a row by normalize.normalize_event, as the live collector's
-events are, with the raw JSON being the line exactly as read. Rows go to
-store.writes.insert_events a chunk at a time, all in the caller's one transaction: a strict
+normalize.EngineEvent and made a row by normalize.event_row, as the live collector's events
+are, with the raw JSON being the line exactly as read. Rows go to
+store.writes.insert_event_rows a chunk at a time, all in the caller's one transaction: a strict
 import that meets a bad line raises, and the caller's rollback leaves nothing of it.
 """
 
@@ -17,11 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from docktally.collector.normalize import InvalidEvent, decode_event, normalize_event
+from docktally.collector.normalize import InvalidEvent, decode_event, event_row
 from docktally.store import writes
+from docktally.store.rows import ROW_FIELDS
 from docktally.store.schema import coverage
 
 SOURCE = "import"
+_TIME = ROW_FIELDS.index("time_ns")
 CHUNK_ROWS = 20_000
 BLOCK_BYTES = 8 << 20  # a file is read this much at a time, in whole lines
 # Invalid lines kept to be listed (--skip-invalid); the rest are only counted, so that a file
@@ -107,7 +109,7 @@ def _pieces(lines: Any, chunk_rows: int) -> Iterator[Piece]:
     it = iter(lines)
     while chunk := list(islice(it, chunk_rows)):
         data = [ln.encode("utf-8") if isinstance(ln, str) else bytes(ln) for ln in chunk]
-        # A line given with its newline keeps no "\n" (an "\n" inside one stays: insert_events
+        # A line given with its newline keeps no "\n" (an "\n" inside one stays: insert_event_rows
         # frames it).
         data = [ln[:-1] if ln.endswith(b"\n") else ln for ln in data]
         yield data, _is_utf8(b"".join(data))
@@ -181,7 +183,7 @@ def _import(
             try:
                 if not utf8:
                     _check_utf8(text)
-                row = normalize_event(
+                row = event_row(
                     decode_event(text),
                     host=host,
                     source=SOURCE,
@@ -198,9 +200,9 @@ def _import(
             else:
                 rows.append(row)
         if rows:
-            result.new += writes.insert_events(conn, rows, known)
+            result.new += writes.insert_event_rows(conn, rows, known)
             result.already_stored += len(rows)
-            times = [r["time_ns"] for r in rows]
+            times = [r[_TIME] for r in rows]
             result.first_ns = _min(result.first_ns, min(times))
             result.last_ns = _max(result.last_ns, max(times))
         if on_progress is not None:

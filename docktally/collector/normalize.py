@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from docktally.store.rows import ROW_FIELDS, EventRow
 from docktally.timespec import parse_rfc3339_ns
 
 COMPOSE_PROJECT = "com.docker.compose.project"
@@ -134,7 +135,8 @@ EXEC_WITH_COMMAND = frozenset({"exec_create", "exec_start"})
 
 def without_exec_command(action: str, raw: str | bytes) -> tuple[str, str | bytes]:
     """(action, raw JSON) of an exec event without its command line: the action becomes its
-    kind (`exec_start`), in the raw event too; any other event is returned as it is."""
+    kind (`exec_start`), in the raw event too, which stays bytes if given as bytes; any other
+    event is returned as it is."""
     kind, sep, _ = action.partition(":")
     kind = kind.strip()
     if not sep or kind not in EXEC_WITH_COMMAND:
@@ -145,7 +147,8 @@ def without_exec_command(action: str, raw: str | bytes) -> tuple[str, str | byte
     for field in ("Action", "status"):
         if field in doc:
             doc[field] = encoded_kind
-    return kind, msgspec.json.encode(doc).decode()
+    encoded = msgspec.json.encode(doc)
+    return kind, encoded if isinstance(raw, bytes) else encoded.decode()
 
 
 _TOP_LEVEL = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -159,16 +162,17 @@ def normalize_event(
     raw: str | bytes | None = None,
     keep_exec_commands: bool = False,
 ) -> dict[str, Any] | None:
-    """One engine event -> an `events` row; None for events that are not about a container.
+    """One engine event -> an `events` row as a dict of store.rows.ROW_FIELDS; None for events
+    that are not about a container.
 
-    The collector passes the engine's decoded JSON (a mapping), the import an EngineEvent from
+    The collector passes the engine's decoded JSON (a mapping), tests an EngineEvent from
     decode_event; both are read as the same typed EngineEvent. `raw` is the event as received
-    (default: the mapping as compact JSON). Exec command lines are dropped from the action and
-    the raw event unless `keep_exec_commands`. Raises InvalidEvent when the event has a field
-    of the wrong type, or a container event lacks what the natural key needs.
+    (default: the event as compact JSON). See event_row for the rest.
     """
     if isinstance(payload, EngineEvent):
         ev = payload
+        if raw is None:
+            raw = msgspec.json.encode(ev).decode()
     else:
         if not isinstance(payload, Mapping):
             raise InvalidEvent("not a JSON object")
@@ -178,6 +182,24 @@ def normalize_event(
             raise InvalidEvent(_validation_reason(exc)) from None
         if raw is None:
             raw = json.dumps(payload, separators=(",", ":"))
+    row = event_row(ev, host=host, source=source, raw=raw, keep_exec_commands=keep_exec_commands)
+    return None if row is None else dict(zip(ROW_FIELDS, row, strict=True))
+
+
+def event_row(
+    ev: EngineEvent,
+    *,
+    host: str,
+    source: str,
+    raw: str | bytes,
+    keep_exec_commands: bool = False,
+) -> EventRow | None:
+    """One decoded engine event -> an `events` row (a tuple of store.rows.ROW_FIELDS, the
+    import's form); None for events that are not about a container. `raw` is the event as
+    received. Exec command lines are dropped from the action and the raw event unless
+    `keep_exec_commands`. Raises InvalidEvent when the event has a field of the wrong type, or
+    a container event lacks what the natural key needs.
+    """
     if ev.Type is not None and ev.Type != "container":
         return None
     action = ev.Action or ev.status
@@ -200,9 +222,7 @@ def normalize_event(
         raise InvalidEvent(f"timeNano/time {time_ns} is out of range")
     if not keep_exec_commands and action.startswith("exec_"):
         # Before the checks: a long or odd command line must not make the event invalid.
-        action, raw = without_exec_command(
-            action, raw if raw is not None else msgspec.json.encode(ev)
-        )
+        action, raw = without_exec_command(action, raw)
     if len(action) > 128:
         raise InvalidEvent(f"Action {action[:16]!r}... is longer than 128 characters")
     # Part of the natural key: no text column of PostgreSQL can hold a NUL.
@@ -212,25 +232,25 @@ def normalize_event(
     # Most actions have no argument and most events no exit code or signal: skip the calls.
     kind, health = split_action(action) if ":" in action else (action, None)
     exit_code, sig = attrs.exitCode, attrs.signal
-    return {
-        "host": host,
-        "container_id": cid,
-        "time_ns": time_ns,
-        "action": action,
-        "kind": kind,
-        "name": attrs.name,
-        "image": attrs.image or ev.from_,
-        "exit_code": None if exit_code is None else code_or_none(exit_code),
-        "signal": None if sig is None else parse_signal(sig),
-        "health": health,
-        "compose_project": attrs.compose_project,
-        "compose_service": attrs.compose_service,
-        "inferred": False,
-        "cause_hint": None,
-        "evidence": None,
-        "raw": raw if raw is not None else msgspec.json.encode(ev).decode(),
-        "source": source,
-    }
+    return (  # store.rows.ROW_FIELDS
+        time_ns,
+        action,
+        kind,
+        None if exit_code is None else code_or_none(exit_code),
+        None if sig is None else parse_signal(sig),
+        health,
+        False,  # inferred
+        None,  # cause_hint
+        None,  # evidence
+        source,
+        host,
+        cid,
+        raw,
+        attrs.name,
+        attrs.image or ev.from_,
+        attrs.compose_project,
+        attrs.compose_service,
+    )
 
 
 _NO_ATTRS = EventAttributes()

@@ -29,6 +29,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from docktally.errors import StoreError
+from docktally.store.rows import (
+    CONTAINER_FIELDS,
+    EVENT_FIELDS,
+    REQUIRED_FIELDS,
+    ROW_FIELDS,
+    EventRow,
+)
 from docktally.store.schema import (
     checkpoints,
     container_facts,
@@ -44,21 +51,6 @@ from docktally.store.schema import (
     summary_days,
 )
 
-# What an events row says about its container: stored once per container in `containers`.
-CONTAINER_FIELDS = ("name", "image", "compose_project", "compose_service")
-# The columns of `events` a normalised row fills directly.
-EVENT_FIELDS = (
-    "time_ns",
-    "action",
-    "kind",
-    "exit_code",
-    "signal",
-    "health",
-    "inferred",
-    "cause_hint",
-    "evidence",
-    "source",
-)
 RAW_COMPRESS_LEVEL = 1  # zlib's fastest: JSON this repetitive shrinks ~10x even so
 
 _FACT_FIELDS = [c.name for c in container_facts.c if c.name not in ("observed_ns",)]
@@ -334,7 +326,20 @@ def _raw_body(raws: list[Any]) -> bytes:
 def insert_events(
     conn: Connection, rows: Sequence[Mapping[str, Any]], known: Containers | None = None
 ) -> int:
-    """Normalised rows (normalize.normalize_event's dicts) -> containers, raw_chunks and events;
+    """Normalised rows as dicts (normalize.normalize_event's) -> insert_event_rows; a row may
+    leave out the fields it does not know (None), not those of store.rows.REQUIRED_FIELDS."""
+    try:
+        tuples = list(map(_row_tuple, rows))
+    except KeyError:
+        tuples = [tuple(r[k] if k in REQUIRED_FIELDS else r.get(k) for k in ROW_FIELDS)
+                  for r in rows]  # fmt: skip
+    return insert_event_rows(conn, tuples, known)
+
+
+def insert_event_rows(
+    conn: Connection, rows: Sequence[EventRow], known: Containers | None = None
+) -> int:
+    """Normalised rows (tuples of store.rows.ROW_FIELDS) -> containers, raw_chunks and events;
     rows already stored (same natural key) are left alone. Returns rows written.
 
     The one way events are written, by the collector and the import. A bulk import passes one
@@ -346,10 +351,7 @@ def insert_events(
     if known is not None:
         known.end_copy()
     take_turn(conn, known)
-    try:
-        batch = _Batch(rows)
-    except KeyError:  # a row that leaves out what it does not know (None), not its key
-        batch = _Batch([{k: r[k] if k in _REQUIRED else r.get(k) for k in _ROW_KEYS} for r in rows])
+    batch = _Batch(rows)
     cache = Containers() if known is None else known
     refs = cache.refs(conn, batch.keys, batch.times, batch.descriptors)
     raws = [r for r in batch.raws if r is not None]
@@ -434,10 +436,10 @@ def take_turn(conn: Connection, known: Containers | None = None) -> None:
 
 
 class _Batch:
-    """What insert_events reads of its rows, as columns, each taken by one C-level pass
-    (itemgetter); KeyError when a row lacks a key. `fields` holds each row's EVENT_FIELDS."""
+    """What insert_event_rows reads of its rows, as columns, each taken by one C-level pass
+    (itemgetter). `fields` holds each row's EVENT_FIELDS."""
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[EventRow]) -> None:
         self.keys: list[Key] = list(map(_key, rows))
         self.times: list[int] = list(map(_time, rows))
         self.descriptors: list[Descriptor] = list(map(_descriptor, rows))
@@ -540,9 +542,6 @@ def _copy_rows(
         copy.write_row(p)
 
 
-# What insert_events reads of a row (a test checks EVENT_COLUMNS are all of events' but its id).
-_ROW_KEYS = ("host", "container_id", "raw", *EVENT_FIELDS, *CONTAINER_FIELDS)
-_REQUIRED = frozenset(("host", "container_id", "time_ns", "action", "kind", "source"))
 EVENT_COLUMNS = (*EVENT_FIELDS, "container_ref", "raw_chunk", "raw_line")
 # Each column's PostgreSQL type, as binary COPY wants them named.
 _PG_TYPES = [
@@ -553,11 +552,12 @@ _PG_TYPES = [
     for t in (events.c[c].type for c in EVENT_COLUMNS)
 ]  # fmt: skip
 _UNIQUE_VIOLATION = "23505"
-_key = itemgetter("host", "container_id")
-_time = itemgetter("time_ns")
-_descriptor = itemgetter(*CONTAINER_FIELDS)
-_raw = itemgetter("raw")
-_event_fields = itemgetter(*EVENT_FIELDS)
+_row_tuple = itemgetter(*ROW_FIELDS)
+_key = itemgetter(ROW_FIELDS.index("host"), ROW_FIELDS.index("container_id"))
+_time = itemgetter(ROW_FIELDS.index("time_ns"))
+_descriptor = itemgetter(*map(ROW_FIELDS.index, CONTAINER_FIELDS))
+_raw = itemgetter(ROW_FIELDS.index("raw"))
+_event_fields = itemgetter(slice(0, len(EVENT_FIELDS)))  # ROW_FIELDS begins with them
 _ACTION = itemgetter(EVENT_FIELDS.index("action"))
 _INFERRED = EVENT_FIELDS.index("inferred")
 _EVIDENCE = EVENT_FIELDS.index("evidence")
