@@ -15,7 +15,7 @@ from docktally.cli.import_events import parse_covers, progress_printer
 from docktally.collector.importer import InvalidLine, import_lines
 from docktally.errors import UsageError
 from docktally.store import db, reads
-from docktally.store.schema import coverage, events
+from docktally.store.schema import containers, coverage, events
 from tests.data import recorded
 
 NS = 1_000_000_000
@@ -89,6 +89,29 @@ def test_rows_keep_the_raw_line_and_normalised_columns(store: Engine) -> None:
         die_id = conn.execute(select(events.c.id).where(events.c.action == "die")).scalar_one()
         raw = reads.load_raw(conn, [die_id])[die_id]
     assert raw in recorded.lines("oom")
+
+
+def named(cid: str, n: int, name: str) -> str:
+    attrs = {"name": name, "image": f"{name}:1"}
+    return json.dumps({"Type": "container", "Action": "start", "timeNano": n * NS,
+                       "Actor": {"ID": cid, "Attributes": attrs}})  # fmt: skip
+
+
+def test_a_container_keeps_the_name_of_its_newest_event(store: Engine) -> None:
+    a, b = "a" * 64, "b" * 64
+    with store.begin() as conn:  # batches of two, a's out of time order
+        lines = [named(a, 5, "new-a"), named(a, 1, "old-a"), named(b, 1, "old-b"),
+                 named(b, 5, "new-b")]  # fmt: skip
+        import_lines(conn, lines, host="h", chunk_rows=2)
+    with store.begin() as conn:  # an older file imported after
+        import_lines(conn, [named(a, 3, "mid-a"), named(b, 3, "mid-b")], host="h")
+    with store.begin() as conn:  # a newer one for b only
+        import_lines(conn, [named(b, 7, "newest-b")], host="h")
+    with store.connect() as conn:
+        names = conn.execute(
+            select(containers.c.container_id, containers.c.name, containers.c.image)
+        )
+        assert sorted(names) == [(a, "new-a", "new-a:1"), (b, "newest-b", "newest-b:1")]
 
 
 def test_same_events_under_another_host_are_other_events(store: Engine) -> None:

@@ -97,6 +97,17 @@ def test_a_repeated_event_in_a_new_batch_is_checked(pg: Engine, tables: list[str
                           (6, "kill"), (8, "die"), (9, "die")]  # fmt: skip
 
 
+def test_a_repeat_apart_from_its_twin_at_one_instant_is_checked(
+    pg: Engine, tables: list[str]
+) -> None:
+    # In time order, with another container's event between the twins: only rows of equal
+    # times are compared, and all of them are.
+    lines = [line(B, 1), line(A, 2), line(B, 2), line(A, 2), line(A, 3)]
+    assert imported(pg, lines, chunk_rows=10) == 4
+    assert tables == ["events_in"]
+    assert stored(pg) == [(1, "die"), (2, "die"), (2, "die"), (3, "die")]
+
+
 def test_an_event_stored_by_another_writer_meanwhile_fails_the_import_whole(
     pg: Engine, tables: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
