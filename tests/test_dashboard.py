@@ -17,12 +17,14 @@ from docktally.analytics import stops
 from docktally.dashboard import data, ui
 from docktally.store import db
 from tests.test_dashboard_seed import (
+    DB_OOM_S,
     FORCED,
     FORCED_STOP_S,
     HOSTILE,
     HOSTILE_LABEL,
     LAB,
     LAB_HOST,
+    WORKER_DIES_S,
     WORKER_FAILURES,
     Seed,
     seed,
@@ -132,19 +134,58 @@ def test_a_short_range_is_drawn_in_short_bars(app: AppTest, rng: str, every: str
     avail = charts(app)[0]
     bars = chart_data(app)[0]
     assert 12 <= len(bars) <= 25, len(bars)
-    # Every bar as wide as its period, the range's first and last too (cut by the range's
-    # ends, they were slivers); the tooltip keeps what the bar holds.
+    # Every bar as wide as its period; the range's ends cut the first and last, unless "now"
+    # fell on a bar boundary (as at 12:00:05, which the dashboard's 10 s steps of "now" make
+    # 12:00:00).
     size = pd.Timedelta(every.replace("minutes", "min"))
-    assert set(bars["bar_end"] - bars["bar"]) == {size}
     held = bars["period_end"] - bars["period"]
-    assert (held <= size).all() and (bars["period"] >= bars["bar"]).all()
-    # The range's ends cut a bar unless "now" fell on a bar boundary (as at 12:00:05, which
-    # the dashboard's 10 s steps of "now" make 12:00:00).
+    assert set(held.iloc[1:-1]) == {size} and (held <= size).all()
     start = bars["period"].min()
-    assert (held.min() < size) == (start != start.floor(size))
+    assert (held.iloc[0] < size) == (start != start.floor(size))
     spec = json.dumps(avail)
     assert f"one bar per {every}" in spec  # the axis says how long a bar is
     assert f'"{every} from"' in spec and '"to"' in spec  # and the tooltip, which bar it is
+
+
+def _trend_charts(at: AppTest) -> dict[str, tuple[list[dict[str, Any]], pd.DataFrame]]:
+    """The Overview's charts over time by title: their layers' encodings, and their data."""
+    found = {}
+    for spec, frame in zip(charts(at), chart_data(at), strict=True):
+        if spec.get("title") in ("Availability (green up, red down)", "Failures"):
+            found[spec["title"]] = ([lay["encoding"] for lay in spec.get("layer", [spec])], frame)
+    return found
+
+
+@pytest.mark.parametrize("rng", ["1h", "24h"])
+def test_the_charts_over_time_span_the_range_with_bars_where_the_data_are(
+    app: AppTest, seeded: Seed, rng: str
+) -> None:
+    # The last hour's bar was drawn to the end of its hour, in the future, and the axis with
+    # it (14:12 to 15:00 on a range ending at 14:12); the two charts' ticks differed.
+    before = data.now_ns()
+    open_page(app, "overview", range=rng)
+    trend = _trend_charts(app)
+    assert "Availability (green up, red down)" in trend
+    assert ("Failures" in trend) == (rng == "24h")  # the seed's failures are 2 to 6 hours old
+    xs = [enc["x"] for layers, _ in trend.values() for enc in layers]
+    assert all(x == xs[0] for x in xs), xs  # one field, domain and axis on both charts
+    start, end = (pd.Timestamp(t) for t in xs[0]["scale"]["domain"])
+    assert end - start == pd.Timedelta(rng)  # the range, no more
+    assert xs[0]["scale"]["padding"] == 0  # Vega-Lite pads a vertical bar's scale otherwise
+    assert before <= end.value <= data.now_ns()
+    x, x2 = xs[0]["field"], trend["Availability (green up, red down)"][0][0]["x2"]["field"]
+    for _, frame in trend.values():
+        assert (frame[x] >= start).all() and (frame[x2] <= end).all(), frame[[x, x2]]
+    if rng != "24h":
+        return
+    # Each bar of failures over the seed's failures it counts: the worker's four, the db's OOM
+    # kill, the hostile container's crash.
+    _, per = trend["Failures"]
+    dies = [seeded.t0_ns + int(s * 1e9) for s in (*WORKER_DIES_S, DB_OOM_S + 0.1, 7200)]
+    for _, row in per[per["failures"] > 0].iterrows():
+        held = [t for t in dies if row[x].value <= t < row[x2].value]
+        assert len(held) == row["failures"], (row[x], row[x2], row["failures"])
+    assert per["failures"].sum() == len(dies)
 
 
 def test_a_container_without_labels_says_so(app: AppTest) -> None:

@@ -7,6 +7,7 @@ test-artifacts/long-names-*.png."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +114,50 @@ def test_metrics_are_whole_at_1024_px(
     assert page.locator('[data-testid="stMetricValue"]').count() >= 4
     assert cut_metrics(page) == [], cut_metrics(page)
     page.screenshot(path=str(artifacts_dir / f"long-names-1024-{path or 'overview'}.png"))
+
+
+def time_axes(pg: Any) -> list[dict[str, Any]]:
+    """Each chart's time axis as drawn: its description (which ends with its domain's first
+    and last values), the labels shown (not those hidden for overlapping), and its title's ends
+    (px from the chart's left) beside the chart's width."""
+    found: list[dict[str, Any]] = pg.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] svg.marks')]
+            .map(svg => [svg, svg.querySelector(
+                'g.role-axis[aria-label^="X-axis"][aria-label*="utc scale"]')])
+            .filter(([svg, axis]) => axis)
+            .map(([svg, axis]) => {
+                const left = svg.getBoundingClientRect().left;
+                const title = axis.querySelector('.role-axis-title text');
+                const box = title.getBoundingClientRect();
+                return {
+                    domain: axis.getAttribute('aria-label'),
+                    labels: [...axis.querySelectorAll('.role-axis-label text')]
+                        .filter(t => t.getAttribute('opacity') !== '0')
+                        .map(t => t.textContent),
+                    title: [box.left - left, box.right - left],
+                    width: svg.getBoundingClientRect().width,
+                };
+            })"""
+    )
+    return found
+
+
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_the_charts_over_time_share_their_ticks(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+    width: int,
+) -> None:
+    # At 1,024 px availability's axis read 15:00 21:00 03:00 09:00 15:00, the failures' beside
+    # it 18:00 Dec 06 06:00 12:00, over the same range.
+    page.set_viewport_size({"width": width, "height": 1000})
+    _open(page, f"{long_served}?range=24h", "Overview", 1)
+    page.locator('[data-testid="stVegaLiteChart"]').nth(2).wait_for()
+    axes = time_axes(page)
+    assert len(axes) == 2, axes  # availability, failures
+    assert axes[0]["labels"] == axes[1]["labels"], axes
+    assert len(axes[0]["labels"]) >= 3, axes
+    # Over the range and no further: 24 hours from a time of day to the same.
+    for axis in axes:
+        ends = re.search(r"values from (\S+) to (\S+)$", axis["domain"])
+        assert ends and ends[1] == ends[2], axis["domain"]

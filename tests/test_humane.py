@@ -179,28 +179,3 @@ def test_bars_over_time_are_short_on_a_short_range() -> None:
     # Fixed periods sit on UTC multiples of their length: 16:05, 16:10, ...
     five = calendar_periods(Window(start + 60 * 10**9, start + H), "5 minutes")
     assert [s % (5 * 60 * 10**9) for s, _ in five[1:]] == [0] * (len(five) - 1)
-
-
-def test_a_bar_is_as_wide_as_its_whole_period() -> None:
-    from docktally.analytics.periods import whole_period
-
-    ns = 1_764_950_700 * 1_000_000_000 + 1  # 2025-12-05 16:05:00 UTC, a Friday
-    five = 5 * 60 * 10**9
-    assert whole_period(ns, "5 minutes") == (ns - 1, ns - 1 + five)
-    day = whole_period(ns, "day")
-    assert day[1] - day[0] == 24 * H and day[0] == ns - 1 - (16 * H + five)
-    week = whole_period(ns, "week")
-    assert week[1] - week[0] == 7 * 24 * H and week[0] == day[0] - 4 * 24 * H  # from Monday
-    per = trends.fleet_per_period(
-        pd.DataFrame(
-            {
-                "period_start_ns": [ns - 1 + 60 * 10**9],  # a range that began at 16:06
-                "period_end_ns": [ns - 1 + five],
-                "uptime_s": [240.0],
-                "downtime_s": [0.0],
-                "failures": [0],
-            }
-        ),
-        "5 minutes",
-    )
-    assert list(per[["bar_start_ns", "bar_end_ns"]].iloc[0]) == [ns - 1, ns - 1 + five]

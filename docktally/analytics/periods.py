@@ -75,19 +75,6 @@ def calendar_periods(window: Window, every: str) -> list[tuple[int, int]]:
         cur = nxt
 
 
-def whole_period(ns: int, every: str) -> tuple[int, int]:
-    """[start, end) of the whole period holding the instant `ns`, not clipped to a window: a
-    chart draws a range's first and last bars this wide, not as slivers."""
-    if every in FIXED_NS:
-        size = FIXED_NS[every]
-        start = ns // size * size
-        return start, start + size
-    if every not in EVERY:
-        raise UsageError(f"--every: {every!r} is not one of {', '.join(EVERY)}")
-    cur = _floor(datetime.fromtimestamp(ns // NS_PER_S, tz=UTC), every)
-    return datetime_to_ns(cur), datetime_to_ns(_next(cur, every))
-
-
 def _fixed_periods(window: Window, size: int) -> list[tuple[int, int]]:
     first = window.start_ns // size * size
     starts = range(first, window.end_ns, size)

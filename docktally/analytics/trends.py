@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from docktally.analytics.model import Window
-from docktally.analytics.periods import LENGTH_NS, PERIODS, whole_period
+from docktally.analytics.periods import LENGTH_NS, PERIODS
 
 HOUR_NS = 3600 * 1_000_000_000
 # A line over time needs this many periods; with fewer, a chart shows the whole range per group.
@@ -64,13 +64,10 @@ def group_names(frame: pd.DataFrame, key_columns: list[str]) -> pd.Series:
     return label
 
 
-def fleet_per_period(breakdown: pd.DataFrame | None, every: str | None = None) -> pd.DataFrame:
+def fleet_per_period(breakdown: pd.DataFrame | None) -> pd.DataFrame:
     """The whole selection per period: availability (up / (up + down)), failures, downtime.
-    With `every`, also the whole period each row lies in (bar_start_ns, bar_end_ns): the
-    range's first and last periods are cut by its ends, their bars need not be."""
+    The range's ends cut its first and last periods: their numbers hold only what is in it."""
     cols = ["period_start_ns", "period_end_ns", "availability", "failures", "downtime_s"]
-    if every:
-        cols += ["bar_start_ns", "bar_end_ns"]
     if breakdown is None or not len(breakdown):
         return pd.DataFrame(columns=cols)
     per = (
@@ -82,10 +79,6 @@ def fleet_per_period(breakdown: pd.DataFrame | None, every: str | None = None) -
     )
     known = per["uptime_s"] + per["downtime_s"]
     per["availability"] = np.where(known > 0, per["uptime_s"] / known.where(known > 0), np.nan)
-    if every:
-        bars = [whole_period(int(ns), every) for ns in per["period_start_ns"]]
-        per["bar_start_ns"] = [b[0] for b in bars]
-        per["bar_end_ns"] = [b[1] for b in bars]
     return per[cols]
 
 

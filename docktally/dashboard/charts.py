@@ -202,13 +202,28 @@ ELEMENT_HEIGHT = PLOT_HEIGHT + 110
 BAR_STEP = 30
 
 
-def window_x(field: str, start_ns: int, end_ns: int, title: str) -> Any:
+# At most a tick per TICK_PX pixels of a chart of bars over time: Vega's own count (one per
+# 40 px) put 3-hour ticks on a day at 1,024 px and hid every other label (15:00, 21:00, ...).
+TICK_PX = 70
+# The width of the y axis's labels on the Overview's two charts side by side: the same on both,
+# so their plots are as wide, and so are their ticks.
+Y_EXTENT = 40
+
+
+def window_x(
+    field: str, start_ns: int, end_ns: int, title: str, *, tick_px: int | None = None
+) -> Any:
     """A time axis that spans the whole range [start_ns, end_ns): seconds on minutes, hours on
-    a day or two, dates on a longer one."""
+    a day or two, dates on a longer one; with `tick_px`, a tick per that many pixels at most."""
     span = [pd.Timestamp(start_ns, unit="ns", tz="UTC"), pd.Timestamp(end_ns, unit="ns", tz="UTC")]
-    scale = alt.Scale(type="utc", domain=[t.isoformat() for t in span])
+    # No padding: Vega-Lite pads the time scale of a vertical bar (the failures' bars) by a
+    # bar's width each side, so that axis ran 19 minutes past both ends of a 24h range.
+    scale = alt.Scale(type="utc", domain=[t.isoformat() for t in span], padding=0)
     span_s = (end_ns - start_ns) / 1e9
     axis = SECONDS_AXIS if span_s < 30 * 60 else TIME_AXIS if span_s <= 2 * 86400 else DATE_AXIS
+    if tick_px:
+        axis = axis.copy()
+        axis.tickCount = alt.ExprRef(f"ceil(width / {tick_px})")
     return alt.X(f"{field}:T", title=title, scale=scale, axis=axis)
 
 
@@ -218,47 +233,50 @@ def bar_title(every: str, start_ns: int, end_ns: int) -> str:
 
 
 def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> Any:
-    """The selection's availability and failures per period, each a bar as wide as its whole
-    period (trends.fleet_per_period's bar_start_ns, bar_end_ns when given), on an axis that
-    spans the range [start_ns, end_ns) and those bars. Availability bars run from 0 to 100 %:
-    green the share up, red the share down."""
+    """The selection's availability and failures per period, each bar over the time its
+    numbers hold (trends.fleet_per_period's periods: the range's ends cut the first and last,
+    so those bars are narrower), on an axis over exactly the range [start_ns, end_ns), with the
+    same ticks on both charts. Availability bars run from 0 to 100 %: green the share up, red
+    the share down."""
     d = per.copy()
     d["period"] = pd.to_datetime(d["period_start_ns"], unit="ns", utc=True)
     d["period_end"] = pd.to_datetime(d["period_end_ns"], unit="ns", utc=True)
-    drawn = "bar_start_ns" if "bar_start_ns" in d.columns else "period_start_ns"
-    drawn_end = "bar_end_ns" if "bar_end_ns" in d.columns else "period_end_ns"
-    d["bar"] = pd.to_datetime(d[drawn], unit="ns", utc=True)
-    d["bar_end"] = pd.to_datetime(d[drawn_end], unit="ns", utc=True)
     d["up %"] = d["availability"].astype(float) * 100
     d["all %"] = 100.0
     d["shown"] = [humane.percent(v) for v in d["availability"]]
-    lo = min(start_ns, int(d[drawn].min())) if len(d) else start_ns
-    hi = max(end_ns, int(d[drawn_end].max())) if len(d) else end_ns
-    x = window_x("bar", lo, hi, bar_title(every, lo, hi))
-    # What the bar holds in the tooltip (the range's ends cut its first and last periods).
+    x = window_x("period", start_ns, end_ns, bar_title(every, start_ns, end_ns), tick_px=TICK_PX)
     when = [_when("period", f"{every} from"), _when("period_end", "to")]
     tip = [*when, alt.Tooltip("shown:N", title="availability")]
-    cols = ["period", "period_end", "bar", "bar_end", "up %", "all %", "shown", "failures"]
+    cols = ["period", "period_end", "up %", "all %", "shown", "failures"]
     base = alt.Chart(d[cols])
 
     def y(field: str) -> Any:
-        return alt.Y(f"{field}:Q", title="availability (%)", scale=PERCENT)
+        return alt.Y(
+            f"{field}:Q",
+            title="availability (%)",
+            scale=PERCENT,
+            axis=alt.Axis(minExtent=Y_EXTENT, maxExtent=Y_EXTENT),
+        )
 
     known = base.transform_filter("isValid(datum['up %'])")
     # y and y2 both given: a bar over [x, x2) is drawn upright, from y2 to y.
     down = known.mark_bar(color=STATE_COLOURS["down"], stroke="white", strokeWidth=0.5).encode(
-        x=x, x2="bar_end:T", y=y("all %"), y2="up %:Q", tooltip=tip
+        x=x, x2="period_end:T", y=y("all %"), y2="up %:Q", tooltip=tip
     )
     up = known.mark_bar(color=STATE_COLOURS["up"], stroke="white", strokeWidth=0.5).encode(
-        x=x, x2="bar_end:T", y=y("up %"), y2=alt.datum(0), tooltip=tip
+        x=x, x2="period_end:T", y=y("up %"), y2=alt.datum(0), tooltip=tip
     )
     # orient: a bar over [x, x2) is upright, not a horizontal bar at the height of y.
     fails = base.mark_bar(
         color=STATE_COLOURS["down"], stroke="white", strokeWidth=0.5, orient="vertical"
     ).encode(
         x=x,
-        x2="bar_end:T",
-        y=alt.Y("failures:Q", title="failures", axis=alt.Axis(tickMinStep=1)),
+        x2="period_end:T",
+        y=alt.Y(
+            "failures:Q",
+            title="failures",
+            axis=alt.Axis(tickMinStep=1, minExtent=Y_EXTENT, maxExtent=Y_EXTENT),
+        ),
         tooltip=[*when, alt.Tooltip("failures:Q")],
     )
     return (down + up).properties(

@@ -20,7 +20,7 @@ fleet = data.fleet(rep)
 ui.fleet_metrics(fleet, slo=view.slo)
 
 every = trends.bar_period(view.window)
-per = trends.fleet_per_period(data.report(view, every).breakdown, every)
+per = trends.fleet_per_period(data.report(view, every).breakdown)
 st.subheader(f"Availability and failures per {every}")
 if len(per):
     avail, fails = charts.fleet_trend(per, every, view.window.start_ns, view.window.end_ns)
