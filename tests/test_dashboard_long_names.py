@@ -161,3 +161,21 @@ def test_the_charts_over_time_share_their_ticks(
     for axis in axes:
         ends = re.search(r"values from (\S+) to (\S+)$", axis["domain"])
         assert ends and ends[1] == ends[2], axis["domain"]
+
+
+@pytest.mark.parametrize(("width", "rng"), [(1024, "24h"), (1024, "1h"), (1400, "24h")])
+def test_the_time_axes_titles_fit_their_charts(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+    width: int,
+    rng: str,
+) -> None:
+    # "time (UTC, 24-hour), one bar per hour" ran past the chart's right edge at 1,024 px.
+    page.set_viewport_size({"width": width, "height": 1000})
+    _open(page, f"{long_served}?range={rng}", "Overview", 1)
+    page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for()
+    axes = time_axes(page)
+    assert axes, axes
+    for axis in axes:
+        left, right = axis["title"]
+        assert left >= 0 and right <= axis["width"], axis

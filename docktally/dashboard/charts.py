@@ -194,9 +194,10 @@ def downtime_by_cause(df: pd.DataFrame) -> Any:
 
 
 # A chart over time: its plot's height, and the element's with the title and axes around it
-# (st.altair_chart is given that height: it squeezes a chart that has none).
+# (st.altair_chart is given that height: it squeezes a chart that has none), whose time axis
+# has a title of two lines.
 PLOT_HEIGHT = 200
-ELEMENT_HEIGHT = PLOT_HEIGHT + 110
+ELEMENT_HEIGHT = PLOT_HEIGHT + 125
 
 # Pixels per bar of a horizontal bar chart: room for the bar and its label.
 BAR_STEP = 30
@@ -211,7 +212,7 @@ Y_EXTENT = 40
 
 
 def window_x(
-    field: str, start_ns: int, end_ns: int, title: str, *, tick_px: int | None = None
+    field: str, start_ns: int, end_ns: int, title: str | list[str], *, tick_px: int | None = None
 ) -> Any:
     """A time axis that spans the whole range [start_ns, end_ns): seconds on minutes, hours on
     a day or two, dates on a longer one; with `tick_px`, a tick per that many pixels at most."""
@@ -227,9 +228,10 @@ def window_x(
     return alt.X(f"{field}:T", title=title, scale=scale, axis=axis)
 
 
-def bar_title(every: str, start_ns: int, end_ns: int) -> str:
-    """The time axis of a chart of bars per period, saying how long each bar is."""
-    return f"{time_title(start_ns, end_ns)}, one bar per {every}"
+def bar_title(every: str, start_ns: int, end_ns: int) -> list[str]:
+    """The time axis of a chart of bars per period, saying how long each bar is: on two lines,
+    as one it was cut at the edge of a chart half a 1,024 px window wide."""
+    return [time_title(start_ns, end_ns), f"one bar per {every}"]
 
 
 def fleet_trend(per: pd.DataFrame, every: str, start_ns: int, end_ns: int) -> Any:
