@@ -124,6 +124,10 @@ def test_overview_shows_fleet_numbers_and_what_is_down(app: AppTest) -> None:
     assert metrics["Failures"] == str(WORKER_FAILURES + 2)  # worker 4, db 1, hostile 1
     down = frame_with(app, "since")
     assert list(down["name"]) == ["worker"]
+    # Every container leaves each container's host and id to the Containers table below it.
+    every = next(d for d in app.dataframe if "failures" in d.value.columns)
+    assert "host" not in every.proto.column_order and "container_id" in every.value.columns
+    assert "host and id are in the Containers table below" in texts(app)
 
 
 @pytest.mark.parametrize(("rng", "every"), [("1h", "5 minutes"), ("6h", "15 minutes")])

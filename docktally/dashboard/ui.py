@@ -286,8 +286,8 @@ GROUP_ORDER = [
 ]
 
 
-def group_columns(columns: list[str]) -> list[str]:
-    return [c for c in GROUP_ORDER if c in columns]
+def group_columns(columns: list[str], leave_out: tuple[str, ...] = ()) -> list[str]:
+    return [c for c in GROUP_ORDER if c in columns and c not in leave_out]
 
 
 def _as_text(col: str, v: Any) -> Any:
