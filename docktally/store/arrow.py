@@ -17,7 +17,7 @@ ENV_DB = "DOCKTALLY_DB"
 # The newest migration's revision. Checked against Alembic's own idea of the head by a test;
 # comparing it with the database's alembic_version costs one query, where loading Alembic to
 # ask costs half a second of every command's start.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 
 
 def default_db_path(env: dict[str, str] | None = None) -> Path:
