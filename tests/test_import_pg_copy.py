@@ -151,3 +151,26 @@ def test_a_batch_copy_is_left_open_while_the_next_is_parsed(pg: Engine) -> None:
         assert driver.pgconn.transaction_status == TransactionStatus.INTRANS
     assert status == [TransactionStatus.ACTIVE] * 3
     assert stored(pg) == [(n, "die") for n in range(6)]
+
+
+def test_a_batch_is_taken_apart_while_the_server_stores_the_last(
+    pg: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next batch's raw chunk is compressed (the largest of the client's work that needs no
+    connection) while the last batch's COPY is still in progress."""
+    status: list[TransactionStatus] = []
+    raw_body = writes._raw_body
+    lines = [line(A, n) for n in range(6)]
+    with pg.begin() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+
+        def spy(raws: list[Any]) -> bytes:
+            status.append(driver.pgconn.transaction_status)
+            return raw_body(raws)
+
+        monkeypatch.setattr(writes, "_raw_body", spy)
+        assert import_lines(conn, lines, host="h", chunk_rows=2).new == 6
+    assert status[0] != TransactionStatus.ACTIVE  # no COPY yet before the first batch
+    assert status[1:] == [TransactionStatus.ACTIVE] * 2
+    assert stored(pg) == [(n, "die") for n in range(6)]

@@ -154,9 +154,10 @@ class Containers:
         self.has_turn = False  # whether the transaction holds the events' turn (take_turn)
 
     def end_copy(self) -> None:
-        """End the COPY of events that insert_events left open (PostgreSQL): the server works
-        through a batch's rows while the import parses the next one, and the COPY is ended only
-        when the connection is needed again. Raises what the COPY met."""
+        """End the COPY of events that insert_event_rows left open (PostgreSQL): the server
+        works through a batch's rows while the import parses the next one and takes it apart
+        (its columns, raw chunk and descriptors), and the COPY is ended only when the connection
+        is needed again. Raises what the COPY met."""
         copy, self._copy = self._copy, None
         if copy is not None:
             with _unique_violation_as_store_error():
@@ -177,6 +178,8 @@ class Containers:
         and no two are alike. Notes the batch's times as stored either way (it is about to be)."""
         newest = self._newest
         unknown = [r for r in set(refs) if r not in newest]
+        if unknown:
+            self.end_copy()
         for i in range(0, len(unknown), 1000):
             part = unknown[i : i + 1000]
             newest.update(dict.fromkeys(part, _NOTHING_STORED))
@@ -207,6 +210,7 @@ class Containers:
         noting each container's newest descriptors. The arguments are columns of one batch."""
         missing = list(filterfalse(self._refs.__contains__, dict.fromkeys(keys)))
         if missing:
+            self.end_copy()
             self._load(conn, missing)
         # Per container, its newest row that describes it: the last in time order (a stable
         # sort, so of equal times the later row).
@@ -395,14 +399,16 @@ def insert_event_rows(
     """
     if not rows:
         return 0
-    if known is not None:
-        known.end_copy()
-    take_turn(conn, known)
+    # What needs no connection first: the server may still be storing the last batch's COPY
+    # (Containers.end_copy), and does so meanwhile.
     batch = _Batch(rows)
-    cache = Containers() if known is None else known
-    refs = cache.refs(conn, batch.keys, batch.times, batch.descriptors)
     raws = [r for r in batch.raws if r is not None]
-    chunk_id = store_raw_chunk(conn, _raw_body(raws), len(raws)) if raws else None
+    body = _raw_body(raws) if raws else None
+    cache = Containers() if known is None else known
+    take_turn(conn, known)
+    refs = cache.refs(conn, batch.keys, batch.times, batch.descriptors)
+    cache.end_copy()
+    chunk_id = store_raw_chunk(conn, body, len(raws)) if body is not None else None
     n = len(rows)
     tail: Iterable[tuple[Any, ...]]  # (container_ref, raw_chunk, raw_line) of each row
     if len(raws) == n:
