@@ -208,17 +208,23 @@ class Containers:
     ) -> list[int]:
         """`containers.ref` for each row's key (host, container_id), creating missing rows, and
         noting each container's newest descriptors. The arguments are columns of one batch."""
-        missing = list(filterfalse(self._refs.__contains__, dict.fromkeys(keys)))
-        if missing:
-            self.end_copy()
-            self._load(conn, missing)
         # Per container, its newest row that describes it: the last in time order (a stable
         # sort, so of equal times the later row).
         n = len(keys)
-        order = range(n) if _ascending(times) else sorted(range(n), key=times.__getitem__)
-        described = map(ne, map(descriptors.__getitem__, order), repeat(_NO_DESCRIPTOR))
-        rows = list(compress(order, described))
-        newest = dict(zip(map(keys.__getitem__, rows), rows, strict=True))
+        ascending = _ascending(times)
+        present: Iterable[Key]  # the batch's containers
+        if ascending and _NO_DESCRIPTOR not in descriptors:  # the usual batch: one pass
+            newest = present = dict(zip(keys, range(n), strict=True))
+        else:
+            order = range(n) if ascending else sorted(range(n), key=times.__getitem__)
+            described = map(ne, map(descriptors.__getitem__, order), repeat(_NO_DESCRIPTOR))
+            rows = list(compress(order, described))
+            newest = dict(zip(map(keys.__getitem__, rows), rows, strict=True))
+            present = dict.fromkeys(keys)
+        missing = list(filterfalse(self._refs.__contains__, present))
+        if missing:
+            self.end_copy()
+            self._load(conn, missing)
         for key, i in newest.items():
             row = self._rows[key]
             t = times[i]
