@@ -224,3 +224,20 @@ def test_rows_with_different_columns_keep_every_value(store: Engine) -> None:
 
 def test_insert_events_binds_every_column_of_events_but_its_id() -> None:
     assert sorted(writes.EVENT_COLUMNS) == sorted(c.name for c in events.c if c.name != "id")
+
+
+def test_inferred_is_stored_as_a_bool_and_evidence_as_storable_text(store: Engine) -> None:
+    rows = [
+        ev("a" * 64, 1, "die", inferred=1, evidence="exit 1\x00 seen"),
+        ev("a" * 64, 2, "start", inferred=0, evidence=None),
+        ev("a" * 64, 3, "die", evidence={"source": "inspect"}),
+    ]
+    with store.begin() as conn:
+        writes.insert_events(conn, rows)
+    with store.connect() as conn:
+        got = conn.execute(select(events.c.inferred, events.c.evidence).order_by(events.c.time_ns))
+        assert [tuple(r) for r in got] == [
+            (True, "exit 1\ufffd seen"),
+            (False, None),
+            (False, "{'source': 'inspect'}"),
+        ]

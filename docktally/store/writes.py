@@ -427,10 +427,10 @@ def insert_event_rows(
             for ref, i, h in zip(refs, before, has, strict=False)
         )
     # Each row's EVENT_COLUMNS, put together by C calls (itemgetter, zip, tuple +).
-    params = list(map(add, batch.fields, tail))
+    params = list(map(add, map(_event_fields, batch.rows), tail))
     if conn.dialect.name == "postgresql":
         # A bulk import's batch beyond what is stored needs no conflict check (see _copy_events).
-        actions = map(_ACTION, batch.fields)
+        actions = map(_ACTION, batch.rows)
         fresh = known is not None and known.beyond_stored(conn, refs, batch.times, actions)
         if fresh:  # all new, and its COPY may be left open: marked first
             mark_days_dirty(conn, int(min(batch.times)))
@@ -496,21 +496,21 @@ def take_turn(conn: Connection, known: Containers | None = None) -> None:
 
 class _Batch:
     """What insert_event_rows reads of its rows, as columns, each taken by one C-level pass
-    (itemgetter). `fields` holds each row's EVENT_FIELDS."""
+    (itemgetter). `rows` are the rows with `inferred` a bool and `evidence` storable text."""
 
     def __init__(self, rows: Sequence[EventRow]) -> None:
+        if set(map(type, map(_inferred, rows))) != {bool}:
+            rows = [_with(r, _INFERRED, bool(r[_INFERRED])) for r in rows]
+        if set(map(type, map(_evidence, rows))) != {type(None)}:
+            rows = [
+                r if r[_EVIDENCE] is None else _with(r, _EVIDENCE, storable_text(str(r[_EVIDENCE])))
+                for r in rows
+            ]
+        self.rows = rows
         self.keys: list[Key] = list(map(_key, rows))
         self.times: list[int] = list(map(_time, rows))
         self.descriptors: list[Descriptor] = list(map(_descriptor, rows))
         self.raws: list[Any] = list(map(_raw, rows))
-        self.fields: list[tuple[Any, ...]] = list(map(_event_fields, rows))
-        if any(f[_INFERRED] is not True and f[_INFERRED] is not False for f in self.fields):
-            self.fields = [_with(f, _INFERRED, bool(f[_INFERRED])) for f in self.fields]
-        if any(f[_EVIDENCE] is not None for f in self.fields):
-            self.fields = [
-                f if f[_EVIDENCE] is None else _with(f, _EVIDENCE, storable_text(str(f[_EVIDENCE])))
-                for f in self.fields
-            ]
 
 
 def _with(t: tuple[Any, ...], i: int, value: Any) -> tuple[Any, ...]:
@@ -617,9 +617,11 @@ _time = itemgetter(ROW_FIELDS.index("time_ns"))
 _descriptor = itemgetter(*map(ROW_FIELDS.index, CONTAINER_FIELDS))
 _raw = itemgetter(ROW_FIELDS.index("raw"))
 _event_fields = itemgetter(slice(0, len(EVENT_FIELDS)))  # ROW_FIELDS begins with them
-_ACTION = itemgetter(EVENT_FIELDS.index("action"))
-_INFERRED = EVENT_FIELDS.index("inferred")
-_EVIDENCE = EVENT_FIELDS.index("evidence")
+_ACTION = itemgetter(ROW_FIELDS.index("action"))
+_INFERRED = ROW_FIELDS.index("inferred")
+_EVIDENCE = ROW_FIELDS.index("evidence")
+_inferred = itemgetter(_INFERRED)
+_evidence = itemgetter(_EVIDENCE)
 
 
 def record_facts(conn: Connection, row: Mapping[str, Any]) -> bool:
