@@ -137,7 +137,7 @@ class Containers:
     """The `containers` rows one transaction has looked up or created, and the newest
     descriptors (name, image, compose labels, with their event's time) its events gave.
 
-    insert_events looks each container up in the database once per Containers, not once a
+    insert_event_rows looks each container up in the database once per Containers, not once a
     batch, and keeps descriptor changes here until flush() writes them, once per container.
     Valid for one transaction only: after a rollback its refs may not exist.
     """
@@ -467,7 +467,7 @@ def take_turn(conn: Connection, known: Containers | None = None) -> None:
     ones; a reader that read the larger (store.collection.NewestEvents, store.reads'
     LastEvents and events_written_since) would never read the smaller. Taken in turns, ids
     become visible in the order they were taken, as on SQLite, which writes one transaction
-    at a time. Taken before the transaction's first event (its first id): insert_events does.
+    at a time. Taken before the transaction's first event (its first id): insert_event_rows does.
 
     A bulk import (`known`) takes it once and waits as long as it must; the collector's
     writes wait TURN_WAIT_S at most (lock_timeout), then fail (a SQLAlchemy OperationalError).
