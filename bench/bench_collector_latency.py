@@ -27,7 +27,11 @@ churners, `--flappers` containers crash three times (a crash loop fires), then s
 `--flap-up` seconds (past the default `stable`, so it is resolved), and so on, restarted by the
 engine. The alerts' first read (of --alerts-history events, if any) is done before the phases.
 Per phase: p50/p99, messages decided and sent, CPU seconds of the worker (of which its
-delivery thread's) and of the collector's process, and the load average.
+delivery thread's) and of the collector's process, and the load average. Since session 9,
+`--arms A,B,A2` picks the phases of a round (A2: A again, the bench's own noise), and each
+phase also shows the collector's write transactions, the WAL's frames not yet checkpointed,
+the machine's idle and steal and the run-queue waits (bench/commits.py); at the end, each arm
+against the first: pooled p99, and the permutation p.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench.commits import CommitTimes, WalWatch, cpu_share, cpu_ticks, permutation_p, waited_s
 from bench.generate import write_file
 from docktally.alerts.rules import default_config
 from docktally.alerts.service import AlertService
@@ -85,8 +90,10 @@ FLAP = (
 )
 
 # The phases of a round: the alerts paused; evaluating (at SCHED_IDLE) and delivering; the
-# same with the evaluation thread at normal priority.
-ARMS = ("A no alerts", "B alerts", "C alerts, eval normal")
+# same with the evaluation thread at normal priority; and, to see what the bench's own noise
+# gives, a second arm with the alerts paused.
+ARMS = ("A no alerts", "B alerts", "C alerts, eval normal", "A2 no alerts")
+SHORT = {arm.split()[0]: arm for arm in ARMS}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -103,6 +110,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=0, help="alternated A/B/C phases (see above)")
     ap.add_argument("--flappers", type=int, default=2)
     ap.add_argument("--flap-up", type=float, default=70.0)
+    ap.add_argument(
+        "--arms", default="A,B,C", help="phases of a round, of A, B, C, A2 (A again: the noise)"
+    )
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="dktbench")
     url = args.db or f"sqlite:///{tmp}/bench.db"
@@ -256,6 +266,8 @@ def outbox_counts(store: Any, since_ns: int) -> tuple[int, int]:
 def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
     """The collector, the churn and the alerts (delivering to a local receiver) throughout; the
     ARMS' phases in turn, `args.rounds` times."""
+    assert eng.proc is not None
+    eng_pid = eng.proc.pid  # dockerd
     port = free_port()
     receiver = subprocess.Popen(
         [sys.executable, "-c", RECEIVE, str(port)], stdout=subprocess.PIPE, text=True
@@ -265,8 +277,12 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
 
     def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
         phase[-1].extend((committed_ns - int(r["time_ns"])) / 1e6 for r in rows)
+        commits.on_commit(committed_ns)
 
+    arms = [SHORT[a] for a in args.arms.split(",")]
     store = db.connect(url)
+    commits = CommitTimes(store)
+    wal = WalWatch(Path(url.removeprefix("sqlite:///")))
     stop = threading.Event()
     col = Collector(store=store, engine_url=eng.url, on_commit=on_commit, log=print)
     runner = threading.Thread(target=col.run, args=(stop,), daemon=True)
@@ -286,6 +302,7 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
     service.evaluate = gated_evaluate  # type: ignore[method-assign]
     try:
         runner.start()
+        wal.start()
         while col.sessions < 1:
             time.sleep(0.05)
         for i in range(args.flappers):
@@ -313,10 +330,11 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
             f"{outbox_counts(store, warm)[0]} messages decided",
             flush=True,
         )
-        lat: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        for i in range(args.rounds * len(ARMS)):
-            arm = ARMS[i % len(ARMS)]
-            if arm == "A no alerts":
+        lat: dict[str, list[float]] = {arm: [] for arm in arms}
+        each: dict[str, list[list[float]]] = {arm: [] for arm in arms}
+        for i in range(args.rounds * len(arms)):
+            arm = arms[i % len(arms)]
+            if arm.startswith("A"):
                 paused.set()
             else:
                 policy = os.SCHED_IDLE if arm == "B alerts" else os.SCHED_OTHER
@@ -326,10 +344,13 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
             phase.append([])
             load0, w0, own0 = os.getloadavg()[0], cpu_s(worker), time.process_time()
             d0 = delivery_cpu(worker, tid)
+            ticks0 = cpu_ticks()
+            wait0 = waited_s(os.getpid()), waited_s(eng_pid)
             time.sleep(args.seconds)
             values = list(phase[-1])
             decided, sent = outbox_counts(store, began)
             lat[arm] += values
+            each[arm].append(values)
             print(
                 f"{arm:<22}: p50 {pct(values, 50):.0f} ms, p99 {pct(values, 99):.0f} ms, "
                 f"{len(values)} events; messages decided {decided}, sent {sent}; CPU s: worker "
@@ -338,11 +359,28 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
                 f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-        for arm in ARMS:
+            print(
+                f"    {commits.since(began)}; {wal.since(began)}; machine "
+                f"{cpu_share(ticks0, cpu_ticks())}; run-queue waits s: collector process "
+                f"{waited_s(os.getpid()) - wait0[0]:.2f}, "
+                f"engine {waited_s(eng_pid) - wait0[1]:.2f}",
+                flush=True,
+            )
+        wal.done.set()
+        for arm in arms:
             v = lat[arm]
             print(
                 f"event-to-commit {arm}: p50 {pct(v, 50):.0f} ms, p95 {pct(v, 95):.0f} ms, "
-                f"p99 {pct(v, 99):.0f} ms, max {max(v):.0f} ms over {len(v)} events"
+                f"p99 {pct(v, 99):.0f} ms, max {max(v):.0f} ms over {len(v)} events; per phase "
+                f"p99 {'/'.join(f'{pct(x, 99):.0f}' for x in each[arm])}"
+            )
+        base = statistics.median(pct(x, 99) for x in each[arms[0]])
+        for arm in arms[1:]:
+            first, v = lat[arms[0]], lat[arm]
+            print(
+                f"{arm} / {arms[0]}: pooled p99 {pct(v, 99) / pct(first, 99):.2f}, median of the "
+                f"phases' p99 {statistics.median(pct(x, 99) for x in each[arm]) / base:.2f}; "
+                f"permutation p {permutation_p(each[arms[0]], each[arm]):.3f}"
             )
     finally:
         stop.set()

@@ -23,6 +23,12 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
    Each phase's line: its p50 and p99, the child's, the collector's and the scraper's CPU,
    the load average, the WAL's size, and the latency of the events that waited while the
    child worked and while it read the store. Target: p99 not slowed (C as A).
+   `--arms A,C,A2` (since session 9) picks the phases of a round; A2 is A again, to show what
+   the bench's own noise gives. Per phase besides (bench/commits.py): the events that waited
+   during a scrape, during the refresh thread's work and the others; the collector's write
+   transactions and COMMIT calls; the WAL's frames not yet checkpointed (read from the -shm
+   header); the machine's idle and steal; the run-queue waits of the collector's process and
+   of dockerd. At the end, each arm against the first: pooled p99, and the permutation p.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_collector_latency import CHURN, pct
+from bench.commits import CommitTimes, WalWatch, cpu_share, cpu_ticks, permutation_p, waited_s
 from bench.generate import write_file
 from bench.installed import byte_compile
 from docktally.cli import main as docktally
@@ -146,9 +153,12 @@ def syscr(pid: int) -> int:
     return 0
 
 
-def overlapping(got: list[tuple[int, float]], spans: list[tuple[int, int]]) -> list[float]:
-    """The latencies of events whose wait (event time to commit) overlapped one of spans."""
-    return [v for c, v in got if any(c >= t0 and c - v * 1e6 <= t1 for t0, t1 in spans)]
+def overlapping(
+    got: list[tuple[int, float]], spans: list[tuple[int, int]], outside: bool = False
+) -> list[float]:
+    """The latencies of events whose wait (event time to commit) overlapped one of spans (or,
+    `outside`, none of them)."""
+    return [v for c, v in got if any(c >= t0 and c - v * 1e6 <= t1 for t0, t1 in spans) != outside]
 
 
 class Busy(threading.Thread):
@@ -161,6 +171,8 @@ class Busy(threading.Thread):
         self.pid = pid
         self.wal = wal
         self.samples: list[tuple[int, float]] = []
+        self.refresher: int | None = None  # the refresh thread, sampled apart once known
+        self.refreshing: list[tuple[int, float]] = []
         self.reads: list[tuple[int, int]] = []  # its read syscalls so far (/proc/PID/io syscr)
         self.wal_sizes: list[tuple[int, int]] = []
         self.done = threading.Event()
@@ -169,14 +181,17 @@ class Busy(threading.Thread):
         while not self.done.wait(0.1):
             with contextlib.suppress(OSError):
                 self.samples.append((time.time_ns(), cpu_s(self.pid)))
+                if self.refresher is not None:
+                    self.refreshing.append((time.time_ns(), thread_cpu_s(self.pid, self.refresher)))
                 self.reads.append((time.time_ns(), syscr(self.pid)))
             with contextlib.suppress(OSError):
                 self.wal_sizes.append((time.time_ns(), self.wal.stat().st_size))
 
-    def spans(self, reading: bool = False) -> list[tuple[int, int]]:
-        """When it took CPU; `reading`: when it made read calls (the store's, SQLite's)."""
+    def spans(self, reading: bool = False, refresh: bool = False) -> list[tuple[int, int]]:
+        """When it took CPU; `reading`: when it made read calls (the store's, SQLite's);
+        `refresh`: when its refresh thread took CPU."""
         out: list[tuple[int, int]] = []
-        samples = self.reads if reading else self.samples
+        samples = self.reads if reading else self.refreshing if refresh else self.samples
         for (t0, c0), (t1, c1) in itertools.pairwise(samples):
             if c1 > c0 + (20 if reading else 0):
                 if out and t0 - out[-1][1] < 1e9:
@@ -191,6 +206,14 @@ class Busy(threading.Thread):
     def idle_for(self, seconds: float) -> bool:
         recent = [c for t, c in self.samples if t >= time.time_ns() - seconds * 1e9]
         return len(recent) >= seconds * 5 and recent[-1] - recent[0] < 0.02
+
+
+def spread(values: list[float]) -> str:
+    return (
+        f"{len(values)} (p50 {pct(values, 50):.0f}, p99 {pct(values, 99):.0f} ms)"
+        if values
+        else "0"
+    )
 
 
 def own_io() -> dict[str, int]:
@@ -210,27 +233,39 @@ def refresh_thread(pid: int) -> int:
 
 # The phases of a round: no scrapes; scraped, the child's refresh thread at nice 10 like the
 # rest of the child (as before 2026-12-06 07:40); scraped, the refresh thread at SCHED_IDLE (as
-# shipped).
-ARMS = ("A alone", "B nice 10", "C idle")
+# shipped); and, to see what the bench's own noise gives, a second arm nobody scrapes.
+ARMS = ("A alone", "B nice 10", "C idle", "A2 alone")
+SHORT = {arm.split()[0]: arm for arm in ARMS}
 
 
 def bench_collector(
-    url: str, seconds: float, churners: int, rounds: int, scrape_every: float, refresh_s: float
+    url: str,
+    seconds: float,
+    churners: int,
+    rounds: int,
+    scrape_every: float,
+    refresh_s: float,
+    arms: Sequence[str] = ARMS[:3],
 ) -> None:
     """The endpoint runs throughout (its first refresh, of all history, before measuring);
     the ARMS' phases follow each other in turn, each starting once the child has been idle
     for longer than its refresh interval (no refresh a scrape started is still to come)."""
     eng = PrivateEngine()
     eng.start()
+    assert eng.proc is not None
+    eng_pid = eng.proc.pid  # dockerd
     # Per phase: (commit ns, latency ms) of each event.
     phase: list[list[tuple[int, float]]] = [[]]
     health = CollectorHealth()
 
     def on_commit(rows: Sequence[Mapping[str, Any]], committed_ns: int) -> None:
         health.on_commit(rows, committed_ns)
+        commits.on_commit(committed_ns)
         phase[-1].extend((committed_ns, (committed_ns - int(r["time_ns"])) / 1e6) for r in rows)
 
     store = db.connect(url)
+    commits = CommitTimes(store)
+    wal = WalWatch(Path(url.removeprefix("sqlite:///")))
     stop = threading.Event()
     col = Collector(store=store, engine_url=eng.url, on_commit=on_commit, log=print)
     health.watch(eng.url, col)
@@ -248,16 +283,19 @@ def bench_collector(
         assert server.child is not None
         refresher = refresh_thread(server.child.pid)
         busy = Busy(server.child.pid, Path(url.removeprefix("sqlite:///") + "-wal"))
+        busy.refresher = refresher
         busy.start()
+        wal.start()
         endpoint = f"http://127.0.0.1:{server.port}/metrics"
         while b"docktally_container_restarts_total" not in fetch(endpoint):
             time.sleep(0.5)
-        lat: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        p50s: dict[str, list[float]] = {arm: [] for arm in ARMS}
-        p99s: dict[str, list[float]] = {arm: [] for arm in ARMS}
+        lat: dict[str, list[float]] = {arm: [] for arm in arms}
+        each: dict[str, list[list[float]]] = {arm: [] for arm in arms}
+        p50s: dict[str, list[float]] = {arm: [] for arm in arms}
+        p99s: dict[str, list[float]] = {arm: [] for arm in arms}
         scrapes: list[float] = []
-        for i in range(rounds * len(ARMS)):
-            arm = ARMS[i % len(ARMS)]
+        for i in range(rounds * len(arms)):
+            arm = arms[i % len(arms)]
             # No refresh left to come: the last scrape's may start up to refresh_s later.
             while not busy.idle_for(min(refresh_s, 30.0) + 2.0):
                 time.sleep(0.2)
@@ -268,8 +306,10 @@ def bench_collector(
             load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
             refresh0 = thread_cpu_s(server.child.pid, refresher)
             io0 = own_io()
+            ticks0 = cpu_ticks()
+            wait0 = waited_s(os.getpid()), waited_s(eng_pid)
             scraper = None
-            if arm != "A alone":
+            if not arm.startswith("A"):
                 scraper = subprocess.Popen(
                     [sys.executable, "-c", SCRAPER, endpoint, str(scrape_every)],
                     stdout=subprocess.PIPE,
@@ -280,13 +320,19 @@ def bench_collector(
             child, own = cpu_s(server.child.pid) - child0, time.process_time() - own0
             refreshing = thread_cpu_s(server.child.pid, refresher) - refresh0
             scraper_cpu = 0.0
+            served: list[tuple[int, int]] = []  # each scrape's span, from the scraper's lines
             if scraper is not None:
                 scraper_cpu = cpu_s(scraper.pid)
                 scraper.terminate()
                 out, _ = scraper.communicate()
                 scrapes += [float(x) for x in out.split()[1::2]]
+                served = [
+                    (int(at), int(at) + int(float(took) * 1e9))
+                    for at, took in zip(out.split()[::2], out.split()[1::2], strict=True)
+                ]
             values = [v for _, v in got]
             lat[arm] += values
+            each[arm].append(values)
             p50s[arm].append(pct(values, 50))
             p99s[arm].append(pct(values, 99))
             hit = overlapping(got, busy.spans())
@@ -310,8 +356,26 @@ def bench_collector(
                 + f"; collector writes {io['syscw']} calls, {io['write_bytes'] / 1e6:.1f} MB",
                 flush=True,
             )
+            # The events that waited during a scrape (the HTTP side), during the refresh
+            # thread's work, and the rest.
+            work = busy.spans(refresh=True)
+            scraped, refreshed = overlapping(got, served), overlapping(got, work)
+            rest = overlapping(got, served + work, outside=True)
+            print(
+                f"    events during a scrape {spread(scraped)}, during the refresh thread's "
+                f"work {spread(refreshed)}, the others {spread(rest)}",
+                flush=True,
+            )
+            print(
+                f"    {commits.since(began)}; {wal.since(began)}; machine "
+                f"{cpu_share(ticks0, cpu_ticks())}; run-queue waits s: collector process "
+                f"{waited_s(os.getpid()) - wait0[0]:.2f}, "
+                f"engine {waited_s(eng_pid) - wait0[1]:.2f}",
+                flush=True,
+            )
         busy.done.set()
-        for arm in ARMS:
+        wal.done.set()
+        for arm in arms:
             v = lat[arm]
             print(
                 f"event-to-commit {arm}: p50 {pct(v, 50):.0f} ms, p99 {pct(v, 99):.0f} ms, "
@@ -319,9 +383,19 @@ def bench_collector(
                 f"{'/'.join(f'{x:.0f}' for x in p50s[arm])}, p99 "
                 f"{'/'.join(f'{x:.0f}' for x in p99s[arm])}"
             )
+        for arm in arms[1:]:
+            first, v = lat[arms[0]], lat[arm]
+            print(
+                f"{arm} / {arms[0]}: pooled p99 {pct(v, 99) / pct(first, 99):.2f}, median of the "
+                f"phases' p99 {statistics.median(p99s[arm]) / statistics.median(p99s[arms[0]]):.2f}"
+                f"; permutation p {permutation_p(each[arms[0]], each[arm]):.3f} (the share of "
+                "splits of these phases into the two arms with a pooled p99 ratio at least this)"
+            )
         print(
             f"{len(scrapes)} scrapes beside the collector, median "
             f"{statistics.median(scrapes) * 1000:.1f} ms, max {max(scrapes) * 1000:.1f} ms"
+            if scrapes
+            else "no scrapes"
         )
 
     finally:
@@ -349,6 +423,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="without/with pairs (default 2)")
     ap.add_argument("--tails", type=int, default=9, help="tail refreshes, 15 s apart (9)")
     ap.add_argument("--skip-collector", action="store_true")
+    ap.add_argument(
+        "--arms", default="A,B,C", help="phases of a round, of A, B, C, A2 (A again: the noise)"
+    )
     args = ap.parse_args()
     byte_compile()
     tmp = Path(tempfile.mkdtemp(prefix="dktbench"))
@@ -363,7 +440,13 @@ def main() -> None:
     bench_scrape(url, args.scrapes, args.tails)
     if not args.skip_collector:
         bench_collector(
-            url, args.seconds, args.churners, args.rounds, args.scrape_every, args.refresh
+            url,
+            args.seconds,
+            args.churners,
+            args.rounds,
+            args.scrape_every,
+            args.refresh,
+            [SHORT[a] for a in args.arms.split(",")],
         )
 
 
