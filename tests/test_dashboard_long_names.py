@@ -178,3 +178,34 @@ def test_the_time_axes_titles_fit_their_charts(
     for axis in axes:
         left, right = axis["title"]
         assert left >= 0 and right <= axis["width"], axis
+
+
+def marks_out_of_bounds(pg: Any) -> list[str]:
+    """The texts drawn in a chart (bar labels, not axes) that run past its right edge."""
+    found: list[str] = pg.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] svg.marks')]
+            .flatMap(svg => [...svg.querySelectorAll('g.role-mark text')]
+                .filter(t => t.getBoundingClientRect().right
+                             > svg.getBoundingClientRect().right + 1)
+                .map(t => t.textContent))"""
+    )
+    return found
+
+
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_fleet_bar_labels_stay_in_their_charts(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+    width: int,
+) -> None:
+    # At 1,024 px "1 restart, 0 containers taken down" ran past the chart's edge.
+    page.set_viewport_size({"width": width, "height": 1000})
+    _open(page, f"{long_served}fleet?range=24h", "Fleet", 1)
+    page.get_by_text("engine restarts", exact=True).first.wait_for()
+    wait_rendered(page)
+    labels = page.evaluate(
+        """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g.role-mark text')]
+            .map(t => t.textContent)"""
+    )
+    assert "1 restart, 0 containers taken down" in labels, labels
+    assert marks_out_of_bounds(page) == [], marks_out_of_bounds(page)
