@@ -50,7 +50,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.commits import CommitTimes, WalWatch, cpu_share, cpu_ticks, permutation_p, waited_s
+from bench.commits import CommitTimes, Machine, WalWatch, compare_arms
 from bench.generate import write_file
 from docktally.alerts.rules import default_config
 from docktally.alerts.service import AlertService
@@ -267,7 +267,7 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
     """The collector, the churn and the alerts (delivering to a local receiver) throughout; the
     ARMS' phases in turn, `args.rounds` times."""
     assert eng.proc is not None
-    eng_pid = eng.proc.pid  # dockerd
+    machine = Machine(eng.proc.pid)  # dockerd's waits beside ours
     port = free_port()
     receiver = subprocess.Popen(
         [sys.executable, "-c", RECEIVE, str(port)], stdout=subprocess.PIPE, text=True
@@ -344,8 +344,7 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
             phase.append([])
             load0, w0, own0 = os.getloadavg()[0], cpu_s(worker), time.process_time()
             d0 = delivery_cpu(worker, tid)
-            ticks0 = cpu_ticks()
-            wait0 = waited_s(os.getpid()), waited_s(eng_pid)
+            machine.start()
             time.sleep(args.seconds)
             values = list(phase[-1])
             decided, sent = outbox_counts(store, began)
@@ -359,13 +358,7 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
                 f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
-            print(
-                f"    {commits.since(began)}; {wal.since(began)}; machine "
-                f"{cpu_share(ticks0, cpu_ticks())}; run-queue waits s: collector process "
-                f"{waited_s(os.getpid()) - wait0[0]:.2f}, "
-                f"engine {waited_s(eng_pid) - wait0[1]:.2f}",
-                flush=True,
-            )
+            print(f"    {commits.since(began)}; {wal.since(began)}; {machine.since()}", flush=True)
         wal.done.set()
         for arm in arms:
             v = lat[arm]
@@ -374,14 +367,8 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
                 f"p99 {pct(v, 99):.0f} ms, max {max(v):.0f} ms over {len(v)} events; per phase "
                 f"p99 {'/'.join(f'{pct(x, 99):.0f}' for x in each[arm])}"
             )
-        base = statistics.median(pct(x, 99) for x in each[arms[0]])
-        for arm in arms[1:]:
-            first, v = lat[arms[0]], lat[arm]
-            print(
-                f"{arm} / {arms[0]}: pooled p99 {pct(v, 99) / pct(first, 99):.2f}, median of the "
-                f"phases' p99 {statistics.median(pct(x, 99) for x in each[arm]) / base:.2f}; "
-                f"permutation p {permutation_p(each[arms[0]], each[arm]):.3f}"
-            )
+        for line in compare_arms(each):
+            print(line)
     finally:
         stop.set()
         for t in threads:

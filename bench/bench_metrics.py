@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bench_collector_latency import CHURN, pct
-from bench.commits import CommitTimes, WalWatch, cpu_share, cpu_ticks, permutation_p, waited_s
+from bench.commits import CommitTimes, Machine, WalWatch, compare_arms
 from bench.generate import write_file
 from bench.installed import byte_compile
 from docktally.cli import main as docktally
@@ -253,7 +253,7 @@ def bench_collector(
     eng = PrivateEngine()
     eng.start()
     assert eng.proc is not None
-    eng_pid = eng.proc.pid  # dockerd
+    machine = Machine(eng.proc.pid)  # dockerd's waits beside ours
     # Per phase: (commit ns, latency ms) of each event.
     phase: list[list[tuple[int, float]]] = [[]]
     health = CollectorHealth()
@@ -306,8 +306,7 @@ def bench_collector(
             load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
             refresh0 = thread_cpu_s(server.child.pid, refresher)
             io0 = own_io()
-            ticks0 = cpu_ticks()
-            wait0 = waited_s(os.getpid()), waited_s(eng_pid)
+            machine.start()
             scraper = None
             if not arm.startswith("A"):
                 scraper = subprocess.Popen(
@@ -366,13 +365,7 @@ def bench_collector(
                 f"work {spread(refreshed)}, the others {spread(rest)}",
                 flush=True,
             )
-            print(
-                f"    {commits.since(began)}; {wal.since(began)}; machine "
-                f"{cpu_share(ticks0, cpu_ticks())}; run-queue waits s: collector process "
-                f"{waited_s(os.getpid()) - wait0[0]:.2f}, "
-                f"engine {waited_s(eng_pid) - wait0[1]:.2f}",
-                flush=True,
-            )
+            print(f"    {commits.since(began)}; {wal.since(began)}; {machine.since()}", flush=True)
         busy.done.set()
         wal.done.set()
         for arm in arms:
@@ -383,14 +376,8 @@ def bench_collector(
                 f"{'/'.join(f'{x:.0f}' for x in p50s[arm])}, p99 "
                 f"{'/'.join(f'{x:.0f}' for x in p99s[arm])}"
             )
-        for arm in arms[1:]:
-            first, v = lat[arms[0]], lat[arm]
-            print(
-                f"{arm} / {arms[0]}: pooled p99 {pct(v, 99) / pct(first, 99):.2f}, median of the "
-                f"phases' p99 {statistics.median(p99s[arm]) / statistics.median(p99s[arms[0]]):.2f}"
-                f"; permutation p {permutation_p(each[arms[0]], each[arm]):.3f} (the share of "
-                "splits of these phases into the two arms with a pooled p99 ratio at least this)"
-            )
+        for line in compare_arms(each):
+            print(line)
         print(
             f"{len(scrapes)} scrapes beside the collector, median "
             f"{statistics.median(scrapes) * 1000:.1f} ms, max {max(scrapes) * 1000:.1f} ms"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import statistics
 import struct
 import threading
 import time
@@ -141,3 +142,42 @@ def waited_s(pid: int) -> float:
         with contextlib.suppress(OSError, IndexError):
             total += int((task / "schedstat").read_text().split()[1])
     return total / 1e9
+
+
+class Machine:
+    """Since a phase began (`start`): how the machine's CPU time went and how long this process
+    and the engine (`engine_pid`) waited for a core."""
+
+    def __init__(self, engine_pid: int) -> None:
+        self.engine_pid = engine_pid
+        self.start()
+
+    def start(self) -> None:
+        self.ticks = cpu_ticks()
+        self.waits = waited_s(os.getpid()), waited_s(self.engine_pid)
+
+    def since(self) -> str:
+        return (
+            f"machine {cpu_share(self.ticks, cpu_ticks())}; run-queue waits s: collector process "
+            f"{waited_s(os.getpid()) - self.waits[0]:.2f}, "
+            f"engine {waited_s(self.engine_pid) - self.waits[1]:.2f}"
+        )
+
+
+def compare_arms(phases: dict[str, list[list[float]]]) -> list[str]:
+    """Each arm after the first against the first: the pooled p99 ratio, the ratio of the
+    phases' median p99s, and the permutation p."""
+    arms = list(phases)
+    first = sorted(itertools.chain.from_iterable(phases[arms[0]]))
+    base = statistics.median(pick(sorted(x), 99) for x in phases[arms[0]])
+    out = []
+    for arm in arms[1:]:
+        pooled = sorted(itertools.chain.from_iterable(phases[arm]))
+        median = statistics.median(pick(sorted(x), 99) for x in phases[arm])
+        out.append(
+            f"{arm} / {arms[0]}: pooled p99 {pick(pooled, 99) / pick(first, 99):.2f}, median of "
+            f"the phases' p99 {median / base:.2f}; permutation p "
+            f"{permutation_p(phases[arms[0]], phases[arm]):.3f} (the share of splits of these "
+            "phases into the two arms with a pooled p99 ratio at least this)"
+        )
+    return out
