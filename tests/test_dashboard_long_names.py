@@ -115,6 +115,14 @@ def test_metrics_are_whole_at_1024_px(
     page.screenshot(path=str(artifacts_dir / f"long-names-1024-{path or 'overview'}.png"))
 
 
+def _charts_at(pg: Any, width: int, url: str, heading: str, charts: int) -> None:
+    """The page at `width` px, once its first `charts` charts are drawn."""
+    pg.set_viewport_size({"width": width, "height": 1000})
+    _open(pg, url, heading, 1)
+    pg.locator('[data-testid="stVegaLiteChart"]').nth(charts - 1).wait_for()
+    wait_rendered(pg)
+
+
 def time_axes(pg: Any) -> list[dict[str, Any]]:
     """Each chart's time axis as drawn: its description (which ends with its domain's first
     and last values), the labels shown (not those hidden for overlapping), and its title's ends
@@ -149,9 +157,7 @@ def test_the_charts_over_time_share_their_ticks(
 ) -> None:
     # At 1,024 px availability's axis read 15:00 21:00 03:00 09:00 15:00, the failures' beside
     # it 18:00 Dec 06 06:00 12:00, over the same range.
-    page.set_viewport_size({"width": width, "height": 1000})
-    _open(page, f"{long_served}?range=24h", "Overview", 1)
-    page.locator('[data-testid="stVegaLiteChart"]').nth(2).wait_for()
+    _charts_at(page, width, f"{long_served}?range=24h", "Overview", 3)
     axes = time_axes(page)
     assert len(axes) == 2, axes  # availability, failures
     assert axes[0]["labels"] == axes[1]["labels"], axes
@@ -170,9 +176,7 @@ def test_the_time_axes_titles_fit_their_charts(
     rng: str,
 ) -> None:
     # "time (UTC, 24-hour), one bar per hour" ran past the chart's right edge at 1,024 px.
-    page.set_viewport_size({"width": width, "height": 1000})
-    _open(page, f"{long_served}?range={rng}", "Overview", 1)
-    page.locator('[data-testid="stVegaLiteChart"]').nth(1).wait_for()
+    _charts_at(page, width, f"{long_served}?range={rng}", "Overview", 2)
     axes = time_axes(page)
     assert axes, axes
     for axis in axes:
@@ -199,10 +203,7 @@ def test_fleet_bar_labels_stay_in_their_charts(
     width: int,
 ) -> None:
     # At 1,024 px "1 restart, 0 containers taken down" ran past the chart's edge.
-    page.set_viewport_size({"width": width, "height": 1000})
-    _open(page, f"{long_served}fleet?range=24h", "Fleet", 1)
-    page.get_by_text("engine restarts", exact=True).first.wait_for()
-    wait_rendered(page)
+    _charts_at(page, width, f"{long_served}fleet?range=24h", "Fleet", 2)  # engine restarts 2nd
     labels = page.evaluate(
         """() => [...document.querySelectorAll('[data-testid="stVegaLiteChart"] g.role-mark text')]
             .map(t => t.textContent)"""
