@@ -375,3 +375,29 @@ def test_each_hosts_newest_event_kept_is_the_whole_querys(store: Engine) -> None
         with store.connect() as conn:
             assert newest.read(conn) == collection.last_event_ns_by_host(conn)
     assert newest.by_host == {"h": 6 * HOUR, "h2": 9 * HOUR, "h3": 1 * HOUR}
+
+
+def test_kept_containers_are_the_whole_table(store: Engine) -> None:
+    """reads.KeptContainers, as containers arrive, are renamed by a newer event, keep their name
+    through an older one, and an event of a known container arrives: always the rows a whole
+    read finds now, in its order; the whole read only once."""
+    kept = reads.KeptContainers()
+    batches = [
+        [ev(A, 5 * HOUR, "create", name="web-1"), ev(B, 5 * HOUR, "create", name="db")],
+        [],
+        [ev(C, 6 * HOUR, "create", name="job", host="h2")],  # a new container
+        [ev(A, 7 * HOUR, "rename", name="web-2")],  # renamed by a newer event
+        [ev(A, 6 * HOUR, "start", name="web-old")],  # an older event: the name stays
+        [ev(B, 8 * HOUR, "start", name="db", image="postgres:17")],  # a new image
+    ]
+    for rows in batches:
+        with store.begin() as conn:
+            writes.insert_events(conn, rows)
+        with store.connect() as conn:
+            reader = db.ConnectionReader(conn)
+            got = kept.read(reader)
+            whole = reads.query(reader, f"{reads._CONTAINERS_SQL} ORDER BY ref")
+        pd.testing.assert_frame_equal(got, whole)
+    assert kept.reads == 1
+    assert got.set_index("container_id").loc[A, "name"] == "web-2"
+    assert got.set_index("container_id").loc[B, "image"] == "postgres:17"

@@ -60,6 +60,7 @@ class StoreTotals:
         # Each container's last events before the windows' look-back: kept, not looked up at
         # every refresh (the base's fold and the tail start at the same point for minutes).
         self._earlier = reads.LastEvents()
+        self._containers = reads.KeptContainers()  # the containers table, likewise
         self._newest = collection.NewestEvents()  # each host's newest event, kept likewise
 
     def refresh(self) -> Snapshot:
@@ -94,5 +95,6 @@ class StoreTotals:
         # The collector's own connection: this process writes the store (store.db.Reader).
         reader = db.ConnectionReader(conn)
         earlier = self._earlier.before(reader, start_ns - reads.LOOKBACK_NS)
-        history = reads.load_history(reader, start_ns, end_ns, earlier=earlier)
+        box = self._containers.read(reader)
+        history = reads.load_history(reader, start_ns, end_ns, earlier=earlier, containers=box)
         return container_totals(history, Window(start_ns, end_ns))

@@ -82,6 +82,7 @@ def _ints(values: Sequence[Any]) -> str:
 # --- a window's events --------------------------------------------------------------------------
 
 _KINDS = "(" + ", ".join(f"'{k}'" for k in sorted(LIFECYCLE_KIND_ORDER)) + ")"
+_CONTAINERS_SQL = f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers"
 # Mostly-NULL text comes as '' (SQLite's driver types a column from its first batch; '' is
 # never a stored health or hint): taken back to missing below.
 _EVENT_SQL_COLUMNS = (
@@ -204,18 +205,21 @@ def load_events(
     hosts: Sequence[str] | None = None,
     refs: Sequence[int] | None = None,
     earlier: pa.Table | None = None,
+    containers: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Lifecycle events in [start - lookback, end), plus each container's last event of each
     kind before that; EVENT_COLUMNS, sorted by host, container_id, time_ns. Text columns are
     Categoricals with sorted categories; the per-container strings come from `containers`
     through each row's ref, never per row. `refs`: only these containers (containers.ref).
     `earlier`: those last events as LastEvents read them for this window (kept by the caller),
-    not read again. Events of a container written after its row was read wait for the next
-    read (read in one snapshot, see db.read_snapshot, to have none)."""
-    only = "" if refs is None else f" WHERE ref IN {_ints(refs)}"
-    box = query(
-        reader, f"SELECT ref, {', '.join(CONTAINER_STRINGS)} FROM containers{only} ORDER BY ref"
-    )
+    not read again; `containers`: the containers table as KeptContainers read it, likewise.
+    Events of a container written after its row was read wait for the next read (read in one
+    snapshot, see db.read_snapshot, to have none)."""
+    if containers is None:
+        only = "" if refs is None else f" WHERE ref IN {_ints(refs)}"
+        box = query(reader, f"{_CONTAINERS_SQL}{only} ORDER BY ref")
+    else:
+        box = containers if refs is None else containers[containers["ref"].isin(list(refs))]
     if hosts:
         box = box[box["host"].isin(list(hosts))].reset_index(drop=True)
         refs = box["ref"].tolist()
@@ -345,6 +349,43 @@ class LastEvents:
         return bool(reader.table(sql).column(0)[0].as_py())
 
 
+class KeptContainers:
+    """The containers table as load_events reads it (ref, then CONTAINER_STRINGS, by ref), kept
+    from one read to the next: reading it whole was an eighth of a metrics refresh at 10,000
+    containers. A row is written only with events of its container (its descriptors are its
+    newest event's, store.writes), so each read takes the containers new since the last and
+    those with events stored since (ids above the newest then: see LastEvents)."""
+
+    def __init__(self) -> None:
+        self.rows: pa.Table | None = None
+        self.frame = pd.DataFrame()
+        self.top_id = 0
+        self.reads = 0  # whole reads, for the tests
+
+    def read(self, reader: Reader) -> pd.DataFrame:
+        top = top_event_id(reader)  # first: what is written meanwhile is read next time
+        kept = self.rows
+        if kept is None:
+            self.reads += 1
+            rows = reader.table(f"{_CONTAINERS_SQL} ORDER BY ref")
+        else:
+            last_ref = pc.max(kept.column("ref")).as_py() or 0
+            changed = reader.table(
+                f"{_CONTAINERS_SQL} WHERE ref > {int(last_ref)} OR ref IN "
+                f"(SELECT container_ref FROM events WHERE id > {int(self.top_id)}) ORDER BY ref"
+            )
+            rows = kept
+            if changed.num_rows:
+                gone = pc.is_in(kept.column("ref"), value_set=changed.column("ref"))
+                rest = kept.filter(pc.invert(gone))
+                rows = pa.concat_tables([rest, changed], promote_options="permissive")
+                rows = rows.sort_by("ref")
+        if rows is not kept:
+            self.frame = _frame(rows.combine_chunks())
+        self.rows, self.top_id = rows, top
+        return self.frame
+
+
 def _replace_last(kept: pa.Table, newer: pa.Table) -> pa.Table:
     """`kept` less the (container, kind) pairs `newer` has, plus `newer`, by id: the order the
     whole lookup returns them in on SQLite."""
@@ -443,14 +484,15 @@ def load_history(
     hosts: Sequence[str] | None = None,
     refs: Sequence[int] | None = None,
     earlier: pa.Table | None = None,
+    containers: pd.DataFrame | None = None,
 ) -> History:
     """The window's History: its events (load_events) and the facts, coverage and maintenance
     that reach into [start - lookback, end). `refs`: the events and facts of only these
     containers (containers.ref); coverage, maintenance and engine restarts of every host.
-    `earlier`: see load_events."""
+    `earlier`, `containers`: see load_events."""
     lookback = start_ns - LOOKBACK_NS
     return History(
-        events=load_events(reader, start_ns, end_ns, hosts, refs, earlier),
+        events=load_events(reader, start_ns, end_ns, hosts, refs, earlier, containers),
         facts=load_facts(reader, hosts, refs),
         coverage=load_coverage(reader, lookback, end_ns),
         maintenance=load_maintenance(reader, lookback, end_ns),
