@@ -31,7 +31,9 @@ delivery thread's) and of the collector's process, and the load average. Since s
 `--arms A,B,A2` picks the phases of a round (A2: A again, the bench's own noise), and each
 phase also shows the collector's write transactions, the WAL's frames not yet checkpointed,
 the machine's idle and steal and the run-queue waits (bench/commits.py); at the end, each arm
-against the first: pooled p99, and the permutation p.
+against the first: pooled p99, and the permutation p. `--churn-exit 0` (since session 10): the
+churners' jobs succeed, so the collector's load is the same and only the flappers' crash
+loops are sent (a fleet's rate of messages, not 10-50 a second).
 """
 
 from __future__ import annotations
@@ -66,7 +68,8 @@ import sys, docker
 api = docker.APIClient(base_url=sys.argv[1], version="auto")
 hc = api.create_host_config(network_mode="none")
 while True:
-    c = api.create_container(sys.argv[2], ["sh", "-c", "exit 1"], host_config=hc)
+    code = sys.argv[3] if len(sys.argv) > 3 else "1"
+    c = api.create_container(sys.argv[2], ["sh", "-c", f"exit {code}"], host_config=hc)
     api.start(c["Id"])
     api.wait(c["Id"], timeout=30)
     api.remove_container(c["Id"])
@@ -110,6 +113,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=0, help="alternated A/B/C phases (see above)")
     ap.add_argument("--flappers", type=int, default=2)
     ap.add_argument("--flap-up", type=float, default=70.0)
+    ap.add_argument(
+        "--churn-exit",
+        type=int,
+        default=1,
+        help="the churners' exit code (default 1: every one a failed job, alerted; 0: none)",
+    )
     ap.add_argument(
         "--arms", default="A,B,C", help="phases of a round, of A, B, C, A2 (A again: the noise)"
     )
@@ -314,7 +323,7 @@ def phases(args: argparse.Namespace, url: str, eng: PrivateEngine) -> None:
                 restart_policy={"Name": "always"},
             )
         procs = [
-            subprocess.Popen([sys.executable, "-c", CHURN, eng.url, IMAGE])
+            subprocess.Popen([sys.executable, "-c", CHURN, eng.url, IMAGE, str(args.churn_exit)])
             for _ in range(args.churners)
         ]
         warm = time.time_ns()

@@ -41,7 +41,7 @@ def add_refresh(p: argparse.ArgumentParser, flag: str) -> None:
         flag,
         default=REFRESH,
         help="recompute the container series at most this often, after a scrape "
-        "(longer on a big store: a refresh takes at most a quarter of one core)",
+        "(longer on a big store: refreshing takes at most 2%% of one core)",
     )
 
 
