@@ -54,12 +54,8 @@ from bench.generate import write_file
 from bench.installed import byte_compile
 from docktally.cli import main as docktally
 from docktally.collector.runner import Collector
-from docktally.metrics.collector import (
-    IncidentCollector,
-    StoreHealthCollector,
-    container_rows,
-)
-from docktally.metrics.endpoint import CollectorMetrics, fetch, render
+from docktally.metrics.collector import container_rows
+from docktally.metrics.endpoint import CollectorMetrics, fetch
 from docktally.metrics.health import CollectorHealth
 from docktally.metrics.server import REFRESH_S, REFRESH_SHARE, MetricsServer
 from docktally.store import db
@@ -95,14 +91,14 @@ def timed_refresh(server: MetricsServer) -> str:
     cpu.append(time.thread_time())
     rows = container_rows(snapshot)
     cpu.append(time.thread_time())
-    rest = render(IncidentCollector(rows, snapshot.now_ns), StoreHealthCollector(snapshot))
-    server.rendered = b"".join([*server.text.render_parts(rows), rest])  # as refresh() does
+    server.rendered = server.render(snapshot, rows)  # as refresh() does
     cpu.append(time.thread_time())
     totals, rows_s, text = (b - a for a, b in itertools.pairwise(cpu))
     return (
         f"{time.perf_counter() - wall:.2f} s, {cpu[-1] - cpu[0]:.2f} s CPU ({folded}totals "
         f"{totals:.2f}, series rows {rows_s:.2f}, text {text:.2f}: "
-        f"{server.text.rendered_samples} of {server.text.samples} samples rendered)"
+        f"{server.text.rendered_samples} of {server.text.samples} samples rendered, "
+        f"{server.text.spliced_samples} with a new value)"
     )
 
 

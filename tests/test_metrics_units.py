@@ -25,18 +25,20 @@ from docktally.cli import main
 from docktally.errors import UsageError
 from docktally.metrics.address import parse_address
 from docktally.metrics.collector import (
+    INCIDENT,
     LABELS,
     ContainerCollector,
     IncidentCollector,
     StoreHealthCollector,
     container_rows,
+    incident_rows,
 )
 from docktally.metrics.endpoint import Http
 from docktally.metrics.health import LAG_BUCKETS_S, CollectorHealth, ProcessHealthCollector
 from docktally.metrics.rules import render_rules
 from docktally.metrics.server import MetricsServer
 from docktally.metrics.summary import StoreTotals
-from docktally.metrics.text import ContainerText
+from docktally.metrics.text import KeptText
 from docktally.store import collection, db, reads
 from docktally.store.spool import Spool
 
@@ -184,8 +186,8 @@ def test_every_sample_carries_its_rows_labels_and_values(recorded: Engine) -> No
 
 
 def test_the_kept_text_is_generate_latests_whatever_changes(recorded: Engine) -> None:
-    """ContainerText renders again only what changed, and its text is generate_latest's of
-    every row, byte for byte, as label sets come and go and values change."""
+    """KeptText renders again only what changed, and its text is generate_latest's of every
+    row, byte for byte, as label sets come and go and values change."""
     with recorded.connect() as conn:
         end = max(collection.last_event_ns_by_host(conn).values()) + NS
     rows = container_rows(StoreTotals(recorded, clock_ns=lambda: end).refresh())
@@ -194,14 +196,36 @@ def test_the_kept_text_is_generate_latests_whatever_changes(recorded: Engine) ->
     exit0 = rows.index[rows["last_exit_ns"].notna()][-1]
     rows.loc[exit0, "last_exit_code"] = 0  # its sample's value is that of no sample: 0
     assert len(rows) >= 5 and exit0 > 1
-    kept = ContainerText()
+    kept = KeptText()
     full = generate_latest_of(ContainerCollector(rows))
     assert kept.render(rows) == full and kept.rendered_samples == kept.samples
 
     later = rows.copy()
     later["observed_s"] += 15.0
     assert kept.render(later) == generate_latest_of(ContainerCollector(later))
-    assert kept.rendered_samples == len(rows)  # observed time alone moved
+    # Observed time alone moved: its lines kept, with the new values.
+    assert (kept.rendered_samples, kept.spliced_samples) == (0, len(rows))
+    parts = kept.render_parts(later)
+    assert all(a is b for a, b in zip(parts, kept.render_parts(later), strict=True))
+
+    # Values that move on kept label sets, formatted as generate_latest does: counters and
+    # gauges, ints and floats, tiny and large (Go's exponents), infinities, NaN, -0.0.
+    moved = later.copy()
+    exits = moved.index[moved["last_exit_ns"].notna()]
+    assert len(exits) >= 2
+    moved.loc[0, "restarts"] += 1
+    moved.loc[1, "failures_crash"] += 2
+    moved.loc[[0, 1, 2, 3, 4], "downtime_s"] = [1.5e-07, np.inf, np.nan, -np.inf, -0.0]
+    moved.loc[[0, 1, 2], "observed_s"] = [123456789.25, 1e22, 7.0]
+    moved.loc[exits[0], "last_exit_ns"] = 150  # a gauge of 1.5e-07
+    moved.loc[exits[1], "last_exit_code"] = 137
+    moved.loc[exits[1], "last_exit_ns"] = 1_796_000_000_123_456_789
+    moved.loc[3, "state"] = "planned" if moved.loc[3, "state"] != "planned" else "up"
+    for _ in range(2):  # a NaN kept as it was
+        assert kept.render(moved) == generate_latest_of(ContainerCollector(moved))
+    assert (kept.rendered_samples, kept.spliced_samples) == (0, 0)
+    assert kept.render(later) == generate_latest_of(ContainerCollector(later))
+    assert (kept.rendered_samples, kept.spliced_samples) == (0, 1 + 1 + 5 + 3 + 1 + 2 + 2)
 
     # A label set gone, one new (sorted in between), a state, a failure count, an exit that
     # appears and one that goes, a float that differs only in its last bit, a -0.0.
@@ -217,7 +241,7 @@ def test_the_kept_text_is_generate_latests_whatever_changes(recorded: Engine) ->
     changed.loc[0, "downtime_s"] = -0.0
     for _ in range(2):
         assert kept.render(changed) == generate_latest_of(ContainerCollector(changed))
-    assert kept.rendered_samples == 0
+    assert kept.rendered_samples == kept.spliced_samples == 0
     assert kept.render(changed.iloc[:0]) == generate_latest_of(ContainerCollector(changed.iloc[:0]))
     assert kept.render(rows) == full
     # A render that fails half-way (an exit without its code: the exit families come last)
@@ -227,6 +251,42 @@ def test_the_kept_text_is_generate_latests_whatever_changes(recorded: Engine) ->
     with pytest.raises(ValueError):
         kept.render(broken)
     assert kept.render(rows) == full
+
+
+def test_the_kept_incidents_are_generate_latests(recorded: Engine) -> None:
+    """The incidents, kept per host and service: generate_latest's text as incidents open
+    and close and services come and go."""
+    with recorded.connect() as conn:
+        end = max(collection.last_event_ns_by_host(conn).values()) + NS
+    rows = container_rows(StoreTotals(recorded, clock_ns=lambda: end).refresh())
+    rows["service"] = [ODD[k % 4] for k in range(len(rows))]
+    kept = KeptText((INCIDENT,))
+
+    def render(rows: pd.DataFrame, now_ns: int) -> bytes:
+        text = kept.render(incident_rows(rows, now_ns))
+        assert text == generate_latest_of(IncidentCollector(rows, now_ns))
+        return text
+
+    first = render(rows, end)
+    services = incident_rows(rows, end)
+    assert len(services) == 4
+    assert kept.rendered_samples == kept.samples == len(services)
+    # Each service's incident opens or closes (its containers all up, or one down).
+    flipped = rows.copy()
+    for service, is_open in services[["service", "open"]].itertuples(index=False):
+        mine = flipped["service"] == service
+        flipped.loc[mine, "state"] = "up"
+        flipped.loc[mine, "last_failure_ns"] = pd.NA
+        if not is_open:
+            flipped.loc[flipped.index[mine][:1], "state"] = "down"
+    render(flipped, end)
+    assert (kept.rendered_samples, kept.spliced_samples) == (0, len(services))
+    # A service new, one gone, and the others' failures aging out.
+    churned = rows[rows["service"] != services["service"].iloc[1]].copy()
+    churned.loc[churned.index[0], "service"] = "new \u2713"
+    render(churned, end + 3600 * NS)
+    assert (kept.rendered_samples, kept.samples) == (1, len(services))
+    assert render(rows, end) == first
 
 
 def generate_latest_of(*collectors: object) -> bytes:

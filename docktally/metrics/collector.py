@@ -33,9 +33,10 @@ LABELS = SERIES_LABELS  # host, container, service, image, policy
 
 @dataclass(frozen=True)
 class Family:
-    """One container metric family: its name, type, help, unit, the series rows' columns its
-    values come from, and its one label beyond LABELS (failures have a cause, the state set a
-    state)."""
+    """One metric family of rows with one sample each (or one per value of `extra`): its name,
+    type, help, unit, the rows' columns its values come from, the columns its labels come from
+    (a container's LABELS, unless said), and its one label beyond those (failures have a cause,
+    the state set a state)."""
 
     name: str
     kind: str  # "counter" | "gauge"
@@ -43,9 +44,10 @@ class Family:
     columns: tuple[str, ...]
     unit: str = ""
     extra: str | None = None
+    labels: tuple[str, ...] = tuple(LABELS)
 
     def new(self) -> CounterMetricFamily | GaugeMetricFamily:
-        labels = [*LABELS, self.extra] if self.extra else LABELS
+        labels = [*self.labels, self.extra] if self.extra else list(self.labels)
         cls = CounterMetricFamily if self.kind == "counter" else GaugeMetricFamily
         return cls(self.name, self.help, labels=labels, unit=self.unit)
 
@@ -112,6 +114,14 @@ CONTAINER_FAMILIES = (
     EXIT_CODE,
     EXIT_TIME,
 )
+INCIDENT = Family(
+    "docktally_incident_open",
+    "gauge",
+    "1 while the service has an open incident: a container down or unhealthy, or a failure "
+    "less than 60 s ago.",
+    ("open",),
+    labels=("host", "service"),
+)
 
 
 def family_values(f: Family, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -137,7 +147,7 @@ def family_values(f: Family, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray
 
 
 def family_extras(f: Family) -> tuple[str, ...] | None:
-    """The values of a family's label beyond LABELS, one per column of family_values."""
+    """The values of a family's label beyond its labels, one per column of family_values."""
     return FAILURE_CAUSES if f is FAILURES else STATES if f is STATE else None
 
 
@@ -158,7 +168,7 @@ class ContainerCollector(Collector):
 
 
 def family_metric(f: Family, rows: pd.DataFrame, labels: Sequence[Sequence[str]]) -> Metric:
-    """Family `f` with the samples of `rows` (whose LABELS values are `labels`), in order."""
+    """Family `f` with the samples of `rows` (whose f.labels values are `labels`), in order."""
     metric = f.new()
     values, has = family_values(f, rows)
     extras = family_extras(f)
@@ -173,23 +183,20 @@ def family_metric(f: Family, rows: pd.DataFrame, labels: Sequence[Sequence[str]]
     return metric
 
 
+def incident_rows(rows: pd.DataFrame, now_ns: int) -> pd.DataFrame:
+    """The INCIDENT family's rows from the series rows: one per host and service."""
+    return open_incidents(rows, now_ns)
+
+
 class IncidentCollector(Collector):
     def __init__(self, rows: pd.DataFrame, now_ns: int) -> None:
         self.rows = rows
         self.now_ns = now_ns
 
     def collect(self) -> Iterator[Metric]:
-        incident = GaugeMetricFamily(
-            "docktally_incident_open",
-            "1 while the service has an open incident: a container down or unhealthy, or a "
-            "failure less than 60 s ago.",
-            labels=["host", "service"],
-        )
-        for host, service, is_open in open_incidents(self.rows, self.now_ns).itertuples(
-            index=False
-        ):
-            incident.add_metric([str(host), str(service)], int(is_open))
-        yield incident
+        incidents = incident_rows(self.rows, self.now_ns)
+        labels = incidents[list(INCIDENT.labels)].to_numpy(dtype=object).tolist()
+        yield family_metric(INCIDENT, incidents, labels)
 
 
 def container_rows(snapshot: Snapshot, retain_s: float = RETAIN_S) -> pd.DataFrame:
