@@ -127,3 +127,33 @@ def test_the_worker_delivers_and_its_delivery_log_reaches_the_collectors_log(
             t.join(30)
         receiver.stop()
     assert len(receiver.messages) == len(expected)  # each once
+
+
+def test_steady_evaluations_take_at_most_two_percent_of_a_core(store: Engine) -> None:
+    """Evaluated every 10 ms, the loop still rests 50 times a steady evaluation's CPU time (a
+    busy collector would wait for that CPU), but only twice the first read's (alerts not blind
+    for a minute after a start)."""
+    config = parse_config('evaluate_every = "10ms"\n' + RULES.format(scope="container"))
+    assert config.evaluate_every_ns == 10_000_000
+    world = _failing_world(store)
+    service = AlertService(store, config, clock_ns=lambda: world.now, log=lambda _: None)
+    seen: list[tuple[float, float]] = []  # (when each evaluation ended, its CPU)
+    evaluate = service.evaluate
+
+    def timed() -> None:
+        evaluate()
+        seen.append((time.monotonic(), service.cpu_s))
+
+    service.evaluate = timed  # type: ignore[method-assign]
+    stop = threading.Event()
+    threads = service.start(stop)
+    try:
+        wait_until(lambda: len(seen) >= 3, 60, "three evaluations")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    (t0, first), (t1, steady), (t2, _) = seen[:3]
+    assert first > 0 and steady > 0
+    assert 2 * first <= t1 - t0 < 10 * first + 0.5, (t1 - t0, first)
+    assert t2 - t1 >= 50 * steady - 0.02, (t2 - t1, steady)
