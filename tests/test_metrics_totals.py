@@ -12,6 +12,7 @@ from docktally.analytics.model import Window
 from docktally.analytics.report import build_report
 from docktally.analytics.totals import (
     COUNTERS,
+    TOTAL_COLUMNS,
     combine,
     container_totals,
     never_backwards,
@@ -92,6 +93,78 @@ def test_consecutive_windows_add_up(cut_s: float) -> None:
     )
     assert list(joined["state"]) == list(whole["state"])
     assert list(joined["last_exit_code"]) == list(whole["last_exit_code"])
+
+
+def _combined_one_by_one(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
+    """combine's rules, a container at a time: the later window's labels and state where it
+    has them, its gone_ns, counters summed, the newest exit (the later at a tie) and failure."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for frame in (earlier, later):
+        for r in frame.to_dict("records"):
+            key = (r["host"], r["container_id"])
+            if key not in rows:
+                rows[key] = dict(r)
+                continue
+            o = rows[key]
+            for c in COUNTERS:
+                o[c] += r[c]
+            for c in ["container", "service", "image", "policy", "state", "state_since_ns"]:
+                if not pd.isna(r[c]):
+                    o[c] = r[c]
+            o["gone_ns"] = r["gone_ns"]
+            if not pd.isna(r["last_exit_ns"]) and (
+                pd.isna(o["last_exit_ns"]) or r["last_exit_ns"] >= o["last_exit_ns"]
+            ):
+                o["last_exit_ns"], o["last_exit_code"] = r["last_exit_ns"], r["last_exit_code"]
+            if not pd.isna(r["last_failure_ns"]) and (
+                pd.isna(o["last_failure_ns"]) or r["last_failure_ns"] > o["last_failure_ns"]
+            ):
+                o["last_failure_ns"] = r["last_failure_ns"]
+    return pd.DataFrame(list(rows.values()), columns=list(earlier.columns), dtype=object)
+
+
+def _random_totals(rnd: np.random.Generator, keys: list[tuple[str, str]]) -> pd.DataFrame:
+    n = len(keys)
+
+    def maybe(values: list[Any]) -> Any:
+        return pd.array([values[i] for i in rnd.integers(0, len(values), n)], dtype="Int64")
+
+    frame = {
+        "host": [k[0] for k in keys],
+        "container_id": [k[1] for k in keys],
+        "container": [rnd.choice(["web", "db"]) for _ in keys],
+        "service": [None if rnd.random() < 0.3 else "shop/web" for _ in keys],
+        "image": [None if rnd.random() < 0.5 else rnd.choice(["a:1", "b:2"]) for _ in keys],
+        "policy": [rnd.choice(["always", "no"]) for _ in keys],
+        **{c: rnd.integers(0, 5, n) for c in COUNTERS if c not in ("downtime_s", "observed_s")},
+        "downtime_s": rnd.random(n) * 100,
+        "observed_s": rnd.random(n) * 1000,
+        "state": [rnd.choice(["up", "down", "planned"]) for _ in keys],
+        "state_since_ns": rnd.integers(0, 10**18, n),
+        "gone_ns": maybe([None, 7 * 10**17, 8 * 10**17]),
+        "last_exit_code": maybe([0, 1, 137]),
+        "last_exit_ns": maybe([None, 10**17, 2 * 10**17, 1_700_000_000_000_000_001]),
+        "last_failure_ns": maybe([None, 10**17, 3 * 10**17]),
+    }
+    out = pd.DataFrame(frame)
+    out.loc[out["last_exit_ns"].isna(), "last_exit_code"] = pd.NA
+    return out[TOTAL_COLUMNS]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_combine_is_its_rules_container_by_container(seed: int) -> None:
+    """Containers in either window or both, labels missing in the later one, exits at the same
+    nanosecond in both, removals in one of them: combine's frame is its rules' row by row, in
+    the order containers first appear."""
+    rnd = np.random.default_rng(seed)
+    pool = [(h, f"c{i}") for h in ("h1", "h2") for i in range(8)]
+    pick = [pool[i] for i in rnd.permutation(len(pool))]
+    earlier = _random_totals(rnd, pick[: rnd.integers(1, 12)])
+    shuffled = [pick[i] for i in rnd.permutation(len(pick))]
+    later = _random_totals(rnd, shuffled[: rnd.integers(1, 12)])
+    got = combine(earlier, later)
+    want = _combined_one_by_one(earlier, later).astype(got.dtypes.to_dict())
+    pd.testing.assert_frame_equal(got, want)
 
 
 def test_counters_never_go_backwards() -> None:

@@ -9,6 +9,8 @@ report over any range.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -172,28 +174,58 @@ def last_exits(history: History, window: Window) -> pd.DataFrame:
 
 def combine(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     """The totals of two consecutive windows: counters summed, labels and state from the later
-    window where the container appears in it, the newest exit and failure kept."""
+    window where the container appears in it (where it has them), gone_ns from the later
+    window, the newest exit (the later one at a tie) and failure kept. Rows: earlier's, then
+    the containers new in later. Each frame has one row per container (KEY)."""
     if earlier.empty:
         return later.reset_index(drop=True)
     if later.empty:
         return earlier.reset_index(drop=True)
-    both = pd.concat([earlier, later], ignore_index=True)
-    grouped = both.groupby(KEY, sort=False)
-    out = grouped[[*LABELS, "state", "state_since_ns", "gone_ns"]].last()
-    out[COUNTERS] = grouped[COUNTERS].sum()
-    out["last_failure_ns"] = grouped["last_failure_ns"].max().astype("Int64")
-    exits = both[both["last_exit_ns"].notna()].sort_values("last_exit_ns", kind="stable")
-    last_exit = exits.groupby(KEY, sort=False)[["last_exit_code", "last_exit_ns"]].last()
-    out = out.join(last_exit)
-    # gone_ns is "last" of the later window: a container back after its removal has none.
-    later_keys = pd.MultiIndex.from_frame(later[KEY])
-    in_later = out.index.isin(later_keys)
-    gone_later = later.set_index(KEY)["gone_ns"]
-    out.loc[in_later, "gone_ns"] = gone_later.reindex(out.index[in_later]).to_numpy()
-    out = out.reset_index()
+    # Positions, not a groupby: every refresh of the metrics combines ~10,000 containers.
+    at = pd.MultiIndex.from_frame(earlier[KEY]).get_indexer(pd.MultiIndex.from_frame(later[KEY]))
+    n = len(earlier)
+    new, old = np.flatnonzero(at < 0), np.flatnonzero(at >= 0)
+    both = pd.concat([earlier[TOTAL_COLUMNS], later[TOTAL_COLUMNS]], ignore_index=True)
+    # Per row of the result, its row of `both` in the earlier and in the later window (the same
+    # row where the container is in one window only).
+    first = np.concatenate([np.arange(n), n + new])
+    last = first.copy()
+    last[at[old]] = n + old
+    paired = first != last
+
+    def take(col: str, rows: np.ndarray) -> Any:
+        return both[col].array.take(rows)
+
+    def newest_known(col: str) -> Any:
+        known = both[col].notna().to_numpy()
+        return take(col, np.where(known[last], last, first))
+
+    def ints(col: str) -> tuple[np.ndarray, np.ndarray]:
+        values = both[col].astype("Int64")
+        return values.to_numpy(np.int64, na_value=0), values.notna().to_numpy()
+
+    out: dict[str, Any] = {c: take(c, first) for c in KEY}
+    out.update({c: newest_known(c) for c in [*LABELS, "state", "state_since_ns"]})
+    for c in COUNTERS:
+        values = np.nan_to_num(both[c].to_numpy()) if _dtype(c) == "float64" else both[c].to_numpy()
+        out[c] = values[first] + np.where(paired, values[last], 0)
+    out["gone_ns"] = take("gone_ns", last)
+    exit_ns, has_exit = ints("last_exit_ns")
+    later_exit = paired & has_exit[last] & (~has_exit[first] | (exit_ns[last] >= exit_ns[first]))
+    exit_row = np.where(later_exit, last, first)
+    out["last_exit_code"], out["last_exit_ns"] = (
+        take("last_exit_code", exit_row),
+        take("last_exit_ns", exit_row),
+    )
+    fail_ns, has_fail = ints("last_failure_ns")
+    later_fail = paired & has_fail[last] & (~has_fail[first] | (fail_ns[last] > fail_ns[first]))
+    out["last_failure_ns"] = take("last_failure_ns", np.where(later_fail, last, first))
+    frame = pd.DataFrame(out, columns=TOTAL_COLUMNS)
     for col in ("gone_ns", "last_exit_code", "last_exit_ns", "last_failure_ns"):
-        out[col] = out[col].astype("Int64")
-    return out[TOTAL_COLUMNS]
+        frame[col] = frame[col].astype("Int64")
+    for col in COUNTERS:
+        frame[col] = frame[col].astype(_dtype(col))
+    return frame
 
 
 def never_backwards(previous: pd.DataFrame, current: pd.DataFrame) -> pd.DataFrame:
