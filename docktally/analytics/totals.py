@@ -223,8 +223,6 @@ def combine(earlier: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
     frame = pd.DataFrame(out, columns=TOTAL_COLUMNS)
     for col in ("gone_ns", "last_exit_code", "last_exit_ns", "last_failure_ns"):
         frame[col] = frame[col].astype("Int64")
-    for col in COUNTERS:
-        frame[col] = frame[col].astype(_dtype(col))
     return frame
 
 
