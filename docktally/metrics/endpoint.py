@@ -1,6 +1,6 @@
 """The HTTP side of /metrics, and the endpoint beside a collector (`docktally collect
 --metrics`, `docktally up`): a `docktally metrics` child process (server.py) serves it, so that
-the store's series (pandas and prometheus_client's rendering, ~0.3-0.5 s of CPU per refresh
+the store's series (pandas and prometheus_client's rendering, ~0.2-0.7 s of CPU per refresh
 at 10,000 containers) never hold the GIL the collector's writer needs (bench/README.md: its p99 went
 from 175 to 835 ms with them in its process); this process only answers the child with its
 own health (events, commit lag, reconnects), read from the commit hook's counters.

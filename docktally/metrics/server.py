@@ -30,7 +30,7 @@ from docktally.priority import idle_priority
 REFRESH_S = 15.0
 # A refresh may take at most this share of one core's time: big stores refresh less often.
 # Any CPU it takes beside a busy collector delays the collector's wake-ups, whatever its
-# priority (bench/README.md, Metrics endpoint): at 10,000 containers this is every ~20-30 s.
+# priority (bench/README.md, Metrics endpoint): at 10,000 containers every 15-35 s.
 REFRESH_SHARE = 0.02
 
 
@@ -133,5 +133,8 @@ class MetricsServer:
                 if said != self._failed:
                     print(f"docktally metrics: refresh failed: {said}", file=sys.stderr, flush=True)
                 self._failed = said
-            if self._stop.wait(max(self.refresh_s, self.last_refresh_cpu_s / REFRESH_SHARE)):
+            # The first refresh reads all history (seconds at 10,000 containers): the budget
+            # is for the tail refreshes that follow, or the series would wait minutes.
+            busy = self.last_refresh_cpu_s / REFRESH_SHARE if self.refreshes > 1 else 0.0
+            if self._stop.wait(max(self.refresh_s, busy)):
                 return
