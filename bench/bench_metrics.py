@@ -19,7 +19,11 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
    `--rounds` times (the machine's load drifts): A nobody scrapes; B scraped every
    `--scrape-every` seconds (15, Prometheus' usual interval) by another process, the child's
    refresh thread at nice 10 (as before 2026-12-06); C the same, the refresh thread at
-   SCHED_IDLE (as shipped). Each phase starts once no refresh is under way or still to come.
+   SCHED_IDLE (as shipped). Each phase starts once no refresh is under way or still to come;
+   since session 10 (a refresh then waits 50 times its CPU time, tens of seconds here) a
+   scraped phase begins a share of that wait after its first scrape (0.1, 0.3, ... of it over
+   5 rounds), so that the scraped phases hold the refreshes of a steady run, not one at each
+   phase's start.
    Each phase's line: its p50 and p99, the child's, the collector's and the scraper's CPU,
    the load average, the WAL's size, and the latency of the events that waited while the
    child worked and while it read the store. Target: p99 not slowed (C as A).
@@ -200,12 +204,14 @@ class Busy(threading.Thread):
         return max((n for t, n in self.wal_sizes if t >= since_ns), default=0) / 1e6
 
     def last_refresh_cpu(self) -> float:
-        """The refresh thread's CPU in its last stretch of work (samples less than 1 s apart)."""
+        """The refresh thread's CPU in its last refresh: its last stretch of work, samples less
+        than 3 s apart (at SCHED_IDLE on a busy machine a refresh can wait over a second for a
+        core; refreshes are at least 15 s apart)."""
         span = 0.0
         at = None
         for (t0, c0), (t1, c1) in itertools.pairwise(self.refreshing):
             if c1 > c0:
-                span = (c1 - c0) + (span if at is not None and t0 - at < 1e9 else 0.0)
+                span = (c1 - c0) + (span if at is not None and t0 - at < 3e9 else 0.0)
                 at = t1
         return span
 
@@ -295,6 +301,12 @@ def bench_collector(
         endpoint = f"http://127.0.0.1:{server.port}/metrics"
         while b"docktally_container_restarts_total" not in fetch(endpoint):
             time.sleep(0.5)
+        # A tail refresh before the phases, so that their waits are a tail refresh's.
+        time.sleep(refresh_s + 1.0)
+        fetch(endpoint)
+        time.sleep(1.0)
+        while not busy.idle_for(3.0):
+            time.sleep(0.2)
         lat: dict[str, list[float]] = {arm: [] for arm in arms}
         each: dict[str, list[list[float]]] = {arm: [] for arm in arms}
         p50s: dict[str, list[float]] = {arm: [] for arm in arms}
@@ -305,16 +317,10 @@ def bench_collector(
             # No refresh left to come: the last scrape's may start up to the server's wait
             # later (refresh_s, or longer for a refresh's CPU: server.REFRESH_SHARE).
             wait = max(refresh_s, busy.last_refresh_cpu() / REFRESH_SHARE)
-            while not busy.idle_for(min(wait, 60.0) + 2.0):
+            while not busy.idle_for(min(wait, 90.0) + 2.0):
                 time.sleep(0.2)
             policy = os.SCHED_IDLE if arm == "C idle" else os.SCHED_OTHER
             os.sched_setscheduler(refresher, policy, os.sched_param(0))  # nice 10 kept
-            phase.append([])
-            began = time.time_ns()
-            load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
-            refresh0 = thread_cpu_s(server.child.pid, refresher)
-            io0 = own_io()
-            machine.start()
             scraper = None
             if not arm.startswith("A"):
                 scraper = subprocess.Popen(
@@ -322,6 +328,17 @@ def bench_collector(
                     stdout=subprocess.PIPE,
                     text=True,
                 )
+                # The first scrape refreshes at once; a phase that began there would hold more
+                # refreshes than a steady run (one per `wait`). It begins this far into the
+                # cycle, spread over the rounds (stratified): the phases together see the
+                # refreshes of a steady run.
+                time.sleep(wait * (i // len(arms) + 0.5) / rounds)
+            phase.append([])
+            began = time.time_ns()
+            load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
+            refresh0 = thread_cpu_s(server.child.pid, refresher)
+            io0 = own_io()
+            machine.start()
             time.sleep(seconds)
             got = list(phase[-1])
             child, own = cpu_s(server.child.pid) - child0, time.process_time() - own0
