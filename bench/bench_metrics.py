@@ -21,9 +21,9 @@ event-to-commit p99 with the endpoint refreshing and being scraped beside it.
    refresh thread at nice 10 (as before 2026-12-06); C the same, the refresh thread at
    SCHED_IDLE (as shipped). Each phase starts once no refresh is under way or still to come;
    since session 10 (a refresh then waits 50 times its CPU time, tens of seconds here) a
-   scraped phase begins a share of that wait after its first scrape (0.1, 0.3, ... of it over
-   5 rounds), so that the scraped phases hold the refreshes of a steady run, not one at each
-   phase's start.
+   scraped phase begins a share of the refresh cycle (the time between the last two refreshes'
+   starts) after its first scrape (0.1, 0.3, ... of it over 5 rounds), so that the scraped
+   phases hold the refreshes of a steady run, not one at each phase's start.
    Each phase's line: its p50 and p99, the child's, the collector's and the scraper's CPU,
    the load average, the WAL's size, and the latency of the events that waited while the
    child worked and while it read the store. Target: p99 not slowed (C as A).
@@ -215,6 +215,18 @@ class Busy(threading.Thread):
                 at = t1
         return span
 
+    def refresh_cycle(self) -> float | None:
+        """Seconds between the starts of the refresh thread's last two stretches of work (as
+        last_refresh_cpu merges them), or None before two."""
+        starts: list[int] = []
+        at = None
+        for (t0, c0), (t1, c1) in itertools.pairwise(self.refreshing):
+            if c1 > c0:
+                if at is None or t0 - at >= 3e9:
+                    starts.append(t0)
+                at = t1
+        return (starts[-1] - starts[-2]) / 1e9 if len(starts) >= 2 else None
+
     def idle_for(self, seconds: float) -> bool:
         recent = [c for t, c in self.samples if t >= time.time_ns() - seconds * 1e9]
         return len(recent) >= seconds * 5 and recent[-1] - recent[0] < 0.02
@@ -332,7 +344,8 @@ def bench_collector(
                 # refreshes than a steady run (one per `wait`). It begins this far into the
                 # cycle, spread over the rounds (stratified): the phases together see the
                 # refreshes of a steady run.
-                time.sleep(wait * (i // len(arms) + 0.5) / rounds)
+                cycle = busy.refresh_cycle() or wait  # a refresh's wait plus its own time
+                time.sleep(min(cycle, 90.0) * (i // len(arms) + 0.5) / rounds)
             phase.append([])
             began = time.time_ns()
             load0, child0, own0 = os.getloadavg()[0], cpu_s(server.child.pid), time.process_time()
