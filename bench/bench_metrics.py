@@ -203,29 +203,29 @@ class Busy(threading.Thread):
     def wal_max_mb(self, since_ns: int) -> float:
         return max((n for t, n in self.wal_sizes if t >= since_ns), default=0) / 1e6
 
-    def last_refresh_cpu(self) -> float:
-        """The refresh thread's CPU in its last refresh: its last stretch of work, samples less
-        than 3 s apart (at SCHED_IDLE on a busy machine a refresh can wait over a second for a
+    def refreshes(self) -> list[tuple[int, float]]:
+        """The refresh thread's stretches of work: (start ns, CPU s), samples less than 3 s
+        apart merged (at SCHED_IDLE on a busy machine a refresh can wait over a second for a
         core; refreshes are at least 15 s apart)."""
-        span = 0.0
-        at = None
-        for (t0, c0), (t1, c1) in itertools.pairwise(self.refreshing):
-            if c1 > c0:
-                span = (c1 - c0) + (span if at is not None and t0 - at < 3e9 else 0.0)
-                at = t1
-        return span
-
-    def refresh_cycle(self) -> float | None:
-        """Seconds between the starts of the refresh thread's last two stretches of work (as
-        last_refresh_cpu merges them), or None before two."""
-        starts: list[int] = []
+        out: list[tuple[int, float]] = []
         at = None
         for (t0, c0), (t1, c1) in itertools.pairwise(self.refreshing):
             if c1 > c0:
                 if at is None or t0 - at >= 3e9:
-                    starts.append(t0)
+                    out.append((t0, 0.0))
+                out[-1] = (out[-1][0], out[-1][1] + c1 - c0)
                 at = t1
-        return (starts[-1] - starts[-2]) / 1e9 if len(starts) >= 2 else None
+        return out
+
+    def last_refresh_cpu(self) -> float:
+        """The refresh thread's CPU in its last refresh."""
+        done = self.refreshes()
+        return done[-1][1] if done else 0.0
+
+    def refresh_cycle(self) -> float | None:
+        """Seconds between the last two refreshes' starts, or None before two."""
+        done = self.refreshes()
+        return (done[-1][0] - done[-2][0]) / 1e9 if len(done) >= 2 else None
 
     def idle_for(self, seconds: float) -> bool:
         recent = [c for t, c in self.samples if t >= time.time_ns() - seconds * 1e9]
