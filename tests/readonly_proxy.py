@@ -46,6 +46,10 @@ class ReadonlyProxy:
         self._lock = threading.Lock()
         self._server: socketserver.ThreadingUnixStreamServer | None = None
         self._conns: set[socket.socket] = set()
+        # hang(): what the engine sends is dropped and no connection ends until stop(), as
+        # through a network path that went dead without closing.
+        self._hung = threading.Event()
+        self._stopped = threading.Event()
 
     def start(self) -> ReadonlyProxy:
         proxy = self
@@ -61,7 +65,11 @@ class ReadonlyProxy:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
+    def hang(self) -> None:
+        self._hung.set()
+
     def stop(self) -> None:
+        self._stopped.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -134,6 +142,9 @@ class ReadonlyProxy:
             client.sendall(_with_connection_close(head) + rest)
             while True:
                 chunk = up.recv(65536)
+                if self._hung.is_set():
+                    self._stopped.wait()
+                    return
                 if not chunk:
                     return
                 client.sendall(chunk)

@@ -56,6 +56,11 @@ def count(store: Engine, table: Any) -> int:
         return len(conn.execute(select(table.c.id)).fetchall())
 
 
+def closed(store: Engine) -> int:
+    with store.connect() as conn:
+        return len(conn.execute(select(coverage.c.id).where(coverage.c.end_ns.is_not(None))).all())
+
+
 def rows(store: Engine, table: Any) -> list[dict[str, Any]]:
     with store.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(select(table)).fetchall()]
@@ -214,13 +219,15 @@ def test_engine_restart_under_docktally_collect(
 
 
 # --- inferred: nobody watched the engine go down -------------------------------------------------
-@pytest.mark.parametrize("how", ["collector_stopped", "connection_cut"])
+@pytest.mark.parametrize("how", ["collector_stopped", "connection_cut", "connection_hung"])
 def test_engine_restart_the_collector_did_not_see(
     fresh_engine: PrivateEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
     """`collector_stopped`: no collector runs across the restart. `connection_cut`: the
-    collector's path to the engine (a proxy) is cut first, so no die reaches it. Either way
-    inspect's FinishedAt/StartedAt are the only record, and the numbers must be the same."""
+    collector's path to the engine (a proxy) is cut first, so no die reaches it.
+    `connection_hung`: the path goes dead without closing, and the collector notices only
+    after the engine stopped its containers. Either way inspect's FinishedAt/StartedAt are the
+    only record, and the numbers must be the same."""
     eng = fresh_engine
     url = f"sqlite:///{tmp_path / 'd.db'}"
     store = db.connect(url)
@@ -234,6 +241,16 @@ def test_engine_restart_the_collector_did_not_see(
         if how == "connection_cut":
             proxy.stop()
             eng.restart()
+            wait_back(eng, ids)
+            proxy = ReadonlyProxy(eng.sock, proxy_sock).start()
+            wait_until(lambda: count(store, gaps) >= 1, 60, "the collector to find the restart")
+            time.sleep(1.0)
+        if how == "connection_hung":
+            proxy.hang()
+            eng.stop()
+            proxy.stop()  # only now does the collector's stream end
+            wait_until(lambda: closed(store) >= 1, 20, "the collector to notice")
+            eng.start()
             wait_back(eng, ids)
             proxy = ReadonlyProxy(eng.sock, proxy_sock).start()
             wait_until(lambda: count(store, gaps) >= 1, 60, "the collector to find the restart")
@@ -254,7 +271,19 @@ def test_engine_restart_the_collector_did_not_see(
             select(events.c.inferred, events.c.cause_hint).where(events.c.kind == "die")
         ).fetchall()
     assert sorted(dies) == [(True, "engine_restart")] * 4
-    check_report(url, ins, since_ns, until_ns, capsys)
+    if how == "connection_hung":
+        # Watched until the first death the stream did not deliver, not until it was noticed.
+        first_death = min(at(i, "FinishedAt") for i in ins.values())
+        assert gap["start_ns"] == first_death
+        lost = [c["end_ns"] for c in rows(store, coverage) if c["closed_reason"] == "disconnected"]
+        assert lost == [first_death]
+    groups = check_report(url, ins, since_ns, until_ns, capsys)
+    if how != "collector_stopped":
+        # Known but for the end, after the collector stopped (and, when the cut came first,
+        # the moments between it and the deaths).
+        watched_until = max(int(c["end_ns"]) for c in rows(store, coverage))
+        for g in groups.values():
+            assert g["unknown_s"] < (until_ns - watched_until) / NS + 0.5, g
     inc = check_incident(url, since_ns, until_ns, capsys)
     # Nobody saw the engine go down: a cut connection ends the stream with no deaths.
     assert not inc["engine_restart"]["watched"]

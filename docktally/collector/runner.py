@@ -624,10 +624,41 @@ class Collector:
                 if isinstance(ins.get("RestartCount"), int):
                     self._restart_counts[ins["Id"]] = ins["RestartCount"]
             writes.insert_events(conn, inferred)
+            if gap_reason == "engine_restart" and gap_start_ns is not None:
+                self._begin_gap_at_first_missed(conn, inferred, gap_start_ns)
         if inferred:
             self.log(
                 f"docktally collect: inferred {len(inferred)} transition(s) from inspect of "
                 f"{len(inspects)} container(s)"
+            )
+
+    def _begin_gap_at_first_missed(
+        self, conn: Any, inferred: Sequence[Mapping[str, Any]], gap_start_ns: int
+    ) -> None:
+        """Deaths inspect proves before an engine restart's gap began were never received: the
+        stream was already cut (a collector notices a cut only when it next reads, and the
+        engine may have stopped its containers by then). The gap, and the coverage before it,
+        then begin at the first of them, if no event was received after it."""
+        missed = [int(r["time_ns"]) for r in inferred if int(r["time_ns"]) < gap_start_ns]
+        if not missed:
+            return
+        assert self.host is not None
+        first = min(missed)
+        last = storeview.last_received(conn, host=self.host, at_ns=gap_start_ns)
+        if last is not None and last >= first:
+            return  # the stream was live after it: an event dropped, not a cut
+        moved = writes.begin_engine_restart_earlier(
+            conn,
+            host=self.host,
+            engine_url=self.engine_url,
+            gap_start_ns=gap_start_ns,
+            new_start_ns=first,
+        )
+        if moved:
+            self.log(
+                f"docktally collect: the engine restart's gap begins at {ns_to_iso(first)}, "
+                f"{(gap_start_ns - first) / 1e9:.3f} s before the stream's end was noticed: "
+                "the stream did not deliver the deaths inspect proves"
             )
 
     # --- the writer loop -----------------------------------------------------------------------

@@ -37,6 +37,17 @@ def previous_coverage(conn: Connection, *, host: str, engine_url: str) -> Previo
     return PreviousCoverage(end_ns=int(row[0]), lost_stream=row[1] in STREAM_LOST)
 
 
+def last_received(conn: Connection, *, host: str, at_ns: int) -> int | None:
+    """When the newest event of this host received (not inferred) at or before `at_ns` happened."""
+    last = conn.execute(
+        select(func.max(events.c.time_ns))
+        .select_from(events.join(containers, events.c.container_ref == containers.c.ref))
+        .where(containers.c.host == host, events.c.time_ns <= at_ns)
+        .where(events.c.inferred.is_(False))
+    ).scalar()
+    return int(last) if last is not None else None
+
+
 def load_known(
     conn: Connection,
     *,

@@ -767,6 +767,30 @@ def record_gap(
     )
 
 
+def begin_engine_restart_earlier(
+    conn: Connection, *, host: str, engine_url: str | None, gap_start_ns: int, new_start_ns: int
+) -> bool:
+    """The engine-restart gap found at `gap_start_ns` began at `new_start_ns`, and so did the
+    end of the coverage row that ran up to it. Only a gap that ends later than it starts: the
+    next coverage starts at its end, so none of the restarted engine's events falls out."""
+    moved = conn.execute(
+        update(gaps)
+        .where(gaps.c.host == host, gaps.c.engine_url == engine_url)
+        .where(gaps.c.reason == "engine_restart", gaps.c.start_ns == gap_start_ns)
+        .where(gaps.c.end_ns > gap_start_ns)
+        .values(start_ns=new_start_ns)
+    ).rowcount
+    if not moved:
+        return False
+    conn.execute(
+        update(coverage)
+        .where(coverage.c.host == host, coverage.c.engine_url == engine_url)
+        .where(coverage.c.source == "collector", coverage.c.end_ns == gap_start_ns)
+        .values(end_ns=new_start_ns, heartbeat_ns=new_start_ns)
+    )
+    return True
+
+
 def save_log_tail(
     conn: Connection,
     *,
