@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from docktally.collector import storeview
 from docktally.collector.normalize import normalize_event
 from docktally.store import db, reads, writes
+from docktally.store.schema import coverage, gaps
 
 NS = 1_000_000_000
 URL = "unix:///engine.sock"
@@ -87,3 +89,31 @@ def test_only_engine_restart_gaps_in_the_window_are_read(store: Engine) -> None:
         later = reads.load_history(reader, end + 7200 * NS, end + 9000 * NS).engine_restarts
     assert list(inside["start_ns"]) == [start]
     assert later.empty
+
+
+@pytest.mark.parametrize("gap_ends_later", [True, False])
+def test_an_engine_restart_gap_begins_earlier(store: Engine, gap_ends_later: bool) -> None:
+    """What the collector does when inspect proves deaths the cut stream never delivered: the
+    gap and the coverage before it begin at the first, the newest event received is found,
+    and a gap that does not end after its start (the collector noticed only after the engine
+    was back: the next coverage begins where the last ended) is left alone."""
+    start, _ = stored(store, "h", "disconnected", deaths=False)
+    received = [r for r in (normalize_event(p, host="h", source="stream") for p in PAYLOADS) if r]
+    old = [r for r in received if int(r["time_ns"]) < start]
+    newest = max(int(r["time_ns"]) for r in old if r["kind"] not in ("kill", "die", "stop"))
+    died = start - NS // 50
+    with store.begin() as conn:
+        if not gap_ends_later:
+            conn.execute(gaps.update().values(end_ns=start))
+        assert storeview.last_received(conn, host="h", at_ns=start) == newest
+        assert storeview.last_received(conn, host="other", at_ns=start) is None
+        moved = writes.begin_engine_restart_earlier(
+            conn, host="h", engine_url=URL, gap_start_ns=start, new_start_ns=died
+        )
+    assert moved == gap_ends_later
+    want = died if gap_ends_later else start
+    with store.connect() as conn:
+        assert [r.start_ns for r in conn.execute(select(gaps))] == [want]
+        assert [(r.end_ns, r.heartbeat_ns) for r in conn.execute(select(coverage))] == [
+            (want, want)
+        ]
