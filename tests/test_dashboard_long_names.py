@@ -210,3 +210,20 @@ def test_fleet_bar_labels_stay_in_their_charts(
     )
     assert "1 restart, 0 containers taken down" in labels, labels
     assert marks_out_of_bounds(page) == [], marks_out_of_bounds(page)
+
+
+def test_long_names_are_cut_in_the_middle(
+    long_served: str,
+    page: Any,  # noqa: F811 - the fixture
+) -> None:
+    """The worker's and the database's names share 33 characters: cut at the end, both
+    labels of the Overview's "Least available" began alike and ended in "…"."""
+    _charts_at(page, 1024, f"{long_served}?range=24h", "Overview", 3)  # the bars are 3rd
+    labels: list[str] = page.evaluate(
+        """() => [...document.querySelectorAll(
+                '[data-testid="stVegaLiteChart"] g.role-axis[aria-label^="Y-axis"] text')]
+            .map(t => t.textContent)"""
+    )
+    for name in (LONG["worker"], LONG["db"]):
+        shown = [s for s in labels if "…" in s and s.endswith(name[-8:])]
+        assert shown and all(name.startswith(s.split("…")[0]) for s in shown), labels

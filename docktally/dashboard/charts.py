@@ -29,6 +29,16 @@ STATE_MEANINGS = {
     "planned": "planned: stopped by a person or maintenance",
     "unknown": "unknown: nobody was watching",
 }
+# A name axis cuts long names in the middle: two names that share a long prefix (one project's
+# services) still differ where they end. ~6.4 px a character; labelLimit cuts what is wider.
+PX_PER_CHAR = 6.4
+
+
+def name_axis(limit_px: int) -> Any:
+    chars = int(limit_px / PX_PER_CHAR)
+    return alt.Axis(labelLimit=limit_px, labelExpr=f"truncate(datum.label, {chars}, 'center')")
+
+
 # Times in UTC, on a 24-hour clock, whatever the browser's zone.
 UTC = alt.Scale(type="utc")
 # Hours where the range is short, the date at each midnight.
@@ -93,7 +103,7 @@ def timeline(intervals: pd.DataFrame, failures: pd.DataFrame, height_per_row: in
         scale=alt.Scale(domain=list(STATE_MEANINGS.values()), range=list(STATE_COLOURS.values())),
         legend=alt.Legend(orient="top", title=None, columns=3, labelLimit=320),
     )
-    y = alt.Y("container:N", sort=rows, title=None, axis=alt.Axis(labelLimit=320))
+    y = alt.Y("container:N", sort=rows, title=None, axis=name_axis(320))
     bars = (
         alt.Chart(iv[["container", "start", "end", "state", "meaning", "cause"]])
         .mark_bar()
@@ -304,7 +314,7 @@ def availability_bars(d: pd.DataFrame, name: str, tooltip: list[Any] | None = No
     extra = list(tooltip or [])
     fields = [str(t.to_dict()["field"]) for t in extra]
     base = alt.Chart(d[["label", "up %", "all %", "shown", "rest", *fields]]).encode(
-        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=320)),
+        y=alt.Y("label:N", sort=None, title=None, axis=name_axis(320)),
         tooltip=[
             alt.Tooltip("label:N", title=name),
             alt.Tooltip("shown:N", title="availability"),
@@ -344,7 +354,7 @@ def budget_left(df: pd.DataFrame) -> Any:
     ]
     d["spent"] = d["budget_left_s"] < 0
     base = alt.Chart(d[["label", "value", "shown", "spent"]]).encode(
-        y=alt.Y("label:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
+        y=alt.Y("label:N", sort=None, title=None, axis=name_axis(240)),
         x=alt.X("value:Q", title=f"error budget left ({unit})"),
         tooltip=[alt.Tooltip("label:N", title="name"), alt.Tooltip("shown:N", title="left")],
     )
@@ -367,7 +377,7 @@ def per_group(df: pd.DataFrame, metric: str, title: str) -> Any:
     d["value"], unit = _hours_or_minutes(d[metric].astype(float))
     d["shown"] = [humane.duration(v) for v in d[metric]]
     base = alt.Chart(d[["label", "value", "shown"]]).encode(
-        y=alt.Y("label:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240)),
+        y=alt.Y("label:N", sort="-x", title=None, axis=name_axis(240)),
         x=alt.X("value:Q", title=f"{title} ({unit})", axis=alt.Axis(tickCount=5)),
         tooltip=[alt.Tooltip("label:N", title="name"), alt.Tooltip("shown:N", title=title)],
     )
@@ -410,7 +420,7 @@ def incidents(spans: pd.DataFrame, start_ns: int, end_ns: int) -> Any:
         legend=alt.Legend(orient="top", title="main cause"),
     )
     x = window_x("start", start_ns, end_ns, time_title(start_ns, end_ns))
-    y = alt.Y("label:N", sort=rows, title=None, axis=alt.Axis(labelLimit=320))
+    y = alt.Y("label:N", sort=rows, title=None, axis=name_axis(320))
     base = alt.Chart(d[["id", "label", "start", "end", "state", "cause", "failures", "down"]])
     tip = [
         alt.Tooltip("label:N", title="affected"),
@@ -469,7 +479,7 @@ def watched(spans: pd.DataFrame, start_ns: int, end_ns: int) -> Any:
         .encode(
             x=window_x("start", start_ns, end_ns, time_title(start_ns, end_ns)),
             x2="end:T",
-            y=alt.Y("host:N", sort=hosts, title=None, axis=alt.Axis(labelLimit=240)),
+            y=alt.Y("host:N", sort=hosts, title=None, axis=name_axis(240)),
             color=alt.Color(
                 "what:N",
                 scale=alt.Scale(

@@ -9,7 +9,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from docktally.dashboard.charts import BAR_STEP, availability_bars
+from docktally.dashboard.charts import BAR_STEP, availability_bars, name_axis
 from docktally.reports import humane
 
 ENGINE_COLOUR = "#6a1b9a"  # not a state's colour: an engine restart is an event, not a state
@@ -50,7 +50,7 @@ def engine_restarts(hosts: pd.DataFrame) -> Any:
     ).sort_values(["restarts", "host"], ascending=[False, True], kind="stable")
     top = max(1, int(d["restarts"].max()) if len(d) else 1)
     base = alt.Chart(d).encode(
-        y=alt.Y("host:N", sort=None, title=None, axis=alt.Axis(labelLimit=240)),
+        y=alt.Y("host:N", sort=None, title=None, axis=name_axis(240)),
         x=alt.X(
             "restarts:Q",
             title="engine restarts",
