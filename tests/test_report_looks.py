@@ -83,6 +83,19 @@ def test_the_per_period_chart_spans_the_window() -> None:
     assert pd.Timestamp(end) == pd.Timestamp(w.end_ns, unit="ns")
 
 
+def test_each_period_bar_sits_in_the_middle_of_its_period() -> None:
+    import matplotlib.dates as mdates
+
+    r = build_report(_history(), Window(ns(0), ns(3 * H)), every="hour")  # type: ignore[arg-type]
+    ax = charts.availability_per_period_figure(r).axes[0]
+    hour = 1 / 24  # matplotlib's dates are days
+    first = mdates.date2num(pd.Timestamp(ns(0), unit="ns").to_pydatetime())
+    for i, bar in enumerate(ax.patches):
+        left = bar.get_x() - (first + i * hour)
+        right = first + (i + 1) * hour - (bar.get_x() + bar.get_width())
+        assert abs(left - right) < 1e-6 and abs(left - 0.1 * hour) < 1e-6, (i, left, right)
+
+
 def test_a_period_under_the_slo_is_red() -> None:
     r = build_report(_history(), Window(ns(0), ns(3 * H)), every="hour", slo=99.0)  # type: ignore[arg-type]
     ax = charts.availability_per_period_figure(r).axes[0]
