@@ -639,7 +639,11 @@ class Collector:
         stream was already cut (a collector notices a cut only when it next reads, and the
         engine may have stopped its containers by then). The gap, and the coverage before it,
         then begin at the first of them, if no event was received after it."""
-        missed = [int(r["time_ns"]) for r in inferred if int(r["time_ns"]) < gap_start_ns]
+        missed = [
+            int(r["time_ns"])
+            for r in inferred
+            if r["kind"] == "die" and int(r["time_ns"]) < gap_start_ns
+        ]
         if not missed:
             return
         assert self.host is not None
